@@ -1,0 +1,34 @@
+//! Simulators of hosting panels' account-listing APIs, for serversync's demo, tests and
+//! benchmarks.
+//!
+//! Each simulator serves one panel's documented API — authentication, envelope, paging,
+//! quirks — over plain HTTP on loopback, with generated or supplied accounts, and can be told
+//! to fail in one of a few documented ways ([`Fault`]).
+//!
+//! Panels:
+//! - **cPanel & WHM** (WHM API 1 `listaccts`): [`spawn_cpanel`], [`CpanelSimConfig`],
+//!   [`generate_cpanel_accounts`], [`CpanelAccount`]. See the [`cpanel`] module for the exact
+//!   wire behaviour.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), panel_sim::SimError> {
+//! use panel_sim::{spawn_cpanel, CpanelSimConfig, Fault};
+//! let sim = spawn_cpanel("127.0.0.1:0".parse().unwrap(), CpanelSimConfig::generated(25, 1)).await?;
+//! // GET {sim.base_url()}/json-api/listaccts?api.version=1 with `Authorization: whm root:TOKEN`
+//! sim.set_fault(Some(Fault::Http500)); // every listing now fails with HTTP 500
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod cpanel;
+mod error;
+mod fault;
+mod handle;
+
+pub use cpanel::{
+    generate_cpanel_accounts, load_accounts_file, spawn_cpanel, whm_startdate, CpanelAccount,
+    CpanelSimConfig,
+};
+pub use error::SimError;
+pub use fault::{Fault, DEFAULT_SLOW};
+pub use handle::SimHandle;

@@ -1,0 +1,842 @@
+//! The analysis of one server (DESIGN.md §3): remote accounts against the server's services.
+//!
+//! [`analyse`] is a pure function: no IO, deterministic output order (items sorted by
+//! category, identifier key, service id), and linear in accounts + services (hash indexes on
+//! the normalised identifier keys).
+
+use std::collections::HashMap;
+
+use serde::{Serialize, Serializer};
+
+use crate::model::{format_date, Service, ServiceId, ServiceStatus};
+use crate::module::{MetaData, RemoteAccount, RemoteStatus, UniqueIdField};
+use crate::normalize::{domain_key, strip_www, text_key};
+
+/// A service as the analysis sees it: the service itself, the product-field value of its
+/// product (the remote package name it should have, e.g. `configoption1`), and its client's
+/// e-mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BillingRecord {
+    pub service: Service,
+    /// `None` when the product has no value in the module's product field (an unmapped product).
+    pub package: Option<String>,
+    pub client_email: Option<String>,
+}
+
+/// Everything the analysis of one server needs.
+#[derive(Clone, Copy, Debug)]
+pub struct AnalysisInput<'a> {
+    pub meta: &'a MetaData,
+    /// The server's own IP: the primary IP of services without a dedicated IP.
+    pub server_ip: &'a str,
+    /// The remote accounts listed.
+    pub accounts: &'a [RemoteAccount],
+    /// Whether the listing was complete (no skipped record). An incomplete listing never
+    /// offers a termination.
+    pub listing_complete: bool,
+    /// Every service of this server, any status.
+    pub services: &'a [BillingRecord],
+    /// The live services of the other servers of the same module (for `moved`).
+    pub other_live: &'a [BillingRecord],
+}
+
+/// Item categories, in display order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    InSync,
+    OutOfSync,
+    Duplicate,
+    TerminatedInBilling,
+    Moved,
+    NotInBilling,
+    Conflict,
+    NotOnServer,
+    PendingNotOnServer,
+}
+
+impl Category {
+    pub const ALL: [Category; 9] = [
+        Category::InSync,
+        Category::OutOfSync,
+        Category::Duplicate,
+        Category::TerminatedInBilling,
+        Category::Moved,
+        Category::NotInBilling,
+        Category::Conflict,
+        Category::NotOnServer,
+        Category::PendingNotOnServer,
+    ];
+
+    /// The snake_case name used in the analysis document.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::InSync => "in_sync",
+            Category::OutOfSync => "out_of_sync",
+            Category::Duplicate => "duplicate",
+            Category::TerminatedInBilling => "terminated_in_billing",
+            Category::Moved => "moved",
+            Category::NotInBilling => "not_in_billing",
+            Category::Conflict => "conflict",
+            Category::NotOnServer => "not_on_server",
+            Category::PendingNotOnServer => "pending_not_on_server",
+        }
+    }
+
+    /// Whether items of this category are drift (everything but `in_sync`).
+    pub fn is_drift(self) -> bool {
+        self != Category::InSync
+    }
+
+    /// Whether this category is the one item of a remote account (all but `duplicate`,
+    /// `not_on_server` and `pending_not_on_server`).
+    pub fn is_primary(self) -> bool {
+        !matches!(
+            self,
+            Category::Duplicate | Category::NotOnServer | Category::PendingNotOnServer
+        )
+    }
+}
+
+/// An action an administrator may select for an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Sync,
+    Import,
+    Terminate,
+    Move,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Sync => "sync",
+            Action::Import => "import",
+            Action::Terminate => "terminate",
+            Action::Move => "move",
+        }
+    }
+}
+
+/// A compared field (`diffs[].field` of the analysis document).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    UniqueIdentifier,
+    Domain,
+    Username,
+    Product,
+    PrimaryIp,
+    Status,
+    Created,
+    /// Informational: shown, never synced, never makes an item `out_of_sync` on its own.
+    Email,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::UniqueIdentifier => "unique_identifier",
+            Field::Domain => "domain",
+            Field::Username => "username",
+            Field::Product => "product",
+            Field::PrimaryIp => "primary_ip",
+            Field::Status => "status",
+            Field::Created => "created",
+            Field::Email => "email",
+        }
+    }
+}
+
+/// One differing field: the remote value and the billing value, as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub field: Field,
+    pub remote: String,
+    pub billing: String,
+}
+
+/// One line of the analysis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub category: Category,
+    /// The normalised identifier key (remote side, else billing side); empty when none.
+    pub key: String,
+    /// Index into [`AnalysisInput::accounts`]; `None` for `not_on_server` and
+    /// `pending_not_on_server`.
+    pub remote: Option<usize>,
+    /// The billing record concerned (`None` for `not_in_billing` and `conflict`).
+    pub billing: Option<BillingRef>,
+    pub diffs: Vec<Diff>,
+    pub actions: Vec<Action>,
+    pub notes: Vec<String>,
+    /// For `conflict`: the services of this server that carry the conflicting key; they are
+    /// accounted for by this item and offered for nothing.
+    pub related_service_ids: Vec<ServiceId>,
+}
+
+/// Where an item's billing record comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BillingRef {
+    /// Index into [`AnalysisInput::services`].
+    ThisServer(usize),
+    /// Index into [`AnalysisInput::other_live`] (for `moved`).
+    OtherServer(usize),
+}
+
+/// Item counts per category.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub in_sync: usize,
+    pub out_of_sync: usize,
+    pub duplicate: usize,
+    pub terminated_in_billing: usize,
+    pub moved: usize,
+    pub not_in_billing: usize,
+    pub conflict: usize,
+    pub not_on_server: usize,
+    pub pending_not_on_server: usize,
+}
+
+impl Counts {
+    /// The count of one category.
+    pub fn get(&self, c: Category) -> usize {
+        match c {
+            Category::InSync => self.in_sync,
+            Category::OutOfSync => self.out_of_sync,
+            Category::Duplicate => self.duplicate,
+            Category::TerminatedInBilling => self.terminated_in_billing,
+            Category::Moved => self.moved,
+            Category::NotInBilling => self.not_in_billing,
+            Category::Conflict => self.conflict,
+            Category::NotOnServer => self.not_on_server,
+            Category::PendingNotOnServer => self.pending_not_on_server,
+        }
+    }
+
+    fn bump(&mut self, c: Category) {
+        let slot = match c {
+            Category::InSync => &mut self.in_sync,
+            Category::OutOfSync => &mut self.out_of_sync,
+            Category::Duplicate => &mut self.duplicate,
+            Category::TerminatedInBilling => &mut self.terminated_in_billing,
+            Category::Moved => &mut self.moved,
+            Category::NotInBilling => &mut self.not_in_billing,
+            Category::Conflict => &mut self.conflict,
+            Category::NotOnServer => &mut self.not_on_server,
+            Category::PendingNotOnServer => &mut self.pending_not_on_server,
+        };
+        *slot += 1;
+    }
+
+    /// Items that are drift (everything but `in_sync`).
+    pub fn drift(&self) -> usize {
+        Category::ALL
+            .iter()
+            .filter(|c| c.is_drift())
+            .map(|c| self.get(*c))
+            .sum()
+    }
+}
+
+/// The result of [`analyse`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Analysis {
+    pub items: Vec<Item>,
+    pub counts: Counts,
+    /// Live (`Active`/`Suspended`/`Pending`) services of this server in billing.
+    pub live_services: usize,
+    /// Server-level warnings (e.g. zero accounts listed while billing has live services).
+    pub warnings: Vec<String>,
+}
+
+/// The billing side's unique identifier of a service for `field`.
+pub fn billing_identifier<'s>(field: &UniqueIdField, s: &'s Service) -> &'s str {
+    match field {
+        UniqueIdField::Domain => &s.domain,
+        UniqueIdField::Username => &s.username,
+        UniqueIdField::CustomField(name) => s.custom_fields.get(name).map_or("", |v| v.as_str()),
+    }
+}
+
+/// The comparison key of a unique identifier for `field` (domain rules or case-insensitive
+/// text); `None` when unusable.
+pub fn identifier_key(field: &UniqueIdField, raw: &str) -> Option<String> {
+    match field {
+        UniqueIdField::Domain => domain_key(raw),
+        _ => text_key(raw),
+    }
+}
+
+/// Whether a remote package equals a billing package value: case-insensitive, after removing
+/// a `<owner>_` reseller prefix only when it is exactly the account's owner.
+pub fn package_matches(remote: &str, owner: Option<&str>, billing: &str) -> bool {
+    let r = remote.trim();
+    let b = billing.trim();
+    if r.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    match owner.map(str::trim).filter(|o| !o.is_empty()) {
+        Some(o) => r
+            .strip_prefix(o)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(b)),
+        None => false,
+    }
+}
+
+fn ip_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a == b {
+        return true;
+    }
+    match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
+fn service_status_matches(remote: RemoteStatus, billing: ServiceStatus) -> bool {
+    matches!(
+        (remote, billing),
+        (RemoteStatus::Active, ServiceStatus::Active)
+            | (RemoteStatus::Suspended, ServiceStatus::Suspended)
+    )
+}
+
+/// Compares a remote account with a billing record on every compared field; returns the diffs
+/// and how many compared fields were equal (for ranking candidates).
+pub fn compare(
+    meta: &MetaData,
+    server_ip: &str,
+    acc: &RemoteAccount,
+    rec: &BillingRecord,
+) -> (Vec<Diff>, usize) {
+    let s = &rec.service;
+    let mut diffs = Vec::new();
+    let mut equal = 0usize;
+    let mut check = |field: Field, same: bool, remote: &str, billing: &str| {
+        if same {
+            equal += 1;
+        } else {
+            diffs.push(Diff {
+                field,
+                remote: remote.to_string(),
+                billing: billing.to_string(),
+            });
+        }
+    };
+    if let UniqueIdField::CustomField(_) = meta.unique_identifier_field {
+        let b = billing_identifier(&meta.unique_identifier_field, s);
+        check(
+            Field::UniqueIdentifier,
+            text_key(&acc.unique_identifier) == text_key(b),
+            &acc.unique_identifier,
+            b,
+        );
+    }
+    if !acc.domain.trim().is_empty() {
+        check(
+            Field::Domain,
+            domain_key(&acc.domain) == domain_key(&s.domain),
+            &acc.domain,
+            &s.domain,
+        );
+    }
+    if !acc.username.trim().is_empty() {
+        check(
+            Field::Username,
+            text_key(&acc.username) == text_key(&s.username),
+            &acc.username,
+            &s.username,
+        );
+    }
+    if !acc.product.trim().is_empty() {
+        let pkg = rec.package.as_deref().unwrap_or("");
+        check(
+            Field::Product,
+            !pkg.is_empty() && package_matches(&acc.product, acc.owner.as_deref(), pkg),
+            &acc.product,
+            pkg,
+        );
+    }
+    if !acc.primary_ip.trim().is_empty() {
+        let ip = if s.dedicated_ip.trim().is_empty() {
+            server_ip
+        } else {
+            s.dedicated_ip.as_str()
+        };
+        check(Field::PrimaryIp, ip_eq(&acc.primary_ip, ip), &acc.primary_ip, ip);
+    }
+    check(
+        Field::Status,
+        service_status_matches(acc.status, s.status),
+        acc.status.as_str(),
+        s.status.as_str(),
+    );
+    if let Some(created) = acc.created {
+        let remote = format_date(created.date());
+        let billing = s.regdate.map(format_date).unwrap_or_default();
+        check(Field::Created, Some(created.date()) == s.regdate, &remote, &billing);
+    }
+    if let Some(email) = acc.email.as_deref() {
+        let billing = rec.client_email.as_deref().unwrap_or("");
+        check(
+            Field::Email,
+            email.trim().to_lowercase() == billing.trim().to_lowercase(),
+            email,
+            billing,
+        );
+    }
+    (diffs, equal)
+}
+
+fn has_sync_diff(diffs: &[Diff]) -> bool {
+    diffs.iter().any(|d| d.field != Field::Email)
+}
+
+/// Analyses one server. See the module docs and DESIGN.md §3 for the rules.
+pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
+    let field = &input.meta.unique_identifier_field;
+    let is_domain = *field == UniqueIdField::Domain;
+
+    let remote_keys: Vec<Option<String>> = input
+        .accounts
+        .iter()
+        .map(|a| identifier_key(field, &a.unique_identifier))
+        .collect();
+    let mut remote_key_count: HashMap<&str, u32> = HashMap::with_capacity(remote_keys.len());
+    for k in remote_keys.iter().flatten() {
+        *remote_key_count.entry(k.as_str()).or_insert(0) += 1;
+    }
+
+    let service_keys: Vec<Option<String>> = input
+        .services
+        .iter()
+        .map(|r| identifier_key(field, billing_identifier(field, &r.service)))
+        .collect();
+    let mut by_key: HashMap<&str, Vec<usize>> = HashMap::with_capacity(service_keys.len());
+    let mut by_www: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, k) in service_keys.iter().enumerate() {
+        if let Some(k) = k {
+            by_key.entry(k.as_str()).or_default().push(i);
+            if is_domain {
+                // The `www.` fallback may only pick a service no remote account matches exactly.
+                if let Some(stripped) = strip_www(k) {
+                    if !remote_key_count.contains_key(k.as_str()) {
+                        by_www.entry(stripped).or_default().push(i);
+                    }
+                }
+            }
+        }
+    }
+    let mut other_by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    if !input.other_live.is_empty() {
+        for (i, r) in input.other_live.iter().enumerate() {
+            if let Some(k) = identifier_key(field, billing_identifier(field, &r.service)) {
+                if remote_key_count.contains_key(k.as_str()) {
+                    other_by_key.entry(k).or_default().push(i);
+                }
+            }
+        }
+    }
+
+    let mut accounted = vec![false; input.services.len()];
+    let mut items: Vec<Item> = Vec::with_capacity(input.accounts.len() + input.services.len() / 16);
+
+    for (ai, acc) in input.accounts.iter().enumerate() {
+        let Some(key) = remote_keys[ai].as_deref() else {
+            items.push(Item {
+                category: Category::Conflict,
+                key: String::new(),
+                remote: Some(ai),
+                billing: None,
+                diffs: Vec::new(),
+                actions: Vec::new(),
+                notes: vec![format!(
+                    "the account has no usable {} ({:?})",
+                    input.meta.unique_identifier_display_name.to_lowercase(),
+                    acc.unique_identifier
+                )],
+                related_service_ids: Vec::new(),
+            });
+            continue;
+        };
+        let shared = remote_key_count.get(key).copied().unwrap_or(0);
+        if shared > 1 {
+            let related: Vec<ServiceId> = by_key
+                .get(key)
+                .map(|v| {
+                    v.iter()
+                        .map(|&i| {
+                            accounted[i] = true;
+                            input.services[i].service.id
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            items.push(Item {
+                category: Category::Conflict,
+                key: key.to_string(),
+                remote: Some(ai),
+                billing: None,
+                diffs: Vec::new(),
+                actions: Vec::new(),
+                notes: vec![format!(
+                    "{shared} accounts on the server share the {} {key:?}",
+                    input.meta.unique_identifier_display_name.to_lowercase()
+                )],
+                related_service_ids: related,
+            });
+            continue;
+        }
+
+        let mut notes = Vec::new();
+        let mut candidates: &[usize] = by_key.get(key).map_or(&[], |v| v.as_slice());
+        if candidates.is_empty() && is_domain {
+            if let Some(w) = by_www.get(key) {
+                if w.len() == 1 {
+                    candidates = w.as_slice();
+                    notes.push(
+                        "matched by removing a leading \"www.\" from the billing domain".into(),
+                    );
+                }
+            }
+        }
+
+        if !candidates.is_empty() {
+            // Rank: live above closed, then more equal fields, then the lower service id.
+            let mut ranked: Vec<(usize, Vec<Diff>, usize)> = candidates
+                .iter()
+                .map(|&si| {
+                    let (d, eq) = compare(input.meta, input.server_ip, acc, &input.services[si]);
+                    (si, d, eq)
+                })
+                .collect();
+            ranked.sort_by(|a, b| {
+                let sa = &input.services[a.0].service;
+                let sb = &input.services[b.0].service;
+                sb.status
+                    .is_live()
+                    .cmp(&sa.status.is_live())
+                    .then(b.2.cmp(&a.2))
+                    .then(sa.id.cmp(&sb.id))
+            });
+            let mut it = ranked.into_iter();
+            let Some((best, diffs, _)) = it.next() else {
+                continue;
+            };
+            accounted[best] = true;
+            let best_live = input.services[best].service.status.is_live();
+            let (category, actions) = if !best_live {
+                (Category::TerminatedInBilling, vec![Action::Sync])
+            } else if has_sync_diff(&diffs) {
+                (Category::OutOfSync, vec![Action::Sync])
+            } else {
+                (Category::InSync, Vec::new())
+            };
+            let mut dup_items = Vec::new();
+            for (si, d, _) in it {
+                accounted[si] = true;
+                let svc = &input.services[si].service;
+                if svc.status.is_live() {
+                    dup_items.push(Item {
+                        category: Category::Duplicate,
+                        key: key.to_string(),
+                        remote: Some(ai),
+                        billing: Some(BillingRef::ThisServer(si)),
+                        diffs: d,
+                        actions: vec![Action::Terminate],
+                        notes: vec![format!(
+                            "service {} also matches; service {} is the better match",
+                            svc.id, input.services[best].service.id
+                        )],
+                        related_service_ids: Vec::new(),
+                    });
+                } else {
+                    notes.push(format!(
+                        "also matches {} service {}",
+                        svc.status.as_str(),
+                        svc.id
+                    ));
+                }
+            }
+            items.push(Item {
+                category,
+                key: key.to_string(),
+                remote: Some(ai),
+                billing: Some(BillingRef::ThisServer(best)),
+                diffs,
+                actions,
+                notes,
+                related_service_ids: Vec::new(),
+            });
+            items.extend(dup_items);
+            continue;
+        }
+
+        match other_by_key.get(key).map(|v| v.as_slice()) {
+            Some([oi]) => {
+                let (diffs, _) = compare(input.meta, input.server_ip, acc, &input.other_live[*oi]);
+                let from = input.other_live[*oi].service.server_id;
+                items.push(Item {
+                    category: Category::Moved,
+                    key: key.to_string(),
+                    remote: Some(ai),
+                    billing: Some(BillingRef::OtherServer(*oi)),
+                    diffs,
+                    actions: vec![Action::Move],
+                    notes: vec![match from {
+                        Some(id) => format!("billing has this service on server {id}"),
+                        None => "billing has this service on another server".into(),
+                    }],
+                    related_service_ids: Vec::new(),
+                });
+            }
+            Some(several) if several.len() > 1 => {
+                let mut ids: Vec<ServiceId> = several
+                    .iter()
+                    .map(|&i| input.other_live[i].service.id)
+                    .collect();
+                ids.sort_unstable();
+                items.push(Item {
+                    category: Category::Conflict,
+                    key: key.to_string(),
+                    remote: Some(ai),
+                    billing: None,
+                    diffs: Vec::new(),
+                    actions: Vec::new(),
+                    notes: vec![format!(
+                        "not in billing on this server, but live on several other servers (services {ids:?})"
+                    )],
+                    related_service_ids: Vec::new(),
+                });
+            }
+            _ => items.push(Item {
+                category: Category::NotInBilling,
+                key: key.to_string(),
+                remote: Some(ai),
+                billing: None,
+                diffs: Vec::new(),
+                actions: vec![Action::Import],
+                notes: Vec::new(),
+                related_service_ids: Vec::new(),
+            }),
+        }
+    }
+
+    let mut live_services = 0usize;
+    for (si, rec) in input.services.iter().enumerate() {
+        let status = rec.service.status;
+        if status.is_live() {
+            live_services += 1;
+        }
+        if accounted[si] {
+            continue;
+        }
+        let category = match status {
+            ServiceStatus::Active | ServiceStatus::Suspended => Category::NotOnServer,
+            ServiceStatus::Pending => Category::PendingNotOnServer,
+            _ => continue,
+        };
+        let mut notes = Vec::new();
+        let mut actions = Vec::new();
+        if category == Category::NotOnServer {
+            if input.listing_complete {
+                actions.push(Action::Terminate);
+            } else {
+                notes.push("the listing was incomplete: termination is not offered".into());
+            }
+        }
+        if service_keys[si].is_none() {
+            notes.push(format!(
+                "the service has no usable {} in billing",
+                input.meta.unique_identifier_display_name.to_lowercase()
+            ));
+        }
+        items.push(Item {
+            category,
+            key: service_keys[si].clone().unwrap_or_default(),
+            remote: None,
+            billing: Some(BillingRef::ThisServer(si)),
+            diffs: Vec::new(),
+            actions,
+            notes,
+            related_service_ids: Vec::new(),
+        });
+    }
+
+    // Deterministic order whatever the input order: category, key, service id, then the
+    // remote account's own fields.
+    let service_id = |it: &Item| -> Option<ServiceId> {
+        it.billing.map(|b| match b {
+            BillingRef::ThisServer(i) => input.services[i].service.id,
+            BillingRef::OtherServer(i) => input.other_live[i].service.id,
+        })
+    };
+    items.sort_unstable_by(|a, b| {
+        a.category
+            .cmp(&b.category)
+            .then_with(|| a.key.cmp(&b.key))
+            .then_with(|| service_id(a).cmp(&service_id(b)))
+            .then_with(|| {
+                let ra = a.remote.map(|i| &input.accounts[i]);
+                let rb = b.remote.map(|i| &input.accounts[i]);
+                remote_order(ra).cmp(&remote_order(rb))
+            })
+    });
+
+    let mut counts = Counts::default();
+    for it in &items {
+        counts.bump(it.category);
+    }
+    let mut warnings = Vec::new();
+    if input.accounts.is_empty() && live_services > 0 {
+        warnings.push(format!(
+            "the server listed 0 accounts while billing has {live_services} live services on it: terminations are blocked unless forced"
+        ));
+    }
+    if !input.listing_complete {
+        warnings.push(
+            "the listing was incomplete (records were skipped): no termination is offered".into(),
+        );
+    }
+    Analysis {
+        items,
+        counts,
+        live_services,
+        warnings,
+    }
+}
+
+/// A total order on remote accounts by content, so that ties sort the same whatever the
+/// input order.
+fn remote_order(a: Option<&RemoteAccount>) -> impl Ord + '_ {
+    a.map(|a| {
+        (
+            (
+                a.unique_identifier.as_str(),
+                a.username.as_str(),
+                a.domain.as_str(),
+                a.product.as_str(),
+            ),
+            (
+                a.primary_ip.as_str(),
+                a.status.as_str(),
+                a.created,
+                a.email.as_deref(),
+                a.owner.as_deref(),
+                a.status_detail.as_deref(),
+            ),
+        )
+    })
+}
+
+impl Item {
+    /// The service id of the item's billing record, if any.
+    pub fn service_id(&self, input: &AnalysisInput<'_>) -> Option<ServiceId> {
+        self.billing_record(input).map(|r| r.service.id)
+    }
+
+    /// The item's billing record, if any.
+    pub fn billing_record<'a>(&self, input: &AnalysisInput<'a>) -> Option<&'a BillingRecord> {
+        self.billing.map(|b| match b {
+            BillingRef::ThisServer(i) => &input.services[i],
+            BillingRef::OtherServer(i) => &input.other_live[i],
+        })
+    }
+
+    /// The item's remote account, if any.
+    pub fn remote_account<'a>(&self, input: &AnalysisInput<'a>) -> Option<&'a RemoteAccount> {
+        self.remote.map(|i| &input.accounts[i])
+    }
+}
+
+/// The billing side of an item in the analysis document.
+#[derive(Serialize)]
+struct BillingDoc<'a> {
+    service_id: ServiceId,
+    client_id: i64,
+    product_id: i64,
+    domain: &'a str,
+    username: &'a str,
+    dedicated_ip: &'a str,
+    #[serde(serialize_with = "ser_opt_date")]
+    regdate: Option<time::Date>,
+    status: &'static str,
+    server_id: Option<i64>,
+    version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_email: Option<&'a str>,
+}
+
+fn ser_opt_date<S: Serializer>(d: &Option<time::Date>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&format_date(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Serialize)]
+struct ItemDoc<'a> {
+    category: Category,
+    unique_identifier: Option<&'a str>,
+    service_id: Option<ServiceId>,
+    remote: Option<&'a RemoteAccount>,
+    billing: Option<BillingDoc<'a>>,
+    diffs: &'a [Diff],
+    actions: &'a [Action],
+    notes: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    related_service_ids: &'a [ServiceId],
+}
+
+/// A borrowed view of one item in the analysis document's shape (CONTRACT.md): serialises to
+/// `{"category", "unique_identifier", "service_id", "remote", "billing", "diffs", "actions",
+/// "notes"}` (+ `related_service_ids` for conflicts that hide services).
+pub struct ItemView<'a> {
+    pub item: &'a Item,
+    pub input: &'a AnalysisInput<'a>,
+}
+
+impl Serialize for ItemView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let it = self.item;
+        let input = self.input;
+        let remote = it.remote_account(input);
+        let rec = it.billing_record(input);
+        let uid = match (remote, rec) {
+            (Some(r), _) => Some(r.unique_identifier.as_str()),
+            (None, Some(b)) => Some(billing_identifier(&input.meta.unique_identifier_field, &b.service)),
+            _ => None,
+        };
+        ItemDoc {
+            category: it.category,
+            unique_identifier: uid,
+            service_id: rec.map(|r| r.service.id),
+            remote,
+            billing: rec.map(|r| BillingDoc {
+                service_id: r.service.id,
+                client_id: r.service.client_id,
+                product_id: r.service.product_id,
+                domain: &r.service.domain,
+                username: &r.service.username,
+                dedicated_ip: &r.service.dedicated_ip,
+                regdate: r.service.regdate,
+                status: r.service.status.as_str(),
+                server_id: r.service.server_id,
+                version: r.service.version,
+                client_email: r.client_email.as_deref(),
+            }),
+            diffs: &it.diffs,
+            actions: &it.actions,
+            notes: &it.notes,
+            related_service_ids: &it.related_service_ids,
+        }
+        .serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests;

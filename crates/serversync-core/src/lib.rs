@@ -1,0 +1,19 @@
+//! serversync-core: the pure heart of serversync.
+//!
+//! Domain types ([`model`]), the module contract and its WHMCS wire form ([`module`]),
+//! identifier normalisation ([`normalize`]), the analysis of one server ([`analysis`]) and
+//! plans ([`plan`]). No IO, no async runtime: every function here is deterministic.
+
+pub mod analysis;
+pub mod model;
+pub mod module;
+pub mod normalize;
+pub mod plan;
+
+/// Errors of the core crate: invalid values, each naming what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    /// A value broke a rule; the message names the value and the rule.
+    #[error("{0}")]
+    Invalid(String),
+}

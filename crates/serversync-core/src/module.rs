@@ -1,0 +1,464 @@
+//! The module contract: meta data, server parameters, remote accounts, listings, and the
+//! WHMCS wire form of `ListAccounts`.
+//!
+//! The wire form follows WHMCS' Server Sync module documentation (WHMCS 7.8+): a module's
+//! `ListAccounts` returns `{"success": true, "accounts": [...]}` or
+//! `{"success": false, "error": "..."}`; each account has `email`, `username`, `domain`,
+//! `uniqueIdentifier`, `product`, `primaryip`, `created` (`Y-m-d H:i:s`) and `status`
+//! (`Active` | `Suspended`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::PrimitiveDateTime;
+
+use crate::model::{Secret, Server, ServerId};
+use crate::CoreError;
+
+/// `Y-m-d H:i:s`, the wire form's `created` format.
+pub const CREATED_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+
+/// Which service field a remote account's unique identifier is compared with
+/// (`ListAccountsUniqueIdentifierField`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UniqueIdField {
+    /// `domain` (the default).
+    Domain,
+    /// `username`.
+    Username,
+    /// `customfield.<Name>`: the service's custom field `<Name>`.
+    CustomField(String),
+}
+
+impl UniqueIdField {
+    /// The meta data spelling: `domain`, `username` or `customfield.<Name>`.
+    pub fn as_meta(&self) -> String {
+        match self {
+            UniqueIdField::Domain => "domain".into(),
+            UniqueIdField::Username => "username".into(),
+            UniqueIdField::CustomField(n) => format!("customfield.{n}"),
+        }
+    }
+}
+
+impl FromStr for UniqueIdField {
+    type Err = CoreError;
+    /// Errors on anything but `domain`, `username` or `customfield.<non-empty name>`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "domain" => Ok(UniqueIdField::Domain),
+            "username" => Ok(UniqueIdField::Username),
+            _ => match s.strip_prefix("customfield.") {
+                Some(name) if !name.trim().is_empty() => {
+                    Ok(UniqueIdField::CustomField(name.to_string()))
+                }
+                _ => Err(CoreError::Invalid(format!(
+                    "ListAccountsUniqueIdentifierField {s:?} is not domain, username or customfield.<Name>"
+                ))),
+            },
+        }
+    }
+}
+
+/// A module's meta data (WHMCS `<module>_MetaData()`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaData {
+    /// `DisplayName`, e.g. `cPanel`.
+    pub display_name: String,
+    /// `ListAccountsUniqueIdentifierDisplayName`, column heading (default `Domain`).
+    pub unique_identifier_display_name: String,
+    /// `ListAccountsUniqueIdentifierField` (default `domain`).
+    pub unique_identifier_field: UniqueIdField,
+    /// `ListAccountsProductField`: `configoption1`..`configoption24`.
+    pub product_field: String,
+    /// `DefaultSSLPort`.
+    pub default_secure_port: u16,
+    /// `DefaultNonSSLPort`.
+    pub default_plain_port: u16,
+}
+
+impl MetaData {
+    /// Checks the product field is `configoption1`..`configoption24`.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let ok = self
+            .product_field
+            .strip_prefix("configoption")
+            .and_then(|n| n.parse::<u8>().ok())
+            .is_some_and(|n| (1..=24).contains(&n));
+        if ok {
+            Ok(())
+        } else {
+            Err(CoreError::Invalid(format!(
+                "ListAccountsProductField {:?} is not configoption1..configoption24",
+                self.product_field
+            )))
+        }
+    }
+}
+
+/// What a module gets to list a server: the server's fields only, never service or product
+/// fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerParams {
+    pub server_id: ServerId,
+    pub ip: String,
+    pub hostname: String,
+    pub username: String,
+    pub password: Secret,
+    pub access_hash: Secret,
+    /// HTTPS when true.
+    pub secure: bool,
+    /// Verify TLS certificates (default on).
+    pub tls_verify: bool,
+    /// Explicit port, else the module default for `secure`.
+    pub port: Option<u16>,
+}
+
+impl ServerParams {
+    /// The parameters a module gets for `server`.
+    pub fn from_server(server: &Server) -> Self {
+        ServerParams {
+            server_id: server.id,
+            ip: server.ip_address.clone(),
+            hostname: server.hostname.clone(),
+            username: server.username.clone(),
+            password: server.password.clone(),
+            access_hash: server.access_hash.clone(),
+            secure: server.secure,
+            tls_verify: server.tls_verify,
+            port: server.port,
+        }
+    }
+
+    /// `http` or `https`.
+    pub fn http_prefix(&self) -> &'static str {
+        if self.secure {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Host to connect to: the hostname, else the IP.
+    pub fn host(&self) -> &str {
+        if self.hostname.trim().is_empty() {
+            self.ip.trim()
+        } else {
+            self.hostname.trim()
+        }
+    }
+
+    /// `scheme://host:port` using `meta`'s default ports when no port is set.
+    pub fn base_url(&self, meta: &MetaData) -> String {
+        let port = self.port.unwrap_or(if self.secure {
+            meta.default_secure_port
+        } else {
+            meta.default_plain_port
+        });
+        let host = self.host();
+        // A bare IPv6 address needs brackets in a URL.
+        if host.contains(':') && !host.starts_with('[') {
+            format!("{}://[{}]:{}", self.http_prefix(), host, port)
+        } else {
+            format!("{}://{}:{}", self.http_prefix(), host, port)
+        }
+    }
+}
+
+/// Status of a remote account: the wire form knows only these two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RemoteStatus {
+    Active,
+    Suspended,
+}
+
+impl RemoteStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemoteStatus::Active => "Active",
+            RemoteStatus::Suspended => "Suspended",
+        }
+    }
+}
+
+impl fmt::Display for RemoteStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One account as a module lists it.
+///
+/// Serialises to the wire form object plus `owner` (and `status_detail` when set):
+/// `{"email", "username", "domain", "uniqueIdentifier", "product", "primaryip",
+/// "created": "Y-m-d H:i:s" | null, "status": "Active"|"Suspended", "owner"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteAccount {
+    /// Contact e-mail; `None` for placeholders (`*unknown*`) and empty values.
+    pub email: Option<String>,
+    pub username: String,
+    pub domain: String,
+    #[serde(rename = "uniqueIdentifier")]
+    pub unique_identifier: String,
+    /// Remote package / plan name, raw (reseller prefix kept).
+    pub product: String,
+    #[serde(rename = "primaryip")]
+    pub primary_ip: String,
+    /// Creation time; `None` when the panel gives none or zero (never invented).
+    #[serde(with = "created_serde")]
+    pub created: Option<PrimitiveDateTime>,
+    pub status: RemoteStatus,
+    /// Owner: `root`, a reseller's username, or the account itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The panel's own status detail, e.g. a suspension reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_detail: Option<String>,
+}
+
+/// Formats a creation time as `Y-m-d H:i:s`.
+pub fn format_created(dt: PrimitiveDateTime) -> String {
+    dt.format(CREATED_FORMAT).unwrap_or_default()
+}
+
+mod created_serde {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<PrimitiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(dt) => s.serialize_str(&format_created(*dt)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PrimitiveDateTime>, D::Error> {
+        let v: Option<String> = Option::deserialize(d)?;
+        match v {
+            None => Ok(None),
+            Some(s) => parse_created(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses a wire-form `created` value: `Y-m-d H:i:s`; empty, `0000-00-00 00:00:00` → `None`.
+pub fn parse_created(s: &str) -> Result<Option<PrimitiveDateTime>, String> {
+    let s = s.trim();
+    if s.is_empty() || s.starts_with("0000-00-00") {
+        return Ok(None);
+    }
+    PrimitiveDateTime::parse(s, CREATED_FORMAT)
+        .map(Some)
+        .map_err(|_| format!("created {s:?} is not \"Y-m-d H:i:s\""))
+}
+
+/// A remote record that broke the contract, with its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRecord {
+    /// Position in the panel's list (0-based).
+    pub index: usize,
+    /// Whatever identifies the record (username or domain), if anything does.
+    pub identifier: Option<String>,
+    pub reason: String,
+}
+
+/// The result of listing a server that answered: its accounts and the records that broke the
+/// contract. A listing with skipped records is incomplete: it can never suggest a termination.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub accounts: Vec<RemoteAccount>,
+    pub skipped: Vec<SkippedRecord>,
+}
+
+impl Listing {
+    /// Complete when no record was skipped.
+    pub fn is_complete(&self) -> bool {
+        self.skipped.is_empty()
+    }
+}
+
+/// Why a wire-form document was refused as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// `{"success": false, "error": "..."}`.
+    #[error("module reported failure: {0}")]
+    Failure(String),
+    /// Not JSON, or not the `{success, accounts}` shape.
+    #[error("invalid ListAccounts response: {0}")]
+    Malformed(String),
+}
+
+/// Parses a wire-form `ListAccounts` response.
+///
+/// Strict: `success` must be a boolean; `success: true` needs an `accounts` array; each
+/// account that breaks the contract (missing or non-string fields, a bad `created`, a status
+/// other than `Active`/`Suspended`) is reported in [`Listing::skipped`] with its reason,
+/// never patched. Placeholder e-mails (`*unknown*`, empty) become `None`.
+pub fn parse_wire(body: &[u8]) -> Result<Listing, WireError> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| WireError::Malformed(format!("not JSON: {e}")))?;
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| WireError::Malformed("top level is not an object".into()))?;
+    match obj.get("success") {
+        Some(serde_json::Value::Bool(true)) => {}
+        Some(serde_json::Value::Bool(false)) => {
+            let err = obj
+                .get("error")
+                .and_then(|e| e.as_str())
+                .filter(|e| !e.trim().is_empty())
+                .unwrap_or("no error message given");
+            return Err(WireError::Failure(err.to_string()));
+        }
+        Some(other) => {
+            return Err(WireError::Malformed(format!(
+                "\"success\" is {other}, expected true or false"
+            )))
+        }
+        None => return Err(WireError::Malformed("\"success\" is missing".into())),
+    }
+    let accounts = obj
+        .get("accounts")
+        .and_then(|a| a.as_array())
+        .ok_or_else(|| WireError::Malformed("\"accounts\" is missing or not an array".into()))?;
+    let mut listing = Listing::default();
+    for (index, rec) in accounts.iter().enumerate() {
+        match wire_account(rec) {
+            Ok(acc) => listing.accounts.push(acc),
+            Err(reason) => listing.skipped.push(SkippedRecord {
+                index,
+                identifier: ["username", "domain", "uniqueIdentifier"]
+                    .iter()
+                    .find_map(|k| rec.get(*k).and_then(|v| v.as_str()))
+                    .map(str::to_string),
+                reason,
+            }),
+        }
+    }
+    Ok(listing)
+}
+
+/// Normalises a contact e-mail: placeholders and blanks become `None`.
+pub fn normalize_email(raw: &str) -> Option<String> {
+    let e = raw.trim();
+    if e.is_empty() || e.eq_ignore_ascii_case("*unknown*") || !e.contains('@') {
+        None
+    } else {
+        Some(e.to_string())
+    }
+}
+
+fn wire_account(rec: &serde_json::Value) -> Result<RemoteAccount, String> {
+    let obj = rec.as_object().ok_or("record is not an object")?;
+    let field = |k: &str| -> Result<String, String> {
+        match obj.get(k) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            Some(serde_json::Value::Null) | None => Err(format!("\"{k}\" is missing")),
+            Some(other) => Err(format!("\"{k}\" is {other}, expected a string")),
+        }
+    };
+    let opt_field = |k: &str| -> Result<String, String> {
+        match obj.get(k) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            Some(serde_json::Value::Null) | None => Ok(String::new()),
+            Some(other) => Err(format!("\"{k}\" is {other}, expected a string")),
+        }
+    };
+    let status = match field("status")?.as_str() {
+        "Active" => RemoteStatus::Active,
+        "Suspended" => RemoteStatus::Suspended,
+        other => return Err(format!("status {other:?} is not Active or Suspended")),
+    };
+    let created = parse_created(&opt_field("created")?)?;
+    Ok(RemoteAccount {
+        email: normalize_email(&opt_field("email")?),
+        username: field("username")?,
+        domain: opt_field("domain")?,
+        unique_identifier: field("uniqueIdentifier")?,
+        product: opt_field("product")?,
+        primary_ip: opt_field("primaryip")?,
+        created,
+        status,
+        owner: Some(opt_field("owner")?).filter(|s| !s.is_empty()),
+        status_detail: None,
+    })
+}
+
+/// Serialises a listing result in the wire form (`{"success": true, "accounts": [...]}`).
+pub fn to_wire(accounts: &[RemoteAccount]) -> serde_json::Value {
+    serde_json::json!({"success": true, "accounts": accounts})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_success_parses_and_placeholder_email_is_none() {
+        let body = br#"{"success":true,"accounts":[
+          {"email":"*unknown*","username":"ann","domain":"ann.test","uniqueIdentifier":"ann.test",
+           "product":"Basic","primaryip":"192.0.2.10","created":"2024-01-31 13:15:00","status":"Active"},
+          {"email":"","username":"bob","domain":"bob.test","uniqueIdentifier":"bob.test",
+           "product":"Basic","primaryip":"192.0.2.10","created":"","status":"Suspended"}]}"#;
+        let l = parse_wire(body).unwrap();
+        assert_eq!(l.accounts.len(), 2);
+        assert_eq!(l.accounts[0].email, None);
+        assert_eq!(
+            l.accounts[0].created.map(format_created).as_deref(),
+            Some("2024-01-31 13:15:00")
+        );
+        assert_eq!(l.accounts[1].created, None);
+        assert_eq!(l.accounts[1].status, RemoteStatus::Suspended);
+        assert!(l.is_complete());
+    }
+
+    #[test]
+    fn wire_failure_is_an_error_not_an_empty_list() {
+        let e = parse_wire(br#"{"success":false,"error":"Authentication failed"}"#).unwrap_err();
+        assert_eq!(e, WireError::Failure("Authentication failed".into()));
+        assert!(matches!(parse_wire(br#"{"success":true}"#), Err(WireError::Malformed(_))));
+        assert!(matches!(parse_wire(b"{\"success\":tr"), Err(WireError::Malformed(_))));
+        assert!(matches!(parse_wire(br#"{"success":"1","accounts":[]}"#), Err(WireError::Malformed(_))));
+    }
+
+    #[test]
+    fn bad_records_are_skipped_with_reasons() {
+        let body = br#"{"success":true,"accounts":[
+          {"username":"ann","domain":"ann.test","uniqueIdentifier":"ann.test","status":"active"},
+          {"username":"bob","domain":"bob.test","uniqueIdentifier":"bob.test","status":"Active","created":"31/01/2024"},
+          {"domain":"c.test","uniqueIdentifier":"c.test","status":"Active"},
+          {"username":"dan","domain":"dan.test","uniqueIdentifier":"dan.test","status":"Active"}]}"#;
+        let l = parse_wire(body).unwrap();
+        assert_eq!(l.accounts.len(), 1);
+        assert_eq!(l.accounts[0].username, "dan");
+        let reasons: Vec<_> = l.skipped.iter().map(|s| (s.index, s.reason.as_str())).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (0, "status \"active\" is not Active or Suspended"),
+                (1, "created \"31/01/2024\" is not \"Y-m-d H:i:s\""),
+                (2, "\"username\" is missing"),
+            ]
+        );
+        assert!(!l.is_complete());
+    }
+
+    #[test]
+    fn unique_id_field_parses() {
+        assert_eq!("domain".parse::<UniqueIdField>().unwrap(), UniqueIdField::Domain);
+        assert_eq!(
+            "customfield.Instance ID".parse::<UniqueIdField>().unwrap(),
+            UniqueIdField::CustomField("Instance ID".into())
+        );
+        assert!("customfield.".parse::<UniqueIdField>().is_err());
+        assert!("email".parse::<UniqueIdField>().is_err());
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "[redacted]");
+    }
+}

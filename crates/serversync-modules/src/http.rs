@@ -1,0 +1,198 @@
+//! HTTP plumbing shared by the modules: client construction, error mapping and the
+//! sanitising of panel-supplied text.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use crate::{ModuleError, ModuleOptions, TimeoutPhase};
+
+/// One shared client per TLS mode. Built once; a client that could not be built is kept as
+/// its error text and reported when a listing needs it.
+pub(crate) struct Clients {
+    verifying: Result<reqwest::Client, String>,
+    insecure: Result<reqwest::Client, String>,
+}
+
+impl Clients {
+    pub(crate) fn new(opts: &ModuleOptions) -> Self {
+        Clients {
+            verifying: build(opts, true),
+            insecure: build(opts, false),
+        }
+    }
+
+    /// The verifying client, or (only when `tls_verify` is false) the non-verifying one.
+    pub(crate) fn get(&self, tls_verify: bool) -> Result<&reqwest::Client, ModuleError> {
+        let c = if tls_verify {
+            &self.verifying
+        } else {
+            &self.insecure
+        };
+        c.as_ref().map_err(|e| {
+            ModuleError::Config(format!("the HTTP client could not be set up: {e}"))
+        })
+    }
+}
+
+fn build(opts: &ModuleOptions, verify: bool) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(opts.connect_timeout)
+        .read_timeout(opts.read_timeout)
+        // Never follow redirects: the Authorization header must go to the configured host
+        // only, and a redirect is reported as the HTTP status it is.
+        .redirect(reqwest::redirect::Policy::none())
+        .danger_accept_invalid_certs(!verify)
+        .user_agent(concat!("serversync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| root_cause(&e))
+}
+
+/// `host:port` of a `scheme://host:port` base URL (no path, no query).
+pub(crate) fn target_of(base_url: &str) -> String {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_string()
+}
+
+/// The innermost cause of an error chain: e.g. `Connection refused (os error 111)` rather
+/// than reqwest's `error sending request for url (…)`, which would repeat the URL.
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        if !msg.trim().is_empty() {
+            last = msg;
+        }
+        source = s.source();
+    }
+    strip_url_queries(&last)
+}
+
+/// Maps a reqwest error to the module error of its kind.
+pub(crate) fn map_reqwest(e: &reqwest::Error, target: &str, opts: &ModuleOptions) -> ModuleError {
+    if e.is_timeout() {
+        let (phase, after) = if e.is_connect() {
+            (TimeoutPhase::Connect, opts.connect_timeout)
+        } else {
+            (TimeoutPhase::Read, opts.read_timeout)
+        };
+        return ModuleError::Timeout {
+            target: target.to_string(),
+            phase,
+            after,
+        };
+    }
+    if e.is_connect() {
+        return ModuleError::Connect {
+            target: target.to_string(),
+            cause: root_cause(e),
+        };
+    }
+    if e.is_body() || e.is_decode() {
+        return ModuleError::Malformed(format!(
+            "the response body from {target} was cut off: {}",
+            root_cause(e)
+        ));
+    }
+    ModuleError::Transport {
+        target: target.to_string(),
+        cause: root_cause(e),
+    }
+}
+
+/// The overall-request timeout error.
+pub(crate) fn total_timeout(target: &str, after: Duration) -> ModuleError {
+    ModuleError::Timeout {
+        target: target.to_string(),
+        phase: TimeoutPhase::Total,
+        after,
+    }
+}
+
+/// Panel-supplied text made safe to show: at most `max` characters, one line (control
+/// characters and runs of white space become one space), `secret` replaced by `[redacted]`.
+pub(crate) fn one_line(text: &str, max: usize, secret: &str) -> String {
+    let redacted;
+    let text = if secret.len() >= 4 && text.contains(secret) {
+        redacted = text.replace(secret, "[redacted]");
+        redacted.as_str()
+    } else {
+        text
+    };
+    let mut out = String::with_capacity(max.min(text.len()) + 3);
+    let mut count = 0;
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c.is_control() {
+            pending_space = count > 0;
+            continue;
+        }
+        if count >= max {
+            out.push('…');
+            return out;
+        }
+        if pending_space {
+            out.push(' ');
+            count += 1;
+            pending_space = false;
+        }
+        out.push(c);
+        count += 1;
+    }
+    out
+}
+
+/// Removes the query part of anything that looks like a URL in `s`.
+pub(crate) fn strip_url_queries(s: &str) -> String {
+    if !s.contains("://") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut in_url = false;
+    let mut in_query = false;
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if !in_url && s[i..].starts_with("http") && s[i..].find("://").is_some_and(|p| p <= 5) {
+            in_url = true;
+        }
+        if in_url {
+            if c.is_whitespace() || c == ')' || c == '"' || c == '\'' {
+                in_url = false;
+                in_query = false;
+            } else if c == '?' {
+                in_query = true;
+                continue;
+            } else if in_query {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_cuts_collapses_and_redacts() {
+        assert_eq!(one_line("  a\n\n b\tc \r\n", 200, "tok"), "a b c");
+        assert_eq!(one_line("abcdef", 3, ""), "abc…");
+        assert_eq!(
+            one_line("bad token SECRET123 given", 200, "SECRET123"),
+            "bad token [redacted] given"
+        );
+    }
+
+    #[test]
+    fn targets_and_url_queries() {
+        assert_eq!(target_of("https://web1.test:2087"), "web1.test:2087");
+        assert_eq!(target_of("http://[::1]:2086/x?y"), "[::1]:2086");
+        assert_eq!(
+            strip_url_queries("error sending request for url (http://h:1/p?token=x&a=b): boom"),
+            "error sending request for url (http://h:1/p): boom"
+        );
+        assert_eq!(strip_url_queries("plain ? text"), "plain ? text");
+    }
+}

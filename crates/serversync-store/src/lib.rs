@@ -1,0 +1,281 @@
+//! serversync-store: where billing records, sync runs and audit events live.
+//!
+//! [`Store`] is the capability trait; [`sqlite::SqliteStore`] is the embedded default
+//! (a PostgreSQL implementation of the same trait follows). SQL is kept portable: plain
+//! `INSERT`/`UPDATE`/`SELECT`, `BIGINT` ids, text dates `YYYY-MM-DD`, JSON as text.
+
+use async_trait::async_trait;
+use serversync_core::model::{
+    Client, ClientId, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
+};
+use serversync_core::module::{RemoteAccount, SkippedRecord};
+use time::OffsetDateTime;
+
+pub mod sqlite;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened, migrated or queried.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row that must exist does not (`what` names it, e.g. `service 1000`).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A billing record changed since it was read (optimistic check failed).
+    #[error("service {service_id} changed since the analysis (version {expected} expected, {found} found)")]
+    VersionConflict {
+        service_id: ServiceId,
+        expected: i64,
+        found: i64,
+    },
+    /// A stored value could not be read back (names table, row and column).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// Another analysis or apply holds this server's lock.
+    #[error("server {0} is busy: another analysis or apply is running on it")]
+    Busy(ServerId),
+    /// Bad input (e.g. an unsupported database URL).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result alias of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Outcome of a listing as stored with a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListingStatus {
+    /// The server answered with a full list.
+    Complete,
+    /// The server answered but records were skipped (see `skipped`).
+    Incomplete,
+    /// The listing failed; `error` says why. Such a run can never be applied.
+    Failed,
+}
+
+impl ListingStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ListingStatus::Complete => "complete",
+            ListingStatus::Incomplete => "incomplete",
+            ListingStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A new sync run to store.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub server_id: ServerId,
+    pub started_at: OffsetDateTime,
+    pub finished_at: OffsetDateTime,
+    pub listing_status: ListingStatus,
+    /// Why the listing failed (never contains secrets).
+    pub error: Option<String>,
+    /// The remote list seen (empty for a failed listing).
+    pub accounts: Vec<RemoteAccount>,
+    pub skipped: Vec<SkippedRecord>,
+    /// The analysis document (CONTRACT.md "Analysis document" without `run_id`), as JSON
+    /// text; `None` for a failed listing.
+    pub analysis_json: Option<String>,
+    /// Item counts per category, as JSON text (`{"in_sync": 1, ...}`).
+    pub counts_json: String,
+    /// Version of every service of the server at analysis time.
+    pub service_versions: Vec<(ServiceId, i64)>,
+}
+
+/// A stored sync run.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub id: RunId,
+    pub server_id: ServerId,
+    pub started_at: OffsetDateTime,
+    pub finished_at: OffsetDateTime,
+    pub listing_status: ListingStatus,
+    pub error: Option<String>,
+    pub accounts: Vec<RemoteAccount>,
+    pub skipped: Vec<SkippedRecord>,
+    pub analysis_json: Option<String>,
+    pub counts_json: String,
+    pub service_versions: Vec<(ServiceId, i64)>,
+    /// When a plan of this run was applied (a run applies once).
+    pub applied_at: Option<OffsetDateTime>,
+}
+
+/// Summary of a run for listings (no remote list).
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub id: RunId,
+    pub server_id: ServerId,
+    pub started_at: OffsetDateTime,
+    pub finished_at: OffsetDateTime,
+    pub listing_status: ListingStatus,
+    pub error: Option<String>,
+    pub accounts: i64,
+    pub counts_json: String,
+    pub applied_at: Option<OffsetDateTime>,
+}
+
+/// One audit event: who did what to which record, with before/after values as JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: OffsetDateTime,
+    /// `cli:<os user>`, `web:<admin>`, `api:<token name>`.
+    pub actor: String,
+    /// `import`, `sync`, `terminate`, `move`, `create_client`, `records_import`, `force`, …
+    pub action: String,
+    pub server_id: Option<ServerId>,
+    pub run_id: Option<RunId>,
+    pub service_id: Option<ServiceId>,
+    pub client_id: Option<ClientId>,
+    /// JSON text or `None`.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub note: Option<String>,
+}
+
+/// An audit event to write (id and time are assigned by the store).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewAuditEvent {
+    pub actor: String,
+    pub action: String,
+    pub server_id: Option<ServerId>,
+    pub run_id: Option<RunId>,
+    pub service_id: Option<ServiceId>,
+    pub client_id: Option<ClientId>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A reference to a client inside one [`ChangeSet`]: an existing one, or one created earlier
+/// in the same change set (index into [`ChangeSet::ops`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientRef {
+    Existing(ClientId),
+    /// The client created by `ops[i]` (which must be a [`Op::CreateClient`]).
+    CreatedBy(usize),
+}
+
+/// One billing change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Create a client (its `id` is ignored and assigned by the store).
+    CreateClient(Client),
+    /// Create a product (its `id` is ignored and assigned by the store).
+    CreateProduct(Product),
+    /// Create a service for a client (`id` and `client_id` ignored; version starts at 1).
+    /// `product` refers to an existing product, or the product created by `ops[i]`.
+    CreateService {
+        client: ClientRef,
+        product_created_by: Option<usize>,
+        service: Service,
+    },
+    /// Replace a service's fields, checking `expected_version` first; bumps the version.
+    UpdateService {
+        expected_version: i64,
+        service: Service,
+    },
+}
+
+/// A set of billing changes applied atomically with their audit events.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeSet {
+    pub ops: Vec<Op>,
+    /// Audit events; `service_id`/`client_id` of an event tied to `ops[i]` are filled in by
+    /// the store from the created row when `op_index` is `Some(i)`.
+    pub audit: Vec<(Option<usize>, NewAuditEvent)>,
+    /// Mark this run as applied, in the same transaction.
+    pub mark_run_applied: Option<RunId>,
+}
+
+/// What applying a [`ChangeSet`] created: the id of the row created by each op (`None` for
+/// updates), in op order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub created_ids: Vec<Option<i64>>,
+}
+
+/// The records document's content (CONTRACT.md), as domain types.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Records {
+    pub clients: Vec<Client>,
+    pub products: Vec<Product>,
+    pub servers: Vec<Server>,
+    pub services: Vec<Service>,
+}
+
+/// What a records import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// The store capability: everything serversync reads and writes.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Upserts a whole records document in one transaction, keeping the ids of the file.
+    /// Rows equal to the stored ones are left alone (loading twice changes nothing; a
+    /// service's version only moves when it changed). Server secrets that are empty in the
+    /// document keep their stored value.
+    async fn import_records(&self, records: &Records) -> Result<ImportCounts>;
+    /// Everything, for `records export` (servers come with their secrets; the caller drops them).
+    async fn export_records(&self) -> Result<Records>;
+
+    async fn clients(&self) -> Result<Vec<Client>>;
+    /// Clients whose e-mail equals `email` case-insensitively (exact, never a partial match).
+    async fn clients_by_email(&self, email: &str) -> Result<Vec<Client>>;
+    async fn client(&self, id: ClientId) -> Result<Client>;
+
+    async fn products(&self) -> Result<Vec<Product>>;
+    async fn products_by_module(&self, module: &str) -> Result<Vec<Product>>;
+
+    async fn servers(&self) -> Result<Vec<Server>>;
+    /// A server by name, or by id when `name_or_id` is a number that names no server.
+    async fn server(&self, name_or_id: &str) -> Result<Server>;
+    async fn server_by_id(&self, id: ServerId) -> Result<Server>;
+
+    /// All services, or those of one server, ordered by id.
+    async fn services(&self, server_id: Option<ServerId>) -> Result<Vec<Service>>;
+    async fn service(&self, id: ServiceId) -> Result<Service>;
+    /// Live (`Active`, `Suspended`, `Pending`) services of the servers of `module` other than
+    /// `except_server`.
+    async fn live_services_of_module(
+        &self,
+        module: &str,
+        except_server: ServerId,
+    ) -> Result<Vec<Service>>;
+
+    async fn insert_run(&self, run: &NewRun) -> Result<RunId>;
+    async fn run(&self, id: RunId) -> Result<Run>;
+    /// The newest run of a server, if any.
+    async fn latest_run(&self, server_id: ServerId) -> Result<Option<Run>>;
+    /// Runs of a server, newest first.
+    async fn runs(&self, server_id: ServerId, limit: i64) -> Result<Vec<RunSummary>>;
+
+    /// Applies a change set atomically: every op, every audit event and the run mark, or none.
+    async fn apply(&self, changes: &ChangeSet) -> Result<Applied>;
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<()>;
+    /// Audit events, newest first, optionally filtered.
+    async fn audit_events(
+        &self,
+        server_id: Option<ServerId>,
+        run_id: Option<RunId>,
+        service_id: Option<ServiceId>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>>;
+
+    /// Takes the per-server lock (one analysis or apply per server at a time), across
+    /// processes sharing the database. Fails with [`StoreError::Busy`] when held and not stale
+    /// (older than `stale_after_secs`).
+    async fn lock_server(&self, server_id: ServerId, holder: &str, stale_after_secs: i64)
+        -> Result<()>;
+    async fn unlock_server(&self, server_id: ServerId, holder: &str) -> Result<()>;
+}
