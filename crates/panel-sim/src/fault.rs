@@ -30,7 +30,8 @@ pub enum Fault {
 
 impl Fault {
     /// The CLI names, in declaration order.
-    pub const NAMES: [&'static str; 5] = ["error-in-200", "http-500", "truncated", "slow", "bad-auth"];
+    pub const NAMES: [&'static str; 5] =
+        ["error-in-200", "http-500", "truncated", "slow", "bad-auth"];
 
     /// The CLI name of this fault (`Slow` of any duration is `slow`).
     pub fn name(&self) -> &'static str {
@@ -75,10 +76,16 @@ mod tests {
 
     #[test]
     fn parses_cli_names() {
-        assert_eq!("error-in-200".parse::<Fault>().ok(), Some(Fault::ErrorIn200));
+        assert_eq!(
+            "error-in-200".parse::<Fault>().ok(),
+            Some(Fault::ErrorIn200)
+        );
         assert_eq!("http-500".parse::<Fault>().ok(), Some(Fault::Http500));
         assert_eq!("truncated".parse::<Fault>().ok(), Some(Fault::Truncated));
-        assert_eq!("slow".parse::<Fault>().ok(), Some(Fault::Slow(DEFAULT_SLOW)));
+        assert_eq!(
+            "slow".parse::<Fault>().ok(),
+            Some(Fault::Slow(DEFAULT_SLOW))
+        );
         assert_eq!(
             "slow:3".parse::<Fault>().ok(),
             Some(Fault::Slow(Duration::from_secs(3)))

@@ -1,1 +1,152 @@
-fn main() {}
+//! `panel-sim PANEL --listen ADDR ...`: run one panel simulator until interrupted.
+//!
+//! Prints exactly one line, `listening on HOST:PORT`, on stdout once it accepts connections.
+//! Errors: one line on stderr, exit status 2.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use panel_sim::{load_accounts_file, spawn_cpanel, CpanelSimConfig, Fault};
+
+/// Simulators of hosting panels' account-listing APIs, for serversync's demo, tests and
+/// benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "panel-sim", version, about)]
+struct Cli {
+    /// Which panel's API to serve.
+    #[arg(value_enum)]
+    panel: Panel,
+
+    /// Address to listen on, e.g. 127.0.0.1:2087; port 0 picks a free port (printed).
+    #[arg(long, value_name = "ADDR")]
+    listen: String,
+
+    /// Number of generated accounts.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    accounts: usize,
+
+    /// Seed of the deterministic account generator.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+
+    /// The login whose credentials are accepted (cPanel: the WHM user of the API token).
+    #[arg(long, value_name = "U", default_value = "root")]
+    username: String,
+
+    /// A password to accept too (cPanel: HTTP Basic USER:PASSWORD). Default: none, only the
+    /// token is accepted.
+    #[arg(long, value_name = "P")]
+    password: Option<String>,
+
+    /// The API token accepted (cPanel: `Authorization: whm USER:TOKEN`).
+    #[arg(long, value_name = "T", default_value = "TOKEN")]
+    token: String,
+
+    /// Make every listing fail: error-in-200 (HTTP 200 with an error envelope), http-500,
+    /// truncated (half the body, then the connection ends), slow (answer after --slow-secs),
+    /// bad-auth (refuse every credential with 403).
+    #[arg(long, value_name = "MODE")]
+    fault: Option<Fault>,
+
+    /// Seconds the `slow` fault waits before answering.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    slow_secs: u64,
+
+    /// Serve the accounts of this JSON file (a JSON array of the panel's account objects,
+    /// cPanel: WHM listaccts `acct` objects) instead of generated ones.
+    #[arg(long, value_name = "F", conflicts_with_all = ["accounts", "seed"])]
+    accounts_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Panel {
+    /// cPanel & WHM: WHM API 1 `/json-api/listaccts` (also API 0, `accountsummary`, `version`).
+    Cpanel,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => fail(anyhow::Error::new(e).context("cannot start the runtime")),
+    };
+    if let Err(e) = rt.block_on(run(cli)) {
+        fail(e);
+    }
+}
+
+fn fail(e: anyhow::Error) -> ! {
+    eprintln!("panel-sim: error: {e:#}");
+    std::process::exit(2);
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = tokio::net::lookup_host(&cli.listen)
+        .await
+        .with_context(|| format!("invalid --listen address {:?}", cli.listen))?
+        .next()
+        .with_context(|| format!("--listen address {:?} resolves to nothing", cli.listen))?;
+    let fault = match cli.fault {
+        Some(Fault::Slow(_)) => Some(Fault::Slow(Duration::from_secs(cli.slow_secs))),
+        other => other,
+    };
+    let handle = match cli.panel {
+        Panel::Cpanel => {
+            let accounts = match &cli.accounts_file {
+                Some(path) => load_accounts_file(path)?,
+                None => panel_sim::generate_cpanel_accounts(cli.accounts, cli.seed),
+            };
+            let cfg = CpanelSimConfig {
+                accounts,
+                username: cli.username,
+                token: cli.token,
+                password: cli.password,
+                fault,
+            };
+            spawn_cpanel(listen, cfg).await?
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", handle.addr).context("cannot write to stdout")?;
+        out.flush().context("cannot write to stdout")?;
+    }
+    wait_for_signal().await;
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

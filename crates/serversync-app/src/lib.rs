@@ -1,1 +1,309 @@
-//! placeholder
+//! serversync-app: the application functions the CLI and the web layer share.
+//!
+//! Data flows one way: module → remote accounts → analysis (with the store's services) → run
+//! stored → plan → apply (one store transaction) → audit. Nothing here prints or parses
+//! command lines; callers render the returned values.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use serversync_core::analysis::{analyse, Analysis, AnalysisInput, BillingRecord, Counts, ItemView};
+use serversync_core::model::{Client, Product, RunId, Server, ServerId, Service, ServiceId};
+use serversync_core::module::{Listing, ServerParams};
+use serversync_core::plan::Guards;
+use serversync_modules::{ListingProgress, Module, ModuleError, ModuleOptions};
+use serversync_store::{ImportCounts, ListingStatus, NewRun, Run, Store, StoreError};
+use time::OffsetDateTime;
+
+mod apply;
+pub mod records;
+
+pub use apply::{ApplyReport, ApplyRequest, ItemOutcome, ItemResult};
+
+/// Errors of the application layer; each message is one line a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Listing a server failed; names the server and the cause.
+    #[error("server {server}: listing failed: {source}")]
+    Listing {
+        server: String,
+        #[source]
+        source: ModuleError,
+    },
+    /// A records document broke the rules; names the path of the first bad value.
+    #[error("invalid records document: {0}")]
+    Records(String),
+    /// The server's module is not built in.
+    #[error("server {server}: unknown module {module:?}")]
+    UnknownModule { server: String, module: String },
+    /// The run cannot be applied (failed or incomplete listing, other server, …).
+    #[error("{0}")]
+    NotApplicable(String),
+    /// Any other bad input, with what and where.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result alias of the application layer.
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// The application: a store, module settings, guards and import defaults.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub module_options: ModuleOptions,
+    pub guards: Guards,
+    /// Who acts, for the audit log (`cli:<user>`, `web:<admin>`, `api:<token>`).
+    pub actor: String,
+}
+
+/// The outcome of [`App::analyse_server`].
+#[derive(Debug, Clone)]
+pub struct AnalyseOutcome {
+    pub run_id: RunId,
+    pub server: Server,
+    /// The analysis document of CONTRACT.md (with `run_id`), for `--json` and the API.
+    pub document: Value,
+    pub counts: Counts,
+    pub complete: bool,
+}
+
+impl AnalyseOutcome {
+    /// Items that are drift (every category but `in_sync`).
+    pub fn drift(&self) -> usize {
+        self.counts.drift()
+    }
+}
+
+/// Counts as the JSON object of the analysis document.
+pub fn counts_json(c: &Counts) -> Value {
+    serde_json::to_value(c).unwrap_or(Value::Null)
+}
+
+/// Everything loaded from the store that one analysis of a server needs.
+pub(crate) struct Billing {
+    pub services: Vec<BillingRecord>,
+    pub other_live: Vec<BillingRecord>,
+    pub products: Vec<Product>,
+    pub clients: Vec<Client>,
+}
+
+impl App {
+    /// An app on `store` with default module options and guards.
+    pub fn new(store: Arc<dyn Store>, actor: impl Into<String>) -> Self {
+        App { store, module_options: ModuleOptions::default(), guards: Guards::default(), actor: actor.into() }
+    }
+
+    /// The built-in module of a server.
+    pub fn module_for(&self, server: &Server) -> Result<Arc<dyn Module>> {
+        serversync_modules::module(&server.module, &self.module_options)
+            .ok_or_else(|| AppError::UnknownModule { server: server.name.clone(), module: server.module.clone() })
+    }
+
+    /// Loads a records document (CONTRACT.md) into the store: refused whole on the first bad
+    /// value, with its path; references between records are checked against the document
+    /// and the store; loading the same file twice changes nothing.
+    pub async fn import_records(&self, bytes: &[u8]) -> Result<ImportCounts> {
+        let records = records::parse_records(bytes, serversync_modules::module_names())?;
+        let stored = self.store.export_records().await?;
+        let ids = |a: Vec<i64>, b: Vec<i64>| -> std::collections::HashSet<i64> { a.into_iter().chain(b).collect() };
+        let clients = ids(records.clients.iter().map(|c| c.id).collect(), stored.clients.iter().map(|c| c.id).collect());
+        let products = ids(records.products.iter().map(|c| c.id).collect(), stored.products.iter().map(|c| c.id).collect());
+        let servers = ids(records.servers.iter().map(|c| c.id).collect(), stored.servers.iter().map(|c| c.id).collect());
+        for (i, s) in records.services.iter().enumerate() {
+            if !clients.contains(&s.client_id) {
+                return Err(AppError::Records(format!("services[{i}].client_id: no client {}", s.client_id)));
+            }
+            if !products.contains(&s.product_id) {
+                return Err(AppError::Records(format!("services[{i}].product_id: no product {}", s.product_id)));
+            }
+            if let Some(sid) = s.server_id {
+                if !servers.contains(&sid) {
+                    return Err(AppError::Records(format!("services[{i}].server_id: no server {sid}")));
+                }
+            }
+        }
+        let counts = self.store.import_records(&records).await?;
+        self.store
+            .append_audit(&serversync_store::NewAuditEvent {
+                actor: self.actor.clone(),
+                action: "records_import".into(),
+                note: Some(format!("{} inserted, {} updated, {} unchanged", counts.inserted, counts.updated, counts.unchanged)),
+                ..Default::default()
+            })
+            .await?;
+        Ok(counts)
+    }
+
+    /// The store as a records document, secrets left out.
+    pub async fn export_records(&self) -> Result<Value> {
+        Ok(records::records_json(&self.store.export_records().await?))
+    }
+
+    pub(crate) async fn load_billing(&self, server: &Server, product_field: &str) -> Result<Billing> {
+        let services = self.store.services(Some(server.id)).await?;
+        let others = self.store.live_services_of_module(&server.module, server.id).await?;
+        let products = self.store.products().await?;
+        let clients = self.store.clients().await?;
+        let package: HashMap<i64, Option<String>> =
+            products.iter().map(|p| (p.id, p.config_option(product_field).map(str::to_string))).collect();
+        let email: HashMap<i64, &str> = clients.iter().map(|c| (c.id, c.email.as_str())).collect();
+        let rec = |s: Service| BillingRecord {
+            package: package.get(&s.product_id).cloned().flatten(),
+            client_email: email.get(&s.client_id).map(|e| e.to_string()),
+            service: s,
+        };
+        let services = services.into_iter().map(rec).collect();
+        let other_live = others.into_iter().map(rec).collect();
+        Ok(Billing { services, other_live, products, clients })
+    }
+
+    /// Lists a server's accounts, analyses them against billing, stores the run and returns
+    /// the analysis document. A failed listing is stored as a failed run (never applicable)
+    /// and returned as [`AppError::Listing`].
+    pub async fn analyse_server(&self, name_or_id: &str, progress: &dyn ListingProgress) -> Result<AnalyseOutcome> {
+        let server = self.store.server(name_or_id).await?;
+        let module = self.module_for(&server)?;
+        let holder = format!("{}:{}", self.actor, std::process::id());
+        self.store.lock_server(server.id, &holder, 3600).await?;
+        let out = self.analyse_locked(&server, module.as_ref(), progress).await;
+        let unlocked = self.store.unlock_server(server.id, &holder).await;
+        let out = out?;
+        unlocked?;
+        Ok(out)
+    }
+
+    async fn analyse_locked(&self, server: &Server, module: &dyn Module, progress: &dyn ListingProgress) -> Result<AnalyseOutcome> {
+        let started_at = OffsetDateTime::now_utc();
+        let params = ServerParams::from_server(server);
+        let listing = module.list_accounts(&params, progress).await;
+        let listing: Listing = match listing {
+            Ok(l) => l,
+            Err(source) => {
+                let err = AppError::Listing { server: server.name.clone(), source };
+                self.store
+                    .insert_run(&NewRun {
+                        server_id: server.id,
+                        started_at,
+                        finished_at: OffsetDateTime::now_utc(),
+                        listing_status: ListingStatus::Failed,
+                        error: Some(err.to_string()),
+                        accounts: Vec::new(),
+                        skipped: Vec::new(),
+                        analysis_json: None,
+                        counts_json: "{}".into(),
+                        service_versions: Vec::new(),
+                    })
+                    .await?;
+                return Err(err);
+            }
+        };
+        let meta = module.meta();
+        let billing = self.load_billing(server, &meta.product_field).await?;
+        let complete = listing.is_complete();
+        let input = AnalysisInput {
+            meta,
+            server_ip: &server.ip_address,
+            accounts: &listing.accounts,
+            listing_complete: complete,
+            services: &billing.services,
+            other_live: &billing.other_live,
+        };
+        let analysis = analyse(&input);
+        let mut document = analysis_document(None, server, &listing, &analysis, &input);
+        let service_versions: Vec<(ServiceId, i64)> =
+            billing.services.iter().chain(&billing.other_live).map(|r| (r.service.id, r.service.version)).collect();
+        let run_id = self
+            .store
+            .insert_run(&NewRun {
+                server_id: server.id,
+                started_at,
+                finished_at: OffsetDateTime::now_utc(),
+                listing_status: if complete { ListingStatus::Complete } else { ListingStatus::Incomplete },
+                error: None,
+                accounts: listing.accounts.clone(),
+                skipped: listing.skipped.clone(),
+                analysis_json: Some(document.to_string()),
+                counts_json: counts_json(&analysis.counts).to_string(),
+                service_versions,
+            })
+            .await?;
+        document["run_id"] = json!(run_id);
+        Ok(AnalyseOutcome { run_id, server: server.clone(), document, counts: analysis.counts, complete })
+    }
+
+    /// The stored run `run` of a server, or its latest run.
+    pub async fn run_for(&self, server: &Server, run: Option<RunId>) -> Result<Run> {
+        match run {
+            Some(id) => {
+                let r = self.store.run(id).await?;
+                if r.server_id != server.id {
+                    return Err(AppError::NotApplicable(format!("run {id} belongs to server {}, not to {}", r.server_id, server.name)));
+                }
+                Ok(r)
+            }
+            None => self.store.latest_run(server.id).await?.ok_or_else(|| {
+                AppError::NotApplicable(format!("server {} has no sync run yet: run `serversync analyse {}` first", server.name, server.name))
+            }),
+        }
+    }
+
+    /// Applies a selection of a stored run. See [`apply::apply`].
+    pub async fn apply(&self, req: &ApplyRequest) -> Result<ApplyReport> {
+        apply::apply(self, req).await
+    }
+
+    /// The server by name or id.
+    pub async fn server(&self, name_or_id: &str) -> Result<Server> {
+        Ok(self.store.server(name_or_id).await?)
+    }
+
+    /// Servers, for listings.
+    pub async fn servers(&self) -> Result<Vec<Server>> {
+        Ok(self.store.servers().await?)
+    }
+
+    pub async fn server_id(&self, name_or_id: &str) -> Result<ServerId> {
+        Ok(self.store.server(name_or_id).await?.id)
+    }
+}
+
+/// The analysis document of CONTRACT.md.
+pub fn analysis_document(run_id: Option<RunId>, server: &Server, listing: &Listing, analysis: &Analysis, input: &AnalysisInput<'_>) -> Value {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        run_id: Option<RunId>,
+        server: Value,
+        listing: Value,
+        unique_identifier: Value,
+        counts: &'a Counts,
+        live_services: usize,
+        warnings: &'a [String],
+        items: Vec<ItemView<'a>>,
+    }
+    let doc = Doc {
+        run_id,
+        server: json!({"id": server.id, "name": server.name, "module": server.module}),
+        listing: json!({
+            "complete": listing.is_complete(),
+            "accounts": listing.accounts.len(),
+            "error": Value::Null,
+            "skipped": listing.skipped,
+        }),
+        unique_identifier: json!({
+            "field": input.meta.unique_identifier_field.as_meta(),
+            "display_name": input.meta.unique_identifier_display_name,
+        }),
+        counts: &analysis.counts,
+        live_services: analysis.live_services,
+        warnings: &analysis.warnings,
+        items: analysis.items.iter().map(|item| ItemView { item, input }).collect(),
+    };
+    serde_json::to_value(doc).unwrap_or(Value::Null)
+}
+
+pub use serversync_core::plan::{ImportDefaults, Selection, Selector};

@@ -367,7 +367,12 @@ pub fn compare(
         } else {
             s.dedicated_ip.as_str()
         };
-        check(Field::PrimaryIp, ip_eq(&acc.primary_ip, ip), &acc.primary_ip, ip);
+        check(
+            Field::PrimaryIp,
+            ip_eq(&acc.primary_ip, ip),
+            &acc.primary_ip,
+            ip,
+        );
     }
     check(
         Field::Status,
@@ -378,7 +383,12 @@ pub fn compare(
     if let Some(created) = acc.created {
         let remote = format_date(created.date());
         let billing = s.regdate.map(format_date).unwrap_or_default();
-        check(Field::Created, Some(created.date()) == s.regdate, &remote, &billing);
+        check(
+            Field::Created,
+            Some(created.date()) == s.regdate,
+            &remote,
+            &billing,
+        );
     }
     if let Some(email) = acc.email.as_deref() {
         let billing = rec.client_email.as_deref().unwrap_or("");
@@ -808,7 +818,10 @@ impl Serialize for ItemView<'_> {
         let rec = it.billing_record(input);
         let uid = match (remote, rec) {
             (Some(r), _) => Some(r.unique_identifier.as_str()),
-            (None, Some(b)) => Some(billing_identifier(&input.meta.unique_identifier_field, &b.service)),
+            (None, Some(b)) => Some(billing_identifier(
+                &input.meta.unique_identifier_field,
+                &b.service,
+            )),
             _ => None,
         };
         ItemDoc {
@@ -839,4 +852,4 @@ impl Serialize for ItemView<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -227,14 +227,19 @@ mod created_serde {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(v: &Option<PrimitiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        v: &Option<PrimitiveDateTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match v {
             Some(dt) => s.serialize_str(&format_created(*dt)),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PrimitiveDateTime>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<PrimitiveDateTime>, D::Error> {
         let v: Option<String> = Option::deserialize(d)?;
         match v {
             None => Ok(None),
@@ -418,9 +423,18 @@ mod tests {
     fn wire_failure_is_an_error_not_an_empty_list() {
         let e = parse_wire(br#"{"success":false,"error":"Authentication failed"}"#).unwrap_err();
         assert_eq!(e, WireError::Failure("Authentication failed".into()));
-        assert!(matches!(parse_wire(br#"{"success":true}"#), Err(WireError::Malformed(_))));
-        assert!(matches!(parse_wire(b"{\"success\":tr"), Err(WireError::Malformed(_))));
-        assert!(matches!(parse_wire(br#"{"success":"1","accounts":[]}"#), Err(WireError::Malformed(_))));
+        assert!(matches!(
+            parse_wire(br#"{"success":true}"#),
+            Err(WireError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_wire(b"{\"success\":tr"),
+            Err(WireError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_wire(br#"{"success":"1","accounts":[]}"#),
+            Err(WireError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -433,7 +447,11 @@ mod tests {
         let l = parse_wire(body).unwrap();
         assert_eq!(l.accounts.len(), 1);
         assert_eq!(l.accounts[0].username, "dan");
-        let reasons: Vec<_> = l.skipped.iter().map(|s| (s.index, s.reason.as_str())).collect();
+        let reasons: Vec<_> = l
+            .skipped
+            .iter()
+            .map(|s| (s.index, s.reason.as_str()))
+            .collect();
         assert_eq!(
             reasons,
             vec![
@@ -447,7 +465,10 @@ mod tests {
 
     #[test]
     fn unique_id_field_parses() {
-        assert_eq!("domain".parse::<UniqueIdField>().unwrap(), UniqueIdField::Domain);
+        assert_eq!(
+            "domain".parse::<UniqueIdField>().unwrap(),
+            UniqueIdField::Domain
+        );
         assert_eq!(
             "customfield.Instance ID".parse::<UniqueIdField>().unwrap(),
             UniqueIdField::CustomField("Instance ID".into())

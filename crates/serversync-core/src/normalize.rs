@@ -79,9 +79,18 @@ mod tests {
     fn domain_keys() {
         assert_eq!(domain_key("Example.ORG.").as_deref(), Some("example.org"));
         assert_eq!(domain_key(" example.org ").as_deref(), Some("example.org"));
-        assert_eq!(domain_key("münchen.test").as_deref(), Some("xn--mnchen-3ya.test"));
-        assert_eq!(domain_key("XN--MNCHEN-3YA.test").as_deref(), Some("xn--mnchen-3ya.test"));
-        assert_eq!(domain_key("Bücher.TEST").as_deref(), Some("xn--bcher-kva.test"));
+        assert_eq!(
+            domain_key("münchen.test").as_deref(),
+            Some("xn--mnchen-3ya.test")
+        );
+        assert_eq!(
+            domain_key("XN--MNCHEN-3YA.test").as_deref(),
+            Some("xn--mnchen-3ya.test")
+        );
+        assert_eq!(
+            domain_key("Bücher.TEST").as_deref(),
+            Some("xn--bcher-kva.test")
+        );
         assert_eq!(domain_key("awww.test").as_deref(), Some("awww.test"));
         assert_eq!(domain_key(""), None);
         assert_eq!(domain_key("."), None);

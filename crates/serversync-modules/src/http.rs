@@ -1,7 +1,6 @@
 //! HTTP plumbing shared by the modules: client construction, error mapping and the
 //! sanitising of panel-supplied text.
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use crate::{ModuleError, ModuleOptions, TimeoutPhase};
@@ -28,9 +27,8 @@ impl Clients {
         } else {
             &self.insecure
         };
-        c.as_ref().map_err(|e| {
-            ModuleError::Config(format!("the HTTP client could not be set up: {e}"))
-        })
+        c.as_ref()
+            .map_err(|e| ModuleError::Config(format!("the HTTP client could not be set up: {e}")))
     }
 }
 
@@ -150,8 +148,7 @@ pub(crate) fn strip_url_queries(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut in_url = false;
     let mut in_query = false;
-    let mut chars = s.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in s.char_indices() {
         if !in_url && s[i..].starts_with("http") && s[i..].find("://").is_some_and(|p| p <= 5) {
             in_url = true;
         }

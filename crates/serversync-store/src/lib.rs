@@ -4,14 +4,79 @@
 //! (a PostgreSQL implementation of the same trait follows). SQL is kept portable: plain
 //! `INSERT`/`UPDATE`/`SELECT`, `BIGINT` ids, text dates `YYYY-MM-DD`, JSON as text.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serversync_core::model::{
-    Client, ClientId, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
+    Client, ClientId, Product, RunId, Server, ServerId, Service, ServiceId,
 };
 use serversync_core::module::{RemoteAccount, SkippedRecord};
 use time::OffsetDateTime;
 
 pub mod sqlite;
+#[doc(hidden)]
+pub mod testsuite;
+
+/// Opens the store named by a database URL (CONTRACT.md "Database"), creating and migrating
+/// its schema: `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`. `postgres://` and
+/// `postgresql://` are refused for now. Error messages never show a URL's password.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    let url = url.trim();
+    let scheme = url
+        .split_once(':')
+        .map(|(s, _)| s)
+        .filter(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
+    match scheme.map(str::to_ascii_lowercase).as_deref() {
+        Some("sqlite") => {
+            // Accept any case of the scheme; the SQLite options parser wants `sqlite:`.
+            let rest = &url["sqlite:".len()..];
+            Ok(Arc::new(
+                sqlite::SqliteStore::open(&format!("sqlite:{rest}")).await?,
+            ))
+        }
+        Some("postgres" | "postgresql") => Err(StoreError::Invalid(
+            "PostgreSQL is not supported yet in this build; use sqlite://…".into(),
+        )),
+        Some(other) => Err(StoreError::Invalid(format!(
+            "unsupported database URL {} (scheme {other:?}); use sqlite://PATH",
+            redact_url(url)
+        ))),
+        None => Err(StoreError::Invalid(format!(
+            "database URL {} has no scheme; use sqlite://PATH",
+            redact_url(url)
+        ))),
+    }
+}
+
+/// A URL fit for messages: `user:password@` and any query string (which may carry a
+/// password too) are removed. `postgres://u:p@db:5432/x?sslmode=require` →
+/// `postgres://db:5432/x?…`.
+pub fn redact_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, _)) => (h, "?…"),
+        None => (url, ""),
+    };
+    let (scheme, rest) = match head.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => match head.split_once(':') {
+            Some((scheme, rest)) => (format!("{scheme}:"), rest),
+            None => (String::new(), head),
+        },
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = match authority.rfind('@') {
+        Some(i) => &authority[i + 1..],
+        None => authority,
+    };
+    format!("{scheme}{host}{path}{query}")
+}
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +255,9 @@ pub struct ChangeSet {
     /// Audit events; `service_id`/`client_id` of an event tied to `ops[i]` are filled in by
     /// the store from the created row when `op_index` is `Some(i)`.
     pub audit: Vec<(Option<usize>, NewAuditEvent)>,
-    /// Mark this run as applied, in the same transaction.
+    /// Mark this run as applied, in the same transaction. A run applies once: if it is
+    /// already marked, the whole change set fails with [`StoreError::Invalid`] (and with
+    /// [`StoreError::NotFound`] if the run does not exist).
     pub mark_run_applied: Option<RunId>,
 }
 
@@ -224,13 +291,17 @@ pub trait Store: Send + Sync {
     /// Upserts a whole records document in one transaction, keeping the ids of the file.
     /// Rows equal to the stored ones are left alone (loading twice changes nothing; a
     /// service's version only moves when it changed). Server secrets that are empty in the
-    /// document keep their stored value.
+    /// document keep their stored value. Refused whole with [`StoreError::Invalid`] naming
+    /// the first bad value (`services[3].client_id: client 5 does not exist`, a duplicate id
+    /// within a section, a server name used twice); a service's own `version` is ignored.
     async fn import_records(&self, records: &Records) -> Result<ImportCounts>;
     /// Everything, for `records export` (servers come with their secrets; the caller drops them).
     async fn export_records(&self) -> Result<Records>;
 
     async fn clients(&self) -> Result<Vec<Client>>;
-    /// Clients whose e-mail equals `email` case-insensitively (exact, never a partial match).
+    /// Clients whose e-mail equals `email` case-insensitively (exact, never a partial match),
+    /// both sides trimmed and lower-cased (Unicode), ordered by id. A blank `email` matches
+    /// nobody.
     async fn clients_by_email(&self, email: &str) -> Result<Vec<Client>>;
     async fn client(&self, id: ClientId) -> Result<Client>;
 
@@ -255,15 +326,21 @@ pub trait Store: Send + Sync {
 
     async fn insert_run(&self, run: &NewRun) -> Result<RunId>;
     async fn run(&self, id: RunId) -> Result<Run>;
-    /// The newest run of a server, if any.
+    /// The newest (most recently stored) run of a server, if any.
     async fn latest_run(&self, server_id: ServerId) -> Result<Option<Run>>;
-    /// Runs of a server, newest first.
+    /// Runs of a server, newest first; `limit` ≤ 0 means all.
     async fn runs(&self, server_id: ServerId, limit: i64) -> Result<Vec<RunSummary>>;
 
     /// Applies a change set atomically: every op, every audit event and the run mark, or none.
+    ///
+    /// Errors (and then nothing is written): [`StoreError::VersionConflict`] when an
+    /// `UpdateService` finds another version, [`StoreError::NotFound`] when its service is
+    /// gone, [`StoreError::Invalid`] for a bad `CreatedBy`/`product_created_by`/audit op index
+    /// or a referenced client, product or server that does not exist.
     async fn apply(&self, changes: &ChangeSet) -> Result<Applied>;
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<()>;
-    /// Audit events, newest first, optionally filtered.
+    /// Audit events, newest first, optionally filtered (filters combine with AND); `limit` ≤ 0
+    /// means all.
     async fn audit_events(
         &self,
         server_id: Option<ServerId>,
@@ -274,8 +351,12 @@ pub trait Store: Send + Sync {
 
     /// Takes the per-server lock (one analysis or apply per server at a time), across
     /// processes sharing the database. Fails with [`StoreError::Busy`] when held and not stale
-    /// (older than `stale_after_secs`).
+    /// (older than `stale_after_secs`). Not re-entrant: the same holder taking a held lock
+    /// again is also `Busy`. Atomic (one conditional upsert), so exactly one of several
+    /// concurrent takers wins.
     async fn lock_server(&self, server_id: ServerId, holder: &str, stale_after_secs: i64)
         -> Result<()>;
+    /// Releases the lock if `holder` holds it; otherwise does nothing (a stale lock taken over
+    /// by someone else stays theirs).
     async fn unlock_server(&self, server_id: ServerId, holder: &str) -> Result<()>;
 }

@@ -1,1 +1,330 @@
-fn main() {}
+//! The `serversync` binary: CLI of CONTRACT.md, configuration and wiring.
+//!
+//! Exit codes: 0 success; 1 drift (`analyse --exit-code`) or refused items (`apply`);
+//! 2 any error, with one line on stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serversync_app::{App, ApplyRequest, ImportDefaults, Selection, Selector};
+
+mod demo;
+mod output;
+mod progress;
+
+/// Reconcile hosting servers' accounts (cPanel/WHM, …) with the billing records of the same
+/// servers: list, analyse, then import, sync, terminate or move records.
+#[derive(Parser)]
+#[command(name = "serversync", version, about, long_about = None)]
+struct Cli {
+    /// Database URL: sqlite://FILE (default sqlite://serversync.db in the working directory).
+    #[arg(long, global = true, env = "SERVERSYNC_DATABASE_URL")]
+    database: Option<String>,
+    /// Seconds to wait for a panel connection.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    connect_timeout: u64,
+    /// Seconds to wait for the next bytes of a panel response.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    read_timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load or write a records document (clients, products, servers, services).
+    Records {
+        #[command(subcommand)]
+        command: RecordsCommand,
+    },
+    /// List a server's accounts, analyse them against billing and store the run.
+    Analyse(AnalyseArgs),
+    /// Apply selected actions of a server's latest run (or --run ID) to the billing records.
+    Apply(ApplyArgs),
+    /// Billing services.
+    Services {
+        #[command(subcommand)]
+        command: ServicesCommand,
+    },
+    /// Clients.
+    Clients {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
+    /// Products.
+    Products {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
+    /// Servers.
+    Servers {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
+    /// The web page and the JSON API (not in this release yet).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Start simulated cPanel servers on loopback, load demo records with drift of every
+    /// category into sqlite://serversync-demo.db (recreated) and analyse every server.
+    Demo {
+        /// Exit after printing the analyses instead of keeping the simulators running.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordsCommand {
+    /// Load a records document; ids in the file are kept; loading it twice changes nothing.
+    Import { file: PathBuf },
+    /// Write the store as a records document (secrets left out) to FILE or stdout.
+    Export { file: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum ServicesCommand {
+    /// List services as records-document entries.
+    List {
+        /// Only this server's services (name or id).
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ListCommand {
+    /// List them.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct AnalyseArgs {
+    /// Server name or id.
+    server: String,
+    /// Print the analysis document (JSON) instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Exit 1 when there is drift.
+    #[arg(long)]
+    exit_code: bool,
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    /// Server name or id.
+    server: String,
+    /// Apply this run instead of the server's latest.
+    #[arg(long)]
+    run: Option<i64>,
+    /// Import not_in_billing accounts: unique identifiers, or `all`.
+    #[arg(long, num_args = 1.., value_name = "UID")]
+    import: Option<Vec<String>>,
+    /// Sync out_of_sync / terminated_in_billing items: unique identifiers, or `all`.
+    #[arg(long, num_args = 1.., value_name = "UID")]
+    sync: Option<Vec<String>>,
+    /// Terminate not_on_server / duplicate services: service ids, or `all`.
+    #[arg(long, num_args = 1.., value_name = "SERVICE_ID")]
+    terminate: Option<Vec<String>>,
+    /// Move services of other servers to this one: service ids, or `all`.
+    #[arg(long = "move", num_args = 1.., value_name = "SERVICE_ID")]
+    moves: Option<Vec<String>>,
+    /// Show what would change; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Override the guards (zero-account listing, termination share, incomplete listing); audited.
+    #[arg(long)]
+    force: bool,
+    #[arg(long)]
+    json: bool,
+    /// Client for imported accounts without a usable e-mail (else they are refused).
+    #[arg(long, value_name = "CLIENT_ID")]
+    unassigned_client: Option<i64>,
+    /// Billing cycle of imported services.
+    #[arg(long, default_value = "Free Account")]
+    billing_cycle: String,
+    /// Recurring amount of imported services.
+    #[arg(long, default_value = "0.00")]
+    amount: String,
+    /// Next due date of imported services (YYYY-MM-DD).
+    #[arg(long)]
+    next_due_date: Option<String>,
+    /// Create a product for a package no product maps to.
+    #[arg(long)]
+    create_missing_products: bool,
+    /// Largest share of live services one apply may terminate, in percent.
+    #[arg(long, default_value_t = 25.0)]
+    max_terminate_percent: f64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SERVERSYNC_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("serversync: error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // One clear line: the chain of causes, joined.
+            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>();
+            let mut line = String::new();
+            for m in msg {
+                if !line.contains(&m) {
+                    if !line.is_empty() {
+                        line.push_str(": ");
+                    }
+                    line.push_str(&m);
+                }
+            }
+            eprintln!("serversync: error: {}", line.replace('\n', " "));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The actor recorded in the audit log for CLI actions.
+fn actor() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+pub(crate) async fn open_app(cli_db: Option<&str>, default: &str, connect: u64, read: u64) -> anyhow::Result<App> {
+    let url = cli_db.unwrap_or(default);
+    let store = serversync_store::open(url).await?;
+    let mut app = App::new(store, actor());
+    app.module_options.connect_timeout = Duration::from_secs(connect.max(1));
+    app.module_options.read_timeout = Duration::from_secs(read.max(1));
+    Ok(app)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    const DEFAULT_DB: &str = "sqlite://serversync.db";
+    let db = cli.database.as_deref();
+    let (ct, rt) = (cli.connect_timeout, cli.read_timeout);
+    match cli.command {
+        Command::Demo { once } => demo::run(db, ct, rt, once).await,
+        Command::Serve { .. } => anyhow::bail!("the web page and JSON API are not part of this release yet; use the CLI commands (see --help)"),
+        Command::Records { command } => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            match command {
+                RecordsCommand::Import { file } => {
+                    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                    let c = app.import_records(&bytes).await.with_context(|| format!("{}", file.display()))?;
+                    println!("{}: {} inserted, {} updated, {} unchanged", file.display(), c.inserted, c.updated, c.unchanged);
+                    Ok(0)
+                }
+                RecordsCommand::Export { file } => {
+                    let doc = app.export_records().await?;
+                    let text = serde_json::to_string_pretty(&doc)? + "\n";
+                    match file {
+                        Some(f) => std::fs::write(&f, text).with_context(|| format!("cannot write {}", f.display()))?,
+                        None => print!("{text}"),
+                    }
+                    Ok(0)
+                }
+            }
+        }
+        Command::Analyse(a) => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let bar = progress::Bar::new(&a.server);
+            let out = app.analyse_server(&a.server, &bar).await;
+            bar.finish();
+            let out = out?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&out.document)?);
+            } else {
+                output::print_analysis(&out.document);
+            }
+            Ok(if a.exit_code && out.drift() > 0 { 1 } else { 0 })
+        }
+        Command::Apply(a) => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            apply(app, a).await
+        }
+        Command::Services { command: ServicesCommand::List { server, json } } => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let sid = match server {
+                Some(s) => Some(app.server_id(&s).await?),
+                None => None,
+            };
+            let services = app.store.services(sid).await?;
+            output::print_services(&services, json)?;
+            Ok(0)
+        }
+        Command::Clients { command: ListCommand::List { json } } => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            output::print_clients(&app.store.clients().await?, json)?;
+            Ok(0)
+        }
+        Command::Products { command: ListCommand::List { json } } => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            output::print_products(&app.store.products().await?, json)?;
+            Ok(0)
+        }
+        Command::Servers { command: ListCommand::List { json } } => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            output::print_servers(&app, json).await?;
+            Ok(0)
+        }
+    }
+}
+
+async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {
+    if !(0.0..=100.0).contains(&a.max_terminate_percent) {
+        anyhow::bail!("--max-terminate-percent {} is not between 0 and 100", a.max_terminate_percent);
+    }
+    app.guards.max_termination_share = a.max_terminate_percent / 100.0;
+    let selection = Selection {
+        import: a.import.as_deref().map(Selector::from_args),
+        sync: a.sync.as_deref().map(Selector::from_args),
+        terminate: a.terminate.as_deref().map(Selector::from_args),
+        moves: a.moves.as_deref().map(Selector::from_args),
+    };
+    if selection.is_empty() {
+        anyhow::bail!("nothing selected: give --import, --sync, --terminate or --move (UIDs, service ids or `all`)");
+    }
+    let next_due_date = match a.next_due_date.as_deref() {
+        Some(d) => Some(serversync_core::model::parse_date(d).map_err(|e| anyhow::anyhow!("--next-due-date: {e}"))?),
+        None => None,
+    };
+    let req = ApplyRequest {
+        server: a.server,
+        run: a.run,
+        selection,
+        dry_run: a.dry_run,
+        force: a.force,
+        defaults: ImportDefaults {
+            unassigned_client: a.unassigned_client,
+            billing_cycle: a.billing_cycle,
+            amount: a.amount,
+            next_due_date,
+            create_missing_products: a.create_missing_products,
+        },
+    };
+    let report = app.apply(&req).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        output::print_apply(&report);
+    }
+    Ok(if report.count(serversync_app::ItemOutcome::Refused) > 0 { 1 } else { 0 })
+}
+

@@ -79,12 +79,18 @@ fn run_full(
 }
 
 fn cats(a: &Analysis) -> Vec<(Category, String)> {
-    a.items.iter().map(|i| (i.category, i.key.clone())).collect()
+    a.items
+        .iter()
+        .map(|i| (i.category, i.key.clone()))
+        .collect()
 }
 
 #[test]
 fn identical_pair_is_in_sync() {
-    let a = run(&[acct("ann.test", "ann", "basic")], &[svc(1, "ann.test", "ann", ServiceStatus::Active)]);
+    let a = run(
+        &[acct("ann.test", "ann", "basic")],
+        &[svc(1, "ann.test", "ann", ServiceStatus::Active)],
+    );
     assert_eq!(cats(&a), vec![(Category::InSync, "ann.test".into())]);
     assert!(a.items[0].diffs.is_empty());
 }
@@ -107,7 +113,10 @@ fn domain_forms_match_one_pair_each() {
     let a = run(&accounts, &services);
     assert_eq!(a.items.len(), 4, "{:?}", cats(&a));
     for it in &a.items {
-        assert!(matches!(it.category, Category::InSync | Category::OutOfSync), "{it:?}");
+        assert!(
+            matches!(it.category, Category::InSync | Category::OutOfSync),
+            "{it:?}"
+        );
         assert!(it.remote.is_some() && it.billing.is_some());
     }
     let by_key = |k: &str| a.items.iter().find(|i| i.key == k).unwrap();
@@ -118,7 +127,11 @@ fn domain_forms_match_one_pair_each() {
     assert_eq!(shop.billing, Some(BillingRef::ThisServer(1)));
     assert_eq!(
         shop.diffs,
-        vec![Diff { field: Field::Domain, remote: "shop.test".into(), billing: "www.shop.test".into() }]
+        vec![Diff {
+            field: Field::Domain,
+            remote: "shop.test".into(),
+            billing: "www.shop.test".into()
+        }]
     );
 }
 
@@ -127,26 +140,45 @@ fn www_fallback_only_when_unique_and_never_steals_an_exact_match() {
     // Two billing services strip to the same key: no fallback match.
     let a = run(
         &[acct("shop.test", "shop", "basic")],
-        &[svc(1, "www.shop.test", "a", ServiceStatus::Active), svc(2, "WWW.shop.test.", "b", ServiceStatus::Active)],
+        &[
+            svc(1, "www.shop.test", "a", ServiceStatus::Active),
+            svc(2, "WWW.shop.test.", "b", ServiceStatus::Active),
+        ],
     );
     assert_eq!(a.counts.not_in_billing, 1);
     // Service 1 www.shop.test is matched exactly by its own account; shop.test must not take it.
     let a = run(
-        &[acct("shop.test", "shop", "basic"), acct("www.shop.test", "wshop", "basic")],
+        &[
+            acct("shop.test", "shop", "basic"),
+            acct("www.shop.test", "wshop", "basic"),
+        ],
         &[svc(1, "www.shop.test", "wshop", ServiceStatus::Active)],
     );
     assert_eq!(a.counts.in_sync, 1);
     assert_eq!(a.counts.not_in_billing, 1);
-    assert_eq!(a.items.iter().find(|i| i.category == Category::NotInBilling).unwrap().key, "shop.test");
+    assert_eq!(
+        a.items
+            .iter()
+            .find(|i| i.category == Category::NotInBilling)
+            .unwrap()
+            .key,
+        "shop.test"
+    );
     // mywww.test is never touched.
-    let a = run(&[acct("test.test", "t", "basic")], &[svc(1, "mywww.test.test", "t", ServiceStatus::Active)]);
+    let a = run(
+        &[acct("test.test", "t", "basic")],
+        &[svc(1, "mywww.test.test", "t", ServiceStatus::Active)],
+    );
     assert_eq!(a.counts.not_in_billing, 1);
     assert_eq!(a.counts.not_on_server, 1);
 }
 
 #[test]
 fn username_case_is_not_a_diff() {
-    let a = run(&[acct("bob.test", "bob7", "basic")], &[svc(1, "bob.test", "Bob7", ServiceStatus::Active)]);
+    let a = run(
+        &[acct("bob.test", "bob7", "basic")],
+        &[svc(1, "bob.test", "Bob7", ServiceStatus::Active)],
+    );
     assert_eq!(a.counts.in_sync, 1);
     assert!(a.items[0].diffs.is_empty());
 }
@@ -163,12 +195,20 @@ fn reseller_prefix_removed_only_for_the_owner() {
     s2.package = Some("silver".into());
     let a = run(&[ok, bad], &[s1, s2]);
     assert_eq!(a.counts.in_sync, 1);
-    let oos: Vec<_> = a.items.iter().filter(|i| i.category == Category::OutOfSync).collect();
+    let oos: Vec<_> = a
+        .items
+        .iter()
+        .filter(|i| i.category == Category::OutOfSync)
+        .collect();
     assert_eq!(oos.len(), 1);
     assert_eq!(oos[0].key, "s.test");
     assert_eq!(
         oos[0].diffs,
-        vec![Diff { field: Field::Product, remote: "res8_silver".into(), billing: "silver".into() }]
+        vec![Diff {
+            field: Field::Product,
+            remote: "res8_silver".into(),
+            billing: "silver".into()
+        }]
     );
 }
 
@@ -187,26 +227,43 @@ fn missing_created_is_not_compared() {
     let a = run(&[a1], &[s]);
     assert_eq!(
         a.items[0].diffs,
-        vec![Diff { field: Field::Created, remote: "2020-05-06".into(), billing: "2020-05-05".into() }]
+        vec![Diff {
+            field: Field::Created,
+            remote: "2020-05-06".into(),
+            billing: "2020-05-05".into()
+        }]
     );
 }
 
 #[test]
 fn pending_service_with_live_account_is_out_of_sync_on_status() {
-    let a = run(&[acct("p.test", "p", "basic")], &[svc(1, "p.test", "p", ServiceStatus::Pending)]);
+    let a = run(
+        &[acct("p.test", "p", "basic")],
+        &[svc(1, "p.test", "p", ServiceStatus::Pending)],
+    );
     assert_eq!(cats(&a), vec![(Category::OutOfSync, "p.test".into())]);
     assert_eq!(a.items[0].actions, vec![Action::Sync]);
     assert_eq!(
         a.items[0].diffs,
-        vec![Diff { field: Field::Status, remote: "Active".into(), billing: "Pending".into() }]
+        vec![Diff {
+            field: Field::Status,
+            remote: "Active".into(),
+            billing: "Pending".into()
+        }]
     );
     assert_eq!(a.counts.not_in_billing, 0);
 }
 
 #[test]
 fn terminated_service_with_live_account() {
-    let a = run(&[acct("t.test", "t", "basic")], &[svc(1, "t.test", "t", ServiceStatus::Terminated)]);
-    assert_eq!(cats(&a), vec![(Category::TerminatedInBilling, "t.test".into())]);
+    let a = run(
+        &[acct("t.test", "t", "basic")],
+        &[svc(1, "t.test", "t", ServiceStatus::Terminated)],
+    );
+    assert_eq!(
+        cats(&a),
+        vec![(Category::TerminatedInBilling, "t.test".into())]
+    );
     assert_eq!(a.items[0].actions, vec![Action::Sync]);
 }
 
@@ -222,12 +279,18 @@ fn live_beats_closed_and_extra_live_candidates_are_duplicates() {
     );
     assert_eq!(
         cats(&a),
-        vec![(Category::InSync, "d.test".into()), (Category::Duplicate, "d.test".into())]
+        vec![
+            (Category::InSync, "d.test".into()),
+            (Category::Duplicate, "d.test".into())
+        ]
     );
     assert_eq!(a.items[0].billing, Some(BillingRef::ThisServer(2)));
     assert_eq!(a.items[1].billing, Some(BillingRef::ThisServer(1)));
     assert_eq!(a.items[1].actions, vec![Action::Terminate]);
-    assert_eq!(a.items[0].notes, vec!["also matches Cancelled service 1".to_string()]);
+    assert_eq!(
+        a.items[0].notes,
+        vec!["also matches Cancelled service 1".to_string()]
+    );
 }
 
 #[test]
@@ -245,12 +308,23 @@ fn shared_and_missing_keys_are_conflicts() {
     let mut nokey = acct("", "x", "basic");
     nokey.unique_identifier = "".into();
     let a = run(
-        &[acct("c.test", "c1", "basic"), acct("C.test", "c2", "basic"), nokey],
+        &[
+            acct("c.test", "c1", "basic"),
+            acct("C.test", "c2", "basic"),
+            nokey,
+        ],
         &[svc(1, "c.test", "c1", ServiceStatus::Active)],
     );
     assert_eq!(a.counts.conflict, 3);
-    assert_eq!(a.counts.not_on_server, 0, "the service of a conflicting key is not offered for termination");
-    let with_related: Vec<_> = a.items.iter().filter(|i| !i.related_service_ids.is_empty()).collect();
+    assert_eq!(
+        a.counts.not_on_server, 0,
+        "the service of a conflicting key is not offered for termination"
+    );
+    let with_related: Vec<_> = a
+        .items
+        .iter()
+        .filter(|i| !i.related_service_ids.is_empty())
+        .collect();
     assert_eq!(with_related.len(), 2);
     assert_eq!(with_related[0].related_service_ids, vec![1]);
 }
@@ -276,8 +350,17 @@ fn absent_services_by_status() {
 
 #[test]
 fn incomplete_listing_never_offers_termination() {
-    let a = run_full(&[acct("a.test", "a", "basic")], &[svc(2, "b.test", "b", ServiceStatus::Active)], &[], false);
-    let nos = a.items.iter().find(|i| i.category == Category::NotOnServer).unwrap();
+    let a = run_full(
+        &[acct("a.test", "a", "basic")],
+        &[svc(2, "b.test", "b", ServiceStatus::Active)],
+        &[],
+        false,
+    );
+    let nos = a
+        .items
+        .iter()
+        .find(|i| i.category == Category::NotOnServer)
+        .unwrap();
     assert!(nos.actions.is_empty());
     assert!(!nos.notes.is_empty());
 }
@@ -308,7 +391,11 @@ fn item_view_serialises_contract_shape() {
         other_live: &[],
     };
     let a = analyse(&input);
-    let v = serde_json::to_value(ItemView { item: &a.items[0], input: &input }).unwrap();
+    let v = serde_json::to_value(ItemView {
+        item: &a.items[0],
+        input: &input,
+    })
+    .unwrap();
     assert_eq!(v["category"], "out_of_sync");
     assert_eq!(v["unique_identifier"], "ann.test");
     assert_eq!(v["service_id"], 1000);
@@ -317,7 +404,10 @@ fn item_view_serialises_contract_shape() {
     assert_eq!(v["remote"]["status"], "Suspended");
     assert_eq!(v["billing"]["regdate"], "2024-01-31");
     assert_eq!(v["billing"]["status"], "Active");
-    assert_eq!(v["diffs"], serde_json::json!([{"field": "status", "remote": "Suspended", "billing": "Active"}]));
+    assert_eq!(
+        v["diffs"],
+        serde_json::json!([{"field": "status", "remote": "Suspended", "billing": "Active"}])
+    );
     assert_eq!(v["actions"], serde_json::json!(["sync"]));
 }
 
@@ -329,18 +419,50 @@ fn arb_status() -> impl Strategy<Value = ServiceStatus> {
 
 /// Small name pool so that keys collide often (shared keys, duplicates, www. forms, case).
 fn arb_domain() -> impl Strategy<Value = String> {
-    (prop::sample::select(vec!["a", "b", "c", "shop", "www.shop", "WWW.a", "B", "xn--mnchen-3ya", "münchen", ""]),
-     prop::sample::select(vec![".test", ".test.", ".TEST"]))
-        .prop_map(|(n, t)| if n.is_empty() { String::new() } else { format!("{n}{t}") })
+    (
+        prop::sample::select(vec![
+            "a",
+            "b",
+            "c",
+            "shop",
+            "www.shop",
+            "WWW.a",
+            "B",
+            "xn--mnchen-3ya",
+            "münchen",
+            "",
+        ]),
+        prop::sample::select(vec![".test", ".test.", ".TEST"]),
+    )
+        .prop_map(|(n, t)| {
+            if n.is_empty() {
+                String::new()
+            } else {
+                format!("{n}{t}")
+            }
+        })
 }
 
 fn arb_account() -> impl Strategy<Value = RemoteAccount> {
-    (arb_domain(), prop::sample::select(vec!["u1", "u2", "U1"]), any::<bool>(), prop::sample::select(vec!["basic", "gold", "res1_basic"]))
+    (
+        arb_domain(),
+        prop::sample::select(vec!["u1", "u2", "U1"]),
+        any::<bool>(),
+        prop::sample::select(vec!["basic", "gold", "res1_basic"]),
+    )
         .prop_map(|(d, u, susp, p)| {
             let mut a = acct(&d, u, p);
             a.unique_identifier = d;
-            a.status = if susp { RemoteStatus::Suspended } else { RemoteStatus::Active };
-            a.owner = Some(if p.starts_with("res1") { "res1".into() } else { "root".into() });
+            a.status = if susp {
+                RemoteStatus::Suspended
+            } else {
+                RemoteStatus::Active
+            };
+            a.owner = Some(if p.starts_with("res1") {
+                "res1".into()
+            } else {
+                "root".into()
+            });
             a
         })
 }
@@ -349,11 +471,20 @@ fn arb_service() -> impl Strategy<Value = (String, ServiceStatus, bool)> {
     (arb_domain(), arb_status(), any::<bool>())
 }
 
-fn build_services(raw: &[(String, ServiceStatus, bool)], id0: i64, server: i64) -> Vec<BillingRecord> {
+fn build_services(
+    raw: &[(String, ServiceStatus, bool)],
+    id0: i64,
+    server: i64,
+) -> Vec<BillingRecord> {
     raw.iter()
         .enumerate()
         .map(|(i, (d, st, other_user))| {
-            let mut r = svc(id0 + i as i64, d, if *other_user { "u2" } else { "u1" }, *st);
+            let mut r = svc(
+                id0 + i as i64,
+                d,
+                if *other_user { "u2" } else { "u1" },
+                *st,
+            );
             r.service.server_id = Some(server);
             r
         })

@@ -1,0 +1,318 @@
+//! The records document of CONTRACT.md: strict parsing with the path of the first bad value,
+//! and serialisation (secrets left out).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use serversync_core::model::{format_date, parse_date, Client, Product, Secret, Server, Service, ServiceStatus};
+use serversync_store::Records;
+
+use crate::AppError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDoc {
+    #[serde(default)]
+    clients: Vec<RawClient>,
+    #[serde(default)]
+    products: Vec<RawProduct>,
+    #[serde(default)]
+    servers: Vec<RawServer>,
+    #[serde(default)]
+    services: Vec<RawService>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    id: i64,
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    company: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProduct {
+    id: i64,
+    name: String,
+    module: String,
+    #[serde(default)]
+    config_options: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    id: i64,
+    name: String,
+    module: String,
+    #[serde(default)]
+    hostname: String,
+    #[serde(default)]
+    ip_address: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    secure: Option<bool>,
+    #[serde(default)]
+    tls_verify: Option<bool>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    access_hash: String,
+    #[serde(default)]
+    disabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    id: i64,
+    client_id: i64,
+    product_id: i64,
+    #[serde(default)]
+    server_id: Option<i64>,
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    dedicated_ip: String,
+    #[serde(default)]
+    regdate: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    billing_cycle: String,
+    #[serde(default)]
+    amount: Option<String>,
+    #[serde(default)]
+    next_due_date: Option<String>,
+    #[serde(default)]
+    termination_date: Option<String>,
+    #[serde(default)]
+    custom_fields: BTreeMap<String, String>,
+}
+
+fn bad(path: String, msg: impl std::fmt::Display) -> AppError {
+    AppError::Records(format!("{path}: {msg}"))
+}
+
+fn opt_date(path: String, v: &Option<String>) -> Result<Option<time::Date>, AppError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") | Some("0000-00-00") => Ok(None),
+        Some(s) => parse_date(s).map(Some).map_err(|e| bad(path, e)),
+    }
+}
+
+/// Parses a records document. `known_modules` are the module names a server may use.
+///
+/// Errors: [`AppError::Records`] with the path of the first bad value, e.g.
+/// `services[3].status: unknown status "active "`.
+pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let raw: RawDoc = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            AppError::Records(format!("not a records document: {inner}"))
+        } else {
+            bad(path, inner)
+        }
+    })?;
+    let mut out = Records::default();
+    let mut ids = std::collections::HashSet::new();
+    for (i, c) in raw.clients.into_iter().enumerate() {
+        if !ids.insert(c.id) {
+            return Err(bad(format!("clients[{i}].id"), format!("duplicate id {}", c.id)));
+        }
+        if c.email.trim().is_empty() {
+            return Err(bad(format!("clients[{i}].email"), "empty e-mail"));
+        }
+        out.clients.push(Client {
+            id: c.id,
+            email: c.email.trim().to_string(),
+            first_name: c.first_name,
+            last_name: c.last_name,
+            company: c.company,
+            status: c.status.unwrap_or_else(|| "Active".into()),
+        });
+    }
+    ids.clear();
+    for (i, p) in raw.products.into_iter().enumerate() {
+        if !ids.insert(p.id) {
+            return Err(bad(format!("products[{i}].id"), format!("duplicate id {}", p.id)));
+        }
+        for k in p.config_options.keys() {
+            let ok = k.strip_prefix("configoption").and_then(|n| n.parse::<u8>().ok()).is_some_and(|n| (1..=24).contains(&n));
+            if !ok {
+                return Err(bad(format!("products[{i}].config_options.{k}"), "not configoption1..configoption24"));
+            }
+        }
+        out.products.push(Product { id: p.id, name: p.name, module: p.module, config_options: p.config_options });
+    }
+    ids.clear();
+    let mut names = std::collections::HashSet::new();
+    for (i, s) in raw.servers.into_iter().enumerate() {
+        if !ids.insert(s.id) {
+            return Err(bad(format!("servers[{i}].id"), format!("duplicate id {}", s.id)));
+        }
+        if s.name.trim().is_empty() {
+            return Err(bad(format!("servers[{i}].name"), "empty name"));
+        }
+        if !names.insert(s.name.clone()) {
+            return Err(bad(format!("servers[{i}].name"), format!("duplicate name {:?}", s.name)));
+        }
+        if !known_modules.contains(&s.module.as_str()) {
+            return Err(bad(format!("servers[{i}].module"), format!("unknown module {:?} (known: {})", s.module, known_modules.join(", "))));
+        }
+        if s.hostname.trim().is_empty() && s.ip_address.trim().is_empty() {
+            return Err(bad(format!("servers[{i}]"), "needs a hostname or an ip_address"));
+        }
+        out.servers.push(Server {
+            id: s.id,
+            name: s.name,
+            module: s.module,
+            hostname: s.hostname,
+            ip_address: s.ip_address,
+            port: s.port,
+            secure: s.secure.unwrap_or(true),
+            tls_verify: s.tls_verify.unwrap_or(true),
+            username: s.username,
+            password: Secret::new(s.password),
+            access_hash: Secret::new(s.access_hash),
+            disabled: s.disabled,
+        });
+    }
+    ids.clear();
+    for (i, s) in raw.services.into_iter().enumerate() {
+        if !ids.insert(s.id) {
+            return Err(bad(format!("services[{i}].id"), format!("duplicate id {}", s.id)));
+        }
+        let status = match s.status.as_deref() {
+            None => ServiceStatus::Pending,
+            Some(st) => st.parse::<ServiceStatus>().map_err(|e| bad(format!("services[{i}].status"), e))?,
+        };
+        let amount = s.amount.unwrap_or_else(|| "0.00".into());
+        if !amount.trim().is_empty() && amount.trim().parse::<f64>().is_err() {
+            return Err(bad(format!("services[{i}].amount"), format!("{amount:?} is not a decimal amount")));
+        }
+        out.services.push(Service {
+            id: s.id,
+            client_id: s.client_id,
+            product_id: s.product_id,
+            server_id: s.server_id,
+            domain: s.domain,
+            username: s.username,
+            dedicated_ip: s.dedicated_ip,
+            regdate: opt_date(format!("services[{i}].regdate"), &s.regdate)?,
+            status,
+            billing_cycle: s.billing_cycle,
+            amount,
+            next_due_date: opt_date(format!("services[{i}].next_due_date"), &s.next_due_date)?,
+            termination_date: opt_date(format!("services[{i}].termination_date"), &s.termination_date)?,
+            custom_fields: s.custom_fields,
+            version: 1,
+        });
+    }
+    Ok(out)
+}
+
+fn date_json(d: Option<time::Date>) -> Value {
+    d.map(|d| Value::String(format_date(d))).unwrap_or(Value::Null)
+}
+
+/// A client as a records-document entry.
+pub fn client_json(c: &Client) -> Value {
+    json!({"id": c.id, "email": c.email, "first_name": c.first_name, "last_name": c.last_name,
+           "company": c.company, "status": c.status})
+}
+
+/// A product as a records-document entry.
+pub fn product_json(p: &Product) -> Value {
+    json!({"id": p.id, "name": p.name, "module": p.module, "config_options": p.config_options})
+}
+
+/// A server as a records-document entry, secrets left out.
+pub fn server_json(s: &Server) -> Value {
+    json!({"id": s.id, "name": s.name, "module": s.module, "hostname": s.hostname,
+           "ip_address": s.ip_address, "port": s.port, "secure": s.secure,
+           "tls_verify": s.tls_verify, "username": s.username, "disabled": s.disabled})
+}
+
+/// A service as a records-document entry (plus `version` and `termination_date`).
+pub fn service_json(s: &Service) -> Value {
+    json!({"id": s.id, "client_id": s.client_id, "product_id": s.product_id,
+           "server_id": s.server_id, "domain": s.domain, "username": s.username,
+           "dedicated_ip": s.dedicated_ip, "regdate": date_json(s.regdate),
+           "status": s.status.as_str(), "billing_cycle": s.billing_cycle, "amount": s.amount,
+           "next_due_date": date_json(s.next_due_date),
+           "termination_date": date_json(s.termination_date),
+           "custom_fields": s.custom_fields, "version": s.version})
+}
+
+/// The whole store as a records document, secrets left out.
+pub fn records_json(r: &Records) -> Value {
+    json!({
+        "clients": r.clients.iter().map(client_json).collect::<Vec<_>>(),
+        "products": r.products.iter().map(product_json).collect::<Vec<_>>(),
+        "servers": r.servers.iter().map(server_json).collect::<Vec<_>>(),
+        "services": r.services.iter().map(service_json).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_status_names_its_path() {
+        let doc = br#"{"services":[
+            {"id":1,"client_id":1,"product_id":1,"status":"Active"},
+            {"id":2,"client_id":1,"product_id":1,"status":"Active"},
+            {"id":3,"client_id":1,"product_id":1,"status":"Active"},
+            {"id":4,"client_id":1,"product_id":1,"status":"active "}]}"#;
+        let e = parse_records(doc, &["cpanel"]).unwrap_err();
+        assert_eq!(e.to_string(), "invalid records document: services[3].status: unknown status \"active \"");
+    }
+
+    #[test]
+    fn type_errors_and_unknown_fields_name_their_path() {
+        let e = parse_records(br#"{"clients":[{"id":"x","email":"a@b.test"}]}"#, &["cpanel"]).unwrap_err();
+        assert!(e.to_string().starts_with("invalid records document: clients[0].id: invalid type"), "{e}");
+        let e = parse_records(br#"{"servers":[{"id":1,"name":"w","module":"cpanel","hostname":"h","pasword":"x"}]}"#, &["cpanel"]).unwrap_err();
+        assert!(e.to_string().contains("servers[0]"), "{e}");
+        assert!(e.to_string().contains("pasword"), "{e}");
+        let e = parse_records(br#"{"servers":[{"id":1,"name":"w","module":"cpnael","hostname":"h"}]}"#, &["cpanel"]).unwrap_err();
+        assert_eq!(e.to_string(), "invalid records document: servers[0].module: unknown module \"cpnael\" (known: cpanel)");
+        let e = parse_records(br#"{"services":[{"id":1,"client_id":1,"product_id":1,"regdate":"2024-02-30"}]}"#, &["cpanel"]).unwrap_err();
+        assert!(e.to_string().contains("services[0].regdate: invalid date \"2024-02-30\""), "{e}");
+    }
+
+    #[test]
+    fn contract_example_parses_and_exports_without_secrets() {
+        let doc = br#"{
+          "clients":  [{"id": 1, "email": "ann@mail.test", "first_name": "Ann", "last_name": "Lee", "company": "", "status": "Active"}],
+          "products": [{"id": 10, "name": "Basic Hosting", "module": "cpanel", "config_options": {"configoption1": "basic"}}],
+          "servers":  [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1", "ip_address": "192.0.2.10", "port": 2087, "secure": false, "tls_verify": true, "username": "root", "password": "", "access_hash": "TOKEN"}],
+          "services": [{"id": 1000, "client_id": 1, "product_id": 10, "server_id": 100, "domain": "ann.test", "username": "ann", "dedicated_ip": "", "regdate": "2024-01-31", "status": "Active", "billing_cycle": "Monthly", "amount": "9.99", "next_due_date": "2024-12-31", "custom_fields": {"Instance ID": "i-123"}}]
+        }"#;
+        let r = parse_records(doc, &["cpanel"]).unwrap();
+        assert_eq!(r.servers[0].access_hash.expose(), "TOKEN");
+        assert_eq!(r.services[0].regdate.map(format_date).as_deref(), Some("2024-01-31"));
+        let out = records_json(&r).to_string();
+        assert!(!out.contains("TOKEN"));
+        assert!(!out.contains("access_hash"));
+        assert!(!out.contains("password"));
+    }
+}

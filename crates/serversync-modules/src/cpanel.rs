@@ -1,0 +1,896 @@
+//! The cPanel & WHM module: lists accounts with WHM API 1 `listaccts`.
+//!
+//! Request (WHM API 1 `listaccts` and "Paginate Output" documentation):
+//!
+//! ```text
+//! GET {scheme}://{host}:{port}/json-api/listaccts?api.version=1&want=user,domain,…
+//!     &api.chunk.enable=1&api.chunk.verbose=1&api.chunk.size=N&api.chunk.start=K
+//! Authorization: whm USER:TOKEN
+//! ```
+//!
+//! `api.chunk.start` is the 1-indexed number of the first record of the page. Response:
+//!
+//! ```json
+//! {"metadata": {"command": "listaccts", "result": 1, "reason": "OK", "version": 1,
+//!               "chunk": {"start": 1, "size": 5000, "records": 12345, "chunks": 3, "current": 1}},
+//!  "data": {"acct": [{"user": "ann", "domain": "ann.test", "owner": "root", "plan": "basic",
+//!                     "email": "ann@mail.test", "ip": "192.0.2.10", "suspended": 0,
+//!                     "suspendreason": "not suspended", "unix_startdate": 1529997060,
+//!                     "startdate": "18 Jun 26 07:11"}]}}
+//! ```
+//!
+//! `metadata.chunk.records` is the total number of records; the other chunk fields are
+//! informational. (That shape is what cPanel's own JavaScript client, `cjt/io/whm-v1`, reads:
+//! `records`, `start`, `chunks`, `current`, `size`.) A response without `metadata.chunk` on
+//! the first page means the server ignored chunking: that one response is the whole list.
+//!
+//! HTTP 200 does not mean success: `metadata.result` 0 is a failure with `metadata.reason`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use futures::StreamExt;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serversync_core::module::{
+    normalize_email, Listing, MetaData, RemoteAccount, RemoteStatus, ServerParams, SkippedRecord,
+    UniqueIdField,
+};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+
+use crate::http::{self, Clients};
+use crate::{ListingProgress, Module, ModuleError, ModuleOptions};
+
+/// The keys requested with `want=` (payload kept small; `ipv6` is requested for future use).
+const WANT: &str =
+    "user,domain,owner,plan,email,ip,ipv6,suspended,suspendreason,unix_startdate,startdate";
+
+/// How much of a panel message or error body is shown.
+const SNIPPET_CHARS: usize = 200;
+
+/// The cPanel/WHM module (`cpanel`).
+///
+/// Meta data: display name `cPanel`; unique identifier `domain` (heading `Domain`); product
+/// field `configoption1`; default ports 2087 (TLS) and 2086 (plain).
+///
+/// Authenticates with a WHM API token: `Authorization: whm <username>:<access hash>`; the
+/// server's access hash holds the token, its username the WHM user (`root` or a reseller).
+/// A reseller token sees only its own accounts; everything the login sees is listed (no
+/// owner filtering; `owner` is kept on each account).
+pub struct CpanelModule {
+    meta: MetaData,
+    opts: ModuleOptions,
+    clients: Clients,
+}
+
+impl CpanelModule {
+    /// Builds the module and its two shared HTTP clients (TLS-verifying, and non-verifying for
+    /// servers whose `tls_verify` is off) with `opts`' timeouts.
+    pub fn new(opts: &ModuleOptions) -> Self {
+        CpanelModule {
+            meta: Self::meta_data(),
+            opts: opts.clone(),
+            clients: Clients::new(opts),
+        }
+    }
+
+    /// The cPanel meta data.
+    pub fn meta_data() -> MetaData {
+        MetaData {
+            display_name: "cPanel".into(),
+            unique_identifier_display_name: "Domain".into(),
+            unique_identifier_field: UniqueIdField::Domain,
+            product_field: "configoption1".into(),
+            default_secure_port: 2087,
+            default_plain_port: 2086,
+        }
+    }
+}
+
+/// What one listing needs for each request.
+struct Ctx<'a> {
+    client: &'a reqwest::Client,
+    base: String,
+    target: String,
+    auth: reqwest::header::HeaderValue,
+    /// The token, only to redact it from panel-supplied text.
+    token: &'a str,
+}
+
+/// One parsed page.
+struct Page {
+    /// `metadata.chunk.records`, when the response has chunk metadata.
+    total: Option<u64>,
+    records: Vec<Slot>,
+}
+
+#[async_trait::async_trait]
+impl Module for CpanelModule {
+    fn name(&self) -> &'static str {
+        "cpanel"
+    }
+
+    fn meta(&self) -> &MetaData {
+        &self.meta
+    }
+
+    /// Lists with WHM API 1 `listaccts`, chunked: page 1 gives the total
+    /// (`metadata.chunk.records`), the remaining pages are fetched with at most
+    /// `max_concurrency` in flight and assembled in order. Any failed page fails the listing.
+    ///
+    /// Errors: [`ModuleError::Config`] without an access hash (API token);
+    /// [`ModuleError::AuthRefused`] on 401/403; [`ModuleError::Http`] on other HTTP errors;
+    /// [`ModuleError::Remote`] when `metadata.result` is 0; [`ModuleError::Malformed`] for
+    /// invalid or truncated JSON; [`ModuleError::Incomplete`] when the pages do not add up;
+    /// [`ModuleError::Connect`], [`ModuleError::Timeout`], [`ModuleError::Transport`] for
+    /// network failures.
+    async fn list_accounts(
+        &self,
+        params: &ServerParams,
+        progress: &dyn ListingProgress,
+    ) -> Result<Listing, ModuleError> {
+        let ctx = self.context(params)?;
+        let size = self.opts.chunk_size.max(1) as u64;
+        let first = self.fetch_page(&ctx, 1, size).await?;
+
+        let Some(total) = first.total else {
+            // No chunk metadata: the server ignored chunking and sent everything at once.
+            tracing::debug!(target = %ctx.target, "listaccts answered without chunk metadata");
+            let n = first.records.len() as u64;
+            progress.total(n);
+            progress.advanced(n);
+            let mut listing = Listing::default();
+            convert_page(first.records, 0, &mut listing);
+            check_duplicates(&listing)?;
+            return Ok(listing);
+        };
+
+        progress.total(total);
+        check_page_len(1, size, total, first.records.len())?;
+        let mut received = first.records.len() as u64;
+        progress.advanced(received);
+
+        let mut listing = Listing {
+            accounts: Vec::with_capacity(usize::try_from(total).unwrap_or(0).min(1 << 22)),
+            skipped: Vec::new(),
+        };
+        convert_page(first.records, 0, &mut listing);
+
+        let starts: Vec<u64> = (1 + size..=total).step_by(size as usize).collect();
+        let mut pages: Vec<Option<Vec<Slot>>> = Vec::with_capacity(starts.len());
+        pages.resize_with(starts.len(), || None);
+        let ctx = &ctx;
+        let mut in_flight = futures::stream::iter(starts.iter().copied().enumerate())
+            .map(|(i, start)| async move { (i, start, self.fetch_page(ctx, start, size).await) })
+            .buffer_unordered(self.opts.max_concurrency.max(1));
+        while let Some((i, start, page)) = in_flight.next().await {
+            // Returning here drops the other in-flight requests: one failed page fails all.
+            let page = page?;
+            match page.total {
+                Some(t) if t == total => {}
+                Some(t) => {
+                    return Err(ModuleError::Incomplete(format!(
+                        "the account total changed from {total} to {t} while paging \
+                         (page starting at record {start})"
+                    )))
+                }
+                None => {
+                    return Err(ModuleError::Incomplete(format!(
+                        "the page starting at record {start} has no chunk metadata"
+                    )))
+                }
+            }
+            check_page_len(start, size, total, page.records.len())?;
+            received += page.records.len() as u64;
+            progress.advanced(received);
+            pages[i] = Some(page.records);
+        }
+        drop(in_flight);
+
+        for (start, page) in starts.iter().zip(pages) {
+            let Some(records) = page else {
+                return Err(ModuleError::Incomplete(format!(
+                    "the page starting at record {start} was not received"
+                )));
+            };
+            convert_page(records, (*start - 1) as usize, &mut listing);
+        }
+        check_duplicates(&listing)?;
+        Ok(listing)
+    }
+}
+
+impl CpanelModule {
+    fn context<'a>(&'a self, params: &'a ServerParams) -> Result<Ctx<'a>, ModuleError> {
+        let token = params.access_hash.expose().trim();
+        if token.is_empty() {
+            return Err(ModuleError::Config(
+                "no access hash set: the cPanel module authenticates with a WHM API token \
+                 in the server's access hash"
+                    .into(),
+            ));
+        }
+        let user = params.username.trim();
+        if user.is_empty() {
+            return Err(ModuleError::Config(
+                "no username set: the WHM API token belongs to a WHM user (e.g. root)".into(),
+            ));
+        }
+        if params.host().is_empty() {
+            return Err(ModuleError::Config("no hostname or IP address set".into()));
+        }
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!("whm {user}:{token}"))
+            .map_err(|_| {
+                ModuleError::Config(
+                    "the username or access hash contains characters not allowed in an \
+                     HTTP header"
+                        .into(),
+                )
+            })?;
+        auth.set_sensitive(true);
+        let base = params.base_url(&self.meta);
+        Ok(Ctx {
+            client: self.clients.get(params.tls_verify)?,
+            target: http::target_of(&base),
+            base,
+            auth,
+            token,
+        })
+    }
+
+    /// Fetches and parses the page starting at 1-indexed record `start`.
+    async fn fetch_page(&self, ctx: &Ctx<'_>, start: u64, size: u64) -> Result<Page, ModuleError> {
+        let url = format!(
+            "{}/json-api/listaccts?api.version=1&want={WANT}&api.chunk.enable=1\
+             &api.chunk.verbose=1&api.chunk.size={size}&api.chunk.start={start}",
+            ctx.base
+        );
+        tracing::debug!(target = %ctx.target, start, size, "listaccts page");
+        let limit = self.opts.request_timeout();
+        let fetched = tokio::time::timeout(limit, async {
+            let resp = ctx
+                .client
+                .get(&url)
+                .header(reqwest::header::AUTHORIZATION, ctx.auth.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| http::map_reqwest(&e, &ctx.target, &self.opts))?;
+            let status = resp.status();
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| http::map_reqwest(&e, &ctx.target, &self.opts))?;
+            Ok::<_, ModuleError>((status, body))
+        })
+        .await;
+        let (status, body) = match fetched {
+            Ok(r) => r?,
+            Err(_) => return Err(http::total_timeout(&ctx.target, limit)),
+        };
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ModuleError::AuthRefused {
+                status: status.as_u16(),
+            });
+        }
+        if !status.is_success() {
+            let snippet = http::one_line(&String::from_utf8_lossy(&body), SNIPPET_CHARS, ctx.token);
+            return Err(ModuleError::Http {
+                status: status.as_u16(),
+                snippet: if snippet.is_empty() {
+                    "(empty body)".into()
+                } else {
+                    snippet
+                },
+            });
+        }
+        parse_page(&body, ctx.token)
+    }
+}
+
+/// Parses one `listaccts` response body (HTTP status already checked).
+fn parse_page(body: &[u8], token: &str) -> Result<Page, ModuleError> {
+    let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Eof => ModuleError::Malformed(format!(
+                "the response body is truncated (JSON ends early at line {} column {})",
+                e.line(),
+                e.column()
+            )),
+            Category::Syntax | Category::Io => ModuleError::Malformed(format!(
+                "the response is not valid JSON ({e}); it starts with: {}",
+                http::one_line(
+                    &String::from_utf8_lossy(&body[..body.len().min(400)]),
+                    80,
+                    token
+                )
+            )),
+            Category::Data => ModuleError::Malformed(format!(
+                "the response does not have the WHM API 1 shape: {e}"
+            )),
+        }
+    })?;
+    let Some(meta) = env.metadata else {
+        return Err(ModuleError::Malformed(
+            "metadata is missing: not a WHM API 1 response (is api.version=1 honoured?)".into(),
+        ));
+    };
+    match meta.result.as_u64() {
+        Some(1) => {}
+        Some(0) => {
+            let reason = match meta.reason.into_text() {
+                Ok(Some(r)) if !r.trim().is_empty() => http::one_line(&r, SNIPPET_CHARS, token),
+                _ => "no reason given".into(),
+            };
+            return Err(ModuleError::Remote(reason));
+        }
+        _ => {
+            return Err(ModuleError::Malformed(format!(
+                "metadata.result is {}, expected 1 or 0",
+                meta.result.describe()
+            )))
+        }
+    }
+    let total = match meta.chunk {
+        None => None,
+        Some(chunk) => match chunk.records.as_u64() {
+            Some(n) => Some(n),
+            None => {
+                return Err(ModuleError::Malformed(format!(
+                    "metadata.chunk.records is {}, expected a record count",
+                    chunk.records.describe()
+                )))
+            }
+        },
+    };
+    let records = match env.data {
+        Some(DataSlot::Object(Some(AcctList::List(v)))) => v,
+        Some(DataSlot::Object(Some(AcctList::Other(kind)))) => {
+            return Err(ModuleError::Malformed(format!(
+                "data.acct is {kind}, expected a list"
+            )))
+        }
+        Some(DataSlot::Object(None)) => {
+            return Err(ModuleError::Malformed("data.acct is missing".into()))
+        }
+        Some(DataSlot::Other(kind)) => {
+            return Err(ModuleError::Malformed(format!(
+                "data is {kind}, expected an object"
+            )))
+        }
+        None => return Err(ModuleError::Malformed("data is missing".into())),
+    };
+    Ok(Page { total, records })
+}
+
+/// A page must hold exactly `min(size, total - (start - 1))` records.
+fn check_page_len(start: u64, size: u64, total: u64, got: usize) -> Result<(), ModuleError> {
+    let expected = size.min(total.saturating_sub(start - 1));
+    if got as u64 != expected {
+        return Err(ModuleError::Incomplete(format!(
+            "the page starting at record {start} has {got} accounts, expected {expected} \
+             (page size {size}, {total} accounts announced)"
+        )));
+    }
+    Ok(())
+}
+
+/// The same user twice means the list shifted between pages (or the panel is inconsistent).
+fn check_duplicates(listing: &Listing) -> Result<(), ModuleError> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(listing.accounts.len());
+    for (i, a) in listing.accounts.iter().enumerate() {
+        if let Some(first) = seen.insert(a.username.as_str(), i) {
+            return Err(ModuleError::Incomplete(format!(
+                "user {:?} is listed twice (accounts {} and {}); the account list changed \
+                 while it was read",
+                a.username,
+                first + 1,
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Converts the records of a page whose first record has 0-based position `offset`.
+fn convert_page(records: Vec<Slot>, offset: usize, listing: &mut Listing) {
+    for (i, slot) in records.into_iter().enumerate() {
+        let index = offset + i;
+        match slot {
+            Slot::Other(kind) => listing.skipped.push(SkippedRecord {
+                index,
+                identifier: None,
+                reason: format!("record is {kind}, not an account object"),
+            }),
+            Slot::Record(raw) => {
+                let identifier = raw.identifier();
+                match convert_account(raw) {
+                    Ok(acc) => listing.accounts.push(acc),
+                    Err(reason) => listing.skipped.push(SkippedRecord {
+                        index,
+                        identifier,
+                        reason,
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// One `listaccts` record → a remote account, or the reason it breaks the contract.
+fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
+    let username = required(raw.user, "user")?;
+    let domain = required(raw.domain, "domain")?;
+    let owner = raw
+        .owner
+        .into_text_named("owner")?
+        .filter(|o| !o.is_empty());
+    let product = raw.plan.into_text_named("plan")?.unwrap_or_default();
+    let email = raw
+        .email
+        .into_text_named("email")?
+        .and_then(|e| normalize_email(&e));
+    let primary_ip = raw
+        .ip
+        .into_text_named("ip")?
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let status = match &raw.suspended {
+        Scalar::Int(0) | Scalar::UInt(0) => RemoteStatus::Active,
+        Scalar::Int(1) | Scalar::UInt(1) => RemoteStatus::Suspended,
+        Scalar::Str(s) if s.trim() == "0" => RemoteStatus::Active,
+        Scalar::Str(s) if s.trim() == "1" => RemoteStatus::Suspended,
+        Scalar::Missing | Scalar::Null => return Err("suspended is missing".into()),
+        other => {
+            return Err(format!(
+                "suspended value {} is not 0 or 1",
+                other.describe()
+            ))
+        }
+    };
+    let reason = raw.suspendreason.into_text_named("suspendreason")?;
+    let status_detail = match status {
+        RemoteStatus::Suspended => reason.filter(|r| !r.trim().is_empty()),
+        RemoteStatus::Active => None,
+    };
+    let created = created(raw.unix_startdate, raw.startdate)?;
+    Ok(RemoteAccount {
+        email,
+        unique_identifier: domain.clone(),
+        username,
+        domain,
+        product,
+        primary_ip,
+        created,
+        status,
+        owner,
+        status_detail,
+    })
+}
+
+fn required(v: Scalar, name: &str) -> Result<String, String> {
+    match v.into_text_named(name)? {
+        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Some(_) => Err(format!("{name} is empty")),
+        None => Err(format!("{name} is missing")),
+    }
+}
+
+/// The creation time, from `unix_startdate` (epoch seconds, UTC; integer or numeric string).
+///
+/// `0`, `null` and `""` mean "not known" → `None` (never "today"). Only when
+/// `unix_startdate` is absent altogether is `startdate` used as a fallback: `YY Mon DD HH:MM`
+/// with the two-digit year first (`"18 Jun 26 15:11"` = 2018-06-26 15:11), in the server's
+/// local time (the panel does not say which zone), years `70`–`99` read as 19xx.
+fn created(unix: Scalar, startdate: Scalar) -> Result<Option<PrimitiveDateTime>, String> {
+    let secs: i64 = match unix {
+        Scalar::Missing => return parse_startdate(startdate),
+        Scalar::Null => return Ok(None),
+        Scalar::Int(n) => n,
+        Scalar::UInt(n) => {
+            i64::try_from(n).map_err(|_| format!("unix_startdate {n} is out of range"))?
+        }
+        Scalar::Str(ref s) if s.trim().is_empty() => return Ok(None),
+        Scalar::Str(ref s) => s.trim().parse::<i64>().map_err(|_| {
+            format!(
+                "unix_startdate {} is not a time in epoch seconds",
+                unix.describe()
+            )
+        })?,
+        other => {
+            return Err(format!(
+                "unix_startdate {} is not a time in epoch seconds",
+                other.describe()
+            ))
+        }
+    };
+    if secs == 0 {
+        return Ok(None);
+    }
+    if secs < 0 {
+        return Err(format!("unix_startdate {secs} is before 1970"));
+    }
+    let t = OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|_| format!("unix_startdate {secs} is out of range"))?;
+    Ok(Some(PrimitiveDateTime::new(t.date(), t.time())))
+}
+
+/// Parses cPanel's `startdate` (`YY Mon DD HH:MM`), see [`created`].
+fn parse_startdate(v: Scalar) -> Result<Option<PrimitiveDateTime>, String> {
+    let s = match v.into_text_named("startdate")? {
+        None => return Ok(None),
+        Some(s) if s.trim().is_empty() => return Ok(None),
+        Some(s) => s,
+    };
+    let bad = || format!("startdate {s:?} is not \"YY Mon DD HH:MM\"");
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [yy, mon, dd, hm] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let yy: u8 = yy
+        .parse()
+        .ok()
+        .filter(|y| *y < 100 && yy.len() == 2)
+        .ok_or_else(bad)?;
+    let year = if yy >= 70 { 1900 } else { 2000 } + i32::from(yy);
+    let month = match mon.to_ascii_lowercase().as_str() {
+        "jan" => Month::January,
+        "feb" => Month::February,
+        "mar" => Month::March,
+        "apr" => Month::April,
+        "may" => Month::May,
+        "jun" => Month::June,
+        "jul" => Month::July,
+        "aug" => Month::August,
+        "sep" => Month::September,
+        "oct" => Month::October,
+        "nov" => Month::November,
+        "dec" => Month::December,
+        _ => return Err(bad()),
+    };
+    let day: u8 = dd.parse().map_err(|_| bad())?;
+    let (h, m) = hm.split_once(':').ok_or_else(bad)?;
+    let (h, m): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    let date = Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
+    let time = Time::from_hms(h, m, 0).map_err(|_| bad())?;
+    Ok(Some(PrimitiveDateTime::new(date, time)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Tolerant wire types. Envelope problems fail the page; a record that is not an object, or
+// a field of an unexpected type, becomes a skipped record instead of failing the listing.
+// Records are read straight into `RawAccount` (no intermediate `serde_json::Value`).
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    metadata: Option<RawMeta>,
+    #[serde(default)]
+    data: Option<DataSlot>,
+}
+
+#[derive(Deserialize)]
+struct RawMeta {
+    #[serde(default)]
+    result: Scalar,
+    #[serde(default)]
+    reason: Scalar,
+    #[serde(default)]
+    chunk: Option<RawChunk>,
+}
+
+/// `metadata.chunk`: `{start, size, records, chunks, current}`; only `records` is used.
+#[derive(Deserialize)]
+struct RawChunk {
+    #[serde(default)]
+    records: Scalar,
+}
+
+/// Any JSON value, keeping scalars and only the kind of arrays and objects.
+#[derive(Clone, Debug, Default, PartialEq)]
+enum Scalar {
+    /// The key was not present.
+    #[default]
+    Missing,
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    Array,
+    Object,
+}
+
+impl Scalar {
+    fn as_u64(&self) -> Option<u64> {
+        match self {
+            Scalar::Int(n) => u64::try_from(*n).ok(),
+            Scalar::UInt(n) => Some(*n),
+            Scalar::Bool(b) => Some(u64::from(*b)),
+            Scalar::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Text of a string-typed field: strings as they are, numbers in decimal (Perl's JSON
+    /// encoder emits numeric-looking strings as numbers), null/missing as `None`.
+    fn into_text(self) -> Result<Option<String>, &'static str> {
+        match self {
+            Scalar::Missing | Scalar::Null => Ok(None),
+            Scalar::Str(s) => Ok(Some(s)),
+            Scalar::Int(n) => Ok(Some(n.to_string())),
+            Scalar::UInt(n) => Ok(Some(n.to_string())),
+            Scalar::Float(_) => Err("a fractional number"),
+            Scalar::Bool(_) => Err("a boolean"),
+            Scalar::Array => Err("a list"),
+            Scalar::Object => Err("an object"),
+        }
+    }
+
+    fn into_text_named(self, name: &str) -> Result<Option<String>, String> {
+        self.into_text()
+            .map_err(|kind| format!("{name} is {kind}, not a string"))
+    }
+
+    /// For messages: strings quoted, other values as JSON would show them.
+    fn describe(&self) -> String {
+        match self {
+            Scalar::Missing => "missing".into(),
+            Scalar::Null => "null".into(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(n) => n.to_string(),
+            Scalar::UInt(n) => n.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Str(s) => format!("{:?}", http::one_line(s, 60, "")),
+            Scalar::Array => "a list".into(),
+            Scalar::Object => "an object".into(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::UInt(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v))
+            }
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+                Scalar::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Array)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Object)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Implements the visitor methods for every JSON kind except the wanted one(s), answering
+/// `$other(kind)` and consuming the value.
+macro_rules! other_kinds {
+    ($other:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other("a boolean"))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other("a number"))
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other("a number"))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other("a number"))
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($other("a string"))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($other("null"))
+        }
+    };
+}
+
+/// `data`: an object with `acct`, or something else (its kind).
+enum DataSlot {
+    Object(Option<AcctList>),
+    Other(&'static str),
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum DataField {
+    Acct,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for DataSlot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DataSlot;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the data object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataSlot, A::Error> {
+                let mut acct = None;
+                while let Some(k) = map.next_key::<DataField>()? {
+                    match k {
+                        DataField::Acct => acct = Some(map.next_value::<AcctList>()?),
+                        DataField::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(DataSlot::Object(acct))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataSlot, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(DataSlot::Other("a list"))
+            }
+            other_kinds!(DataSlot::Other);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `data.acct`: the list of records, or something else (its kind).
+enum AcctList {
+    List(Vec<Slot>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for AcctList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AcctList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the account list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AcctList, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(slot) = seq.next_element::<Slot>()? {
+                    v.push(slot);
+                }
+                Ok(AcctList::List(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AcctList, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AcctList::Other("an object"))
+            }
+            other_kinds!(AcctList::Other);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One element of `data.acct`.
+// Nearly every element is a record: boxing it would only add an allocation per account.
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    Record(RawAccount),
+    Other(&'static str),
+}
+
+/// The `listaccts` fields we use, each kept as it came.
+#[derive(Default)]
+struct RawAccount {
+    user: Scalar,
+    domain: Scalar,
+    owner: Scalar,
+    plan: Scalar,
+    email: Scalar,
+    ip: Scalar,
+    suspended: Scalar,
+    suspendreason: Scalar,
+    unix_startdate: Scalar,
+    startdate: Scalar,
+}
+
+impl RawAccount {
+    /// The user, else the domain, when it is text.
+    fn identifier(&self) -> Option<String> {
+        [&self.user, &self.domain]
+            .into_iter()
+            .find_map(|v| match v {
+                Scalar::Str(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Scalar::Int(_) | Scalar::UInt(_) => v.clone().into_text().ok().flatten(),
+                _ => None,
+            })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum AcctField {
+    User,
+    Domain,
+    Owner,
+    Plan,
+    Email,
+    Ip,
+    Suspended,
+    Suspendreason,
+    UnixStartdate,
+    Startdate,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Slot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Slot;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an account object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Slot, A::Error> {
+                let mut r = RawAccount::default();
+                while let Some(k) = map.next_key::<AcctField>()? {
+                    let field = match k {
+                        AcctField::User => &mut r.user,
+                        AcctField::Domain => &mut r.domain,
+                        AcctField::Owner => &mut r.owner,
+                        AcctField::Plan => &mut r.plan,
+                        AcctField::Email => &mut r.email,
+                        AcctField::Ip => &mut r.ip,
+                        AcctField::Suspended => &mut r.suspended,
+                        AcctField::Suspendreason => &mut r.suspendreason,
+                        AcctField::UnixStartdate => &mut r.unix_startdate,
+                        AcctField::Startdate => &mut r.startdate,
+                        AcctField::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *field = map.next_value::<Scalar>()?;
+                }
+                Ok(Slot::Record(r))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Slot::Other("a list"))
+            }
+            other_kinds!(Slot::Other);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests;

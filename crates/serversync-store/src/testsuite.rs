@@ -1,0 +1,1278 @@
+//! The store test suite, shared by every [`Store`] implementation.
+//!
+//! Each check takes a store and works on its own ids, names and e-mails (derived from a
+//! `base`), so the checks can run one per fresh store or all on one store ([`run_all`]).
+//! They panic on failure, like tests.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serversync_core::model::{Client, Product, Secret, Server, Service, ServiceStatus};
+use serversync_core::module::{RemoteAccount, RemoteStatus, SkippedRecord};
+use time::macros::{date, datetime};
+use time::OffsetDateTime;
+
+use crate::{
+    ChangeSet, ClientRef, ImportCounts, ListingStatus, NewAuditEvent, NewRun, Op, Records, Store,
+    StoreError,
+};
+
+/// Runs every check on one store, in order.
+pub async fn run_all(store: Arc<dyn Store>) {
+    let s = &*store;
+    import_keeps_ids_and_is_idempotent(s).await;
+    import_changed_rows_bump_version(s).await;
+    import_empty_secret_keeps_stored(s).await;
+    import_refuses_bad_documents(s).await;
+    clients_by_email_is_case_insensitive_and_exact(s).await;
+    server_lookup_by_name_or_id(s).await;
+    live_services_of_module(s).await;
+    apply_creates_with_refs_and_audits(s).await;
+    apply_refuses_bad_refs(s).await;
+    apply_version_conflict_rolls_back(s).await;
+    runs_round_trip(s).await;
+    runs_summaries_and_latest(s).await;
+    audit_filters(s).await;
+    lock_busy_stale_unlock(s).await;
+}
+
+fn client(id: i64, email: &str, first: &str) -> Client {
+    Client {
+        id,
+        email: email.into(),
+        first_name: first.into(),
+        last_name: "Lee".into(),
+        company: String::new(),
+        status: "Active".into(),
+    }
+}
+
+fn module(base: i64) -> String {
+    format!("cpanel_{base}")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn service(
+    id: i64,
+    client_id: i64,
+    product_id: i64,
+    server_id: Option<i64>,
+    domain: &str,
+    status: ServiceStatus,
+) -> Service {
+    Service {
+        id,
+        client_id,
+        product_id,
+        server_id,
+        domain: domain.into(),
+        username: domain.split('.').next().unwrap_or_default().into(),
+        dedicated_ip: String::new(),
+        regdate: Some(date!(2024 - 01 - 31)),
+        status,
+        billing_cycle: "Monthly".into(),
+        amount: "9.99".into(),
+        next_due_date: Some(date!(2024 - 12 - 31)),
+        termination_date: None,
+        custom_fields: BTreeMap::from([("Instance ID".to_string(), format!("i-{id}"))]),
+        version: 0,
+    }
+}
+
+/// A records document with ids `base+…`: clients base+1..3, product base+10, servers
+/// base+100 (`web1-<base>`), base+101 (`web2-<base>`), base+102 (other module), services
+/// base+1000..1005.
+fn fixture(base: i64) -> Records {
+    let m = module(base);
+    let server = |id: i64, name: String, module: String| Server {
+        id,
+        name,
+        module,
+        hostname: "127.0.0.1".into(),
+        ip_address: "192.0.2.10".into(),
+        port: Some(2087),
+        secure: false,
+        tls_verify: true,
+        username: "root".into(),
+        password: Secret::new(""),
+        access_hash: Secret::new(format!("TOKEN-{id}")),
+        disabled: false,
+    };
+    let mut web2 = server(base + 101, format!("web2-{base}"), m.clone());
+    web2.port = None;
+    web2.secure = true;
+    web2.password = Secret::new("pw");
+    web2.access_hash = Secret::new("tok");
+    let mut terminated = service(
+        base + 1002,
+        base + 1,
+        base + 10,
+        Some(base + 100),
+        &format!("old{base}.test"),
+        ServiceStatus::Terminated,
+    );
+    terminated.termination_date = Some(date!(2024 - 06 - 30));
+    let mut no_server = service(
+        base + 1003,
+        base + 2,
+        base + 10,
+        None,
+        &format!("none{base}.test"),
+        ServiceStatus::Pending,
+    );
+    no_server.regdate = None;
+    no_server.next_due_date = None;
+    no_server.custom_fields.clear();
+    no_server.amount = "0.00".into();
+    Records {
+        clients: vec![
+            client(base + 1, &format!("ann.{base}@mail.test"), "Ann"),
+            client(base + 2, &format!("bob.{base}@mail.test"), "Bob"),
+            client(base + 3, "", "Nomail"),
+        ],
+        products: vec![Product {
+            id: base + 10,
+            name: "Basic Hosting".into(),
+            module: m.clone(),
+            config_options: BTreeMap::from([("configoption1".to_string(), "basic".to_string())]),
+        }],
+        servers: vec![
+            server(base + 100, format!("web1-{base}"), m.clone()),
+            web2,
+            server(base + 102, format!("other-{base}"), format!("plesk_{base}")),
+        ],
+        services: vec![
+            service(
+                base + 1000,
+                base + 1,
+                base + 10,
+                Some(base + 100),
+                &format!("ann{base}.test"),
+                ServiceStatus::Active,
+            ),
+            service(
+                base + 1001,
+                base + 2,
+                base + 10,
+                Some(base + 101),
+                &format!("bob{base}.test"),
+                ServiceStatus::Suspended,
+            ),
+            terminated,
+            no_server,
+            service(
+                base + 1004,
+                base + 2,
+                base + 10,
+                Some(base + 101),
+                &format!("new{base}.test"),
+                ServiceStatus::Pending,
+            ),
+            service(
+                base + 1005,
+                base + 1,
+                base + 10,
+                Some(base + 102),
+                &format!("plesk{base}.test"),
+                ServiceStatus::Active,
+            ),
+        ],
+    }
+}
+
+fn fixture_len(r: &Records) -> usize {
+    r.clients.len() + r.products.len() + r.servers.len() + r.services.len()
+}
+
+async fn load(store: &dyn Store, base: i64) -> Records {
+    let r = fixture(base);
+    let counts = store.import_records(&r).await.expect("import fixture");
+    assert_eq!(
+        counts,
+        ImportCounts {
+            inserted: fixture_len(&r),
+            updated: 0,
+            unchanged: 0
+        }
+    );
+    r
+}
+
+fn with_version(s: &Service, version: i64) -> Service {
+    Service {
+        version,
+        ..s.clone()
+    }
+}
+
+fn ids(services: &[Service]) -> Vec<i64> {
+    services.iter().map(|s| s.id).collect()
+}
+
+/// Import keeps the document's ids; a second import of the same document changes nothing.
+pub async fn import_keeps_ids_and_is_idempotent(store: &dyn Store) {
+    let base = 1_000_000;
+    let r = load(store, base).await;
+
+    assert_eq!(store.client(base + 1).await.unwrap(), r.clients[0]);
+    assert_eq!(store.client(base + 3).await.unwrap(), r.clients[2]);
+    assert_eq!(store.server_by_id(base + 100).await.unwrap(), r.servers[0]);
+    assert_eq!(store.server_by_id(base + 101).await.unwrap(), r.servers[1]);
+    for s in &r.services {
+        assert_eq!(store.service(s.id).await.unwrap(), with_version(s, 1));
+    }
+    let products = store.products_by_module(&module(base)).await.unwrap();
+    assert_eq!(products, r.products);
+    assert_eq!(
+        ids(&store.services(Some(base + 100)).await.unwrap()),
+        vec![base + 1000, base + 1002]
+    );
+
+    let again = store.import_records(&r).await.unwrap();
+    assert_eq!(
+        again,
+        ImportCounts {
+            inserted: 0,
+            updated: 0,
+            unchanged: fixture_len(&r)
+        }
+    );
+    for s in &r.services {
+        assert_eq!(store.service(s.id).await.unwrap().version, 1, "service {}", s.id);
+    }
+
+    let all = store.export_records().await.unwrap();
+    for c in &r.clients {
+        assert!(all.clients.contains(c), "export lacks client {}", c.id);
+    }
+    for s in &r.servers {
+        assert!(all.servers.contains(s), "export lacks server {}", s.id);
+    }
+    for s in &r.services {
+        assert!(all.services.contains(&with_version(s, 1)));
+    }
+    assert!(all.products.contains(&r.products[0]));
+    assert!(all.services.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(store.clients().await.unwrap().contains(&r.clients[1]));
+    assert!(store.servers().await.unwrap().contains(&r.servers[2]));
+    assert!(store.products().await.unwrap().contains(&r.products[0]));
+    let everything = store.services(None).await.unwrap();
+    assert!(everything.contains(&with_version(&r.services[3], 1)));
+}
+
+/// A changed service gets version + 1 (once per real change); a changed client is updated.
+pub async fn import_changed_rows_bump_version(store: &dyn Store) {
+    let base = 2_000_000;
+    let mut r = load(store, base).await;
+    r.services[0].status = ServiceStatus::Suspended;
+    r.services[0].domain = format!("ann-new{base}.test");
+    r.services[1].custom_fields.insert("Extra".into(), "x".into());
+    r.clients[0].company = "Ann's Bakery".into();
+    let counts = store.import_records(&r).await.unwrap();
+    assert_eq!(
+        counts,
+        ImportCounts {
+            inserted: 0,
+            updated: 3,
+            unchanged: fixture_len(&r) - 3
+        }
+    );
+    assert_eq!(
+        store.service(base + 1000).await.unwrap(),
+        with_version(&r.services[0], 2)
+    );
+    assert_eq!(store.service(base + 1001).await.unwrap().version, 2);
+    assert_eq!(store.service(base + 1002).await.unwrap().version, 1);
+    assert_eq!(store.client(base + 1).await.unwrap().company, "Ann's Bakery");
+
+    let counts = store.import_records(&r).await.unwrap();
+    assert_eq!(counts.unchanged, fixture_len(&r));
+    assert_eq!(store.service(base + 1000).await.unwrap().version, 2);
+
+    // A document with new rows only: inserted, the others untouched.
+    let extra = Records {
+        services: vec![service(
+            base + 1010,
+            base + 1,
+            base + 10,
+            Some(base + 100),
+            &format!("extra{base}.test"),
+            ServiceStatus::Active,
+        )],
+        ..Records::default()
+    };
+    let counts = store.import_records(&extra).await.unwrap();
+    assert_eq!(
+        counts,
+        ImportCounts {
+            inserted: 1,
+            updated: 0,
+            unchanged: 0
+        }
+    );
+    assert_eq!(store.service(base + 1010).await.unwrap().version, 1);
+}
+
+/// Empty server secrets in a document keep the stored ones.
+pub async fn import_empty_secret_keeps_stored(store: &dyn Store) {
+    let base = 3_000_000;
+    let mut r = load(store, base).await;
+    r.servers[1].password = Secret::new("");
+    r.servers[1].access_hash = Secret::new("");
+    let counts = store.import_records(&r).await.unwrap();
+    assert_eq!(counts.unchanged, fixture_len(&r));
+    let web2 = store.server_by_id(base + 101).await.unwrap();
+    assert_eq!(web2.password.expose(), "pw");
+    assert_eq!(web2.access_hash.expose(), "tok");
+
+    r.servers[1].password = Secret::new("pw2");
+    r.servers[1].port = Some(8443);
+    let counts = store.import_records(&r).await.unwrap();
+    assert_eq!(counts.updated, 1);
+    let web2 = store.server_by_id(base + 101).await.unwrap();
+    assert_eq!(web2.password.expose(), "pw2");
+    assert_eq!(web2.access_hash.expose(), "tok");
+    assert_eq!(web2.port, Some(8443));
+    let by_name = store.server(&format!("web2-{base}")).await.unwrap();
+    assert_eq!(by_name, web2);
+}
+
+/// Bad documents are refused whole, naming the bad value; nothing of them is written.
+pub async fn import_refuses_bad_documents(store: &dyn Store) {
+    let base = 4_000_000;
+    let mut r = fixture(base);
+    r.services[2].client_id = base + 999;
+    let err = store.import_records(&r).await.unwrap_err();
+    match &err {
+        StoreError::Invalid(m) => assert_eq!(
+            m,
+            &format!("services[2].client_id: client {} does not exist", base + 999)
+        ),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(matches!(
+        store.client(base + 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.server_by_id(base + 100).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let mut r = fixture(base);
+    r.services[0].product_id = base + 11;
+    assert!(matches!(
+        store.import_records(&r).await,
+        Err(StoreError::Invalid(m)) if m.starts_with("services[0].product_id")
+    ));
+    let mut r = fixture(base);
+    r.services[1].server_id = Some(base + 555);
+    assert!(matches!(
+        store.import_records(&r).await,
+        Err(StoreError::Invalid(m)) if m.starts_with("services[1].server_id")
+    ));
+
+    let mut r = fixture(base);
+    r.clients[2].id = base + 1;
+    assert!(matches!(
+        store.import_records(&r).await,
+        Err(StoreError::Invalid(m)) if m == format!("clients[2].id: duplicate id {}", base + 1)
+    ));
+
+    let mut r = fixture(base);
+    r.servers[1].name = r.servers[0].name.clone();
+    assert!(matches!(
+        store.import_records(&r).await,
+        Err(StoreError::Invalid(m)) if m.starts_with("servers[1].name")
+    ));
+
+    // The good document still loads, and a later one may not steal a stored server's name.
+    load(store, base).await;
+    let steal = Records {
+        servers: vec![Server {
+            id: base + 199,
+            ..fixture(base).servers[0].clone()
+        }],
+        ..Records::default()
+    };
+    assert!(matches!(
+        store.import_records(&steal).await,
+        Err(StoreError::Invalid(m)) if m.starts_with("servers[0].name")
+    ));
+    assert!(store.services(None).await.unwrap().len() >= 6);
+}
+
+/// `clients_by_email`: case-insensitive, trimmed, exact; never a partial match.
+pub async fn clients_by_email_is_case_insensitive_and_exact(store: &dyn Store) {
+    let base = 5_000_000;
+    let r = Records {
+        clients: vec![
+            client(base + 1, "Zed@Mail.test", "Zed"),
+            client(base + 2, "zed@mail.test ", "Zed two"),
+            client(base + 3, "ed@mail.test.org", "Ed"),
+            client(base + 4, "Ünal@Mail.test", "Ünal"),
+            client(base + 5, "", "Nobody"),
+        ],
+        ..Records::default()
+    };
+    store.import_records(&r).await.unwrap();
+    let found = |v: Vec<Client>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+
+    assert_eq!(
+        found(store.clients_by_email("zed@mail.test").await.unwrap()),
+        vec![base + 1, base + 2]
+    );
+    assert_eq!(
+        found(store.clients_by_email("  ZED@MAIL.TEST ").await.unwrap()),
+        vec![base + 1, base + 2]
+    );
+    assert!(store.clients_by_email("ed@mail.test").await.unwrap().is_empty());
+    assert!(store.clients_by_email("zed@mail.tes").await.unwrap().is_empty());
+    assert!(store.clients_by_email("%@mail.test").await.unwrap().is_empty());
+    assert!(store.clients_by_email("_ed@mail.test").await.unwrap().is_empty());
+    assert_eq!(
+        found(store.clients_by_email("ed@mail.test.org").await.unwrap()),
+        vec![base + 3]
+    );
+    assert_eq!(
+        found(store.clients_by_email("ünal@mail.test").await.unwrap()),
+        vec![base + 4]
+    );
+    assert!(store.clients_by_email("").await.unwrap().is_empty());
+    assert!(store.clients_by_email("   ").await.unwrap().is_empty());
+    let zed = &store.clients_by_email("zed@mail.test").await.unwrap()[0];
+    assert_eq!(zed, &r.clients[0]);
+}
+
+/// `server(name_or_id)`: exact name first, then a numeric id; `NotFound` otherwise.
+pub async fn server_lookup_by_name_or_id(store: &dyn Store) {
+    let base = 6_000_000;
+    let mut r = load(store, base).await;
+    let web1 = store.server(&format!("web1-{base}")).await.unwrap();
+    assert_eq!(web1.id, base + 100);
+    assert_eq!(
+        store.server(&(base + 101).to_string()).await.unwrap().id,
+        base + 101
+    );
+    // A server named like another server's id: the name wins.
+    r.servers.push(Server {
+        id: base + 103,
+        name: (base + 100).to_string(),
+        ..r.servers[0].clone()
+    });
+    store.import_records(&r).await.unwrap();
+    assert_eq!(
+        store.server(&(base + 100).to_string()).await.unwrap().id,
+        base + 103
+    );
+    // Names are exact (no case folding, no prefix).
+    assert!(store.server(&format!("WEB1-{base}")).await.is_err());
+    match store.server(&format!("web-{base}")).await {
+        Err(StoreError::NotFound(what)) => {
+            assert_eq!(what, format!("server \"web-{base}\""));
+            assert_eq!(
+                StoreError::NotFound(what).to_string(),
+                format!("server \"web-{base}\" not found")
+            );
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(matches!(
+        store.server("999999999").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.server_by_id(base + 999).await,
+        Err(StoreError::NotFound(w)) if w == format!("server {}", base + 999)
+    ));
+    assert!(matches!(
+        store.client(base + 999).await,
+        Err(StoreError::NotFound(w)) if w == format!("client {}", base + 999)
+    ));
+    assert!(matches!(
+        store.service(base + 999).await,
+        Err(StoreError::NotFound(w)) if w == format!("service {}", base + 999)
+    ));
+}
+
+/// Live services of the other servers of a module.
+pub async fn live_services_of_module(store: &dyn Store) {
+    let base = 7_000_000;
+    load(store, base).await;
+    let m = module(base);
+    // web2 (base+101) has Suspended base+1001 and Pending base+1004.
+    assert_eq!(
+        ids(&store.live_services_of_module(&m, base + 100).await.unwrap()),
+        vec![base + 1001, base + 1004]
+    );
+    // web1 has Active base+1000 and Terminated base+1002 (closed: not listed).
+    assert_eq!(
+        ids(&store.live_services_of_module(&m, base + 101).await.unwrap()),
+        vec![base + 1000]
+    );
+    // Services without a server and servers of other modules never count.
+    assert_eq!(
+        ids(&store.live_services_of_module(&m, 0).await.unwrap()),
+        vec![base + 1000, base + 1001, base + 1004]
+    );
+    assert_eq!(
+        ids(&store
+            .live_services_of_module(&format!("plesk_{base}"), base + 100)
+            .await
+            .unwrap()),
+        vec![base + 1005]
+    );
+    assert!(store
+        .live_services_of_module("nosuchmodule", 0)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+fn new_run(server_id: i64, accounts: Vec<RemoteAccount>) -> NewRun {
+    NewRun {
+        server_id,
+        started_at: datetime!(2024-05-01 10:00:00.123456789 UTC),
+        finished_at: datetime!(2024-05-01 10:00:02 +02:00),
+        listing_status: ListingStatus::Complete,
+        error: None,
+        accounts,
+        skipped: Vec::new(),
+        analysis_json: Some(r#"{"items":[]}"#.into()),
+        counts_json: r#"{"in_sync":1}"#.into(),
+        service_versions: vec![(1, 1), (2, 3)],
+    }
+}
+
+fn remote(user: &str, base: i64) -> RemoteAccount {
+    RemoteAccount {
+        email: Some(format!("{user}.{base}@mail.test")),
+        username: user.into(),
+        domain: format!("{user}{base}.test"),
+        unique_identifier: format!("{user}{base}.test"),
+        product: "basic".into(),
+        primary_ip: "192.0.2.10".into(),
+        created: Some(datetime!(2024-01-31 13:15:00)),
+        status: RemoteStatus::Active,
+        owner: Some("root".into()),
+        status_detail: None,
+    }
+}
+
+fn event(action: &str, server_id: Option<i64>, run_id: Option<i64>) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: "cli:test".into(),
+        action: action.into(),
+        server_id,
+        run_id,
+        ..NewAuditEvent::default()
+    }
+}
+
+/// Apply creates clients, products and services with in-set references, updates with the
+/// version check, writes audit events carrying the created ids and marks the run applied.
+pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
+    let base = 8_000_000;
+    let r = load(store, base).await;
+    let server = base + 100;
+    let run_id = store
+        .insert_run(&new_run(server, vec![remote("cat", base)]))
+        .await
+        .unwrap();
+
+    let new_client = client(0, &format!("Cat.{base}@mail.test"), "Cat");
+    let new_product = Product {
+        id: 0,
+        name: "Gold".into(),
+        module: module(base),
+        config_options: BTreeMap::from([("configoption1".to_string(), "gold".to_string())]),
+    };
+    let mut created_service = service(
+        0,
+        0,
+        0,
+        Some(server),
+        &format!("cat{base}.test"),
+        ServiceStatus::Active,
+    );
+    created_service.version = 42; // ignored: new services start at 1
+    let other_service = service(
+        0,
+        0,
+        base + 10,
+        Some(server),
+        &format!("ann2{base}.test"),
+        ServiceStatus::Suspended,
+    );
+    let mut updated = r.services[0].clone();
+    updated.status = ServiceStatus::Suspended;
+    updated.dedicated_ip = "192.0.2.99".into();
+
+    let mut import_ev = event("import", Some(server), Some(run_id));
+    import_ev.after = Some(r#"{"domain":"cat.test"}"#.into());
+    let mut sync_ev = event("sync", Some(server), Some(run_id));
+    sync_ev.before = Some(r#"{"status":"Active"}"#.into());
+    sync_ev.after = Some(r#"{"status":"Suspended"}"#.into());
+    let mut force_ev = event("force", Some(server), Some(run_id));
+    force_ev.note = Some("termination guard overridden".into());
+
+    let cs = ChangeSet {
+        ops: vec![
+            Op::CreateClient(new_client.clone()),
+            Op::CreateProduct(new_product.clone()),
+            Op::CreateService {
+                client: ClientRef::CreatedBy(0),
+                product_created_by: Some(1),
+                service: created_service.clone(),
+            },
+            Op::CreateService {
+                client: ClientRef::Existing(base + 1),
+                product_created_by: None,
+                service: other_service.clone(),
+            },
+            Op::UpdateService {
+                expected_version: 1,
+                service: updated.clone(),
+            },
+        ],
+        audit: vec![
+            (Some(0), event("create_client", Some(server), Some(run_id))),
+            (Some(2), import_ev.clone()),
+            (Some(3), event("import", Some(server), Some(run_id))),
+            (Some(4), sync_ev.clone()),
+            (None, force_ev.clone()),
+        ],
+        mark_run_applied: Some(run_id),
+    };
+    let before = OffsetDateTime::now_utc();
+    let applied = store.apply(&cs).await.unwrap();
+    let created = &applied.created_ids;
+    assert_eq!(created.len(), 5);
+    assert_eq!(created[4], None);
+    let (c, p, s1, s2) = (
+        created[0].expect("client id"),
+        created[1].expect("product id"),
+        created[2].expect("service id"),
+        created[3].expect("service id"),
+    );
+    assert_ne!(s1, s2);
+    assert!(r.services.iter().all(|s| s.id != s1 && s.id != s2));
+    assert!(r.clients.iter().all(|x| x.id != c));
+
+    assert_eq!(store.client(c).await.unwrap(), Client { id: c, ..new_client });
+    let found = store
+        .clients_by_email(&format!("cat.{base}@mail.test"))
+        .await
+        .unwrap();
+    assert_eq!(ids_of_clients(&found), vec![c]);
+    assert!(store
+        .products_by_module(&module(base))
+        .await
+        .unwrap()
+        .contains(&Product { id: p, ..new_product }));
+    assert_eq!(
+        store.service(s1).await.unwrap(),
+        Service {
+            id: s1,
+            client_id: c,
+            product_id: p,
+            version: 1,
+            ..created_service
+        }
+    );
+    assert_eq!(
+        store.service(s2).await.unwrap(),
+        Service {
+            id: s2,
+            client_id: base + 1,
+            version: 1,
+            ..other_service
+        }
+    );
+    assert_eq!(
+        store.service(base + 1000).await.unwrap(),
+        with_version(&updated, 2)
+    );
+
+    let events = store
+        .audit_events(None, Some(run_id), None, 0)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 5);
+    // Newest first: reverse of insertion.
+    let actions: Vec<&str> = events.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        vec!["create_client", "import", "import", "sync", "force"]
+    );
+    let ev: Vec<_> = events.iter().rev().collect();
+    assert_eq!((ev[0].client_id, ev[0].service_id), (Some(c), None));
+    assert_eq!((ev[1].client_id, ev[1].service_id), (Some(c), Some(s1)));
+    assert_eq!(ev[1].after, import_ev.after);
+    assert_eq!(
+        (ev[2].client_id, ev[2].service_id),
+        (Some(base + 1), Some(s2))
+    );
+    assert_eq!(
+        (ev[3].client_id, ev[3].service_id),
+        (Some(base + 1), Some(base + 1000))
+    );
+    assert_eq!((ev[3].before.clone(), ev[3].after.clone()), (sync_ev.before, sync_ev.after));
+    assert_eq!((ev[4].client_id, ev[4].service_id), (None, None));
+    assert_eq!(ev[4].note, force_ev.note);
+    assert!(events.iter().all(|e| e.actor == "cli:test"
+        && e.server_id == Some(server)
+        && e.at >= before - time::Duration::seconds(5)));
+
+    let run = store.run(run_id).await.unwrap();
+    let applied_at = run.applied_at.expect("run marked applied");
+    assert!(applied_at >= before - time::Duration::seconds(5));
+
+    // A run applies once: a second change set marking it fails whole.
+    let again = ChangeSet {
+        ops: vec![Op::CreateClient(client(0, &format!("dan.{base}@mail.test"), "Dan"))],
+        audit: vec![(Some(0), event("create_client", Some(server), Some(run_id)))],
+        mark_run_applied: Some(run_id),
+    };
+    assert!(matches!(
+        store.apply(&again).await,
+        Err(StoreError::Invalid(m)) if m.contains("already applied")
+    ));
+    assert!(store
+        .clients_by_email(&format!("dan.{base}@mail.test"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.audit_events(None, Some(run_id), None, 0).await.unwrap().len(),
+        5
+    );
+    assert_eq!(store.run(run_id).await.unwrap().applied_at, Some(applied_at));
+    assert!(matches!(
+        store
+            .apply(&ChangeSet {
+                mark_run_applied: Some(base + 987_654),
+                ..ChangeSet::default()
+            })
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // An empty change set is fine and creates nothing.
+    let empty = store.apply(&ChangeSet::default()).await.unwrap();
+    assert!(empty.created_ids.is_empty());
+}
+
+fn ids_of_clients(v: &[Client]) -> Vec<i64> {
+    v.iter().map(|c| c.id).collect()
+}
+
+/// Bad references inside a change set are refused (and nothing is written).
+pub async fn apply_refuses_bad_refs(store: &dyn Store) {
+    let base = 9_000_000;
+    load(store, base).await;
+    let email = format!("eve.{base}@mail.test");
+    let svc = service(
+        0,
+        0,
+        base + 10,
+        Some(base + 100),
+        &format!("eve{base}.test"),
+        ServiceStatus::Active,
+    );
+    let create_client = Op::CreateClient(client(0, &email, "Eve"));
+    let bad_sets = vec![
+        // CreatedBy pointing at a product.
+        vec![
+            create_client.clone(),
+            Op::CreateProduct(fixture(base).products[0].clone()),
+            Op::CreateService {
+                client: ClientRef::CreatedBy(1),
+                product_created_by: None,
+                service: svc.clone(),
+            },
+        ],
+        // CreatedBy pointing forward / out of range.
+        vec![
+            Op::CreateService {
+                client: ClientRef::CreatedBy(1),
+                product_created_by: None,
+                service: svc.clone(),
+            },
+            create_client.clone(),
+        ],
+        vec![
+            create_client.clone(),
+            Op::CreateService {
+                client: ClientRef::CreatedBy(7),
+                product_created_by: None,
+                service: svc.clone(),
+            },
+        ],
+        // product_created_by pointing at a client.
+        vec![
+            create_client.clone(),
+            Op::CreateService {
+                client: ClientRef::CreatedBy(0),
+                product_created_by: Some(0),
+                service: svc.clone(),
+            },
+        ],
+        // Existing client / product / server that does not exist.
+        vec![
+            create_client.clone(),
+            Op::CreateService {
+                client: ClientRef::Existing(base + 999),
+                product_created_by: None,
+                service: svc.clone(),
+            },
+        ],
+        vec![
+            create_client.clone(),
+            Op::CreateService {
+                client: ClientRef::CreatedBy(0),
+                product_created_by: None,
+                service: Service {
+                    product_id: base + 999,
+                    ..svc.clone()
+                },
+            },
+        ],
+        vec![
+            create_client.clone(),
+            Op::CreateService {
+                client: ClientRef::CreatedBy(0),
+                product_created_by: None,
+                service: Service {
+                    server_id: Some(base + 999),
+                    ..svc.clone()
+                },
+            },
+        ],
+    ];
+    for (i, ops) in bad_sets.into_iter().enumerate() {
+        let cs = ChangeSet {
+            ops,
+            audit: vec![(Some(0), event("create_client", Some(base + 100), None))],
+            mark_run_applied: None,
+        };
+        match store.apply(&cs).await {
+            Err(StoreError::Invalid(_)) => {}
+            other => panic!("bad set {i}: expected Invalid, got {other:?}"),
+        }
+    }
+    // An audit event pointing past the ops.
+    let cs = ChangeSet {
+        ops: vec![create_client.clone()],
+        audit: vec![(Some(1), event("import", Some(base + 100), None))],
+        mark_run_applied: None,
+    };
+    assert!(matches!(
+        store.apply(&cs).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(store.clients_by_email(&email).await.unwrap().is_empty());
+    assert!(store
+        .audit_events(Some(base + 100), None, None, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.services(Some(base + 100)).await.unwrap().len(), 2);
+}
+
+/// A version conflict rolls back the whole change set, earlier ops included.
+pub async fn apply_version_conflict_rolls_back(store: &dyn Store) {
+    let base = 10_000_000;
+    let r = load(store, base).await;
+    let server = base + 100;
+    let run_id = store.insert_run(&new_run(server, Vec::new())).await.unwrap();
+    let email = format!("fay.{base}@mail.test");
+
+    let mut ok_update = r.services[1].clone();
+    ok_update.status = ServiceStatus::Active;
+    let mut stale_update = r.services[0].clone();
+    stale_update.status = ServiceStatus::Terminated;
+    let cs = ChangeSet {
+        ops: vec![
+            Op::CreateClient(client(0, &email, "Fay")),
+            Op::CreateService {
+                client: ClientRef::CreatedBy(0),
+                product_created_by: None,
+                service: service(
+                    0,
+                    0,
+                    base + 10,
+                    Some(server),
+                    &format!("fay{base}.test"),
+                    ServiceStatus::Active,
+                ),
+            },
+            Op::UpdateService {
+                expected_version: 1,
+                service: ok_update.clone(),
+            },
+            Op::UpdateService {
+                expected_version: 7,
+                service: stale_update.clone(),
+            },
+        ],
+        audit: vec![
+            (Some(0), event("create_client", Some(server), Some(run_id))),
+            (Some(1), event("import", Some(server), Some(run_id))),
+            (Some(2), event("sync", Some(server), Some(run_id))),
+            (Some(3), event("terminate", Some(server), Some(run_id))),
+        ],
+        mark_run_applied: Some(run_id),
+    };
+    match store.apply(&cs).await {
+        Err(StoreError::VersionConflict {
+            service_id,
+            expected,
+            found,
+        }) => assert_eq!((service_id, expected, found), (base + 1000, 7, 1)),
+        other => panic!("expected VersionConflict, got {other:?}"),
+    }
+    let assert_untouched = || async {
+        assert!(store.clients_by_email(&email).await.unwrap().is_empty());
+        assert_eq!(
+            store.service(base + 1001).await.unwrap(),
+            with_version(&r.services[1], 1)
+        );
+        assert_eq!(
+            store.service(base + 1000).await.unwrap(),
+            with_version(&r.services[0], 1)
+        );
+        assert_eq!(
+            ids(&store.services(Some(server)).await.unwrap()),
+            vec![base + 1000, base + 1002]
+        );
+        assert!(store
+            .audit_events(Some(server), None, None, 0)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.run(run_id).await.unwrap().applied_at, None);
+    };
+    assert_untouched().await;
+
+    // Two updates of one service in one set: the second sees the first's version.
+    let twice = ChangeSet {
+        ops: vec![
+            Op::UpdateService {
+                expected_version: 1,
+                service: ok_update.clone(),
+            },
+            Op::UpdateService {
+                expected_version: 1,
+                service: ok_update.clone(),
+            },
+        ],
+        ..ChangeSet::default()
+    };
+    assert!(matches!(
+        store.apply(&twice).await,
+        Err(StoreError::VersionConflict { service_id, expected: 1, found: 2 }) if service_id == base + 1001
+    ));
+    // A service that is gone.
+    let gone = ChangeSet {
+        ops: vec![
+            Op::CreateClient(client(0, &email, "Fay")),
+            Op::UpdateService {
+                expected_version: 1,
+                service: Service {
+                    id: base + 9999,
+                    ..ok_update.clone()
+                },
+            },
+        ],
+        ..ChangeSet::default()
+    };
+    assert!(matches!(
+        store.apply(&gone).await,
+        Err(StoreError::NotFound(w)) if w == format!("service {}", base + 9999)
+    ));
+    assert_untouched().await;
+
+    // With the right version the same update goes through and bumps the version.
+    let good = ChangeSet {
+        ops: vec![Op::UpdateService {
+            expected_version: 1,
+            service: ok_update.clone(),
+        }],
+        ..ChangeSet::default()
+    };
+    assert_eq!(store.apply(&good).await.unwrap().created_ids, vec![None]);
+    assert_eq!(
+        store.service(base + 1001).await.unwrap(),
+        with_version(&ok_update, 2)
+    );
+    // Replaying it now conflicts.
+    assert!(matches!(
+        store.apply(&good).await,
+        Err(StoreError::VersionConflict {
+            expected: 1,
+            found: 2,
+            ..
+        })
+    ));
+}
+
+/// A run comes back as stored: accounts, skipped records, versions, counts, times.
+pub async fn runs_round_trip(store: &dyn Store) {
+    let base = 11_000_000;
+    load(store, base).await;
+    let server = base + 100;
+    let mut no_date = remote("dan", base);
+    no_date.created = None;
+    no_date.email = None;
+    no_date.status = RemoteStatus::Suspended;
+    no_date.owner = None;
+    no_date.status_detail = Some("billing".into());
+    let mut run = new_run(server, vec![remote("ann", base), no_date]);
+    run.listing_status = ListingStatus::Incomplete;
+    run.skipped = vec![SkippedRecord {
+        index: 2,
+        identifier: Some("eve".into()),
+        reason: "status \"active\" is not Active or Suspended".into(),
+    }];
+    run.service_versions = vec![(base + 1000, 1), (base + 1002, 4)];
+    let id = store.insert_run(&run).await.unwrap();
+    let got = store.run(id).await.unwrap();
+    assert_eq!(got.id, id);
+    assert_eq!(got.server_id, server);
+    assert_eq!(got.started_at, run.started_at);
+    assert_eq!(got.finished_at, run.finished_at);
+    assert_eq!(got.listing_status, ListingStatus::Incomplete);
+    assert_eq!(got.error, None);
+    assert_eq!(got.accounts, run.accounts);
+    assert_eq!(got.skipped, run.skipped);
+    assert_eq!(got.analysis_json, run.analysis_json);
+    assert_eq!(got.counts_json, run.counts_json);
+    assert_eq!(got.service_versions, run.service_versions);
+    assert_eq!(got.applied_at, None);
+
+    let failed = NewRun {
+        listing_status: ListingStatus::Failed,
+        error: Some("Authentication failed".into()),
+        analysis_json: None,
+        counts_json: "{}".into(),
+        service_versions: Vec::new(),
+        ..new_run(server, Vec::new())
+    };
+    let fid = store.insert_run(&failed).await.unwrap();
+    let got = store.run(fid).await.unwrap();
+    assert_eq!(got.listing_status, ListingStatus::Failed);
+    assert_eq!(got.error.as_deref(), Some("Authentication failed"));
+    assert!(got.accounts.is_empty() && got.skipped.is_empty());
+    assert_eq!(got.analysis_json, None);
+
+    assert!(matches!(
+        store.run(base + 424_242).await,
+        Err(StoreError::NotFound(w)) if w == format!("run {}", base + 424_242)
+    ));
+    assert!(matches!(
+        store.insert_run(&new_run(base + 999, Vec::new())).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// `latest_run` is the newest stored run; `runs` lists summaries newest first.
+pub async fn runs_summaries_and_latest(store: &dyn Store) {
+    let base = 12_000_000;
+    load(store, base).await;
+    let server = base + 100;
+    assert!(store.latest_run(server).await.unwrap().is_none());
+    assert!(store.runs(server, 10).await.unwrap().is_empty());
+
+    let first = store
+        .insert_run(&new_run(
+            server,
+            vec![remote("a", base), remote("b", base), remote("c", base)],
+        ))
+        .await
+        .unwrap();
+    let other = store
+        .insert_run(&new_run(base + 101, vec![remote("z", base)]))
+        .await
+        .unwrap();
+    let failed = NewRun {
+        listing_status: ListingStatus::Failed,
+        error: Some("timeout".into()),
+        analysis_json: None,
+        counts_json: "{}".into(),
+        started_at: datetime!(2024-05-02 10:00:00 UTC),
+        finished_at: datetime!(2024-05-02 10:00:30 UTC),
+        ..new_run(server, Vec::new())
+    };
+    let second = store.insert_run(&failed).await.unwrap();
+    assert!(second > first);
+
+    let latest = store.latest_run(server).await.unwrap().expect("a run");
+    assert_eq!(latest.id, second);
+    assert_eq!(latest.error.as_deref(), Some("timeout"));
+    assert_eq!(
+        store.latest_run(base + 101).await.unwrap().map(|r| r.id),
+        Some(other)
+    );
+
+    let sums = store.runs(server, 10).await.unwrap();
+    assert_eq!(sums.iter().map(|s| s.id).collect::<Vec<_>>(), vec![second, first]);
+    assert_eq!(sums[0].accounts, 0);
+    assert_eq!(sums[0].listing_status, ListingStatus::Failed);
+    assert_eq!(sums[0].error.as_deref(), Some("timeout"));
+    assert_eq!(sums[0].started_at, failed.started_at);
+    assert_eq!(sums[0].finished_at, failed.finished_at);
+    assert_eq!(sums[1].accounts, 3);
+    assert_eq!(sums[1].listing_status, ListingStatus::Complete);
+    assert_eq!(sums[1].counts_json, r#"{"in_sync":1}"#);
+    assert_eq!(sums[1].server_id, server);
+    assert!(sums.iter().all(|s| s.applied_at.is_none()));
+    assert_eq!(
+        store.runs(server, 1).await.unwrap().iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![second]
+    );
+    assert_eq!(store.runs(server, 0).await.unwrap().len(), 2);
+
+    store
+        .apply(&ChangeSet {
+            mark_run_applied: Some(first),
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let sums = store.runs(server, 10).await.unwrap();
+    assert!(sums[1].applied_at.is_some() && sums[0].applied_at.is_none());
+}
+
+/// Audit events: appended with a time, newest first, filters combine, limit applies.
+pub async fn audit_filters(store: &dyn Store) {
+    let base = 13_000_000;
+    load(store, base).await;
+    let (s1, s2) = (base + 100, base + 101);
+    let before = OffsetDateTime::now_utc();
+    let mut evs = vec![
+        event("records_import", None, None),
+        event("import", Some(s1), Some(base + 1)),
+        event("sync", Some(s1), Some(base + 1)),
+        event("terminate", Some(s1), Some(base + 2)),
+        event("move", Some(s2), Some(base + 3)),
+    ];
+    evs[2].service_id = Some(base + 1000);
+    evs[2].client_id = Some(base + 1);
+    evs[2].before = Some(r#"{"status":"Active"}"#.into());
+    evs[2].after = Some(r#"{"status":"Suspended"}"#.into());
+    evs[3].service_id = Some(base + 1000);
+    evs[3].note = Some("forced".into());
+    evs[4].service_id = Some(base + 1001);
+    for e in &evs {
+        store.append_audit(e).await.unwrap();
+    }
+    let actions = |v: Vec<crate::AuditEvent>| v.into_iter().map(|e| e.action).collect::<Vec<_>>();
+
+    assert_eq!(
+        actions(store.audit_events(Some(s1), None, None, 0).await.unwrap()),
+        vec!["terminate", "sync", "import"]
+    );
+    assert_eq!(
+        actions(store.audit_events(Some(s1), Some(base + 1), None, 10).await.unwrap()),
+        vec!["sync", "import"]
+    );
+    assert_eq!(
+        actions(store.audit_events(None, None, Some(base + 1000), 10).await.unwrap()),
+        vec!["terminate", "sync"]
+    );
+    assert_eq!(
+        actions(store.audit_events(Some(s2), None, Some(base + 1000), 10).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        actions(store.audit_events(Some(s1), None, None, 1).await.unwrap()),
+        vec!["terminate"]
+    );
+    let all = store.audit_events(None, None, None, 0).await.unwrap();
+    assert!(all.len() >= 5);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+    let newest = &all[0];
+    assert_eq!(newest.action, "move");
+    assert_eq!(
+        (newest.server_id, newest.run_id, newest.service_id),
+        (Some(s2), Some(base + 3), Some(base + 1001))
+    );
+    let sync = store
+        .audit_events(None, None, Some(base + 1000), 0)
+        .await
+        .unwrap()
+        .pop()
+        .expect("sync event");
+    let expected = &evs[2];
+    assert_eq!(
+        (
+            &sync.actor,
+            &sync.action,
+            sync.server_id,
+            sync.run_id,
+            sync.service_id,
+            sync.client_id,
+            &sync.before,
+            &sync.after,
+            &sync.note
+        ),
+        (
+            &expected.actor,
+            &expected.action,
+            expected.server_id,
+            expected.run_id,
+            expected.service_id,
+            expected.client_id,
+            &expected.before,
+            &expected.after,
+            &expected.note
+        )
+    );
+    let after = OffsetDateTime::now_utc();
+    assert!(sync.at >= before - time::Duration::seconds(1) && sync.at <= after + time::Duration::seconds(1));
+}
+
+/// The per-server lock: busy while held, taken over when stale, released by its holder only.
+pub async fn lock_busy_stale_unlock(store: &dyn Store) {
+    let base = 14_000_000;
+    let (a, b) = (base + 100, base + 101);
+    store.lock_server(a, "cli:1", 600).await.unwrap();
+    assert!(matches!(
+        store.lock_server(a, "web:2", 600).await,
+        Err(StoreError::Busy(id)) if id == a
+    ));
+    // Not re-entrant.
+    assert!(matches!(
+        store.lock_server(a, "cli:1", 600).await,
+        Err(StoreError::Busy(_))
+    ));
+    // Locks are per server.
+    store.lock_server(b, "web:2", 600).await.unwrap();
+    // Unlock by someone else does nothing.
+    store.unlock_server(a, "web:2").await.unwrap();
+    assert!(matches!(
+        store.lock_server(a, "web:2", 600).await,
+        Err(StoreError::Busy(_))
+    ));
+    store.unlock_server(a, "cli:1").await.unwrap();
+    store.lock_server(a, "web:2", 600).await.unwrap();
+    // Unlocking a lock nobody holds is fine.
+    store.unlock_server(base + 555, "cli:1").await.unwrap();
+
+    // Stale: older than stale_after_secs.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    store.lock_server(b, "cli:3", 0).await.unwrap();
+    assert!(matches!(
+        store.lock_server(b, "web:2", 600).await,
+        Err(StoreError::Busy(_))
+    ));
+    // The old holder's unlock no longer releases it.
+    store.unlock_server(b, "web:2").await.unwrap();
+    assert!(matches!(
+        store.lock_server(b, "web:2", 600).await,
+        Err(StoreError::Busy(_))
+    ));
+    store.unlock_server(b, "cli:3").await.unwrap();
+    store.unlock_server(a, "web:2").await.unwrap();
+}

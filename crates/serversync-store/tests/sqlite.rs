@@ -1,0 +1,356 @@
+//! The store test suite against SQLite (a fresh temporary database file per test), plus the
+//! SQLite-specific checks: URLs, persistence, corrupt values.
+
+use std::sync::Arc;
+
+use serversync_store::sqlite::SqliteStore;
+use serversync_store::{testsuite, Store, StoreError};
+use tempfile::TempDir;
+
+async fn fresh() -> (TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = SqliteStore::open(&url).await.expect("open store");
+    (dir, store)
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (_dir, store) = fresh().await;
+                testsuite::$name(&store).await;
+            }
+        )*
+    };
+}
+
+suite!(
+    import_keeps_ids_and_is_idempotent,
+    import_changed_rows_bump_version,
+    import_empty_secret_keeps_stored,
+    import_refuses_bad_documents,
+    clients_by_email_is_case_insensitive_and_exact,
+    server_lookup_by_name_or_id,
+    live_services_of_module,
+    apply_creates_with_refs_and_audits,
+    apply_refuses_bad_refs,
+    apply_version_conflict_rolls_back,
+    runs_round_trip,
+    runs_summaries_and_latest,
+    audit_filters,
+    lock_busy_stale_unlock,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_on_one_store() {
+    let (_dir, store) = fresh().await;
+    testsuite::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_in_memory() {
+    let store = serversync_store::open("sqlite::memory:").await.expect("open");
+    testsuite::run_all(store).await;
+}
+
+#[tokio::test]
+async fn open_dispatches_on_the_scheme_and_hides_passwords() {
+    let err = |r: Result<Arc<dyn Store>, StoreError>| match r {
+        Err(StoreError::Invalid(m)) => m,
+        Err(other) => panic!("expected Invalid, got {other:?}"),
+        Ok(_) => panic!("expected an error"),
+    };
+    for url in [
+        "postgres://app:s3cret@db.example:5432/serversync",
+        "postgresql://app:s3cret@db/serversync",
+    ] {
+        assert_eq!(
+            err(serversync_store::open(url).await),
+            "PostgreSQL is not supported yet in this build; use sqlite://…"
+        );
+    }
+    let m = err(serversync_store::open("mysql://root:s3cret@db:3306/x?password=s3cret").await);
+    assert!(!m.contains("s3cret"), "{m}");
+    assert!(m.contains("\"mysql\""), "{m}");
+    assert_eq!(
+        m,
+        "unsupported database URL mysql://db:3306/x?… (scheme \"mysql\"); use sqlite://PATH"
+    );
+    let m = err(serversync_store::open("serversync.db").await);
+    assert!(m.contains("has no scheme"), "{m}");
+    assert_eq!(
+        serversync_store::redact_url("postgres://u:p@h:5432/db?sslmode=require"),
+        "postgres://h:5432/db?…"
+    );
+    assert_eq!(
+        serversync_store::redact_url("sqlite://data/x.db"),
+        "sqlite://data/x.db"
+    );
+    assert!(matches!(
+        SqliteStore::open("sqlite://").await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn sqlite_url_forms_create_the_file_and_data_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.db");
+    let b = dir.path().join("sub-less-b.db");
+    for url in [
+        format!("sqlite://{}", a.display()),
+        format!("sqlite:{}", b.display()),
+    ] {
+        let store = serversync_store::open(&url).await.expect("open");
+        store
+            .lock_server(1, "cli:test", 60)
+            .await
+            .expect("write works");
+        drop(store);
+        // Reopening runs the migrations again (a no-op) and sees the data.
+        let store = serversync_store::open(&url).await.expect("reopen");
+        assert!(matches!(
+            store.lock_server(1, "web:other", 60).await,
+            Err(StoreError::Busy(1))
+        ));
+    }
+    assert!(a.exists() && b.exists());
+    // Upper-case scheme is accepted too.
+    let c = dir.path().join("c.db");
+    serversync_store::open(&format!("SQLite://{}", c.display()))
+        .await
+        .expect("open");
+    assert!(c.exists());
+    // WAL journal and foreign keys are on.
+    let store = SqliteStore::open(&format!("sqlite://{}", a.display()))
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+}
+
+#[tokio::test]
+async fn memory_stores_are_private() {
+    let one = serversync_store::open("sqlite::memory:").await.unwrap();
+    let two = serversync_store::open("sqlite::memory:").await.unwrap();
+    one.lock_server(7, "a", 60).await.unwrap();
+    two.lock_server(7, "b", 60).await.unwrap();
+}
+
+#[tokio::test]
+async fn corrupt_values_are_reported_with_table_row_and_column() {
+    let (_dir, store) = fresh().await;
+    sqlx::query(
+        "INSERT INTO clients (id, email, email_key, first_name, last_name, company, status) \
+         VALUES (1, 'a@b.test', 'a@b.test', 'A', 'B', '', 'Active')",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO products (id, name, module, config_options) VALUES (2, 'P', 'cpanel', '{}')")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO services (id, client_id, product_id, server_id, domain, username, \
+         dedicated_ip, regdate, status, billing_cycle, amount, next_due_date, \
+         termination_date, custom_fields, version) \
+         VALUES (5, 1, 2, NULL, 'a.test', 'a', '', '2024-01-31', 'x', 'Monthly', '1.00', \
+         NULL, NULL, '{}', 1)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    match store.service(5).await {
+        Err(StoreError::Corrupt(m)) => {
+            assert_eq!(m, "services.id=5 status: unknown status \"x\"")
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    sqlx::query("UPDATE services SET status = 'Active', regdate = '31/01/2024' WHERE id = 5")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.services(None).await,
+        Err(StoreError::Corrupt(m)) if m.starts_with("services.id=5 regdate: invalid date")
+    ));
+    sqlx::query("UPDATE services SET regdate = NULL, custom_fields = '[1' WHERE id = 5")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.service(5).await,
+        Err(StoreError::Corrupt(m)) if m.starts_with("services.id=5 custom_fields: invalid JSON")
+    ));
+    sqlx::query("UPDATE services SET custom_fields = '{}', version = 'seven' WHERE id = 5")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.service(5).await,
+        Err(StoreError::Corrupt(m)) if m.starts_with("services.id=5 version:")
+    ));
+}
+
+#[tokio::test]
+async fn server_secrets_never_show_in_debug() {
+    use serversync_core::model::{Secret, Server};
+    let (_dir, store) = fresh().await;
+    let server = Server {
+        id: 1,
+        name: "web1".into(),
+        module: "cpanel".into(),
+        hostname: "h".into(),
+        ip_address: "192.0.2.1".into(),
+        port: None,
+        secure: true,
+        tls_verify: true,
+        username: "root".into(),
+        password: Secret::new("hunter2"),
+        access_hash: Secret::new("TOKEN-XYZ"),
+        disabled: false,
+    };
+    store
+        .import_records(&serversync_store::Records {
+            servers: vec![server],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let got = store.server("web1").await.unwrap();
+    assert_eq!(got.password.expose(), "hunter2");
+    let dbg = format!("{got:?} {store:?}");
+    assert!(!dbg.contains("hunter2") && !dbg.contains("TOKEN-XYZ"), "{dbg}");
+}
+
+/// Timing check for DESIGN.md §6 ("apply 100,000 imports: SQLite ≤ 5 s"). Prints, never
+/// asserts a time. `cargo test --release -p serversync-store --test sqlite -- --ignored
+/// --nocapture bulk_100k`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing run; prints figures"]
+async fn bulk_100k_timings() {
+    use serversync_core::model::{Client, Product, Secret, Server, Service, ServiceStatus};
+    use serversync_store::{ChangeSet, ClientRef, NewAuditEvent, Op, Records};
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+
+    const N: i64 = 100_000;
+    let (_dir, store) = fresh().await;
+    let server = Server {
+        id: 1,
+        name: "web1".into(),
+        module: "cpanel".into(),
+        hostname: "h".into(),
+        ip_address: "192.0.2.1".into(),
+        port: None,
+        secure: true,
+        tls_verify: true,
+        username: "root".into(),
+        password: Secret::new(""),
+        access_hash: Secret::new("t"),
+        disabled: false,
+    };
+    let svc = |id: i64, client_id: i64| Service {
+        id,
+        client_id,
+        product_id: 1,
+        server_id: Some(1),
+        domain: format!("site{id}.test"),
+        username: format!("u{id}"),
+        dedicated_ip: String::new(),
+        regdate: Some(time::macros::date!(2024 - 01 - 31)),
+        status: ServiceStatus::Active,
+        billing_cycle: "Monthly".into(),
+        amount: "9.99".into(),
+        next_due_date: None,
+        termination_date: None,
+        custom_fields: BTreeMap::new(),
+        version: 0,
+    };
+    let client = |id: i64| Client {
+        id,
+        email: format!("c{id}@mail.test"),
+        first_name: "F".into(),
+        last_name: "L".into(),
+        company: String::new(),
+        status: "Active".into(),
+    };
+    let records = Records {
+        clients: (1..=N).map(client).collect(),
+        products: vec![Product {
+            id: 1,
+            name: "Basic".into(),
+            module: "cpanel".into(),
+            config_options: BTreeMap::from([("configoption1".into(), "basic".into())]),
+        }],
+        servers: vec![server],
+        services: (1..=N).map(|i| svc(i, i)).collect(),
+    };
+    let t = Instant::now();
+    let counts = store.import_records(&records).await.unwrap();
+    println!("import {N} clients + {N} services: {:?} ({counts:?})", t.elapsed());
+    let t = Instant::now();
+    let counts = store.import_records(&records).await.unwrap();
+    println!("re-import, all unchanged: {:?} ({counts:?})", t.elapsed());
+
+    let t = Instant::now();
+    let mut cs = ChangeSet::default();
+    for i in 0..N {
+        let op = cs.ops.len();
+        cs.ops.push(Op::CreateClient(client(0)));
+        cs.ops.push(Op::CreateService {
+            client: ClientRef::CreatedBy(op),
+            product_created_by: None,
+            service: svc(0, 0),
+        });
+        cs.audit.push((
+            Some(op + 1),
+            NewAuditEvent {
+                actor: "cli:bench".into(),
+                action: "import".into(),
+                server_id: Some(1),
+                after: Some(format!("{{\"domain\":\"new{i}.test\"}}")),
+                ..Default::default()
+            },
+        ));
+    }
+    let applied = store.apply(&cs).await.unwrap();
+    println!(
+        "apply {N} CreateClient + {N} CreateService + {N} audit events: {:?} ({} ids)",
+        t.elapsed(),
+        applied.created_ids.len()
+    );
+
+    let services = store.services(Some(1)).await.unwrap();
+    let t = Instant::now();
+    let cs = ChangeSet {
+        ops: services
+            .iter()
+            .take(N as usize)
+            .map(|s| Op::UpdateService {
+                expected_version: s.version,
+                service: Service {
+                    status: ServiceStatus::Suspended,
+                    ..s.clone()
+                },
+            })
+            .collect(),
+        ..Default::default()
+    };
+    store.apply(&cs).await.unwrap();
+    println!("apply {N} UpdateService: {:?}", t.elapsed());
+    let t = Instant::now();
+    let all = store.services(Some(1)).await.unwrap();
+    println!("read {} services: {:?}", all.len(), t.elapsed());
+}

@@ -1,0 +1,220 @@
+//! `serversync demo`: simulated cPanel servers on loopback, demo records with drift of every
+//! category, and each server's analysis.
+
+use panel_sim::{spawn_cpanel, CpanelAccount, CpanelSimConfig, Fault, SimHandle};
+use serde_json::{json, Value};
+use serversync_modules::NoProgress;
+
+use crate::{open_app, output};
+
+const DEMO_DB: &str = "sqlite://serversync-demo.db";
+/// 2024-01-31 13:15:00 UTC.
+const CREATED: i64 = 1_706_706_900;
+
+fn acct(user: &str, domain: &str, plan: &str) -> CpanelAccount {
+    let mut a = CpanelAccount::new(user, domain).created(CREATED);
+    a.plan = plan.into();
+    a.ip = "192.0.2.10".into();
+    // The contact e-mail of the client billed for it, as a panel usually has it.
+    a.email = match user {
+        "shop" | "carol" => "carol@mail.test",
+        "dave" | "mover" | "w2a" | "w2b" => "dave@mail.test",
+        "ed" => "ed@mail.test",
+        "w2new" | "r9new" => "new@mail.test",
+        _ => "ann@mail.test",
+    }
+    .into();
+    a
+}
+
+/// The accounts of web1: every category of the analysis appears once or more.
+pub fn web1_accounts() -> Vec<Value> {
+    let mut v = vec![
+        acct("ann", "ann.test", "basic"),
+        acct("example", "example.org", "basic"),
+        acct("shop", "shop.test", "basic"),
+        acct("munich", "xn--mnchen-3ya.test", "basic"),
+        acct("bob7", "bob.test", "basic"),
+        acct("carol", "carol.test", "basic").suspended("Suspended for nonpayment.", 1_730_000_000),
+        {
+            let mut a = acct("dave", "dave.test", "gold");
+            a.ip = "192.0.2.55".into();
+            a
+        },
+        {
+            let mut a = acct("res9", "res9.test", "basic");
+            a.owner = "res9".into();
+            a
+        },
+        {
+            let mut a = acct("r9shop", "r9shop.test", "res9_silver");
+            a.owner = "res9".into();
+            a
+        },
+        acct("pend", "pend.test", "basic"),
+        acct("term", "term.test", "basic"),
+        acct("dup", "dup.test", "basic"),
+        acct("mover", "mover.test", "basic"),
+        {
+            let mut a = acct("newzed", "newzed.test", "silver");
+            a.email = "zed@mail.test".into();
+            a
+        },
+        {
+            let mut a = acct("newzed2", "newzed2.test", "basic");
+            a.email = "zed@mail.test".into();
+            a
+        },
+        acct("ed", "ed.test", "basic"),
+        {
+            let mut a = acct("nomail", "nomail.test", "basic");
+            a.email = "*unknown*".into();
+            a
+        },
+        {
+            let mut a = acct("r9new", "r9new.test", "res9_gold");
+            a.owner = "res9".into();
+            a
+        },
+        acct("broken", "", "basic"),
+        acct("olddate", "olddate.test", "basic").created(0),
+    ]
+    .into_iter()
+    .map(|a| a.to_value())
+    .collect::<Vec<_>>();
+    // Some WHM versions send numbers as strings; the module accepts both.
+    if let Some(o) = v[5].as_object_mut() {
+        o.insert("suspended".into(), json!("1"));
+    }
+    v
+}
+
+fn web2_accounts() -> Vec<Value> {
+    ["w2a", "w2b", "w2new"]
+        .iter()
+        .map(|u| {
+            let mut a = acct(u, &format!("{u}.test"), "basic");
+            a.ip = "192.0.2.20".into();
+            a.to_value()
+        })
+        .collect()
+}
+
+fn service(id: i64, client: i64, product: i64, server: i64, domain: &str, user: &str, status: &str) -> Value {
+    json!({"id": id, "client_id": client, "product_id": product, "server_id": server,
+           "domain": domain, "username": user, "dedicated_ip": "", "regdate": "2024-01-31",
+           "status": status, "billing_cycle": "Monthly", "amount": "9.99",
+           "next_due_date": "2026-12-31"})
+}
+
+/// The demo records document for simulators listening on `ports` (web1..web4).
+pub fn demo_records(ports: [u16; 4]) -> Value {
+    let server = |id: i64, name: &str, port: u16, ip: &str| {
+        json!({"id": id, "name": name, "module": "cpanel", "hostname": "127.0.0.1",
+               "ip_address": ip, "port": port, "secure": false, "tls_verify": true,
+               "username": "root", "password": "", "access_hash": "TOKEN"})
+    };
+    let client = |id: i64, email: &str, first: &str, last: &str| {
+        json!({"id": id, "email": email, "first_name": first, "last_name": last, "company": "", "status": "Active"})
+    };
+    let product = |id: i64, name: &str, pkg: &str| {
+        json!({"id": id, "name": name, "module": "cpanel", "config_options": {"configoption1": pkg}})
+    };
+    let mut services = vec![
+        service(1000, 1, 10, 1, "ann.test", "ann", "Active"),
+        service(1001, 1, 10, 1, "Example.ORG.", "example", "Active"),
+        service(1002, 3, 10, 1, "www.shop.test", "shop", "Active"),
+        service(1003, 1, 10, 1, "münchen.test", "munich", "Active"),
+        service(1004, 1, 10, 1, "bob.test", "Bob7", "Active"),
+        service(1005, 3, 10, 1, "carol.test", "carol", "Active"),
+        service(1006, 4, 11, 1, "dave.test", "dave", "Active"),
+        service(1007, 1, 11, 1, "r9shop.test", "r9shop", "Active"),
+        service(1008, 1, 10, 1, "pend.test", "pend", "Pending"),
+        service(1009, 1, 10, 1, "term.test", "term", "Terminated"),
+        service(1010, 1, 10, 1, "dup.test", "dup", "Active"),
+        service(1011, 3, 10, 1, "dup.test", "dup2", "Active"),
+        service(1012, 1, 10, 1, "olddate.test", "olddate", "Active"),
+        service(1013, 1, 10, 1, "gone.test", "gone", "Active"),
+        service(1014, 1, 10, 1, "later.test", "later", "Pending"),
+        service(1015, 1, 10, 1, "closed.test", "closed", "Cancelled"),
+        service(1016, 1, 10, 1, "res9.test", "res9", "Active"),
+        service(1020, 4, 10, 2, "mover.test", "mover", "Active"),
+        service(1021, 4, 10, 2, "w2a.test", "w2a", "Active"),
+        service(1022, 4, 10, 2, "w2b.test", "w2b", "Active"),
+        service(1030, 1, 10, 3, "w3a.test", "w3a", "Active"),
+        service(1031, 1, 10, 3, "w3b.test", "w3b", "Active"),
+    ];
+    services[12]["regdate"] = json!("2019-03-01");
+    for (i, d) in ["w4a", "w4b", "w4c", "w4d"].iter().enumerate() {
+        services.push(service(1040 + i as i64, 3, 10, 4, &format!("{d}.test"), d, "Active"));
+    }
+    json!({
+        "clients": [
+            client(1, "ann@mail.test", "Ann", "Lee"),
+            client(2, "Zed@Mail.test", "Zed", "Zimmer"),
+            client(3, "carol@mail.test", "Carol", "King"),
+            client(4, "dave@mail.test", "Dave", "Ray"),
+            client(5, "unassigned@provider.test", "Unassigned", "Accounts"),
+        ],
+        "products": [product(10, "Basic Hosting", "basic"), product(11, "Silver Hosting", "silver"), product(12, "Gold Hosting", "gold")],
+        "servers": [
+            server(1, "web1", ports[0], "192.0.2.10"),
+            server(2, "web2", ports[1], "192.0.2.20"),
+            server(3, "web3", ports[2], "192.0.2.30"),
+            server(4, "web4", ports[3], "192.0.2.40"),
+        ],
+        "services": services,
+    })
+}
+
+/// Starts the simulators (web1, web2; web3 answers every listing with an error in HTTP 200;
+/// web4 lists no account).
+pub async fn start_sims() -> anyhow::Result<Vec<SimHandle>> {
+    let any = "127.0.0.1:0".parse()?;
+    let web3 = CpanelSimConfig { fault: Some(Fault::ErrorIn200), ..CpanelSimConfig::with_accounts(Vec::new()) };
+    Ok(vec![
+        spawn_cpanel(any, CpanelSimConfig::with_accounts(web1_accounts())).await?,
+        spawn_cpanel(any, CpanelSimConfig::with_accounts(web2_accounts())).await?,
+        spawn_cpanel(any, web3).await?,
+        spawn_cpanel(any, CpanelSimConfig::with_accounts(Vec::new())).await?,
+    ])
+}
+
+pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool) -> anyhow::Result<u8> {
+    let url = db.unwrap_or(DEMO_DB);
+    if db.is_none() {
+        // The demo database is recreated on every run.
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("serversync-demo.db{suffix}"));
+        }
+    }
+    let sims = start_sims().await?;
+    let ports = [sims[0].addr.port(), sims[1].addr.port(), sims[2].addr.port(), sims[3].addr.port()];
+    let app = open_app(Some(url), DEMO_DB, connect, read).await?;
+    let records = serde_json::to_vec(&demo_records(ports))?;
+    app.import_records(&records).await?;
+    println!("serversync demo: 4 simulated cPanel servers on 127.0.0.1 (ports {ports:?}), demo records loaded into {url}\n");
+    for name in ["web1", "web2", "web3", "web4"] {
+        match app.analyse_server(name, &NoProgress).await {
+            Ok(out) => output::print_analysis(&out.document),
+            Err(e) => println!("{name}: error: {e}"),
+        }
+        println!();
+    }
+    let db_arg = if db.is_none() { format!(" --database {DEMO_DB}") } else { String::new() };
+    println!("Try, in another terminal while the simulators run:");
+    println!("  serversync{db_arg} apply web1 --dry-run --sync all --import all");
+    println!("  serversync{db_arg} apply web1 --import all --unassigned-client 5");
+    println!("  serversync{db_arg} apply web1 --sync all --move all");
+    println!("  serversync{db_arg} apply web4 --terminate all      # refused: web4 listed 0 accounts");
+    println!("  serversync{db_arg} analyse web1");
+    if once {
+        return Ok(0);
+    }
+    println!("\nThe simulators keep running until Ctrl-C.");
+    tokio::signal::ctrl_c().await?;
+    for s in sims {
+        s.shutdown().await;
+    }
+    Ok(0)
+}

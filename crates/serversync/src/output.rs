@@ -1,0 +1,203 @@
+//! Tables for people (comfy-table) and JSON for scripts.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
+use serde_json::Value;
+use serversync_app::records::{client_json, product_json, server_json, service_json};
+use serversync_app::{App, ApplyReport, ItemOutcome};
+use serversync_core::analysis::Category;
+use serversync_core::model::{format_date, Client, Product, Service};
+
+/// Most drift items shown per category in a table (all are in `--json`).
+const MAX_ROWS_PER_CATEGORY: usize = 50;
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().map(|h| Cell::new(h)));
+    t
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Prints an analysis document as a summary, counts and the drift items.
+pub fn print_analysis(doc: &Value) {
+    let server = &doc["server"];
+    let listing = &doc["listing"];
+    println!(
+        "{} ({}): {} accounts listed, listing {}; {} live services in billing; run {}",
+        s(&server["name"]),
+        s(&server["module"]),
+        s(&listing["accounts"]),
+        if listing["complete"] == Value::Bool(true) { "complete" } else { "INCOMPLETE" },
+        s(&doc["live_services"]),
+        s(&doc["run_id"]),
+    );
+    if let Some(skipped) = listing["skipped"].as_array() {
+        for sk in skipped {
+            println!("  skipped record #{} ({}): {}", s(&sk["index"]), s(&sk["identifier"]), s(&sk["reason"]));
+        }
+    }
+    for w in doc["warnings"].as_array().into_iter().flatten() {
+        println!("  warning: {}", s(w));
+    }
+    let mut counts = table(&["category", "items"]);
+    for c in Category::ALL {
+        let n = doc["counts"][c.as_str()].as_u64().unwrap_or(0);
+        let mut cell = Cell::new(n);
+        if n > 0 && c.is_drift() {
+            cell = cell.fg(Color::Yellow);
+        }
+        counts.add_row(vec![Cell::new(c.as_str()), cell]);
+    }
+    println!("{counts}");
+    let uid_name = s(&doc["unique_identifier"]["display_name"]);
+    let items = doc["items"].as_array().cloned().unwrap_or_default();
+    let drift: Vec<&Value> = items.iter().filter(|i| i["category"] != "in_sync").collect();
+    if drift.is_empty() {
+        println!("No drift.");
+        return;
+    }
+    let mut t = table(&["category", &uid_name, "service", "differences / notes", "actions"]);
+    let mut shown: std::collections::HashMap<String, usize> = Default::default();
+    let mut hidden: std::collections::BTreeMap<String, usize> = Default::default();
+    for it in drift {
+        let cat = s(&it["category"]);
+        let n = shown.entry(cat.clone()).or_default();
+        if *n >= MAX_ROWS_PER_CATEGORY {
+            *hidden.entry(cat).or_default() += 1;
+            continue;
+        }
+        *n += 1;
+        let mut lines: Vec<String> = it["diffs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| format!("{}: {:?} on server, {:?} in billing", s(&d["field"]), s(&d["remote"]), s(&d["billing"])))
+            .collect();
+        lines.extend(it["notes"].as_array().into_iter().flatten().map(s));
+        let actions: Vec<String> = it["actions"].as_array().into_iter().flatten().map(s).collect();
+        t.add_row(vec![cat, s(&it["unique_identifier"]), s(&it["service_id"]), lines.join("\n"), actions.join(", ")]);
+    }
+    println!("{t}");
+    for (cat, n) in hidden {
+        println!("… and {n} more {cat} items (see --json)");
+    }
+}
+
+/// Prints an apply report.
+pub fn print_apply(r: &ApplyReport) {
+    let verb = if r.dry_run { "dry run of" } else { "applied" };
+    println!("{verb} run {} of server {}", r.run_id, r.server);
+    for f in &r.forced {
+        println!("  forced: {f}");
+    }
+    if r.results.is_empty() {
+        println!("Nothing selected matched an item.");
+        return;
+    }
+    let mut t = table(&["action", "target", "service", "result", "notes"]);
+    for it in &r.results {
+        let outcome = match it.outcome {
+            ItemOutcome::Applied => Cell::new("applied").fg(Color::Green),
+            ItemOutcome::WouldApply => Cell::new("would apply").fg(Color::Cyan),
+            ItemOutcome::Refused => Cell::new("refused").fg(Color::Red),
+        };
+        t.add_row(vec![
+            Cell::new(it.action.as_str()),
+            Cell::new(&it.target),
+            Cell::new(it.service_id.map(|i| i.to_string()).unwrap_or_default()),
+            outcome,
+            Cell::new(it.notes.join("\n")),
+        ]);
+    }
+    println!("{t}");
+    println!(
+        "{} {}, {} refused",
+        r.count(if r.dry_run { ItemOutcome::WouldApply } else { ItemOutcome::Applied }),
+        if r.dry_run { "would apply" } else { "applied" },
+        r.count(ItemOutcome::Refused)
+    );
+}
+
+fn print_json(v: Vec<Value>) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+pub fn print_services(services: &[Service], json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(services.iter().map(service_json).collect());
+    }
+    let mut t = table(&["id", "client", "product", "server", "domain", "username", "dedicated ip", "regdate", "status"]);
+    for x in services {
+        t.add_row(vec![
+            x.id.to_string(),
+            x.client_id.to_string(),
+            x.product_id.to_string(),
+            x.server_id.map(|i| i.to_string()).unwrap_or_default(),
+            x.domain.clone(),
+            x.username.clone(),
+            x.dedicated_ip.clone(),
+            x.regdate.map(format_date).unwrap_or_default(),
+            x.status.to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(clients.iter().map(client_json).collect());
+    }
+    let mut t = table(&["id", "email", "name", "company", "status"]);
+    for c in clients {
+        t.add_row(vec![c.id.to_string(), c.email.clone(), format!("{} {}", c.first_name, c.last_name).trim().to_string(), c.company.clone(), c.status.clone()]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub fn print_products(products: &[Product], json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(products.iter().map(product_json).collect());
+    }
+    let mut t = table(&["id", "name", "module", "module settings"]);
+    for p in products {
+        let opts: Vec<String> = p.config_options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        t.add_row(vec![p.id.to_string(), p.name.clone(), p.module.clone(), opts.join(" ")]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+pub async fn print_servers(app: &App, json: bool) -> anyhow::Result<()> {
+    let servers = app.servers().await?;
+    if json {
+        return print_json(servers.iter().map(server_json).collect());
+    }
+    let mut t = table(&["id", "name", "module", "hostname", "ip", "port", "tls", "last run"]);
+    for x in &servers {
+        let last = app.store.runs(x.id, 1).await?;
+        let last = last.first().map(|r| format!("#{} {}", r.id, r.listing_status.as_str())).unwrap_or_else(|| "never".into());
+        t.add_row(vec![
+            x.id.to_string(),
+            x.name.clone(),
+            x.module.clone(),
+            x.hostname.clone(),
+            x.ip_address.clone(),
+            x.port.map(|p| p.to_string()).unwrap_or_else(|| "default".into()),
+            if !x.secure { "off".into() } else if x.tls_verify { "verified".into() } else { "UNVERIFIED".into() },
+            last,
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
