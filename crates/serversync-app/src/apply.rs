@@ -82,7 +82,11 @@ pub(crate) async fn apply(app: &App, req: &ApplyRequest) -> Result<ApplyReport> 
     Ok(out)
 }
 
-async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::model::Server) -> Result<ApplyReport> {
+async fn apply_locked(
+    app: &App,
+    req: &ApplyRequest,
+    server: &serversync_core::model::Server,
+) -> Result<ApplyReport> {
     let run = app.run_for(server, req.run).await?;
     let mut forced = Vec::new();
     match run.listing_status {
@@ -109,7 +113,10 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
     let module = app.module_for(server)?;
     let meta = module.meta();
     let billing = app.load_billing(server, &meta.product_field).await?;
-    let listing = Listing { accounts: run.accounts.clone(), skipped: run.skipped.clone() };
+    let listing = Listing {
+        accounts: run.accounts.clone(),
+        skipped: run.skipped.clone(),
+    };
     let input = AnalysisInput {
         meta,
         server_ip: &server.ip_address,
@@ -127,17 +134,29 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
     let mut results: Vec<ItemResult> = plan
         .refused
         .drain(..)
-        .map(|r| ItemResult { action: r.action, target: r.target, service_id: None, outcome: ItemOutcome::Refused, notes: vec![r.reason] })
+        .map(|r| ItemResult {
+            action: r.action,
+            target: r.target,
+            service_id: None,
+            outcome: ItemOutcome::Refused,
+            notes: vec![r.reason],
+        })
         .collect();
 
-    let violations = plan::termination_guard_violations(&analysis, listing.accounts.len(), &plan, &app.guards);
+    let violations =
+        plan::termination_guard_violations(&analysis, listing.accounts.len(), &plan, &app.guards);
     let block_terminations = !violations.is_empty() && !req.force;
     if !violations.is_empty() && req.force {
         forced.extend(violations.iter().cloned());
     }
 
     let clients_index = ClientIndex::new(&billing.clients);
-    let module_products: Vec<_> = billing.products.iter().filter(|p| p.module == server.module).cloned().collect();
+    let module_products: Vec<_> = billing
+        .products
+        .iter()
+        .filter(|p| p.module == server.module)
+        .cloned()
+        .collect();
     let mut cs = ChangeSet::default();
     let mut new_client_op: HashMap<String, usize> = HashMap::new();
     let mut new_product_op: HashMap<String, usize> = HashMap::new();
@@ -156,14 +175,20 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
         let remote = item.remote_account(&input);
         let rec = item.billing_record(&input);
         let target = match p.action {
-            Action::Import | Action::Sync => remote.map(|r| r.unique_identifier.clone()).unwrap_or_default(),
+            Action::Import | Action::Sync => remote
+                .map(|r| r.unique_identifier.clone())
+                .unwrap_or_default(),
             _ => rec.map(|r| r.service.id.to_string()).unwrap_or_default(),
         };
         let mut result = ItemResult {
             action: p.action,
             target,
             service_id: rec.map(|r| r.service.id),
-            outcome: if req.dry_run { ItemOutcome::WouldApply } else { ItemOutcome::Applied },
+            outcome: if req.dry_run {
+                ItemOutcome::WouldApply
+            } else {
+                ItemOutcome::Applied
+            },
             notes: Vec::new(),
         };
         let refuse = |mut r: ItemResult, why: String| {
@@ -176,13 +201,25 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
             match versions.get(&id) {
                 Some(v) if *v == rec.service.version => {}
                 _ => {
-                    results.push(refuse(result, format!("service {id} changed since run {} was analysed: analyse again", run.id)));
+                    results.push(refuse(
+                        result,
+                        format!(
+                            "service {id} changed since run {} was analysed: analyse again",
+                            run.id
+                        ),
+                    ));
                     continue;
                 }
             }
         }
         if p.action == Action::Terminate && block_terminations {
-            results.push(refuse(result, format!("blocked: {} (use --force to override)", violations.join("; "))));
+            results.push(refuse(
+                result,
+                format!(
+                    "blocked: {} (use --force to override)",
+                    violations.join("; ")
+                ),
+            ));
             continue;
         }
         match p.action {
@@ -206,7 +243,13 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
                                         status: "Active".into(),
                                     }));
                                     let i = cs.ops.len() - 1;
-                                    cs.audit.push((Some(i), NewAuditEvent { after: Some(json!({"email": email.trim()}).to_string()), ..event("create_client") }));
+                                    cs.audit.push((
+                                        Some(i),
+                                        NewAuditEvent {
+                                            after: Some(json!({"email": email.trim()}).to_string()),
+                                            ..event("create_client")
+                                        },
+                                    ));
                                     i
                                 });
                                 result.notes.push(format!("new client {}", email.trim()));
@@ -221,7 +264,9 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
                     }
                     None => match req.defaults.unassigned_client {
                         Some(id) => {
-                            result.notes.push(format!("no usable e-mail: assigned to client {id}"));
+                            result
+                                .notes
+                                .push(format!("no usable e-mail: assigned to client {id}"));
                             ClientRef::Existing(id)
                         }
                         None => {
@@ -230,23 +275,42 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
                         }
                     },
                 };
-                let products = plan::matching_products(&module_products, &meta.product_field, &remote.product, remote.owner.as_deref());
+                let products = plan::matching_products(
+                    &module_products,
+                    &meta.product_field,
+                    &remote.product,
+                    remote.owner.as_deref(),
+                );
                 let (product_id, product_created_by) = match products.as_slice() {
                     [one] => (one.id, None),
-                    [] if req.defaults.create_missing_products && !remote.product.trim().is_empty() => {
+                    [] if req.defaults.create_missing_products
+                        && !remote.product.trim().is_empty() =>
+                    {
                         let pkg = remote.product.trim().to_string();
                         let idx = *new_product_op.entry(pkg.to_lowercase()).or_insert_with(|| {
-                            cs.ops.push(Op::CreateProduct(serversync_core::model::Product {
-                                id: 0,
-                                name: pkg.clone(),
-                                module: server.module.clone(),
-                                config_options: [(meta.product_field.clone(), pkg.clone())].into(),
-                            }));
+                            cs.ops
+                                .push(Op::CreateProduct(serversync_core::model::Product {
+                                    id: 0,
+                                    name: pkg.clone(),
+                                    module: server.module.clone(),
+                                    config_options: [(meta.product_field.clone(), pkg.clone())]
+                                        .into(),
+                                }));
                             let i = cs.ops.len() - 1;
-                            cs.audit.push((Some(i), NewAuditEvent { after: Some(json!({"name": pkg, "module": server.module}).to_string()), ..event("create_product") }));
+                            cs.audit.push((
+                                Some(i),
+                                NewAuditEvent {
+                                    after: Some(
+                                        json!({"name": pkg, "module": server.module}).to_string(),
+                                    ),
+                                    ..event("create_product")
+                                },
+                            ));
                             i
                         });
-                        result.notes.push(format!("new product {}", remote.product.trim()));
+                        result
+                            .notes
+                            .push(format!("new product {}", remote.product.trim()));
                         (0, Some(idx))
                     }
                     [] => {
@@ -255,27 +319,57 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
                     }
                     several => {
                         let ids: Vec<_> = several.iter().map(|p| p.id).collect();
-                        results.push(refuse(result, format!("{} products map to package {:?} (ids {ids:?})", ids.len(), remote.product)));
+                        results.push(refuse(
+                            result,
+                            format!(
+                                "{} products map to package {:?} (ids {ids:?})",
+                                ids.len(),
+                                remote.product
+                            ),
+                        ));
                         continue;
                     }
                 };
-                let (mut service, warning) = plan::imported_service(remote, server, field, &req.defaults, today);
+                let (mut service, warning) =
+                    plan::imported_service(remote, server, field, &req.defaults, today);
                 service.product_id = product_id;
                 result.notes.extend(warning);
-                cs.ops.push(Op::CreateService { client, product_created_by, service: service.clone() });
+                cs.ops.push(Op::CreateService {
+                    client,
+                    product_created_by,
+                    service: service.clone(),
+                });
                 let i = cs.ops.len() - 1;
-                cs.audit.push((Some(i), NewAuditEvent { after: Some(service_json(&service).to_string()), ..event("import") }));
+                cs.audit.push((
+                    Some(i),
+                    NewAuditEvent {
+                        after: Some(service_json(&service).to_string()),
+                        ..event("import")
+                    },
+                ));
                 op_result.push((i, results.len()));
             }
             Action::Sync => {
-                let (Some(remote), Some(rec)) = (remote, rec) else { continue };
-                let products = plan::matching_products(&module_products, &meta.product_field, &remote.product, remote.owner.as_deref());
+                let (Some(remote), Some(rec)) = (remote, rec) else {
+                    continue;
+                };
+                let products = plan::matching_products(
+                    &module_products,
+                    &meta.product_field,
+                    &remote.product,
+                    remote.owner.as_deref(),
+                );
                 let product = match products.as_slice() {
                     [one] => Ok(*one),
                     [] => Err(format!("no product for package {:?}", remote.product)),
-                    several => Err(format!("{} products map to package {:?}", several.len(), remote.product)),
+                    several => Err(format!(
+                        "{} products map to package {:?}",
+                        several.len(),
+                        remote.product
+                    )),
                 };
-                let (after, notes) = plan::synced_service(item, &rec.service, remote, server, field, product);
+                let (after, notes) =
+                    plan::synced_service(item, &rec.service, remote, server, field, product);
                 result.notes.extend(notes);
                 if after == rec.service {
                     result.notes.push("nothing to write".into());
@@ -288,19 +382,40 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
             }
             Action::Terminate => {
                 let Some(rec) = rec else { continue };
-                push_update(&mut cs, &event("terminate"), &rec.service, plan::terminated_service(&rec.service, today));
+                push_update(
+                    &mut cs,
+                    &event("terminate"),
+                    &rec.service,
+                    plan::terminated_service(&rec.service, today),
+                );
             }
             Action::Move => {
                 let Some(rec) = rec else { continue };
-                push_update(&mut cs, &event("move"), &rec.service, plan::moved_service(&rec.service, server));
-                result.notes.push(format!("moved from server {}", rec.service.server_id.map_or("none".into(), |s| s.to_string())));
+                push_update(
+                    &mut cs,
+                    &event("move"),
+                    &rec.service,
+                    plan::moved_service(&rec.service, server),
+                );
+                result.notes.push(format!(
+                    "moved from server {}",
+                    rec.service
+                        .server_id
+                        .map_or("none".into(), |s| s.to_string())
+                ));
             }
         }
         results.push(result);
     }
 
     if !forced.is_empty() && (!cs.ops.is_empty()) {
-        cs.audit.push((None, NewAuditEvent { note: Some(forced.join("; ")), ..event("force") }));
+        cs.audit.push((
+            None,
+            NewAuditEvent {
+                note: Some(forced.join("; ")),
+                ..event("force")
+            },
+        ));
     }
     if !req.dry_run && !cs.ops.is_empty() {
         cs.mark_run_applied = Some(run.id);
@@ -311,16 +426,29 @@ async fn apply_locked(app: &App, req: &ApplyRequest, server: &serversync_core::m
             }
         }
     }
-    Ok(ApplyReport { run_id: run.id, server: server.name.clone(), dry_run: req.dry_run, forced, results })
+    Ok(ApplyReport {
+        run_id: run.id,
+        server: server.name.clone(),
+        dry_run: req.dry_run,
+        forced,
+        results,
+    })
 }
 
-fn push_update(cs: &mut ChangeSet, ev: &NewAuditEvent, before: &serversync_core::model::Service, after: serversync_core::model::Service) {
+fn push_update(
+    cs: &mut ChangeSet,
+    ev: &NewAuditEvent,
+    before: &serversync_core::model::Service,
+    after: serversync_core::model::Service,
+) {
     let mut ev = ev.clone();
     ev.service_id = Some(before.id);
     ev.client_id = Some(before.client_id);
     ev.before = Some(service_json(before).to_string());
     ev.after = Some(service_json(&after).to_string());
-    cs.ops.push(Op::UpdateService { expected_version: before.version, service: after });
+    cs.ops.push(Op::UpdateService {
+        expected_version: before.version,
+        service: after,
+    });
     cs.audit.push((None, ev));
 }
-

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use serversync_core::analysis::{analyse, Analysis, AnalysisInput, BillingRecord, Counts, ItemView};
+use serversync_core::analysis::{
+    analyse, Analysis, AnalysisInput, BillingRecord, Counts, ItemView,
+};
 use serversync_core::model::{Client, Product, RunId, Server, ServerId, Service, ServiceId};
 use serversync_core::module::{Listing, ServerParams};
 use serversync_core::plan::Guards;
@@ -95,13 +97,22 @@ pub(crate) struct Billing {
 impl App {
     /// An app on `store` with default module options and guards.
     pub fn new(store: Arc<dyn Store>, actor: impl Into<String>) -> Self {
-        App { store, module_options: ModuleOptions::default(), guards: Guards::default(), actor: actor.into() }
+        App {
+            store,
+            module_options: ModuleOptions::default(),
+            guards: Guards::default(),
+            actor: actor.into(),
+        }
     }
 
     /// The built-in module of a server.
     pub fn module_for(&self, server: &Server) -> Result<Arc<dyn Module>> {
-        serversync_modules::module(&server.module, &self.module_options)
-            .ok_or_else(|| AppError::UnknownModule { server: server.name.clone(), module: server.module.clone() })
+        serversync_modules::module(&server.module, &self.module_options).ok_or_else(|| {
+            AppError::UnknownModule {
+                server: server.name.clone(),
+                module: server.module.clone(),
+            }
+        })
     }
 
     /// Loads a records document (CONTRACT.md) into the store: refused whole on the first bad
@@ -110,20 +121,39 @@ impl App {
     pub async fn import_records(&self, bytes: &[u8]) -> Result<ImportCounts> {
         let records = records::parse_records(bytes, serversync_modules::module_names())?;
         let stored = self.store.export_records().await?;
-        let ids = |a: Vec<i64>, b: Vec<i64>| -> std::collections::HashSet<i64> { a.into_iter().chain(b).collect() };
-        let clients = ids(records.clients.iter().map(|c| c.id).collect(), stored.clients.iter().map(|c| c.id).collect());
-        let products = ids(records.products.iter().map(|c| c.id).collect(), stored.products.iter().map(|c| c.id).collect());
-        let servers = ids(records.servers.iter().map(|c| c.id).collect(), stored.servers.iter().map(|c| c.id).collect());
+        let ids = |a: Vec<i64>, b: Vec<i64>| -> std::collections::HashSet<i64> {
+            a.into_iter().chain(b).collect()
+        };
+        let clients = ids(
+            records.clients.iter().map(|c| c.id).collect(),
+            stored.clients.iter().map(|c| c.id).collect(),
+        );
+        let products = ids(
+            records.products.iter().map(|c| c.id).collect(),
+            stored.products.iter().map(|c| c.id).collect(),
+        );
+        let servers = ids(
+            records.servers.iter().map(|c| c.id).collect(),
+            stored.servers.iter().map(|c| c.id).collect(),
+        );
         for (i, s) in records.services.iter().enumerate() {
             if !clients.contains(&s.client_id) {
-                return Err(AppError::Records(format!("services[{i}].client_id: no client {}", s.client_id)));
+                return Err(AppError::Records(format!(
+                    "services[{i}].client_id: no client {}",
+                    s.client_id
+                )));
             }
             if !products.contains(&s.product_id) {
-                return Err(AppError::Records(format!("services[{i}].product_id: no product {}", s.product_id)));
+                return Err(AppError::Records(format!(
+                    "services[{i}].product_id: no product {}",
+                    s.product_id
+                )));
             }
             if let Some(sid) = s.server_id {
                 if !servers.contains(&sid) {
-                    return Err(AppError::Records(format!("services[{i}].server_id: no server {sid}")));
+                    return Err(AppError::Records(format!(
+                        "services[{i}].server_id: no server {sid}"
+                    )));
                 }
             }
         }
@@ -132,7 +162,10 @@ impl App {
             .append_audit(&serversync_store::NewAuditEvent {
                 actor: self.actor.clone(),
                 action: "records_import".into(),
-                note: Some(format!("{} inserted, {} updated, {} unchanged", counts.inserted, counts.updated, counts.unchanged)),
+                note: Some(format!(
+                    "{} inserted, {} updated, {} unchanged",
+                    counts.inserted, counts.updated, counts.unchanged
+                )),
                 ..Default::default()
             })
             .await?;
@@ -144,13 +177,22 @@ impl App {
         Ok(records::records_json(&self.store.export_records().await?))
     }
 
-    pub(crate) async fn load_billing(&self, server: &Server, product_field: &str) -> Result<Billing> {
+    pub(crate) async fn load_billing(
+        &self,
+        server: &Server,
+        product_field: &str,
+    ) -> Result<Billing> {
         let services = self.store.services(Some(server.id)).await?;
-        let others = self.store.live_services_of_module(&server.module, server.id).await?;
+        let others = self
+            .store
+            .live_services_of_module(&server.module, server.id)
+            .await?;
         let products = self.store.products().await?;
         let clients = self.store.clients().await?;
-        let package: HashMap<i64, Option<String>> =
-            products.iter().map(|p| (p.id, p.config_option(product_field).map(str::to_string))).collect();
+        let package: HashMap<i64, Option<String>> = products
+            .iter()
+            .map(|p| (p.id, p.config_option(product_field).map(str::to_string)))
+            .collect();
         let email: HashMap<i64, &str> = clients.iter().map(|c| (c.id, c.email.as_str())).collect();
         let rec = |s: Service| BillingRecord {
             package: package.get(&s.product_id).cloned().flatten(),
@@ -159,32 +201,51 @@ impl App {
         };
         let services = services.into_iter().map(rec).collect();
         let other_live = others.into_iter().map(rec).collect();
-        Ok(Billing { services, other_live, products, clients })
+        Ok(Billing {
+            services,
+            other_live,
+            products,
+            clients,
+        })
     }
 
     /// Lists a server's accounts, analyses them against billing, stores the run and returns
     /// the analysis document. A failed listing is stored as a failed run (never applicable)
     /// and returned as [`AppError::Listing`].
-    pub async fn analyse_server(&self, name_or_id: &str, progress: &dyn ListingProgress) -> Result<AnalyseOutcome> {
+    pub async fn analyse_server(
+        &self,
+        name_or_id: &str,
+        progress: &dyn ListingProgress,
+    ) -> Result<AnalyseOutcome> {
         let server = self.store.server(name_or_id).await?;
         let module = self.module_for(&server)?;
         let holder = format!("{}:{}", self.actor, std::process::id());
         self.store.lock_server(server.id, &holder, 3600).await?;
-        let out = self.analyse_locked(&server, module.as_ref(), progress).await;
+        let out = self
+            .analyse_locked(&server, module.as_ref(), progress)
+            .await;
         let unlocked = self.store.unlock_server(server.id, &holder).await;
         let out = out?;
         unlocked?;
         Ok(out)
     }
 
-    async fn analyse_locked(&self, server: &Server, module: &dyn Module, progress: &dyn ListingProgress) -> Result<AnalyseOutcome> {
+    async fn analyse_locked(
+        &self,
+        server: &Server,
+        module: &dyn Module,
+        progress: &dyn ListingProgress,
+    ) -> Result<AnalyseOutcome> {
         let started_at = OffsetDateTime::now_utc();
         let params = ServerParams::from_server(server);
         let listing = module.list_accounts(&params, progress).await;
         let listing: Listing = match listing {
             Ok(l) => l,
             Err(source) => {
-                let err = AppError::Listing { server: server.name.clone(), source };
+                let err = AppError::Listing {
+                    server: server.name.clone(),
+                    source,
+                };
                 self.store
                     .insert_run(&NewRun {
                         server_id: server.id,
@@ -215,15 +276,23 @@ impl App {
         };
         let analysis = analyse(&input);
         let mut document = analysis_document(None, server, &listing, &analysis, &input);
-        let service_versions: Vec<(ServiceId, i64)> =
-            billing.services.iter().chain(&billing.other_live).map(|r| (r.service.id, r.service.version)).collect();
+        let service_versions: Vec<(ServiceId, i64)> = billing
+            .services
+            .iter()
+            .chain(&billing.other_live)
+            .map(|r| (r.service.id, r.service.version))
+            .collect();
         let run_id = self
             .store
             .insert_run(&NewRun {
                 server_id: server.id,
                 started_at,
                 finished_at: OffsetDateTime::now_utc(),
-                listing_status: if complete { ListingStatus::Complete } else { ListingStatus::Incomplete },
+                listing_status: if complete {
+                    ListingStatus::Complete
+                } else {
+                    ListingStatus::Incomplete
+                },
                 error: None,
                 accounts: listing.accounts.clone(),
                 skipped: listing.skipped.clone(),
@@ -233,7 +302,13 @@ impl App {
             })
             .await?;
         document["run_id"] = json!(run_id);
-        Ok(AnalyseOutcome { run_id, server: server.clone(), document, counts: analysis.counts, complete })
+        Ok(AnalyseOutcome {
+            run_id,
+            server: server.clone(),
+            document,
+            counts: analysis.counts,
+            complete,
+        })
     }
 
     /// The stored run `run` of a server, or its latest run.
@@ -242,12 +317,18 @@ impl App {
             Some(id) => {
                 let r = self.store.run(id).await?;
                 if r.server_id != server.id {
-                    return Err(AppError::NotApplicable(format!("run {id} belongs to server {}, not to {}", r.server_id, server.name)));
+                    return Err(AppError::NotApplicable(format!(
+                        "run {id} belongs to server {}, not to {}",
+                        r.server_id, server.name
+                    )));
                 }
                 Ok(r)
             }
             None => self.store.latest_run(server.id).await?.ok_or_else(|| {
-                AppError::NotApplicable(format!("server {} has no sync run yet: run `serversync analyse {}` first", server.name, server.name))
+                AppError::NotApplicable(format!(
+                    "server {} has no sync run yet: run `serversync analyse {}` first",
+                    server.name, server.name
+                ))
             }),
         }
     }
@@ -273,7 +354,13 @@ impl App {
 }
 
 /// The analysis document of CONTRACT.md.
-pub fn analysis_document(run_id: Option<RunId>, server: &Server, listing: &Listing, analysis: &Analysis, input: &AnalysisInput<'_>) -> Value {
+pub fn analysis_document(
+    run_id: Option<RunId>,
+    server: &Server,
+    listing: &Listing,
+    analysis: &Analysis,
+    input: &AnalysisInput<'_>,
+) -> Value {
     #[derive(Serialize)]
     struct Doc<'a> {
         run_id: Option<RunId>,
@@ -301,7 +388,11 @@ pub fn analysis_document(run_id: Option<RunId>, server: &Server, listing: &Listi
         counts: &analysis.counts,
         live_services: analysis.live_services,
         warnings: &analysis.warnings,
-        items: analysis.items.iter().map(|item| ItemView { item, input }).collect(),
+        items: analysis
+            .items
+            .iter()
+            .map(|item| ItemView { item, input })
+            .collect(),
     };
     serde_json::to_value(doc).unwrap_or(Value::Null)
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use serversync_core::model::{format_date, parse_date, Client, Product, Secret, Server, Service, ServiceStatus};
+use serversync_core::model::{
+    format_date, parse_date, Client, Product, Secret, Server, Service, ServiceStatus,
+};
 use serversync_store::Records;
 
 use crate::AppError;
@@ -134,7 +136,10 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
     let mut ids = std::collections::HashSet::new();
     for (i, c) in raw.clients.into_iter().enumerate() {
         if !ids.insert(c.id) {
-            return Err(bad(format!("clients[{i}].id"), format!("duplicate id {}", c.id)));
+            return Err(bad(
+                format!("clients[{i}].id"),
+                format!("duplicate id {}", c.id),
+            ));
         }
         if c.email.trim().is_empty() {
             return Err(bad(format!("clients[{i}].email"), "empty e-mail"));
@@ -151,33 +156,63 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
     ids.clear();
     for (i, p) in raw.products.into_iter().enumerate() {
         if !ids.insert(p.id) {
-            return Err(bad(format!("products[{i}].id"), format!("duplicate id {}", p.id)));
+            return Err(bad(
+                format!("products[{i}].id"),
+                format!("duplicate id {}", p.id),
+            ));
         }
         for k in p.config_options.keys() {
-            let ok = k.strip_prefix("configoption").and_then(|n| n.parse::<u8>().ok()).is_some_and(|n| (1..=24).contains(&n));
+            let ok = k
+                .strip_prefix("configoption")
+                .and_then(|n| n.parse::<u8>().ok())
+                .is_some_and(|n| (1..=24).contains(&n));
             if !ok {
-                return Err(bad(format!("products[{i}].config_options.{k}"), "not configoption1..configoption24"));
+                return Err(bad(
+                    format!("products[{i}].config_options.{k}"),
+                    "not configoption1..configoption24",
+                ));
             }
         }
-        out.products.push(Product { id: p.id, name: p.name, module: p.module, config_options: p.config_options });
+        out.products.push(Product {
+            id: p.id,
+            name: p.name,
+            module: p.module,
+            config_options: p.config_options,
+        });
     }
     ids.clear();
     let mut names = std::collections::HashSet::new();
     for (i, s) in raw.servers.into_iter().enumerate() {
         if !ids.insert(s.id) {
-            return Err(bad(format!("servers[{i}].id"), format!("duplicate id {}", s.id)));
+            return Err(bad(
+                format!("servers[{i}].id"),
+                format!("duplicate id {}", s.id),
+            ));
         }
         if s.name.trim().is_empty() {
             return Err(bad(format!("servers[{i}].name"), "empty name"));
         }
         if !names.insert(s.name.clone()) {
-            return Err(bad(format!("servers[{i}].name"), format!("duplicate name {:?}", s.name)));
+            return Err(bad(
+                format!("servers[{i}].name"),
+                format!("duplicate name {:?}", s.name),
+            ));
         }
         if !known_modules.contains(&s.module.as_str()) {
-            return Err(bad(format!("servers[{i}].module"), format!("unknown module {:?} (known: {})", s.module, known_modules.join(", "))));
+            return Err(bad(
+                format!("servers[{i}].module"),
+                format!(
+                    "unknown module {:?} (known: {})",
+                    s.module,
+                    known_modules.join(", ")
+                ),
+            ));
         }
         if s.hostname.trim().is_empty() && s.ip_address.trim().is_empty() {
-            return Err(bad(format!("servers[{i}]"), "needs a hostname or an ip_address"));
+            return Err(bad(
+                format!("servers[{i}]"),
+                "needs a hostname or an ip_address",
+            ));
         }
         out.servers.push(Server {
             id: s.id,
@@ -197,15 +232,23 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
     ids.clear();
     for (i, s) in raw.services.into_iter().enumerate() {
         if !ids.insert(s.id) {
-            return Err(bad(format!("services[{i}].id"), format!("duplicate id {}", s.id)));
+            return Err(bad(
+                format!("services[{i}].id"),
+                format!("duplicate id {}", s.id),
+            ));
         }
         let status = match s.status.as_deref() {
             None => ServiceStatus::Pending,
-            Some(st) => st.parse::<ServiceStatus>().map_err(|e| bad(format!("services[{i}].status"), e))?,
+            Some(st) => st
+                .parse::<ServiceStatus>()
+                .map_err(|e| bad(format!("services[{i}].status"), e))?,
         };
         let amount = s.amount.unwrap_or_else(|| "0.00".into());
         if !amount.trim().is_empty() && amount.trim().parse::<f64>().is_err() {
-            return Err(bad(format!("services[{i}].amount"), format!("{amount:?} is not a decimal amount")));
+            return Err(bad(
+                format!("services[{i}].amount"),
+                format!("{amount:?} is not a decimal amount"),
+            ));
         }
         out.services.push(Service {
             id: s.id,
@@ -220,7 +263,10 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
             billing_cycle: s.billing_cycle,
             amount,
             next_due_date: opt_date(format!("services[{i}].next_due_date"), &s.next_due_date)?,
-            termination_date: opt_date(format!("services[{i}].termination_date"), &s.termination_date)?,
+            termination_date: opt_date(
+                format!("services[{i}].termination_date"),
+                &s.termination_date,
+            )?,
             custom_fields: s.custom_fields,
             version: 1,
         });
@@ -229,7 +275,8 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
 }
 
 fn date_json(d: Option<time::Date>) -> Value {
-    d.map(|d| Value::String(format_date(d))).unwrap_or(Value::Null)
+    d.map(|d| Value::String(format_date(d)))
+        .unwrap_or(Value::Null)
 }
 
 /// A client as a records-document entry.
@@ -283,20 +330,47 @@ mod tests {
             {"id":3,"client_id":1,"product_id":1,"status":"Active"},
             {"id":4,"client_id":1,"product_id":1,"status":"active "}]}"#;
         let e = parse_records(doc, &["cpanel"]).unwrap_err();
-        assert_eq!(e.to_string(), "invalid records document: services[3].status: unknown status \"active \"");
+        assert_eq!(
+            e.to_string(),
+            "invalid records document: services[3].status: unknown status \"active \""
+        );
     }
 
     #[test]
     fn type_errors_and_unknown_fields_name_their_path() {
-        let e = parse_records(br#"{"clients":[{"id":"x","email":"a@b.test"}]}"#, &["cpanel"]).unwrap_err();
-        assert!(e.to_string().starts_with("invalid records document: clients[0].id: invalid type"), "{e}");
-        let e = parse_records(br#"{"servers":[{"id":1,"name":"w","module":"cpanel","hostname":"h","pasword":"x"}]}"#, &["cpanel"]).unwrap_err();
+        let e = parse_records(
+            br#"{"clients":[{"id":"x","email":"a@b.test"}]}"#,
+            &["cpanel"],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid records document: clients[0].id: invalid type"),
+            "{e}"
+        );
+        let e = parse_records(
+            br#"{"servers":[{"id":1,"name":"w","module":"cpanel","hostname":"h","pasword":"x"}]}"#,
+            &["cpanel"],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("servers[0]"), "{e}");
         assert!(e.to_string().contains("pasword"), "{e}");
-        let e = parse_records(br#"{"servers":[{"id":1,"name":"w","module":"cpnael","hostname":"h"}]}"#, &["cpanel"]).unwrap_err();
+        let e = parse_records(
+            br#"{"servers":[{"id":1,"name":"w","module":"cpnael","hostname":"h"}]}"#,
+            &["cpanel"],
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "invalid records document: servers[0].module: unknown module \"cpnael\" (known: cpanel)");
-        let e = parse_records(br#"{"services":[{"id":1,"client_id":1,"product_id":1,"regdate":"2024-02-30"}]}"#, &["cpanel"]).unwrap_err();
-        assert!(e.to_string().contains("services[0].regdate: invalid date \"2024-02-30\""), "{e}");
+        let e = parse_records(
+            br#"{"services":[{"id":1,"client_id":1,"product_id":1,"regdate":"2024-02-30"}]}"#,
+            &["cpanel"],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("services[0].regdate: invalid date \"2024-02-30\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -309,7 +383,10 @@ mod tests {
         }"#;
         let r = parse_records(doc, &["cpanel"]).unwrap();
         assert_eq!(r.servers[0].access_hash.expose(), "TOKEN");
-        assert_eq!(r.services[0].regdate.map(format_date).as_deref(), Some("2024-01-31"));
+        assert_eq!(
+            r.services[0].regdate.map(format_date).as_deref(),
+            Some("2024-01-31")
+        );
         let out = records_json(&r).to_string();
         assert!(!out.contains("TOKEN"));
         assert!(!out.contains("access_hash"));

@@ -421,7 +421,13 @@ fn convert_page(records: Vec<Slot>, offset: usize, listing: &mut Listing) {
 /// One `listaccts` record → a remote account, or the reason it breaks the contract.
 fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
     let username = required(raw.user, "user")?;
-    let domain = required(raw.domain, "domain")?;
+    // An empty domain is still an account on the server: it is passed on (the analysis makes
+    // it a `conflict`, "no usable domain") rather than skipped, which would make the whole
+    // listing incomplete. A missing `domain` key breaks the documented shape and is skipped.
+    let domain = match raw.domain.into_text_named("domain")? {
+        Some(d) => d.trim().to_string(),
+        None => return Err("domain is missing".into()),
+    };
     let owner = raw
         .owner
         .into_text_named("owner")?

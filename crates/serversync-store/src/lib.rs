@@ -22,14 +22,11 @@ pub mod testsuite;
 /// `postgresql://` are refused for now. Error messages never show a URL's password.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     let url = url.trim();
-    let scheme = url
-        .split_once(':')
-        .map(|(s, _)| s)
-        .filter(|s| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        });
+    let scheme = url.split_once(':').map(|(s, _)| s).filter(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
     match scheme.map(str::to_ascii_lowercase).as_deref() {
         Some("sqlite") => {
             // Accept any case of the scheme; the SQLite options parser wants `sqlite:`.
@@ -354,8 +351,12 @@ pub trait Store: Send + Sync {
     /// (older than `stale_after_secs`). Not re-entrant: the same holder taking a held lock
     /// again is also `Busy`. Atomic (one conditional upsert), so exactly one of several
     /// concurrent takers wins.
-    async fn lock_server(&self, server_id: ServerId, holder: &str, stale_after_secs: i64)
-        -> Result<()>;
+    async fn lock_server(
+        &self,
+        server_id: ServerId,
+        holder: &str,
+        stale_after_secs: i64,
+    ) -> Result<()>;
     /// Releases the lock if `holder` holds it; otherwise does nothing (a stale lock taken over
     /// by someone else stays theirs).
     async fn unlock_server(&self, server_id: ServerId, holder: &str) -> Result<()>;

@@ -29,8 +29,8 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::{
-    Applied, AuditEvent, ChangeSet, ClientRef, ImportCounts, ListingStatus, NewAuditEvent,
-    NewRun, Op, Records, Result, Run, RunSummary, Store, StoreError,
+    Applied, AuditEvent, ChangeSet, ClientRef, ImportCounts, ListingStatus, NewAuditEvent, NewRun,
+    Op, Records, Result, Run, RunSummary, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -218,8 +218,7 @@ const CLIENT_COLS: &[&str] = &[
     "company",
     "status",
 ];
-const CLIENT_SELECT: &str =
-    "SELECT id, email, first_name, last_name, company, status FROM clients";
+const CLIENT_SELECT: &str = "SELECT id, email, first_name, last_name, company, status FROM clients";
 
 fn client_values(c: &Client, id: ClientId) -> Vec<V> {
     vec![
@@ -945,7 +944,10 @@ async fn apply_in(conn: &mut SqliteConnection, cs: &ChangeSet) -> Result<Applied
     );
     for (_, expected, s) in &updates {
         let values = service_values(s, s.id, s.client_id, s.product_id, expected + 1)?;
-        let q = bind_row(sqlx::query(&update_sql), values.into_iter().skip(1).collect());
+        let q = bind_row(
+            sqlx::query(&update_sql),
+            values.into_iter().skip(1).collect(),
+        );
         let done = q.bind(s.id).bind(*expected).execute(&mut *conn).await?;
         if done.rows_affected() != 1 {
             // Cannot happen inside this write transaction; never write blindly anyway.
@@ -991,11 +993,12 @@ async fn apply_in(conn: &mut SqliteConnection, cs: &ChangeSet) -> Result<Applied
 }
 
 async fn mark_applied(conn: &mut SqliteConnection, run_id: RunId, at: &str) -> Result<()> {
-    let done = sqlx::query("UPDATE sync_runs SET applied_at = ? WHERE id = ? AND applied_at IS NULL")
-        .bind(at)
-        .bind(run_id)
-        .execute(&mut *conn)
-        .await?;
+    let done =
+        sqlx::query("UPDATE sync_runs SET applied_at = ? WHERE id = ? AND applied_at IS NULL")
+            .bind(at)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
     if done.rows_affected() == 1 {
         return Ok(());
     }
@@ -1164,10 +1167,12 @@ impl Store for SqliteStore {
     async fn services(&self, server_id: Option<ServerId>) -> Result<Vec<Service>> {
         let rows = match server_id {
             Some(id) => {
-                sqlx::query(&format!("{SERVICE_SELECT} WHERE s.server_id = ? ORDER BY s.id"))
-                    .bind(id)
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "{SERVICE_SELECT} WHERE s.server_id = ? ORDER BY s.id"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
             }
             None => {
                 sqlx::query(&format!("{SERVICE_SELECT} ORDER BY s.id"))

@@ -238,7 +238,12 @@ pub async fn import_keeps_ids_and_is_idempotent(store: &dyn Store) {
         }
     );
     for s in &r.services {
-        assert_eq!(store.service(s.id).await.unwrap().version, 1, "service {}", s.id);
+        assert_eq!(
+            store.service(s.id).await.unwrap().version,
+            1,
+            "service {}",
+            s.id
+        );
     }
 
     let all = store.export_records().await.unwrap();
@@ -266,7 +271,9 @@ pub async fn import_changed_rows_bump_version(store: &dyn Store) {
     let mut r = load(store, base).await;
     r.services[0].status = ServiceStatus::Suspended;
     r.services[0].domain = format!("ann-new{base}.test");
-    r.services[1].custom_fields.insert("Extra".into(), "x".into());
+    r.services[1]
+        .custom_fields
+        .insert("Extra".into(), "x".into());
     r.clients[0].company = "Ann's Bakery".into();
     let counts = store.import_records(&r).await.unwrap();
     assert_eq!(
@@ -283,7 +290,10 @@ pub async fn import_changed_rows_bump_version(store: &dyn Store) {
     );
     assert_eq!(store.service(base + 1001).await.unwrap().version, 2);
     assert_eq!(store.service(base + 1002).await.unwrap().version, 1);
-    assert_eq!(store.client(base + 1).await.unwrap().company, "Ann's Bakery");
+    assert_eq!(
+        store.client(base + 1).await.unwrap().company,
+        "Ann's Bakery"
+    );
 
     let counts = store.import_records(&r).await.unwrap();
     assert_eq!(counts.unchanged, fixture_len(&r));
@@ -346,7 +356,10 @@ pub async fn import_refuses_bad_documents(store: &dyn Store) {
     match &err {
         StoreError::Invalid(m) => assert_eq!(
             m,
-            &format!("services[2].client_id: client {} does not exist", base + 999)
+            &format!(
+                "services[2].client_id: client {} does not exist",
+                base + 999
+            )
         ),
         other => panic!("expected Invalid, got {other:?}"),
     }
@@ -426,10 +439,26 @@ pub async fn clients_by_email_is_case_insensitive_and_exact(store: &dyn Store) {
         found(store.clients_by_email("  ZED@MAIL.TEST ").await.unwrap()),
         vec![base + 1, base + 2]
     );
-    assert!(store.clients_by_email("ed@mail.test").await.unwrap().is_empty());
-    assert!(store.clients_by_email("zed@mail.tes").await.unwrap().is_empty());
-    assert!(store.clients_by_email("%@mail.test").await.unwrap().is_empty());
-    assert!(store.clients_by_email("_ed@mail.test").await.unwrap().is_empty());
+    assert!(store
+        .clients_by_email("ed@mail.test")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .clients_by_email("zed@mail.tes")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .clients_by_email("%@mail.test")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .clients_by_email("_ed@mail.test")
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         found(store.clients_by_email("ed@mail.test.org").await.unwrap()),
         vec![base + 3]
@@ -659,7 +688,13 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
     assert!(r.services.iter().all(|s| s.id != s1 && s.id != s2));
     assert!(r.clients.iter().all(|x| x.id != c));
 
-    assert_eq!(store.client(c).await.unwrap(), Client { id: c, ..new_client });
+    assert_eq!(
+        store.client(c).await.unwrap(),
+        Client {
+            id: c,
+            ..new_client
+        }
+    );
     let found = store
         .clients_by_email(&format!("cat.{base}@mail.test"))
         .await
@@ -669,7 +704,10 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
         .products_by_module(&module(base))
         .await
         .unwrap()
-        .contains(&Product { id: p, ..new_product }));
+        .contains(&Product {
+            id: p,
+            ..new_product
+        }));
     assert_eq!(
         store.service(s1).await.unwrap(),
         Service {
@@ -717,7 +755,10 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
         (ev[3].client_id, ev[3].service_id),
         (Some(base + 1), Some(base + 1000))
     );
-    assert_eq!((ev[3].before.clone(), ev[3].after.clone()), (sync_ev.before, sync_ev.after));
+    assert_eq!(
+        (ev[3].before.clone(), ev[3].after.clone()),
+        (sync_ev.before, sync_ev.after)
+    );
     assert_eq!((ev[4].client_id, ev[4].service_id), (None, None));
     assert_eq!(ev[4].note, force_ev.note);
     assert!(events.iter().all(|e| e.actor == "cli:test"
@@ -730,7 +771,11 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
 
     // A run applies once: a second change set marking it fails whole.
     let again = ChangeSet {
-        ops: vec![Op::CreateClient(client(0, &format!("dan.{base}@mail.test"), "Dan"))],
+        ops: vec![Op::CreateClient(client(
+            0,
+            &format!("dan.{base}@mail.test"),
+            "Dan",
+        ))],
         audit: vec![(Some(0), event("create_client", Some(server), Some(run_id)))],
         mark_run_applied: Some(run_id),
     };
@@ -744,10 +789,17 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
         .unwrap()
         .is_empty());
     assert_eq!(
-        store.audit_events(None, Some(run_id), None, 0).await.unwrap().len(),
+        store
+            .audit_events(None, Some(run_id), None, 0)
+            .await
+            .unwrap()
+            .len(),
         5
     );
-    assert_eq!(store.run(run_id).await.unwrap().applied_at, Some(applied_at));
+    assert_eq!(
+        store.run(run_id).await.unwrap().applied_at,
+        Some(applied_at)
+    );
     assert!(matches!(
         store
             .apply(&ChangeSet {
@@ -885,7 +937,10 @@ pub async fn apply_version_conflict_rolls_back(store: &dyn Store) {
     let base = 10_000_000;
     let r = load(store, base).await;
     let server = base + 100;
-    let run_id = store.insert_run(&new_run(server, Vec::new())).await.unwrap();
+    let run_id = store
+        .insert_run(&new_run(server, Vec::new()))
+        .await
+        .unwrap();
     let email = format!("fay.{base}@mail.test");
 
     let mut ok_update = r.services[1].clone();
@@ -1116,7 +1171,10 @@ pub async fn runs_summaries_and_latest(store: &dyn Store) {
     );
 
     let sums = store.runs(server, 10).await.unwrap();
-    assert_eq!(sums.iter().map(|s| s.id).collect::<Vec<_>>(), vec![second, first]);
+    assert_eq!(
+        sums.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![second, first]
+    );
     assert_eq!(sums[0].accounts, 0);
     assert_eq!(sums[0].listing_status, ListingStatus::Failed);
     assert_eq!(sums[0].error.as_deref(), Some("timeout"));
@@ -1128,7 +1186,13 @@ pub async fn runs_summaries_and_latest(store: &dyn Store) {
     assert_eq!(sums[1].server_id, server);
     assert!(sums.iter().all(|s| s.applied_at.is_none()));
     assert_eq!(
-        store.runs(server, 1).await.unwrap().iter().map(|s| s.id).collect::<Vec<_>>(),
+        store
+            .runs(server, 1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
         vec![second]
     );
     assert_eq!(store.runs(server, 0).await.unwrap().len(), 2);
@@ -1174,15 +1238,30 @@ pub async fn audit_filters(store: &dyn Store) {
         vec!["terminate", "sync", "import"]
     );
     assert_eq!(
-        actions(store.audit_events(Some(s1), Some(base + 1), None, 10).await.unwrap()),
+        actions(
+            store
+                .audit_events(Some(s1), Some(base + 1), None, 10)
+                .await
+                .unwrap()
+        ),
         vec!["sync", "import"]
     );
     assert_eq!(
-        actions(store.audit_events(None, None, Some(base + 1000), 10).await.unwrap()),
+        actions(
+            store
+                .audit_events(None, None, Some(base + 1000), 10)
+                .await
+                .unwrap()
+        ),
         vec!["terminate", "sync"]
     );
     assert_eq!(
-        actions(store.audit_events(Some(s2), None, Some(base + 1000), 10).await.unwrap()),
+        actions(
+            store
+                .audit_events(Some(s2), None, Some(base + 1000), 10)
+                .await
+                .unwrap()
+        ),
         Vec::<String>::new()
     );
     assert_eq!(
@@ -1230,7 +1309,10 @@ pub async fn audit_filters(store: &dyn Store) {
         )
     );
     let after = OffsetDateTime::now_utc();
-    assert!(sync.at >= before - time::Duration::seconds(1) && sync.at <= after + time::Duration::seconds(1));
+    assert!(
+        sync.at >= before - time::Duration::seconds(1)
+            && sync.at <= after + time::Duration::seconds(1)
+    );
 }
 
 /// The per-server lock: busy while held, taken over when stale, released by its holder only.

@@ -51,7 +51,9 @@ async fn run_all_on_one_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_in_memory() {
-    let store = serversync_store::open("sqlite::memory:").await.expect("open");
+    let store = serversync_store::open("sqlite::memory:")
+        .await
+        .expect("open");
     testsuite::run_all(store).await;
 }
 
@@ -157,10 +159,12 @@ async fn corrupt_values_are_reported_with_table_row_and_column() {
     .execute(store.pool())
     .await
     .unwrap();
-    sqlx::query("INSERT INTO products (id, name, module, config_options) VALUES (2, 'P', 'cpanel', '{}')")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO products (id, name, module, config_options) VALUES (2, 'P', 'cpanel', '{}')",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
     sqlx::query(
         "INSERT INTO services (id, client_id, product_id, server_id, domain, username, \
          dedicated_ip, regdate, status, billing_cycle, amount, next_due_date, \
@@ -231,7 +235,10 @@ async fn server_secrets_never_show_in_debug() {
     let got = store.server("web1").await.unwrap();
     assert_eq!(got.password.expose(), "hunter2");
     let dbg = format!("{got:?} {store:?}");
-    assert!(!dbg.contains("hunter2") && !dbg.contains("TOKEN-XYZ"), "{dbg}");
+    assert!(
+        !dbg.contains("hunter2") && !dbg.contains("TOKEN-XYZ"),
+        "{dbg}"
+    );
 }
 
 /// Timing check for DESIGN.md §6 ("apply 100,000 imports: SQLite ≤ 5 s"). Prints, never
@@ -299,7 +306,10 @@ async fn bulk_100k_timings() {
     };
     let t = Instant::now();
     let counts = store.import_records(&records).await.unwrap();
-    println!("import {N} clients + {N} services: {:?} ({counts:?})", t.elapsed());
+    println!(
+        "import {N} clients + {N} services: {:?} ({counts:?})",
+        t.elapsed()
+    );
     let t = Instant::now();
     let counts = store.import_records(&records).await.unwrap();
     println!("re-import, all unchanged: {:?} ({counts:?})", t.elapsed());

@@ -100,7 +100,15 @@ fn web2_accounts() -> Vec<Value> {
         .collect()
 }
 
-fn service(id: i64, client: i64, product: i64, server: i64, domain: &str, user: &str, status: &str) -> Value {
+fn service(
+    id: i64,
+    client: i64,
+    product: i64,
+    server: i64,
+    domain: &str,
+    user: &str,
+    status: &str,
+) -> Value {
     json!({"id": id, "client_id": client, "product_id": product, "server_id": server,
            "domain": domain, "username": user, "dedicated_ip": "", "regdate": "2024-01-31",
            "status": status, "billing_cycle": "Monthly", "amount": "9.99",
@@ -114,12 +122,8 @@ pub fn demo_records(ports: [u16; 4]) -> Value {
                "ip_address": ip, "port": port, "secure": false, "tls_verify": true,
                "username": "root", "password": "", "access_hash": "TOKEN"})
     };
-    let client = |id: i64, email: &str, first: &str, last: &str| {
-        json!({"id": id, "email": email, "first_name": first, "last_name": last, "company": "", "status": "Active"})
-    };
-    let product = |id: i64, name: &str, pkg: &str| {
-        json!({"id": id, "name": name, "module": "cpanel", "config_options": {"configoption1": pkg}})
-    };
+    let client = |id: i64, email: &str, first: &str, last: &str| json!({"id": id, "email": email, "first_name": first, "last_name": last, "company": "", "status": "Active"});
+    let product = |id: i64, name: &str, pkg: &str| json!({"id": id, "name": name, "module": "cpanel", "config_options": {"configoption1": pkg}});
     let mut services = vec![
         service(1000, 1, 10, 1, "ann.test", "ann", "Active"),
         service(1001, 1, 10, 1, "Example.ORG.", "example", "Active"),
@@ -146,7 +150,15 @@ pub fn demo_records(ports: [u16; 4]) -> Value {
     ];
     services[12]["regdate"] = json!("2019-03-01");
     for (i, d) in ["w4a", "w4b", "w4c", "w4d"].iter().enumerate() {
-        services.push(service(1040 + i as i64, 3, 10, 4, &format!("{d}.test"), d, "Active"));
+        services.push(service(
+            1040 + i as i64,
+            3,
+            10,
+            4,
+            &format!("{d}.test"),
+            d,
+            "Active",
+        ));
     }
     json!({
         "clients": [
@@ -171,7 +183,10 @@ pub fn demo_records(ports: [u16; 4]) -> Value {
 /// web4 lists no account).
 pub async fn start_sims() -> anyhow::Result<Vec<SimHandle>> {
     let any = "127.0.0.1:0".parse()?;
-    let web3 = CpanelSimConfig { fault: Some(Fault::ErrorIn200), ..CpanelSimConfig::with_accounts(Vec::new()) };
+    let web3 = CpanelSimConfig {
+        fault: Some(Fault::ErrorIn200),
+        ..CpanelSimConfig::with_accounts(Vec::new())
+    };
     Ok(vec![
         spawn_cpanel(any, CpanelSimConfig::with_accounts(web1_accounts())).await?,
         spawn_cpanel(any, CpanelSimConfig::with_accounts(web2_accounts())).await?,
@@ -189,7 +204,12 @@ pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool) -> anyho
         }
     }
     let sims = start_sims().await?;
-    let ports = [sims[0].addr.port(), sims[1].addr.port(), sims[2].addr.port(), sims[3].addr.port()];
+    let ports = [
+        sims[0].addr.port(),
+        sims[1].addr.port(),
+        sims[2].addr.port(),
+        sims[3].addr.port(),
+    ];
     let app = open_app(Some(url), DEMO_DB, connect, read).await?;
     let records = serde_json::to_vec(&demo_records(ports))?;
     app.import_records(&records).await?;
@@ -201,12 +221,18 @@ pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool) -> anyho
         }
         println!();
     }
-    let db_arg = if db.is_none() { format!(" --database {DEMO_DB}") } else { String::new() };
+    let db_arg = if db.is_none() {
+        format!(" --database {DEMO_DB}")
+    } else {
+        String::new()
+    };
     println!("Try, in another terminal while the simulators run:");
     println!("  serversync{db_arg} apply web1 --dry-run --sync all --import all");
     println!("  serversync{db_arg} apply web1 --import all --unassigned-client 5");
     println!("  serversync{db_arg} apply web1 --sync all --move all");
-    println!("  serversync{db_arg} apply web4 --terminate all      # refused: web4 listed 0 accounts");
+    println!(
+        "  serversync{db_arg} apply web4 --terminate all      # refused: web4 listed 0 accounts"
+    );
     println!("  serversync{db_arg} analyse web1");
     if once {
         return Ok(0);

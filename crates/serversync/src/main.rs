@@ -170,10 +170,16 @@ struct ApplyArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SERVERSYNC_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SERVERSYNC_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("serversync: error: cannot start the runtime: {e}");
@@ -202,11 +208,18 @@ fn main() -> ExitCode {
 
 /// The actor recorded in the audit log for CLI actions.
 fn actor() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
 }
 
-pub(crate) async fn open_app(cli_db: Option<&str>, default: &str, connect: u64, read: u64) -> anyhow::Result<App> {
+pub(crate) async fn open_app(
+    cli_db: Option<&str>,
+    default: &str,
+    connect: u64,
+    read: u64,
+) -> anyhow::Result<App> {
     let url = cli_db.unwrap_or(default);
     let store = serversync_store::open(url).await?;
     let mut app = App::new(store, actor());
@@ -289,7 +302,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
 
 async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {
     if !(0.0..=100.0).contains(&a.max_terminate_percent) {
-        anyhow::bail!("--max-terminate-percent {} is not between 0 and 100", a.max_terminate_percent);
+        anyhow::bail!(
+            "--max-terminate-percent {} is not between 0 and 100",
+            a.max_terminate_percent
+        );
     }
     app.guards.max_termination_share = a.max_terminate_percent / 100.0;
     let selection = Selection {
@@ -302,7 +318,10 @@ async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {
         anyhow::bail!("nothing selected: give --import, --sync, --terminate or --move (UIDs, service ids or `all`)");
     }
     let next_due_date = match a.next_due_date.as_deref() {
-        Some(d) => Some(serversync_core::model::parse_date(d).map_err(|e| anyhow::anyhow!("--next-due-date: {e}"))?),
+        Some(d) => Some(
+            serversync_core::model::parse_date(d)
+                .map_err(|e| anyhow::anyhow!("--next-due-date: {e}"))?,
+        ),
         None => None,
     };
     let req = ApplyRequest {
@@ -325,6 +344,9 @@ async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {
     } else {
         output::print_apply(&report);
     }
-    Ok(if report.count(serversync_app::ItemOutcome::Refused) > 0 { 1 } else { 0 })
+    Ok(if report.count(serversync_app::ItemOutcome::Refused) > 0 {
+        1
+    } else {
+        0
+    })
 }
-

@@ -35,13 +35,22 @@ pub fn print_analysis(doc: &Value) {
         s(&server["name"]),
         s(&server["module"]),
         s(&listing["accounts"]),
-        if listing["complete"] == Value::Bool(true) { "complete" } else { "INCOMPLETE" },
+        if listing["complete"] == Value::Bool(true) {
+            "complete"
+        } else {
+            "INCOMPLETE"
+        },
         s(&doc["live_services"]),
         s(&doc["run_id"]),
     );
     if let Some(skipped) = listing["skipped"].as_array() {
         for sk in skipped {
-            println!("  skipped record #{} ({}): {}", s(&sk["index"]), s(&sk["identifier"]), s(&sk["reason"]));
+            println!(
+                "  skipped record #{} ({}): {}",
+                s(&sk["index"]),
+                s(&sk["identifier"]),
+                s(&sk["reason"])
+            );
         }
     }
     for w in doc["warnings"].as_array().into_iter().flatten() {
@@ -59,12 +68,21 @@ pub fn print_analysis(doc: &Value) {
     println!("{counts}");
     let uid_name = s(&doc["unique_identifier"]["display_name"]);
     let items = doc["items"].as_array().cloned().unwrap_or_default();
-    let drift: Vec<&Value> = items.iter().filter(|i| i["category"] != "in_sync").collect();
+    let drift: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["category"] != "in_sync")
+        .collect();
     if drift.is_empty() {
         println!("No drift.");
         return;
     }
-    let mut t = table(&["category", &uid_name, "service", "differences / notes", "actions"]);
+    let mut t = table(&[
+        "category",
+        &uid_name,
+        "service",
+        "differences / notes",
+        "actions",
+    ]);
     let mut shown: std::collections::HashMap<String, usize> = Default::default();
     let mut hidden: std::collections::BTreeMap<String, usize> = Default::default();
     for it in drift {
@@ -79,11 +97,29 @@ pub fn print_analysis(doc: &Value) {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|d| format!("{}: {:?} on server, {:?} in billing", s(&d["field"]), s(&d["remote"]), s(&d["billing"])))
+            .map(|d| {
+                format!(
+                    "{}: {:?} on server, {:?} in billing",
+                    s(&d["field"]),
+                    s(&d["remote"]),
+                    s(&d["billing"])
+                )
+            })
             .collect();
         lines.extend(it["notes"].as_array().into_iter().flatten().map(s));
-        let actions: Vec<String> = it["actions"].as_array().into_iter().flatten().map(s).collect();
-        t.add_row(vec![cat, s(&it["unique_identifier"]), s(&it["service_id"]), lines.join("\n"), actions.join(", ")]);
+        let actions: Vec<String> = it["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(s)
+            .collect();
+        t.add_row(vec![
+            cat,
+            s(&it["unique_identifier"]),
+            s(&it["service_id"]),
+            lines.join("\n"),
+            actions.join(", "),
+        ]);
     }
     println!("{t}");
     for (cat, n) in hidden {
@@ -120,7 +156,11 @@ pub fn print_apply(r: &ApplyReport) {
     println!("{t}");
     println!(
         "{} {}, {} refused",
-        r.count(if r.dry_run { ItemOutcome::WouldApply } else { ItemOutcome::Applied }),
+        r.count(if r.dry_run {
+            ItemOutcome::WouldApply
+        } else {
+            ItemOutcome::Applied
+        }),
         if r.dry_run { "would apply" } else { "applied" },
         r.count(ItemOutcome::Refused)
     );
@@ -135,7 +175,17 @@ pub fn print_services(services: &[Service], json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(services.iter().map(service_json).collect());
     }
-    let mut t = table(&["id", "client", "product", "server", "domain", "username", "dedicated ip", "regdate", "status"]);
+    let mut t = table(&[
+        "id",
+        "client",
+        "product",
+        "server",
+        "domain",
+        "username",
+        "dedicated ip",
+        "regdate",
+        "status",
+    ]);
     for x in services {
         t.add_row(vec![
             x.id.to_string(),
@@ -159,7 +209,15 @@ pub fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
     }
     let mut t = table(&["id", "email", "name", "company", "status"]);
     for c in clients {
-        t.add_row(vec![c.id.to_string(), c.email.clone(), format!("{} {}", c.first_name, c.last_name).trim().to_string(), c.company.clone(), c.status.clone()]);
+        t.add_row(vec![
+            c.id.to_string(),
+            c.email.clone(),
+            format!("{} {}", c.first_name, c.last_name)
+                .trim()
+                .to_string(),
+            c.company.clone(),
+            c.status.clone(),
+        ]);
     }
     println!("{t}");
     Ok(())
@@ -171,8 +229,17 @@ pub fn print_products(products: &[Product], json: bool) -> anyhow::Result<()> {
     }
     let mut t = table(&["id", "name", "module", "module settings"]);
     for p in products {
-        let opts: Vec<String> = p.config_options.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        t.add_row(vec![p.id.to_string(), p.name.clone(), p.module.clone(), opts.join(" ")]);
+        let opts: Vec<String> = p
+            .config_options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        t.add_row(vec![
+            p.id.to_string(),
+            p.name.clone(),
+            p.module.clone(),
+            opts.join(" "),
+        ]);
     }
     println!("{t}");
     Ok(())
@@ -183,18 +250,31 @@ pub async fn print_servers(app: &App, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(servers.iter().map(server_json).collect());
     }
-    let mut t = table(&["id", "name", "module", "hostname", "ip", "port", "tls", "last run"]);
+    let mut t = table(&[
+        "id", "name", "module", "hostname", "ip", "port", "tls", "last run",
+    ]);
     for x in &servers {
         let last = app.store.runs(x.id, 1).await?;
-        let last = last.first().map(|r| format!("#{} {}", r.id, r.listing_status.as_str())).unwrap_or_else(|| "never".into());
+        let last = last
+            .first()
+            .map(|r| format!("#{} {}", r.id, r.listing_status.as_str()))
+            .unwrap_or_else(|| "never".into());
         t.add_row(vec![
             x.id.to_string(),
             x.name.clone(),
             x.module.clone(),
             x.hostname.clone(),
             x.ip_address.clone(),
-            x.port.map(|p| p.to_string()).unwrap_or_else(|| "default".into()),
-            if !x.secure { "off".into() } else if x.tls_verify { "verified".into() } else { "UNVERIFIED".into() },
+            x.port
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "default".into()),
+            if !x.secure {
+                "off".into()
+            } else if x.tls_verify {
+                "verified".into()
+            } else {
+                "UNVERIFIED".into()
+            },
             last,
         ]);
     }

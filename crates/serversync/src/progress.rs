@@ -15,8 +15,10 @@ impl Bar {
         let bar = if std::io::stderr().is_terminal() {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             b.set_style(
-                ProgressStyle::with_template("{prefix} {spinner} {human_pos} accounts listed {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template(
+                    "{prefix} {spinner} {human_pos} accounts listed {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             b.set_prefix(server.to_string());
             b.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -36,13 +38,14 @@ impl ListingProgress for Bar {
     fn total(&self, total: u64) {
         self.bar.set_length(total);
         self.bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {human_pos}/{human_len} accounts {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {human_pos}/{human_len} accounts {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
     }
     fn advanced(&self, received: u64) {
         self.bar.set_position(received);
     }
 }
-
