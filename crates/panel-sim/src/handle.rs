@@ -90,9 +90,13 @@ impl SimHandle {
     }
 
     /// Serve these accounts from now on (raw panel objects; quirks are served as given).
-    pub fn set_accounts(&self, accounts: Vec<Value>) {
+    ///
+    /// Takes a `Vec<Value>` or an `Arc<Vec<Value>>`; the latter lets many simulators share
+    /// one list (a generated account costs roughly 2.5–3 KB as a `serde_json::Value`).
+    pub fn set_accounts(&self, accounts: impl Into<Arc<Vec<Value>>>) {
+        let accounts = accounts.into();
         let mut st = self.shared.state.write().unwrap_or_else(|e| e.into_inner());
-        st.accounts = Arc::new(accounts);
+        st.accounts = accounts;
         st.full_listing = Arc::new(OnceLock::new());
     }
 

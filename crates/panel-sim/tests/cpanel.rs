@@ -248,6 +248,19 @@ async fn accounts_and_fault_change_while_running() {
         vec!["zed"]
     );
     assert_eq!(h.accounts().len(), 1);
+    // One shared list can back several simulators.
+    let shared = std::sync::Arc::new(generate_cpanel_accounts(4, 9));
+    let h2 = sim(CpanelSimConfig::with_accounts(Vec::new())).await;
+    h.set_accounts(std::sync::Arc::clone(&shared));
+    h2.set_accounts(std::sync::Arc::clone(&shared));
+    assert_eq!(
+        users(&get_json(&h, "listaccts?api.version=1").await).len(),
+        4
+    );
+    assert_eq!(
+        users(&get_json(&h2, "listaccts?api.version=1").await).len(),
+        4
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use time::macros::format_description;
 use time::OffsetDateTime;
 
@@ -19,8 +19,11 @@ pub const SHARED_IP: &str = "192.0.2.10";
 /// "email":"ann@mail.test","ip":"192.0.2.10","ipv6":[],"suspended":0,
 /// "suspendreason":"not suspended","suspendtime":null,"is_locked":0,
 /// "unix_startdate":1529997060,"startdate":"18 Jun 26 07:11","disklimit":"1000M",
-/// "diskused":"12M","partition":"home","theme":"jupiter","shell":"/bin/bash",
-/// "maxaddons":"unlimited","maxpop":"unlimited","maxsql":"unlimited","backup":1}`
+/// "diskused":"12M"}`
+///
+/// (WHM returns more keys — `partition`, `theme`, `shell`, `maxpop`, … — that reconciliation
+/// does not use; they are left out to keep large simulated servers small in memory. Add them
+/// to the JSON object when a test needs them.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpanelAccount {
     /// cPanel username (unique per server; lowercase, ≤ 16 chars, starts with a letter).
@@ -53,20 +56,6 @@ pub struct CpanelAccount {
     pub disklimit: String,
     /// Disk used, e.g. `12M`.
     pub diskused: String,
-    /// Home partition.
-    pub partition: String,
-    /// cPanel theme.
-    pub theme: String,
-    /// Login shell.
-    pub shell: String,
-    /// Maximum addon domains.
-    pub maxaddons: String,
-    /// Maximum e-mail accounts.
-    pub maxpop: String,
-    /// Maximum SQL databases.
-    pub maxsql: String,
-    /// 1 when backups are enabled.
-    pub backup: u8,
 }
 
 impl CpanelAccount {
@@ -90,13 +79,6 @@ impl CpanelAccount {
             startdate: whm_startdate(unix_startdate),
             disklimit: "unlimited".to_string(),
             diskused: "0M".to_string(),
-            partition: "home".to_string(),
-            theme: "jupiter".to_string(),
-            shell: "/bin/bash".to_string(),
-            maxaddons: "unlimited".to_string(),
-            maxpop: "unlimited".to_string(),
-            maxsql: "unlimited".to_string(),
-            backup: 1,
         }
     }
 
@@ -117,7 +99,34 @@ impl CpanelAccount {
 
     /// The JSON object WHM would serve for this account.
     pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        self.clone().into_value()
+    }
+
+    /// [`CpanelAccount::to_value`], moving the strings instead of copying them.
+    pub fn into_value(self) -> Value {
+        let mut m = Map::new();
+        m.insert("user".into(), Value::String(self.user));
+        m.insert("domain".into(), Value::String(self.domain));
+        m.insert("owner".into(), Value::String(self.owner));
+        m.insert("plan".into(), Value::String(self.plan));
+        m.insert("email".into(), Value::String(self.email));
+        m.insert("ip".into(), Value::String(self.ip));
+        m.insert(
+            "ipv6".into(),
+            Value::Array(self.ipv6.into_iter().map(Value::String).collect()),
+        );
+        m.insert("suspended".into(), Value::from(self.suspended));
+        m.insert("suspendreason".into(), Value::String(self.suspendreason));
+        m.insert(
+            "suspendtime".into(),
+            self.suspendtime.map_or(Value::Null, Value::from),
+        );
+        m.insert("is_locked".into(), Value::from(self.is_locked));
+        m.insert("unix_startdate".into(), Value::from(self.unix_startdate));
+        m.insert("startdate".into(), Value::String(self.startdate));
+        m.insert("disklimit".into(), Value::String(self.disklimit));
+        m.insert("diskused".into(), Value::String(self.diskused));
+        Value::Object(m)
     }
 }
 
@@ -149,5 +158,8 @@ mod tests {
         assert_eq!(v["suspendtime"], Value::Null);
         assert_eq!(v["ipv6"], serde_json::json!([]));
         assert_eq!(v["startdate"], "23 Nov 14 22:13");
+        // into_value and serde agree.
+        let a = CpanelAccount::new("bob", "bob.test").suspended("x", 5);
+        assert_eq!(a.to_value(), serde_json::to_value(&a).unwrap_or_default());
     }
 }

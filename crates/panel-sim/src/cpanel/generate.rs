@@ -140,30 +140,24 @@ pub fn generate_cpanel_accounts(n: usize, seed: u64) -> Vec<Value> {
         } else if rng.gen_ratio(1, 5) {
             acct.suspendtime = Some(0);
         }
-        let (disklimit, maxpop) = match plan.as_str() {
-            "basic" => ("1000M", "10"),
-            "silver" => ("5000M", "50"),
-            p if p.ends_with("_starter") => ("2000M", "20"),
-            p if p.ends_with("_pro") => ("10000M", "100"),
-            _ => ("unlimited", "unlimited"),
+        let disklimit = match plan.as_str() {
+            "basic" => "1000M",
+            "silver" => "5000M",
+            p if p.ends_with("_starter") => "2000M",
+            p if p.ends_with("_pro") => "10000M",
+            _ => "unlimited",
         };
         acct.disklimit = disklimit.to_string();
-        acct.maxpop = maxpop.to_string();
         acct.diskused = format!("{}M", rng.gen_range(0..900));
         acct.plan = plan;
-        if rng.gen_ratio(1, 10) {
-            acct.shell = "/usr/local/cpanel/bin/noshell".to_string();
-        }
 
         let suspended_as_string = rng.gen_ratio(1, 10);
         let startdate_as_string = rng.gen_ratio(5, 100);
-        let mut v = acct.to_value();
+        let suspended = acct.suspended;
+        let mut v = acct.into_value();
         if let Value::Object(map) = &mut v {
             if suspended_as_string {
-                map.insert(
-                    "suspended".into(),
-                    Value::String(acct.suspended.to_string()),
-                );
+                map.insert("suspended".into(), Value::String(suspended.to_string()));
             }
             if startdate_as_string {
                 map.insert("unix_startdate".into(), Value::String(start.to_string()));
