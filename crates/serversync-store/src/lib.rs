@@ -164,7 +164,7 @@ pub struct Run {
     pub analysis_json: Option<String>,
     pub counts_json: String,
     pub service_versions: Vec<(ServiceId, i64)>,
-    /// When a plan of this run was applied (a run applies once).
+    /// When a plan of this run was last applied.
     pub applied_at: Option<OffsetDateTime>,
 }
 
@@ -252,9 +252,9 @@ pub struct ChangeSet {
     /// Audit events; `service_id`/`client_id` of an event tied to `ops[i]` are filled in by
     /// the store from the created row when `op_index` is `Some(i)`.
     pub audit: Vec<(Option<usize>, NewAuditEvent)>,
-    /// Mark this run as applied, in the same transaction. A run applies once: if it is
-    /// already marked, the whole change set fails with [`StoreError::Invalid`] (and with
-    /// [`StoreError::NotFound`] if the run does not exist).
+    /// Mark this run as applied (at the time of this apply), in the same transaction. A run
+    /// may be applied more than once (each apply re-checks service versions); the whole change
+    /// set fails with [`StoreError::NotFound`] if the run does not exist.
     pub mark_run_applied: Option<RunId>,
 }
 

@@ -934,30 +934,22 @@ async fn apply_in(conn: &mut SqliteConnection, cs: &ChangeSet) -> Result<Applied
     insert_rows(conn, "clients", CLIENT_COLS, false, r.clients).await?;
     insert_rows(conn, "products", PRODUCT_COLS, false, r.products).await?;
     insert_rows(conn, "services", SERVICE_COLS, false, r.services).await?;
-    let update_sql = format!(
-        "UPDATE services SET {} WHERE id = ? AND version = ?",
-        SERVICE_COLS[1..]
-            .iter()
-            .map(|c| format!("{c} = ?"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for (_, expected, s) in &updates {
-        let values = service_values(s, s.id, s.client_id, s.product_id, expected + 1)?;
-        let q = bind_row(
-            sqlx::query(&update_sql),
-            values.into_iter().skip(1).collect(),
-        );
-        let done = q.bind(s.id).bind(*expected).execute(&mut *conn).await?;
-        if done.rows_affected() != 1 {
-            // Cannot happen inside this write transaction; never write blindly anyway.
-            return Err(StoreError::VersionConflict {
-                service_id: s.id,
-                expected: *expected,
-                found: -1,
-            });
+    // Every updated service exists and has been checked (this transaction holds the write
+    // lock), so the updates are one multi-row upsert; a service updated twice in this set is
+    // written once, with its last values and final version.
+    let last: HashMap<ServiceId, usize> = updates
+        .iter()
+        .enumerate()
+        .map(|(n, (_, _, s))| (s.id, n))
+        .collect();
+    let mut rows = Vec::with_capacity(last.len());
+    for (n, (_, _, s)) in updates.iter().enumerate() {
+        if last.get(&s.id) == Some(&n) {
+            let version = versions.get(&s.id).copied().unwrap_or_default();
+            rows.push(service_values(s, s.id, s.client_id, s.product_id, version)?);
         }
     }
+    insert_rows(conn, "services", SERVICE_COLS, true, rows).await?;
 
     let at = now_ts()?;
     let audit_rows = cs
@@ -994,7 +986,7 @@ async fn apply_in(conn: &mut SqliteConnection, cs: &ChangeSet) -> Result<Applied
 
 async fn mark_applied(conn: &mut SqliteConnection, run_id: RunId, at: &str) -> Result<()> {
     let done =
-        sqlx::query("UPDATE sync_runs SET applied_at = ? WHERE id = ? AND applied_at IS NULL")
+        sqlx::query("UPDATE sync_runs SET applied_at = ? WHERE id = ?")
             .bind(at)
             .bind(run_id)
             .execute(&mut *conn)
@@ -1009,10 +1001,8 @@ async fn mark_applied(conn: &mut SqliteConnection, run_id: RunId, at: &str) -> R
             .await?;
     match applied {
         None => Err(StoreError::NotFound(format!("run {run_id}"))),
-        Some(at) => Err(StoreError::Invalid(format!(
-            "run {run_id} was already applied (at {}); analyse again",
-            at.unwrap_or_default()
-        ))),
+        // The row exists but was not updated: cannot happen inside the transaction.
+        Some(_) => Err(StoreError::Corrupt(format!("sync_runs.id={run_id}: applied_at not updated"))),
     }
 }
 

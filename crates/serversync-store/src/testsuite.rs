@@ -769,7 +769,8 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
     let applied_at = run.applied_at.expect("run marked applied");
     assert!(applied_at >= before - time::Duration::seconds(5));
 
-    // A run applies once: a second change set marking it fails whole.
+    // A run may be applied again (each apply re-checks versions); `applied_at` then records
+    // the latest apply, and the new change set is written like any other.
     let again = ChangeSet {
         ops: vec![Op::CreateClient(client(
             0,
@@ -779,27 +780,25 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
         audit: vec![(Some(0), event("create_client", Some(server), Some(run_id)))],
         mark_run_applied: Some(run_id),
     };
-    assert!(matches!(
-        store.apply(&again).await,
-        Err(StoreError::Invalid(m)) if m.contains("already applied")
-    ));
-    assert!(store
-        .clients_by_email(&format!("dan.{base}@mail.test"))
-        .await
-        .unwrap()
-        .is_empty());
+    store.apply(&again).await.unwrap();
+    assert_eq!(
+        store
+            .clients_by_email(&format!("dan.{base}@mail.test"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(
         store
             .audit_events(None, Some(run_id), None, 0)
             .await
             .unwrap()
             .len(),
-        5
+        6
     );
-    assert_eq!(
-        store.run(run_id).await.unwrap().applied_at,
-        Some(applied_at)
-    );
+    let reapplied_at = store.run(run_id).await.unwrap().applied_at.unwrap();
+    assert!(reapplied_at >= applied_at);
     assert!(matches!(
         store
             .apply(&ChangeSet {
@@ -1070,6 +1069,29 @@ pub async fn apply_version_conflict_rolls_back(store: &dyn Store) {
             ..
         })
     ));
+    // Two updates of one service in order: both apply, the last values win, version + 2.
+    let mut first = ok_update.clone();
+    first.domain = format!("first{base}.test");
+    let mut second = ok_update.clone();
+    second.username = "second".into();
+    let chained = ChangeSet {
+        ops: vec![
+            Op::UpdateService {
+                expected_version: 2,
+                service: first,
+            },
+            Op::UpdateService {
+                expected_version: 3,
+                service: second.clone(),
+            },
+        ],
+        ..ChangeSet::default()
+    };
+    store.apply(&chained).await.unwrap();
+    assert_eq!(
+        store.service(base + 1001).await.unwrap(),
+        with_version(&second, 4)
+    );
 }
 
 /// A run comes back as stored: accounts, skipped records, versions, counts, times.
