@@ -20,6 +20,9 @@ use serversync_store::{ImportCounts, ListingStatus, NewRun, Run, Store, StoreErr
 use time::OffsetDateTime;
 
 mod apply;
+pub mod auth;
+pub mod items;
+pub mod jobs;
 pub mod records;
 
 pub use apply::{ApplyReport, ApplyRequest, ItemOutcome, ItemResult};
@@ -103,6 +106,12 @@ impl App {
             guards: Guards::default(),
             actor: actor.into(),
         }
+    }
+
+    /// The same app acting as `actor` (for the audit log).
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
     }
 
     /// The built-in module of a server.

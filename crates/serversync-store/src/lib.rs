@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serversync_core::model::{
-    Client, ClientId, Product, RunId, Server, ServerId, Service, ServiceId,
+    Client, ClientId, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
 };
 use serversync_core::module::{RemoteAccount, SkippedRecord};
 use time::OffsetDateTime;
@@ -282,6 +282,94 @@ pub struct ImportCounts {
     pub unchanged: usize,
 }
 
+/// An administrator's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// May look and apply, and manage servers, products and users.
+    Admin,
+    /// May look, never change anything.
+    ReadOnly,
+}
+
+impl Role {
+    /// `admin` or `readonly`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::ReadOnly => "readonly",
+        }
+    }
+
+    /// Parses `admin` / `readonly` (also `read-only`).
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "readonly" | "read-only" => Some(Role::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// An administrator account of the web page.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminUser {
+    pub id: i64,
+    pub username: String,
+    /// Argon2 PHC string; never shown, never logged.
+    pub password_hash: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for AdminUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"[redacted]")
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+/// A signed-in browser session. The cookie carries a random token; only its SHA-256 hash
+/// (hex) is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub user: AdminUser,
+    /// The CSRF token every form of this session must carry.
+    pub csrf_token: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// An API token (Bearer). Only its SHA-256 hash (hex) is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub token_hash: String,
+    pub role: Role,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// Filters of the audit log; `None` = any. Newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub server_id: Option<ServerId>,
+    pub run_id: Option<RunId>,
+    pub service_id: Option<ServiceId>,
+    /// Exact actor, e.g. `web:admin`.
+    pub actor: Option<String>,
+    /// At most this many (≤ 0 = all).
+    pub limit: i64,
+    /// Skip this many (for paging).
+    pub offset: i64,
+}
+
 /// The store capability: everything serversync reads and writes.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -360,4 +448,46 @@ pub trait Store: Send + Sync {
     /// Releases the lock if `holder` holds it; otherwise does nothing (a stale lock taken over
     /// by someone else stays theirs).
     async fn unlock_server(&self, server_id: ServerId, holder: &str) -> Result<()>;
+    /// Inserts a server (when `server.id` is 0; the new id is returned) or updates it.
+    /// Empty `password`/`access_hash` keep the stored secrets (secrets are write-only).
+    /// Errors: `Invalid` when the name is used by another server, `NotFound` for an unknown id.
+    async fn save_server(&self, server: &Server) -> Result<ServerId>;
+    /// Inserts a product (when `product.id` is 0) or updates it; returns its id.
+    async fn save_product(&self, product: &Product) -> Result<ProductId>;
+
+    /// Audit events matching `filter`, newest first.
+    async fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
+    /// How many audit events match `filter` (limit and offset ignored).
+    async fn audit_count(&self, filter: &AuditFilter) -> Result<i64>;
+
+    /// Administrator accounts, by username.
+    async fn users(&self) -> Result<Vec<AdminUser>>;
+    async fn user_by_name(&self, username: &str) -> Result<Option<AdminUser>>;
+    /// Creates an administrator; `Invalid` when the username is taken.
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<AdminUser>;
+    async fn set_user_password(&self, user_id: i64, password_hash: &str) -> Result<()>;
+
+    /// Stores a session for `user_id` (token given as its SHA-256 hex hash).
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf_token: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// The live session with this token hash: `None` when unknown, expired, or its user is
+    /// disabled.
+    async fn session(&self, token_hash: &str) -> Result<Option<Session>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+
+    /// Stores an API token (given as its SHA-256 hex hash); `Invalid` when the name is taken.
+    async fn create_api_token(&self, name: &str, token_hash: &str, role: Role) -> Result<ApiToken>;
+    /// The API token with this hash (and records its use), or `None`.
+    async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
 }

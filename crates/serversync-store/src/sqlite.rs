@@ -17,8 +17,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serversync_core::model::{
-    format_date, parse_date, Client, ClientId, Product, RunId, Secret, Server, ServerId, Service,
-    ServiceId, ServiceStatus,
+    format_date, parse_date, Client, ClientId, Product, ProductId, RunId, Secret, Server, ServerId,
+    Service, ServiceId, ServiceStatus,
 };
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
@@ -29,8 +29,9 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::{
-    Applied, AuditEvent, ChangeSet, ClientRef, ImportCounts, ListingStatus, NewAuditEvent, NewRun,
-    Op, Records, Result, Run, RunSummary, Store, StoreError,
+    AdminUser, ApiToken, Applied, AuditEvent, AuditFilter, ChangeSet, ClientRef, ImportCounts,
+    ListingStatus, NewAuditEvent, NewRun, Op, Records, Result, Role, Run, RunSummary, Session,
+    Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -985,12 +986,11 @@ async fn apply_in(conn: &mut SqliteConnection, cs: &ChangeSet) -> Result<Applied
 }
 
 async fn mark_applied(conn: &mut SqliteConnection, run_id: RunId, at: &str) -> Result<()> {
-    let done =
-        sqlx::query("UPDATE sync_runs SET applied_at = ? WHERE id = ?")
-            .bind(at)
-            .bind(run_id)
-            .execute(&mut *conn)
-            .await?;
+    let done = sqlx::query("UPDATE sync_runs SET applied_at = ? WHERE id = ?")
+        .bind(at)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
     if done.rows_affected() == 1 {
         return Ok(());
     }
@@ -1002,8 +1002,87 @@ async fn mark_applied(conn: &mut SqliteConnection, run_id: RunId, at: &str) -> R
     match applied {
         None => Err(StoreError::NotFound(format!("run {run_id}"))),
         // The row exists but was not updated: cannot happen inside the transaction.
-        Some(_) => Err(StoreError::Corrupt(format!("sync_runs.id={run_id}: applied_at not updated"))),
+        Some(_) => Err(StoreError::Corrupt(format!(
+            "sync_runs.id={run_id}: applied_at not updated"
+        ))),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Web admin: users, sessions, API tokens, audit queries
+
+const USER_SELECT: &str =
+    "SELECT id, username, password_hash, role, disabled, created_at FROM admin_users";
+
+fn role(c: &Cols<'_>) -> Result<Role> {
+    let s: String = c.get("role")?;
+    Role::parse(&s).ok_or_else(|| c.bad("role", format!("unknown role {s:?}")))
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<AdminUser> {
+    let c = Cols::new(row, "admin_users")?;
+    Ok(AdminUser {
+        id: c.id,
+        username: c.get("username")?,
+        password_hash: c.get("password_hash")?,
+        role: role(&c)?,
+        disabled: c.get("disabled")?,
+        created_at: c.ts("created_at")?,
+    })
+}
+
+const API_TOKEN_COLUMNS: &str = "id, name, token_hash, role, created_at, last_used_at";
+
+fn api_token_from_row(row: &SqliteRow) -> Result<ApiToken> {
+    let c = Cols::new(row, "api_tokens")?;
+    Ok(ApiToken {
+        id: c.id,
+        name: c.get("name")?,
+        token_hash: c.get("token_hash")?,
+        role: role(&c)?,
+        created_at: c.ts("created_at")?,
+        last_used_at: c.opt_ts("last_used_at")?,
+    })
+}
+
+const AUDIT_SELECT: &str = "SELECT id, at, actor, action, server_id, run_id, service_id, \
+     client_id, before_json, after_json, note FROM audit_events";
+
+enum AuditBind {
+    I(i64),
+    T(String),
+}
+
+/// `select` followed by the `WHERE` clause of `filter` (filters combine with AND), and the
+/// values to bind in order.
+fn audit_where(select: &str, filter: &AuditFilter) -> (String, Vec<AuditBind>) {
+    let mut sql = String::from(select);
+    let mut binds = Vec::new();
+    let conds = [
+        ("server_id", filter.server_id.map(AuditBind::I)),
+        ("run_id", filter.run_id.map(AuditBind::I)),
+        ("service_id", filter.service_id.map(AuditBind::I)),
+        ("actor", filter.actor.clone().map(AuditBind::T)),
+    ];
+    for (col, v) in conds {
+        if let Some(v) = v {
+            sql.push_str(if binds.is_empty() { " WHERE " } else { " AND " });
+            sql.push_str(col);
+            sql.push_str(" = ?");
+            binds.push(v);
+        }
+    }
+    (sql, binds)
+}
+
+fn bind_audit<'q>(mut q: Q<'q>, binds: Vec<AuditBind>) -> Q<'q> {
+    for b in binds {
+        q = match b {
+            AuditBind::I(v) => q.bind(v),
+            AuditBind::T(v) => q.bind(v),
+        };
+    }
+    q
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1292,34 +1371,14 @@ impl Store for SqliteStore {
         service_id: Option<ServiceId>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
-        let mut sql = String::from(
-            "SELECT id, at, actor, action, server_id, run_id, service_id, client_id, \
-             before_json, after_json, note FROM audit_events",
-        );
-        let mut binds = Vec::new();
-        for (col, v) in [
-            ("server_id", server_id),
-            ("run_id", run_id),
-            ("service_id", service_id),
-        ] {
-            if let Some(v) = v {
-                sql.push_str(if binds.is_empty() { " WHERE " } else { " AND " });
-                sql.push_str(col);
-                sql.push_str(" = ?");
-                binds.push(v);
-            }
-        }
-        sql.push_str(" ORDER BY id DESC LIMIT ?");
-        let mut q = sqlx::query(&sql);
-        for v in binds {
-            q = q.bind(v);
-        }
-        q.bind(if limit <= 0 { i64::MAX } else { limit })
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(audit_from_row)
-            .collect()
+        self.audit_query(&AuditFilter {
+            server_id,
+            run_id,
+            service_id,
+            limit,
+            ..AuditFilter::default()
+        })
+        .await
     }
 
     async fn lock_server(
@@ -1357,5 +1416,350 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+    async fn save_server(&self, server: &Server) -> Result<ServerId> {
+        if server.name.trim().is_empty() {
+            return Err(StoreError::Invalid("server name is empty".into()));
+        }
+        let mut tx = self.begin_write().await?;
+        let mut row = server.clone();
+        let inserted = row.id == 0;
+        if inserted {
+            row.id = next_id(&mut tx, "servers").await?;
+        } else {
+            let old = sqlx::query(&format!("{SERVER_SELECT} WHERE id = ?"))
+                .bind(row.id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("server {}", row.id)))?;
+            let old = server_from_row(&old)?;
+            // Secrets are write-only: an empty one means "unchanged".
+            if row.password.is_empty() {
+                row.password = old.password;
+            }
+            if row.access_hash.is_empty() {
+                row.access_hash = old.access_hash;
+            }
+        }
+        let other: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM servers WHERE name = ? AND id <> ?")
+                .bind(&row.name)
+                .bind(row.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(other) = other {
+            return Err(StoreError::Invalid(format!(
+                "server name {:?} is already used by server {other}",
+                row.name
+            )));
+        }
+        insert_rows(
+            &mut tx,
+            "servers",
+            SERVER_COLS,
+            true,
+            vec![server_values(&row)],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::debug!(server_id = row.id, inserted, "server saved");
+        Ok(row.id)
+    }
+
+    async fn save_product(&self, product: &Product) -> Result<ProductId> {
+        let mut tx = self.begin_write().await?;
+        let id = if product.id == 0 {
+            next_id(&mut tx, "products").await?
+        } else {
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = ?")
+                .bind(product.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            found.ok_or_else(|| StoreError::NotFound(format!("product {}", product.id)))?
+        };
+        let row = product_values(product, id)?;
+        insert_rows(&mut tx, "products", PRODUCT_COLS, true, vec![row]).await?;
+        tx.commit().await?;
+        tracing::debug!(product_id = id, inserted = product.id == 0, "product saved");
+        Ok(id)
+    }
+
+    async fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
+        let (mut sql, binds) = audit_where(AUDIT_SELECT, filter);
+        sql.push_str(" ORDER BY id DESC LIMIT ? OFFSET ?");
+        let limit = if filter.limit <= 0 {
+            i64::MAX
+        } else {
+            filter.limit
+        };
+        bind_audit(sqlx::query(&sql), binds)
+            .bind(limit)
+            .bind(filter.offset.max(0))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn audit_count(&self, filter: &AuditFilter) -> Result<i64> {
+        let (sql, binds) = audit_where("SELECT COUNT(*) FROM audit_events", filter);
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        for b in binds {
+            q = match b {
+                AuditBind::I(v) => q.bind(v),
+                AuditBind::T(v) => q.bind(v),
+            };
+        }
+        Ok(q.fetch_one(&self.pool).await?)
+    }
+
+    async fn users(&self) -> Result<Vec<AdminUser>> {
+        sqlx::query(&format!("{USER_SELECT} ORDER BY username, id"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<AdminUser>> {
+        sqlx::query(&format!("{USER_SELECT} WHERE username = ?"))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<AdminUser> {
+        if username.trim().is_empty() {
+            return Err(StoreError::Invalid("username is empty".into()));
+        }
+        if password_hash.is_empty() {
+            return Err(StoreError::Invalid("password hash is empty".into()));
+        }
+        let mut tx = self.begin_write().await?;
+        let taken: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM admin_users WHERE username = ?")
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if taken.is_some() {
+            return Err(StoreError::Invalid(format!(
+                "username {username:?} is already taken"
+            )));
+        }
+        let row = sqlx::query(
+            "INSERT INTO admin_users (username, password_hash, role, disabled, created_at) \
+             VALUES (?, ?, ?, ?, ?) \
+             RETURNING id, username, password_hash, role, disabled, created_at",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(false)
+        .bind(now_ts()?)
+        .fetch_one(&mut *tx)
+        .await?;
+        let user = user_from_row(&row)?;
+        tx.commit().await?;
+        tracing::debug!(
+            user_id = user.id,
+            role = role.as_str(),
+            "admin user created"
+        );
+        Ok(user)
+    }
+
+    async fn set_user_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
+        if password_hash.is_empty() {
+            return Err(StoreError::Invalid("password hash is empty".into()));
+        }
+        let done = sqlx::query("UPDATE admin_users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("admin user {user_id}")));
+        }
+        Ok(())
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf_token: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        let now = now_ts()?;
+        let mut tx = self.begin_write().await?;
+        // Sign-ins are rare: a good time to drop the sessions that expired meanwhile.
+        sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM admin_users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if user.is_none() {
+            return Err(StoreError::NotFound(format!("admin user {user_id}")));
+        }
+        let clash: Option<String> =
+            sqlx::query_scalar("SELECT token_hash FROM sessions WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if clash.is_some() {
+            return Err(StoreError::Invalid(
+                "session token is already in use".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(csrf_token)
+        .bind(fmt_ts(expires_at)?)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<Session>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.password_hash, u.role, u.disabled, u.created_at, \
+             s.csrf_token, s.expires_at FROM sessions s \
+             JOIN admin_users u ON u.id = s.user_id WHERE s.token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = user_from_row(&row)?;
+        // Errors name the user, never the token hash.
+        let bad = |col: &str, e: &dyn Display| {
+            StoreError::Corrupt(format!("sessions (user_id={}) {col}: {e}", user.id))
+        };
+        let csrf_token: String = row
+            .try_get("csrf_token")
+            .map_err(|e| bad("csrf_token", &e))?;
+        let expires: String = row
+            .try_get("expires_at")
+            .map_err(|e| bad("expires_at", &e))?;
+        let expires_at = OffsetDateTime::parse(&expires, &Rfc3339)
+            .map_err(|e| bad("expires_at", &format!("invalid timestamp {expires:?}: {e}")))?;
+        if expires_at < OffsetDateTime::now_utc() {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+                .bind(token_hash)
+                .execute(&self.pool)
+                .await?;
+            return Ok(None);
+        }
+        if user.disabled {
+            return Ok(None);
+        }
+        Ok(Some(Session {
+            token_hash: token_hash.to_string(),
+            user,
+            csrf_token,
+            expires_at,
+        }))
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_api_token(&self, name: &str, token_hash: &str, role: Role) -> Result<ApiToken> {
+        if name.trim().is_empty() {
+            return Err(StoreError::Invalid("API token name is empty".into()));
+        }
+        if token_hash.is_empty() {
+            return Err(StoreError::Invalid("API token hash is empty".into()));
+        }
+        let mut tx = self.begin_write().await?;
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM api_tokens WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::Invalid(format!(
+                "API token name {name:?} is already taken"
+            )));
+        }
+        let clash: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM api_tokens WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if clash.is_some() {
+            return Err(StoreError::Invalid(
+                "API token is already in use (same hash)".into(),
+            ));
+        }
+        let row = sqlx::query(&format!(
+            "INSERT INTO api_tokens (name, token_hash, role, created_at, last_used_at) \
+             VALUES (?, ?, ?, ?, NULL) RETURNING {API_TOKEN_COLUMNS}"
+        ))
+        .bind(name)
+        .bind(token_hash)
+        .bind(role.as_str())
+        .bind(now_ts()?)
+        .fetch_one(&mut *tx)
+        .await?;
+        let token = api_token_from_row(&row)?;
+        tx.commit().await?;
+        tracing::debug!(
+            token_id = token.id,
+            role = role.as_str(),
+            "API token created"
+        );
+        Ok(token)
+    }
+
+    async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        // One statement: records the use and returns the token as it now is.
+        sqlx::query(&format!(
+            "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ? \
+             RETURNING {API_TOKEN_COLUMNS}"
+        ))
+        .bind(now_ts()?)
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(api_token_from_row)
+        .transpose()
+    }
+
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
+        sqlx::query(&format!(
+            "SELECT {API_TOKEN_COLUMNS} FROM api_tokens ORDER BY name, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(api_token_from_row)
+        .collect()
     }
 }

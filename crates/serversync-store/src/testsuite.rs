@@ -13,8 +13,8 @@ use time::macros::{date, datetime};
 use time::OffsetDateTime;
 
 use crate::{
-    ChangeSet, ClientRef, ImportCounts, ListingStatus, NewAuditEvent, NewRun, Op, Records, Store,
-    StoreError,
+    ChangeSet, ClientRef, ImportCounts, ListingStatus, NewAuditEvent, NewRun, Op, Records, Role,
+    Store, StoreError,
 };
 
 /// Runs every check on one store, in order.
@@ -34,6 +34,12 @@ pub async fn run_all(store: Arc<dyn Store>) {
     runs_summaries_and_latest(s).await;
     audit_filters(s).await;
     lock_busy_stale_unlock(s).await;
+    users_create_lookup_and_refuse_duplicates(s).await;
+    sessions_live_expired_deleted(s).await;
+    api_tokens_create_lookup_and_refuse_duplicates(s).await;
+    save_server_insert_update_keep_secrets(s).await;
+    save_product_insert_update(s).await;
+    audit_query_filters_pages_and_counts(s).await;
 }
 
 fn client(id: i64, email: &str, first: &str) -> Client {
@@ -1379,4 +1385,539 @@ pub async fn lock_busy_stale_unlock(store: &dyn Store) {
     ));
     store.unlock_server(b, "cli:3").await.unwrap();
     store.unlock_server(a, "web:2").await.unwrap();
+}
+
+const HASH_A: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YWFhYWFhYWFhYWFhYWFhYWFhYWE";
+const HASH_B: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YmJiYmJiYmJiYmJiYmJiYmJiYmI";
+
+/// `now` ± a second, for store-assigned times.
+fn assert_recent(t: OffsetDateTime, before: OffsetDateTime) {
+    let after = OffsetDateTime::now_utc();
+    assert!(
+        t >= before - time::Duration::seconds(1) && t <= after + time::Duration::seconds(1),
+        "{t} not within [{before}, {after}]"
+    );
+}
+
+/// Administrators: create, look up (hash and role kept), duplicates refused, password change,
+/// listing by username, `Debug` without the hash.
+pub async fn users_create_lookup_and_refuse_duplicates(store: &dyn Store) {
+    let base = 15_000_000;
+    let (alice, bob) = (format!("alice-{base}"), format!("bob-{base}"));
+    let before = OffsetDateTime::now_utc();
+    let a = store
+        .create_user(&alice, HASH_A, Role::Admin)
+        .await
+        .unwrap();
+    assert!(a.id > 0);
+    assert_eq!(
+        (
+            a.username.as_str(),
+            a.password_hash.as_str(),
+            a.role,
+            a.disabled
+        ),
+        (alice.as_str(), HASH_A, Role::Admin, false)
+    );
+    assert_recent(a.created_at, before);
+    assert_eq!(store.user_by_name(&alice).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.user_by_name(&format!("nobody-{base}")).await.unwrap(),
+        None
+    );
+    // Exact match only.
+    assert_eq!(
+        store.user_by_name(&alice.to_uppercase()).await.unwrap(),
+        None
+    );
+
+    match store.create_user(&alice, HASH_B, Role::ReadOnly).await {
+        Err(StoreError::Invalid(m)) => {
+            assert_eq!(m, format!("username {alice:?} is already taken"))
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(store.user_by_name(&alice).await.unwrap(), Some(a.clone()));
+    assert!(matches!(
+        store.create_user(" ", HASH_A, Role::Admin).await,
+        Err(StoreError::Invalid(m)) if m == "username is empty"
+    ));
+
+    // Created after alice but listed before her? No: listing is by username.
+    let b = store
+        .create_user(&bob, HASH_B, Role::ReadOnly)
+        .await
+        .unwrap();
+    assert_ne!(a.id, b.id);
+    assert_eq!(b.role, Role::ReadOnly);
+    let mine: Vec<_> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.username.ends_with(&format!("-{base}")))
+        .collect();
+    assert_eq!(mine, vec![a.clone(), b.clone()]);
+
+    store.set_user_password(a.id, HASH_B).await.unwrap();
+    let a2 = store.user_by_name(&alice).await.unwrap().unwrap();
+    assert_eq!(a2.password_hash, HASH_B);
+    assert_eq!(
+        (a2.id, a2.role, a2.created_at),
+        (a.id, a.role, a.created_at)
+    );
+    assert!(matches!(
+        store.set_user_password(base + 999_999, HASH_A).await,
+        Err(StoreError::NotFound(m)) if m == format!("admin user {}", base + 999_999)
+    ));
+
+    let dbg = format!("{a2:?}");
+    assert!(!dbg.contains(HASH_B) && !dbg.contains("argon2"), "{dbg}");
+    assert!(dbg.contains(&alice) && dbg.contains("[redacted]"), "{dbg}");
+}
+
+/// Sessions: found with their user and CSRF token while live; unknown, expired and deleted
+/// ones are `None`.
+pub async fn sessions_live_expired_deleted(store: &dyn Store) {
+    let base = 16_000_000;
+    let user = store
+        .create_user(&format!("carol-{base}"), HASH_A, Role::ReadOnly)
+        .await
+        .unwrap();
+    let live = format!("{:064x}", base + 1);
+    let expired = format!("{:064x}", base + 2);
+    let expires_at = OffsetDateTime::now_utc() + time::Duration::hours(12);
+    store
+        .create_session(&live, user.id, "csrf-live", expires_at)
+        .await
+        .unwrap();
+    let s = store.session(&live).await.unwrap().expect("live session");
+    assert_eq!(
+        s,
+        crate::Session {
+            token_hash: live.clone(),
+            user: user.clone(),
+            csrf_token: "csrf-live".into(),
+            expires_at,
+        }
+    );
+    assert_eq!(
+        store.session(&format!("{:064x}", base + 3)).await.unwrap(),
+        None
+    );
+
+    store
+        .create_session(
+            &expired,
+            user.id,
+            "csrf-old",
+            OffsetDateTime::now_utc() - time::Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.session(&expired).await.unwrap(), None);
+    // Still none on a second look (the expired row may have been dropped meanwhile).
+    assert_eq!(store.session(&expired).await.unwrap(), None);
+
+    assert!(matches!(
+        store
+            .create_session(&format!("{:064x}", base + 4), base + 999_999, "x", expires_at)
+            .await,
+        Err(StoreError::NotFound(m)) if m == format!("admin user {}", base + 999_999)
+    ));
+
+    store.delete_session(&live).await.unwrap();
+    assert_eq!(store.session(&live).await.unwrap(), None);
+    // Deleting twice (or an unknown session) is fine.
+    store.delete_session(&live).await.unwrap();
+}
+
+/// API tokens: create, look up by hash (recording the use), list; names and hashes unique.
+pub async fn api_tokens_create_lookup_and_refuse_duplicates(store: &dyn Store) {
+    let base = 17_000_000;
+    let name = format!("deploy-{base}");
+    let hash = format!("{:064x}", base + 1);
+    let before = OffsetDateTime::now_utc();
+    let t = store
+        .create_api_token(&name, &hash, Role::Admin)
+        .await
+        .unwrap();
+    assert!(t.id > 0);
+    assert_eq!(
+        (
+            t.name.as_str(),
+            t.token_hash.as_str(),
+            t.role,
+            t.last_used_at
+        ),
+        (name.as_str(), hash.as_str(), Role::Admin, None)
+    );
+    assert_recent(t.created_at, before);
+    let listed = |v: Vec<crate::ApiToken>| {
+        v.into_iter()
+            .filter(|t| t.name.ends_with(&format!("-{base}")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(store.api_tokens().await.unwrap()), vec![t.clone()]);
+
+    let used = store.api_token(&hash).await.unwrap().expect("token");
+    assert_eq!(
+        (used.id, &used.name, used.role),
+        (t.id, &t.name, Role::Admin)
+    );
+    assert_recent(used.last_used_at.expect("last_used_at set"), before);
+    assert_eq!(
+        listed(store.api_tokens().await.unwrap()),
+        vec![used.clone()]
+    );
+    assert_eq!(
+        store
+            .api_token(&format!("{:064x}", base + 9))
+            .await
+            .unwrap(),
+        None
+    );
+
+    match store
+        .create_api_token(&name, &format!("{:064x}", base + 2), Role::ReadOnly)
+        .await
+    {
+        Err(StoreError::Invalid(m)) => {
+            assert_eq!(m, format!("API token name {name:?} is already taken"))
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    match store
+        .create_api_token(&format!("other-{base}"), &hash, Role::ReadOnly)
+        .await
+    {
+        Err(StoreError::Invalid(m)) => assert!(!m.contains(&hash), "{m}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let ro = store
+        .create_api_token(
+            &format!("audit-{base}"),
+            &format!("{:064x}", base + 3),
+            Role::ReadOnly,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ro.role, Role::ReadOnly);
+    // Listed by name.
+    assert_eq!(listed(store.api_tokens().await.unwrap()), vec![ro, used]);
+}
+
+/// `save_server`: insert (id 0), update, empty secrets keep the stored ones, names unique,
+/// unknown ids refused.
+pub async fn save_server_insert_update_keep_secrets(store: &dyn Store) {
+    let base = 18_000_000;
+    let r = load(store, base).await;
+    let existing: Vec<i64> = store
+        .servers()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let mut new = Server {
+        id: 0,
+        name: format!("web9-{base}"),
+        password: Secret::new("s3cret"),
+        access_hash: Secret::new("HASH-9"),
+        ..r.servers[0].clone()
+    };
+    let id = store.save_server(&new).await.unwrap();
+    assert!(!existing.contains(&id) && id > 0, "{id}");
+    new.id = id;
+    assert_eq!(store.server_by_id(id).await.unwrap(), new);
+    assert_eq!(store.server(&new.name).await.unwrap(), new);
+
+    // Update every field; empty secrets keep the stored ones.
+    let mut changed = Server {
+        id,
+        name: format!("web9b-{base}"),
+        module: "directadmin".into(),
+        hostname: "da.example.test".into(),
+        ip_address: "198.51.100.9".into(),
+        port: Some(2222),
+        secure: true,
+        tls_verify: false,
+        username: "admin".into(),
+        password: Secret::new(""),
+        access_hash: Secret::new(""),
+        disabled: true,
+    };
+    assert_eq!(store.save_server(&changed).await.unwrap(), id);
+    let got = store.server_by_id(id).await.unwrap();
+    assert_eq!(got.password.expose(), "s3cret");
+    assert_eq!(got.access_hash.expose(), "HASH-9");
+    changed.password = Secret::new("s3cret");
+    changed.access_hash = Secret::new("HASH-9");
+    assert_eq!(got, changed);
+
+    // A given secret replaces the stored one (the other stays).
+    changed.password = Secret::new("n3w");
+    changed.access_hash = Secret::new("");
+    store.save_server(&changed).await.unwrap();
+    let got = store.server_by_id(id).await.unwrap();
+    assert_eq!(
+        (got.password.expose(), got.access_hash.expose()),
+        ("n3w", "HASH-9")
+    );
+    // Saving under its own name is not a clash.
+    store.save_server(&got).await.unwrap();
+
+    // Names are unique across servers, on update and insert.
+    let web1 = format!("web1-{base}");
+    for (sid, msg_id) in [(id, base + 100), (0, base + 100)] {
+        let clash = Server {
+            id: sid,
+            name: web1.clone(),
+            ..changed.clone()
+        };
+        match store.save_server(&clash).await {
+            Err(StoreError::Invalid(m)) => assert_eq!(
+                m,
+                format!("server name {web1:?} is already used by server {msg_id}")
+            ),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+    assert_eq!(store.server_by_id(id).await.unwrap().name, changed.name);
+    assert_eq!(store.servers().await.unwrap().len(), existing.len() + 1);
+
+    let unknown = Server {
+        id: base + 999,
+        name: format!("ghost-{base}"),
+        ..changed.clone()
+    };
+    match store.save_server(&unknown).await {
+        Err(StoreError::NotFound(m)) => assert_eq!(m, format!("server {}", base + 999)),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(matches!(
+        store.server(&format!("ghost-{base}")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The error messages never carry secrets.
+    let err = store
+        .save_server(&Server {
+            id: 0,
+            name: web1,
+            password: Secret::new("leak-me"),
+            ..changed
+        })
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("leak-me"));
+}
+
+/// `save_product`: insert (id 0) with a new id, update in place, unknown ids refused.
+pub async fn save_product_insert_update(store: &dyn Store) {
+    let base = 19_000_000;
+    load(store, base).await;
+    let before: Vec<i64> = store
+        .products()
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let mut p = Product {
+        id: 0,
+        name: "Pro Hosting".into(),
+        module: module(base),
+        config_options: BTreeMap::from([
+            ("configoption1".to_string(), "pro".to_string()),
+            ("configoption2".to_string(), "10 GB".to_string()),
+        ]),
+    };
+    let id = store.save_product(&p).await.unwrap();
+    assert!(id > 0 && !before.contains(&id), "{id}");
+    p.id = id;
+    let by_module = store.products_by_module(&module(base)).await.unwrap();
+    assert_eq!(by_module.iter().find(|x| x.id == id), Some(&p));
+
+    p.name = "Pro Hosting 2".into();
+    p.module = format!("plesk_{base}");
+    p.config_options = BTreeMap::from([("configoption1".to_string(), "pro2".to_string())]);
+    assert_eq!(store.save_product(&p).await.unwrap(), id);
+    assert_eq!(
+        store
+            .products_by_module(&format!("plesk_{base}"))
+            .await
+            .unwrap(),
+        vec![p.clone()]
+    );
+    assert!(store
+        .products_by_module(&module(base))
+        .await
+        .unwrap()
+        .iter()
+        .all(|x| x.id != id));
+    assert_eq!(store.products().await.unwrap().len(), before.len() + 1);
+
+    match store
+        .save_product(&Product {
+            id: base + 999,
+            ..p
+        })
+        .await
+    {
+        Err(StoreError::NotFound(m)) => assert_eq!(m, format!("product {}", base + 999)),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+/// `audit_query` / `audit_count`: each filter (incl. actor), AND, newest first, paging.
+pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
+    let base = 20_000_000;
+    let (s1, s2) = (base + 100, base + 101);
+    let web = format!("web:admin-{base}");
+    let api = format!("api:deploy-{base}");
+    let ev =
+        |actor: &str, action: &str, server: Option<i64>, run: Option<i64>, svc: Option<i64>| {
+            NewAuditEvent {
+                actor: actor.to_string(),
+                action: action.into(),
+                server_id: server,
+                run_id: run,
+                service_id: svc,
+                ..NewAuditEvent::default()
+            }
+        };
+    let evs = [
+        ev(&web, "a0", Some(s1), Some(base + 1), Some(base + 1000)),
+        ev(&api, "a1", Some(s1), Some(base + 1), None),
+        ev(&web, "a2", Some(s2), Some(base + 2), Some(base + 1001)),
+        ev(&web, "a3", Some(s1), Some(base + 3), Some(base + 1000)),
+        ev(&api, "a4", Some(s2), None, Some(base + 1001)),
+        ev(&web, "a5", Some(s1), None, None),
+        ev(&web, "a6", None, None, Some(base + 1000)),
+    ];
+    for e in &evs {
+        store.append_audit(e).await.unwrap();
+    }
+    let f = |server_id, run_id, service_id, actor: Option<&str>| crate::AuditFilter {
+        server_id,
+        run_id,
+        service_id,
+        actor: actor.map(str::to_string),
+        limit: 0,
+        offset: 0,
+    };
+    let cases: Vec<(crate::AuditFilter, Vec<&str>)> = vec![
+        (f(Some(s1), None, None, None), vec!["a5", "a3", "a1", "a0"]),
+        (f(None, Some(base + 1), None, None), vec!["a1", "a0"]),
+        (f(None, None, Some(base + 1001), None), vec!["a4", "a2"]),
+        (f(None, None, None, Some(&api)), vec!["a4", "a1"]),
+        (
+            f(None, None, None, Some(&web)),
+            vec!["a6", "a5", "a3", "a2", "a0"],
+        ),
+        (f(Some(s1), None, None, Some(&web)), vec!["a5", "a3", "a0"]),
+        (
+            f(Some(s1), None, Some(base + 1000), Some(&web)),
+            vec!["a3", "a0"],
+        ),
+        (
+            f(Some(s1), Some(base + 3), Some(base + 1000), Some(&web)),
+            vec!["a3"],
+        ),
+        (f(Some(s2), Some(base + 1), None, None), vec![]),
+        (
+            f(None, None, None, Some(&format!("web:nobody-{base}"))),
+            vec![],
+        ),
+    ];
+    for (filter, want) in &cases {
+        let got = store.audit_query(filter).await.unwrap();
+        let actions: Vec<&str> = got.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(&actions, want, "{filter:?}");
+        assert!(got.windows(2).all(|w| w[0].id > w[1].id));
+        // Limit and offset do not change the count.
+        let paged = crate::AuditFilter {
+            limit: 1,
+            offset: 1,
+            ..filter.clone()
+        };
+        assert_eq!(store.audit_count(filter).await.unwrap(), want.len() as i64);
+        assert_eq!(store.audit_count(&paged).await.unwrap(), want.len() as i64);
+    }
+    // Rows come back whole (the mapping of `audit_events`).
+    let one = store.audit_query(&cases[7].0).await.unwrap().remove(0);
+    assert_eq!(
+        (
+            one.actor.as_str(),
+            one.server_id,
+            one.run_id,
+            one.service_id
+        ),
+        (web.as_str(), Some(s1), Some(base + 3), Some(base + 1000))
+    );
+    assert_eq!(
+        store.audit_events(Some(s1), None, None, 0).await.unwrap(),
+        store.audit_query(&cases[0].0).await.unwrap()
+    );
+
+    // Paging: disjoint pages, newest first, together the whole list.
+    let all = store.audit_query(&cases[4].0).await.unwrap();
+    let mut pages = Vec::new();
+    for offset in [0, 2, 4, 6] {
+        let page = store
+            .audit_query(&crate::AuditFilter {
+                limit: 2,
+                offset,
+                ..cases[4].0.clone()
+            })
+            .await
+            .unwrap();
+        pages.push(page.iter().map(|e| e.action.clone()).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        pages,
+        vec![
+            vec!["a6".to_string(), "a5".into()],
+            vec!["a3".into(), "a2".into()],
+            vec!["a0".into()],
+            vec![],
+        ]
+    );
+    let joined: Vec<String> = pages.concat();
+    assert_eq!(
+        joined,
+        all.iter().map(|e| e.action.clone()).collect::<Vec<_>>()
+    );
+    // limit ≤ 0 means all (from the offset); a negative offset counts as 0.
+    let rest = store
+        .audit_query(&crate::AuditFilter {
+            limit: -1,
+            offset: 3,
+            ..cases[4].0.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest, all[3..].to_vec());
+    let neg = store
+        .audit_query(&crate::AuditFilter {
+            limit: 1,
+            offset: -5,
+            ..cases[4].0.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(neg, all[..1].to_vec());
+    // No filter: everything, and the count agrees.
+    let everything = store
+        .audit_query(&crate::AuditFilter::default())
+        .await
+        .unwrap();
+    assert!(everything.len() >= evs.len());
+    assert_eq!(
+        store
+            .audit_count(&crate::AuditFilter::default())
+            .await
+            .unwrap(),
+        everything.len() as i64
+    );
 }

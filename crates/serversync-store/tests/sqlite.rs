@@ -41,6 +41,12 @@ suite!(
     runs_summaries_and_latest,
     audit_filters,
     lock_busy_stale_unlock,
+    users_create_lookup_and_refuse_duplicates,
+    sessions_live_expired_deleted,
+    api_tokens_create_lookup_and_refuse_duplicates,
+    save_server_insert_update_keep_secrets,
+    save_product_insert_update,
+    audit_query_filters_pages_and_counts,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,6 +245,113 @@ async fn server_secrets_never_show_in_debug() {
         !dbg.contains("hunter2") && !dbg.contains("TOKEN-XYZ"),
         "{dbg}"
     );
+}
+
+#[tokio::test]
+async fn disabled_users_have_no_session() {
+    use serversync_store::Role;
+    let (_dir, store) = fresh().await;
+    let user = store
+        .create_user(
+            "dave",
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            Role::Admin,
+        )
+        .await
+        .unwrap();
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    store
+        .create_session("aa11", user.id, "csrf", expires)
+        .await
+        .unwrap();
+    assert!(store.session("aa11").await.unwrap().is_some());
+    sqlx::query("UPDATE admin_users SET disabled = 1 WHERE id = ?")
+        .bind(user.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.session("aa11").await.unwrap(), None);
+    assert!(store.user_by_name("dave").await.unwrap().unwrap().disabled);
+    // Enabled again: the (unexpired) session is back.
+    sqlx::query("UPDATE admin_users SET disabled = 0 WHERE id = ?")
+        .bind(user.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session("aa11").await.unwrap().map(|s| s.user.id),
+        Some(user.id)
+    );
+}
+
+#[tokio::test]
+async fn expired_sessions_are_dropped() {
+    use serversync_store::Role;
+    let (_dir, store) = fresh().await;
+    let user = store
+        .create_user("erin", "h", Role::ReadOnly)
+        .await
+        .unwrap();
+    let past = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let future = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    store
+        .create_session("old1", user.id, "c", past)
+        .await
+        .unwrap();
+    store
+        .create_session("old2", user.id, "c", past)
+        .await
+        .unwrap();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    // Creating old2 dropped old1 (expired); looking old2 up drops it.
+    assert_eq!(count().await, 1);
+    assert_eq!(store.session("old2").await.unwrap(), None);
+    assert_eq!(count().await, 0);
+    store
+        .create_session("new", user.id, "c", future)
+        .await
+        .unwrap();
+    assert!(store.session("new").await.unwrap().is_some());
+    assert_eq!(count().await, 1);
+}
+
+#[tokio::test]
+async fn corrupt_roles_are_reported() {
+    use serversync_store::Role;
+    let (_dir, store) = fresh().await;
+    let user = store.create_user("frank", "h", Role::Admin).await.unwrap();
+    let token = store
+        .create_api_token("ci", "bb22", Role::ReadOnly)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE admin_users SET role = 'x'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE api_tokens SET role = 'root'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    match store.user_by_name("frank").await {
+        Err(StoreError::Corrupt(m)) => assert_eq!(
+            m,
+            format!("admin_users.id={} role: unknown role \"x\"", user.id)
+        ),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(matches!(store.users().await, Err(StoreError::Corrupt(_))));
+    match store.api_tokens().await {
+        Err(StoreError::Corrupt(m)) => assert_eq!(
+            m,
+            format!("api_tokens.id={} role: unknown role \"root\"", token.id)
+        ),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }
 
 /// Timing check for DESIGN.md §6 ("apply 100,000 imports: SQLite ≤ 5 s"). Prints, never

@@ -195,7 +195,7 @@ pub async fn start_sims() -> anyhow::Result<Vec<SimHandle>> {
     ])
 }
 
-pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool) -> anyhow::Result<u8> {
+pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool, listen: &str) -> anyhow::Result<u8> {
     let url = db.unwrap_or(DEMO_DB);
     if db.is_none() {
         // The demo database is recreated on every run.
@@ -237,8 +237,10 @@ pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool) -> anyho
     if once {
         return Ok(0);
     }
-    println!("\nThe simulators keep running until Ctrl-C.");
-    tokio::signal::ctrl_c().await?;
+    let password = serversync_app::auth::new_token("")[..16].to_string();
+    app.clone().with_actor("demo").add_user("admin", &password, serversync_store::Role::Admin).await?;
+    println!("\nThe simulators and the web page keep running until Ctrl-C.");
+    crate::serve(app, listen, false, Some(("admin", &password))).await?;
     for s in sims {
         s.shutdown().await;
     }

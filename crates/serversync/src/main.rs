@@ -65,17 +65,35 @@ enum Command {
         #[command(subcommand)]
         command: ListCommand,
     },
-    /// The web page and the JSON API (not in this release yet).
+    /// Serve the web page and the JSON API.
     Serve {
+        /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Mark cookies Secure (when served behind HTTPS).
+        #[arg(long)]
+        secure_cookies: bool,
+    },
+    /// Administrators of the web page.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// API tokens of the JSON API.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
     },
     /// Start simulated cPanel servers on loopback, load demo records with drift of every
-    /// category into sqlite://serversync-demo.db (recreated) and analyse every server.
+    /// category into sqlite://serversync-demo.db (recreated), analyse every server and serve
+    /// the web page (prints its URL and credentials).
     Demo {
-        /// Exit after printing the analyses instead of keeping the simulators running.
+        /// Exit after printing the analyses instead of serving the web page.
         #[arg(long)]
         once: bool,
+        /// Address of the web page (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
     },
 }
 
@@ -85,6 +103,36 @@ enum RecordsCommand {
     Import { file: PathBuf },
     /// Write the store as a records document (secrets left out) to FILE or stdout.
     Export { file: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add an administrator. The password is read from --password-file, or from the first
+    /// line of standard input.
+    Add {
+        username: String,
+        /// `admin` (may apply) or `readonly` (may only look).
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// File whose first line is the password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List administrators.
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create an API token; it is printed once and only its hash is stored.
+    Add {
+        name: String,
+        /// `admin` or `readonly`.
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+    /// List API tokens (names and roles, never the tokens).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -233,8 +281,55 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     let db = cli.database.as_deref();
     let (ct, rt) = (cli.connect_timeout, cli.read_timeout);
     match cli.command {
-        Command::Demo { once } => demo::run(db, ct, rt, once).await,
-        Command::Serve { .. } => anyhow::bail!("the web page and JSON API are not part of this release yet; use the CLI commands (see --help)"),
+        Command::Demo { once, listen } => demo::run(db, ct, rt, once, &listen).await,
+        Command::Serve { listen, secure_cookies } => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            serve(app, &listen, secure_cookies, None).await?;
+            Ok(0)
+        }
+        Command::Users { command } => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            match command {
+                UsersCommand::Add { username, role, password_file } => {
+                    let role = serversync_store::Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role {role:?} is not admin or readonly"))?;
+                    let password = match password_file {
+                        Some(f) => std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
+                        None => {
+                            let mut line = String::new();
+                            std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+                            line
+                        }
+                    };
+                    let password = password.lines().next().unwrap_or("").to_string();
+                    let u = app.add_user(&username, &password, role).await?;
+                    println!("administrator {} ({}) added", u.username, u.role.as_str());
+                }
+                UsersCommand::List => {
+                    for u in app.store.users().await? {
+                        println!("{}\t{}{}", u.username, u.role.as_str(), if u.disabled { "\tdisabled" } else { "" });
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Tokens { command } => {
+            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            match command {
+                TokensCommand::Add { name, role } => {
+                    let role = serversync_store::Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role {role:?} is not admin or readonly"))?;
+                    let (token, t) = app.add_api_token(&name, role).await?;
+                    eprintln!("API token {:?} ({}) created; it is shown once:", t.name, t.role.as_str());
+                    println!("{token}");
+                }
+                TokensCommand::List => {
+                    for t in app.store.api_tokens().await? {
+                        let used = t.last_used_at.map(|d| d.to_string()).unwrap_or_else(|| "never used".into());
+                        println!("{}\t{}\t{}", t.name, t.role.as_str(), used);
+                    }
+                }
+            }
+            Ok(0)
+        }
         Command::Records { command } => {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             match command {
@@ -298,6 +393,30 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// Serves the web page until Ctrl-C. Prints the URL (and a one-time setup link while no
+/// administrator exists, or the given demo credentials).
+pub(crate) async fn serve(app: App, listen: &str, secure_cookies: bool, credentials: Option<(&str, &str)>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let state = serversync_web::WebState::new(app, serversync_web::WebConfig { secure_cookies });
+    let url = format!("http://{addr}");
+    println!("Web page: {url}/");
+    if let Some((user, password)) = credentials {
+        println!("Sign in as {user} with password {password}");
+    } else if let Some(link) = state.setup_link().await? {
+        println!("No administrator yet: create the first one at {url}{link}");
+    }
+    println!("API: {url}/api/ (OpenAPI document at {url}/api/openapi.json)");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    serversync_web::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("the web server stopped")?;
+    Ok(())
 }
 
 async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {

@@ -1,0 +1,186 @@
+//! Administrators, sessions and API tokens: argon2 password hashes, random tokens of which
+//! only the SHA-256 hash is stored.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use serversync_store::{AdminUser, ApiToken, NewAuditEvent, Role, Session};
+use time::{Duration, OffsetDateTime};
+
+use crate::{App, AppError, Result};
+
+/// How long a browser session lives.
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+/// A new random token: 32 bytes from the OS, hex (64 characters), with a prefix naming its use.
+pub fn new_token(prefix: &str) -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    let mut s = String::with_capacity(prefix.len() + 64);
+    s.push_str(prefix);
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+/// SHA-256 of a token, hex: what the store keeps instead of the token.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Argon2id PHC hash of a password.
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Invalid(format!("cannot hash the password: {e}")))
+}
+
+/// Whether `password` matches a PHC hash (false for a malformed hash).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+fn check_username(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(format!(
+            "user name {name:?} must be 1–64 characters of letters, digits, '_', '-', '.', '@'"
+        )))
+    }
+}
+
+fn check_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(AppError::Invalid(format!("the password must have at least {MIN_PASSWORD_LEN} characters")));
+    }
+    Ok(())
+}
+
+impl App {
+    /// Creates an administrator. Errors: invalid name, short password, name taken.
+    pub async fn add_user(&self, username: &str, password: &str, role: Role) -> Result<AdminUser> {
+        check_username(username)?;
+        check_password(password)?;
+        let hash = hash_password(password)?;
+        let user = self.store.create_user(username, &hash, role).await?;
+        self.store
+            .append_audit(&NewAuditEvent {
+                actor: self.actor.clone(),
+                action: "user_add".into(),
+                note: Some(format!("{} ({})", user.username, role.as_str())),
+                ..Default::default()
+            })
+            .await?;
+        Ok(user)
+    }
+
+    /// Whether any administrator exists (else the first-run setup link is offered).
+    pub async fn has_users(&self) -> Result<bool> {
+        Ok(!self.store.users().await?.is_empty())
+    }
+
+    /// Signs in: on success returns the new session token (for the cookie) and the session.
+    /// A wrong name or password gives `None` (the same for both, and the same work is done).
+    pub async fn login(&self, username: &str, password: &str) -> Result<Option<(String, Session)>> {
+        let user = self.store.user_by_name(username).await?;
+        let ok = match &user {
+            Some(u) => verify_password(password, &u.password_hash) && !u.disabled,
+            None => {
+                // Spend the same time as a real check so that names cannot be probed by timing.
+                static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                let dummy = DUMMY.get_or_init(|| hash_password("not a password at all").unwrap_or_default());
+                let _ = verify_password(password, dummy);
+                false
+            }
+        };
+        let Some(user) = user.filter(|_| ok) else {
+            return Ok(None);
+        };
+        let token = new_token("");
+        let csrf = new_token("");
+        let expires = OffsetDateTime::now_utc() + SESSION_LIFETIME;
+        let hash = token_hash(&token);
+        self.store.create_session(&hash, user.id, &csrf, expires).await?;
+        let session = self
+            .store
+            .session(&hash)
+            .await?
+            .ok_or_else(|| AppError::Invalid("the new session could not be read back".into()))?;
+        Ok(Some((token, session)))
+    }
+
+    /// The live session of a cookie token.
+    pub async fn session(&self, token: &str) -> Result<Option<Session>> {
+        Ok(self.store.session(&token_hash(token)).await?)
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        Ok(self.store.delete_session(&token_hash(token)).await?)
+    }
+
+    /// Creates an API token; the token itself is returned once and never stored.
+    pub async fn add_api_token(&self, name: &str, role: Role) -> Result<(String, ApiToken)> {
+        if name.trim().is_empty() {
+            return Err(AppError::Invalid("the token needs a name".into()));
+        }
+        let token = new_token("ssk_");
+        let t = self.store.create_api_token(name.trim(), &token_hash(&token), role).await?;
+        self.store
+            .append_audit(&NewAuditEvent {
+                actor: self.actor.clone(),
+                action: "token_add".into(),
+                note: Some(format!("{} ({})", t.name, role.as_str())),
+                ..Default::default()
+            })
+            .await?;
+        Ok((token, t))
+    }
+
+    /// The API token a Bearer value belongs to.
+    pub async fn api_token(&self, token: &str) -> Result<Option<ApiToken>> {
+        Ok(self.store.api_token(&token_hash(token)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hash_round_trip() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse batterY", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = new_token("ssk_");
+        let b = new_token("ssk_");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 4 + 64);
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn names_and_passwords_are_checked() {
+        assert!(check_username("admin").is_ok());
+        assert!(check_username("a b").is_err());
+        assert!(check_username("").is_err());
+        assert!(check_password("short").is_err());
+        assert!(check_password("long enough!").is_ok());
+    }
+}

@@ -1,0 +1,333 @@
+//! Reading a stored run's analysis for people and API clients: items with paging, category
+//! and text filters, a small cache of parsed runs, and turning selected items into a plan
+//! selection.
+
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serversync_core::analysis::{Category, Counts};
+use serversync_core::model::{RunId, ServerId};
+use serversync_core::module::{RemoteAccount, SkippedRecord};
+use serversync_core::plan::{Selection, Selector};
+use serversync_store::{ListingStatus, Run};
+use time::OffsetDateTime;
+
+use crate::{App, AppError, Result};
+
+/// The billing side of an item, as stored in the analysis document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingSide {
+    pub service_id: i64,
+    pub client_id: i64,
+    pub product_id: i64,
+    pub domain: String,
+    pub username: String,
+    pub dedicated_ip: String,
+    pub regdate: Option<String>,
+    pub status: String,
+    pub server_id: Option<i64>,
+    #[serde(default)]
+    pub version: i64,
+    #[serde(default)]
+    pub client_email: Option<String>,
+}
+
+/// One differing field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffDoc {
+    pub field: String,
+    pub remote: String,
+    pub billing: String,
+}
+
+/// One item of a stored analysis (CONTRACT.md "Analysis document" `items[]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredItem {
+    pub category: String,
+    pub unique_identifier: Option<String>,
+    pub service_id: Option<i64>,
+    pub remote: Option<RemoteAccount>,
+    pub billing: Option<BillingSide>,
+    pub diffs: Vec<DiffDoc>,
+    pub actions: Vec<String>,
+    pub notes: Vec<String>,
+    #[serde(default)]
+    pub related_service_ids: Vec<i64>,
+}
+
+impl StoredItem {
+    /// Whether the differing `field` (e.g. `status`) is among the diffs.
+    pub fn differs(&self, field: &str) -> bool {
+        self.diffs.iter().any(|d| d.field == field)
+    }
+
+    /// The target an action on this item is selected by: the unique identifier for
+    /// import/sync, the service id for terminate/move.
+    pub fn target(&self, action: &str) -> Option<String> {
+        match action {
+            "import" | "sync" => self.unique_identifier.clone(),
+            _ => self.service_id.map(|i| i.to_string()),
+        }
+    }
+
+    fn matches(&self, needle: &str) -> bool {
+        let hit = |s: &str| s.to_lowercase().contains(needle);
+        self.unique_identifier.as_deref().is_some_and(hit)
+            || self.remote.as_ref().is_some_and(|r| {
+                hit(&r.username) || hit(&r.domain) || hit(&r.product) || r.email.as_deref().is_some_and(hit) || hit(&r.primary_ip)
+            })
+            || self.billing.as_ref().is_some_and(|b| {
+                hit(&b.username) || hit(&b.domain) || b.service_id.to_string() == needle || b.client_email.as_deref().is_some_and(hit)
+            })
+    }
+}
+
+#[derive(Deserialize)]
+struct Doc {
+    listing: ListingDoc,
+    unique_identifier: UidDoc,
+    counts: Counts,
+    #[serde(default)]
+    live_services: usize,
+    #[serde(default)]
+    warnings: Vec<String>,
+    items: Vec<StoredItem>,
+}
+
+#[derive(Deserialize)]
+struct ListingDoc {
+    complete: bool,
+    accounts: usize,
+    #[serde(default)]
+    skipped: Vec<SkippedRecord>,
+}
+
+#[derive(Deserialize)]
+struct UidDoc {
+    field: String,
+    display_name: String,
+}
+
+/// A stored run, parsed for reading.
+#[derive(Debug)]
+pub struct RunView {
+    pub run_id: RunId,
+    pub server_id: ServerId,
+    pub started_at: OffsetDateTime,
+    pub finished_at: OffsetDateTime,
+    pub listing_status: ListingStatus,
+    pub error: Option<String>,
+    pub applied_at: Option<OffsetDateTime>,
+    pub accounts: usize,
+    pub complete: bool,
+    pub skipped: Vec<SkippedRecord>,
+    pub uid_field: String,
+    pub uid_display_name: String,
+    pub counts: Counts,
+    pub live_services: usize,
+    pub warnings: Vec<String>,
+    pub items: Vec<StoredItem>,
+}
+
+impl RunView {
+    fn from_run(run: Run) -> Result<RunView> {
+        let doc: Option<Doc> = match &run.analysis_json {
+            Some(j) => Some(serde_json::from_str(j).map_err(|e| AppError::Invalid(format!("run {}: stored analysis unreadable: {e}", run.id)))?),
+            None => None,
+        };
+        let (complete, accounts, skipped, uid_field, uid_display_name, counts, live_services, warnings, items) = match doc {
+            Some(d) => (d.listing.complete, d.listing.accounts, d.listing.skipped, d.unique_identifier.field, d.unique_identifier.display_name, d.counts, d.live_services, d.warnings, d.items),
+            None => (false, 0, run.skipped.clone(), "domain".into(), "Domain".into(), Counts::default(), 0, Vec::new(), Vec::new()),
+        };
+        Ok(RunView {
+            run_id: run.id,
+            server_id: run.server_id,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            listing_status: run.listing_status,
+            error: run.error,
+            applied_at: run.applied_at,
+            accounts,
+            complete,
+            skipped,
+            uid_field,
+            uid_display_name,
+            counts,
+            live_services,
+            warnings,
+            items,
+        })
+    }
+
+    /// Items matching `q`, paged.
+    pub fn query(&self, q: &ItemQuery) -> ItemPage<'_> {
+        let needle = q.search.as_deref().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+        let per_page = q.per_page.clamp(1, 1000);
+        let page = q.page.max(1);
+        let skip = (page - 1) * per_page;
+        let mut total = 0usize;
+        let mut items = Vec::with_capacity(per_page);
+        for (i, it) in self.items.iter().enumerate() {
+            if q.category.as_deref().is_some_and(|c| c != it.category) {
+                continue;
+            }
+            if needle.as_deref().is_some_and(|n| !it.matches(n)) {
+                continue;
+            }
+            if total >= skip && items.len() < per_page {
+                items.push((i, it));
+            }
+            total += 1;
+        }
+        ItemPage { total, page, per_page, items }
+    }
+
+    /// Indexes of every item of `category` that offers `action`.
+    pub fn offering(&self, category: &str, action: &str) -> Vec<usize> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| it.category == category && it.actions.iter().any(|a| a == action))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// Filters and paging of [`RunView::query`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ItemQuery {
+    /// A category name (`out_of_sync`, …); `None` = all.
+    pub category: Option<String>,
+    /// Case-insensitive text found in the identifier, username, domain, product, e-mail, IP
+    /// or service id.
+    pub search: Option<String>,
+    /// 1-based.
+    pub page: usize,
+    pub per_page: usize,
+}
+
+/// One page of items: `(index in the run, item)`.
+#[derive(Debug)]
+pub struct ItemPage<'a> {
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+    pub items: Vec<(usize, &'a StoredItem)>,
+}
+
+impl ItemPage<'_> {
+    pub fn pages(&self) -> usize {
+        self.total.div_ceil(self.per_page).max(1)
+    }
+}
+
+/// A selected action on an item of a run (by the item's index in the run).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ItemChoice {
+    pub item: usize,
+    pub action: String,
+}
+
+/// Turns chosen items into a plan selection; a choice of an item that does not offer the
+/// action, or an unknown item, is an error naming it.
+pub fn selection_from_choices(view: &RunView, choices: &[ItemChoice]) -> Result<Selection> {
+    let mut sel = Selection::default();
+    for c in choices {
+        let it = view
+            .items
+            .get(c.item)
+            .ok_or_else(|| AppError::Invalid(format!("run {} has no item {}", view.run_id, c.item)))?;
+        if !it.actions.iter().any(|a| *a == c.action) {
+            return Err(AppError::Invalid(format!(
+                "item {} ({} {}) does not offer {}",
+                c.item,
+                it.category,
+                it.unique_identifier.as_deref().unwrap_or(""),
+                c.action
+            )));
+        }
+        let target = it
+            .target(&c.action)
+            .ok_or_else(|| AppError::Invalid(format!("item {} has no target for {}", c.item, c.action)))?;
+        let slot = match c.action.as_str() {
+            "import" => &mut sel.import,
+            "sync" => &mut sel.sync,
+            "terminate" => &mut sel.terminate,
+            "move" => &mut sel.moves,
+            other => return Err(AppError::Invalid(format!("unknown action {other:?}"))),
+        };
+        match slot {
+            Some(Selector::Only(v)) => {
+                if !v.contains(&target) {
+                    v.push(target)
+                }
+            }
+            _ => *slot = Some(Selector::Only(vec![target])),
+        }
+    }
+    Ok(sel)
+}
+
+/// The most recently read runs, parsed (a 100,000-item run is parsed once, not per page).
+#[derive(Default)]
+pub struct RunCache {
+    runs: Mutex<Vec<Arc<RunView>>>,
+}
+
+/// How many parsed runs are kept.
+const CACHED_RUNS: usize = 6;
+
+impl RunCache {
+    fn get(&self, id: RunId) -> Option<Arc<RunView>> {
+        let mut runs = self.runs.lock().ok()?;
+        let pos = runs.iter().position(|r| r.run_id == id)?;
+        let r = runs.remove(pos);
+        runs.push(r.clone());
+        Some(r)
+    }
+
+    fn put(&self, view: Arc<RunView>) {
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.retain(|r| r.run_id != view.run_id);
+            runs.push(view);
+            if runs.len() > CACHED_RUNS {
+                runs.remove(0);
+            }
+        }
+    }
+
+    /// Forgets a run (e.g. after it was applied: `applied_at` changed).
+    pub fn forget(&self, id: RunId) {
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.retain(|r| r.run_id != id);
+        }
+    }
+}
+
+impl App {
+    /// A stored run, parsed (from `cache` when there).
+    pub async fn run_view(&self, cache: &RunCache, run_id: RunId) -> Result<Arc<RunView>> {
+        if let Some(v) = cache.get(run_id) {
+            return Ok(v);
+        }
+        let run = self.store.run(run_id).await?;
+        let view = Arc::new(tokio::task::spawn_blocking(move || RunView::from_run(run)).await.map_err(|e| AppError::Invalid(format!("reading run {run_id}: {e}")))??);
+        cache.put(view.clone());
+        Ok(view)
+    }
+}
+
+/// The categories in display order with their counts.
+pub fn category_counts(c: &Counts) -> Vec<(&'static str, usize)> {
+    Category::ALL.iter().map(|k| (k.as_str(), c.get(*k))).collect()
+}
+
+/// A stored item as JSON (for the API).
+pub fn item_json(index: usize, it: &StoredItem) -> Value {
+    let mut v = serde_json::to_value(it).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("index".into(), Value::from(index));
+    }
+    v
+}

@@ -1,0 +1,91 @@
+//! Errors of the web layer and how they are shown.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serversync_app::AppError;
+use serversync_store::StoreError;
+
+/// An error answering a request.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// Not signed in (pages redirect to the sign-in page; the API answers 401).
+    #[error("sign in first")]
+    Unauthenticated,
+    /// Signed in, but the role may not do this (read-only), or the CSRF token is wrong.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Bad input from a form or a query, naming the field.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        WebError::App(AppError::Store(e))
+    }
+}
+
+impl WebError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WebError::App(e) => match e {
+                AppError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+                AppError::Store(StoreError::Busy(_)) => StatusCode::CONFLICT,
+                AppError::Store(StoreError::VersionConflict { .. }) => StatusCode::CONFLICT,
+                AppError::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
+                AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                AppError::Listing { .. } => StatusCode::BAD_GATEWAY,
+                AppError::Records(_) | AppError::Invalid(_) | AppError::UnknownModule { .. } => StatusCode::BAD_REQUEST,
+                AppError::NotApplicable(_) => StatusCode::CONFLICT,
+            },
+        }
+    }
+}
+
+/// Escapes text for HTML (for the few places that build HTML without a template).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl IntoResponse for WebError {
+    /// An HTML error page (the API maps errors to JSON itself, see `api::ApiError`).
+    fn into_response(self) -> Response {
+        if matches!(self, WebError::Unauthenticated) {
+            return axum::response::Redirect::to("/login").into_response();
+        }
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = format!(
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>serversync: error</title><link rel=stylesheet href=/static/app.css></head><body><main><h1>{} {}</h1><p class=error>{}</p><p><a href=\"javascript:history.back()\">Back</a> · <a href=/servers>Servers</a></p></main></body></html>",
+            status.as_u16(),
+            escape(status.canonical_reason().unwrap_or("")),
+            escape(&self.to_string())
+        );
+        (status, Html(body)).into_response()
+    }
+}
