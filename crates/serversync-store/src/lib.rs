@@ -448,31 +448,43 @@ pub trait Store: Send + Sync {
     /// Releases the lock if `holder` holds it; otherwise does nothing (a stale lock taken over
     /// by someone else stays theirs).
     async fn unlock_server(&self, server_id: ServerId, holder: &str) -> Result<()>;
-    /// Inserts a server (when `server.id` is 0; the new id is returned) or updates it.
-    /// Empty `password`/`access_hash` keep the stored secrets (secrets are write-only).
-    /// Errors: `Invalid` when the name is used by another server, `NotFound` for an unknown id.
+    /// Inserts a server (when `server.id` is 0; the new id is returned — `MAX(id) + 1`, like
+    /// [`Store::apply`] assigns them) or updates every field of it.
+    /// Empty `password`/`access_hash` keep the stored secrets (secrets are write-only; on insert
+    /// they are stored empty). Errors: `NotFound("server 9")` for an unknown id, then
+    /// `Invalid("server name \"web1\" is already used by server 3")`, `Invalid` for a blank
+    /// name. Writes no audit event (the caller does).
     async fn save_server(&self, server: &Server) -> Result<ServerId>;
-    /// Inserts a product (when `product.id` is 0) or updates it; returns its id.
+    /// Inserts a product (when `product.id` is 0; new id `MAX(id) + 1`) or updates it; returns
+    /// its id. `NotFound("product 9")` for an unknown id. Writes no audit event.
     async fn save_product(&self, product: &Product) -> Result<ProductId>;
 
-    /// Audit events matching `filter`, newest first.
+    /// Audit events matching `filter` (filters combine with AND), newest first (by id);
+    /// `limit` ≤ 0 = all, then `offset` rows skipped (a negative offset counts as 0).
     async fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>>;
     /// How many audit events match `filter` (limit and offset ignored).
     async fn audit_count(&self, filter: &AuditFilter) -> Result<i64>;
 
-    /// Administrator accounts, by username.
+    /// Administrator accounts (disabled ones included), ordered by username.
     async fn users(&self) -> Result<Vec<AdminUser>>;
+    /// The administrator with exactly this username (case-sensitive), disabled or not.
     async fn user_by_name(&self, username: &str) -> Result<Option<AdminUser>>;
-    /// Creates an administrator; `Invalid` when the username is taken.
+    /// Creates an administrator (enabled); `Invalid` when the username is taken (exact,
+    /// case-sensitive comparison) or blank, or the hash is empty.
     async fn create_user(
         &self,
         username: &str,
         password_hash: &str,
         role: Role,
     ) -> Result<AdminUser>;
+    /// Replaces a user's password hash; `NotFound("admin user 7")` for an unknown id,
+    /// `Invalid` for an empty hash. Existing sessions are left alone (the caller may want to
+    /// end them).
     async fn set_user_password(&self, user_id: i64, password_hash: &str) -> Result<()>;
 
-    /// Stores a session for `user_id` (token given as its SHA-256 hex hash).
+    /// Stores a session for `user_id` (token given as its SHA-256 hex hash), and drops every
+    /// expired session. `NotFound("admin user 7")` for an unknown user; `Invalid` if the
+    /// token hash is already stored.
     async fn create_session(
         &self,
         token_hash: &str,
@@ -480,14 +492,18 @@ pub trait Store: Send + Sync {
         csrf_token: &str,
         expires_at: OffsetDateTime,
     ) -> Result<()>;
-    /// The live session with this token hash: `None` when unknown, expired, or its user is
-    /// disabled.
+    /// The live session with this token hash: `None` when unknown, expired (`expires_at` <
+    /// now; the row is then deleted), or its user is disabled.
     async fn session(&self, token_hash: &str) -> Result<Option<Session>>;
+    /// Ends a session; deleting an unknown one is not an error.
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
 
-    /// Stores an API token (given as its SHA-256 hex hash); `Invalid` when the name is taken.
+    /// Stores an API token (given as its SHA-256 hex hash); `Invalid` when the name or the
+    /// hash is taken, or either is blank.
     async fn create_api_token(&self, name: &str, token_hash: &str, role: Role) -> Result<ApiToken>;
-    /// The API token with this hash (and records its use), or `None`.
+    /// The API token with this hash, or `None`. Records its use: `last_used_at` is set to
+    /// now (one write per call), and the returned token carries that new value.
     async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+    /// All API tokens, ordered by name.
     async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
 }
