@@ -73,8 +73,8 @@ impl ApplyReport {
 /// listing was incomplete without `force`, a store failure (then nothing was written).
 pub(crate) async fn apply(app: &App, req: &ApplyRequest) -> Result<ApplyReport> {
     let server = app.store.server(&req.server).await?;
-    let holder = format!("{}:{}", app.actor, std::process::id());
-    app.store.lock_server(server.id, &holder, 3600).await?;
+    let holder = app.lock_holder();
+    app.lock(&server, &holder).await?;
     let out = apply_locked(app, req, &server).await;
     let unlocked = app.store.unlock_server(server.id, &holder).await;
     let out = out?;
@@ -150,6 +150,11 @@ async fn apply_locked(
         forced.extend(violations.iter().cloned());
     }
 
+    if let Some(id) = req.defaults.unassigned_client {
+        if !billing.clients.iter().any(|c| c.id == id) {
+            return Err(AppError::Invalid(format!("the client for accounts without e-mail (--unassigned-client {id}) does not exist")));
+        }
+    }
     let clients_index = ClientIndex::new(&billing.clients);
     let module_products: Vec<_> = billing
         .products
@@ -225,52 +230,34 @@ async fn apply_locked(
         match p.action {
             Action::Import => {
                 let Some(remote) = remote else { continue };
-                // Client: exact case-insensitive e-mail; never from a placeholder.
+                // Decide the client and the product first and write ops only for an item that
+                // will be imported: a refused item leaves nothing behind.
                 let client = match remote.email.as_deref() {
-                    Some(email) => {
-                        let found = clients_index.lookup(email);
-                        match found {
-                            [one] => ClientRef::Existing(one.id),
-                            [] => {
-                                let key = email.trim().to_lowercase();
-                                let idx = *new_client_op.entry(key).or_insert_with(|| {
-                                    cs.ops.push(Op::CreateClient(Client {
-                                        id: 0,
-                                        email: email.trim().to_string(),
-                                        first_name: String::new(),
-                                        last_name: String::new(),
-                                        company: String::new(),
-                                        status: "Active".into(),
-                                    }));
-                                    let i = cs.ops.len() - 1;
-                                    cs.audit.push((
-                                        Some(i),
-                                        NewAuditEvent {
-                                            after: Some(json!({"email": email.trim()}).to_string()),
-                                            ..event("create_client")
-                                        },
-                                    ));
-                                    i
-                                });
-                                result.notes.push(format!("new client {}", email.trim()));
-                                ClientRef::CreatedBy(idx)
-                            }
-                            several => {
-                                let ids: Vec<_> = several.iter().map(|c| c.id).collect();
-                                results.push(refuse(result, format!("{} clients have the e-mail {email} (ids {ids:?}): resolve the ambiguity first", ids.len())));
-                                continue;
-                            }
+                    Some(email) => match clients_index.lookup(email) {
+                        [one] => Pick::Existing(one.id),
+                        [] => Pick::New(email.trim().to_string()),
+                        several => {
+                            let ids: Vec<_> = several.iter().map(|c| c.id).collect();
+                            results.push(refuse(
+                                result,
+                                format!(
+                                    "{} clients have the e-mail {email} (ids {ids:?}): resolve the ambiguity first",
+                                    ids.len()
+                                ),
+                            ));
+                            continue;
                         }
-                    }
+                    },
                     None => match req.defaults.unassigned_client {
                         Some(id) => {
-                            result
-                                .notes
-                                .push(format!("no usable e-mail: assigned to client {id}"));
-                            ClientRef::Existing(id)
+                            result.notes.push(format!("no usable e-mail: assigned to client {id}"));
+                            Pick::Existing(id)
                         }
                         None => {
-                            results.push(refuse(result, "the account has no usable e-mail (placeholder or empty): choose a client for it (--unassigned-client)".into()));
+                            results.push(refuse(
+                                result,
+                                "the account has no usable e-mail (placeholder or empty): choose a client for such accounts (--unassigned-client)".into(),
+                            ));
                             continue;
                         }
                     },
@@ -281,72 +268,99 @@ async fn apply_locked(
                     &remote.product,
                     remote.owner.as_deref(),
                 );
-                let (product_id, product_created_by) = match products.as_slice() {
-                    [one] => (one.id, None),
-                    [] if req.defaults.create_missing_products
-                        && !remote.product.trim().is_empty() =>
-                    {
-                        let pkg = remote.product.trim().to_string();
-                        let idx = *new_product_op.entry(pkg.to_lowercase()).or_insert_with(|| {
-                            cs.ops
-                                .push(Op::CreateProduct(serversync_core::model::Product {
-                                    id: 0,
-                                    name: pkg.clone(),
-                                    module: server.module.clone(),
-                                    config_options: [(meta.product_field.clone(), pkg.clone())]
-                                        .into(),
-                                }));
-                            let i = cs.ops.len() - 1;
-                            cs.audit.push((
-                                Some(i),
-                                NewAuditEvent {
-                                    after: Some(
-                                        json!({"name": pkg, "module": server.module}).to_string(),
-                                    ),
-                                    ..event("create_product")
-                                },
-                            ));
-                            i
-                        });
-                        result
-                            .notes
-                            .push(format!("new product {}", remote.product.trim()));
-                        (0, Some(idx))
+                let product = match products.as_slice() {
+                    [one] => Pick::Existing(one.id),
+                    [] if req.defaults.create_missing_products && !remote.product.trim().is_empty() => {
+                        Pick::New(remote.product.trim().to_string())
                     }
                     [] => {
-                        results.push(refuse(result, format!("no product for package {:?} (map a product's {} to it, or create missing products)", remote.product, meta.product_field)));
+                        results.push(refuse(
+                            result,
+                            format!(
+                                "no product for package {:?}: map a product's {} to it, or create missing products (--create-missing-products)",
+                                remote.product, meta.product_field
+                            ),
+                        ));
                         continue;
                     }
                     several => {
                         let ids: Vec<_> = several.iter().map(|p| p.id).collect();
                         results.push(refuse(
                             result,
-                            format!(
-                                "{} products map to package {:?} (ids {ids:?})",
-                                ids.len(),
-                                remote.product
-                            ),
+                            format!("{} products map to package {:?} (ids {ids:?})", ids.len(), remote.product),
                         ));
                         continue;
                     }
                 };
-                let (mut service, warning) =
-                    plan::imported_service(remote, server, field, &req.defaults, today);
+                let client = match client {
+                    Pick::Existing(id) => ClientRef::Existing(id),
+                    Pick::New(email) => {
+                        let key = email.to_lowercase();
+                        let idx = match new_client_op.get(&key) {
+                            Some(i) => {
+                                result.notes.push(format!("to the new client {email}"));
+                                *i
+                            }
+                            None => {
+                                cs.ops.push(Op::CreateClient(Client {
+                                    id: 0,
+                                    email: email.clone(),
+                                    first_name: String::new(),
+                                    last_name: String::new(),
+                                    company: String::new(),
+                                    status: "Active".into(),
+                                }));
+                                let i = cs.ops.len() - 1;
+                                cs.audit.push((
+                                    Some(i),
+                                    NewAuditEvent { after: Some(json!({"email": email}).to_string()), ..event("create_client") },
+                                ));
+                                new_client_op.insert(key, i);
+                                result.notes.push(format!("creates client {email}"));
+                                i
+                            }
+                        };
+                        ClientRef::CreatedBy(idx)
+                    }
+                };
+                let (product_id, product_created_by) = match product {
+                    Pick::Existing(id) => (id, None),
+                    Pick::New(pkg) => {
+                        let key = pkg.to_lowercase();
+                        let idx = match new_product_op.get(&key) {
+                            Some(i) => {
+                                result.notes.push(format!("with the new product {pkg}"));
+                                *i
+                            }
+                            None => {
+                                cs.ops.push(Op::CreateProduct(serversync_core::model::Product {
+                                    id: 0,
+                                    name: pkg.clone(),
+                                    module: server.module.clone(),
+                                    config_options: [(meta.product_field.clone(), pkg.clone())].into(),
+                                }));
+                                let i = cs.ops.len() - 1;
+                                cs.audit.push((
+                                    Some(i),
+                                    NewAuditEvent {
+                                        after: Some(json!({"name": pkg, "module": server.module}).to_string()),
+                                        ..event("create_product")
+                                    },
+                                ));
+                                new_product_op.insert(key, i);
+                                result.notes.push(format!("creates product {pkg}"));
+                                i
+                            }
+                        };
+                        (0, Some(idx))
+                    }
+                };
+                let (mut service, warning) = plan::imported_service(remote, server, field, &req.defaults, today);
                 service.product_id = product_id;
                 result.notes.extend(warning);
-                cs.ops.push(Op::CreateService {
-                    client,
-                    product_created_by,
-                    service: service.clone(),
-                });
+                cs.ops.push(Op::CreateService { client, product_created_by, service: service.clone() });
                 let i = cs.ops.len() - 1;
-                cs.audit.push((
-                    Some(i),
-                    NewAuditEvent {
-                        after: Some(service_json(&service).to_string()),
-                        ..event("import")
-                    },
-                ));
+                cs.audit.push((Some(i), NewAuditEvent { after: Some(service_json(&service).to_string()), ..event("import") }));
                 op_result.push((i, results.len()));
             }
             Action::Sync => {
@@ -433,6 +447,12 @@ async fn apply_locked(
         forced,
         results,
     })
+}
+
+/// A client or product an import uses: an existing one, or one it creates.
+enum Pick {
+    Existing(i64),
+    New(String),
 }
 
 fn push_update(

@@ -19,11 +19,13 @@ use serversync_modules::{ListingProgress, Module, ModuleError, ModuleOptions};
 use serversync_store::{ImportCounts, ListingStatus, NewRun, Run, Store, StoreError};
 use time::OffsetDateTime;
 
+pub mod api_support;
 mod apply;
 pub mod auth;
 pub mod items;
 pub mod jobs;
 pub mod records;
+pub mod web_support;
 
 pub use apply::{ApplyReport, ApplyRequest, ItemOutcome, ItemResult};
 
@@ -45,6 +47,9 @@ pub enum AppError {
     /// The server's module is not built in.
     #[error("server {server}: unknown module {module:?}")]
     UnknownModule { server: String, module: String },
+    /// Another analysis or apply holds the server.
+    #[error("server {0} is busy: another analysis or apply is running on it (a lock older than an hour is taken over)")]
+    Busy(String),
     /// The run cannot be applied (failed or incomplete listing, other server, …).
     #[error("{0}")]
     NotApplicable(String),
@@ -112,6 +117,24 @@ impl App {
     pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = actor.into();
         self
+    }
+
+    /// Who holds a server's lock while this process analyses or applies it.
+    pub fn lock_holder(&self) -> String {
+        format!("{}:{}", self.actor, std::process::id())
+    }
+
+    /// Takes a server's lock; `Busy` names the server.
+    pub(crate) async fn lock(&self, server: &Server, holder: &str) -> Result<()> {
+        match self.store.lock_server(server.id, holder, 3600).await {
+            Err(StoreError::Busy(_)) => Err(AppError::Busy(server.name.clone())),
+            other => Ok(other?),
+        }
+    }
+
+    /// Releases a server's lock held by `holder` (e.g. after an interrupted command).
+    pub async fn unlock(&self, server_id: ServerId, holder: &str) -> Result<()> {
+        Ok(self.store.unlock_server(server_id, holder).await?)
     }
 
     /// The built-in module of a server.
@@ -228,8 +251,8 @@ impl App {
     ) -> Result<AnalyseOutcome> {
         let server = self.store.server(name_or_id).await?;
         let module = self.module_for(&server)?;
-        let holder = format!("{}:{}", self.actor, std::process::id());
-        self.store.lock_server(server.id, &holder, 3600).await?;
+        let holder = self.lock_holder();
+        self.lock(&server, &holder).await?;
         let out = self
             .analyse_locked(&server, module.as_ref(), progress)
             .await;

@@ -104,6 +104,9 @@ struct RawService {
     termination_date: Option<String>,
     #[serde(default)]
     custom_fields: BTreeMap<String, String>,
+    /// Written by `records export`; ignored on import (the store keeps its own versions).
+    #[serde(default, rename = "version")]
+    _version: Option<i64>,
 }
 
 fn bad(path: String, msg: impl std::fmt::Display) -> AppError {
@@ -122,6 +125,12 @@ fn opt_date(path: String, v: &Option<String>) -> Result<Option<time::Date>, AppE
 /// Errors: [`AppError::Records`] with the path of the first bad value, e.g.
 /// `services[3].status: unknown status "active "`.
 pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, AppError> {
+    // A document is an object; `[]` or `null` would otherwise pass as "no sections".
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => return Err(AppError::Records("the document is empty".into())),
+        Some(_) => return Err(AppError::Records("not a records document: expected a JSON object with clients, products, servers and services".into())),
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let raw: RawDoc = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -141,8 +150,11 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
                 format!("duplicate id {}", c.id),
             ));
         }
-        if c.email.trim().is_empty() {
-            return Err(bad(format!("clients[{i}].email"), "empty e-mail"));
+        if c.id <= 0 {
+            return Err(bad(format!("clients[{i}].id"), format!("id {} is not a positive number", c.id)));
+        }
+        if serversync_core::module::normalize_email(&c.email).is_none() {
+            return Err(bad(format!("clients[{i}].email"), format!("{:?} is not an e-mail address", c.email)));
         }
         out.clients.push(Client {
             id: c.id,
@@ -160,6 +172,9 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
                 format!("products[{i}].id"),
                 format!("duplicate id {}", p.id),
             ));
+        }
+        if p.id <= 0 {
+            return Err(bad(format!("products[{i}].id"), format!("id {} is not a positive number", p.id)));
         }
         for k in p.config_options.keys() {
             let ok = k
@@ -188,6 +203,9 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
                 format!("servers[{i}].id"),
                 format!("duplicate id {}", s.id),
             ));
+        }
+        if s.id <= 0 {
+            return Err(bad(format!("servers[{i}].id"), format!("id {} is not a positive number", s.id)));
         }
         if s.name.trim().is_empty() {
             return Err(bad(format!("servers[{i}].name"), "empty name"));
@@ -236,6 +254,9 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
                 format!("services[{i}].id"),
                 format!("duplicate id {}", s.id),
             ));
+        }
+        if s.id <= 0 {
+            return Err(bad(format!("services[{i}].id"), format!("id {} is not a positive number", s.id)));
         }
         let status = match s.status.as_deref() {
             None => ServiceStatus::Pending,
@@ -391,5 +412,30 @@ mod tests {
         assert!(!out.contains("TOKEN"));
         assert!(!out.contains("access_hash"));
         assert!(!out.contains("password"));
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn export_round_trips_through_import() {
+        let doc = br#"{"clients":[{"id":1,"email":"a@b.test"}],"products":[{"id":2,"name":"P","module":"cpanel"}],
+            "services":[{"id":3,"client_id":1,"product_id":2,"status":"Active","regdate":"2024-01-31"}]}"#;
+        let r = parse_records(doc, &["cpanel"]).unwrap();
+        let exported = serde_json::to_vec(&records_json(&r)).unwrap();
+        let again = parse_records(&exported, &["cpanel"]).unwrap();
+        assert_eq!(again.services, r.services);
+        assert_eq!(again.clients, r.clients);
+    }
+
+    #[test]
+    fn non_objects_bad_ids_and_emails_are_refused() {
+        let e = |d: &[u8]| parse_records(d, &["cpanel"]).unwrap_err().to_string();
+        assert_eq!(e(b"[]"), "invalid records document: not a records document: expected a JSON object with clients, products, servers and services");
+        assert_eq!(e(b"  "), "invalid records document: the document is empty");
+        assert_eq!(e(br#"{"clients":[{"id":-5,"email":"a@b.test"}]}"#), "invalid records document: clients[0].id: id -5 is not a positive number");
+        assert_eq!(e(br#"{"clients":[{"id":1,"email":"not-an-email"}]}"#), "invalid records document: clients[0].email: \"not-an-email\" is not an e-mail address");
     }
 }

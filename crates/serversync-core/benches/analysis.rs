@@ -93,8 +93,14 @@ fn generate(n: usize, seed: u64) -> Data {
     let n_paired = n * 95 / 100;
     let n_extra = n - n_paired; // services not on the server: keeps both sides at ~n
 
-    let mk_service = |id: i64, domain: String, user: &str, plan: &str, status: ServiceStatus,
-                      ip: &str, regdate: Option<Date>, email: &str| BillingRecord {
+    let mk_service = |id: i64,
+                      domain: String,
+                      user: &str,
+                      plan: &str,
+                      status: ServiceStatus,
+                      ip: &str,
+                      regdate: Option<Date>,
+                      email: &str| BillingRecord {
         service: Service {
             id,
             client_id: 1 + id % 50_000,
@@ -322,7 +328,9 @@ fn main() {
     println!("== analysis benchmark: {n} remote accounts x ~{n} services, {iters} iterations ==");
     println!(
         "load average at start: {} (figures are noisy when other jobs share the CPUs)",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     println!(
         "machine: {} CPUs available; analyse() is single-threaded",
@@ -363,10 +371,7 @@ fn main() {
     let hwm_first = proc_status("VmHWM:").unwrap_or(0);
     let rss_with_result = proc_status("VmRSS:").unwrap_or(0);
     let items = first.items.len();
-    println!(
-        "result: {} items, counts {:?}",
-        items, first.counts
-    );
+    println!("result: {} items, counts {:?}", items, first.counts);
     let (_, t_drop) = time(|| drop(black_box(first)));
 
     let mut runs = vec![secs(t_first)];
@@ -404,7 +409,9 @@ fn main() {
         } else {
             " (VmHWM could not be reset: includes input generation)"
         },
-        gb(hwm_first.max(hwm_after).saturating_sub(hwm_before.max(rss_inputs))),
+        gb(hwm_first
+            .max(hwm_after)
+            .saturating_sub(hwm_before.max(rss_inputs))),
         gb(rss_with_result.saturating_sub(rss_inputs)),
     );
     let peak = hwm_first.max(hwm_after);
@@ -427,7 +434,11 @@ fn main() {
 }
 
 fn verdict(ok: bool, ratio: f64) -> String {
-    format!("[{} — {:.2}× target]", if ok { "MEETS" } else { "MISSES" }, ratio)
+    format!(
+        "[{} — {:.2}× target]",
+        if ok { "MEETS" } else { "MISSES" },
+        ratio
+    )
 }
 
 fn fmt_n(n: usize) -> String {
@@ -464,7 +475,10 @@ fn phases(input: &AnalysisInput<'_>, data: &Data) {
         drop(black_box(v));
         t
     });
-    report.push(("domain_key, remote side (alloc Vec<Option<String>>)", t_rkeys));
+    report.push((
+        "domain_key, remote side (alloc Vec<Option<String>>)",
+        t_rkeys,
+    ));
     let t_skeys = best(&mut || {
         let (v, t) = time(|| {
             input
@@ -478,10 +492,17 @@ fn phases(input: &AnalysisInput<'_>, data: &Data) {
     });
     report.push(("domain_key, billing side", t_skeys));
     // domain_key alone on ASCII (fast path) vs the non-plain inputs (IDNA path).
-    let plain: Vec<&str> = input.services.iter().map(|r| r.service.domain.as_str()).collect();
-    let (idna_inputs, ascii_inputs): (Vec<&str>, Vec<&str>) = plain
+    let plain: Vec<&str> = input
+        .services
         .iter()
-        .partition(|d| !d.is_ascii() || d.chars().any(|c| c.is_ascii_uppercase()) || d.ends_with('.') || d.contains("xn--"));
+        .map(|r| r.service.domain.as_str())
+        .collect();
+    let (idna_inputs, ascii_inputs): (Vec<&str>, Vec<&str>) = plain.iter().partition(|d| {
+        !d.is_ascii()
+            || d.chars().any(|c| c.is_ascii_uppercase())
+            || d.ends_with('.')
+            || d.contains("xn--")
+    });
     let t_ascii = best(&mut || {
         time(|| {
             for d in &ascii_inputs {
@@ -550,7 +571,10 @@ fn phases(input: &AnalysisInput<'_>, data: &Data) {
         drop(black_box(v));
         t
     });
-    report.push(("hash indexes (remote counts + by_key Vec<usize> per key)", t_index));
+    report.push((
+        "hash indexes (remote counts + by_key Vec<usize> per key)",
+        t_index,
+    ));
 
     let mut by_key: HashMap<&str, Vec<usize>> = HashMap::with_capacity(service_keys.len());
     for (i, k) in service_keys.iter().enumerate() {
@@ -585,7 +609,14 @@ fn phases(input: &AnalysisInput<'_>, data: &Data) {
         let (v, t) = time(|| {
             pairs
                 .iter()
-                .map(|&(ai, si)| compare(input.meta, input.server_ip, &input.accounts[ai], &input.services[si]))
+                .map(|&(ai, si)| {
+                    compare(
+                        input.meta,
+                        input.server_ip,
+                        &input.accounts[ai],
+                        &input.services[si],
+                    )
+                })
                 .collect::<Vec<_>>()
         });
         drop(black_box(v));
@@ -624,7 +655,10 @@ fn phases(input: &AnalysisInput<'_>, data: &Data) {
     let t_dk2 = best(&mut || {
         time(|| {
             for &(ai, si) in &pairs {
-                black_box(domain_key(&input.accounts[ai].domain) == domain_key(&input.services[si].service.domain));
+                black_box(
+                    domain_key(&input.accounts[ai].domain)
+                        == domain_key(&input.services[si].service.domain),
+                );
             }
         })
         .1
@@ -644,7 +678,9 @@ fn phases(input: &AnalysisInput<'_>, data: &Data) {
                     category: serversync_core::analysis::Category::InSync,
                     key: k.clone().unwrap_or_default(),
                     remote: Some(ai),
-                    billing: Some(BillingRef::ThisServer(ai.min(input.services.len().saturating_sub(1)))),
+                    billing: Some(BillingRef::ThisServer(
+                        ai.min(input.services.len().saturating_sub(1)),
+                    )),
                     diffs: Vec::new(),
                     actions: Vec::new(),
                     notes: Vec::new(),
@@ -671,15 +707,22 @@ fn phases(input: &AnalysisInput<'_>, data: &Data) {
                     .then_with(|| a.key.cmp(&b.key))
                     .then_with(|| sid(a).cmp(&sid(b)))
                     .then_with(|| {
-                        let ra = a.remote_account(input).map(|r| (&r.unique_identifier, &r.username));
-                        let rb = b.remote_account(input).map(|r| (&r.unique_identifier, &r.username));
+                        let ra = a
+                            .remote_account(input)
+                            .map(|r| (&r.unique_identifier, &r.username));
+                        let rb = b
+                            .remote_account(input)
+                            .map(|r| (&r.unique_identifier, &r.username));
                         ra.cmp(&rb)
                     })
             })
         })
         .1
     });
-    report.push(("final sort of the items (category, key, service id, …)", t_sort));
+    report.push((
+        "final sort of the items (category, key, service id, …)",
+        t_sort,
+    ));
     let (_, t_drop) = time(|| drop(black_box(analysis)));
     report.push(("dropping the result (outside analyse)", secs(t_drop)));
     drop(items);

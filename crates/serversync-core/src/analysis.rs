@@ -4,13 +4,14 @@
 //! category, identifier key, service id), and linear in accounts + services (hash indexes on
 //! the normalised identifier keys).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Serialize, Serializer};
 
 use crate::model::{format_date, Service, ServiceId, ServiceStatus};
 use crate::module::{MetaData, RemoteAccount, RemoteStatus, UniqueIdField};
-use crate::normalize::{domain_key, strip_www, text_key};
+use crate::normalize::{domain_key, domain_key_cow, strip_www, text_key, text_key_cow};
 
 /// A service as the analysis sees it: the service itself, the product-field value of its
 /// product (the remote package name it should have, e.g. `configoption1`), and its client's
@@ -274,15 +275,25 @@ pub fn identifier_key(field: &UniqueIdField, raw: &str) -> Option<String> {
 pub fn package_matches(remote: &str, owner: Option<&str>, billing: &str) -> bool {
     let r = remote.trim();
     let b = billing.trim();
-    if r.eq_ignore_ascii_case(b) {
+    if eq_text(r, b) {
         return true;
     }
     match owner.map(str::trim).filter(|o| !o.is_empty()) {
         Some(o) => r
             .strip_prefix(o)
             .and_then(|rest| rest.strip_prefix('_'))
-            .is_some_and(|rest| rest.eq_ignore_ascii_case(b)),
+            .is_some_and(|rest| eq_text(rest, b)),
         None => false,
+    }
+}
+
+/// Case-insensitive equality of trimmed text, without allocating for ASCII.
+fn eq_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
     }
 }
 
@@ -313,52 +324,66 @@ pub fn compare(
     acc: &RemoteAccount,
     rec: &BillingRecord,
 ) -> (Vec<Diff>, usize) {
+    compare_keyed(meta, server_ip, acc, rec, None)
+}
+
+/// [`compare`] with the domain keys of both sides already computed (the analysis has them
+/// for the `domain` identifier field; recomputing them per pair doubled its cost).
+fn compare_keyed(
+    meta: &MetaData,
+    server_ip: &str,
+    acc: &RemoteAccount,
+    rec: &BillingRecord,
+    domain_keys: Option<(&str, Option<&str>)>,
+) -> (Vec<Diff>, usize) {
     let s = &rec.service;
     let mut diffs = Vec::new();
     let mut equal = 0usize;
-    let mut check = |field: Field, same: bool, remote: &str, billing: &str| {
-        if same {
-            equal += 1;
-        } else {
-            diffs.push(Diff {
-                field,
-                remote: remote.to_string(),
-                billing: billing.to_string(),
-            });
-        }
-    };
+    // Values are turned into strings only for fields that differ.
+    macro_rules! check {
+        ($field:expr, $same:expr, $remote:expr, $billing:expr) => {
+            if $same {
+                equal += 1;
+            } else {
+                diffs.push(Diff {
+                    field: $field,
+                    remote: $remote.to_string(),
+                    billing: $billing.to_string(),
+                });
+            }
+        };
+    }
     if let UniqueIdField::CustomField(_) = meta.unique_identifier_field {
         let b = billing_identifier(&meta.unique_identifier_field, s);
-        check(
+        check!(
             Field::UniqueIdentifier,
-            text_key(&acc.unique_identifier) == text_key(b),
+            eq_text(&acc.unique_identifier, b),
             &acc.unique_identifier,
-            b,
+            b
         );
     }
     if !acc.domain.trim().is_empty() {
-        check(
-            Field::Domain,
-            domain_key(&acc.domain) == domain_key(&s.domain),
-            &acc.domain,
-            &s.domain,
-        );
+        let same = match domain_keys {
+            Some((r, b)) => Some(r) == b,
+            None => domain_key_cow(&acc.domain) == domain_key_cow(&s.domain),
+        };
+        check!(Field::Domain, same, &acc.domain, &s.domain);
     }
     if !acc.username.trim().is_empty() {
-        check(
+        check!(
             Field::Username,
-            text_key(&acc.username) == text_key(&s.username),
+            eq_text(&acc.username, &s.username),
             &acc.username,
-            &s.username,
+            &s.username
         );
     }
     if !acc.product.trim().is_empty() {
         let pkg = rec.package.as_deref().unwrap_or("");
-        check(
+        check!(
             Field::Product,
             !pkg.is_empty() && package_matches(&acc.product, acc.owner.as_deref(), pkg),
             &acc.product,
-            pkg,
+            pkg
         );
     }
     if !acc.primary_ip.trim().is_empty() {
@@ -367,37 +392,31 @@ pub fn compare(
         } else {
             s.dedicated_ip.as_str()
         };
-        check(
+        check!(
             Field::PrimaryIp,
             ip_eq(&acc.primary_ip, ip),
             &acc.primary_ip,
-            ip,
+            ip
         );
     }
-    check(
+    check!(
         Field::Status,
         service_status_matches(acc.status, s.status),
         acc.status.as_str(),
-        s.status.as_str(),
+        s.status.as_str()
     );
     if let Some(created) = acc.created {
-        let remote = format_date(created.date());
-        let billing = s.regdate.map(format_date).unwrap_or_default();
-        check(
+        let same = Some(created.date()) == s.regdate;
+        check!(
             Field::Created,
-            Some(created.date()) == s.regdate,
-            &remote,
-            &billing,
+            same,
+            format_date(created.date()),
+            s.regdate.map(format_date).unwrap_or_default()
         );
     }
     if let Some(email) = acc.email.as_deref() {
         let billing = rec.client_email.as_deref().unwrap_or("");
-        check(
-            Field::Email,
-            email.trim().to_lowercase() == billing.trim().to_lowercase(),
-            email,
-            billing,
-        );
+        check!(Field::Email, eq_text(email, billing), email, billing);
     }
     (diffs, equal)
 }
@@ -406,235 +425,185 @@ fn has_sync_diff(diffs: &[Diff]) -> bool {
     diffs.iter().any(|d| d.field != Field::Email)
 }
 
+/// FxHash (rustc's hasher): the analysis hashes millions of short keys, where SipHash's
+/// flooding resistance buys nothing (keys come from our own panels and billing) and costs
+/// most of the index time.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
+fn fx_map<K, V>(cap: usize) -> FxMap<K, V> {
+    HashMap::with_capacity_and_hasher(cap, Default::default())
+}
+
+/// The comparison key of an identifier, borrowed when the input already is one.
+fn key_cow<'a>(field: &UniqueIdField, raw: &'a str) -> Option<Cow<'a, str>> {
+    match field {
+        UniqueIdField::Domain => domain_key_cow(raw),
+        _ => text_key_cow(raw),
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Services by key: the first service index per key, chained through `next` (no vector per
+/// key).
+struct KeyIndex<'a> {
+    first: FxMap<&'a str, u32>,
+    next: Vec<u32>,
+}
+
+impl<'a> KeyIndex<'a> {
+    fn new(cap: usize) -> Self {
+        KeyIndex {
+            first: fx_map(cap),
+            next: vec![NONE; cap],
+        }
+    }
+    fn insert(&mut self, key: &'a str, i: usize) {
+        let prev = self.first.insert(key, i as u32).unwrap_or(NONE);
+        self.next[i] = prev;
+    }
+    fn get(&self, key: &str, out: &mut Vec<usize>) {
+        out.clear();
+        let mut i = self.first.get(key).copied().unwrap_or(NONE);
+        while i != NONE {
+            out.push(i as usize);
+            i = self.next[i as usize];
+        }
+        // Chains run newest first; candidates are listed in input order.
+        out.reverse();
+    }
+}
+
+/// Computes keys on two threads for large inputs (the analysis has two cores to use).
+fn keys_of<'a, T: Sync>(
+    items: &'a [T],
+    f: impl Fn(&'a T) -> Option<Cow<'a, str>> + Sync,
+) -> Vec<Option<Cow<'a, str>>> {
+    const PARALLEL_FROM: usize = 20_000;
+    if items.len() < PARALLEL_FROM {
+        return items.iter().map(&f).collect();
+    }
+    let mid = items.len() / 2;
+    let (a, b) = items.split_at(mid);
+    std::thread::scope(|sc| {
+        let h = sc.spawn(|| b.iter().map(&f).collect::<Vec<_>>());
+        let mut out: Vec<_> = a.iter().map(&f).collect();
+        match h.join() {
+            Ok(rest) => out.extend(rest),
+            // A panic in a key function is a bug; redo the half here rather than lose it.
+            Err(_) => out.extend(b.iter().map(&f)),
+        }
+        out
+    })
+}
+
 /// Analyses one server. See the module docs and DESIGN.md §3 for the rules.
 pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
     let field = &input.meta.unique_identifier_field;
     let is_domain = *field == UniqueIdField::Domain;
 
-    let remote_keys: Vec<Option<String>> = input
-        .accounts
-        .iter()
-        .map(|a| identifier_key(field, &a.unique_identifier))
-        .collect();
-    let mut remote_key_count: HashMap<&str, u32> = HashMap::with_capacity(remote_keys.len());
+    let (remote_keys, service_keys) = std::thread::scope(|sc| {
+        let h = sc.spawn(|| keys_of(input.accounts, |a| key_cow(field, &a.unique_identifier)));
+        let sk = keys_of(input.services, |r| {
+            key_cow(field, billing_identifier(field, &r.service))
+        });
+        let rk = h.join().unwrap_or_else(|_| {
+            input
+                .accounts
+                .iter()
+                .map(|a| key_cow(field, &a.unique_identifier))
+                .collect()
+        });
+        (rk, sk)
+    });
+
+    let mut remote_key_count: FxMap<&str, u32> = fx_map(remote_keys.len());
     for k in remote_keys.iter().flatten() {
-        *remote_key_count.entry(k.as_str()).or_insert(0) += 1;
+        *remote_key_count.entry(k.as_ref()).or_insert(0) += 1;
     }
 
-    let service_keys: Vec<Option<String>> = input
-        .services
-        .iter()
-        .map(|r| identifier_key(field, billing_identifier(field, &r.service)))
-        .collect();
-    let mut by_key: HashMap<&str, Vec<usize>> = HashMap::with_capacity(service_keys.len());
-    let mut by_www: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_key = KeyIndex::new(service_keys.len());
+    let mut by_www = KeyIndex::new(service_keys.len());
     for (i, k) in service_keys.iter().enumerate() {
         if let Some(k) = k {
-            by_key.entry(k.as_str()).or_default().push(i);
+            by_key.insert(k.as_ref(), i);
             if is_domain {
                 // The `www.` fallback may only pick a service no remote account matches exactly.
                 if let Some(stripped) = strip_www(k) {
-                    if !remote_key_count.contains_key(k.as_str()) {
-                        by_www.entry(stripped).or_default().push(i);
+                    if !remote_key_count.contains_key(k.as_ref()) {
+                        by_www.insert(stripped, i);
                     }
                 }
             }
         }
     }
-    let mut other_by_key: HashMap<String, Vec<usize>> = HashMap::new();
-    if !input.other_live.is_empty() {
-        for (i, r) in input.other_live.iter().enumerate() {
-            if let Some(k) = identifier_key(field, billing_identifier(field, &r.service)) {
-                if remote_key_count.contains_key(k.as_str()) {
-                    other_by_key.entry(k).or_default().push(i);
-                }
+    let mut other_by_key: FxMap<String, Vec<usize>> = fx_map(0);
+    for (i, r) in input.other_live.iter().enumerate() {
+        if let Some(k) = identifier_key(field, billing_identifier(field, &r.service)) {
+            if remote_key_count.contains_key(k.as_str()) {
+                other_by_key.entry(k).or_default().push(i);
             }
         }
     }
 
+    let ctx = Ctx {
+        input,
+        is_domain,
+        remote_keys: &remote_keys,
+        service_keys: &service_keys,
+        remote_key_count: &remote_key_count,
+        by_key: &by_key,
+        by_www: &by_www,
+        other_by_key: &other_by_key,
+    };
+    // The accounts are independent of each other: two halves on two threads.
+    let n = input.accounts.len();
+    let (mut items, accounted_lists) = if n >= 20_000 {
+        let mid = n / 2;
+        std::thread::scope(|sc| {
+            let h = sc.spawn(|| ctx.accounts(mid..n));
+            let (mut items, acc_a) = ctx.accounts(0..mid);
+            let (items_b, acc_b) = h.join().unwrap_or_else(|_| ctx.accounts(mid..n));
+            items.extend(items_b);
+            (items, [acc_a, acc_b])
+        })
+    } else {
+        let (items, acc) = ctx.accounts(0..n);
+        (items, [acc, Vec::new()])
+    };
     let mut accounted = vec![false; input.services.len()];
-    let mut items: Vec<Item> = Vec::with_capacity(input.accounts.len() + input.services.len() / 16);
-
-    for (ai, acc) in input.accounts.iter().enumerate() {
-        let Some(key) = remote_keys[ai].as_deref() else {
-            items.push(Item {
-                category: Category::Conflict,
-                key: String::new(),
-                remote: Some(ai),
-                billing: None,
-                diffs: Vec::new(),
-                actions: Vec::new(),
-                notes: vec![format!(
-                    "the account has no usable {} ({:?})",
-                    input.meta.unique_identifier_display_name.to_lowercase(),
-                    acc.unique_identifier
-                )],
-                related_service_ids: Vec::new(),
-            });
-            continue;
-        };
-        let shared = remote_key_count.get(key).copied().unwrap_or(0);
-        if shared > 1 {
-            let related: Vec<ServiceId> = by_key
-                .get(key)
-                .map(|v| {
-                    v.iter()
-                        .map(|&i| {
-                            accounted[i] = true;
-                            input.services[i].service.id
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            items.push(Item {
-                category: Category::Conflict,
-                key: key.to_string(),
-                remote: Some(ai),
-                billing: None,
-                diffs: Vec::new(),
-                actions: Vec::new(),
-                notes: vec![format!(
-                    "{shared} accounts on the server share the {} {key:?}",
-                    input.meta.unique_identifier_display_name.to_lowercase()
-                )],
-                related_service_ids: related,
-            });
-            continue;
-        }
-
-        let mut notes = Vec::new();
-        let mut candidates: &[usize] = by_key.get(key).map_or(&[], |v| v.as_slice());
-        if candidates.is_empty() && is_domain {
-            if let Some(w) = by_www.get(key) {
-                if w.len() == 1 {
-                    candidates = w.as_slice();
-                    notes.push(
-                        "matched by removing a leading \"www.\" from the billing domain".into(),
-                    );
-                }
-            }
-        }
-
-        if !candidates.is_empty() {
-            // Rank: live above closed, then more equal fields, then the lower service id.
-            let mut ranked: Vec<(usize, Vec<Diff>, usize)> = candidates
-                .iter()
-                .map(|&si| {
-                    let (d, eq) = compare(input.meta, input.server_ip, acc, &input.services[si]);
-                    (si, d, eq)
-                })
-                .collect();
-            ranked.sort_by(|a, b| {
-                let sa = &input.services[a.0].service;
-                let sb = &input.services[b.0].service;
-                sb.status
-                    .is_live()
-                    .cmp(&sa.status.is_live())
-                    .then(b.2.cmp(&a.2))
-                    .then(sa.id.cmp(&sb.id))
-            });
-            let mut it = ranked.into_iter();
-            let Some((best, diffs, _)) = it.next() else {
-                continue;
-            };
-            accounted[best] = true;
-            let best_live = input.services[best].service.status.is_live();
-            let (category, actions) = if !best_live {
-                (Category::TerminatedInBilling, vec![Action::Sync])
-            } else if has_sync_diff(&diffs) {
-                (Category::OutOfSync, vec![Action::Sync])
-            } else {
-                (Category::InSync, Vec::new())
-            };
-            let mut dup_items = Vec::new();
-            for (si, d, _) in it {
-                accounted[si] = true;
-                let svc = &input.services[si].service;
-                if svc.status.is_live() {
-                    dup_items.push(Item {
-                        category: Category::Duplicate,
-                        key: key.to_string(),
-                        remote: Some(ai),
-                        billing: Some(BillingRef::ThisServer(si)),
-                        diffs: d,
-                        actions: vec![Action::Terminate],
-                        notes: vec![format!(
-                            "service {} also matches; service {} is the better match",
-                            svc.id, input.services[best].service.id
-                        )],
-                        related_service_ids: Vec::new(),
-                    });
-                } else {
-                    notes.push(format!(
-                        "also matches {} service {}",
-                        svc.status.as_str(),
-                        svc.id
-                    ));
-                }
-            }
-            items.push(Item {
-                category,
-                key: key.to_string(),
-                remote: Some(ai),
-                billing: Some(BillingRef::ThisServer(best)),
-                diffs,
-                actions,
-                notes,
-                related_service_ids: Vec::new(),
-            });
-            items.extend(dup_items);
-            continue;
-        }
-
-        match other_by_key.get(key).map(|v| v.as_slice()) {
-            Some([oi]) => {
-                let (diffs, _) = compare(input.meta, input.server_ip, acc, &input.other_live[*oi]);
-                let from = input.other_live[*oi].service.server_id;
-                items.push(Item {
-                    category: Category::Moved,
-                    key: key.to_string(),
-                    remote: Some(ai),
-                    billing: Some(BillingRef::OtherServer(*oi)),
-                    diffs,
-                    actions: vec![Action::Move],
-                    notes: vec![match from {
-                        Some(id) => format!("billing has this service on server {id}"),
-                        None => "billing has this service on another server".into(),
-                    }],
-                    related_service_ids: Vec::new(),
-                });
-            }
-            Some(several) if several.len() > 1 => {
-                let mut ids: Vec<ServiceId> = several
-                    .iter()
-                    .map(|&i| input.other_live[i].service.id)
-                    .collect();
-                ids.sort_unstable();
-                items.push(Item {
-                    category: Category::Conflict,
-                    key: key.to_string(),
-                    remote: Some(ai),
-                    billing: None,
-                    diffs: Vec::new(),
-                    actions: Vec::new(),
-                    notes: vec![format!(
-                        "not in billing on this server, but live on several other servers (services {ids:?})"
-                    )],
-                    related_service_ids: Vec::new(),
-                });
-            }
-            _ => items.push(Item {
-                category: Category::NotInBilling,
-                key: key.to_string(),
-                remote: Some(ai),
-                billing: None,
-                diffs: Vec::new(),
-                actions: vec![Action::Import],
-                notes: Vec::new(),
-                related_service_ids: Vec::new(),
-            }),
+    for list in &accounted_lists {
+        for &i in list {
+            accounted[i as usize] = true;
         }
     }
+    drop(accounted_lists);
 
     let mut live_services = 0usize;
     for (si, rec) in input.services.iter().enumerate() {
@@ -667,7 +636,7 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         }
         items.push(Item {
             category,
-            key: service_keys[si].clone().unwrap_or_default(),
+            key: service_keys[si].as_deref().unwrap_or("").to_string(),
             remote: None,
             billing: Some(BillingRef::ThisServer(si)),
             diffs: Vec::new(),
@@ -677,25 +646,7 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         });
     }
 
-    // Deterministic order whatever the input order: category, key, service id, then the
-    // remote account's own fields.
-    let service_id = |it: &Item| -> Option<ServiceId> {
-        it.billing.map(|b| match b {
-            BillingRef::ThisServer(i) => input.services[i].service.id,
-            BillingRef::OtherServer(i) => input.other_live[i].service.id,
-        })
-    };
-    items.sort_unstable_by(|a, b| {
-        a.category
-            .cmp(&b.category)
-            .then_with(|| a.key.cmp(&b.key))
-            .then_with(|| service_id(a).cmp(&service_id(b)))
-            .then_with(|| {
-                let ra = a.remote.map(|i| &input.accounts[i]);
-                let rb = b.remote.map(|i| &input.accounts[i]);
-                remote_order(ra).cmp(&remote_order(rb))
-            })
-    });
+    sort_items(input, &mut items);
 
     let mut counts = Counts::default();
     for it in &items {
@@ -717,6 +668,252 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         counts,
         live_services,
         warnings,
+    }
+}
+
+/// Deterministic order whatever the input order: category, key, service id, then the remote
+/// account's own fields. Sorts a compact array and moves each item once.
+fn sort_items(input: &AnalysisInput<'_>, items: &mut Vec<Item>) {
+    let service_id = |it: &Item| -> Option<ServiceId> {
+        it.billing.map(|b| match b {
+            BillingRef::ThisServer(i) => input.services[i].service.id,
+            BillingRef::OtherServer(i) => input.other_live[i].service.id,
+        })
+    };
+    let mut order: Vec<(Category, &str, Option<ServiceId>, u32)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.category, it.key.as_str(), service_id(it), i as u32))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1.cmp(b.1))
+            .then_with(|| a.2.cmp(&b.2))
+            .then_with(|| {
+                let ra = items[a.3 as usize].remote.map(|i| &input.accounts[i]);
+                let rb = items[b.3 as usize].remote.map(|i| &input.accounts[i]);
+                remote_order(ra).cmp(&remote_order(rb))
+            })
+    });
+    let perm: Vec<u32> = order.into_iter().map(|o| o.3).collect();
+    let mut slots: Vec<Option<Item>> = std::mem::take(items).into_iter().map(Some).collect();
+    items.extend(perm.into_iter().filter_map(|i| slots[i as usize].take()));
+}
+
+/// What every account's analysis shares.
+struct Ctx<'c, 'a> {
+    input: &'c AnalysisInput<'a>,
+    is_domain: bool,
+    remote_keys: &'c [Option<Cow<'a, str>>],
+    service_keys: &'c [Option<Cow<'a, str>>],
+    remote_key_count: &'c FxMap<&'c str, u32>,
+    by_key: &'c KeyIndex<'c>,
+    by_www: &'c KeyIndex<'c>,
+    other_by_key: &'c FxMap<String, Vec<usize>>,
+}
+
+impl Ctx<'_, '_> {
+    /// The items of the accounts `range`, and the services they account for.
+    fn accounts(&self, range: std::ops::Range<usize>) -> (Vec<Item>, Vec<u32>) {
+        let input = self.input;
+        let mut items: Vec<Item> = Vec::with_capacity(range.len() + range.len() / 16);
+        let mut accounted: Vec<u32> = Vec::with_capacity(range.len());
+        let mut candidates: Vec<usize> = Vec::new();
+        let uid_name = || input.meta.unique_identifier_display_name.to_lowercase();
+        for ai in range {
+            let acc = &input.accounts[ai];
+            let Some(key) = self.remote_keys[ai].as_deref() else {
+                items.push(Item {
+                    category: Category::Conflict,
+                    key: String::new(),
+                    remote: Some(ai),
+                    billing: None,
+                    diffs: Vec::new(),
+                    actions: Vec::new(),
+                    notes: vec![format!(
+                        "the account has no usable {} ({:?})",
+                        uid_name(),
+                        acc.unique_identifier
+                    )],
+                    related_service_ids: Vec::new(),
+                });
+                continue;
+            };
+            let shared = self.remote_key_count.get(key).copied().unwrap_or(0);
+            if shared > 1 {
+                self.by_key.get(key, &mut candidates);
+                let related: Vec<ServiceId> = candidates
+                    .iter()
+                    .map(|&i| {
+                        accounted.push(i as u32);
+                        input.services[i].service.id
+                    })
+                    .collect();
+                items.push(Item {
+                    category: Category::Conflict,
+                    key: key.to_string(),
+                    remote: Some(ai),
+                    billing: None,
+                    diffs: Vec::new(),
+                    actions: Vec::new(),
+                    notes: vec![format!(
+                        "{shared} accounts on the server share the {} {key:?}",
+                        uid_name()
+                    )],
+                    related_service_ids: related,
+                });
+                continue;
+            }
+
+            let mut notes = Vec::new();
+            self.by_key.get(key, &mut candidates);
+            if candidates.is_empty() && self.is_domain {
+                self.by_www.get(key, &mut candidates);
+                if candidates.len() == 1 {
+                    notes.push(
+                        "matched by removing a leading \"www.\" from the billing domain".into(),
+                    );
+                } else {
+                    candidates.clear();
+                }
+            }
+
+            if !candidates.is_empty() {
+                let compare_with = |si: usize| {
+                    let keys = if self.is_domain {
+                        Some((key, self.service_keys[si].as_deref()))
+                    } else {
+                        None
+                    };
+                    compare_keyed(input.meta, input.server_ip, acc, &input.services[si], keys)
+                };
+                let (best, diffs, rest) = if candidates.len() == 1 {
+                    let (d, _) = compare_with(candidates[0]);
+                    (candidates[0], d, Vec::new())
+                } else {
+                    // Rank: live above closed, then more equal fields, then the lower service id.
+                    let mut ranked: Vec<(usize, Vec<Diff>, usize)> = candidates
+                        .iter()
+                        .map(|&si| {
+                            let (d, eq) = compare_with(si);
+                            (si, d, eq)
+                        })
+                        .collect();
+                    ranked.sort_by(|a, b| {
+                        let sa = &input.services[a.0].service;
+                        let sb = &input.services[b.0].service;
+                        sb.status
+                            .is_live()
+                            .cmp(&sa.status.is_live())
+                            .then(b.2.cmp(&a.2))
+                            .then(sa.id.cmp(&sb.id))
+                    });
+                    let mut it = ranked.into_iter();
+                    let Some((best, d, _)) = it.next() else {
+                        continue;
+                    };
+                    (best, d, it.map(|(si, d, _)| (si, d)).collect())
+                };
+                accounted.push(best as u32);
+                let best_live = input.services[best].service.status.is_live();
+                let (category, actions) = if !best_live {
+                    (Category::TerminatedInBilling, vec![Action::Sync])
+                } else if has_sync_diff(&diffs) {
+                    (Category::OutOfSync, vec![Action::Sync])
+                } else {
+                    (Category::InSync, Vec::new())
+                };
+                let mut dup_items = Vec::new();
+                for (si, d) in rest {
+                    accounted.push(si as u32);
+                    let svc = &input.services[si].service;
+                    if svc.status.is_live() {
+                        dup_items.push(Item {
+                            category: Category::Duplicate,
+                            key: key.to_string(),
+                            remote: Some(ai),
+                            billing: Some(BillingRef::ThisServer(si)),
+                            diffs: d,
+                            actions: vec![Action::Terminate],
+                            notes: vec![format!(
+                                "service {} also matches; service {} is the better match",
+                                svc.id, input.services[best].service.id
+                            )],
+                            related_service_ids: Vec::new(),
+                        });
+                    } else {
+                        notes.push(format!(
+                            "also matches {} service {}",
+                            svc.status.as_str(),
+                            svc.id
+                        ));
+                    }
+                }
+                items.push(Item {
+                    category,
+                    key: key.to_string(),
+                    remote: Some(ai),
+                    billing: Some(BillingRef::ThisServer(best)),
+                    diffs,
+                    actions,
+                    notes,
+                    related_service_ids: Vec::new(),
+                });
+                items.extend(dup_items);
+                continue;
+            }
+
+            match self.other_by_key.get(key).map(|v| v.as_slice()) {
+                Some([oi]) => {
+                    let (diffs, _) =
+                        compare(input.meta, input.server_ip, acc, &input.other_live[*oi]);
+                    let from = input.other_live[*oi].service.server_id;
+                    items.push(Item {
+                        category: Category::Moved,
+                        key: key.to_string(),
+                        remote: Some(ai),
+                        billing: Some(BillingRef::OtherServer(*oi)),
+                        diffs,
+                        actions: vec![Action::Move],
+                        notes: vec![match from {
+                            Some(id) => format!("billing has this service on server {id}"),
+                            None => "billing has this service on another server".into(),
+                        }],
+                        related_service_ids: Vec::new(),
+                    });
+                }
+                Some(several) if several.len() > 1 => {
+                    let mut ids: Vec<ServiceId> = several
+                        .iter()
+                        .map(|&i| input.other_live[i].service.id)
+                        .collect();
+                    ids.sort_unstable();
+                    items.push(Item {
+                        category: Category::Conflict,
+                        key: key.to_string(),
+                        remote: Some(ai),
+                        billing: None,
+                        diffs: Vec::new(),
+                        actions: Vec::new(),
+                        notes: vec![format!(
+                            "not in billing on this server, but live on several other servers (services {ids:?})"
+                        )],
+                        related_service_ids: Vec::new(),
+                    });
+                }
+                _ => items.push(Item {
+                    category: Category::NotInBilling,
+                    key: key.to_string(),
+                    remote: Some(ai),
+                    billing: None,
+                    diffs: Vec::new(),
+                    actions: vec![Action::Import],
+                    notes: Vec::new(),
+                    related_service_ids: Vec::new(),
+                }),
+            }
+        }
+        (items, accounted)
     }
 }
 

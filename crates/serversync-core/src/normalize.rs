@@ -4,56 +4,79 @@
 //! (UTS #46, as browsers and panels store IDN domains: `münchen.test` = `xn--mnchen-3ya.test`).
 //! Usernames and custom fields: trimmed, compared case-insensitively.
 
+use std::borrow::Cow;
+
 /// The comparison key of a domain, or `None` when it is empty or not a valid domain name.
 ///
 /// `"Example.ORG."` → `"example.org"`, `"münchen.test"` → `"xn--mnchen-3ya.test"`.
 /// Nothing inside the name is stripped (`www.` handling is [`strip_www`]'s, and only for the
 /// fallback match).
 pub fn domain_key(raw: &str) -> Option<String> {
+    domain_key_cow(raw).map(Cow::into_owned)
+}
+
+/// [`domain_key`], borrowing the input when it already is a key (the common case: panels send
+/// lower-case ASCII domains), so that keying a million accounts allocates nothing for them.
+pub fn domain_key_cow(raw: &str) -> Option<Cow<'_, str>> {
     let s = raw.trim();
     let s = s.strip_suffix('.').unwrap_or(s);
     if s.is_empty() {
         return None;
     }
-    // Fast path: plain lower-case ASCII labels without punycode need no IDNA processing, and
-    // are by far the most common input (1,000,000 keys per side must stay well under a second).
-    if is_plain_ascii_domain(s) {
-        return Some(s.to_ascii_lowercase());
+    // Fast path: plain ASCII labels without punycode need no IDNA processing.
+    match plain_ascii_domain(s.as_bytes()) {
+        Some(false) => return Some(Cow::Borrowed(s)),
+        Some(true) => return Some(Cow::Owned(s.to_ascii_lowercase())),
+        None => {}
     }
     match idna::domain_to_ascii(s) {
         // An empty label (`a..b`) is no domain, whatever a lenient IDNA pass accepts.
-        Ok(a) if !a.is_empty() && !a.split('.').any(str::is_empty) => Some(a),
+        Ok(a) if !a.is_empty() && !a.split('.').any(str::is_empty) => Some(Cow::Owned(a)),
         _ => None,
     }
 }
 
-fn is_plain_ascii_domain(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.first() == Some(&b'.') || b.last() == Some(&b'.') || s.contains("..") {
-        return false;
-    }
-    for label in s.split('.') {
-        let lb = label.as_bytes();
-        // Labels with `--` in positions 3–4 (xn--, and reserved forms) go through IDNA to be
-        // validated and decoded consistently.
-        if lb.len() >= 4 && lb[2] == b'-' && lb[3] == b'-' {
-            return false;
+/// One pass over a domain: `Some(has_upper_case)` when it is plain ASCII labels
+/// (letters, digits, `-`, `_`; no empty label; no label starting or ending with `-`; no
+/// `??--` label such as punycode `xn--`), else `None` (IDNA decides).
+fn plain_ascii_domain(b: &[u8]) -> Option<bool> {
+    let mut upper = false;
+    let mut start = 0usize;
+    for i in 0..=b.len() {
+        let c = if i == b.len() { b'.' } else { b[i] };
+        match c {
+            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => {}
+            b'A'..=b'Z' => upper = true,
+            b'.' => {
+                let label = &b[start..i];
+                if label.is_empty() || label[0] == b'-' || label[label.len() - 1] == b'-' {
+                    return None;
+                }
+                if label.len() >= 4 && label[2] == b'-' && label[3] == b'-' {
+                    return None;
+                }
+                start = i + 1;
+            }
+            _ => return None,
         }
-        if lb.first() == Some(&b'-') || lb.last() == Some(&b'-') {
-            return false;
-        }
     }
-    b.iter()
-        .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.' || *c == b'_')
+    Some(upper)
 }
 
 /// The comparison key of a username or custom field: trimmed and lower-cased; `None` if empty.
 pub fn text_key(raw: &str) -> Option<String> {
+    text_key_cow(raw).map(Cow::into_owned)
+}
+
+/// [`text_key`], borrowing the input when it is already lower-case ASCII.
+pub fn text_key_cow(raw: &str) -> Option<Cow<'_, str>> {
     let s = raw.trim();
     if s.is_empty() {
         None
+    } else if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Some(Cow::Borrowed(s))
     } else {
-        Some(s.to_lowercase())
+        Some(Cow::Owned(s.to_lowercase()))
     }
 }
 

@@ -48,7 +48,7 @@ impl WebError {
                 AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 AppError::Listing { .. } => StatusCode::BAD_GATEWAY,
                 AppError::Records(_) | AppError::Invalid(_) | AppError::UnknownModule { .. } => StatusCode::BAD_REQUEST,
-                AppError::NotApplicable(_) => StatusCode::CONFLICT,
+                AppError::NotApplicable(_) | AppError::Busy(_) => StatusCode::CONFLICT,
             },
         }
     }

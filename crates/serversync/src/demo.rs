@@ -211,35 +211,45 @@ pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool, listen: 
         sims[3].addr.port(),
     ];
     let app = open_app(Some(url), DEMO_DB, connect, read).await?;
+    if db.is_some() {
+        // Never load demo records over real ones: an explicit database must be empty.
+        let r = app.store.export_records().await?;
+        if !(r.clients.is_empty() && r.products.is_empty() && r.servers.is_empty() && r.services.is_empty()) {
+            anyhow::bail!(
+                "the demo loads its records into an empty database, and {} already has records: leave out --database (and SERVERSYNC_DATABASE_URL) to use {DEMO_DB}",
+                serversync_store::redact_url(url)
+            );
+        }
+    }
     let records = serde_json::to_vec(&demo_records(ports))?;
     app.import_records(&records).await?;
-    println!("serversync demo: 4 simulated cPanel servers on 127.0.0.1 (ports {ports:?}), demo records loaded into {url}\n");
+    outln!("serversync demo: 4 simulated cPanel servers on 127.0.0.1 (ports {ports:?}), demo records loaded into {url}\n");
     for name in ["web1", "web2", "web3", "web4"] {
         match app.analyse_server(name, &NoProgress).await {
             Ok(out) => output::print_analysis(&out.document),
-            Err(e) => println!("{name}: error: {e}"),
+            Err(e) => outln!("{name}: error: {e}"),
         }
-        println!();
+        outln!();
     }
     let db_arg = if db.is_none() {
         format!(" --database {DEMO_DB}")
     } else {
         String::new()
     };
-    println!("Try, in another terminal while the simulators run:");
-    println!("  serversync{db_arg} apply web1 --dry-run --sync all --import all");
-    println!("  serversync{db_arg} apply web1 --import all --unassigned-client 5");
-    println!("  serversync{db_arg} apply web1 --sync all --move all");
-    println!(
+    outln!("Try, in another terminal while the simulators run:");
+    outln!("  serversync{db_arg} apply web1 --dry-run --sync all --import all");
+    outln!("  serversync{db_arg} apply web1 --import all --unassigned-client 5");
+    outln!("  serversync{db_arg} apply web1 --sync all --move all");
+    outln!(
         "  serversync{db_arg} apply web4 --terminate all      # refused: web4 listed 0 accounts"
     );
-    println!("  serversync{db_arg} analyse web1");
+    outln!("  serversync{db_arg} analyse web1");
     if once {
         return Ok(0);
     }
     let password = serversync_app::auth::new_token("")[..16].to_string();
     app.clone().with_actor("demo").add_user("admin", &password, serversync_store::Role::Admin).await?;
-    println!("\nThe simulators and the web page keep running until Ctrl-C.");
+    outln!("\nThe simulators and the web page keep running until Ctrl-C.");
     crate::serve(app, listen, false, Some(("admin", &password))).await?;
     for s in sims {
         s.shutdown().await;

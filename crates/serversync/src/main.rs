@@ -12,6 +12,35 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serversync_app::{App, ApplyRequest, ImportDefaults, Selection, Selector};
 
+/// `println!` that ends quietly on a closed pipe (`serversync … | head`) and reports any other
+/// write error as one line with exit code 2, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("serversync: error: cannot write to standard output: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
+/// `print!` with the same handling as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("serversync: error: cannot write to standard output: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
 mod demo;
 mod output;
 mod progress;
@@ -223,6 +252,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -269,7 +299,9 @@ pub(crate) async fn open_app(
     read: u64,
 ) -> anyhow::Result<App> {
     let url = cli_db.unwrap_or(default);
-    let store = serversync_store::open(url).await?;
+    let store = serversync_store::open(url)
+        .await
+        .with_context(|| format!("cannot open database {}", serversync_store::redact_url(url)))?;
     let mut app = App::new(store, actor());
     app.module_options.connect_timeout = Duration::from_secs(connect.max(1));
     app.module_options.read_timeout = Duration::from_secs(read.max(1));
@@ -302,11 +334,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     };
                     let password = password.lines().next().unwrap_or("").to_string();
                     let u = app.add_user(&username, &password, role).await?;
-                    println!("administrator {} ({}) added", u.username, u.role.as_str());
+                    outln!("administrator {} ({}) added", u.username, u.role.as_str());
                 }
                 UsersCommand::List => {
                     for u in app.store.users().await? {
-                        println!("{}\t{}{}", u.username, u.role.as_str(), if u.disabled { "\tdisabled" } else { "" });
+                        outln!("{}\t{}{}", u.username, u.role.as_str(), if u.disabled { "\tdisabled" } else { "" });
                     }
                 }
             }
@@ -319,12 +351,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     let role = serversync_store::Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role {role:?} is not admin or readonly"))?;
                     let (token, t) = app.add_api_token(&name, role).await?;
                     eprintln!("API token {:?} ({}) created; it is shown once:", t.name, t.role.as_str());
-                    println!("{token}");
+                    outln!("{token}");
                 }
                 TokensCommand::List => {
                     for t in app.store.api_tokens().await? {
                         let used = t.last_used_at.map(|d| d.to_string()).unwrap_or_else(|| "never used".into());
-                        println!("{}\t{}\t{}", t.name, t.role.as_str(), used);
+                        outln!("{}\t{}\t{}", t.name, t.role.as_str(), used);
                     }
                 }
             }
@@ -336,7 +368,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 RecordsCommand::Import { file } => {
                     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
                     let c = app.import_records(&bytes).await.with_context(|| format!("{}", file.display()))?;
-                    println!("{}: {} inserted, {} updated, {} unchanged", file.display(), c.inserted, c.updated, c.unchanged);
+                    outln!("{}: {} inserted, {} updated, {} unchanged", file.display(), c.inserted, c.updated, c.unchanged);
                     Ok(0)
                 }
                 RecordsCommand::Export { file } => {
@@ -344,7 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     let text = serde_json::to_string_pretty(&doc)? + "\n";
                     match file {
                         Some(f) => std::fs::write(&f, text).with_context(|| format!("cannot write {}", f.display()))?,
-                        None => print!("{text}"),
+                        None => out!("{text}"),
                     }
                     Ok(0)
                 }
@@ -353,11 +385,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Analyse(a) => {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             let bar = progress::Bar::new(&a.server);
-            let out = app.analyse_server(&a.server, &bar).await;
+            let out = interruptible(&app, &a.server, app.analyse_server(&a.server, &bar)).await;
             bar.finish();
             let out = out?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&out.document)?);
+                outln!("{}", serde_json::to_string_pretty(&out.document)?);
             } else {
                 output::print_analysis(&out.document);
             }
@@ -395,6 +427,24 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Runs a command that locks a server; on Ctrl-C releases the lock (so the next command is not
+/// told the server is busy) and fails with "interrupted".
+async fn interruptible<T>(
+    app: &App,
+    server: &str,
+    fut: impl std::future::Future<Output = serversync_app::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        r = fut => Ok(r?),
+        _ = tokio::signal::ctrl_c() => {
+            if let Ok(id) = app.server_id(server).await {
+                let _ = app.unlock(id, &app.lock_holder()).await;
+            }
+            anyhow::bail!("interrupted: nothing was applied; the server's lock was released")
+        }
+    }
+}
+
 /// Serves the web page until Ctrl-C. Prints the URL (and a one-time setup link while no
 /// administrator exists, or the given demo credentials).
 pub(crate) async fn serve(app: App, listen: &str, secure_cookies: bool, credentials: Option<(&str, &str)>) -> anyhow::Result<()> {
@@ -402,13 +452,13 @@ pub(crate) async fn serve(app: App, listen: &str, secure_cookies: bool, credenti
     let addr = listener.local_addr()?;
     let state = serversync_web::WebState::new(app, serversync_web::WebConfig { secure_cookies });
     let url = format!("http://{addr}");
-    println!("Web page: {url}/");
+    outln!("Web page: {url}/");
     if let Some((user, password)) = credentials {
-        println!("Sign in as {user} with password {password}");
+        outln!("Sign in as {user} with password {password}");
     } else if let Some(link) = state.setup_link().await? {
-        println!("No administrator yet: create the first one at {url}{link}");
+        outln!("No administrator yet: create the first one at {url}{link}");
     }
-    println!("API: {url}/api/ (OpenAPI document at {url}/api/openapi.json)");
+    outln!("API: {url}/api/ (OpenAPI document at {url}/api/openapi.json)");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     serversync_web::serve(listener, state, async {
@@ -457,9 +507,9 @@ async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {
             create_missing_products: a.create_missing_products,
         },
     };
-    let report = app.apply(&req).await?;
+    let report = interruptible(&app, &req.server, app.apply(&req)).await?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         output::print_apply(&report);
     }

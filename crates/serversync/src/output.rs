@@ -30,7 +30,7 @@ fn s(v: &Value) -> String {
 pub fn print_analysis(doc: &Value) {
     let server = &doc["server"];
     let listing = &doc["listing"];
-    println!(
+    outln!(
         "{} ({}): {} accounts listed, listing {}; {} live services in billing; run {}",
         s(&server["name"]),
         s(&server["module"]),
@@ -45,7 +45,7 @@ pub fn print_analysis(doc: &Value) {
     );
     if let Some(skipped) = listing["skipped"].as_array() {
         for sk in skipped {
-            println!(
+            outln!(
                 "  skipped record #{} ({}): {}",
                 s(&sk["index"]),
                 s(&sk["identifier"]),
@@ -54,7 +54,7 @@ pub fn print_analysis(doc: &Value) {
         }
     }
     for w in doc["warnings"].as_array().into_iter().flatten() {
-        println!("  warning: {}", s(w));
+        outln!("  warning: {}", s(w));
     }
     let mut counts = table(&["category", "items"]);
     for c in Category::ALL {
@@ -65,7 +65,7 @@ pub fn print_analysis(doc: &Value) {
         }
         counts.add_row(vec![Cell::new(c.as_str()), cell]);
     }
-    println!("{counts}");
+    outln!("{counts}");
     let uid_name = s(&doc["unique_identifier"]["display_name"]);
     let items = doc["items"].as_array().cloned().unwrap_or_default();
     let drift: Vec<&Value> = items
@@ -73,7 +73,7 @@ pub fn print_analysis(doc: &Value) {
         .filter(|i| i["category"] != "in_sync")
         .collect();
     if drift.is_empty() {
-        println!("No drift.");
+        outln!("No drift.");
         return;
     }
     let mut t = table(&[
@@ -113,29 +113,33 @@ pub fn print_analysis(doc: &Value) {
             .flatten()
             .map(s)
             .collect();
+        let mut uid = s(&it["unique_identifier"]);
+        if uid.is_empty() {
+            // No identifier (a conflict): name the account by its username instead.
+            uid = format!("(none; user {})", s(&it["remote"]["username"]));
+        }
         t.add_row(vec![
             cat,
-            s(&it["unique_identifier"]),
+            uid,
             s(&it["service_id"]),
             lines.join("\n"),
             actions.join(", "),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     for (cat, n) in hidden {
-        println!("… and {n} more {cat} items (see --json)");
+        outln!("… and {n} more {cat} items (see --json)");
     }
 }
 
 /// Prints an apply report.
 pub fn print_apply(r: &ApplyReport) {
-    let verb = if r.dry_run { "dry run of" } else { "applied" };
-    println!("{verb} run {} of server {}", r.run_id, r.server);
+    outln!("run {} of server {}{}", r.run_id, r.server, if r.dry_run { " (dry run: nothing written)" } else { "" });
     for f in &r.forced {
-        println!("  forced: {f}");
+        outln!("  forced: {f}");
     }
     if r.results.is_empty() {
-        println!("Nothing selected matched an item.");
+        outln!("Nothing selected matched an item.");
         return;
     }
     let mut t = table(&["action", "target", "service", "result", "notes"]);
@@ -153,8 +157,8 @@ pub fn print_apply(r: &ApplyReport) {
             Cell::new(it.notes.join("\n")),
         ]);
     }
-    println!("{t}");
-    println!(
+    outln!("{t}");
+    outln!(
         "{} {}, {} refused",
         r.count(if r.dry_run {
             ItemOutcome::WouldApply
@@ -167,7 +171,7 @@ pub fn print_apply(r: &ApplyReport) {
 }
 
 fn print_json(v: Vec<Value>) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    outln!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }
 
@@ -199,7 +203,7 @@ pub fn print_services(services: &[Service], json: bool) -> anyhow::Result<()> {
             x.status.to_string(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(())
 }
 
@@ -219,7 +223,7 @@ pub fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
             c.status.clone(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(())
 }
 
@@ -241,7 +245,7 @@ pub fn print_products(products: &[Product], json: bool) -> anyhow::Result<()> {
             opts.join(" "),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(())
 }
 
@@ -278,6 +282,6 @@ pub async fn print_servers(app: &App, json: bool) -> anyhow::Result<()> {
             last,
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(())
 }

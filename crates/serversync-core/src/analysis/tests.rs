@@ -562,3 +562,57 @@ proptest! {
         prop_assert_eq!(a.counts, b.counts);
     }
 }
+
+/// Large inputs take the two-thread path; it must give the same result as input order does
+/// not matter, with exact counts.
+#[test]
+fn large_inputs_split_across_threads_give_exact_counts() {
+    let n = 30_000;
+    let accounts: Vec<RemoteAccount> = (0..n)
+        .map(|i| {
+            let mut a = acct(&format!("d{i}.test"), &format!("u{i}"), "basic");
+            if i % 10 == 0 {
+                a.status = RemoteStatus::Suspended; // out_of_sync on status
+            }
+            a
+        })
+        .collect();
+    // Services for every account but the last 1,000 (not_in_billing), plus 500 absent ones.
+    let mut services: Vec<BillingRecord> = (0..n - 1000)
+        .map(|i| {
+            svc(
+                i as i64 + 1,
+                &format!("d{i}.test"),
+                &format!("u{i}"),
+                ServiceStatus::Active,
+            )
+        })
+        .collect();
+    services.extend((0..500).map(|i| {
+        svc(
+            100_000 + i,
+            &format!("gone{i}.test"),
+            "g",
+            ServiceStatus::Active,
+        )
+    }));
+    let a = run(&accounts, &services);
+    let out_of_sync = (0..n - 1000).filter(|i| i % 10 == 0).count();
+    assert_eq!(a.counts.out_of_sync, out_of_sync);
+    assert_eq!(a.counts.in_sync, n - 1000 - out_of_sync);
+    assert_eq!(a.counts.not_in_billing, 1000);
+    assert_eq!(a.counts.not_on_server, 500);
+    assert_eq!(a.items.len(), n + 500);
+    let mut rev_acc = accounts.clone();
+    rev_acc.reverse();
+    let mut rev_svc = services.clone();
+    rev_svc.reverse();
+    let b = run(&rev_acc, &rev_svc);
+    let keys = |x: &Analysis| {
+        x.items
+            .iter()
+            .map(|i| (i.category, i.key.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&a), keys(&b));
+}
