@@ -1,44 +1,101 @@
 //! The admin pages (server-rendered). Every handler takes [`CurrentUser`]; every form
-//! carries the session's CSRF token; changes need the admin role.
+//! carries the session's CSRF token; changes need the admin role. Handlers call application
+//! functions and render; every value from a panel or from billing is escaped by askama.
+//!
+//! Stable element ids for browser tests: see the templates (`sync-{server}`, `tab-{category}`,
+//! `items`, `review`, `apply`, `summary`, `job-progress`).
 
-use askama::Template;
-use axum::extract::State;
-use axum::response::{Html, Redirect};
-use axum::routing::get;
+use axum::response::Redirect;
+use axum::routing::{get, post};
 use axum::Router;
-use serversync_core::model::Server;
+use serde_json::Value;
+use time::OffsetDateTime;
 
-use crate::auth::{render, CurrentUser, Nav};
 use crate::{WebError, WebState};
+
+mod records;
+mod runs;
+mod servers;
 
 pub(crate) fn routes() -> Router<WebState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/servers") }))
-        .route("/servers", get(servers))
+        .route("/servers", get(servers::list))
+        .route("/servers/new", get(servers::new_form).post(servers::create))
+        .route("/servers/{id}", get(servers::show))
+        .route(
+            "/servers/{id}/edit",
+            get(servers::edit_form).post(servers::update),
+        )
+        .route("/servers/{id}/runs", get(servers::history))
+        .route("/servers/{id}/sync", post(servers::sync))
+        .route("/jobs/{id}", get(servers::job))
+        .route("/runs/{id}", get(runs::show))
+        .route("/runs/{id}/export.csv", get(runs::export))
+        .route("/runs/{id}/review", post(runs::review))
+        .route("/runs/{id}/apply", post(runs::apply))
+        .route("/audit", get(records::audit))
+        .route("/clients", get(records::clients))
+        .route("/products", get(records::products))
+        .route(
+            "/products/{id}/edit",
+            get(records::product_form).post(records::product_save),
+        )
+        .route("/services", get(records::services))
 }
 
-/// One row of the servers page.
-pub struct ServerRow {
-    pub server: Server,
-    pub live_services: usize,
-    pub last_run: Option<serversync_store::RunSummary>,
+/// `2024-01-31 13:15:00 UTC`.
+pub(crate) fn fmt_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
-#[derive(Template)]
-#[template(path = "servers.html")]
-struct ServersPage {
-    nav: Option<Nav>,
-    rows: Vec<ServerRow>,
-}
-
-async fn servers(State(st): State<WebState>, user: CurrentUser) -> Result<Html<String>, WebError> {
-    let mut rows = Vec::new();
-    for server in st.app.servers().await? {
-        let services = st.app.store.services(Some(server.id)).await?;
-        let live_services = services.iter().filter(|s| s.status.is_live()).count();
-        let last_run = st.app.store.runs(server.id, 1).await?.into_iter().next();
-        rows.push(ServerRow { server, live_services, last_run });
+/// An optional number from a query string field (`""` = none); the error names the field.
+pub(crate) fn opt_num<T: std::str::FromStr>(
+    field: &str,
+    v: &Option<String>,
+) -> Result<Option<T>, WebError> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| WebError::BadRequest(format!("{field}: {s:?} is not a number"))),
     }
-    render(&ServersPage { nav: Nav::of(&user), rows })
 }
 
+/// Drift categories with a non-zero count, from a run's `counts_json`.
+pub(crate) fn drift_counts(counts_json: &str) -> Vec<(String, u64)> {
+    let v: Value = serde_json::from_str(counts_json).unwrap_or(Value::Null);
+    let Some(m) = v.as_object() else {
+        return Vec::new();
+    };
+    serversync_core::analysis::Category::ALL
+        .iter()
+        .filter(|c| c.is_drift())
+        .filter_map(|c| {
+            m.get(c.as_str())
+                .and_then(Value::as_u64)
+                .filter(|n| *n > 0)
+                .map(|n| (c.as_str().to_string(), n))
+        })
+        .collect()
+}
+
+/// A query string (`a=1&b=x`) from pairs, leaving out empty values.
+pub(crate) fn query_string(pairs: &[(&str, String)]) -> String {
+    let kept: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
+}

@@ -1,0 +1,670 @@
+//! A run: its items (tabs, search, paging, both sides with differing fields highlighted,
+//! selection), the CSV export, the review (dry run) and the apply summary.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::Form;
+use serde::Deserialize;
+use serversync_app::items::{category_counts, ItemQuery, RunView, StoredItem};
+use serversync_app::web_support::{items_csv, selection_from_form};
+use serversync_app::{AppError, ApplyReport, ApplyRequest, ImportDefaults, ItemOutcome};
+use serversync_core::model::{parse_date, Server};
+use serversync_core::module::{format_created, SkippedRecord};
+
+use super::{fmt_time, query_string};
+use crate::auth::{render, CurrentUser, Nav};
+use crate::{WebError, WebState};
+
+/// Items per page of the run page.
+const PER_PAGE: usize = 100;
+
+/// The action each category offers (DESIGN.md §3), for the select-all boxes.
+const CATEGORY_ACTIONS: [(&str, &str); 6] = [
+    ("out_of_sync", "sync"),
+    ("duplicate", "terminate"),
+    ("terminated_in_billing", "sync"),
+    ("moved", "move"),
+    ("not_in_billing", "import"),
+    ("not_on_server", "terminate"),
+];
+
+#[derive(Deserialize, Default)]
+pub(super) struct RunQuery {
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: String,
+}
+
+impl RunQuery {
+    fn item_query(&self, per_page: usize) -> Result<ItemQuery, WebError> {
+        let page = super::opt_num::<usize>("page", &Some(self.page.clone()))?.unwrap_or(1);
+        let category = self.category.trim();
+        if !category.is_empty()
+            && !category_counts(&Default::default())
+                .iter()
+                .any(|(c, _)| *c == category)
+        {
+            return Err(WebError::BadRequest(format!(
+                "category: unknown category {category:?}"
+            )));
+        }
+        Ok(ItemQuery {
+            category: (!category.is_empty()).then(|| category.to_string()),
+            search: (!self.q.trim().is_empty()).then(|| self.q.trim().to_string()),
+            page,
+            per_page,
+        })
+    }
+}
+
+/// One table cell of an item side; `other` is the other side's value when the field differs.
+#[derive(Default)]
+pub struct Cell {
+    pub text: String,
+    pub diff: bool,
+    pub other: String,
+}
+
+pub struct Tab {
+    pub name: &'static str,
+    pub count: usize,
+    pub current: bool,
+    pub href: String,
+}
+
+pub struct ItemRow {
+    pub index: usize,
+    pub category: String,
+    pub uid: String,
+    pub has_remote: bool,
+    pub r_uid: Cell,
+    pub r_domain: String,
+    pub r_ip: Cell,
+    pub r_user: Cell,
+    pub r_product: Cell,
+    pub r_status: Cell,
+    pub r_created: Cell,
+    pub r_email: Cell,
+    pub r_owner: String,
+    pub service_id: Option<i64>,
+    pub b_domain: Cell,
+    pub b_ip: Cell,
+    pub b_user: Cell,
+    pub b_product: Cell,
+    pub b_status: Cell,
+    pub b_regdate: Cell,
+    pub b_email: Cell,
+    pub actions: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+fn item_row(
+    index: usize,
+    it: &StoredItem,
+    uid_field: &str,
+    products: &HashMap<i64, String>,
+) -> ItemRow {
+    let diff = |field: &str| it.diffs.iter().find(|d| d.field == field);
+    // A cell of the remote side (`remote` = true) or the billing side for diff `fields`.
+    let cell = |text: String, fields: &[&str], remote: bool| {
+        let d = fields.iter().find_map(|f| diff(f));
+        Cell {
+            text,
+            diff: d.is_some(),
+            other: d
+                .map(|d| {
+                    if remote {
+                        d.billing.clone()
+                    } else {
+                        d.remote.clone()
+                    }
+                })
+                .unwrap_or_default(),
+        }
+    };
+    let uid_is_domain = uid_field == "domain";
+    let uid_is_username = uid_field == "username";
+    let r_uid_fields: &[&str] = if uid_is_domain {
+        &["unique_identifier", "domain"]
+    } else {
+        &["unique_identifier"]
+    };
+    let b_domain_fields: &[&str] = if uid_is_domain {
+        &["domain", "unique_identifier"]
+    } else {
+        &["domain"]
+    };
+    let b_user_fields: &[&str] = if uid_is_username {
+        &["username", "unique_identifier"]
+    } else {
+        &["username"]
+    };
+    let mut row = ItemRow {
+        index,
+        category: it.category.clone(),
+        uid: it.unique_identifier.clone().unwrap_or_default(),
+        has_remote: it.remote.is_some(),
+        r_uid: Cell::default(),
+        r_domain: String::new(),
+        r_ip: Cell::default(),
+        r_user: Cell::default(),
+        r_product: Cell::default(),
+        r_status: Cell::default(),
+        r_created: Cell::default(),
+        r_email: Cell::default(),
+        r_owner: String::new(),
+        service_id: it.service_id.or(it.billing.as_ref().map(|b| b.service_id)),
+        b_domain: Cell::default(),
+        b_ip: Cell::default(),
+        b_user: Cell::default(),
+        b_product: Cell::default(),
+        b_status: Cell::default(),
+        b_regdate: Cell::default(),
+        b_email: Cell::default(),
+        actions: it.actions.clone(),
+        notes: it.notes.clone(),
+    };
+    if let Some(r) = &it.remote {
+        row.r_uid = cell(r.unique_identifier.clone(), r_uid_fields, true);
+        if !uid_is_domain {
+            row.r_domain = r.domain.clone();
+        }
+        row.r_ip = cell(r.primary_ip.clone(), &["primary_ip"], true);
+        row.r_user = cell(r.username.clone(), &["username"], true);
+        row.r_product = cell(r.product.clone(), &["product"], true);
+        row.r_status = cell(r.status.as_str().to_string(), &["status"], true);
+        row.r_created = cell(
+            r.created.map(format_created).unwrap_or_default(),
+            &["created"],
+            true,
+        );
+        row.r_email = cell(r.email.clone().unwrap_or_default(), &["email"], true);
+        row.r_owner = r.owner.clone().unwrap_or_default();
+    }
+    if let Some(b) = &it.billing {
+        row.b_domain = cell(b.domain.clone(), b_domain_fields, false);
+        row.b_ip = cell(
+            if b.dedicated_ip.is_empty() {
+                "(server IP)".into()
+            } else {
+                b.dedicated_ip.clone()
+            },
+            &["primary_ip"],
+            false,
+        );
+        row.b_user = cell(b.username.clone(), b_user_fields, false);
+        let product = products
+            .get(&b.product_id)
+            .cloned()
+            .unwrap_or_else(|| format!("product {}", b.product_id));
+        row.b_product = cell(product, &["product"], false);
+        row.b_status = cell(b.status.clone(), &["status"], false);
+        row.b_regdate = cell(b.regdate.clone().unwrap_or_default(), &["created"], false);
+        row.b_email = cell(
+            b.client_email.clone().unwrap_or_default(),
+            &["email"],
+            false,
+        );
+    }
+    row
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    nav: Option<Nav>,
+    csrf: String,
+    server: Server,
+    run_id: i64,
+    status: &'static str,
+    error: Option<String>,
+    started: String,
+    finished: String,
+    applied: Option<String>,
+    accounts: usize,
+    live_services: usize,
+    warnings: Vec<String>,
+    skipped: Vec<SkippedRecord>,
+    uid_display_name: String,
+    tabs: Vec<Tab>,
+    all_tab: Tab,
+    select_all: Vec<(&'static str, &'static str, usize)>,
+    rows: Vec<ItemRow>,
+    q: String,
+    category: String,
+    page: usize,
+    pages: usize,
+    total: usize,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+    export_href: String,
+}
+
+async fn view_and_server(
+    st: &WebState,
+    id: i64,
+) -> Result<(std::sync::Arc<RunView>, Server), WebError> {
+    let view = st.app.run_view(&st.runs, id).await?;
+    let server = st.app.store.server_by_id(view.server_id).await?;
+    Ok((view, server))
+}
+
+pub(super) async fn show(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Query(rq): Query<RunQuery>,
+) -> Result<Html<String>, WebError> {
+    let iq = rq.item_query(PER_PAGE)?;
+    let (view, server) = view_and_server(&st, id).await?;
+    let products: HashMap<i64, String> = st
+        .app
+        .store
+        .products()
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let page = view.query(&iq);
+    let rows = page
+        .items
+        .iter()
+        .map(|(i, it)| item_row(*i, it, &view.uid_field, &products))
+        .collect();
+    let href = |category: &str, q: &str, page: usize| {
+        let qs = query_string(&[
+            ("category", category.to_string()),
+            ("q", q.to_string()),
+            (
+                "page",
+                if page > 1 {
+                    page.to_string()
+                } else {
+                    String::new()
+                },
+            ),
+        ]);
+        if qs.is_empty() {
+            format!("/runs/{id}")
+        } else {
+            format!("/runs/{id}?{qs}")
+        }
+    };
+    let current = iq.category.clone().unwrap_or_default();
+    let tabs = category_counts(&view.counts)
+        .into_iter()
+        .map(|(name, count)| Tab {
+            name,
+            count,
+            current: current == name,
+            href: href(name, &rq.q, 1),
+        })
+        .collect();
+    let total_items = view.items.len();
+    let all_tab = Tab {
+        name: "all",
+        count: total_items,
+        current: current.is_empty(),
+        href: href("", &rq.q, 1),
+    };
+    let select_all = CATEGORY_ACTIONS
+        .iter()
+        .filter_map(|(c, a)| {
+            let n = category_counts(&view.counts)
+                .into_iter()
+                .find(|(k, _)| k == c)
+                .map(|(_, n)| n)
+                .unwrap_or(0);
+            (n > 0).then_some((*c, *a, n))
+        })
+        .collect();
+    let pages = page.pages();
+    let export_qs = query_string(&[
+        ("category", current.clone()),
+        ("q", rq.q.trim().to_string()),
+    ]);
+    render(&RunPage {
+        nav: Nav::of(&user),
+        csrf: user.csrf().to_string(),
+        run_id: view.run_id,
+        status: view.listing_status.as_str(),
+        error: view.error.clone(),
+        started: fmt_time(view.started_at),
+        finished: fmt_time(view.finished_at),
+        applied: view.applied_at.map(fmt_time),
+        accounts: view.accounts,
+        live_services: view.live_services,
+        warnings: view.warnings.clone(),
+        skipped: view.skipped.clone(),
+        uid_display_name: view.uid_display_name.clone(),
+        tabs,
+        all_tab,
+        select_all,
+        rows,
+        prev_href: (page.page > 1).then(|| href(&current, &rq.q, page.page - 1)),
+        next_href: (page.page < pages).then(|| href(&current, &rq.q, page.page + 1)),
+        q: rq.q.trim().to_string(),
+        category: current,
+        page: page.page,
+        pages,
+        total: page.total,
+        export_href: if export_qs.is_empty() {
+            format!("/runs/{id}/export.csv")
+        } else {
+            format!("/runs/{id}/export.csv?{export_qs}")
+        },
+        server,
+    })
+}
+
+/// The run's items (optionally one category / a search) as CSV, formula-guarded.
+pub(super) async fn export(
+    State(st): State<WebState>,
+    _user: CurrentUser,
+    Path(id): Path<i64>,
+    Query(rq): Query<RunQuery>,
+) -> Result<Response, WebError> {
+    let iq = rq.item_query(1000)?;
+    let view = st.app.run_view(&st.runs, id).await?;
+    let csv = tokio::task::spawn_blocking(move || items_csv(&view, &iq))
+        .await
+        .map_err(|e| WebError::Internal(format!("export: {e}")))?;
+    let disposition = format!("attachment; filename=\"serversync-run-{id}.csv\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .map_err(|e| WebError::Internal(e.to_string()))?,
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+/// The selection and import options posted by the run page and the review page.
+#[derive(Deserialize, Default)]
+pub(super) struct SelectionForm {
+    #[serde(default)]
+    csrf: String,
+    /// `{index}:{action}`.
+    #[serde(default)]
+    c: Vec<String>,
+    /// `{category}:{action}`.
+    #[serde(default)]
+    all: Vec<String>,
+    /// A client id, or empty = refuse accounts without a usable e-mail.
+    #[serde(default)]
+    unassigned_client: String,
+    #[serde(default)]
+    billing_cycle: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    next_due_date: String,
+    #[serde(default)]
+    create_missing_products: Option<String>,
+    #[serde(default)]
+    force: Option<String>,
+}
+
+/// Billing cycles offered for imports (WHMCS names).
+const BILLING_CYCLES: [&str; 8] = [
+    "Free Account",
+    "One Time",
+    "Monthly",
+    "Quarterly",
+    "Semi-Annually",
+    "Annually",
+    "Biennially",
+    "Triennially",
+];
+
+impl SelectionForm {
+    fn defaults(&self) -> Result<ImportDefaults, WebError> {
+        let d = ImportDefaults::default();
+        let billing_cycle = match self.billing_cycle.trim() {
+            "" => d.billing_cycle,
+            c if BILLING_CYCLES.contains(&c) => c.to_string(),
+            c => {
+                return Err(WebError::BadRequest(format!(
+                    "billing cycle: unknown cycle {c:?}"
+                )))
+            }
+        };
+        let amount = match self.amount.trim() {
+            "" => d.amount,
+            a => {
+                let ok = a.split_once('.').map_or_else(
+                    || !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()),
+                    |(i, f)| {
+                        !i.is_empty()
+                            && i.chars().all(|c| c.is_ascii_digit())
+                            && !f.is_empty()
+                            && f.len() <= 2
+                            && f.chars().all(|c| c.is_ascii_digit())
+                    },
+                );
+                if !ok {
+                    return Err(WebError::BadRequest(format!(
+                        "amount: {a:?} is not an amount like 9.99"
+                    )));
+                }
+                a.to_string()
+            }
+        };
+        let next_due_date = match self.next_due_date.trim() {
+            "" => None,
+            s => Some(
+                parse_date(s).map_err(|e| WebError::BadRequest(format!("next due date: {e}")))?,
+            ),
+        };
+        Ok(ImportDefaults {
+            unassigned_client: super::opt_num(
+                "client for accounts without an e-mail",
+                &Some(self.unassigned_client.clone()),
+            )?,
+            billing_cycle,
+            amount,
+            next_due_date,
+            create_missing_products: self.create_missing_products.is_some(),
+        })
+    }
+}
+
+pub struct ResultRow {
+    pub target: String,
+    pub service_id: Option<i64>,
+    pub outcome: &'static str,
+    pub notes: Vec<String>,
+}
+
+pub struct Group {
+    pub action: &'static str,
+    pub title: &'static str,
+    pub rows: Vec<ResultRow>,
+}
+
+fn groups(report: &ApplyReport) -> Vec<Group> {
+    [
+        ("sync", "Sync"),
+        ("import", "Import"),
+        ("terminate", "Terminate"),
+        ("move", "Move"),
+    ]
+    .into_iter()
+    .map(|(action, title)| Group {
+        action,
+        title,
+        rows: report
+            .results
+            .iter()
+            .filter(|r| r.action.as_str() == action)
+            .map(|r| ResultRow {
+                target: r.target.clone(),
+                service_id: r.service_id,
+                outcome: match r.outcome {
+                    ItemOutcome::Applied => "applied",
+                    ItemOutcome::WouldApply => "would_apply",
+                    ItemOutcome::Refused => "refused",
+                },
+                notes: r.notes.clone(),
+            })
+            .collect(),
+    })
+    .filter(|g| !g.rows.is_empty())
+    .collect()
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage {
+    nav: Option<Nav>,
+    csrf: String,
+    is_admin: bool,
+    server: Server,
+    run_id: i64,
+    /// `true` on the summary after an apply.
+    applied: bool,
+    selected: usize,
+    blocked: Option<String>,
+    forced: Vec<String>,
+    groups: Vec<Group>,
+    ok_count: usize,
+    refused_count: usize,
+    has_import: bool,
+    c: Vec<String>,
+    all: Vec<String>,
+    clients: Vec<(i64, String, bool)>,
+    billing_cycles: Vec<&'static str>,
+    billing_cycle: String,
+    amount: String,
+    next_due_date: String,
+    create_missing_products: bool,
+    force: bool,
+}
+
+async fn review_or_apply(
+    st: &WebState,
+    user: &CurrentUser,
+    id: i64,
+    f: SelectionForm,
+    dry_run: bool,
+) -> Result<Html<String>, WebError> {
+    let (view, server) = view_and_server(st, id).await?;
+    let v = view.clone();
+    let (c, all) = (f.c.clone(), f.all.clone());
+    let (selection, selected) =
+        tokio::task::spawn_blocking(move || selection_from_form(&v, &c, &all))
+            .await
+            .map_err(|e| WebError::Internal(format!("selection: {e}")))??;
+    let defaults = f.defaults()?;
+    if !dry_run && selection.is_empty() {
+        return Err(WebError::BadRequest(
+            "nothing is selected: go back to the run and tick the items to apply".into(),
+        ));
+    }
+    let has_import = selection.import.is_some();
+    let app = st.app.clone().with_actor(user.actor());
+    let req = ApplyRequest {
+        server: server.name.clone(),
+        run: Some(id),
+        selection,
+        dry_run,
+        force: f.force.is_some(),
+        defaults: defaults.clone(),
+    };
+    let (report, blocked) = if req.selection.is_empty() {
+        (None, None)
+    } else {
+        match app.apply(&req).await {
+            Ok(r) => (Some(r), None),
+            Err(AppError::NotApplicable(msg)) if dry_run => (None, Some(msg)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if !dry_run {
+        st.runs.forget(id);
+    }
+    let clients = if has_import {
+        st.app
+            .store
+            .clients()
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.email, Some(c.id) == defaults.unassigned_client))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (groups, ok_count, refused_count, forced) = match &report {
+        Some(r) => (
+            groups(r),
+            r.count(ItemOutcome::Applied) + r.count(ItemOutcome::WouldApply),
+            r.count(ItemOutcome::Refused),
+            r.forced.clone(),
+        ),
+        None => (Vec::new(), 0, 0, Vec::new()),
+    };
+    render(&ReviewPage {
+        nav: Nav::of(user),
+        csrf: user.csrf().to_string(),
+        is_admin: user.is_admin(),
+        server,
+        run_id: id,
+        applied: !dry_run,
+        selected,
+        blocked,
+        forced,
+        groups,
+        ok_count,
+        refused_count,
+        has_import,
+        c: f.c,
+        all: f.all,
+        clients,
+        billing_cycles: BILLING_CYCLES.to_vec(),
+        billing_cycle: defaults.billing_cycle,
+        amount: defaults.amount,
+        next_due_date: defaults
+            .next_due_date
+            .map(serversync_core::model::format_date)
+            .unwrap_or_default(),
+        create_missing_products: defaults.create_missing_products,
+        force: f.force.is_some(),
+    })
+}
+
+/// What the selection would change (a dry run); read-only users may look.
+pub(super) async fn review(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<SelectionForm>,
+) -> Result<Html<String>, WebError> {
+    user.check_csrf(&f.csrf)?;
+    review_or_apply(&st, &user, id, f, true).await
+}
+
+/// Applies the selection (admins only) and shows each item's result.
+pub(super) async fn apply(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<SelectionForm>,
+) -> Result<Html<String>, WebError> {
+    user.check_admin_form(&f.csrf)?;
+    review_or_apply(&st, &user, id, f, false).await
+}

@@ -1,0 +1,449 @@
+//! Servers: the list, one server's sync page, run history, add/edit, and sync jobs.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::Form;
+use serde::Deserialize;
+use serversync_app::jobs::JobStatus;
+use serversync_app::web_support::ServerInput;
+use serversync_app::AppError;
+use serversync_core::model::Server;
+use serversync_store::RunSummary;
+
+use super::{drift_counts, fmt_time};
+use crate::auth::{render, CurrentUser, Nav};
+use crate::{WebError, WebState};
+
+/// One row of the servers page.
+pub struct ServerRow {
+    pub server: Server,
+    pub live_services: usize,
+    pub last_run: Option<RunRow>,
+}
+
+/// A run in a listing.
+pub struct RunRow {
+    pub id: i64,
+    pub started: String,
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub accounts: i64,
+    pub drift: Vec<(String, u64)>,
+    pub applied: Option<String>,
+}
+
+impl RunRow {
+    fn of(r: &RunSummary) -> RunRow {
+        RunRow {
+            id: r.id,
+            started: fmt_time(r.started_at),
+            status: r.listing_status.as_str(),
+            error: r.error.clone(),
+            accounts: r.accounts,
+            drift: drift_counts(&r.counts_json),
+            applied: r.applied_at.map(fmt_time),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "servers.html")]
+struct ServersPage {
+    nav: Option<Nav>,
+    is_admin: bool,
+    csrf: String,
+    rows: Vec<ServerRow>,
+}
+
+pub(super) async fn list(
+    State(st): State<WebState>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
+    let mut rows = Vec::new();
+    for server in st.app.servers().await? {
+        let services = st.app.store.services(Some(server.id)).await?;
+        let live_services = services.iter().filter(|s| s.status.is_live()).count();
+        let last_run = st
+            .app
+            .store
+            .runs(server.id, 1)
+            .await?
+            .first()
+            .map(RunRow::of);
+        rows.push(ServerRow {
+            server,
+            live_services,
+            last_run,
+        });
+    }
+    render(&ServersPage {
+        nav: Nav::of(&user),
+        is_admin: user.is_admin(),
+        csrf: user.csrf().to_string(),
+        rows,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "server.html")]
+struct ServerPage {
+    nav: Option<Nav>,
+    is_admin: bool,
+    csrf: String,
+    server: Server,
+    port: String,
+    password_set: bool,
+    access_hash_set: bool,
+    live_services: usize,
+    services: usize,
+    running_job: Option<u64>,
+    runs: Vec<RunRow>,
+}
+
+async fn server_of(st: &WebState, id: i64) -> Result<Server, WebError> {
+    Ok(st.app.store.server_by_id(id).await?)
+}
+
+pub(super) async fn show(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let server = server_of(&st, id).await?;
+    let services = st.app.store.services(Some(id)).await?;
+    let runs = st
+        .app
+        .store
+        .runs(id, 10)
+        .await?
+        .iter()
+        .map(RunRow::of)
+        .collect();
+    render(&ServerPage {
+        nav: Nav::of(&user),
+        is_admin: user.is_admin(),
+        csrf: user.csrf().to_string(),
+        port: server
+            .port
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "module default".into()),
+        password_set: !server.password.is_empty(),
+        access_hash_set: !server.access_hash.is_empty(),
+        live_services: services.iter().filter(|s| s.status.is_live()).count(),
+        services: services.len(),
+        running_job: st.jobs.running_for(id).map(|j| j.id),
+        runs,
+        server,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "runs.html")]
+struct HistoryPage {
+    nav: Option<Nav>,
+    server: Server,
+    runs: Vec<RunRow>,
+}
+
+/// How many runs the history shows.
+const HISTORY: i64 = 500;
+
+pub(super) async fn history(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let server = server_of(&st, id).await?;
+    let runs = st
+        .app
+        .store
+        .runs(id, HISTORY)
+        .await?
+        .iter()
+        .map(RunRow::of)
+        .collect();
+    render(&HistoryPage {
+        nav: Nav::of(&user),
+        server,
+        runs,
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Starts (or joins) the server's sync job and sends the browser to its progress page.
+pub(super) async fn sync(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Redirect, WebError> {
+    user.check_admin_form(&f.csrf)?;
+    let server = server_of(&st, id).await?;
+    let app = st.app.clone().with_actor(user.actor());
+    let job = st.jobs.start(&app, &server);
+    Ok(Redirect::to(&format!("/jobs/{}", job.id)))
+}
+
+#[derive(Template)]
+#[template(path = "job.html")]
+struct JobPage {
+    nav: Option<Nav>,
+    is_admin: bool,
+    csrf: String,
+    id: u64,
+    server_id: i64,
+    server_name: String,
+    received: u64,
+    total: Option<u64>,
+    percent: u64,
+    error: Option<String>,
+}
+
+/// A job's progress; refreshes itself while running, redirects to the run when done.
+pub(super) async fn job(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Path(id): Path<u64>,
+) -> Result<Response, WebError> {
+    let job = st
+        .jobs
+        .get(id)
+        .ok_or_else(|| WebError::NotFound(format!("sync job {id} not found (jobs are forgotten when serversync restarts): see the server's run history")))?;
+    let s = job.snapshot();
+    let error = match s.status {
+        JobStatus::Done { run_id } => {
+            return Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())
+        }
+        JobStatus::Failed { error } => Some(error),
+        JobStatus::Running => None,
+    };
+    let percent = match s.total {
+        Some(t) if t > 0 => (s.received.min(t) * 100) / t,
+        _ => 0,
+    };
+    let page = render(&JobPage {
+        nav: Nav::of(&user),
+        is_admin: user.is_admin(),
+        csrf: user.csrf().to_string(),
+        id: s.id,
+        server_id: s.server_id,
+        server_name: s.server_name,
+        received: s.received,
+        total: s.total,
+        percent,
+        error,
+    })?;
+    Ok(page.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "server_form.html")]
+struct ServerFormPage {
+    nav: Option<Nav>,
+    csrf: String,
+    /// `None` = new server.
+    id: Option<i64>,
+    f: ServerFields,
+    modules: Vec<&'static str>,
+    password_set: bool,
+    access_hash_set: bool,
+    error: Option<String>,
+}
+
+/// The server form's fields (secrets are never rendered back).
+#[derive(Deserialize, Default)]
+pub(super) struct ServerFields {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    module: String,
+    #[serde(default)]
+    hostname: String,
+    #[serde(default)]
+    ip_address: String,
+    #[serde(default)]
+    port: String,
+    #[serde(default)]
+    secure: Option<String>,
+    #[serde(default)]
+    tls_verify: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    access_hash: String,
+    #[serde(default)]
+    disabled: Option<String>,
+}
+
+impl ServerFields {
+    fn of(s: &Server) -> ServerFields {
+        let on = |b: bool| b.then(|| "on".to_string());
+        ServerFields {
+            name: s.name.clone(),
+            module: s.module.clone(),
+            hostname: s.hostname.clone(),
+            ip_address: s.ip_address.clone(),
+            port: s.port.map(|p| p.to_string()).unwrap_or_default(),
+            secure: on(s.secure),
+            tls_verify: on(s.tls_verify),
+            username: s.username.clone(),
+            disabled: on(s.disabled),
+            ..Default::default()
+        }
+    }
+
+    fn input(&self, id: Option<i64>) -> Result<ServerInput, String> {
+        let port = match self.port.trim() {
+            "" => None,
+            p => Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("port: {p:?} is not a port number (1-65535)"))?,
+            ),
+        };
+        Ok(ServerInput {
+            id,
+            name: self.name.clone(),
+            module: self.module.clone(),
+            hostname: self.hostname.clone(),
+            ip_address: self.ip_address.clone(),
+            port,
+            secure: self.secure.is_some(),
+            tls_verify: self.tls_verify.is_some(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            access_hash: self.access_hash.clone(),
+            disabled: self.disabled.is_some(),
+        })
+    }
+
+    /// For re-rendering after an error: secrets dropped.
+    fn without_secrets(mut self) -> Self {
+        self.password.clear();
+        self.access_hash.clear();
+        self.csrf.clear();
+        self
+    }
+}
+
+fn admin_only(user: &CurrentUser) -> Result<(), WebError> {
+    if user.is_admin() {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden(format!(
+            "{} is a read-only user: looking is allowed, changing is not",
+            user.name()
+        )))
+    }
+}
+
+fn form_page(
+    user: &CurrentUser,
+    id: Option<i64>,
+    f: ServerFields,
+    secrets: (bool, bool),
+    error: Option<String>,
+) -> Result<Html<String>, WebError> {
+    render(&ServerFormPage {
+        nav: Nav::of(user),
+        csrf: user.csrf().to_string(),
+        id,
+        f,
+        modules: serversync_modules::module_names().to_vec(),
+        password_set: secrets.0,
+        access_hash_set: secrets.1,
+        error,
+    })
+}
+
+pub(super) async fn new_form(user: CurrentUser) -> Result<Html<String>, WebError> {
+    admin_only(&user)?;
+    let f = ServerFields {
+        module: "cpanel".into(),
+        tls_verify: Some("on".into()),
+        secure: Some("on".into()),
+        ..Default::default()
+    };
+    form_page(&user, None, f, (false, false), None)
+}
+
+pub(super) async fn edit_form(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    admin_only(&user)?;
+    let s = server_of(&st, id).await?;
+    form_page(
+        &user,
+        Some(id),
+        ServerFields::of(&s),
+        (!s.password.is_empty(), !s.access_hash.is_empty()),
+        None,
+    )
+}
+
+async fn save(
+    st: &WebState,
+    user: &CurrentUser,
+    id: Option<i64>,
+    f: ServerFields,
+) -> Result<Response, WebError> {
+    user.check_admin_form(&f.csrf)?;
+    let secrets = match id {
+        Some(id) => {
+            let s = server_of(st, id).await?;
+            (!s.password.is_empty(), !s.access_hash.is_empty())
+        }
+        None => (false, false),
+    };
+    let input = match f.input(id) {
+        Ok(i) => i,
+        Err(e) => {
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                form_page(user, id, f.without_secrets(), secrets, Some(e))?,
+            )
+                .into_response())
+        }
+    };
+    let app = st.app.clone().with_actor(user.actor());
+    match app.save_server_input(&input).await {
+        Ok(id) => Ok(Redirect::to(&format!("/servers/{id}")).into_response()),
+        Err(
+            e @ (AppError::Invalid(_) | AppError::Store(serversync_store::StoreError::Invalid(_))),
+        ) => Ok((
+            StatusCode::BAD_REQUEST,
+            form_page(user, id, f.without_secrets(), secrets, Some(e.to_string()))?,
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn create(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Form(f): Form<ServerFields>,
+) -> Result<Response, WebError> {
+    save(&st, &user, None, f).await
+}
+
+pub(super) async fn update(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<ServerFields>,
+) -> Result<Response, WebError> {
+    save(&st, &user, Some(id), f).await
+}

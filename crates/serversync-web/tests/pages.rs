@@ -1,0 +1,563 @@
+//! The admin pages, end to end in-process: a temporary SQLite store, a cPanel simulator,
+//! the router on a loopback port, and a cookie-keeping HTTP client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use panel_sim::{spawn_cpanel, CpanelAccount, CpanelSimConfig, Fault, SimHandle};
+use serde_json::json;
+use serversync_app::App;
+use serversync_store::{Role, Store};
+use serversync_web::{router, WebConfig, WebState};
+
+/// 2024-01-31 13:15:00 UTC.
+const CREATED: i64 = 1_706_706_900;
+const XSS: &str = "<img src=x onerror=alert(1)>.test";
+const FORMULA: &str = "=cmd|' /C calc'!A0";
+const ADMIN_PW: &str = "admin password 1";
+const VIEWER_PW: &str = "viewer password 1";
+
+fn acct(user: &str, domain: &str, plan: &str) -> CpanelAccount {
+    let mut a = CpanelAccount::new(user, domain).created(CREATED);
+    a.plan = plan.into();
+    a.ip = "192.0.2.10".into();
+    a.email = "ann@mail.test".into();
+    a
+}
+
+fn service(id: i64, domain: &str, user: &str, status: &str) -> serde_json::Value {
+    json!({"id": id, "client_id": 1, "product_id": 10, "server_id": 100, "domain": domain,
+           "username": user, "dedicated_ip": "", "regdate": "2024-01-31", "status": status,
+           "billing_cycle": "Monthly", "amount": "9.99", "next_due_date": "2026-12-31"})
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    sim: SimHandle,
+    base: String,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = serversync_store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    let accounts = vec![
+        acct("ann", "ann.test", "basic").into_value(),
+        acct("bob", "bob.test", "basic")
+            .suspended("unpaid", 1_730_000_000)
+            .into_value(),
+        acct("fresh", "fresh.test", "basic").into_value(),
+        acct("xss", XSS, "basic").into_value(),
+    ];
+    let sim = spawn_cpanel(
+        "127.0.0.1:0".parse().unwrap(),
+        CpanelSimConfig::with_accounts(accounts),
+    )
+    .await
+    .unwrap();
+    let doc = json!({
+        "clients": [{"id": 1, "email": "ann@mail.test", "first_name": "Ann", "last_name": "Lee", "company": "", "status": "Active"}],
+        "products": [{"id": 10, "name": "Basic Hosting", "module": "cpanel", "config_options": {"configoption1": "basic"}},
+                     {"id": 11, "name": "Silver Hosting", "module": "cpanel", "config_options": {"configoption1": "silver"}}],
+        "servers": [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1", "ip_address": "192.0.2.10",
+                     "port": sim.addr.port(), "secure": false, "tls_verify": true, "username": "root", "password": "",
+                     "access_hash": "TOKEN"}],
+        "services": [service(1000, "ann.test", "ann", "Active"), service(1001, "bob.test", "bob", "Active"),
+                     service(1002, "gone.test", "gone", "Active"), service(1003, FORMULA, "formula", "Active"),
+                     service(1004, "more.test", "more", "Active"), service(1005, "other.test", "other", "Active"),
+                     service(1006, "x1.test", "x1", "Active"), service(1007, "x2.test", "x2", "Active")],
+    });
+    let app = App::new(store.clone(), "test");
+    app.import_records(doc.to_string().as_bytes())
+        .await
+        .unwrap();
+    app.add_user("admin", ADMIN_PW, Role::Admin).await.unwrap();
+    app.add_user("viewer", VIEWER_PW, Role::ReadOnly)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let r = router(WebState::new(app, WebConfig::default()));
+    tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
+    World {
+        _dir: dir,
+        store,
+        sim,
+        base,
+    }
+}
+
+/// The text between `start` (after it) and the next `end`.
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn login(base: &str, user: &str, pw: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let page = http
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = between(&page, "name=\"csrf\" value=\"", "\"")
+            .unwrap()
+            .to_string();
+        let r = http
+            .post(format!("{base}/login"))
+            .form(&[("username", user), ("password", pw), ("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.url().path().starts_with("/servers"), "{}", r.url());
+        let page = r.text().await.unwrap();
+        let csrf = between(&page, "name=\"csrf\" value=\"", "\"")
+            .unwrap()
+            .to_string();
+        Browser {
+            http,
+            base: base.to_string(),
+            csrf,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let url = r.url().path().to_string();
+        (r.status().as_u16(), url, r.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let url = r.url().path().to_string();
+        (r.status().as_u16(), url, r.text().await.unwrap())
+    }
+
+    /// Posts the sync form and follows the job page until it leaves it; returns the final
+    /// path and page.
+    async fn sync(&self, server_id: i64) -> (String, String) {
+        let (status, mut url, mut page) = self
+            .post(
+                &format!("/servers/{server_id}/sync"),
+                &[("csrf", &self.csrf)],
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        for _ in 0..100 {
+            if !url.starts_with("/jobs/") || page.contains("id=\"job-error\"") {
+                return (url, page);
+            }
+            assert!(page.contains("id=\"job-progress\""), "{page}");
+            assert!(
+                page.contains("http-equiv=\"refresh\" content=\"1\""),
+                "{page}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let (s, u, p) = self.get(&url).await;
+            assert_eq!(s, 200, "{p}");
+            (url, page) = (u, p);
+        }
+        panic!("the sync job did not finish: {page}");
+    }
+}
+
+/// The checkbox value of `action` in the items-table row of `uid`.
+fn choice(page: &str, uid: &str, action: &str) -> String {
+    let row = between(page, &format!("data-uid=\"{uid}\""), "</tr>")
+        .unwrap_or_else(|| panic!("no row {uid}"));
+    let v = between(row, "name=\"c\" value=\"", "\"")
+        .unwrap_or_else(|| panic!("no checkbox in row {uid}: {row}"));
+    assert!(v.ends_with(&format!(":{action}")), "{v}");
+    v.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_review_apply_end_to_end() {
+    let w = world().await;
+    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+
+    let (_, _, servers) = admin.get("/servers").await;
+    assert!(servers.contains("id=\"sync-web1\""), "{servers}");
+
+    let (url, run) = admin.sync(100).await;
+    assert!(url.starts_with("/runs/"), "{url}: {run}");
+    let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
+
+    // Summary, tabs with counts, the table and the highlighted difference.
+    assert!(run.contains("data-status=\"complete\""), "{run}");
+    assert!(run.contains("id=\"tab-in_sync\" data-count=\"1\""), "{run}");
+    assert!(
+        run.contains("id=\"tab-out_of_sync\" data-count=\"1\""),
+        "{run}"
+    );
+    assert!(
+        run.contains("id=\"tab-not_on_server\" data-count=\"6\""),
+        "{run}"
+    );
+    assert!(run.contains("id=\"items\""));
+    let bob = between(&run, "data-uid=\"bob.test\"", "</tr>").unwrap();
+    assert!(
+        bob.contains("data-category=\"out_of_sync\"")
+            || run.contains("data-category=\"out_of_sync\" data-uid=\"bob.test\"")
+    );
+    assert!(
+        bob.contains("class=\"diff\" title=\"billing: Active\" data-field=\"status\">Suspended<"),
+        "{bob}"
+    );
+    assert!(
+        bob.contains("class=\"diff\" title=\"server: Suspended\" data-field=\"status\">Active<"),
+        "{bob}"
+    );
+    assert!(bob.contains("href=\"/services?id=1001\""), "{bob}");
+    let ann = between(&run, "data-uid=\"ann.test\"", "</tr>").unwrap();
+    assert!(!ann.contains("class=\"diff\""), "{ann}");
+    assert!(
+        run.contains("name=\"all\" value=\"not_in_billing:import\""),
+        "{run}"
+    );
+    assert!(run.contains("id=\"review\""));
+
+    // Category tab and search filter the table.
+    let (_, _, tab) = admin
+        .get(&format!("/runs/{run_id}?category=out_of_sync"))
+        .await;
+    assert!(
+        tab.contains("data-uid=\"bob.test\"") && !tab.contains("data-uid=\"ann.test\""),
+        "{tab}"
+    );
+    let (_, _, found) = admin.get(&format!("/runs/{run_id}?q=fresh")).await;
+    assert!(found.contains("data-uid=\"fresh.test\"") && !found.contains("data-uid=\"bob.test\""));
+    let (status, _, _) = admin
+        .get(&format!("/runs/{run_id}?category=nonsense"))
+        .await;
+    assert_eq!(status, 400);
+
+    // Review: a dry run, nothing changes.
+    let sync_bob = choice(&run, "bob.test", "sync");
+    let form = [
+        ("csrf", admin.csrf.as_str()),
+        ("c", sync_bob.as_str()),
+        ("all", "not_in_billing:import"),
+    ];
+    let (status, _, review) = admin.post(&format!("/runs/{run_id}/review"), &form).await;
+    assert_eq!(status, 200, "{review}");
+    assert!(review.contains("id=\"summary\""), "{review}");
+    assert!(
+        review
+            .contains("data-outcome=\"would_apply\" data-action=\"sync\" data-target=\"bob.test\""),
+        "{review}"
+    );
+    assert!(
+        review.contains(
+            "data-outcome=\"would_apply\" data-action=\"import\" data-target=\"fresh.test\""
+        ),
+        "{review}"
+    );
+    assert!(review.contains("id=\"import-options\""));
+    assert!(review.contains("id=\"apply\""));
+    assert!(review.contains(&format!("name=\"c\" value=\"{sync_bob}\"")));
+    assert!(review.contains("name=\"all\" value=\"not_in_billing:import\""));
+    assert_eq!(
+        w.store.service(1001).await.unwrap().status.as_str(),
+        "Active"
+    );
+    let before = w.store.services(None).await.unwrap();
+
+    // Without the CSRF token: refused, nothing changes.
+    let (status, _, _) = admin
+        .post(
+            &format!("/runs/{run_id}/apply"),
+            &[("c", sync_bob.as_str()), ("all", "not_in_billing:import")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = admin
+        .post(
+            &format!("/runs/{run_id}/apply"),
+            &[("csrf", "forged"), ("c", sync_bob.as_str())],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(w.store.services(None).await.unwrap(), before);
+
+    // A read-only user may look and review, never apply, sync or edit.
+    let viewer = Browser::login(&w.base, "viewer", VIEWER_PW).await;
+    let (_, _, vservers) = viewer.get("/servers").await;
+    assert!(!vservers.contains("id=\"sync-web1\""), "{vservers}");
+    let (status, _, vrun) = viewer.get(&format!("/runs/{run_id}")).await;
+    assert_eq!(status, 200);
+    assert!(vrun.contains("id=\"items\""));
+    let vform = [("csrf", viewer.csrf.as_str()), ("c", sync_bob.as_str())];
+    let (status, _, vreview) = viewer.post(&format!("/runs/{run_id}/review"), &vform).await;
+    assert_eq!(status, 200, "{vreview}");
+    assert!(!vreview.contains("id=\"apply\""), "{vreview}");
+    assert_eq!(
+        viewer
+            .post(&format!("/runs/{run_id}/apply"), &vform)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        viewer
+            .post("/servers/100/sync", &[("csrf", &viewer.csrf)])
+            .await
+            .0,
+        403
+    );
+    let edit = [
+        ("csrf", viewer.csrf.as_str()),
+        ("name", "web1"),
+        ("module", "cpanel"),
+        ("hostname", "evil.test"),
+    ];
+    assert_eq!(viewer.post("/servers/100/edit", &edit).await.0, 403);
+    assert_eq!(viewer.post("/servers/new", &edit).await.0, 403);
+    let pedit = [
+        ("csrf", viewer.csrf.as_str()),
+        ("name", "X"),
+        ("module", "cpanel"),
+        ("configoption1", "evil"),
+    ];
+    assert_eq!(viewer.post("/products/11/edit", &pedit).await.0, 403);
+    assert_eq!(viewer.get("/servers/100/edit").await.0, 403);
+    assert_eq!(w.store.services(None).await.unwrap(), before);
+    assert_eq!(
+        w.store.server_by_id(100).await.unwrap().hostname,
+        "127.0.0.1"
+    );
+
+    // Apply: the summary, and the records changed.
+    let (status, _, summary) = admin.post(&format!("/runs/{run_id}/apply"), &form).await;
+    assert_eq!(status, 200, "{summary}");
+    assert!(summary.contains("id=\"summary\""));
+    assert!(
+        summary.contains("data-outcome=\"applied\" data-action=\"sync\" data-target=\"bob.test\""),
+        "{summary}"
+    );
+    assert!(
+        summary
+            .contains("data-outcome=\"applied\" data-action=\"import\" data-target=\"fresh.test\""),
+        "{summary}"
+    );
+    assert!(summary.contains(&format!("href=\"/audit?run={run_id}\"")));
+    assert_eq!(
+        w.store.service(1001).await.unwrap().status.as_str(),
+        "Suspended"
+    );
+    assert!(w
+        .store
+        .services(Some(100))
+        .await
+        .unwrap()
+        .iter()
+        .any(|s| s.domain == "fresh.test"));
+
+    // The audit log of the run.
+    let (_, _, audit) = admin.get(&format!("/audit?run={run_id}")).await;
+    assert!(audit.contains("data-action=\"sync\""), "{audit}");
+    assert!(audit.contains("data-action=\"import\""), "{audit}");
+    assert!(audit.contains("web:admin"));
+    assert!(audit.contains("status: Active → Suspended"), "{audit}");
+    let (status, _, _) = admin.get("/audit?run=abc").await;
+    assert_eq!(status, 400);
+
+    // Run history and the server page.
+    let (_, _, hist) = admin.get("/servers/100/runs").await;
+    assert!(hist.contains(&format!("data-run=\"{run_id}\"")));
+    let (_, _, sp) = admin.get("/servers/100").await;
+    assert!(sp.contains("id=\"latest-run\"") && sp.contains("id=\"sync-web1\""));
+    let (_, _, services) = admin.get("/services?id=1001").await;
+    assert!(
+        services.contains("id=\"service-1001\"") && services.contains("data-status=\"Suspended\"")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_values_are_escaped_and_csv_is_guarded() {
+    let w = world().await;
+    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let (url, run) = admin.sync(100).await;
+    let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
+    // askama escapes `<` as `&#60;` (equivalent to `&lt;`).
+    let escaped = [
+        "&lt;img src=x onerror=alert(1)&gt;.test",
+        "&#60;img src=x onerror=alert(1)&#62;.test",
+    ];
+    assert!(
+        escaped
+            .iter()
+            .any(|e| run.contains(&format!("data-uid=\"{e}\""))),
+        "{run}"
+    );
+    assert!(
+        escaped.iter().any(|e| run.contains(&format!(">{e}<"))),
+        "{run}"
+    );
+    assert!(
+        !run.contains("<img"),
+        "raw markup from the panel in the run page"
+    );
+    let (_, _, page) = admin
+        .get(&format!("/runs/{run_id}?category=not_on_server"))
+        .await;
+    assert!(!page.contains("<img"));
+
+    // The CSV export guards formula cells.
+    let r = admin
+        .http
+        .get(format!("{}/runs/{run_id}/export.csv", w.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with("category,unique_identifier,"), "{csv}");
+    assert!(csv.contains("'=cmd|"), "{csv}");
+    assert!(!csv.contains(",=cmd") && !csv.contains("\"=cmd"), "{csv}");
+    let (_, _, one) = admin
+        .get(&format!("/runs/{run_id}/export.csv?category=out_of_sync"))
+        .await;
+    assert_eq!(one.lines().count(), 2, "{one}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sync_shows_the_error_and_a_retry_button() {
+    let w = world().await;
+    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    w.sim.set_fault(Some(Fault::Http500));
+    let (url, page) = admin.sync(100).await;
+    assert!(url.starts_with("/jobs/"), "{url}");
+    let err = between(&page, "id=\"job-error\">", "</p>").unwrap();
+    assert!(err.contains("web1"), "{err}");
+    assert!(page.contains("id=\"retry\""));
+    assert!(!page.contains("http-equiv=\"refresh\""));
+    // The failed run is listed with its error.
+    let (_, _, servers) = admin.get("/servers").await;
+    assert!(servers.contains("status-failed"), "{servers}");
+    w.sim.set_fault(None);
+    let (url, _) = admin.sync(100).await;
+    assert!(url.starts_with("/runs/"), "{url}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_and_products_are_edited_by_admins_with_secrets_write_only() {
+    let w = world().await;
+    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let (status, _, form) = admin.get("/servers/100/edit").await;
+    assert_eq!(status, 200);
+    assert!(!form.contains("TOKEN"), "a secret was rendered back");
+    assert!(form.contains("name=\"access_hash\" value=\"\""));
+    let port = w.sim.addr.port().to_string();
+    let edit = [
+        ("csrf", admin.csrf.as_str()),
+        ("name", "web1"),
+        ("module", "cpanel"),
+        ("hostname", "127.0.0.1"),
+        ("ip_address", "192.0.2.10"),
+        ("port", port.as_str()),
+        ("tls_verify", "on"),
+        ("username", "root"),
+        ("password", ""),
+        ("access_hash", ""),
+    ];
+    let (status, url, _) = admin.post("/servers/100/edit", &edit).await;
+    assert_eq!(status, 200);
+    assert_eq!(url, "/servers/100");
+    let s = w.store.server_by_id(100).await.unwrap();
+    assert_eq!(
+        s.access_hash.expose(),
+        "TOKEN",
+        "an empty secret field keeps the secret"
+    );
+    // Still syncs with the kept token.
+    let (url, _) = admin.sync(100).await;
+    assert!(url.starts_with("/runs/"));
+    // Without CSRF: refused.
+    let mut no_csrf = edit.to_vec();
+    no_csrf.remove(0);
+    assert_eq!(admin.post("/servers/100/edit", &no_csrf).await.0, 403);
+    // A bad port is shown on the form, nothing saved.
+    let mut bad = edit.to_vec();
+    bad[5] = ("port", "99999");
+    let (status, _, page) = admin.post("/servers/100/edit", &bad).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("id=\"form-error\""));
+    // A new server.
+    let new = [
+        ("csrf", admin.csrf.as_str()),
+        ("name", "web9"),
+        ("module", "cpanel"),
+        ("hostname", "h.test"),
+        ("access_hash", "S3CRET"),
+    ];
+    let (status, url, page) = admin.post("/servers/new", &new).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(url.starts_with("/servers/"));
+    assert!(!page.contains("S3CRET"));
+    assert_eq!(
+        w.store.server("web9").await.unwrap().access_hash.expose(),
+        "S3CRET"
+    );
+
+    // Map a package on a product.
+    let (status, _, pform) = admin.get("/products/11/edit").await;
+    assert_eq!(status, 200);
+    assert!(pform.contains("name=\"configoption1\" value=\"silver\""));
+    let p = [
+        ("csrf", admin.csrf.as_str()),
+        ("name", "Silver Hosting"),
+        ("module", "cpanel"),
+        ("configoption1", "silver2"),
+    ];
+    let (status, url, _) = admin.post("/products/11/edit", &p).await;
+    assert_eq!((status, url.as_str()), (200, "/products"));
+    let prod = w
+        .store
+        .products()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.id == 11)
+        .unwrap();
+    assert_eq!(prod.config_option("configoption1"), Some("silver2"));
+    let (_, _, audit) = admin.get("/audit").await;
+    assert!(
+        audit.contains("data-action=\"product_edit\"")
+            && audit.contains("data-action=\"server_edit\"")
+    );
+    let (_, _, clients) = admin.get("/clients").await;
+    assert!(clients.contains("ann@mail.test"));
+}
