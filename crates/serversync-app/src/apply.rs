@@ -152,7 +152,9 @@ async fn apply_locked(
 
     if let Some(id) = req.defaults.unassigned_client {
         if !billing.clients.iter().any(|c| c.id == id) {
-            return Err(AppError::Invalid(format!("the client for accounts without e-mail (--unassigned-client {id}) does not exist")));
+            return Err(AppError::Invalid(format!(
+                "the client for accounts without e-mail (--unassigned-client {id}) does not exist"
+            )));
         }
     }
     let clients_index = ClientIndex::new(&billing.clients);
@@ -250,7 +252,9 @@ async fn apply_locked(
                     },
                     None => match req.defaults.unassigned_client {
                         Some(id) => {
-                            result.notes.push(format!("no usable e-mail: assigned to client {id}"));
+                            result
+                                .notes
+                                .push(format!("no usable e-mail: assigned to client {id}"));
                             Pick::Existing(id)
                         }
                         None => {
@@ -270,7 +274,9 @@ async fn apply_locked(
                 );
                 let product = match products.as_slice() {
                     [one] => Pick::Existing(one.id),
-                    [] if req.defaults.create_missing_products && !remote.product.trim().is_empty() => {
+                    [] if req.defaults.create_missing_products
+                        && !remote.product.trim().is_empty() =>
+                    {
                         Pick::New(remote.product.trim().to_string())
                     }
                     [] => {
@@ -287,7 +293,11 @@ async fn apply_locked(
                         let ids: Vec<_> = several.iter().map(|p| p.id).collect();
                         results.push(refuse(
                             result,
-                            format!("{} products map to package {:?} (ids {ids:?})", ids.len(), remote.product),
+                            format!(
+                                "{} products map to package {:?} (ids {ids:?})",
+                                ids.len(),
+                                remote.product
+                            ),
                         ));
                         continue;
                     }
@@ -313,7 +323,10 @@ async fn apply_locked(
                                 let i = cs.ops.len() - 1;
                                 cs.audit.push((
                                     Some(i),
-                                    NewAuditEvent { after: Some(json!({"email": email}).to_string()), ..event("create_client") },
+                                    NewAuditEvent {
+                                        after: Some(json!({"email": email}).to_string()),
+                                        ..event("create_client")
+                                    },
                                 ));
                                 new_client_op.insert(key, i);
                                 result.notes.push(format!("creates client {email}"));
@@ -333,17 +346,22 @@ async fn apply_locked(
                                 *i
                             }
                             None => {
-                                cs.ops.push(Op::CreateProduct(serversync_core::model::Product {
-                                    id: 0,
-                                    name: pkg.clone(),
-                                    module: server.module.clone(),
-                                    config_options: [(meta.product_field.clone(), pkg.clone())].into(),
-                                }));
+                                cs.ops
+                                    .push(Op::CreateProduct(serversync_core::model::Product {
+                                        id: 0,
+                                        name: pkg.clone(),
+                                        module: server.module.clone(),
+                                        config_options: [(meta.product_field.clone(), pkg.clone())]
+                                            .into(),
+                                    }));
                                 let i = cs.ops.len() - 1;
                                 cs.audit.push((
                                     Some(i),
                                     NewAuditEvent {
-                                        after: Some(json!({"name": pkg, "module": server.module}).to_string()),
+                                        after: Some(
+                                            json!({"name": pkg, "module": server.module})
+                                                .to_string(),
+                                        ),
                                         ..event("create_product")
                                     },
                                 ));
@@ -355,12 +373,23 @@ async fn apply_locked(
                         (0, Some(idx))
                     }
                 };
-                let (mut service, warning) = plan::imported_service(remote, server, field, &req.defaults, today);
+                let (mut service, warning) =
+                    plan::imported_service(remote, server, field, &req.defaults, today);
                 service.product_id = product_id;
                 result.notes.extend(warning);
-                cs.ops.push(Op::CreateService { client, product_created_by, service: service.clone() });
+                cs.ops.push(Op::CreateService {
+                    client,
+                    product_created_by,
+                    service: service.clone(),
+                });
                 let i = cs.ops.len() - 1;
-                cs.audit.push((Some(i), NewAuditEvent { after: Some(service_json(&service).to_string()), ..event("import") }));
+                cs.audit.push((
+                    Some(i),
+                    NewAuditEvent {
+                        after: Some(service_json(&service).to_string()),
+                        ..event("import")
+                    },
+                ));
                 op_result.push((i, results.len()));
             }
             Action::Sync => {

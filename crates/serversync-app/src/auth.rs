@@ -4,8 +4,8 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use serversync_store::{AdminUser, ApiToken, NewAuditEvent, Role, Session};
+use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::{App, AppError, Result};
@@ -29,7 +29,10 @@ pub fn new_token(prefix: &str) -> String {
 
 /// SHA-256 of a token, hex: what the store keeps instead of the token.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Argon2id PHC hash of a password.
@@ -43,13 +46,19 @@ pub fn hash_password(password: &str) -> Result<String> {
 
 /// Whether `password` matches a PHC hash (false for a malformed hash).
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 fn check_username(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
     if ok {
         Ok(())
     } else {
@@ -61,7 +70,9 @@ fn check_username(name: &str) -> Result<()> {
 
 fn check_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(AppError::Invalid(format!("the password must have at least {MIN_PASSWORD_LEN} characters")));
+        return Err(AppError::Invalid(format!(
+            "the password must have at least {MIN_PASSWORD_LEN} characters"
+        )));
     }
     Ok(())
 }
@@ -98,7 +109,8 @@ impl App {
             None => {
                 // Spend the same time as a real check so that names cannot be probed by timing.
                 static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-                let dummy = DUMMY.get_or_init(|| hash_password("not a password at all").unwrap_or_default());
+                let dummy = DUMMY
+                    .get_or_init(|| hash_password("not a password at all").unwrap_or_default());
                 let _ = verify_password(password, dummy);
                 false
             }
@@ -110,12 +122,13 @@ impl App {
         let csrf = new_token("");
         let expires = OffsetDateTime::now_utc() + SESSION_LIFETIME;
         let hash = token_hash(&token);
-        self.store.create_session(&hash, user.id, &csrf, expires).await?;
-        let session = self
-            .store
-            .session(&hash)
-            .await?
-            .ok_or_else(|| AppError::Invalid("the new session could not be read back".into()))?;
+        self.store
+            .create_session(&hash, user.id, &csrf, expires)
+            .await?;
+        let session =
+            self.store.session(&hash).await?.ok_or_else(|| {
+                AppError::Invalid("the new session could not be read back".into())
+            })?;
         Ok(Some((token, session)))
     }
 
@@ -135,7 +148,10 @@ impl App {
             return Err(AppError::Invalid("the token needs a name".into()));
         }
         let token = new_token("ssk_");
-        let t = self.store.create_api_token(name.trim(), &token_hash(&token), role).await?;
+        let t = self
+            .store
+            .create_api_token(name.trim(), &token_hash(&token), role)
+            .await?;
         self.store
             .append_audit(&NewAuditEvent {
                 actor: self.actor.clone(),
@@ -172,7 +188,10 @@ mod tests {
         let b = new_token("ssk_");
         assert_ne!(a, b);
         assert_eq!(a.len(), 4 + 64);
-        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -75,10 +75,17 @@ impl StoredItem {
         let hit = |s: &str| s.to_lowercase().contains(needle);
         self.unique_identifier.as_deref().is_some_and(hit)
             || self.remote.as_ref().is_some_and(|r| {
-                hit(&r.username) || hit(&r.domain) || hit(&r.product) || r.email.as_deref().is_some_and(hit) || hit(&r.primary_ip)
+                hit(&r.username)
+                    || hit(&r.domain)
+                    || hit(&r.product)
+                    || r.email.as_deref().is_some_and(hit)
+                    || hit(&r.primary_ip)
             })
             || self.billing.as_ref().is_some_and(|b| {
-                hit(&b.username) || hit(&b.domain) || b.service_id.to_string() == needle || b.client_email.as_deref().is_some_and(hit)
+                hit(&b.username)
+                    || hit(&b.domain)
+                    || b.service_id.to_string() == needle
+                    || b.client_email.as_deref().is_some_and(hit)
             })
     }
 }
@@ -133,12 +140,44 @@ pub struct RunView {
 impl RunView {
     fn from_run(run: Run) -> Result<RunView> {
         let doc: Option<Doc> = match &run.analysis_json {
-            Some(j) => Some(serde_json::from_str(j).map_err(|e| AppError::Invalid(format!("run {}: stored analysis unreadable: {e}", run.id)))?),
+            Some(j) => Some(serde_json::from_str(j).map_err(|e| {
+                AppError::Invalid(format!("run {}: stored analysis unreadable: {e}", run.id))
+            })?),
             None => None,
         };
-        let (complete, accounts, skipped, uid_field, uid_display_name, counts, live_services, warnings, items) = match doc {
-            Some(d) => (d.listing.complete, d.listing.accounts, d.listing.skipped, d.unique_identifier.field, d.unique_identifier.display_name, d.counts, d.live_services, d.warnings, d.items),
-            None => (false, 0, run.skipped.clone(), "domain".into(), "Domain".into(), Counts::default(), 0, Vec::new(), Vec::new()),
+        let (
+            complete,
+            accounts,
+            skipped,
+            uid_field,
+            uid_display_name,
+            counts,
+            live_services,
+            warnings,
+            items,
+        ) = match doc {
+            Some(d) => (
+                d.listing.complete,
+                d.listing.accounts,
+                d.listing.skipped,
+                d.unique_identifier.field,
+                d.unique_identifier.display_name,
+                d.counts,
+                d.live_services,
+                d.warnings,
+                d.items,
+            ),
+            None => (
+                false,
+                0,
+                run.skipped.clone(),
+                "domain".into(),
+                "Domain".into(),
+                Counts::default(),
+                0,
+                Vec::new(),
+                Vec::new(),
+            ),
         };
         Ok(RunView {
             run_id: run.id,
@@ -162,7 +201,11 @@ impl RunView {
 
     /// Items matching `q`, paged.
     pub fn query(&self, q: &ItemQuery) -> ItemPage<'_> {
-        let needle = q.search.as_deref().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+        let needle = q
+            .search
+            .as_deref()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty());
         let per_page = q.per_page.clamp(1, 1000);
         let page = q.page.max(1);
         let skip = (page - 1) * per_page;
@@ -180,7 +223,12 @@ impl RunView {
             }
             total += 1;
         }
-        ItemPage { total, page, per_page, items }
+        ItemPage {
+            total,
+            page,
+            per_page,
+            items,
+        }
     }
 
     /// Indexes of every item of `category` that offers `action`.
@@ -234,10 +282,9 @@ pub struct ItemChoice {
 pub fn selection_from_choices(view: &RunView, choices: &[ItemChoice]) -> Result<Selection> {
     let mut sel = Selection::default();
     for c in choices {
-        let it = view
-            .items
-            .get(c.item)
-            .ok_or_else(|| AppError::Invalid(format!("run {} has no item {}", view.run_id, c.item)))?;
+        let it = view.items.get(c.item).ok_or_else(|| {
+            AppError::Invalid(format!("run {} has no item {}", view.run_id, c.item))
+        })?;
         if !it.actions.iter().any(|a| *a == c.action) {
             return Err(AppError::Invalid(format!(
                 "item {} ({} {}) does not offer {}",
@@ -247,9 +294,9 @@ pub fn selection_from_choices(view: &RunView, choices: &[ItemChoice]) -> Result<
                 c.action
             )));
         }
-        let target = it
-            .target(&c.action)
-            .ok_or_else(|| AppError::Invalid(format!("item {} has no target for {}", c.item, c.action)))?;
+        let target = it.target(&c.action).ok_or_else(|| {
+            AppError::Invalid(format!("item {} has no target for {}", c.item, c.action))
+        })?;
         let slot = match c.action.as_str() {
             "import" => &mut sel.import,
             "sync" => &mut sel.sync,
@@ -312,7 +359,11 @@ impl App {
             return Ok(v);
         }
         let run = self.store.run(run_id).await?;
-        let view = Arc::new(tokio::task::spawn_blocking(move || RunView::from_run(run)).await.map_err(|e| AppError::Invalid(format!("reading run {run_id}: {e}")))??);
+        let view = Arc::new(
+            tokio::task::spawn_blocking(move || RunView::from_run(run))
+                .await
+                .map_err(|e| AppError::Invalid(format!("reading run {run_id}: {e}")))??,
+        );
         cache.put(view.clone());
         Ok(view)
     }
@@ -320,7 +371,10 @@ impl App {
 
 /// The categories in display order with their counts.
 pub fn category_counts(c: &Counts) -> Vec<(&'static str, usize)> {
-    Category::ALL.iter().map(|k| (k.as_str(), c.get(*k))).collect()
+    Category::ALL
+        .iter()
+        .map(|k| (k.as_str(), c.get(*k)))
+        .collect()
 }
 
 /// A stored item as JSON (for the API).

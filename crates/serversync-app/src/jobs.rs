@@ -18,9 +18,13 @@ use crate::App;
 pub enum JobStatus {
     Running,
     /// The run was stored.
-    Done { run_id: RunId },
+    Done {
+        run_id: RunId,
+    },
     /// The listing (or the analysis) failed; the message names the server and the cause.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// One sync job.
@@ -58,7 +62,11 @@ impl Job {
             server_name: self.server_name.clone(),
             received: self.received.load(Ordering::Relaxed),
             total: (total > 0).then_some(total),
-            status: self.status.lock().map(|s| s.clone()).unwrap_or(JobStatus::Running),
+            status: self
+                .status
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or(JobStatus::Running),
         }
     }
 }
@@ -100,7 +108,10 @@ impl Jobs {
             // A poisoned lock only follows a panic elsewhere; start untracked rather than fail.
             return Arc::new(Job::new(0, server));
         };
-        if let Some(j) = jobs.values().find(|j| j.server_id == server.id && j.snapshot().status == JobStatus::Running) {
+        if let Some(j) = jobs
+            .values()
+            .find(|j| j.server_id == server.id && j.snapshot().status == JobStatus::Running)
+        {
             return j.clone();
         }
         // Keep the map small: forget finished jobs beyond the newest 200.
@@ -108,7 +119,10 @@ impl Jobs {
             let mut ids: Vec<u64> = jobs.keys().copied().collect();
             ids.sort_unstable();
             for id in ids.iter().take(jobs.len() - 200) {
-                if jobs.get(id).is_some_and(|j| j.snapshot().status != JobStatus::Running) {
+                if jobs
+                    .get(id)
+                    .is_some_and(|j| j.snapshot().status != JobStatus::Running)
+                {
                     jobs.remove(id);
                 }
             }
@@ -123,7 +137,9 @@ impl Jobs {
         tokio::spawn(async move {
             let status = match app.analyse_server(&name, j.as_ref()).await {
                 Ok(out) => JobStatus::Done { run_id: out.run_id },
-                Err(e) => JobStatus::Failed { error: e.to_string() },
+                Err(e) => JobStatus::Failed {
+                    error: e.to_string(),
+                },
             };
             if let Ok(mut s) = j.status.lock() {
                 *s = status;

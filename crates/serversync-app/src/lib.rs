@@ -76,13 +76,19 @@ pub struct App {
 pub struct AnalyseOutcome {
     pub run_id: RunId,
     pub server: Server,
-    /// The analysis document of CONTRACT.md (with `run_id`), for `--json` and the API.
-    pub document: Value,
+    /// The analysis document of CONTRACT.md (with `run_id`) as compact JSON text, for
+    /// `--json` and the API.
+    pub document_json: String,
     pub counts: Counts,
     pub complete: bool,
 }
 
 impl AnalyseOutcome {
+    /// The analysis document as a JSON value.
+    pub fn document(&self) -> Value {
+        serde_json::from_str(&self.document_json).unwrap_or(Value::Null)
+    }
+
     /// Items that are drift (every category but `in_sync`).
     pub fn drift(&self) -> usize {
         self.counts.drift()
@@ -270,7 +276,12 @@ impl App {
     ) -> Result<AnalyseOutcome> {
         let started_at = OffsetDateTime::now_utc();
         let params = ServerParams::from_server(server);
-        let listing = module.list_accounts(&params, progress).await;
+        let meta = module.meta();
+        // Billing is read while the panel answers: a big server's listing is mostly waiting.
+        let (listing, billing) = tokio::join!(
+            module.list_accounts(&params, progress),
+            self.load_billing(server, &meta.product_field)
+        );
         let listing: Listing = match listing {
             Ok(l) => l,
             Err(source) => {
@@ -295,50 +306,53 @@ impl App {
                 return Err(err);
             }
         };
-        let meta = module.meta();
-        let billing = self.load_billing(server, &meta.product_field).await?;
-        let complete = listing.is_complete();
-        let input = AnalysisInput {
-            meta,
-            server_ip: &server.ip_address,
-            accounts: &listing.accounts,
-            listing_complete: complete,
-            services: &billing.services,
-            other_live: &billing.other_live,
+        let billing = billing?;
+        let (complete, doc, counts, service_versions) = {
+            let input = AnalysisInput {
+                meta,
+                server_ip: &server.ip_address,
+                accounts: &listing.accounts,
+                listing_complete: listing.is_complete(),
+                services: &billing.services,
+                other_live: &billing.other_live,
+            };
+            let analysis = analyse(&input);
+            let doc = analysis_document_json(None, server, &listing, &analysis, &input);
+            let versions: Vec<(ServiceId, i64)> = billing
+                .services
+                .iter()
+                .chain(&billing.other_live)
+                .map(|r| (r.service.id, r.service.version))
+                .collect();
+            (input.listing_complete, doc, analysis.counts, versions)
         };
-        let analysis = analyse(&input);
-        let mut document = analysis_document(None, server, &listing, &analysis, &input);
-        let service_versions: Vec<(ServiceId, i64)> = billing
-            .services
-            .iter()
-            .chain(&billing.other_live)
-            .map(|r| (r.service.id, r.service.version))
-            .collect();
-        let run_id = self
-            .store
-            .insert_run(&NewRun {
-                server_id: server.id,
-                started_at,
-                finished_at: OffsetDateTime::now_utc(),
-                listing_status: if complete {
-                    ListingStatus::Complete
-                } else {
-                    ListingStatus::Incomplete
-                },
-                error: None,
-                accounts: listing.accounts.clone(),
-                skipped: listing.skipped.clone(),
-                analysis_json: Some(document.to_string()),
-                counts_json: counts_json(&analysis.counts).to_string(),
-                service_versions,
-            })
-            .await?;
-        document["run_id"] = json!(run_id);
+        drop(billing);
+        let mut new_run = NewRun {
+            server_id: server.id,
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+            listing_status: if complete {
+                ListingStatus::Complete
+            } else {
+                ListingStatus::Incomplete
+            },
+            error: None,
+            accounts: listing.accounts,
+            skipped: listing.skipped,
+            counts_json: counts_json(&counts).to_string(),
+            analysis_json: Some(doc),
+            service_versions,
+        };
+        let run_id = self.store.insert_run(&new_run).await?;
+        let document_json = with_run_id(
+            new_run.analysis_json.take().as_deref().unwrap_or("null"),
+            run_id,
+        );
         Ok(AnalyseOutcome {
             run_id,
             server: server.clone(),
-            document,
-            counts: analysis.counts,
+            document_json,
+            counts,
             complete,
         })
     }
@@ -393,18 +407,42 @@ pub fn analysis_document(
     analysis: &Analysis,
     input: &AnalysisInput<'_>,
 ) -> Value {
-    #[derive(Serialize)]
-    struct Doc<'a> {
-        run_id: Option<RunId>,
-        server: Value,
-        listing: Value,
-        unique_identifier: Value,
-        counts: &'a Counts,
-        live_services: usize,
-        warnings: &'a [String],
-        items: Vec<ItemView<'a>>,
-    }
-    let doc = Doc {
+    serde_json::to_value(document(run_id, server, listing, analysis, input)).unwrap_or(Value::Null)
+}
+
+/// [`analysis_document`] as compact JSON text, serialised straight from the analysis (no
+/// intermediate `Value` tree: for 100,000 items that tree costs more than the analysis).
+pub fn analysis_document_json(
+    run_id: Option<RunId>,
+    server: &Server,
+    listing: &Listing,
+    analysis: &Analysis,
+    input: &AnalysisInput<'_>,
+) -> String {
+    serde_json::to_string(&document(run_id, server, listing, analysis, input)).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    // `run_id` must stay the first field: `with_run_id` relies on it.
+    run_id: Option<RunId>,
+    server: Value,
+    listing: Value,
+    unique_identifier: Value,
+    counts: &'a Counts,
+    live_services: usize,
+    warnings: &'a [String],
+    items: Vec<ItemView<'a>>,
+}
+
+fn document<'a>(
+    run_id: Option<RunId>,
+    server: &Server,
+    listing: &Listing,
+    analysis: &'a Analysis,
+    input: &'a AnalysisInput<'a>,
+) -> Doc<'a> {
+    Doc {
         run_id,
         server: json!({"id": server.id, "name": server.name, "module": server.module}),
         listing: json!({
@@ -425,8 +463,15 @@ pub fn analysis_document(
             .iter()
             .map(|item| ItemView { item, input })
             .collect(),
-    };
-    serde_json::to_value(doc).unwrap_or(Value::Null)
+    }
+}
+
+/// Sets `run_id` in a document made by [`analysis_document_json`] with `run_id` null.
+fn with_run_id(doc: &str, run_id: RunId) -> String {
+    match doc.strip_prefix("{\"run_id\":null") {
+        Some(rest) => format!("{{\"run_id\":{run_id}{rest}"),
+        None => doc.to_string(),
+    }
 }
 
 pub use serversync_core::plan::{ImportDefaults, Selection, Selector};

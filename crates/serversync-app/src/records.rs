@@ -151,10 +151,16 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
             ));
         }
         if c.id <= 0 {
-            return Err(bad(format!("clients[{i}].id"), format!("id {} is not a positive number", c.id)));
+            return Err(bad(
+                format!("clients[{i}].id"),
+                format!("id {} is not a positive number", c.id),
+            ));
         }
         if serversync_core::module::normalize_email(&c.email).is_none() {
-            return Err(bad(format!("clients[{i}].email"), format!("{:?} is not an e-mail address", c.email)));
+            return Err(bad(
+                format!("clients[{i}].email"),
+                format!("{:?} is not an e-mail address", c.email),
+            ));
         }
         out.clients.push(Client {
             id: c.id,
@@ -174,7 +180,10 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
             ));
         }
         if p.id <= 0 {
-            return Err(bad(format!("products[{i}].id"), format!("id {} is not a positive number", p.id)));
+            return Err(bad(
+                format!("products[{i}].id"),
+                format!("id {} is not a positive number", p.id),
+            ));
         }
         for k in p.config_options.keys() {
             let ok = k
@@ -205,7 +214,10 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
             ));
         }
         if s.id <= 0 {
-            return Err(bad(format!("servers[{i}].id"), format!("id {} is not a positive number", s.id)));
+            return Err(bad(
+                format!("servers[{i}].id"),
+                format!("id {} is not a positive number", s.id),
+            ));
         }
         if s.name.trim().is_empty() {
             return Err(bad(format!("servers[{i}].name"), "empty name"));
@@ -256,7 +268,10 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
             ));
         }
         if s.id <= 0 {
-            return Err(bad(format!("services[{i}].id"), format!("id {} is not a positive number", s.id)));
+            return Err(bad(
+                format!("services[{i}].id"),
+                format!("id {} is not a positive number", s.id),
+            ));
         }
         let status = match s.status.as_deref() {
             None => ServiceStatus::Pending,
@@ -435,7 +450,13 @@ mod more_tests {
         let e = |d: &[u8]| parse_records(d, &["cpanel"]).unwrap_err().to_string();
         assert_eq!(e(b"[]"), "invalid records document: not a records document: expected a JSON object with clients, products, servers and services");
         assert_eq!(e(b"  "), "invalid records document: the document is empty");
-        assert_eq!(e(br#"{"clients":[{"id":-5,"email":"a@b.test"}]}"#), "invalid records document: clients[0].id: id -5 is not a positive number");
-        assert_eq!(e(br#"{"clients":[{"id":1,"email":"not-an-email"}]}"#), "invalid records document: clients[0].email: \"not-an-email\" is not an e-mail address");
+        assert_eq!(
+            e(br#"{"clients":[{"id":-5,"email":"a@b.test"}]}"#),
+            "invalid records document: clients[0].id: id -5 is not a positive number"
+        );
+        assert_eq!(
+            e(br#"{"clients":[{"id":1,"email":"not-an-email"}]}"#),
+            "invalid records document: clients[0].email: \"not-an-email\" is not an e-mail address"
+        );
     }
 }

@@ -195,7 +195,13 @@ pub async fn start_sims() -> anyhow::Result<Vec<SimHandle>> {
     ])
 }
 
-pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool, listen: &str) -> anyhow::Result<u8> {
+pub async fn run(
+    db: Option<&str>,
+    connect: u64,
+    read: u64,
+    once: bool,
+    listen: &str,
+) -> anyhow::Result<u8> {
     let url = db.unwrap_or(DEMO_DB);
     if db.is_none() {
         // The demo database is recreated on every run.
@@ -214,7 +220,11 @@ pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool, listen: 
     if db.is_some() {
         // Never load demo records over real ones: an explicit database must be empty.
         let r = app.store.export_records().await?;
-        if !(r.clients.is_empty() && r.products.is_empty() && r.servers.is_empty() && r.services.is_empty()) {
+        if !(r.clients.is_empty()
+            && r.products.is_empty()
+            && r.servers.is_empty()
+            && r.services.is_empty())
+        {
             anyhow::bail!(
                 "the demo loads its records into an empty database, and {} already has records: leave out --database (and SERVERSYNC_DATABASE_URL) to use {DEMO_DB}",
                 serversync_store::redact_url(url)
@@ -226,7 +236,7 @@ pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool, listen: 
     outln!("serversync demo: 4 simulated cPanel servers on 127.0.0.1 (ports {ports:?}), demo records loaded into {url}\n");
     for name in ["web1", "web2", "web3", "web4"] {
         match app.analyse_server(name, &NoProgress).await {
-            Ok(out) => output::print_analysis(&out.document),
+            Ok(out) => output::print_analysis(&out.document()),
             Err(e) => outln!("{name}: error: {e}"),
         }
         outln!();
@@ -248,7 +258,10 @@ pub async fn run(db: Option<&str>, connect: u64, read: u64, once: bool, listen: 
         return Ok(0);
     }
     let password = serversync_app::auth::new_token("")[..16].to_string();
-    app.clone().with_actor("demo").add_user("admin", &password, serversync_store::Role::Admin).await?;
+    app.clone()
+        .with_actor("demo")
+        .add_user("admin", &password, serversync_store::Role::Admin)
+        .await?;
     outln!("\nThe simulators and the web page keep running until Ctrl-C.");
     crate::serve(app, listen, false, Some(("admin", &password))).await?;
     for s in sims {

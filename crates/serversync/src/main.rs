@@ -314,7 +314,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     let (ct, rt) = (cli.connect_timeout, cli.read_timeout);
     match cli.command {
         Command::Demo { once, listen } => demo::run(db, ct, rt, once, &listen).await,
-        Command::Serve { listen, secure_cookies } => {
+        Command::Serve {
+            listen,
+            secure_cookies,
+        } => {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             serve(app, &listen, secure_cookies, None).await?;
             Ok(0)
@@ -322,13 +325,22 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Users { command } => {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             match command {
-                UsersCommand::Add { username, role, password_file } => {
-                    let role = serversync_store::Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role {role:?} is not admin or readonly"))?;
+                UsersCommand::Add {
+                    username,
+                    role,
+                    password_file,
+                } => {
+                    let role = serversync_store::Role::parse(&role).ok_or_else(|| {
+                        anyhow::anyhow!("--role {role:?} is not admin or readonly")
+                    })?;
                     let password = match password_file {
-                        Some(f) => std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
+                        Some(f) => std::fs::read_to_string(&f)
+                            .with_context(|| format!("cannot read {}", f.display()))?,
                         None => {
                             let mut line = String::new();
-                            std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+                            std::io::stdin()
+                                .read_line(&mut line)
+                                .context("cannot read the password from standard input")?;
                             line
                         }
                     };
@@ -338,7 +350,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
                 UsersCommand::List => {
                     for u in app.store.users().await? {
-                        outln!("{}\t{}{}", u.username, u.role.as_str(), if u.disabled { "\tdisabled" } else { "" });
+                        outln!(
+                            "{}\t{}{}",
+                            u.username,
+                            u.role.as_str(),
+                            if u.disabled { "\tdisabled" } else { "" }
+                        );
                     }
                 }
             }
@@ -348,14 +365,23 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             match command {
                 TokensCommand::Add { name, role } => {
-                    let role = serversync_store::Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role {role:?} is not admin or readonly"))?;
+                    let role = serversync_store::Role::parse(&role).ok_or_else(|| {
+                        anyhow::anyhow!("--role {role:?} is not admin or readonly")
+                    })?;
                     let (token, t) = app.add_api_token(&name, role).await?;
-                    eprintln!("API token {:?} ({}) created; it is shown once:", t.name, t.role.as_str());
+                    eprintln!(
+                        "API token {:?} ({}) created; it is shown once:",
+                        t.name,
+                        t.role.as_str()
+                    );
                     outln!("{token}");
                 }
                 TokensCommand::List => {
                     for t in app.store.api_tokens().await? {
-                        let used = t.last_used_at.map(|d| d.to_string()).unwrap_or_else(|| "never used".into());
+                        let used = t
+                            .last_used_at
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "never used".into());
                         outln!("{}\t{}\t{}", t.name, t.role.as_str(), used);
                     }
                 }
@@ -366,16 +392,27 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             match command {
                 RecordsCommand::Import { file } => {
-                    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-                    let c = app.import_records(&bytes).await.with_context(|| format!("{}", file.display()))?;
-                    outln!("{}: {} inserted, {} updated, {} unchanged", file.display(), c.inserted, c.updated, c.unchanged);
+                    let bytes = std::fs::read(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let c = app
+                        .import_records(&bytes)
+                        .await
+                        .with_context(|| format!("{}", file.display()))?;
+                    outln!(
+                        "{}: {} inserted, {} updated, {} unchanged",
+                        file.display(),
+                        c.inserted,
+                        c.updated,
+                        c.unchanged
+                    );
                     Ok(0)
                 }
                 RecordsCommand::Export { file } => {
                     let doc = app.export_records().await?;
                     let text = serde_json::to_string_pretty(&doc)? + "\n";
                     match file {
-                        Some(f) => std::fs::write(&f, text).with_context(|| format!("cannot write {}", f.display()))?,
+                        Some(f) => std::fs::write(&f, text)
+                            .with_context(|| format!("cannot write {}", f.display()))?,
                         None => out!("{text}"),
                     }
                     Ok(0)
@@ -389,9 +426,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             bar.finish();
             let out = out?;
             if a.json {
-                outln!("{}", serde_json::to_string_pretty(&out.document)?);
+                outln!("{}", out.document_json);
             } else {
-                output::print_analysis(&out.document);
+                output::print_analysis(&out.document());
             }
             Ok(if a.exit_code && out.drift() > 0 { 1 } else { 0 })
         }
@@ -399,7 +436,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             apply(app, a).await
         }
-        Command::Services { command: ServicesCommand::List { server, json } } => {
+        Command::Services {
+            command: ServicesCommand::List { server, json },
+        } => {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             let sid = match server {
                 Some(s) => Some(app.server_id(&s).await?),
@@ -409,17 +448,23 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             output::print_services(&services, json)?;
             Ok(0)
         }
-        Command::Clients { command: ListCommand::List { json } } => {
+        Command::Clients {
+            command: ListCommand::List { json },
+        } => {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             output::print_clients(&app.store.clients().await?, json)?;
             Ok(0)
         }
-        Command::Products { command: ListCommand::List { json } } => {
+        Command::Products {
+            command: ListCommand::List { json },
+        } => {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             output::print_products(&app.store.products().await?, json)?;
             Ok(0)
         }
-        Command::Servers { command: ListCommand::List { json } } => {
+        Command::Servers {
+            command: ListCommand::List { json },
+        } => {
             let app = open_app(db, DEFAULT_DB, ct, rt).await?;
             output::print_servers(&app, json).await?;
             Ok(0)
@@ -447,8 +492,15 @@ async fn interruptible<T>(
 
 /// Serves the web page until Ctrl-C. Prints the URL (and a one-time setup link while no
 /// administrator exists, or the given demo credentials).
-pub(crate) async fn serve(app: App, listen: &str, secure_cookies: bool, credentials: Option<(&str, &str)>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+pub(crate) async fn serve(
+    app: App,
+    listen: &str,
+    secure_cookies: bool,
+    credentials: Option<(&str, &str)>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let state = serversync_web::WebState::new(app, serversync_web::WebConfig { secure_cookies });
     let url = format!("http://{addr}");

@@ -134,7 +134,16 @@ pub fn print_analysis(doc: &Value) {
 
 /// Prints an apply report.
 pub fn print_apply(r: &ApplyReport) {
-    outln!("run {} of server {}{}", r.run_id, r.server, if r.dry_run { " (dry run: nothing written)" } else { "" });
+    outln!(
+        "run {} of server {}{}",
+        r.run_id,
+        r.server,
+        if r.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    );
     for f in &r.forced {
         outln!("  forced: {f}");
     }
