@@ -386,7 +386,7 @@ async fn apply_locked(
                 cs.audit.push((
                     Some(i),
                     NewAuditEvent {
-                        after: Some(service_json(&service).to_string()),
+                        after: Some(import_after_json(&service, &client, product_created_by.is_some())),
                         ..event("import")
                     },
                 ));
@@ -478,6 +478,28 @@ async fn apply_locked(
     })
 }
 
+/// The `after` of an import event: the new service without the ids the store assigns on
+/// insert (the event's own `service_id` and `client_id` carry them).
+fn import_after_json(service: &serversync_core::model::Service, client: &ClientRef, new_product: bool) -> String {
+    let mut v = service_json(service);
+    if let serde_json::Value::Object(m) = &mut v {
+        m.remove("id");
+        m.insert("version".into(), json!(1));
+        match client {
+            ClientRef::Existing(id) => {
+                m.insert("client_id".into(), json!(id));
+            }
+            ClientRef::CreatedBy(_) => {
+                m.remove("client_id");
+            }
+        }
+        if new_product {
+            m.remove("product_id");
+        }
+    }
+    v.to_string()
+}
+
 /// A client or product an import uses: an existing one, or one it creates.
 enum Pick {
     Existing(i64),
@@ -494,7 +516,10 @@ fn push_update(
     ev.service_id = Some(before.id);
     ev.client_id = Some(before.client_id);
     ev.before = Some(service_json(before).to_string());
-    ev.after = Some(service_json(&after).to_string());
+    // The store bumps the version on write; the audit shows the version written.
+    let mut shown = after.clone();
+    shown.version = before.version + 1;
+    ev.after = Some(service_json(&shown).to_string());
     cs.ops.push(Op::UpdateService {
         expected_version: before.version,
         service: after,

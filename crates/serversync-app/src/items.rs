@@ -285,7 +285,7 @@ pub fn selection_from_choices(view: &RunView, choices: &[ItemChoice]) -> Result<
         let it = view.items.get(c.item).ok_or_else(|| {
             AppError::Invalid(format!("run {} has no item {}", view.run_id, c.item))
         })?;
-        if !it.actions.iter().any(|a| *a == c.action) {
+        if !it.actions.contains(&c.action) {
             return Err(AppError::Invalid(format!(
                 "item {} ({} {}) does not offer {}",
                 c.item,

@@ -162,8 +162,10 @@ fn records_for(accounts: &[Value], port: u16) -> (Value, usize) {
     }
     let products: Vec<Value> = plans
         .iter()
-        .map(|(p, id)| json!({"id": id, "name": format!("Hosting {p}"), "module": "cpanel",
-                             "config_options": {"configoption1": p}}))
+        .map(|(p, id)| {
+            json!({"id": id, "name": format!("Hosting {p}"), "module": "cpanel",
+                             "config_options": {"configoption1": p}})
+        })
         .collect();
     let doc = json!({
         "clients": clients,
@@ -190,7 +192,10 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn fmt_list(v: &[f64]) -> String {
-    v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| format!("{x:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 struct CurlResult {
@@ -203,7 +208,13 @@ fn curl(urls: &[String]) -> CurlResult {
     let mut cmd = Command::new("curl");
     cmd.args(["-s", "-H", &format!("Authorization: whm root:{TOKEN}")]);
     for u in urls {
-        cmd.args(["-o", "/dev/null", "-w", "%{time_total} %{size_download} %{http_code}\\n", u]);
+        cmd.args([
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_total} %{size_download} %{http_code}\\n",
+            u,
+        ]);
     }
     let t = Instant::now();
     let out = cmd.output().expect("run curl");
@@ -264,7 +275,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if quick { 3 } else { 5 });
-    if Command::new("curl").arg("--version").stdout(Stdio::null()).status().is_err() {
+    if Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
         eprintln!("e2e: curl is required");
         std::process::exit(2);
     }
@@ -272,11 +288,16 @@ fn main() {
     println!("== end-to-end benchmark: one simulated cPanel server with {n} accounts, {rounds} rounds ==");
     println!(
         "load average at start: {} (figures are noisy when other jobs share the CPUs)",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     let sim = start_sim(n);
     let base = format!("http://{}", sim.addr);
-    let port: u16 = sim.addr.rsplit_once(':').map_or(0, |(_, p)| p.parse().unwrap_or(0));
+    let port: u16 = sim
+        .addr
+        .rsplit_once(':')
+        .map_or(0, |(_, p)| p.parse().unwrap_or(0));
     println!("panel-sim (child process {}) at {base}", sim.child.id());
 
     // Records matching ~95% of the accounts, imported with the real CLI.
@@ -376,9 +397,19 @@ fn main() {
         page_urls.len()
     );
     println!("a. plain HTTP transfer (curl, one request)   median {ma:.3} s  [{}]  curl time_total median {mac:.3} s", fmt_list(&a));
-    println!("a2. the module's {} pages via curl, serial   median {ma2:.3} s  [{}]  (informative)", page_urls.len(), fmt_list(&a2));
-    println!("b. module list_accounts (in process)         median {mb:.3} s  [{}]", fmt_list(&b));
-    println!("c. serversync analyse web1 --json >/dev/null median {mc:.3} s  [{}]", fmt_list(&c));
+    println!(
+        "a2. the module's {} pages via curl, serial   median {ma2:.3} s  [{}]  (informative)",
+        page_urls.len(),
+        fmt_list(&a2)
+    );
+    println!(
+        "b. module list_accounts (in process)         median {mb:.3} s  [{}]",
+        fmt_list(&b)
+    );
+    println!(
+        "c. serversync analyse web1 --json >/dev/null median {mc:.3} s  [{}]",
+        fmt_list(&c)
+    );
     println!();
     let verdict = |r: f64| {
         if r <= TARGET_RATIO {
@@ -453,7 +484,12 @@ fn breakdown(
             let meta = m.meta();
             let package: std::collections::HashMap<i64, Option<String>> = products
                 .iter()
-                .map(|p| (p.id, p.config_option(&meta.product_field).map(str::to_string)))
+                .map(|p| {
+                    (
+                        p.id,
+                        p.config_option(&meta.product_field).map(str::to_string),
+                    )
+                })
                 .collect();
             let email: std::collections::HashMap<i64, &str> =
                 clients.iter().map(|c| (c.id, c.email.as_str())).collect();
@@ -477,7 +513,8 @@ fn breakdown(
             let analysis = analyse(&input);
             rec(7, "analyse()", t);
             let t = Instant::now();
-            let document = serversync_app::analysis_document(None, &server, &listing, &analysis, &input);
+            let document =
+                serversync_app::analysis_document(None, &server, &listing, &analysis, &input);
             rec(8, "analysis_document (serde_json::Value tree)", t);
             let t = Instant::now();
             let doc_text = document.to_string();
@@ -511,10 +548,13 @@ fn breakdown(
         });
     }
     let mut sum = 0.0;
-    for (_, (name, v)) in &steps {
+    for (name, v) in steps.values() {
         let md = median(v);
         sum += md;
         println!("   {:<48} {:>7.3} s", name, md);
     }
-    println!("   {:<48} {:>7.3} s (+ process start, runtime, printing to /dev/null)", "sum", sum);
+    println!(
+        "   {:<48} {:>7.3} s (+ process start, runtime, printing to /dev/null)",
+        "sum", sum
+    );
 }
