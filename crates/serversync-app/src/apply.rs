@@ -377,6 +377,7 @@ async fn apply_locked(
                     plan::imported_service(remote, server, field, &req.defaults, today);
                 service.product_id = product_id;
                 result.notes.extend(warning);
+                let after = import_after_json(&service, &client, product_created_by.is_some());
                 cs.ops.push(Op::CreateService {
                     client,
                     product_created_by,
@@ -386,7 +387,7 @@ async fn apply_locked(
                 cs.audit.push((
                     Some(i),
                     NewAuditEvent {
-                        after: Some(import_after_json(&service, &client, product_created_by.is_some())),
+                        after: Some(after),
                         ..event("import")
                     },
                 ));
