@@ -11,7 +11,9 @@ use serde::{Serialize, Serializer};
 
 use crate::model::{format_date, Service, ServiceId, ServiceStatus};
 use crate::module::{MetaData, RemoteAccount, RemoteStatus, UniqueIdField};
-use crate::normalize::{domain_key, domain_key_cow, strip_www, text_key, text_key_cow};
+use crate::normalize::{
+    domain_key, domain_key_cow, fast_trim as t, strip_www, text_key, text_key_cow,
+};
 
 /// A service as the analysis sees it: the service itself, the product-field value of its
 /// product (the remote package name it should have, e.g. `configoption1`), and its client's
@@ -170,7 +172,8 @@ pub struct Item {
     /// The billing record concerned (`None` for `not_in_billing` and `conflict`).
     pub billing: Option<BillingRef>,
     pub diffs: Vec<Diff>,
-    pub actions: Vec<Action>,
+    /// The actions offered (a constant list: no allocation per item).
+    pub actions: &'static [Action],
     pub notes: Vec<String>,
     /// For `conflict`: the services of this server that carry the conflicting key; they are
     /// accounted for by this item and offered for nothing.
@@ -273,8 +276,8 @@ pub fn identifier_key(field: &UniqueIdField, raw: &str) -> Option<String> {
 /// Whether a remote package equals a billing package value: case-insensitive, after removing
 /// a `<owner>_` reseller prefix only when it is exactly the account's owner.
 pub fn package_matches(remote: &str, owner: Option<&str>, billing: &str) -> bool {
-    let r = remote.trim();
-    let b = billing.trim();
+    let r = t(remote);
+    let b = t(billing);
     if eq_text(r, b) {
         return true;
     }
@@ -289,7 +292,7 @@ pub fn package_matches(remote: &str, owner: Option<&str>, billing: &str) -> bool
 
 /// Case-insensitive equality of trimmed text, without allocating for ASCII.
 fn eq_text(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim(), b.trim());
+    let (a, b) = (t(a), t(b));
     if a.is_ascii() && b.is_ascii() {
         a.eq_ignore_ascii_case(b)
     } else {
@@ -298,7 +301,7 @@ fn eq_text(a: &str, b: &str) -> bool {
 }
 
 fn ip_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim(), b.trim());
+    let (a, b) = (t(a), t(b));
     if a == b {
         return true;
     }
@@ -362,14 +365,14 @@ fn compare_keyed(
             b
         );
     }
-    if !acc.domain.trim().is_empty() {
+    if !t(&acc.domain).is_empty() {
         let same = match domain_keys {
             Some((r, b)) => Some(r) == b,
             None => domain_key_cow(&acc.domain) == domain_key_cow(&s.domain),
         };
         check!(Field::Domain, same, &acc.domain, &s.domain);
     }
-    if !acc.username.trim().is_empty() {
+    if !t(&acc.username).is_empty() {
         check!(
             Field::Username,
             eq_text(&acc.username, &s.username),
@@ -377,7 +380,7 @@ fn compare_keyed(
             &s.username
         );
     }
-    if !acc.product.trim().is_empty() {
+    if !t(&acc.product).is_empty() {
         let pkg = rec.package.as_deref().unwrap_or("");
         check!(
             Field::Product,
@@ -386,8 +389,8 @@ fn compare_keyed(
             pkg
         );
     }
-    if !acc.primary_ip.trim().is_empty() {
-        let ip = if s.dedicated_ip.trim().is_empty() {
+    if !t(&acc.primary_ip).is_empty() {
+        let ip = if t(&s.dedicated_ip).is_empty() {
             server_ip
         } else {
             s.dedicated_ip.as_str()
@@ -450,7 +453,12 @@ impl std::hash::Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // FxHash leaves the low bits weak, and hashbrown picks buckets with them: mix once
+        // (splitmix64's finaliser) so that similar keys do not pile into one probe chain.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }
 
@@ -470,33 +478,59 @@ fn key_cow<'a>(field: &UniqueIdField, raw: &'a str) -> Option<Cow<'a, str>> {
 
 const NONE: u32 = u32::MAX;
 
-/// Services by key: the first service index per key, chained through `next` (no vector per
-/// key).
+/// Per key: the newest service with it (chained to older ones through `next`, so there is
+/// no vector per key) and how many remote accounts carry it. One map serves both sides.
+#[derive(Clone, Copy)]
+struct Slot {
+    first: u32,
+    remote: u32,
+}
+
 struct KeyIndex<'a> {
-    first: FxMap<&'a str, u32>,
+    slots: FxMap<&'a str, Slot>,
     next: Vec<u32>,
 }
 
 impl<'a> KeyIndex<'a> {
-    fn new(cap: usize) -> Self {
+    fn new(services: usize, keys: usize) -> Self {
         KeyIndex {
-            first: fx_map(cap),
-            next: vec![NONE; cap],
+            slots: fx_map(keys),
+            next: vec![NONE; services],
         }
     }
-    fn insert(&mut self, key: &'a str, i: usize) {
-        let prev = self.first.insert(key, i as u32).unwrap_or(NONE);
-        self.next[i] = prev;
+    fn insert_service(&mut self, key: &'a str, i: usize) {
+        let slot = self.slots.entry(key).or_insert(Slot {
+            first: NONE,
+            remote: 0,
+        });
+        self.next[i] = slot.first;
+        slot.first = i as u32;
     }
-    fn get(&self, key: &str, out: &mut Vec<usize>) {
+    fn count_remote(&mut self, key: &'a str) {
+        self.slots
+            .entry(key)
+            .or_insert(Slot {
+                first: NONE,
+                remote: 0,
+            })
+            .remote += 1;
+    }
+    fn remote_count(&self, key: &str) -> u32 {
+        self.slots.get(key).map_or(0, |s| s.remote)
+    }
+    /// The services with `key` in input order, and how many remote accounts carry it.
+    fn get(&self, key: &str, out: &mut Vec<usize>) -> u32 {
         out.clear();
-        let mut i = self.first.get(key).copied().unwrap_or(NONE);
+        let Some(slot) = self.slots.get(key) else {
+            return 0;
+        };
+        let mut i = slot.first;
         while i != NONE {
             out.push(i as usize);
             i = self.next[i as usize];
         }
-        // Chains run newest first; candidates are listed in input order.
         out.reverse();
+        slot.remote
     }
 }
 
@@ -543,22 +577,25 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         (rk, sk)
     });
 
-    let mut remote_key_count: FxMap<&str, u32> = fx_map(remote_keys.len());
-    for k in remote_keys.iter().flatten() {
-        *remote_key_count.entry(k.as_ref()).or_insert(0) += 1;
-    }
-
-    let mut by_key = KeyIndex::new(service_keys.len());
-    let mut by_www = KeyIndex::new(service_keys.len());
+    let mut by_key = KeyIndex::new(
+        service_keys.len(),
+        service_keys.len() + service_keys.len() / 8,
+    );
     for (i, k) in service_keys.iter().enumerate() {
         if let Some(k) = k {
-            by_key.insert(k.as_ref(), i);
-            if is_domain {
-                // The `www.` fallback may only pick a service no remote account matches exactly.
-                if let Some(stripped) = strip_www(k) {
-                    if !remote_key_count.contains_key(k.as_ref()) {
-                        by_www.insert(stripped, i);
-                    }
+            by_key.insert_service(k.as_ref(), i);
+        }
+    }
+    for k in remote_keys.iter().flatten() {
+        by_key.count_remote(k.as_ref());
+    }
+    let mut by_www = KeyIndex::new(service_keys.len(), 0);
+    if is_domain {
+        for (i, k) in service_keys.iter().enumerate() {
+            // The `www.` fallback may only pick a service no remote account matches exactly.
+            if let Some(stripped) = k.as_deref().and_then(strip_www) {
+                if by_key.remote_count(k.as_deref().unwrap_or("")) == 0 {
+                    by_www.insert_service(stripped, i);
                 }
             }
         }
@@ -566,7 +603,7 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
     let mut other_by_key: FxMap<String, Vec<usize>> = fx_map(0);
     for (i, r) in input.other_live.iter().enumerate() {
         if let Some(k) = identifier_key(field, billing_identifier(field, &r.service)) {
-            if remote_key_count.contains_key(k.as_str()) {
+            if by_key.remote_count(&k) > 0 {
                 other_by_key.entry(k).or_default().push(i);
             }
         }
@@ -577,7 +614,6 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         is_domain,
         remote_keys: &remote_keys,
         service_keys: &service_keys,
-        remote_key_count: &remote_key_count,
         by_key: &by_key,
         by_www: &by_www,
         other_by_key: &other_by_key,
@@ -620,10 +656,10 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
             _ => continue,
         };
         let mut notes = Vec::new();
-        let mut actions = Vec::new();
+        let mut actions: &'static [Action] = &[];
         if category == Category::NotOnServer {
             if input.listing_complete {
-                actions.push(Action::Terminate);
+                actions = &[Action::Terminate];
             } else {
                 notes.push("the listing was incomplete: termination is not offered".into());
             }
@@ -683,7 +719,7 @@ fn sort_items(input: &AnalysisInput<'_>, items: &mut Vec<Item>) {
     let mut order: Vec<(Category, &str, Option<ServiceId>, u32)> = items
         .iter()
         .enumerate()
-        .map(|(i, it)| (it.category, it.key.as_str(), service_id(it), i as u32))
+        .map(|(i, it)| (it.category, it.key.as_ref(), service_id(it), i as u32))
         .collect();
     order.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
@@ -706,7 +742,6 @@ struct Ctx<'c, 'a> {
     is_domain: bool,
     remote_keys: &'c [Option<Cow<'a, str>>],
     service_keys: &'c [Option<Cow<'a, str>>],
-    remote_key_count: &'c FxMap<&'c str, u32>,
     by_key: &'c KeyIndex<'c>,
     by_www: &'c KeyIndex<'c>,
     other_by_key: &'c FxMap<String, Vec<usize>>,
@@ -722,14 +757,14 @@ impl Ctx<'_, '_> {
         let uid_name = || input.meta.unique_identifier_display_name.to_lowercase();
         for ai in range {
             let acc = &input.accounts[ai];
-            let Some(key) = self.remote_keys[ai].as_deref() else {
+            let Some(key_cow) = self.remote_keys[ai].as_ref() else {
                 items.push(Item {
                     category: Category::Conflict,
                     key: String::new(),
                     remote: Some(ai),
                     billing: None,
                     diffs: Vec::new(),
-                    actions: Vec::new(),
+                    actions: &[],
                     notes: vec![format!(
                         "the account has no usable {} ({:?})",
                         uid_name(),
@@ -739,9 +774,9 @@ impl Ctx<'_, '_> {
                 });
                 continue;
             };
-            let shared = self.remote_key_count.get(key).copied().unwrap_or(0);
+            let key: &str = key_cow.as_ref();
+            let shared = self.by_key.get(key, &mut candidates);
             if shared > 1 {
-                self.by_key.get(key, &mut candidates);
                 let related: Vec<ServiceId> = candidates
                     .iter()
                     .map(|&i| {
@@ -755,7 +790,7 @@ impl Ctx<'_, '_> {
                     remote: Some(ai),
                     billing: None,
                     diffs: Vec::new(),
-                    actions: Vec::new(),
+                    actions: &[],
                     notes: vec![format!(
                         "{shared} accounts on the server share the {} {key:?}",
                         uid_name()
@@ -766,7 +801,6 @@ impl Ctx<'_, '_> {
             }
 
             let mut notes = Vec::new();
-            self.by_key.get(key, &mut candidates);
             if candidates.is_empty() && self.is_domain {
                 self.by_www.get(key, &mut candidates);
                 if candidates.len() == 1 {
@@ -816,12 +850,12 @@ impl Ctx<'_, '_> {
                 };
                 accounted.push(best as u32);
                 let best_live = input.services[best].service.status.is_live();
-                let (category, actions) = if !best_live {
-                    (Category::TerminatedInBilling, vec![Action::Sync])
+                let (category, actions): (Category, &'static [Action]) = if !best_live {
+                    (Category::TerminatedInBilling, &[Action::Sync])
                 } else if has_sync_diff(&diffs) {
-                    (Category::OutOfSync, vec![Action::Sync])
+                    (Category::OutOfSync, &[Action::Sync])
                 } else {
-                    (Category::InSync, Vec::new())
+                    (Category::InSync, &[])
                 };
                 let mut dup_items = Vec::new();
                 for (si, d) in rest {
@@ -834,7 +868,7 @@ impl Ctx<'_, '_> {
                             remote: Some(ai),
                             billing: Some(BillingRef::ThisServer(si)),
                             diffs: d,
-                            actions: vec![Action::Terminate],
+                            actions: &[Action::Terminate],
                             notes: vec![format!(
                                 "service {} also matches; service {} is the better match",
                                 svc.id, input.services[best].service.id
@@ -874,7 +908,7 @@ impl Ctx<'_, '_> {
                         remote: Some(ai),
                         billing: Some(BillingRef::OtherServer(*oi)),
                         diffs,
-                        actions: vec![Action::Move],
+                        actions: &[Action::Move],
                         notes: vec![match from {
                             Some(id) => format!("billing has this service on server {id}"),
                             None => "billing has this service on another server".into(),
@@ -894,7 +928,7 @@ impl Ctx<'_, '_> {
                         remote: Some(ai),
                         billing: None,
                         diffs: Vec::new(),
-                        actions: Vec::new(),
+                        actions: &[],
                         notes: vec![format!(
                             "not in billing on this server, but live on several other servers (services {ids:?})"
                         )],
@@ -907,7 +941,7 @@ impl Ctx<'_, '_> {
                     remote: Some(ai),
                     billing: None,
                     diffs: Vec::new(),
-                    actions: vec![Action::Import],
+                    actions: &[Action::Import],
                     notes: Vec::new(),
                     related_service_ids: Vec::new(),
                 }),
@@ -1040,7 +1074,7 @@ impl Serialize for ItemView<'_> {
                 client_email: r.client_email.as_deref(),
             }),
             diffs: &it.diffs,
-            actions: &it.actions,
+            actions: it.actions,
             notes: &it.notes,
             related_service_ids: &it.related_service_ids,
         }

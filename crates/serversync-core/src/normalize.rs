@@ -18,7 +18,7 @@ pub fn domain_key(raw: &str) -> Option<String> {
 /// [`domain_key`], borrowing the input when it already is a key (the common case: panels send
 /// lower-case ASCII domains), so that keying a million accounts allocates nothing for them.
 pub fn domain_key_cow(raw: &str) -> Option<Cow<'_, str>> {
-    let s = raw.trim();
+    let s = fast_trim(raw);
     let s = s.strip_suffix('.').unwrap_or(s);
     if s.is_empty() {
         return None;
@@ -63,6 +63,19 @@ fn plain_ascii_domain(b: &[u8]) -> Option<bool> {
     Some(upper)
 }
 
+/// `str::trim` for the common case: strips ASCII whitespace bytes, and defers to `trim` only
+/// when a non-ASCII byte sits at either end (the generic `trim` cost a seventh of the
+/// analysis' time).
+#[inline]
+pub fn fast_trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) if f.is_ascii() && l.is_ascii() => s.trim_ascii(),
+        (Some(_), Some(_)) => s.trim(),
+        _ => s,
+    }
+}
+
 /// The comparison key of a username or custom field: trimmed and lower-cased; `None` if empty.
 pub fn text_key(raw: &str) -> Option<String> {
     text_key_cow(raw).map(Cow::into_owned)
@@ -70,7 +83,7 @@ pub fn text_key(raw: &str) -> Option<String> {
 
 /// [`text_key`], borrowing the input when it is already lower-case ASCII.
 pub fn text_key_cow(raw: &str) -> Option<Cow<'_, str>> {
-    let s = raw.trim();
+    let s = fast_trim(raw);
     if s.is_empty() {
         None
     } else if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {

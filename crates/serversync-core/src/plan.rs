@@ -86,7 +86,7 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
     let mut by_key: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut by_service: HashMap<ServiceId, Vec<usize>> = HashMap::new();
     for (i, it) in analysis.items.iter().enumerate() {
-        by_key.entry(it.key.as_str()).or_default().push(i);
+        by_key.entry(it.key.as_ref()).or_default().push(i);
         if let Some(id) = it.service_id(input) {
             by_service.entry(id).or_default().push(i);
         }
