@@ -87,6 +87,9 @@ async fn apply_locked(
     req: &ApplyRequest,
     server: &serversync_core::model::Server,
 ) -> Result<ApplyReport> {
+    req.defaults
+        .validate()
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
     let run = app.run_for(server, req.run).await?;
     let mut forced = Vec::new();
     match run.listing_status {
@@ -153,7 +156,7 @@ async fn apply_locked(
     if let Some(id) = req.defaults.unassigned_client {
         if !billing.clients.iter().any(|c| c.id == id) {
             return Err(AppError::Invalid(format!(
-                "the client for accounts without e-mail (--unassigned-client {id}) does not exist"
+                "the client for accounts without e-mail (client {id}) does not exist"
             )));
         }
     }
@@ -260,7 +263,7 @@ async fn apply_locked(
                         None => {
                             results.push(refuse(
                                 result,
-                                "the account has no usable e-mail (placeholder or empty): choose a client for such accounts (--unassigned-client)".into(),
+                                "the account has no usable e-mail (placeholder, empty or invalid): choose a client for accounts without e-mail".into(),
                             ));
                             continue;
                         }
@@ -481,7 +484,11 @@ async fn apply_locked(
 
 /// The `after` of an import event: the new service without the ids the store assigns on
 /// insert (the event's own `service_id` and `client_id` carry them).
-fn import_after_json(service: &serversync_core::model::Service, client: &ClientRef, new_product: bool) -> String {
+fn import_after_json(
+    service: &serversync_core::model::Service,
+    client: &ClientRef,
+    new_product: bool,
+) -> String {
     let mut v = service_json(service);
     if let serde_json::Value::Object(m) = &mut v {
         m.remove("id");

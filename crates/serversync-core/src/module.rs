@@ -348,11 +348,34 @@ pub fn parse_wire(body: &[u8]) -> Result<Listing, WireError> {
 /// Normalises a contact e-mail: placeholders and blanks become `None`.
 pub fn normalize_email(raw: &str) -> Option<String> {
     let e = raw.trim();
-    if e.is_empty() || e.eq_ignore_ascii_case("*unknown*") || !e.contains('@') {
-        None
-    } else {
+    if is_plausible_email(e) {
         Some(e.to_string())
+    } else {
+        None
     }
+}
+
+/// A plausible address: one `@` with a non-empty local part, a domain with a dot and no empty
+/// label, no whitespace, quotes, angle brackets or control characters. Not RFC 5322 in full:
+/// enough that a placeholder or markup never becomes a client's e-mail.
+pub fn is_plausible_email(e: &str) -> bool {
+    let Some((local, domain)) = e.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.split('.').any(str::is_empty)
+        && !e.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';' | ':' | '[' | ']' | '\\'
+                )
+        })
+        && !domain.contains('@')
+        && !e.eq_ignore_ascii_case("*unknown*")
 }
 
 fn wire_account(rec: &serde_json::Value) -> Result<RemoteAccount, String> {
@@ -461,6 +484,28 @@ mod tests {
             ]
         );
         assert!(!l.is_complete());
+    }
+
+    #[test]
+    fn implausible_emails_are_none() {
+        assert_eq!(
+            normalize_email(" Ann@Mail.test ").as_deref(),
+            Some("Ann@Mail.test")
+        );
+        for bad in [
+            "*unknown*",
+            "",
+            "ann",
+            "ann@",
+            "@mail.test",
+            "ann@localhost",
+            "a b@mail.test",
+            "\"><script>alert(2)</script>@mail.test",
+            "a@b@mail.test",
+            "ann@mail..test",
+        ] {
+            assert_eq!(normalize_email(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

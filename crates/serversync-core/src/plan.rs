@@ -282,6 +282,27 @@ pub fn dedicated_ip_for(remote_ip: &str, server: &Server) -> String {
     }
 }
 
+/// The billing cycles a service may have (WHMCS `tblhosting.billingcycle`).
+pub const BILLING_CYCLES: [&str; 8] = [
+    "Free Account",
+    "One Time",
+    "Monthly",
+    "Quarterly",
+    "Semi-Annually",
+    "Annually",
+    "Biennially",
+    "Triennially",
+];
+
+/// Whether `a` is a money amount: digits, optionally `.` and one or two digits (`9.99`).
+pub fn is_amount(a: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    match a.split_once('.') {
+        None => digits(a),
+        Some((i, f)) => digits(i) && digits(f) && f.len() <= 2,
+    }
+}
+
 /// Billing defaults for imported services.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportDefaults {
@@ -294,6 +315,27 @@ pub struct ImportDefaults {
     pub next_due_date: Option<Date>,
     /// Create a product for a package no product maps to.
     pub create_missing_products: bool,
+}
+
+impl ImportDefaults {
+    /// Checks the billing cycle is one of [`BILLING_CYCLES`] and the amount [`is_amount`];
+    /// the error names the field.
+    pub fn validate(&self) -> Result<(), crate::CoreError> {
+        if !BILLING_CYCLES.contains(&self.billing_cycle.as_str()) {
+            return Err(crate::CoreError::Invalid(format!(
+                "billing cycle {:?} is not one of {}",
+                self.billing_cycle,
+                BILLING_CYCLES.join(", ")
+            )));
+        }
+        if !is_amount(&self.amount) {
+            return Err(crate::CoreError::Invalid(format!(
+                "amount {:?} is not an amount like 9.99",
+                self.amount
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ImportDefaults {

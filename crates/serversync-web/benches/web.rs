@@ -33,7 +33,10 @@ const SHARED_IP: &str = "192.0.2.10";
 const PASSWORD: &str = "bench-password-123";
 
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A small deterministic generator (xorshift64*), enough to pick pages.
@@ -49,7 +52,9 @@ impl Rng {
 }
 
 fn main() -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(bench())
 }
 
@@ -64,7 +69,12 @@ fn date_of(v: &Value) -> Option<String> {
         return None;
     }
     let d = time::OffsetDateTime::from_unix_timestamp(secs).ok()?.date();
-    Some(format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
+    Some(format!(
+        "{:04}-{:02}-{:02}",
+        d.year(),
+        u8::from(d.month()),
+        d.day()
+    ))
 }
 
 /// Billing records for ~95% of `accounts` (every 20th account is left out → not_in_billing),
@@ -80,7 +90,9 @@ fn records(accounts: &[Value], port: u16) -> Value {
         let base = plan.rsplit_once('_').map_or(plan, |(_, p)| p);
         10 + packages.iter().position(|p| *p == base).unwrap_or(0)
     };
-    let mut clients = vec![json!({"id": 1, "email": "unassigned@provider.test", "first_name": "Un", "last_name": "Assigned"})];
+    let mut clients = vec![
+        json!({"id": 1, "email": "unassigned@provider.test", "first_name": "Un", "last_name": "Assigned"}),
+    ];
     let mut services = Vec::with_capacity(accounts.len());
     for (i, a) in accounts.iter().enumerate() {
         if i % 20 == 7 {
@@ -89,7 +101,9 @@ fn records(accounts: &[Value], port: u16) -> Value {
         let email = a["email"].as_str().unwrap_or("");
         let client_id = if email.contains('@') {
             let id = clients.len() + 1;
-            clients.push(json!({"id": id, "email": email, "first_name": a["user"], "last_name": "Bench"}));
+            clients.push(
+                json!({"id": id, "email": email, "first_name": a["user"], "last_name": "Bench"}),
+            );
             id
         } else {
             1
@@ -112,9 +126,11 @@ fn records(accounts: &[Value], port: u16) -> Value {
         services.push(s);
     }
     for k in 0..1000 {
-        services.push(json!({"id": 1_000_000 + k, "client_id": 1, "product_id": 10, "server_id": 1,
+        services.push(
+            json!({"id": 1_000_000 + k, "client_id": 1, "product_id": 10, "server_id": 1,
             "domain": format!("gone{k}.test"), "username": format!("gone{k}"), "status": "Active",
-            "regdate": "2020-01-01", "billing_cycle": "Monthly", "amount": "9.99"}));
+            "regdate": "2020-01-01", "billing_cycle": "Monthly", "amount": "9.99"}),
+        );
     }
     json!({
         "clients": clients,
@@ -150,7 +166,11 @@ fn report(label: &str, mut v: Vec<Duration>) {
         ms(pct(0.95)),
         ms(v[n - 1]),
         ms(mean),
-        if ms(pct(0.95)) <= 150.0 { "  (p95 target ≤ 150 ms: met)" } else { "  (p95 target ≤ 150 ms: NOT met)" }
+        if ms(pct(0.95)) <= 150.0 {
+            "  (p95 target ≤ 150 ms: met)"
+        } else {
+            "  (p95 target ≤ 150 ms: NOT met)"
+        }
     );
 }
 
@@ -163,11 +183,19 @@ async fn bench() -> Result<()> {
     // The simulated server and the billing records.
     let t = Instant::now();
     let accounts = generate_cpanel_accounts(n_accounts, 1);
-    let sim = spawn_cpanel("127.0.0.1:0".parse()?, CpanelSimConfig::with_accounts(accounts.clone())).await?;
+    let sim = spawn_cpanel(
+        "127.0.0.1:0".parse()?,
+        CpanelSimConfig::with_accounts(accounts.clone()),
+    )
+    .await?;
     let doc = records(&accounts, sim.addr.port());
     let n_services = doc["services"].as_array().map_or(0, Vec::len);
     let dir = tempfile::tempdir()?;
-    let store = serversync_store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
+    let store = serversync_store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("bench.db").display()
+    ))
+    .await?;
     let app = App::new(store, "bench");
     let t_import = Instant::now();
     let counts = app.import_records(&serde_json::to_vec(&doc)?).await?;
@@ -191,28 +219,54 @@ async fn bench() -> Result<()> {
     let base = format!("http://{addr}");
 
     // A signed-in page client and an API client.
-    let page = reqwest::Client::builder().cookie_store(true).timeout(Duration::from_secs(600)).build()?;
-    let login = page.get(format!("{base}/login")).send().await?.error_for_status()?.text().await?;
+    let page = reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let login = page
+        .get(format!("{base}/login"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
     let csrf = csrf_of(&login).ok_or("no CSRF field on /login")?;
     let r = page
         .post(format!("{base}/login"))
-        .form(&[("username", "admin"), ("password", PASSWORD), ("csrf", csrf.as_str())])
+        .form(&[
+            ("username", "admin"),
+            ("password", PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
         .send()
         .await?;
     if !r.url().path().starts_with("/servers") {
         return Err(format!("sign-in failed: ended on {} ({})", r.url(), r.status()).into());
     }
-    let api = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
+    let api = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
     let bearer = format!("Bearer {api_token}");
 
     // (b) "Sync accounts" → first run page.
     println!("\n(b) \"Sync accounts\" to the first run page, {n_accounts}-account server ({n_services} services in billing):");
     let mut run_id = None;
     for k in 0..n_syncs {
-        let server_page = page.get(format!("{base}/servers/1")).send().await?.error_for_status()?.text().await?;
+        let server_page = page
+            .get(format!("{base}/servers/1"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
         let csrf = csrf_of(&server_page).ok_or("no CSRF field on /servers/1")?;
         let t0 = Instant::now();
-        let r = page.post(format!("{base}/servers/1/sync")).form(&[("csrf", csrf.as_str())]).send().await?.error_for_status()?;
+        let r = page
+            .post(format!("{base}/servers/1/sync"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await?
+            .error_for_status()?;
         let job_url = r.url().clone();
         let mut polls = 0;
         let (run_url, bytes) = loop {
@@ -243,15 +297,31 @@ async fn bench() -> Result<()> {
             bytes,
             ms(took)
         );
-        run_id = run_url.path().trim_start_matches("/runs/").parse::<i64>().ok();
+        run_id = run_url
+            .path()
+            .trim_start_matches("/runs/")
+            .parse::<i64>()
+            .ok();
     }
     for k in 0..n_syncs {
         let t0 = Instant::now();
-        let r = api.post(format!("{base}/api/servers/1/runs")).header("Authorization", &bearer).send().await?.error_for_status()?;
+        let r = api
+            .post(format!("{base}/api/servers/1/runs"))
+            .header("Authorization", &bearer)
+            .send()
+            .await?
+            .error_for_status()?;
         let job: Value = r.json().await?;
         let job_id = job["id"].as_u64().ok_or("no job id")?;
         let run = loop {
-            let s: Value = api.get(format!("{base}/api/jobs/{job_id}")).header("Authorization", &bearer).send().await?.error_for_status()?.json().await?;
+            let s: Value = api
+                .get(format!("{base}/api/jobs/{job_id}"))
+                .header("Authorization", &bearer)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
             match s["state"].as_str() {
                 Some("done") => break s["run_id"].as_i64().ok_or("no run_id")?,
                 Some("failed") => return Err(format!("the sync job failed: {s}").into()),
@@ -259,7 +329,14 @@ async fn bench() -> Result<()> {
             }
         };
         let t_done = t0.elapsed();
-        let first: Value = api.get(format!("{base}/api/runs/{run}/items?page=1")).header("Authorization", &bearer).send().await?.error_for_status()?.json().await?;
+        let first: Value = api
+            .get(format!("{base}/api/runs/{run}/items?page=1"))
+            .header("Authorization", &bearer)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         println!(
             "  API  #{}: POST /api/servers/1/runs → job {job_id} done (run {run}) in {:>7.0} ms; first items page ({} of {}) at {:>7.0} ms",
             k + 1,
@@ -273,8 +350,16 @@ async fn bench() -> Result<()> {
     let run_id = run_id.ok_or("no run")?;
 
     // (a) One page of the 100,000-item run.
-    let run: Value = api.get(format!("{base}/api/runs/{run_id}")).header("Authorization", &bearer).send().await?.error_for_status()?.json().await?;
-    let counts: HashMap<String, u64> = serde_json::from_value(run["counts"].clone()).unwrap_or_default();
+    let run: Value = api
+        .get(format!("{base}/api/runs/{run_id}"))
+        .header("Authorization", &bearer)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let counts: HashMap<String, u64> =
+        serde_json::from_value(run["counts"].clone()).unwrap_or_default();
     let total: u64 = counts.values().sum();
     println!("\n(a) one page of run {run_id}: {total} items, counts {counts:?}");
     // A second web state on the same store: its run cache is empty, so the warm-up request
@@ -287,11 +372,33 @@ async fn bench() -> Result<()> {
     });
     let base = format!("http://{cold_addr}");
     let t0 = Instant::now();
-    let probe: Value = api.get(format!("{base}/api/runs/{run_id}/items?page=1")).header("Authorization", &bearer).send().await?.error_for_status()?.json().await?;
-    println!("  warm-up request on a fresh web state (reads, parses and caches the run): {:.0} ms", ms(t0.elapsed()));
+    let probe: Value = api
+        .get(format!("{base}/api/runs/{run_id}/items?page=1"))
+        .header("Authorization", &bearer)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    println!(
+        "  warm-up request on a fresh web state (reads, parses and caches the run): {:.0} ms",
+        ms(t0.elapsed())
+    );
     let per_page = probe["per_page"].as_u64().unwrap_or(100).max(1) as usize;
-    let categories: Vec<(String, u64)> = counts.iter().filter(|(_, n)| **n > 0).map(|(c, n)| (c.clone(), *n)).collect();
-    let searches = ["ann", "bakery", "xn--", "mail.test", "res3", "198.51.100", "zoe9"];
+    let categories: Vec<(String, u64)> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| (c.clone(), *n))
+        .collect();
+    let searches = [
+        "ann",
+        "bakery",
+        "xn--",
+        "mail.test",
+        "res3",
+        "198.51.100",
+        "zoe9",
+    ];
 
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     // (kind, query string) — the same mix for the page and the API.
@@ -301,9 +408,15 @@ async fn bench() -> Result<()> {
             6 => {
                 let (c, n) = &categories[rng.below(categories.len())];
                 let pages = (*n as usize).div_ceil(per_page).max(1);
-                ("category", format!("category={c}&page={}", 1 + rng.below(pages)))
+                (
+                    "category",
+                    format!("category={c}&page={}", 1 + rng.below(pages)),
+                )
             }
-            7 => ("search", format!("q={}&page=1", searches[rng.below(searches.len())])),
+            7 => (
+                "search",
+                format!("q={}&page=1", searches[rng.below(searches.len())]),
+            ),
             _ => {
                 let pages = (total as usize).div_ceil(per_page).max(1);
                 ("page", format!("page={}", 1 + rng.below(pages)))
@@ -311,20 +424,43 @@ async fn bench() -> Result<()> {
         };
         queries.push(q);
     }
-    let _ = page.get(format!("{base}/runs/{run_id}")).send().await?.error_for_status()?.bytes().await?;
+    let _ = page
+        .get(format!("{base}/runs/{run_id}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
 
-    for (label, is_api) in [("page /runs/{id}", false), ("API /api/runs/{id}/items", true)] {
+    for (label, is_api) in [
+        ("page /runs/{id}", false),
+        ("API /api/runs/{id}/items", true),
+    ] {
         let mut by_kind: HashMap<&str, Vec<Duration>> = HashMap::new();
         let mut all = Vec::with_capacity(queries.len());
         let mut bytes = 0usize;
         for (kind, q) in &queries {
             let t = Instant::now();
             let body = if is_api {
-                api.get(format!("{base}/api/runs/{run_id}/items?{q}")).header("Authorization", &bearer).send().await?.error_for_status()?.bytes().await?
+                api.get(format!("{base}/api/runs/{run_id}/items?{q}"))
+                    .header("Authorization", &bearer)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .bytes()
+                    .await?
             } else {
-                let r = page.get(format!("{base}/runs/{run_id}?{q}")).send().await?.error_for_status()?;
+                let r = page
+                    .get(format!("{base}/runs/{run_id}?{q}"))
+                    .send()
+                    .await?
+                    .error_for_status()?;
                 if !r.url().path().starts_with("/runs/") {
-                    return Err(format!("/runs/{run_id}?{q} ended on {} (not signed in?)", r.url()).into());
+                    return Err(format!(
+                        "/runs/{run_id}?{q} ended on {} (not signed in?)",
+                        r.url()
+                    )
+                    .into());
                 }
                 r.bytes().await?
             };
@@ -333,7 +469,11 @@ async fn bench() -> Result<()> {
             all.push(d);
             by_kind.entry(kind).or_default().push(d);
         }
-        println!("  {label}: {} requests, {} KiB per response on average ({per_page} items per page)", queries.len(), bytes / queries.len().max(1) / 1024);
+        println!(
+            "  {label}: {} requests, {} KiB per response on average ({per_page} items per page)",
+            queries.len(),
+            bytes / queries.len().max(1) / 1024
+        );
         report(&format!("    {label}, all"), all);
         for kind in ["page", "category", "search"] {
             if let Some(v) = by_kind.remove(kind) {

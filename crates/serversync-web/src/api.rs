@@ -75,6 +75,14 @@ impl<E: Into<WebError>> From<E> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if matches!(self.0, WebError::Unauthenticated) {
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({"error": "missing or unknown API token: send Authorization: Bearer <token> (create one with `serversync tokens add NAME`)"})),
+            )
+                .into_response();
+        }
         let status = self.0.status();
         if status.is_server_error() {
             tracing::error!(error = %self.0, "API request failed");

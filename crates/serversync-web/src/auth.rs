@@ -44,7 +44,9 @@ impl CurrentUser {
         if constant_time_eq(submitted.as_bytes(), self.session.csrf_token.as_bytes()) {
             Ok(())
         } else {
-            Err(WebError::Forbidden("the form's CSRF token is missing or wrong: reload the page and try again".into()))
+            Err(WebError::Forbidden(
+                "the form's CSRF token is missing or wrong: reload the page and try again".into(),
+            ))
         }
     }
 
@@ -52,7 +54,10 @@ impl CurrentUser {
     pub fn check_admin_form(&self, submitted: &str) -> Result<(), WebError> {
         self.check_csrf(submitted)?;
         if !self.is_admin() {
-            return Err(WebError::Forbidden(format!("{} is a read-only user: looking is allowed, changing is not", self.name())));
+            return Err(WebError::Forbidden(format!(
+                "{} is a read-only user: looking is allowed, changing is not",
+                self.name()
+            )));
         }
         Ok(())
     }
@@ -70,10 +75,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 impl FromRequestParts<WebState> for CurrentUser {
     type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &WebState,
+    ) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let token = jar.get(SESSION_COOKIE).map(|c| c.value().to_string()).ok_or(WebError::Unauthenticated)?;
-        let session = state.app.session(&token).await?.ok_or(WebError::Unauthenticated)?;
+        let token = jar
+            .get(SESSION_COOKIE)
+            .map(|c| c.value().to_string())
+            .ok_or(WebError::Unauthenticated)?;
+        let session = state
+            .app
+            .session(&token)
+            .await?
+            .ok_or(WebError::Unauthenticated)?;
         Ok(CurrentUser { session, token })
     }
 }
@@ -88,7 +103,10 @@ pub(crate) fn routes() -> Router<WebState> {
 
 async fn css() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
         include_str!("../static/app.css"),
     )
 }
@@ -102,7 +120,11 @@ pub struct Nav {
 
 impl Nav {
     pub fn of(user: &CurrentUser) -> Option<Nav> {
-        Some(Nav { username: user.name().to_string(), is_admin: user.is_admin(), csrf: user.csrf().to_string() })
+        Some(Nav {
+            username: user.name().to_string(),
+            is_admin: user.is_admin(),
+            csrf: user.csrf().to_string(),
+        })
     }
 }
 
@@ -125,13 +147,24 @@ fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
 }
 
 pub(crate) fn render<T: Template>(t: &T) -> Result<Html<String>, WebError> {
-    t.render().map(Html).map_err(|e| WebError::Internal(format!("template: {e}")))
+    t.render()
+        .map(Html)
+        .map_err(|e| WebError::Internal(format!("template: {e}")))
 }
 
 async fn login_page(State(st): State<WebState>, jar: CookieJar) -> Result<Response, WebError> {
     let csrf = serversync_app::auth::new_token("");
-    let page = render(&LoginPage { nav: None, csrf: csrf.clone(), error: None, username: String::new() })?;
-    Ok((jar.add(cookie(LOGIN_CSRF_COOKIE, csrf, st.config.secure_cookies)), page).into_response())
+    let page = render(&LoginPage {
+        nav: None,
+        csrf: csrf.clone(),
+        error: None,
+        username: String::new(),
+    })?;
+    Ok((
+        jar.add(cookie(LOGIN_CSRF_COOKIE, csrf, st.config.secure_cookies)),
+        page,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -142,10 +175,20 @@ struct LoginForm {
     csrf: String,
 }
 
-async fn login(State(st): State<WebState>, jar: CookieJar, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
-    let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+async fn login(
+    State(st): State<WebState>,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let expected = jar
+        .get(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), f.csrf.as_bytes()) {
-        return Err(WebError::Forbidden("the sign-in form's CSRF token is missing or wrong: reload the page and try again".into()));
+        return Err(WebError::Forbidden(
+            "the sign-in form's CSRF token is missing or wrong: reload the page and try again"
+                .into(),
+        ));
     }
     match st.app.login(f.username.trim(), &f.password).await? {
         Some((token, _session)) => {
@@ -156,8 +199,18 @@ async fn login(State(st): State<WebState>, jar: CookieJar, Form(f): Form<LoginFo
         }
         None => {
             let csrf = serversync_app::auth::new_token("");
-            let page = render(&LoginPage { nav: None, csrf: csrf.clone(), error: Some("Wrong user name or password.".into()), username: f.username })?;
-            Ok((axum::http::StatusCode::UNAUTHORIZED, jar.add(cookie(LOGIN_CSRF_COOKIE, csrf, st.config.secure_cookies)), page).into_response())
+            let page = render(&LoginPage {
+                nav: None,
+                csrf: csrf.clone(),
+                error: Some("Wrong user name or password.".into()),
+                username: f.username,
+            })?;
+            Ok((
+                axum::http::StatusCode::UNAUTHORIZED,
+                jar.add(cookie(LOGIN_CSRF_COOKIE, csrf, st.config.secure_cookies)),
+                page,
+            )
+                .into_response())
         }
     }
 }
@@ -168,10 +221,19 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(st): State<WebState>, user: CurrentUser, jar: CookieJar, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+async fn logout(
+    State(st): State<WebState>,
+    user: CurrentUser,
+    jar: CookieJar,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
     user.check_csrf(&f.csrf)?;
     st.app.logout(&user.token).await?;
-    Ok((jar.remove(Cookie::build(SESSION_COOKIE).path("/")), Redirect::to("/login")).into_response())
+    Ok((
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        Redirect::to("/login"),
+    )
+        .into_response())
 }
 
 #[derive(Template)]
@@ -196,11 +258,22 @@ fn setup_token_ok(st: &WebState, token: &str) -> bool {
         .is_some_and(|t| !token.is_empty() && constant_time_eq(t.as_bytes(), token.as_bytes()))
 }
 
-async fn setup_page(State(st): State<WebState>, Query(q): Query<SetupQuery>) -> Result<Response, WebError> {
+async fn setup_page(
+    State(st): State<WebState>,
+    Query(q): Query<SetupQuery>,
+) -> Result<Response, WebError> {
     if !setup_token_ok(&st, &q.token) || st.app.has_users().await? {
-        return Err(WebError::Forbidden("this setup link is not valid (it works once, until the first administrator exists)".into()));
+        return Err(WebError::Forbidden(
+            "this setup link is not valid (it works once, until the first administrator exists)"
+                .into(),
+        ));
     }
-    Ok(render(&SetupPage { nav: None, token: q.token, error: None })?.into_response())
+    Ok(render(&SetupPage {
+        nav: None,
+        token: q.token,
+        error: None,
+    })?
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -210,20 +283,63 @@ struct SetupForm {
     password: String,
 }
 
-async fn setup(State(st): State<WebState>, jar: CookieJar, Form(f): Form<SetupForm>) -> Result<Response, WebError> {
-    // The setup token is the CSRF protection of this form: it is secret and single-use.
-    if !setup_token_ok(&st, &f.token) || st.app.has_users().await? {
-        return Err(WebError::Forbidden("this setup link is not valid (it works once, until the first administrator exists)".into()));
+async fn setup(
+    State(st): State<WebState>,
+    jar: CookieJar,
+    Form(f): Form<SetupForm>,
+) -> Result<Response, WebError> {
+    // The setup token is the CSRF protection of this form: it is secret and single-use. It is
+    // taken out before the administrator is created, so concurrent posts cannot both use it.
+    let taken = st.setup_token.lock().ok().and_then(|mut t| {
+        let ok = t.as_deref().is_some_and(|v| {
+            !f.token.is_empty() && constant_time_eq(v.as_bytes(), f.token.as_bytes())
+        });
+        if ok {
+            t.take()
+        } else {
+            None
+        }
+    });
+    let Some(token) = taken else {
+        return Err(WebError::Forbidden(
+            "this setup link is not valid (it works once, until the first administrator exists)"
+                .into(),
+        ));
+    };
+    let restore = |st: &WebState| {
+        if let Ok(mut t) = st.setup_token.lock() {
+            *t = Some(token.clone());
+        }
+    };
+    if st.app.has_users().await? {
+        return Err(WebError::Forbidden(
+            "this setup link is not valid (it works once, until the first administrator exists)"
+                .into(),
+        ));
     }
     let app = st.app.clone().with_actor("setup");
-    if let Err(e) = app.add_user(f.username.trim(), &f.password, Role::Admin).await {
-        return Ok(render(&SetupPage { nav: None, token: f.token, error: Some(e.to_string()) })?.into_response());
-    }
-    if let Ok(mut t) = st.setup_token.lock() {
-        *t = None;
+    if let Err(e) = app
+        .add_user(f.username.trim(), &f.password, Role::Admin)
+        .await
+    {
+        // A refused name or password: the link may be used again.
+        restore(&st);
+        return Ok((
+            axum::http::StatusCode::BAD_REQUEST,
+            render(&SetupPage {
+                nav: None,
+                token: f.token,
+                error: Some(e.to_string()),
+            })?,
+        )
+            .into_response());
     }
     match st.app.login(f.username.trim(), &f.password).await? {
-        Some((token, _)) => Ok((jar.add(cookie(SESSION_COOKIE, token, st.config.secure_cookies)), Redirect::to("/servers")).into_response()),
+        Some((token, _)) => Ok((
+            jar.add(cookie(SESSION_COOKIE, token, st.config.secure_cookies)),
+            Redirect::to("/servers"),
+        )
+            .into_response()),
         None => Ok(Redirect::to("/login").into_response()),
     }
 }

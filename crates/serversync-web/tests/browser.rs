@@ -49,18 +49,26 @@ async fn admin_syncs_a_server_in_a_real_browser() {
 async fn run(browser: harness::Browser) -> Result<()> {
     let artifacts = harness::target_dir()?.join("browser-artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);
-    std::fs::create_dir_all(&artifacts).with_context(|| format!("cannot create {}", artifacts.display()))?;
+    std::fs::create_dir_all(&artifacts)
+        .with_context(|| format!("cannot create {}", artifacts.display()))?;
     eprintln!("browser test: artifacts in {}", artifacts.display());
 
     let bin = harness::serversync_binary()?;
     let work = tempfile::tempdir()?;
     let profile = tempfile::tempdir()?;
     let demo = harness::start_demo(&bin, work.path())?;
-    let (_driver, port) = harness::start_chromedriver(&browser, &artifacts.join("chromedriver.log"))?;
+    let (_driver, port) =
+        harness::start_chromedriver(&browser, &artifacts.join("chromedriver.log"))?;
     let client = harness::connect(&browser, port, profile.path()).await?;
-    let mut page = Page { client, base: demo.url.clone(), artifacts: artifacts.clone(), shot: 0 };
+    let mut page = Page {
+        client,
+        base: demo.url.clone(),
+        artifacts: artifacts.clone(),
+        shot: 0,
+    };
 
-    let outcome = tokio::time::timeout(Duration::from_secs(240), steps(&mut page, &demo, &bin)).await;
+    let outcome =
+        tokio::time::timeout(Duration::from_secs(240), steps(&mut page, &demo, &bin)).await;
     let outcome = match outcome {
         Ok(r) => r,
         Err(_) => Err(anyhow::anyhow!("the browser steps took longer than 240 s")),
@@ -80,25 +88,42 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
     // 1. Sign in.
     page.goto("/login").await?;
     page.wait_css("#username").await?.send_keys("admin").await?;
-    page.wait_css("#password").await?.send_keys(&demo.password).await?;
+    page.wait_css("#password")
+        .await?
+        .send_keys(&demo.password)
+        .await?;
     page.screenshot("login").await?;
     page.wait_css("#sign-in").await?.click().await?;
 
     // 2. The servers page lists web1..web4.
-    page.wait_path("/servers", WAIT).await.context("after signing in")?;
+    page.wait_path("/servers", WAIT)
+        .await
+        .context("after signing in")?;
     page.wait_css("table#servers").await?;
     for name in ["web1", "web2", "web3", "web4"] {
-        page.wait_css(&format!("#servers tr[data-server='{name}']")).await.with_context(|| format!("server {name} is not listed"))?;
+        page.wait_css(&format!("#servers tr[data-server='{name}']"))
+            .await
+            .with_context(|| format!("server {name} is not listed"))?;
     }
     page.screenshot("servers").await?;
 
     // 3. Open web1 and click "Sync accounts".
-    page.wait_css("#servers tr[data-server='web1'] a[href^='/servers/']").await?.click().await?;
+    page.wait_css("#servers tr[data-server='web1'] a[href^='/servers/']")
+        .await?
+        .click()
+        .await?;
     page.wait_path("/servers/", WAIT).await?;
-    let sync = page.wait_css("#sync-web1").await.context("the \"Sync accounts\" button of web1")?;
+    let sync = page
+        .wait_css("#sync-web1")
+        .await
+        .context("the \"Sync accounts\" button of web1")?;
     page.screenshot("server-web1").await?;
-    let label = sync.text().await.unwrap_or_default() + &sync.attr("value").await?.unwrap_or_default();
-    ensure!(label.to_lowercase().contains("sync"), "#sync-web1 is labelled {label:?}, expected \"Sync accounts\"");
+    let label =
+        sync.text().await.unwrap_or_default() + &sync.attr("value").await?.unwrap_or_default();
+    ensure!(
+        label.to_lowercase().contains("sync"),
+        "#sync-web1 is labelled {label:?}, expected \"Sync accounts\""
+    );
     sync.click().await?;
 
     // 4. The job page (may be too quick to catch), then the run page (up to 30 s).
@@ -108,25 +133,53 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
         if page.client.find(Locator::Css("table#items")).await.is_ok() {
             break;
         }
-        if !saw_job && page.client.find(Locator::Css("#job-progress")).await.is_ok() {
+        if !saw_job
+            && page
+                .client
+                .find(Locator::Css("#job-progress"))
+                .await
+                .is_ok()
+        {
             saw_job = true;
             page.screenshot("job-progress").await?;
         }
         if std::time::Instant::now() > deadline {
-            bail!("the run page (table#items) did not show within 30 s of \"Sync accounts\"; on {}", page.path().await);
+            bail!(
+                "the run page (table#items) did not show within 30 s of \"Sync accounts\"; on {}",
+                page.path().await
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let run_path = page.wait_path("/runs/", WAIT).await.context("the run page's URL")?;
+    let run_path = page
+        .wait_path("/runs/", WAIT)
+        .await
+        .context("the run page's URL")?;
     eprintln!("browser test: run page {run_path} (job page seen: {saw_job})");
     page.screenshot("run").await?;
 
     // 5. Category tabs with counts.
-    for (category, at_least) in [("in_sync", 1), ("out_of_sync", 2), ("not_in_billing", 3), ("not_on_server", 1)] {
-        let tab = page.wait_css(&format!("#tab-{category}")).await.with_context(|| format!("the {category} tab"))?;
+    for (category, at_least) in [
+        ("in_sync", 1),
+        ("out_of_sync", 2),
+        ("not_in_billing", 3),
+        ("not_on_server", 1),
+    ] {
+        let tab = page
+            .wait_css(&format!("#tab-{category}"))
+            .await
+            .with_context(|| format!("the {category} tab"))?;
         let text = tab.text().await?;
-        let count = tab.attr("data-count").await?.and_then(|c| c.parse().ok()).or_else(|| first_number(&text)).with_context(|| format!("the {category} tab {text:?} shows no count"))?;
-        ensure!(count >= at_least, "the {category} tab shows {count} ({text:?}), expected at least {at_least}");
+        let count = tab
+            .attr("data-count")
+            .await?
+            .and_then(|c| c.parse().ok())
+            .or_else(|| first_number(&text))
+            .with_context(|| format!("the {category} tab {text:?} shows no count"))?;
+        ensure!(
+            count >= at_least,
+            "the {category} tab shows {count} ({text:?}), expected at least {at_least}"
+        );
     }
 
     // 6. Select one sync (carol.test: suspended on the server, Active in billing) and one
@@ -143,36 +196,79 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
 
     // 7. Review (a dry run) lists the sync and the import, both as would-apply.
     page.wait_css("#review").await?.click().await?;
-    page.wait_css("#apply").await.context("the review page's Apply button")?;
+    page.wait_css("#apply")
+        .await
+        .context("the review page's Apply button")?;
     let review = summary_rows(page).await?;
     page.screenshot("review").await?;
-    ensure!(review.len() == 2, "the review has {} rows, expected 2: {review:?}", review.len());
+    ensure!(
+        review.len() == 2,
+        "the review has {} rows, expected 2: {review:?}",
+        review.len()
+    );
     for (action, target) in [("sync", "carol.test"), ("import", "ed.test")] {
-        let row = review.iter().find(|r| r.target == target).with_context(|| format!("the review does not list {target}: {review:?}"))?;
-        ensure!(row.action == action && row.outcome == "would_apply", "review of {target}: {row:?}, expected {action} would_apply");
+        let row = review
+            .iter()
+            .find(|r| r.target == target)
+            .with_context(|| format!("the review does not list {target}: {review:?}"))?;
+        ensure!(
+            row.action == action && row.outcome == "would_apply",
+            "review of {target}: {row:?}, expected {action} would_apply"
+        );
     }
 
     // 8. Apply: the summary shows both items applied.
     page.wait_css("#apply").await?.click().await?;
-    page.wait_css("#apply-result").await.context("the apply summary")?;
+    page.wait_css("#apply-result")
+        .await
+        .context("the apply summary")?;
     let summary = summary_rows(page).await?;
     page.screenshot("summary").await?;
-    ensure!(summary.len() == 2, "the summary has {} rows, expected 2: {summary:?}", summary.len());
+    ensure!(
+        summary.len() == 2,
+        "the summary has {} rows, expected 2: {summary:?}",
+        summary.len()
+    );
     for (action, target) in [("sync", "carol.test"), ("import", "ed.test")] {
-        let row = summary.iter().find(|r| r.target == target).with_context(|| format!("no summary row for {target}: {summary:?}"))?;
-        ensure!(row.action == action && row.outcome == "applied", "{target}: {row:?}, expected {action} applied");
+        let row = summary
+            .iter()
+            .find(|r| r.target == target)
+            .with_context(|| format!("no summary row for {target}: {summary:?}"))?;
+        ensure!(
+            row.action == action && row.outcome == "applied",
+            "{target}: {row:?}, expected {action} applied"
+        );
     }
 
     // 9. The billing records changed: through the CLI on the same database …
     let out = harness::serversync_cli(bin, &demo.workdir, &["services", "list", "--json"])?;
-    let doc: Value = serde_json::from_str(&out).with_context(|| format!("services list --json is not JSON:\n{out}"))?;
-    let services = doc.get("services").unwrap_or(&doc).as_array().cloned().context("services list --json: no array")?;
-    let by_domain = |d: &str| services.iter().filter(|s| s["domain"].as_str() == Some(d)).cloned().collect::<Vec<_>>();
+    let doc: Value = serde_json::from_str(&out)
+        .with_context(|| format!("services list --json is not JSON:\n{out}"))?;
+    let services = doc
+        .get("services")
+        .unwrap_or(&doc)
+        .as_array()
+        .cloned()
+        .context("services list --json: no array")?;
+    let by_domain = |d: &str| {
+        services
+            .iter()
+            .filter(|s| s["domain"].as_str() == Some(d))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let carol = by_domain("carol.test");
-    ensure!(carol.len() == 1 && carol[0]["status"] == "Suspended", "carol.test should now be Suspended: {carol:?}");
+    ensure!(
+        carol.len() == 1 && carol[0]["status"] == "Suspended",
+        "carol.test should now be Suspended: {carol:?}"
+    );
     let ed = by_domain("ed.test");
     ensure!(ed.len() == 1, "ed.test should now be one service: {ed:?}");
-    ensure!(ed[0]["server_id"] == 1 && ed[0]["username"] == "ed", "the imported ed.test service: {:?}", ed[0]);
+    ensure!(
+        ed[0]["server_id"] == 1 && ed[0]["username"] == "ed",
+        "the imported ed.test service: {:?}",
+        ed[0]
+    );
 
     // … and on the services page.
     page.goto("/services").await?;
@@ -183,7 +279,10 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
             break;
         }
         if std::time::Instant::now() > deadline {
-            bail!("the services page ({}) does not list the imported ed.test", page.path().await);
+            bail!(
+                "the services page ({}) does not list the imported ed.test",
+                page.path().await
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -218,17 +317,31 @@ async fn summary_rows(page: &Page) -> Result<Vec<SummaryRow>> {
 
 /// The first whole number in `s` (a tab's "Out of sync (2)").
 fn first_number(s: &str) -> Option<usize> {
-    let digits: String = s.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = s
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     digits.parse().ok()
 }
 
 /// The checkbox choosing `action` on the run-table row of `uid` in `category`; clicks the
 /// category's tab when the row is not on the page shown.
-async fn find_choice(page: &Page, category: &str, uid: &str, action: &str) -> Result<fantoccini::elements::Element> {
+async fn find_choice(
+    page: &Page,
+    category: &str,
+    uid: &str,
+    action: &str,
+) -> Result<fantoccini::elements::Element> {
     let css = format!("#items tr[data-category='{category}'][data-uid='{uid}'] input[type=checkbox][name='c'][value$=':{action}']");
     if let Ok(e) = page.client.find(Locator::Css(&css)).await {
         return Ok(e);
     }
-    page.wait_css(&format!("#tab-{category}")).await?.click().await?;
-    page.wait_css(&css).await.with_context(|| format!("no {action} checkbox for {uid} ({category})"))
+    page.wait_css(&format!("#tab-{category}"))
+        .await?
+        .click()
+        .await?;
+    page.wait_css(&css)
+        .await
+        .with_context(|| format!("no {action} checkbox for {uid} ({category})"))
 }

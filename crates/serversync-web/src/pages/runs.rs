@@ -421,16 +421,7 @@ pub(super) struct SelectionForm {
 }
 
 /// Billing cycles offered for imports (WHMCS names).
-const BILLING_CYCLES: [&str; 8] = [
-    "Free Account",
-    "One Time",
-    "Monthly",
-    "Quarterly",
-    "Semi-Annually",
-    "Annually",
-    "Biennially",
-    "Triennially",
-];
+use serversync_core::plan::{is_amount, BILLING_CYCLES};
 
 impl SelectionForm {
     fn defaults(&self) -> Result<ImportDefaults, WebError> {
@@ -447,16 +438,7 @@ impl SelectionForm {
         let amount = match self.amount.trim() {
             "" => d.amount,
             a => {
-                let ok = a.split_once('.').map_or_else(
-                    || !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()),
-                    |(i, f)| {
-                        !i.is_empty()
-                            && i.chars().all(|c| c.is_ascii_digit())
-                            && !f.is_empty()
-                            && f.len() <= 2
-                            && f.chars().all(|c| c.is_ascii_digit())
-                    },
-                );
+                let ok = is_amount(a);
                 if !ok {
                     return Err(WebError::BadRequest(format!(
                         "amount: {a:?} is not an amount like 9.99"
@@ -564,6 +546,16 @@ async fn review_or_apply(
     dry_run: bool,
 ) -> Result<Html<String>, WebError> {
     let (view, server) = view_and_server(st, id).await?;
+    if view.listing_status == serversync_store::ListingStatus::Failed {
+        return Err(WebError::App(serversync_app::AppError::NotApplicable(
+            format!(
+                "run {} of server {} cannot be applied: its listing failed ({})",
+                view.run_id,
+                server.name,
+                view.error.as_deref().unwrap_or("no cause recorded")
+            ),
+        )));
+    }
     let v = view.clone();
     let (c, all) = (f.c.clone(), f.all.clone());
     let (selection, selected) =

@@ -39,8 +39,12 @@ pub struct Browser {
 /// Finds Chromium and chromedriver (`CHROMIUM` / `CHROMEDRIVER` override the Debian paths
 /// `/usr/bin/chromium` and `/usr/bin/chromedriver`).
 pub fn find_browser() -> std::result::Result<Browser, String> {
-    let chromium = std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
-    let chromedriver = std::env::var_os("CHROMEDRIVER").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromedriver".into());
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromium".into());
+    let chromedriver = std::env::var_os("CHROMEDRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromedriver".into());
     let mut missing = Vec::new();
     if !chromium.is_file() {
         missing.push(format!("Chromium ({})", chromium.display()));
@@ -49,7 +53,10 @@ pub fn find_browser() -> std::result::Result<Browser, String> {
         missing.push(format!("chromedriver ({})", chromedriver.display()));
     }
     if missing.is_empty() {
-        Ok(Browser { chromium, chromedriver })
+        Ok(Browser {
+            chromium,
+            chromedriver,
+        })
     } else {
         Err(format!(
             "{} not found; install them with `apt-get install chromium chromium-driver` (Debian) or set CHROMIUM / CHROMEDRIVER",
@@ -63,13 +70,20 @@ pub fn find_browser() -> std::result::Result<Browser, String> {
 pub fn target_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("current_exe")?;
     // deps → debug (profile) → target
-    let profile = exe.parent().and_then(Path::parent).ok_or_else(|| anyhow!("unexpected test executable path {}", exe.display()))?;
-    let target = profile.parent().ok_or_else(|| anyhow!("unexpected test executable path {}", exe.display()))?;
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("unexpected test executable path {}", exe.display()))?;
+    let target = profile
+        .parent()
+        .ok_or_else(|| anyhow!("unexpected test executable path {}", exe.display()))?;
     Ok(target.to_path_buf())
 }
 
 fn newest_source_mtime(dir: &Path, newest: &mut SystemTime) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -91,7 +105,10 @@ pub fn serversync_binary() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
-    let profile_dir = exe.parent().and_then(Path::parent).ok_or_else(|| anyhow!("unexpected test executable path"))?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("unexpected test executable path"))?;
     let bin = profile_dir.join(format!("serversync{}", std::env::consts::EXE_SUFFIX));
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let stale = match std::fs::metadata(&bin).and_then(|m| m.modified()) {
@@ -109,14 +126,20 @@ pub fn serversync_binary() -> Result<PathBuf> {
         }
     };
     if stale {
-        let profile = profile_dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("debug");
         eprintln!("browser test: building the serversync binary ({} is missing or older than the sources)", bin.display());
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(&workspace).args(["build", "-p", "serversync", "--bin", "serversync"]);
+        cmd.current_dir(&workspace)
+            .args(["build", "-p", "serversync", "--bin", "serversync"]);
         if profile == "release" {
             cmd.arg("--release");
         }
-        let status = cmd.status().context("cannot run cargo build -p serversync")?;
+        let status = cmd
+            .status()
+            .context("cannot run cargo build -p serversync")?;
         if !status.success() {
             bail!("cargo build -p serversync failed ({status})");
         }
@@ -150,10 +173,16 @@ pub fn start_chromedriver(browser: &Browser, log: &Path) -> Result<(ChildGuard, 
             return Ok((guard, port));
         }
         if let Some(status) = guard.child.try_wait()? {
-            bail!("chromedriver exited at start ({status}); see {}", log.display());
+            bail!(
+                "chromedriver exited at start ({status}); see {}",
+                log.display()
+            );
         }
         if Instant::now() > deadline {
-            bail!("chromedriver did not listen on port {port} within 20 s; see {}", log.display());
+            bail!(
+                "chromedriver did not listen on port {port} within 20 s; see {}",
+                log.display()
+            );
         }
         std::thread::sleep(POLL);
     }
@@ -211,7 +240,12 @@ pub fn start_demo(bin: &Path, workdir: &Path) -> Result<Demo> {
             }
         }
     }
-    Ok(Demo { _guard: guard, url: url.unwrap_or_default(), password: password.unwrap_or_default(), workdir: workdir.to_path_buf() })
+    Ok(Demo {
+        _guard: guard,
+        url: url.unwrap_or_default(),
+        password: password.unwrap_or_default(),
+        workdir: workdir.to_path_buf(),
+    })
 }
 
 /// Opens a WebDriver session with headless Chromium.
@@ -254,7 +288,10 @@ pub struct Page {
 impl Page {
     /// Navigates to `path` (relative to the base URL).
     pub async fn goto(&self, path: &str) -> Result<()> {
-        self.client.goto(&format!("{}{}", self.base, path)).await.with_context(|| format!("goto {path}"))
+        self.client
+            .goto(&format!("{}{}", self.base, path))
+            .await
+            .with_context(|| format!("goto {path}"))
     }
 
     /// Saves a screenshot as the next artifact `NN-<step>.png`.
@@ -263,7 +300,11 @@ impl Page {
         let png = self.client.screenshot().await.context("screenshot")?;
         let path = self.artifacts.join(format!("{:02}-{step}.png", self.shot));
         std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("browser test: step {:02} {step}: {}", self.shot, path.display());
+        eprintln!(
+            "browser test: step {:02} {step}: {}",
+            self.shot,
+            path.display()
+        );
         Ok(path)
     }
 
@@ -295,7 +336,11 @@ impl Page {
                 return Ok(e);
             }
             if Instant::now() > deadline {
-                bail!("no element `{css}` on {} after {:?}", self.path().await, timeout);
+                bail!(
+                    "no element `{css}` on {} after {:?}",
+                    self.path().await,
+                    timeout
+                );
             }
             tokio::time::sleep(POLL).await;
         }
@@ -344,7 +389,11 @@ pub fn serversync_cli(bin: &Path, workdir: &Path, args: &[&str]) -> Result<Strin
         .output()
         .with_context(|| format!("cannot run serversync {args:?}"))?;
     if !out.status.success() {
-        bail!("serversync {args:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "serversync {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
