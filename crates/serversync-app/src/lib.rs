@@ -275,6 +275,7 @@ impl App {
         progress: &dyn ListingProgress,
     ) -> Result<AnalyseOutcome> {
         let started_at = OffsetDateTime::now_utc();
+        let started_wall = std::time::Instant::now();
         let params = ServerParams::from_server(server);
         let meta = module.meta();
         // Billing is read while the panel answers: a big server's listing is mostly waiting.
@@ -307,6 +308,7 @@ impl App {
             }
         };
         let billing = billing?;
+        let t_listed = std::time::Instant::now();
         let (complete, doc, counts, service_versions) = {
             let input = AnalysisInput {
                 meta,
@@ -327,6 +329,7 @@ impl App {
             (input.listing_complete, doc, analysis.counts, versions)
         };
         drop(billing);
+        let t_analysed = std::time::Instant::now();
         let mut new_run = NewRun {
             server_id: server.id,
             started_at,
@@ -344,6 +347,14 @@ impl App {
             service_versions,
         };
         let run_id = self.store.insert_run(&new_run).await?;
+        tracing::info!(
+            server = %server.name,
+            accounts = new_run.accounts.len(),
+            listing_ms = (t_listed - started_wall).as_millis() as u64,
+            analysis_and_document_ms = (t_analysed - t_listed).as_millis() as u64,
+            store_run_ms = t_analysed.elapsed().as_millis() as u64,
+            "analysed"
+        );
         let document_json = with_run_id(
             new_run.analysis_json.take().as_deref().unwrap_or("null"),
             run_id,
