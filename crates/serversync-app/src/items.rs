@@ -208,7 +208,7 @@ impl RunView {
             .filter(|s| !s.is_empty());
         let per_page = q.per_page.clamp(1, 1000);
         let page = q.page.max(1);
-        let skip = (page - 1) * per_page;
+        let skip = (page - 1).saturating_mul(per_page);
         let mut total = 0usize;
         let mut items = Vec::with_capacity(per_page);
         for (i, it) in self.items.iter().enumerate() {

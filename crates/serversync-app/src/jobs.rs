@@ -135,10 +135,19 @@ impl Jobs {
         let name = server.name.clone();
         let j = job.clone();
         tokio::spawn(async move {
-            let status = match app.analyse_server(&name, j.as_ref()).await {
-                Ok(out) => JobStatus::Done { run_id: out.run_id },
-                Err(e) => JobStatus::Failed {
+            // The work runs in its own task: should it panic, the job still ends (failed)
+            // instead of showing "running" for ever.
+            let work = {
+                let j = j.clone();
+                tokio::spawn(async move { app.analyse_server(&name, j.as_ref()).await })
+            };
+            let status = match work.await {
+                Ok(Ok(out)) => JobStatus::Done { run_id: out.run_id },
+                Ok(Err(e)) => JobStatus::Failed {
                     error: e.to_string(),
+                },
+                Err(e) => JobStatus::Failed {
+                    error: format!("internal error: the sync stopped unexpectedly ({e})"),
                 },
             };
             if let Ok(mut s) = j.status.lock() {

@@ -69,6 +69,9 @@ pub struct App {
     pub guards: Guards,
     /// Who acts, for the audit log (`cli:<user>`, `web:<admin>`, `api:<token>`).
     pub actor: String,
+    /// Random per `App::new`: makes lock holders unique (a stale lock taken over by another
+    /// process with the same pid and actor must not be released by the first).
+    instance: String,
 }
 
 /// The outcome of [`App::analyse_server`].
@@ -116,6 +119,7 @@ impl App {
             module_options: ModuleOptions::default(),
             guards: Guards::default(),
             actor: actor.into(),
+            instance: auth::new_token("")[..12].to_string(),
         }
     }
 
@@ -127,7 +131,7 @@ impl App {
 
     /// Who holds a server's lock while this process analyses or applies it.
     pub fn lock_holder(&self) -> String {
-        format!("{}:{}", self.actor, std::process::id())
+        format!("{}:{}:{}", self.actor, std::process::id(), self.instance)
     }
 
     /// Takes a server's lock; `Busy` names the server.
@@ -319,7 +323,7 @@ impl App {
                 other_live: &billing.other_live,
             };
             let analysis = analyse(&input);
-            let doc = analysis_document_json(None, server, &listing, &analysis, &input);
+            let doc = analysis_document_json(None, server, &listing, &analysis, &input)?;
             let versions: Vec<(ServiceId, i64)> = billing
                 .services
                 .iter()
@@ -391,8 +395,14 @@ impl App {
     }
 
     /// Applies a selection of a stored run. See [`apply::apply`].
+    ///
+    /// Runs in its own task, so that a caller that goes away (a closed HTTP connection) does
+    /// not leave the server's lock held.
     pub async fn apply(&self, req: &ApplyRequest) -> Result<ApplyReport> {
-        apply::apply(self, req).await
+        let (app, req) = (self.clone(), req.clone());
+        tokio::spawn(async move { apply::apply(&app, &req).await })
+            .await
+            .map_err(|e| AppError::Invalid(format!("the apply stopped unexpectedly: {e}")))?
     }
 
     /// The server by name or id.
@@ -429,8 +439,13 @@ pub fn analysis_document_json(
     listing: &Listing,
     analysis: &Analysis,
     input: &AnalysisInput<'_>,
-) -> String {
-    serde_json::to_string(&document(run_id, server, listing, analysis, input)).unwrap_or_default()
+) -> Result<String> {
+    serde_json::to_string(&document(run_id, server, listing, analysis, input)).map_err(|e| {
+        AppError::Invalid(format!(
+            "server {}: the analysis document could not be written: {e}",
+            server.name
+        ))
+    })
 }
 
 #[derive(Serialize)]

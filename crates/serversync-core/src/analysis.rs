@@ -548,11 +548,7 @@ fn keys_of<'a, T: Sync>(
     std::thread::scope(|sc| {
         let h = sc.spawn(|| b.iter().map(&f).collect::<Vec<_>>());
         let mut out: Vec<_> = a.iter().map(&f).collect();
-        match h.join() {
-            Ok(rest) => out.extend(rest),
-            // A panic in a key function is a bug; redo the half here rather than lose it.
-            Err(_) => out.extend(b.iter().map(&f)),
-        }
+        out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         out
     })
 }
@@ -562,19 +558,10 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
     let field = &input.meta.unique_identifier_field;
     let is_domain = *field == UniqueIdField::Domain;
 
-    let (remote_keys, service_keys) = std::thread::scope(|sc| {
-        let h = sc.spawn(|| keys_of(input.accounts, |a| key_cow(field, &a.unique_identifier)));
-        let sk = keys_of(input.services, |r| {
-            key_cow(field, billing_identifier(field, &r.service))
-        });
-        let rk = h.join().unwrap_or_else(|_| {
-            input
-                .accounts
-                .iter()
-                .map(|a| key_cow(field, &a.unique_identifier))
-                .collect()
-        });
-        (rk, sk)
+    // Each side is keyed on two threads (the machine's two cores).
+    let remote_keys = keys_of(input.accounts, |a| key_cow(field, &a.unique_identifier));
+    let service_keys = keys_of(input.services, |r| {
+        key_cow(field, billing_identifier(field, &r.service))
     });
 
     let mut by_key = KeyIndex::new(
@@ -625,7 +612,7 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         std::thread::scope(|sc| {
             let h = sc.spawn(|| ctx.accounts(mid..n));
             let (mut items, acc_a) = ctx.accounts(0..mid);
-            let (items_b, acc_b) = h.join().unwrap_or_else(|_| ctx.accounts(mid..n));
+            let (items_b, acc_b) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             items.extend(items_b);
             (items, [acc_a, acc_b])
         })
@@ -776,6 +763,11 @@ impl Ctx<'_, '_> {
             };
             let key: &str = key_cow.as_ref();
             let shared = self.by_key.get(key, &mut candidates);
+            if shared > 1 && candidates.is_empty() && self.is_domain {
+                // A billing `www.` form of the shared key belongs to the conflict as well: it
+                // must not be offered for termination while the accounts exist.
+                self.by_www.get(key, &mut candidates);
+            }
             if shared > 1 {
                 let related: Vec<ServiceId> = candidates
                     .iter()

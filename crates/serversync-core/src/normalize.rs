@@ -30,8 +30,14 @@ pub fn domain_key_cow(raw: &str) -> Option<Cow<'_, str>> {
         None => {}
     }
     match idna::domain_to_ascii(s) {
-        // An empty label (`a..b`) is no domain, whatever a lenient IDNA pass accepts.
-        Ok(a) if !a.is_empty() && !a.split('.').any(str::is_empty) => Some(Cow::Owned(a)),
+        // An empty label (`a..b`) or a space (which lenient IDNA lets through) is no domain.
+        Ok(a)
+            if !a.is_empty()
+                && !a.split('.').any(str::is_empty)
+                && !a.contains(|c: char| c.is_whitespace()) =>
+        {
+            Some(Cow::Owned(a))
+        }
         _ => None,
     }
 }
@@ -68,11 +74,12 @@ fn plain_ascii_domain(b: &[u8]) -> Option<bool> {
 /// analysis' time).
 #[inline]
 pub fn fast_trim(s: &str) -> &str {
-    let b = s.as_bytes();
+    let t = s.trim_ascii();
+    let b = t.as_bytes();
     match (b.first(), b.last()) {
-        (Some(f), Some(l)) if f.is_ascii() && l.is_ascii() => s.trim_ascii(),
-        (Some(_), Some(_)) => s.trim(),
-        _ => s,
+        // Non-ASCII at an end may be Unicode whitespace (e.g. U+00A0): trim it properly.
+        (Some(f), Some(l)) if !f.is_ascii() || !l.is_ascii() => t.trim(),
+        _ => t,
     }
 }
 
@@ -131,6 +138,15 @@ mod tests {
         assert_eq!(domain_key(""), None);
         assert_eq!(domain_key("."), None);
         assert_eq!(domain_key("a..b"), None);
+    }
+
+    #[test]
+    fn unicode_whitespace_is_trimmed_and_spaces_are_no_domain() {
+        assert_eq!(domain_key("shop.test\u{a0} ").as_deref(), Some("shop.test"));
+        assert_eq!(domain_key(" \u{a0}shop.test").as_deref(), Some("shop.test"));
+        assert_eq!(text_key("bob\u{a0} ").as_deref(), Some("bob"));
+        assert_eq!(domain_key("shop test"), None);
+        assert_eq!(domain_key("shöp test"), None);
     }
 
     #[test]

@@ -311,11 +311,16 @@ async fn setup(
             *t = Some(token.clone());
         }
     };
-    if st.app.has_users().await? {
-        return Err(WebError::Forbidden(
+    match st.app.has_users().await {
+        Ok(false) => {}
+        Ok(true) => return Err(WebError::Forbidden(
             "this setup link is not valid (it works once, until the first administrator exists)"
                 .into(),
-        ));
+        )),
+        Err(e) => {
+            restore(&st);
+            return Err(e.into());
+        }
     }
     let app = st.app.clone().with_actor("setup");
     if let Err(e) = app

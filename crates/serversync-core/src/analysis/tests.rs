@@ -616,3 +616,17 @@ fn large_inputs_split_across_threads_give_exact_counts() {
     };
     assert_eq!(keys(&a), keys(&b));
 }
+
+#[test]
+fn a_www_service_of_a_conflicting_key_is_not_offered_for_termination() {
+    let a = run(
+        &[
+            acct("shop.test", "s1", "basic"),
+            acct("SHOP.test", "s2", "basic"),
+        ],
+        &[svc(7, "www.shop.test", "s1", ServiceStatus::Active)],
+    );
+    assert_eq!(a.counts.conflict, 2);
+    assert_eq!(a.counts.not_on_server, 0);
+    assert!(a.items.iter().all(|i| i.related_service_ids == vec![7]));
+}
