@@ -29,14 +29,62 @@ pub const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] 
 
 /// Formats a date as `YYYY-MM-DD`.
 pub fn format_date(d: Date) -> String {
-    // Formatting a `Date` with a fixed, valid description cannot fail.
-    d.format(DATE_FORMAT).unwrap_or_default()
+    // By hand: `time`'s general formatter costs more than the rest of an item's output, and
+    // a run document formats two dates per item.
+    let (y, m, day) = (d.year(), u8::from(d.month()), d.day());
+    if (0..=9999).contains(&y) {
+        format!("{y:04}-{m:02}-{day:02}")
+    } else {
+        d.format(DATE_FORMAT).unwrap_or_default()
+    }
 }
 
 /// Parses a strict `YYYY-MM-DD` date; the error names the bad value.
 pub fn parse_date(s: &str) -> Result<Date, CoreError> {
-    Date::parse(s, DATE_FORMAT)
-        .map_err(|_| CoreError::Invalid(format!("invalid date {s:?}, expected YYYY-MM-DD")))
+    let bad = || CoreError::Invalid(format!("invalid date {s:?}, expected YYYY-MM-DD"));
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<u32, CoreError> {
+        b[r].iter().try_fold(0u32, |n, c| {
+            if c.is_ascii_digit() {
+                Ok(n * 10 + u32::from(c - b'0'))
+            } else {
+                Err(bad())
+            }
+        })
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let month = time::Month::try_from(m as u8).map_err(|_| bad())?;
+    // `from_calendar_date` rejects days the month does not have (2024-02-30).
+    Date::from_calendar_date(y as i32, month, d as u8).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_strictly() {
+        assert_eq!(
+            parse_date("2024-02-29").map(format_date).as_deref(),
+            Ok("2024-02-29")
+        );
+        for bad in [
+            "2024-02-30",
+            "2023-02-29",
+            "2024-1-01",
+            "2024-13-01",
+            "24-01-01",
+            "2024/01/01",
+            "2024-01-01 ",
+            "+024-01-01",
+            "2024-00-10",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 /// A secret value (password, API token, access hash).

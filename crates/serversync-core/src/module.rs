@@ -220,7 +220,11 @@ pub struct RemoteAccount {
 
 /// Formats a creation time as `Y-m-d H:i:s`.
 pub fn format_created(dt: PrimitiveDateTime) -> String {
-    dt.format(CREATED_FORMAT).unwrap_or_default()
+    let (h, mi, sec) = (dt.hour(), dt.minute(), dt.second());
+    format!(
+        "{} {h:02}:{mi:02}:{sec:02}",
+        crate::model::format_date(dt.date())
+    )
 }
 
 mod created_serde {
@@ -484,6 +488,26 @@ mod tests {
             ]
         );
         assert!(!l.is_complete());
+    }
+
+    #[test]
+    fn dates_format_as_documented() {
+        use time::macros::datetime;
+        assert_eq!(
+            format_created(datetime!(2024-01-31 03:05:09)),
+            "2024-01-31 03:05:09"
+        );
+        assert_eq!(
+            crate::model::format_date(time::macros::date!(0999 - 12 - 01)),
+            "0999-12-01"
+        );
+        assert_eq!(
+            parse_created("2018-06-26 07:11:00")
+                .unwrap()
+                .map(format_created)
+                .as_deref(),
+            Some("2018-06-26 07:11:00")
+        );
     }
 
     #[test]
