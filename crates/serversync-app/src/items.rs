@@ -223,6 +223,14 @@ impl RunView {
             }
             total += 1;
         }
+        let last = total.div_ceil(per_page).max(1);
+        if page > last {
+            // Past the end (a stale link, a changed filter): show the last page instead.
+            return self.query(&ItemQuery {
+                page: last,
+                ..q.clone()
+            });
+        }
         ItemPage {
             total,
             page,
@@ -384,4 +392,77 @@ pub fn item_json(index: usize, it: &StoredItem) -> Value {
         m.insert("index".into(), Value::from(index));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(category: &str, uid: &str) -> StoredItem {
+        StoredItem {
+            category: category.into(),
+            unique_identifier: Some(uid.into()),
+            service_id: None,
+            remote: None,
+            billing: None,
+            diffs: Vec::new(),
+            actions: Vec::new(),
+            notes: Vec::new(),
+            related_service_ids: Vec::new(),
+        }
+    }
+
+    fn view(items: Vec<StoredItem>) -> RunView {
+        RunView {
+            run_id: 1,
+            server_id: 1,
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            finished_at: OffsetDateTime::UNIX_EPOCH,
+            listing_status: ListingStatus::Complete,
+            error: None,
+            applied_at: None,
+            accounts: items.len(),
+            complete: true,
+            skipped: Vec::new(),
+            uid_field: "domain".into(),
+            uid_display_name: "Domain".into(),
+            counts: Counts::default(),
+            live_services: 0,
+            warnings: Vec::new(),
+            items,
+        }
+    }
+
+    #[test]
+    fn paging_filters_and_clamps_past_the_end() {
+        let v = view(
+            (0..25)
+                .map(|i| {
+                    item(
+                        if i % 5 == 0 { "out_of_sync" } else { "in_sync" },
+                        &format!("d{i}.test"),
+                    )
+                })
+                .collect(),
+        );
+        let q = |category: Option<&str>, search: Option<&str>, page: usize| ItemQuery {
+            category: category.map(str::to_string),
+            search: search.map(str::to_string),
+            page,
+            per_page: 10,
+        };
+        let p = v.query(&q(None, None, 3));
+        assert_eq!((p.total, p.page, p.items.len()), (25, 3, 5));
+        assert_eq!(p.items[0].0, 20);
+        let p = v.query(&q(Some("out_of_sync"), None, 1));
+        assert_eq!(
+            (p.total, p.items.iter().map(|x| x.0).collect::<Vec<_>>()),
+            (5, vec![0, 5, 10, 15, 20])
+        );
+        let p = v.query(&q(None, Some("D1"), 1));
+        assert_eq!(p.total, 11); // d1, d10..d19
+                                 // Past the end: the last page, not an empty one.
+        let p = v.query(&q(None, None, usize::MAX));
+        assert_eq!((p.page, p.items.len()), (3, 5));
+    }
 }

@@ -68,6 +68,7 @@ pub fn router(state: WebState) -> Router {
         .merge(auth::routes())
         .merge(pages::routes())
         .nest("/api", api::routes())
+        .fallback(|| async { WebError::NotFound("there is no such page".into()) })
         .with_state(state)
         .layer(axum::middleware::map_response(security_headers))
 }

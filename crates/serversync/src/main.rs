@@ -346,7 +346,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     };
                     let password = password.lines().next().unwrap_or("").to_string();
                     let u = app.add_user(&username, &password, role).await?;
-                    outln!("administrator {} ({}) added", u.username, u.role.as_str());
+                    outln!(
+                        "user {} added with the {} role",
+                        u.username,
+                        u.role.as_str()
+                    );
                 }
                 UsersCommand::List => {
                     for u in app.store.users().await? {
