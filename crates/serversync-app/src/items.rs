@@ -223,14 +223,6 @@ impl RunView {
             }
             total += 1;
         }
-        let last = total.div_ceil(per_page).max(1);
-        if page > last {
-            // Past the end (a stale link, a changed filter): show the last page instead.
-            return self.query(&ItemQuery {
-                page: last,
-                ..q.clone()
-            });
-        }
         ItemPage {
             total,
             page,
@@ -434,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn paging_filters_and_clamps_past_the_end() {
+    fn paging_and_filters() {
         let v = view(
             (0..25)
                 .map(|i| {
@@ -461,8 +453,8 @@ mod tests {
         );
         let p = v.query(&q(None, Some("D1"), 1));
         assert_eq!(p.total, 11); // d1, d10..d19
-                                 // Past the end: the last page, not an empty one.
+                                 // Past the end: an empty page (API clients page until empty), no overflow.
         let p = v.query(&q(None, None, usize::MAX));
-        assert_eq!((p.page, p.items.len()), (3, 5));
+        assert_eq!((p.total, p.items.len()), (25, 0));
     }
 }

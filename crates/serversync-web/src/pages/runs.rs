@@ -272,7 +272,14 @@ pub(super) async fn show(
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
-    let page = view.query(&iq);
+    let mut page = view.query(&iq);
+    if page.items.is_empty() && page.total > 0 {
+        // Past the end (a stale link, a narrower filter): show the last page instead.
+        page = view.query(&serversync_app::items::ItemQuery {
+            page: page.pages(),
+            ..iq.clone()
+        });
+    }
     let rows = page
         .items
         .iter()
