@@ -162,44 +162,12 @@ impl App {
     /// and the store; loading the same file twice changes nothing.
     pub async fn import_records(&self, bytes: &[u8]) -> Result<ImportCounts> {
         let records = records::parse_records(bytes, serversync_modules::module_names())?;
-        let stored = self.store.export_records().await?;
-        let ids = |a: Vec<i64>, b: Vec<i64>| -> std::collections::HashSet<i64> {
-            a.into_iter().chain(b).collect()
+        // The store checks references against the document and itself, in its transaction,
+        // and names the path of a dangling one (`services[2].client_id: client 5 does not exist`).
+        let counts = match self.store.import_records(&records).await {
+            Err(StoreError::Invalid(msg)) => return Err(AppError::Records(msg)),
+            other => other?,
         };
-        let clients = ids(
-            records.clients.iter().map(|c| c.id).collect(),
-            stored.clients.iter().map(|c| c.id).collect(),
-        );
-        let products = ids(
-            records.products.iter().map(|c| c.id).collect(),
-            stored.products.iter().map(|c| c.id).collect(),
-        );
-        let servers = ids(
-            records.servers.iter().map(|c| c.id).collect(),
-            stored.servers.iter().map(|c| c.id).collect(),
-        );
-        for (i, s) in records.services.iter().enumerate() {
-            if !clients.contains(&s.client_id) {
-                return Err(AppError::Records(format!(
-                    "services[{i}].client_id: no client {}",
-                    s.client_id
-                )));
-            }
-            if !products.contains(&s.product_id) {
-                return Err(AppError::Records(format!(
-                    "services[{i}].product_id: no product {}",
-                    s.product_id
-                )));
-            }
-            if let Some(sid) = s.server_id {
-                if !servers.contains(&sid) {
-                    return Err(AppError::Records(format!(
-                        "services[{i}].server_id: no server {sid}"
-                    )));
-                }
-            }
-        }
-        let counts = self.store.import_records(&records).await?;
         self.store
             .append_audit(&serversync_store::NewAuditEvent {
                 actor: self.actor.clone(),
