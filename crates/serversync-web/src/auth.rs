@@ -10,6 +10,9 @@ use axum::{Form, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use serversync_store::{Role, Session};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::{WebError, WebState};
 
@@ -65,6 +68,53 @@ impl CurrentUser {
     /// The actor written to the audit log.
     pub fn actor(&self) -> String {
         format!("web:{}", self.name())
+    }
+}
+
+/// Sign-in throttling per user name: after [`Throttle::FREE_FAILURES`] failures in a row, each
+/// further attempt must wait, doubling from one second up to five minutes. A success clears it.
+#[derive(Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Throttle {
+    /// Failures allowed without waiting.
+    pub const FREE_FAILURES: u32 = 5;
+
+    fn key(username: &str) -> String {
+        username.trim().to_lowercase()
+    }
+
+    /// How long `username` must still wait before trying again, if at all.
+    pub fn wait(&self, username: &str) -> Option<Duration> {
+        let map = self.failures.lock().ok()?;
+        let (n, last) = map.get(&Self::key(username))?;
+        if *n < Self::FREE_FAILURES {
+            return None;
+        }
+        let delay = Duration::from_secs(1u64 << (n - Self::FREE_FAILURES).min(8))
+            .min(Duration::from_secs(300));
+        delay.checked_sub(last.elapsed())
+    }
+
+    pub fn failed(&self, username: &str) {
+        if let Ok(mut map) = self.failures.lock() {
+            if map.len() > 10_000 {
+                map.retain(|_, (_, t)| t.elapsed() < Duration::from_secs(600));
+            }
+            let e = map
+                .entry(Self::key(username))
+                .or_insert((0, Instant::now()));
+            e.0 = e.0.saturating_add(1);
+            e.1 = Instant::now();
+        }
+    }
+
+    pub fn succeeded(&self, username: &str) {
+        if let Ok(mut map) = self.failures.lock() {
+            map.remove(&Self::key(username));
+        }
     }
 }
 
@@ -190,7 +240,31 @@ async fn login(
                 .into(),
         ));
     }
-    match st.app.login(f.username.trim(), &f.password).await? {
+    if let Some(wait) = st.sign_in_failures.wait(&f.username) {
+        let csrf = serversync_app::auth::new_token("");
+        let page = render(&LoginPage {
+            nav: None,
+            csrf: csrf.clone(),
+            error: Some(format!(
+                "Too many failed sign-ins for this user name: try again in {} s.",
+                wait.as_secs().max(1)
+            )),
+            username: f.username,
+        })?;
+        return Ok((
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            jar.add(cookie(LOGIN_CSRF_COOKIE, csrf, st.config.secure_cookies)),
+            page,
+        )
+            .into_response());
+    }
+    let login = st.app.login(f.username.trim(), &f.password).await?;
+    if login.is_some() {
+        st.sign_in_failures.succeeded(&f.username);
+    } else {
+        st.sign_in_failures.failed(&f.username);
+    }
+    match login {
         Some((token, _session)) => {
             let jar = jar
                 .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/"))
@@ -346,5 +420,27 @@ async fn setup(
         )
             .into_response()),
         None => Ok(Redirect::to("/login").into_response()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_waits_after_five_failures_and_clears_on_success() {
+        let t = Throttle::default();
+        for _ in 0..Throttle::FREE_FAILURES {
+            assert_eq!(t.wait("Admin"), None);
+            t.failed("admin");
+        }
+        let w = t.wait(" ADMIN ").expect("must wait after five failures");
+        assert!(
+            w <= Duration::from_secs(1) && w > Duration::from_millis(500),
+            "{w:?}"
+        );
+        assert_eq!(t.wait("other"), None);
+        t.succeeded("admin");
+        assert_eq!(t.wait("admin"), None);
     }
 }

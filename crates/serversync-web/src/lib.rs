@@ -35,6 +35,8 @@ pub struct WebState {
     pub config: WebConfig,
     /// The one-time first-run setup token (while no administrator exists).
     pub setup_token: Arc<Mutex<Option<String>>>,
+    /// Failed sign-ins per user name, for throttling.
+    pub sign_in_failures: Arc<auth::Throttle>,
 }
 
 impl WebState {
@@ -45,6 +47,7 @@ impl WebState {
             runs: Arc::new(RunCache::default()),
             config,
             setup_token: Arc::new(Mutex::new(None)),
+            sign_in_failures: Arc::new(auth::Throttle::default()),
         }
     }
 
