@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::json;
-use serversync_core::analysis::{analyse, Action, AnalysisInput, Category};
+use serversync_core::analysis::{analyse, Action, Category};
 use serversync_core::model::{Client, RunId, ServiceId};
 use serversync_core::module::Listing;
-use serversync_core::plan::{self, ClientIndex, ImportDefaults, Selection};
+use serversync_core::plan::{self, ClientIndex, ImportDefaults, ProductMatch, Selection};
 use serversync_store::{ChangeSet, ClientRef, ListingStatus, NewAuditEvent, Op};
 use time::OffsetDateTime;
 
@@ -120,14 +120,7 @@ async fn apply_locked(
         accounts: run.accounts.clone(),
         skipped: run.skipped.clone(),
     };
-    let input = AnalysisInput {
-        meta,
-        server_ip: &server.ip_address,
-        accounts: &listing.accounts,
-        listing_complete: listing.is_complete(),
-        services: &billing.services,
-        other_live: &billing.other_live,
-    };
+    let input = billing.input(meta, server, &listing);
     let analysis = analyse(&input);
     let mut plan = plan::select(&analysis, &input, &req.selection);
     let versions: HashMap<ServiceId, i64> = run.service_versions.iter().copied().collect();
@@ -269,20 +262,16 @@ async fn apply_locked(
                         }
                     },
                 };
-                let products = plan::matching_products(
-                    &module_products,
-                    &meta.product_field,
-                    &remote.product,
-                    remote.owner.as_deref(),
-                );
-                let product = match products.as_slice() {
-                    [one] => Pick::Existing(one.id),
-                    [] if req.defaults.create_missing_products
-                        && !remote.product.trim().is_empty() =>
+                let product = match plan::product_for(&module_products, &meta.product_field, remote)
+                {
+                    ProductMatch::One(p) => Pick::Existing(p.id),
+                    ProductMatch::None
+                        if req.defaults.create_missing_products
+                            && !remote.product.trim().is_empty() =>
                     {
                         Pick::New(remote.product.trim().to_string())
                     }
-                    [] => {
+                    ProductMatch::None => {
                         results.push(refuse(
                             result,
                             format!(
@@ -292,8 +281,7 @@ async fn apply_locked(
                         ));
                         continue;
                     }
-                    several => {
-                        let ids: Vec<_> = several.iter().map(|p| p.id).collect();
+                    ProductMatch::Several(ids) => {
                         results.push(refuse(
                             result,
                             format!(
@@ -400,18 +388,15 @@ async fn apply_locked(
                 let (Some(remote), Some(rec)) = (remote, rec) else {
                     continue;
                 };
-                let products = plan::matching_products(
-                    &module_products,
-                    &meta.product_field,
-                    &remote.product,
-                    remote.owner.as_deref(),
-                );
-                let product = match products.as_slice() {
-                    [one] => Ok(*one),
-                    [] => Err(format!("no product for package {:?}", remote.product)),
-                    several => Err(format!(
+                let product = match plan::product_for(&module_products, &meta.product_field, remote)
+                {
+                    ProductMatch::One(p) => Ok(p),
+                    ProductMatch::None => {
+                        Err(format!("no product for package {:?}", remote.product))
+                    }
+                    ProductMatch::Several(ids) => Err(format!(
                         "{} products map to package {:?}",
-                        several.len(),
+                        ids.len(),
                         remote.product
                     )),
                 };

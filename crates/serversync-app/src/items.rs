@@ -139,45 +139,26 @@ pub struct RunView {
 
 impl RunView {
     fn from_run(run: Run) -> Result<RunView> {
-        let doc: Option<Doc> = match &run.analysis_json {
-            Some(j) => Some(serde_json::from_str(j).map_err(|e| {
+        let d: Doc = match &run.analysis_json {
+            Some(j) => serde_json::from_str(j).map_err(|e| {
                 AppError::Invalid(format!("run {}: stored analysis unreadable: {e}", run.id))
-            })?),
-            None => None,
-        };
-        let (
-            complete,
-            accounts,
-            skipped,
-            uid_field,
-            uid_display_name,
-            counts,
-            live_services,
-            warnings,
-            items,
-        ) = match doc {
-            Some(d) => (
-                d.listing.complete,
-                d.listing.accounts,
-                d.listing.skipped,
-                d.unique_identifier.field,
-                d.unique_identifier.display_name,
-                d.counts,
-                d.live_services,
-                d.warnings,
-                d.items,
-            ),
-            None => (
-                false,
-                0,
-                run.skipped.clone(),
-                "domain".into(),
-                "Domain".into(),
-                Counts::default(),
-                0,
-                Vec::new(),
-                Vec::new(),
-            ),
+            })?,
+            // A failed listing has no analysis: an empty view of it.
+            None => Doc {
+                listing: ListingDoc {
+                    complete: false,
+                    accounts: 0,
+                    skipped: run.skipped.clone(),
+                },
+                unique_identifier: UidDoc {
+                    field: "domain".into(),
+                    display_name: "Domain".into(),
+                },
+                counts: Counts::default(),
+                live_services: 0,
+                warnings: Vec::new(),
+                items: Vec::new(),
+            },
         };
         Ok(RunView {
             run_id: run.id,
@@ -187,15 +168,15 @@ impl RunView {
             listing_status: run.listing_status,
             error: run.error,
             applied_at: run.applied_at,
-            accounts,
-            complete,
-            skipped,
-            uid_field,
-            uid_display_name,
-            counts,
-            live_services,
-            warnings,
-            items,
+            accounts: d.listing.accounts,
+            complete: d.listing.complete,
+            skipped: d.listing.skipped,
+            uid_field: d.unique_identifier.field,
+            uid_display_name: d.unique_identifier.display_name,
+            counts: d.counts,
+            live_services: d.live_services,
+            warnings: d.warnings,
+            items: d.items,
         })
     }
 

@@ -111,6 +111,25 @@ pub(crate) struct Billing {
     pub clients: Vec<Client>,
 }
 
+impl Billing {
+    /// The analysis input of `server`'s `listing` against this billing.
+    pub(crate) fn input<'a>(
+        &'a self,
+        meta: &'a serversync_core::module::MetaData,
+        server: &'a Server,
+        listing: &'a Listing,
+    ) -> AnalysisInput<'a> {
+        AnalysisInput {
+            meta,
+            server_ip: &server.ip_address,
+            accounts: &listing.accounts,
+            listing_complete: listing.is_complete(),
+            services: &self.services,
+            other_live: &self.other_live,
+        }
+    }
+}
+
 impl App {
     /// An app on `store` with default module options and guards.
     pub fn new(store: Arc<dyn Store>, actor: impl Into<String>) -> Self {
@@ -282,14 +301,7 @@ impl App {
         let billing = billing?;
         let t_listed = std::time::Instant::now();
         let (complete, doc, counts, service_versions) = {
-            let input = AnalysisInput {
-                meta,
-                server_ip: &server.ip_address,
-                accounts: &listing.accounts,
-                listing_complete: listing.is_complete(),
-                services: &billing.services,
-                other_live: &billing.other_live,
-            };
+            let input = billing.input(meta, server, &listing);
             let analysis = analyse(&input);
             let doc = analysis_document_json(None, server, &listing, &analysis, &input)?;
             let versions: Vec<(ServiceId, i64)> = billing

@@ -745,20 +745,16 @@ impl Ctx<'_, '_> {
         for ai in range {
             let acc = &input.accounts[ai];
             let Some(key_cow) = self.remote_keys[ai].as_ref() else {
-                items.push(Item {
-                    category: Category::Conflict,
-                    key: String::new(),
-                    remote: Some(ai),
-                    billing: None,
-                    diffs: Vec::new(),
-                    actions: &[],
-                    notes: vec![format!(
+                items.push(Item::conflict(
+                    String::new(),
+                    ai,
+                    format!(
                         "the account has no usable {} ({:?})",
                         uid_name(),
                         acc.unique_identifier
-                    )],
-                    related_service_ids: Vec::new(),
-                });
+                    ),
+                    Vec::new(),
+                ));
                 continue;
             };
             let key: &str = key_cow.as_ref();
@@ -776,19 +772,15 @@ impl Ctx<'_, '_> {
                         input.services[i].service.id
                     })
                     .collect();
-                items.push(Item {
-                    category: Category::Conflict,
-                    key: key.to_string(),
-                    remote: Some(ai),
-                    billing: None,
-                    diffs: Vec::new(),
-                    actions: &[],
-                    notes: vec![format!(
+                items.push(Item::conflict(
+                    key.to_string(),
+                    ai,
+                    format!(
                         "{shared} accounts on the server share the {} {key:?}",
                         uid_name()
-                    )],
-                    related_service_ids: related,
-                });
+                    ),
+                    related,
+                ));
                 continue;
             }
 
@@ -914,18 +906,9 @@ impl Ctx<'_, '_> {
                         .map(|&i| input.other_live[i].service.id)
                         .collect();
                     ids.sort_unstable();
-                    items.push(Item {
-                        category: Category::Conflict,
-                        key: key.to_string(),
-                        remote: Some(ai),
-                        billing: None,
-                        diffs: Vec::new(),
-                        actions: &[],
-                        notes: vec![format!(
+                    items.push(Item::conflict(key.to_string(), ai, format!(
                             "not in billing on this server, but live on several other servers (services {ids:?})"
-                        )],
-                        related_service_ids: Vec::new(),
-                    });
+                        ), Vec::new()));
                 }
                 _ => items.push(Item {
                     category: Category::NotInBilling,
@@ -967,6 +950,20 @@ fn remote_order(a: Option<&RemoteAccount>) -> impl Ord + '_ {
 }
 
 impl Item {
+    /// A `conflict` item for account `ai`: no billing record, no action, explained by `note`.
+    fn conflict(key: String, ai: usize, note: String, related_service_ids: Vec<ServiceId>) -> Item {
+        Item {
+            category: Category::Conflict,
+            key,
+            remote: Some(ai),
+            billing: None,
+            diffs: Vec::new(),
+            actions: &[],
+            notes: vec![note],
+            related_service_ids,
+        }
+    }
+
     /// The service id of the item's billing record, if any.
     pub fn service_id(&self, input: &AnalysisInput<'_>) -> Option<ServiceId> {
         self.billing_record(input).map(|r| r.service.id)

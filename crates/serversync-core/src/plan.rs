@@ -264,6 +264,35 @@ pub fn matching_products<'p>(
         .collect()
 }
 
+/// How a remote account's package maps to the module's products.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProductMatch<'p> {
+    One(&'p Product),
+    None,
+    /// Several products map to the package (their ids): an ambiguity, never a pick.
+    Several(Vec<i64>),
+}
+
+/// The product a remote account's package maps to (see [`matching_products`]).
+pub fn product_for<'p>(
+    products: &'p [Product],
+    product_field: &str,
+    remote: &RemoteAccount,
+) -> ProductMatch<'p> {
+    match matching_products(
+        products,
+        product_field,
+        &remote.product,
+        remote.owner.as_deref(),
+    )
+    .as_slice()
+    {
+        [one] => ProductMatch::One(one),
+        [] => ProductMatch::None,
+        several => ProductMatch::Several(several.iter().map(|p| p.id).collect()),
+    }
+}
+
 /// The billing status for a remote status.
 pub fn billing_status(remote: RemoteStatus) -> ServiceStatus {
     match remote {
