@@ -15,7 +15,9 @@ use serversync_core::analysis::{
 use serversync_core::model::{Client, Product, RunId, Server, ServerId, Service, ServiceId};
 use serversync_core::module::{Listing, ServerParams};
 use serversync_core::plan::Guards;
-use serversync_modules::{ListingProgress, Module, ModuleError, ModuleOptions};
+use serversync_modules::{
+    ListingProgress, Module, ModuleError, ModuleOptions, ModuleRegistry, RegistryError,
+};
 use serversync_store::{ImportCounts, ListingStatus, NewRun, Run, Store, StoreError};
 use time::OffsetDateTime;
 
@@ -44,9 +46,16 @@ pub enum AppError {
     /// A records document broke the rules; names the path of the first bad value.
     #[error("invalid records document: {0}")]
     Records(String),
-    /// The server's module is not built in.
-    #[error("server {server}: unknown module {module:?}")]
-    UnknownModule { server: String, module: String },
+    /// The server's module is unknown or unusable.
+    #[error("server {server}: {source}")]
+    UnknownModule {
+        server: String,
+        #[source]
+        source: RegistryError,
+    },
+    /// A module named on its own (`modules check NAME`) is unknown or unusable.
+    #[error(transparent)]
+    Module(#[from] RegistryError),
     /// Another analysis or apply holds the server.
     #[error("server {0} is busy: another analysis or apply is running on it (a lock older than an hour is taken over)")]
     Busy(String),
@@ -65,7 +74,8 @@ pub type Result<T, E = AppError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<dyn Store>,
-    pub module_options: ModuleOptions,
+    /// The modules of this process (built once; shared HTTP clients).
+    pub registry: Arc<ModuleRegistry>,
     pub guards: Guards,
     /// Who acts, for the audit log (`cli:<user>`, `web:<admin>`, `api:<token>`).
     pub actor: String,
@@ -131,11 +141,24 @@ impl Billing {
 }
 
 impl App {
-    /// An app on `store` with default module options and guards.
+    /// An app on `store` with the built-in modules, default module options and guards.
     pub fn new(store: Arc<dyn Store>, actor: impl Into<String>) -> Self {
+        Self::with_registry(
+            store,
+            Arc::new(ModuleRegistry::builtin(ModuleOptions::default())),
+            actor,
+        )
+    }
+
+    /// An app on `store` with the modules of `registry`.
+    pub fn with_registry(
+        store: Arc<dyn Store>,
+        registry: Arc<ModuleRegistry>,
+        actor: impl Into<String>,
+    ) -> Self {
         App {
             store,
-            module_options: ModuleOptions::default(),
+            registry,
             guards: Guards::default(),
             actor: actor.into(),
             instance: auth::new_token("")[..12].to_string(),
@@ -166,21 +189,42 @@ impl App {
         Ok(self.store.unlock_server(server_id, holder).await?)
     }
 
-    /// The built-in module of a server.
+    /// The module of a server.
     pub fn module_for(&self, server: &Server) -> Result<Arc<dyn Module>> {
-        serversync_modules::module(&server.module, &self.module_options).ok_or_else(|| {
-            AppError::UnknownModule {
+        self.registry
+            .get(&server.module)
+            .map_err(|source| AppError::UnknownModule {
                 server: server.name.clone(),
-                module: server.module.clone(),
-            }
-        })
+                source,
+            })
+    }
+
+    /// Every registered module (usable or not) with its kind and meta data.
+    pub fn modules(&self) -> Vec<serversync_modules::ModuleInfo> {
+        self.registry.modules()
+    }
+
+    /// Names of the usable modules, in the order a server form offers them.
+    pub fn module_names(&self) -> Vec<String> {
+        self.registry.names()
+    }
+
+    /// The product field (`configoption1..24`) of `module`, `configoption1` when the module
+    /// is unknown.
+    pub fn product_field_of(&self, module: &str) -> String {
+        self.registry
+            .get(module)
+            .map(|m| m.meta().product_field.clone())
+            .unwrap_or_else(|_| "configoption1".into())
     }
 
     /// Loads a records document (CONTRACT.md) into the store: refused whole on the first bad
     /// value, with its path; references between records are checked against the document
     /// and the store; loading the same file twice changes nothing.
     pub async fn import_records(&self, bytes: &[u8]) -> Result<ImportCounts> {
-        let records = records::parse_records(bytes, serversync_modules::module_names())?;
+        let names = self.registry.names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let records = records::parse_records(bytes, &names)?;
         // The store checks references against the document and itself, in its transaction,
         // and names the path of a dangling one (`services[2].client_id: client 5 does not exist`).
         let counts = match self.store.import_records(&records).await {
@@ -271,7 +315,7 @@ impl App {
         let meta = module.meta();
         // Billing is read while the panel answers: a big server's listing is mostly waiting.
         let (listing, billing) = tokio::join!(
-            module.list_accounts(&params, progress),
+            self.registry.list_accounts(module, &params, progress),
             self.load_billing(server, &meta.product_field)
         );
         let listing: Listing = match listing {

@@ -43,13 +43,14 @@ pub struct ProductInput {
     pub config_options: BTreeMap<String, String>,
 }
 
-fn known_module(module: &str) -> Result<()> {
-    if serversync_modules::module_names().contains(&module) {
+fn known_module(app: &App, module: &str) -> Result<()> {
+    let names = app.module_names();
+    if names.iter().any(|n| n == module) {
         Ok(())
     } else {
         Err(AppError::Invalid(format!(
             "module: unknown module {module:?} (known: {})",
-            serversync_modules::module_names().join(", ")
+            names.join(", ")
         )))
     }
 }
@@ -63,7 +64,7 @@ impl App {
         if name.is_empty() {
             return Err(AppError::Invalid("name: a server needs a name".into()));
         }
-        known_module(&input.module)?;
+        known_module(self, &input.module)?;
         if input.hostname.trim().is_empty() {
             return Err(AppError::Invalid(
                 "hostname: a server needs a hostname".into(),
@@ -124,7 +125,7 @@ impl App {
         if name.is_empty() {
             return Err(AppError::Invalid("name: a product needs a name".into()));
         }
-        known_module(&input.module)?;
+        known_module(self, &input.module)?;
         for k in input.config_options.keys() {
             let ok = k
                 .strip_prefix("configoption")

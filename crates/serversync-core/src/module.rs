@@ -288,6 +288,73 @@ impl Listing {
     }
 }
 
+/// Longest value a remote account field may hold, in bytes; a record with a longer value is
+/// skipped with its reason (never imported, never echoed whole in an error line). Domains and
+/// e-mail addresses follow RFC 1035 (253) and RFC 5321 (254); the others are far above what
+/// any panel uses.
+pub const FIELD_LIMITS: [(&str, usize); 7] = [
+    ("domain", 253),
+    ("email", 254),
+    ("uniqueIdentifier", 255),
+    ("username", 128),
+    ("product", 255),
+    ("primaryip", 45),
+    ("owner", 128),
+];
+
+/// Longest status detail kept (bytes); longer details are cut at a character boundary.
+pub const MAX_STATUS_DETAIL: usize = 500;
+
+impl Listing {
+    /// Moves every account with a field longer than its [`FIELD_LIMITS`] entry to
+    /// [`Listing::skipped`] (which makes the listing incomplete) and cuts long status details.
+    /// The skipped record's `index` is the account's position in `accounts`; its identifier
+    /// is cut to 60 characters.
+    pub fn enforce_field_limits(&mut self) {
+        let accounts = std::mem::take(&mut self.accounts);
+        let mut kept = Vec::with_capacity(accounts.len());
+        for (index, mut acc) in accounts.into_iter().enumerate() {
+            let values: [(&str, usize); 7] = [
+                ("domain", acc.domain.len()),
+                ("email", acc.email.as_deref().map_or(0, str::len)),
+                ("uniqueIdentifier", acc.unique_identifier.len()),
+                ("username", acc.username.len()),
+                ("product", acc.product.len()),
+                ("primaryip", acc.primary_ip.len()),
+                ("owner", acc.owner.as_deref().map_or(0, str::len)),
+            ];
+            let over = values
+                .iter()
+                .zip(FIELD_LIMITS.iter())
+                .find(|((_, len), (_, max))| len > max);
+            if let Some(((name, len), (_, max))) = over {
+                let ident = [&acc.username, &acc.domain, &acc.unique_identifier]
+                    .into_iter()
+                    .find(|s| !s.is_empty() && s.len() <= 255)
+                    .map(|s| s.chars().take(60).collect());
+                self.skipped.push(SkippedRecord {
+                    index,
+                    identifier: ident,
+                    reason: format!("{name} is {len} bytes long, more than the {max} allowed"),
+                });
+                continue;
+            }
+            if let Some(d) = acc.status_detail.as_mut() {
+                if d.len() > MAX_STATUS_DETAIL {
+                    let mut cut = MAX_STATUS_DETAIL;
+                    while !d.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    d.truncate(cut);
+                    d.push('…');
+                }
+            }
+            kept.push(acc);
+        }
+        self.accounts = kept;
+    }
+}
+
 /// Why a wire-form document was refused as a whole.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -544,6 +611,46 @@ mod tests {
         );
         assert!("customfield.".parse::<UniqueIdField>().is_err());
         assert!("email".parse::<UniqueIdField>().is_err());
+    }
+
+    #[test]
+    fn overlong_fields_skip_the_record() {
+        let ok = RemoteAccount {
+            email: Some("ann@mail.test".into()),
+            username: "ann".into(),
+            domain: "ann.test".into(),
+            unique_identifier: "ann.test".into(),
+            product: "basic".into(),
+            primary_ip: "192.0.2.1".into(),
+            created: None,
+            status: RemoteStatus::Active,
+            owner: None,
+            status_detail: Some("x".repeat(2000)),
+        };
+        let mut long_email = ok.clone();
+        long_email.email = Some(format!("{}@mail.test", "a".repeat(10_000_000)));
+        let mut long_domain = ok.clone();
+        long_domain.domain = "d".repeat(254);
+        let mut l = Listing {
+            accounts: vec![ok.clone(), long_email, long_domain],
+            skipped: vec![],
+        };
+        l.enforce_field_limits();
+        assert_eq!(l.accounts.len(), 1);
+        assert_eq!(l.accounts[0].status_detail.as_ref().unwrap().len(), 503);
+        let reasons: Vec<_> = l
+            .skipped
+            .iter()
+            .map(|s| (s.index, s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (1, "email is 10000010 bytes long, more than the 254 allowed"),
+                (2, "domain is 254 bytes long, more than the 253 allowed")
+            ]
+        );
+        assert!(!l.is_complete());
     }
 
     #[test]

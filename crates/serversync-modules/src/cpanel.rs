@@ -28,6 +28,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -38,8 +39,9 @@ use serversync_core::module::{
 };
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
-use crate::http::{self, Clients};
-use crate::{ListingProgress, Module, ModuleError, ModuleOptions};
+use crate::http::{self, HttpClients};
+use crate::lenient::{required, Scalar};
+use crate::{ListingProgress, Module, ModuleError, ModuleOptions, Shared};
 
 /// The keys requested with `want=` (payload kept small; `ipv6` is requested for future use).
 const WANT: &str =
@@ -60,17 +62,16 @@ const SNIPPET_CHARS: usize = 200;
 pub struct CpanelModule {
     meta: MetaData,
     opts: ModuleOptions,
-    clients: Clients,
+    clients: Arc<HttpClients>,
 }
 
 impl CpanelModule {
-    /// Builds the module and its two shared HTTP clients (TLS-verifying, and non-verifying for
-    /// servers whose `tls_verify` is off) with `opts`' timeouts.
-    pub fn new(opts: &ModuleOptions) -> Self {
+    /// The module on the process's shared settings and HTTP clients.
+    pub fn new(shared: &Shared) -> Self {
         CpanelModule {
             meta: Self::meta_data(),
-            opts: opts.clone(),
-            clients: Clients::new(opts),
+            opts: shared.opts.clone(),
+            clients: shared.http.clone(),
         }
     }
 
@@ -106,7 +107,7 @@ struct Page {
 
 #[async_trait::async_trait]
 impl Module for CpanelModule {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "cpanel"
     }
 
@@ -257,10 +258,7 @@ impl CpanelModule {
                 .await
                 .map_err(|e| http::map_reqwest(&e, &ctx.target, &self.opts))?;
             let status = resp.status();
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| http::map_reqwest(&e, &ctx.target, &self.opts))?;
+            let body = http::read_body(resp, &self.opts, &ctx.target).await?;
             Ok::<_, ModuleError>((status, body))
         })
         .await;
@@ -475,14 +473,6 @@ fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
     })
 }
 
-fn required(v: Scalar, name: &str) -> Result<String, String> {
-    match v.into_text_named(name)? {
-        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        Some(_) => Err(format!("{name} is empty")),
-        None => Err(format!("{name} is missing")),
-    }
-}
-
 /// The creation time, from `unix_startdate` (epoch seconds, UTC; integer or numeric string).
 ///
 /// `0`, `null` and `""` mean "not known" → `None` (never "today"). Only when
@@ -591,117 +581,6 @@ struct RawMeta {
 struct RawChunk {
     #[serde(default)]
     records: Scalar,
-}
-
-/// Any JSON value, keeping scalars and only the kind of arrays and objects.
-#[derive(Clone, Debug, Default, PartialEq)]
-enum Scalar {
-    /// The key was not present.
-    #[default]
-    Missing,
-    Null,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Str(String),
-    Array,
-    Object,
-}
-
-impl Scalar {
-    fn as_u64(&self) -> Option<u64> {
-        match self {
-            Scalar::Int(n) => u64::try_from(*n).ok(),
-            Scalar::UInt(n) => Some(*n),
-            Scalar::Bool(b) => Some(u64::from(*b)),
-            Scalar::Str(s) => s.trim().parse().ok(),
-            _ => None,
-        }
-    }
-
-    /// Text of a string-typed field: strings as they are, numbers in decimal (Perl's JSON
-    /// encoder emits numeric-looking strings as numbers), null/missing as `None`.
-    fn into_text(self) -> Result<Option<String>, &'static str> {
-        match self {
-            Scalar::Missing | Scalar::Null => Ok(None),
-            Scalar::Str(s) => Ok(Some(s)),
-            Scalar::Int(n) => Ok(Some(n.to_string())),
-            Scalar::UInt(n) => Ok(Some(n.to_string())),
-            Scalar::Float(_) => Err("a fractional number"),
-            Scalar::Bool(_) => Err("a boolean"),
-            Scalar::Array => Err("a list"),
-            Scalar::Object => Err("an object"),
-        }
-    }
-
-    fn into_text_named(self, name: &str) -> Result<Option<String>, String> {
-        self.into_text()
-            .map_err(|kind| format!("{name} is {kind}, not a string"))
-    }
-
-    /// For messages: strings quoted, other values as JSON would show them.
-    fn describe(&self) -> String {
-        match self {
-            Scalar::Missing => "missing".into(),
-            Scalar::Null => "null".into(),
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Int(n) => n.to_string(),
-            Scalar::UInt(n) => n.to_string(),
-            Scalar::Float(f) => f.to_string(),
-            Scalar::Str(s) => format!("{:?}", http::one_line(s, 60, "")),
-            Scalar::Array => "a list".into(),
-            Scalar::Object => "an object".into(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Bool(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::UInt(v))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Float(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v.to_string()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v))
-            }
-            fn visit_unit<E>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_none<E>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
-                Scalar::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Array)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Object)
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// Implements the visitor methods for every JSON kind except the wanted one(s), answering

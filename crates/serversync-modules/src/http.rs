@@ -5,23 +5,33 @@ use std::time::Duration;
 
 use crate::{ModuleError, ModuleOptions, TimeoutPhase};
 
-/// One shared client per TLS mode. Built once; a client that could not be built is kept as
-/// its error text and reported when a listing needs it.
-pub(crate) struct Clients {
+/// The process's HTTP clients: one per TLS mode, built once by the
+/// [`ModuleRegistry`](crate::ModuleRegistry) and shared by every module (built in and `url`
+/// external modules). A client that could not be built is kept as its error text and reported
+/// when a listing needs it.
+pub struct HttpClients {
     verifying: Result<reqwest::Client, String>,
     insecure: Result<reqwest::Client, String>,
 }
 
-impl Clients {
-    pub(crate) fn new(opts: &ModuleOptions) -> Self {
-        Clients {
+impl std::fmt::Debug for HttpClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpClients")
+    }
+}
+
+impl HttpClients {
+    /// Builds both clients with `opts`' connect and read time-outs; redirects are never
+    /// followed (credentials go to the configured host only).
+    pub fn new(opts: &ModuleOptions) -> Self {
+        HttpClients {
             verifying: build(opts, true),
             insecure: build(opts, false),
         }
     }
 
     /// The verifying client, or (only when `tls_verify` is false) the non-verifying one.
-    pub(crate) fn get(&self, tls_verify: bool) -> Result<&reqwest::Client, ModuleError> {
+    pub fn get(&self, tls_verify: bool) -> Result<&reqwest::Client, ModuleError> {
         let c = if tls_verify {
             &self.verifying
         } else {
@@ -45,15 +55,51 @@ fn build(opts: &ModuleOptions, verify: bool) -> Result<reqwest::Client, String> 
         .map_err(|e| root_cause(&e))
 }
 
+/// Reads a response body of at most `opts.max_response_bytes` bytes, chunk by chunk, so a
+/// panel claiming or sending more never makes us hold more than the cap (the claimed
+/// `Content-Length` is only used to refuse early, never to size a buffer).
+///
+/// Errors: [`ModuleError::TooLarge`] past the cap; the mapped transport error when the body
+/// breaks off.
+pub async fn read_body(
+    mut resp: reqwest::Response,
+    opts: &ModuleOptions,
+    target: &str,
+) -> Result<bytes::Bytes, ModuleError> {
+    let cap = opts.max_response_bytes;
+    if resp.content_length().is_some_and(|n| n > cap) {
+        return Err(too_large(target, cap));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| map_reqwest(&e, target, opts))?
+    {
+        if (body.len() + chunk.len()) as u64 > cap {
+            return Err(too_large(target, cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn too_large(target: &str, cap: u64) -> ModuleError {
+    ModuleError::TooLarge {
+        what: format!("the response from {target}"),
+        limit: cap,
+    }
+}
+
 /// `host:port` of a `scheme://host:port` base URL (no path, no query).
-pub(crate) fn target_of(base_url: &str) -> String {
+pub fn target_of(base_url: &str) -> String {
     let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
     rest.split(['/', '?']).next().unwrap_or(rest).to_string()
 }
 
 /// The innermost cause of an error chain: e.g. `Connection refused (os error 111)` rather
 /// than reqwest's `error sending request for url (…)`, which would repeat the URL.
-pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut last = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -67,7 +113,7 @@ pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Maps a reqwest error to the module error of its kind.
-pub(crate) fn map_reqwest(e: &reqwest::Error, target: &str, opts: &ModuleOptions) -> ModuleError {
+pub fn map_reqwest(e: &reqwest::Error, target: &str, opts: &ModuleOptions) -> ModuleError {
     if e.is_timeout() {
         let (phase, after) = if e.is_connect() {
             (TimeoutPhase::Connect, opts.connect_timeout)
@@ -99,7 +145,7 @@ pub(crate) fn map_reqwest(e: &reqwest::Error, target: &str, opts: &ModuleOptions
 }
 
 /// The overall-request timeout error.
-pub(crate) fn total_timeout(target: &str, after: Duration) -> ModuleError {
+pub fn total_timeout(target: &str, after: Duration) -> ModuleError {
     ModuleError::Timeout {
         target: target.to_string(),
         phase: TimeoutPhase::Total,
@@ -109,7 +155,7 @@ pub(crate) fn total_timeout(target: &str, after: Duration) -> ModuleError {
 
 /// Panel-supplied text made safe to show: at most `max` characters, one line (control
 /// characters and runs of white space become one space), `secret` replaced by `[redacted]`.
-pub(crate) fn one_line(text: &str, max: usize, secret: &str) -> String {
+pub fn one_line(text: &str, max: usize, secret: &str) -> String {
     let redacted;
     let text = if secret.len() >= 4 && text.contains(secret) {
         redacted = text.replace(secret, "[redacted]");

@@ -1,17 +1,23 @@
-//! serversync-modules: the built-in modules that list every account of a hosting server.
+//! serversync-modules: the modules that list every account of a hosting server, and the
+//! registry that finds them.
 //!
 //! A module implements [`Module`]: it has [`MetaData`] (DESIGN.md §2) and lists the accounts
 //! of one server from its [`ServerParams`] (the server's fields only). A listing either
 //! succeeds — every account the login can see, plus the records that broke the contract in
 //! [`Listing::skipped`] — or fails with one [`ModuleError`]; a failure is never an empty list.
 //!
-//! Built-in modules: `cpanel` ([`cpanel::CpanelModule`], WHM API 1 `listaccts`).
+//! The [`ModuleRegistry`] is built once per process: the built-in modules (`cpanel`, …) plus
+//! every module of the modules directory (CONTRACT.md "Modules"): WHMCS server modules
+//! (`NAME/NAME.php`, run through a PHP shim) and external modules (`NAME/module.toml`: a
+//! command or a URL). Each module's meta data is validated at registration; an invalid one is
+//! kept with its reason and is unusable, without affecting the others.
 //!
 //! ```no_run
 //! # async fn demo(params: serversync_core::module::ServerParams) {
-//! use serversync_modules::{module, ModuleOptions, NoProgress};
-//! let m = module("cpanel", &ModuleOptions::default()).expect("built in");
-//! match m.list_accounts(&params, &NoProgress).await {
+//! use serversync_modules::{ModuleOptions, ModuleRegistry, NoProgress};
+//! let registry = ModuleRegistry::builtin(ModuleOptions::default());
+//! let m = registry.get("cpanel").expect("built in");
+//! match registry.list_accounts(m.as_ref(), &params, &NoProgress).await {
 //!     Ok(listing) => println!("{} accounts", listing.accounts.len()),
 //!     Err(e) => eprintln!("listing failed: {e}"),
 //! }
@@ -24,7 +30,14 @@ use std::time::Duration;
 pub use serversync_core::module::{Listing, MetaData, RemoteAccount, ServerParams, SkippedRecord};
 
 pub mod cpanel;
-mod http;
+pub mod external;
+pub mod http;
+pub mod lenient;
+pub mod php;
+mod registry;
+
+pub use http::HttpClients;
+pub use registry::{ModuleInfo, ModuleKind, ModuleRegistry, RegistryConfig, RegistryError};
 
 /// Reports listing progress (accounts received so far, total when known) — used for a
 /// progress bar. Called from the listing task; implementations must be cheap.
@@ -49,7 +62,11 @@ impl ListingProgress for NoProgress {
 #[async_trait::async_trait]
 pub trait Module: Send + Sync {
     /// The module name used in configuration and records, e.g. `"cpanel"`.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
+    /// Where the module comes from.
+    fn kind(&self) -> ModuleKind {
+        ModuleKind::Builtin
+    }
     /// The module's meta data (display name, unique identifier field, product field, ports).
     fn meta(&self) -> &MetaData;
     /// Every account the login can see, or an error. Never an empty list for a failure.
@@ -63,7 +80,8 @@ pub trait Module: Send + Sync {
     ) -> Result<Listing, ModuleError>;
 }
 
-/// Network and paging settings shared by the built-in modules.
+/// Network, paging and size settings shared by every module (the registry's defaults; an
+/// external module's manifest may set its own time-out).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModuleOptions {
     /// Longest wait for a TCP (and TLS) connection. Default 10 s.
@@ -82,6 +100,17 @@ pub struct ModuleOptions {
     /// Most requests one listing keeps in flight at once (pages, or per-account calls on
     /// panels that need them). Default 4. Values below 1 are treated as 1.
     pub max_concurrency: usize,
+    /// Most bytes one response (or one module process's output) may have. Default 1 GiB:
+    /// a 100,000-account WHM listing is about 25 MB, so this leaves room for the largest real
+    /// servers while a hostile panel cannot exhaust memory. Claimed lengths never size a
+    /// buffer.
+    pub max_response_bytes: u64,
+    /// Longest time one whole listing may take, all pages and calls included. Default
+    /// 30 minutes. Past it the listing fails (and releases the server).
+    pub listing_deadline: Duration,
+    /// Default time-out of an external module (command, URL, PHP) when its manifest sets
+    /// none. Default 300 s.
+    pub external_timeout: Duration,
 }
 
 impl Default for ModuleOptions {
@@ -91,6 +120,9 @@ impl Default for ModuleOptions {
             read_timeout: Duration::from_secs(60),
             chunk_size: 5_000,
             max_concurrency: 4,
+            max_response_bytes: 1 << 30,
+            listing_deadline: Duration::from_secs(30 * 60),
+            external_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -103,17 +135,21 @@ impl ModuleOptions {
     }
 }
 
-/// The built-in module called `name`, or `None` when there is none of that name.
-pub fn module(name: &str, opts: &ModuleOptions) -> Option<Arc<dyn Module>> {
-    match name {
-        "cpanel" => Some(Arc::new(cpanel::CpanelModule::new(opts))),
-        _ => None,
-    }
+/// What every module of one process shares: the settings and the HTTP clients (built once).
+#[derive(Clone, Debug)]
+pub struct Shared {
+    pub opts: ModuleOptions,
+    pub http: Arc<HttpClients>,
 }
 
-/// Names of the built-in modules, in the order they should be offered.
-pub fn module_names() -> &'static [&'static str] {
-    &["cpanel"]
+impl Shared {
+    /// Builds the HTTP clients for `opts`.
+    pub fn new(opts: &ModuleOptions) -> Self {
+        Shared {
+            opts: opts.clone(),
+            http: Arc::new(HttpClients::new(opts)),
+        }
+    }
 }
 
 /// Which wait ran out.
@@ -183,6 +219,29 @@ pub enum ModuleError {
     /// the same user on two pages): the listing cannot be trusted as complete.
     #[error("incomplete listing: {0}")]
     Incomplete(String),
+    /// More data than the cap: `what` is the response or output that grew past `limit` bytes.
+    #[error("{what} is larger than the limit of {limit} bytes")]
+    TooLarge { what: String, limit: u64 },
+    /// The whole listing ran past [`ModuleOptions::listing_deadline`].
+    #[error("the listing did not finish within {}", fmt_duration(*after))]
+    Deadline { after: Duration },
+    /// An external module's process failed: `what` says how (`exited with status 3`, `was
+    /// killed by signal 9`, `could not be started: …`), `stderr` holds its last lines on one
+    /// line with secrets redacted (may be empty).
+    #[error("the module's process {what}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    Process { what: String, stderr: String },
+    /// An external module did not answer within its time-out (its process group is killed).
+    #[error("the module did not answer within {}", fmt_duration(*after))]
+    ModuleTimeout { after: Duration },
+    /// The module's answer is not the ListAccounts wire form (what was wrong with it).
+    #[error("the module's answer is not the ListAccounts wire form: {0}")]
+    Protocol(String),
+    /// A WHMCS PHP module raised a fatal error or an uncaught exception (PHP's message).
+    #[error("PHP error: {0}")]
+    Php(String),
+    /// The module called something serversync does not provide (e.g. WHMCS `localAPI`).
+    #[error("the module needs {0}, which serversync does not provide")]
+    Unsupported(String),
 }
 
 /// `300 ms`, `10 s`, `1.5 s`.
@@ -201,15 +260,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_knows_cpanel_only() {
-        assert_eq!(module_names(), &["cpanel"]);
-        let m = module("cpanel", &ModuleOptions::default()).expect("cpanel is built in");
-        assert_eq!(m.name(), "cpanel");
-        assert_eq!(m.meta().display_name, "cPanel");
-        assert!(module("plesk9", &ModuleOptions::default()).is_none());
-    }
-
-    #[test]
     fn default_options() {
         let o = ModuleOptions::default();
         assert_eq!(o.connect_timeout, Duration::from_secs(10));
@@ -217,6 +267,7 @@ mod tests {
         assert_eq!(o.chunk_size, 5_000);
         assert_eq!(o.max_concurrency, 4);
         assert_eq!(o.request_timeout(), Duration::from_secs(610));
+        assert_eq!(o.max_response_bytes, 1 << 30);
     }
 
     #[test]

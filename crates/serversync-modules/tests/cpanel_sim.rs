@@ -7,7 +7,7 @@ use serde_json::Value;
 use serversync_core::model::Secret;
 use serversync_core::module::{format_created, RemoteStatus, ServerParams};
 use serversync_modules::{
-    module, ListingProgress, ModuleError, ModuleOptions, NoProgress, TimeoutPhase,
+    ListingProgress, ModuleError, ModuleOptions, ModuleRegistry, NoProgress, TimeoutPhase,
 };
 
 async fn sim(n: usize) -> SimHandle {
@@ -39,6 +39,7 @@ fn opts(chunk_size: usize) -> ModuleOptions {
         read_timeout: Duration::from_secs(5),
         chunk_size,
         max_concurrency: 4,
+        ..ModuleOptions::default()
     }
 }
 
@@ -60,7 +61,7 @@ fn text<'a>(v: &'a Value, k: &str) -> &'a str {
 async fn lists_every_simulated_account_in_order_with_its_values() {
     let sim = sim(1_000).await;
     let progress = Count(Default::default());
-    let m = module("cpanel", &opts(128)).unwrap();
+    let m = ModuleRegistry::builtin(opts(128)).get("cpanel").unwrap();
     let l = m
         .list_accounts(&params(&sim, "TOKEN"), &progress)
         .await
@@ -135,13 +136,11 @@ async fn lists_every_simulated_account_in_order_with_its_values() {
 #[tokio::test]
 async fn simulator_faults_map_to_clear_errors() {
     let sim = sim(30).await;
-    let m = module(
-        "cpanel",
-        &ModuleOptions {
-            read_timeout: Duration::from_millis(300),
-            ..opts(10)
-        },
-    )
+    let m = ModuleRegistry::builtin(ModuleOptions {
+        read_timeout: Duration::from_millis(300),
+        ..opts(10)
+    })
+    .get("cpanel")
     .unwrap();
     let p = params(&sim, "TOKEN");
 
@@ -207,7 +206,9 @@ async fn simulator_faults_map_to_clear_errors() {
 #[ignore]
 async fn hundred_thousand_accounts() {
     let sim = sim(100_000).await;
-    let m = module("cpanel", &ModuleOptions::default()).unwrap();
+    let m = ModuleRegistry::builtin(ModuleOptions::default())
+        .get("cpanel")
+        .unwrap();
     let p = params(&sim, "TOKEN");
     // Warm the simulator's cache, then time a listing.
     let _ = m.list_accounts(&p, &NoProgress).await.unwrap();

@@ -47,9 +47,10 @@ impl WebError {
                 AppError::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
                 AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 AppError::Listing { .. } => StatusCode::BAD_GATEWAY,
-                AppError::Records(_) | AppError::Invalid(_) | AppError::UnknownModule { .. } => {
-                    StatusCode::BAD_REQUEST
-                }
+                AppError::Records(_)
+                | AppError::Invalid(_)
+                | AppError::UnknownModule { .. }
+                | AppError::Module(_) => StatusCode::BAD_REQUEST,
                 AppError::NotApplicable(_) | AppError::Busy(_) => StatusCode::CONFLICT,
             },
         }

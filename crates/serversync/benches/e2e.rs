@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use serversync_core::analysis::{analyse, AnalysisInput, BillingRecord};
 use serversync_core::model::Secret;
 use serversync_core::module::ServerParams;
-use serversync_modules::{module, ModuleOptions, NoProgress};
+use serversync_modules::{ModuleOptions, ModuleRegistry, NoProgress};
 use serversync_store::{ListingStatus, NewRun};
 
 /// The module's `want=` list (crates/serversync-modules/src/cpanel.rs, `WANT`).
@@ -338,7 +338,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let m = module("cpanel", &ModuleOptions::default()).expect("cpanel module");
+    let m = ModuleRegistry::builtin(ModuleOptions::default())
+        .get("cpanel")
+        .expect("cpanel module");
     let p = params(&sim.addr);
 
     let (mut a, mut a_curl, mut a2, mut b, mut c) = (vec![], vec![], vec![], vec![], vec![]);

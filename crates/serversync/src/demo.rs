@@ -197,8 +197,7 @@ pub async fn start_sims() -> anyhow::Result<Vec<SimHandle>> {
 
 pub async fn run(
     db: Option<&str>,
-    connect: u64,
-    read: u64,
+    margs: &crate::ModuleArgs,
     once: bool,
     listen: &str,
 ) -> anyhow::Result<u8> {
@@ -216,7 +215,7 @@ pub async fn run(
         sims[2].addr.port(),
         sims[3].addr.port(),
     ];
-    let app = open_app(Some(url), DEMO_DB, connect, read).await?;
+    let app = open_app(Some(url), DEMO_DB, margs).await?;
     if db.is_some() {
         // Never load demo records over real ones: an explicit database must be empty.
         let r = app.store.export_records().await?;

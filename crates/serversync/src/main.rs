@@ -59,6 +59,25 @@ struct Cli {
     /// Seconds to wait for the next bytes of a panel response.
     #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
     read_timeout: u64,
+    /// Modules directory: one folder per module (NAME/NAME.php, a WHMCS server module, or
+    /// NAME/module.toml, an external module). Default: `modules` in the working directory
+    /// when it exists.
+    #[arg(
+        long,
+        global = true,
+        env = "SERVERSYNC_MODULES_DIR",
+        value_name = "DIR"
+    )]
+    modules_dir: Option<PathBuf>,
+    /// The PHP binary that runs WHMCS server modules.
+    #[arg(
+        long,
+        global = true,
+        env = "SERVERSYNC_PHP",
+        default_value = "php",
+        value_name = "PATH"
+    )]
+    php: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,6 +122,12 @@ enum Command {
         #[arg(long)]
         secure_cookies: bool,
     },
+    /// The modules this serversync can list servers with (built in and the modules
+    /// directory).
+    Modules {
+        #[command(subcommand)]
+        command: ModulesCommand,
+    },
     /// Administrators of the web page.
     Users {
         #[command(subcommand)]
@@ -123,6 +148,22 @@ enum Command {
         /// Address of the web page (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModulesCommand {
+    /// Every module: name, kind (builtin, php, command, http), meta data, or why it is
+    /// unusable.
+    List {
+        /// Print the modules as a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load one module and validate its meta data; exit 2 with the reason when unusable.
+    Check {
+        /// The module's name.
+        name: String,
     },
 }
 
@@ -292,38 +333,94 @@ fn actor() -> String {
     format!("cli:{user}")
 }
 
+/// The module settings of the command line.
+pub(crate) struct ModuleArgs {
+    pub connect: u64,
+    pub read: u64,
+    pub modules_dir: Option<PathBuf>,
+    pub php: PathBuf,
+}
+
+impl ModuleArgs {
+    /// The module registry: built-in modules plus the modules directory (given, else
+    /// `modules` in the working directory when it exists).
+    pub(crate) async fn registry(&self) -> anyhow::Result<serversync_modules::ModuleRegistry> {
+        let options = serversync_modules::ModuleOptions {
+            connect_timeout: Duration::from_secs(self.connect.max(1)),
+            read_timeout: Duration::from_secs(self.read.max(1)),
+            ..Default::default()
+        };
+        let modules_dir = self.modules_dir.clone().or_else(|| {
+            let d = PathBuf::from("modules");
+            d.is_dir().then_some(d)
+        });
+        Ok(
+            serversync_modules::ModuleRegistry::load(serversync_modules::RegistryConfig {
+                options,
+                modules_dir,
+                php: self.php.clone(),
+            })
+            .await?,
+        )
+    }
+}
+
 pub(crate) async fn open_app(
     cli_db: Option<&str>,
     default: &str,
-    connect: u64,
-    read: u64,
+    m: &ModuleArgs,
 ) -> anyhow::Result<App> {
     let url = cli_db.unwrap_or(default);
+    let registry = std::sync::Arc::new(m.registry().await?);
     let store = serversync_store::open(url)
         .await
         .with_context(|| format!("cannot open database {}", serversync_store::redact_url(url)))?;
-    let mut app = App::new(store, actor());
-    app.module_options.connect_timeout = Duration::from_secs(connect.max(1));
-    app.module_options.read_timeout = Duration::from_secs(read.max(1));
-    Ok(app)
+    Ok(App::with_registry(store, registry, actor()))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     const DEFAULT_DB: &str = "sqlite://serversync.db";
     let db = cli.database.as_deref();
-    let (ct, rt) = (cli.connect_timeout, cli.read_timeout);
+    let margs = ModuleArgs {
+        connect: cli.connect_timeout,
+        read: cli.read_timeout,
+        modules_dir: cli.modules_dir,
+        php: cli.php,
+    };
     match cli.command {
-        Command::Demo { once, listen } => demo::run(db, ct, rt, once, &listen).await,
+        Command::Demo { once, listen } => demo::run(db, &margs, once, &listen).await,
+        Command::Modules { command } => {
+            let registry = margs.registry().await?;
+            match command {
+                ModulesCommand::List { json } => {
+                    output::print_modules(&registry.modules(), json)?;
+                    Ok(0)
+                }
+                ModulesCommand::Check { name } => {
+                    let m = registry.get(&name)?;
+                    let meta = m.meta();
+                    outln!(
+                        "module {name} ({}) is usable: {}, unique identifier {} ({}), product field {}",
+                        m.kind(),
+                        output::clean(&meta.display_name),
+                        meta.unique_identifier_field.as_meta(),
+                        output::clean(&meta.unique_identifier_display_name),
+                        meta.product_field
+                    );
+                    Ok(0)
+                }
+            }
+        }
         Command::Serve {
             listen,
             secure_cookies,
         } => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             serve(app, &listen, secure_cookies, None).await?;
             Ok(0)
         }
         Command::Users { command } => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             match command {
                 UsersCommand::Add {
                     username,
@@ -366,7 +463,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Tokens { command } => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             match command {
                 TokensCommand::Add { name, role } => {
                     let role = serversync_store::Role::parse(&role).ok_or_else(|| {
@@ -393,7 +490,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Records { command } => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             match command {
                 RecordsCommand::Import { file } => {
                     let bytes = std::fs::read(&file)
@@ -424,7 +521,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Command::Analyse(a) => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             let bar = progress::Bar::new(&a.server);
             let out = interruptible(&app, &a.server, app.analyse_server(&a.server, &bar)).await;
             bar.finish();
@@ -437,13 +534,13 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(if a.exit_code && out.drift() > 0 { 1 } else { 0 })
         }
         Command::Apply(a) => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             apply(app, a).await
         }
         Command::Services {
             command: ServicesCommand::List { server, json },
         } => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             let sid = match server {
                 Some(s) => Some(app.server_id(&s).await?),
                 None => None,
@@ -455,21 +552,21 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Clients {
             command: ListCommand::List { json },
         } => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             output::print_clients(&app.store.clients().await?, json)?;
             Ok(0)
         }
         Command::Products {
             command: ListCommand::List { json },
         } => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             output::print_products(&app.store.products().await?, json)?;
             Ok(0)
         }
         Command::Servers {
             command: ListCommand::List { json },
         } => {
-            let app = open_app(db, DEFAULT_DB, ct, rt).await?;
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
             output::print_servers(&app, json).await?;
             Ok(0)
         }

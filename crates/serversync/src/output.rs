@@ -10,6 +10,69 @@ use serversync_core::model::{format_date, Client, Product, Service};
 /// Most drift items shown per category in a table (all are in `--json`).
 const MAX_ROWS_PER_CATEGORY: usize = 50;
 
+/// Text from a panel, a module or a file made safe for a terminal: control characters
+/// (ESC, BEL, CR, …, and the C1 range) are shown escaped (`\u{1b}`) so they can never
+/// retitle a window or clear the screen.
+pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `modules list`: a table (name, kind, display name, unique identifier, product field,
+/// status) or the JSON array of [`ModuleInfo`](serversync_modules::ModuleInfo).
+pub fn print_modules(modules: &[serversync_modules::ModuleInfo], json: bool) -> anyhow::Result<()> {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(modules)?);
+        return Ok(());
+    }
+    let mut t = table(&[
+        "module",
+        "kind",
+        "display name",
+        "unique identifier",
+        "product field",
+        "status",
+    ]);
+    for m in modules {
+        let (display, uid, pf) = match &m.meta_data {
+            Some(md) => (
+                clean(&md.display_name).into_owned(),
+                format!(
+                    "{} ({})",
+                    md.unique_identifier_field.as_meta(),
+                    clean(&md.unique_identifier_display_name)
+                ),
+                md.product_field.clone(),
+            ),
+            None => Default::default(),
+        };
+        let status = match &m.error {
+            None => "usable".to_string(),
+            Some(e) => format!("unusable: {}", clean(e)),
+        };
+        t.add_row(vec![
+            clean(&m.name).into_owned(),
+            m.kind.to_string(),
+            display,
+            uid,
+            pf,
+            status,
+        ]);
+    }
+    outln!("{t}");
+    Ok(())
+}
+
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)

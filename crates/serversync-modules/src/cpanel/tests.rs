@@ -33,6 +33,7 @@ fn opts(chunk_size: usize) -> ModuleOptions {
         read_timeout: Duration::from_secs(5),
         chunk_size,
         max_concurrency: 2,
+        ..ModuleOptions::default()
     }
 }
 
@@ -138,7 +139,7 @@ async fn serve(template: ResponseTemplate) -> MockServer {
 }
 
 async fn list(server: &MockServer, o: &ModuleOptions) -> Result<Listing, ModuleError> {
-    CpanelModule::new(o)
+    CpanelModule::new(&crate::Shared::new(o))
         .list_accounts(&params_for(server), &NoProgress)
         .await
 }
@@ -167,7 +168,7 @@ impl ListingProgress for Recorder {
 
 #[test]
 fn meta_data_is_cpanel() {
-    let m = CpanelModule::new(&ModuleOptions::default());
+    let m = CpanelModule::new(&crate::Shared::new(&ModuleOptions::default()));
     assert_eq!(m.name(), "cpanel");
     let meta = m.meta();
     assert_eq!(meta.display_name, "cPanel");
@@ -248,7 +249,7 @@ async fn missing_access_hash_is_a_config_error() {
     let server = MockServer::start().await;
     let mut p = params_for(&server);
     p.access_hash = Secret::new("");
-    let e = CpanelModule::new(&opts(10))
+    let e = CpanelModule::new(&crate::Shared::new(&opts(10)))
         .list_accounts(&p, &NoProgress)
         .await
         .unwrap_err();
@@ -414,7 +415,7 @@ async fn refused_connection_is_connect_error() {
         tls_verify: true,
         port: Some(port),
     };
-    let e = CpanelModule::new(&opts(10))
+    let e = CpanelModule::new(&crate::Shared::new(&opts(10)))
         .list_accounts(&p, &NoProgress)
         .await
         .unwrap_err();
@@ -431,7 +432,7 @@ async fn tls_to_a_plain_server_fails_to_connect() {
     let server = chunk_server(3, Fault::None).await;
     let mut p = params_for(&server);
     p.secure = true;
-    let e = CpanelModule::new(&opts(10))
+    let e = CpanelModule::new(&crate::Shared::new(&opts(10)))
         .list_accounts(&p, &NoProgress)
         .await
         .unwrap_err();
@@ -443,7 +444,7 @@ async fn tls_to_a_plain_server_fails_to_connect() {
 async fn chunked_paging_reassembles_every_account_once_in_order() {
     let server = chunk_server(25, Fault::None).await;
     let progress = Recorder::default();
-    let l = CpanelModule::new(&opts(10))
+    let l = CpanelModule::new(&crate::Shared::new(&opts(10)))
         .list_accounts(&params_for(&server), &progress)
         .await
         .expect("listing");
@@ -519,7 +520,7 @@ async fn paging_inconsistencies_are_incomplete() {
 async fn a_server_that_ignores_chunking_is_read_in_one_response() {
     let server = chunk_server(25, Fault::IgnoreChunking).await;
     let progress = Recorder::default();
-    let l = CpanelModule::new(&opts(10))
+    let l = CpanelModule::new(&crate::Shared::new(&opts(10)))
         .list_accounts(&params_for(&server), &progress)
         .await
         .unwrap();

@@ -53,9 +53,7 @@ struct ProductsPage {
 }
 
 fn product_field(st: &WebState, module: &str) -> String {
-    serversync_modules::module(module, &st.app.module_options)
-        .map(|m| m.meta().product_field.clone())
-        .unwrap_or_else(|| "configoption1".into())
+    st.app.product_field_of(module)
 }
 
 pub(super) async fn products(
@@ -100,7 +98,7 @@ struct ProductFormPage {
     id: i64,
     name: String,
     module: String,
-    modules: Vec<&'static str>,
+    modules: Vec<String>,
     field: String,
     /// `(configoptionN, value)` for N = 1..24.
     options: Vec<(String, String)>,
@@ -127,7 +125,7 @@ fn product_page(
         field: product_field(st, &module),
         name,
         module,
-        modules: serversync_modules::module_names().to_vec(),
+        modules: st.app.module_names(),
         options: option_names()
             .map(|k| (k.clone(), values.get(&k).cloned().unwrap_or_default()))
             .collect(),

@@ -251,7 +251,7 @@ struct ServerFormPage {
     /// `None` = new server.
     id: Option<i64>,
     f: ServerFields,
-    modules: Vec<&'static str>,
+    modules: Vec<String>,
     password_set: bool,
     access_hash_set: bool,
     error: Option<String>,
@@ -348,6 +348,7 @@ fn admin_only(user: &CurrentUser) -> Result<(), WebError> {
 }
 
 fn form_page(
+    st: &WebState,
     user: &CurrentUser,
     id: Option<i64>,
     f: ServerFields,
@@ -359,14 +360,17 @@ fn form_page(
         csrf: user.csrf().to_string(),
         id,
         f,
-        modules: serversync_modules::module_names().to_vec(),
+        modules: st.app.module_names(),
         password_set: secrets.0,
         access_hash_set: secrets.1,
         error,
     })
 }
 
-pub(super) async fn new_form(user: CurrentUser) -> Result<Html<String>, WebError> {
+pub(super) async fn new_form(
+    State(st): State<WebState>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
     admin_only(&user)?;
     let f = ServerFields {
         module: "cpanel".into(),
@@ -374,7 +378,7 @@ pub(super) async fn new_form(user: CurrentUser) -> Result<Html<String>, WebError
         secure: Some("on".into()),
         ..Default::default()
     };
-    form_page(&user, None, f, (false, false), None)
+    form_page(&st, &user, None, f, (false, false), None)
 }
 
 pub(super) async fn edit_form(
@@ -385,6 +389,7 @@ pub(super) async fn edit_form(
     admin_only(&user)?;
     let s = server_of(&st, id).await?;
     form_page(
+        &st,
         &user,
         Some(id),
         ServerFields::of(&s),
@@ -412,7 +417,7 @@ async fn save(
         Err(e) => {
             return Ok((
                 StatusCode::BAD_REQUEST,
-                form_page(user, id, f.without_secrets(), secrets, Some(e))?,
+                form_page(st, user, id, f.without_secrets(), secrets, Some(e))?,
             )
                 .into_response())
         }
@@ -424,7 +429,14 @@ async fn save(
             e @ (AppError::Invalid(_) | AppError::Store(serversync_store::StoreError::Invalid(_))),
         ) => Ok((
             StatusCode::BAD_REQUEST,
-            form_page(user, id, f.without_secrets(), secrets, Some(e.to_string()))?,
+            form_page(
+                st,
+                user,
+                id,
+                f.without_secrets(),
+                secrets,
+                Some(e.to_string()),
+            )?,
         )
             .into_response()),
         Err(e) => Err(e.into()),
