@@ -7,6 +7,8 @@ use serversync_modules::NoProgress;
 
 use crate::{open_app, output};
 
+mod extra;
+
 const DEMO_DB: &str = "sqlite://serversync-demo.db";
 /// 2024-01-31 13:15:00 UTC.
 const CREATED: i64 = 1_706_706_900;
@@ -209,6 +211,10 @@ pub async fn run(
         }
     }
     let sims = start_sims().await?;
+    // The demo's own module folders (external and WHMCS-style modules) go to a folder beside
+    // its database, recreated each run; a --modules-dir given by the user is left alone.
+    let margs = &extra::demo_module_args(margs)?;
+    let extras = extra::start_all(margs).await?;
     let ports = [
         sims[0].addr.port(),
         sims[1].addr.port(),
@@ -230,10 +236,26 @@ pub async fn run(
             );
         }
     }
-    let records = serde_json::to_vec(&demo_records(ports))?;
+    let mut doc = demo_records(ports);
+    for x in &extras {
+        extra::merge(&mut doc, &x.records);
+    }
+    let records = serde_json::to_vec(&doc)?;
     app.import_records(&records).await?;
-    outln!("serversync demo: 4 simulated cPanel servers on 127.0.0.1 (ports {ports:?}), demo records loaded into {url}\n");
-    for name in ["web1", "web2", "web3", "web4"] {
+    outln!("serversync demo: 4 simulated cPanel servers on 127.0.0.1 (ports {ports:?}), demo records loaded into {url}");
+    for x in &extras {
+        outln!("  {}: {}", x.name, x.about);
+    }
+    for note in extra::skipped_notes() {
+        outln!("  {note}");
+    }
+    outln!();
+    let names: Vec<String> = ["web1", "web2", "web3", "web4"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(extras.iter().map(|x| x.name.clone()))
+        .collect();
+    for name in &names {
         match app.analyse_server(name, &NoProgress).await {
             Ok(out) => output::print_analysis(&out.document()),
             Err(e) => outln!("{name}: error: {e}"),
@@ -265,6 +287,11 @@ pub async fn run(
     crate::serve(app, listen, false, Some(("admin", &password))).await?;
     for s in sims {
         s.shutdown().await;
+    }
+    for x in extras {
+        if let Some(sim) = x.sim {
+            sim.shutdown().await;
+        }
     }
     Ok(0)
 }
