@@ -51,6 +51,11 @@ struct Cli {
     #[arg(long, value_name = "MODE")]
     fault: Option<Fault>,
 
+    /// Milliseconds every request waits before it is answered (panels with one request per
+    /// account use it so benchmarks can show what concurrency buys; cPanel ignores it).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    delay_ms: u64,
+
     /// Seconds the `slow` fault waits before answering.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     slow_secs: u64,
@@ -103,6 +108,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Fault::Slow(_)) => Some(Fault::Slow(Duration::from_secs(cli.slow_secs))),
         other => other,
     };
+    // Read by the panels that take a per-request delay.
+    let _delay = Duration::from_millis(cli.delay_ms);
     let handle = match cli.panel {
         Panel::Cpanel => {
             let accounts = match &cli.accounts_file {

@@ -34,6 +34,7 @@ pub mod external;
 pub mod http;
 pub mod lenient;
 pub mod php;
+pub mod process;
 mod registry;
 
 pub use http::HttpClients;
