@@ -171,6 +171,7 @@ fn generate(n: usize, seed: u64) -> Data {
             },
             owner: Some("root".into()),
             status_detail: suspended.then(|| "Suspended for nonpayment.".to_string()),
+            notes: Vec::new(),
         };
         if i < n_paired {
             mix.matched += 1;

@@ -669,6 +669,17 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         });
     }
 
+    // What a module's record was read leniently with is shown on the account's own item.
+    for it in &mut items {
+        let Some(ai) = it.remote.filter(|_| it.category.is_primary()) else {
+            continue;
+        };
+        let lenient = &input.accounts[ai].notes;
+        if !lenient.is_empty() {
+            it.notes.splice(0..0, lenient.iter().cloned());
+        }
+    }
+
     sort_items(input, &mut items);
 
     let mut counts = Counts::default();

@@ -16,6 +16,9 @@ use time::PrimitiveDateTime;
 use crate::model::{Secret, Server, ServerId};
 use crate::CoreError;
 
+mod wire;
+pub use wire::{is_secret_key, parse_wire, to_wire, WireError, MAX_ERROR_CHARS};
+
 /// `Y-m-d H:i:s`, the wire form's `created` format.
 pub const CREATED_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
@@ -191,9 +194,11 @@ impl fmt::Display for RemoteStatus {
 
 /// One account as a module lists it.
 ///
-/// Serialises to the wire form object plus `owner` (and `status_detail` when set):
+/// Serialises to the wire form object plus `owner` (and `status_detail`, `notes` when set):
 /// `{"email", "username", "domain", "uniqueIdentifier", "product", "primaryip",
-/// "created": "Y-m-d H:i:s" | null, "status": "Active"|"Suspended", "owner"}`.
+/// "created": "Y-m-d H:i:s" | null, "status": "Active"|"Suspended", "owner"}`. An empty
+/// `username`, `domain`, `product` or `primaryip` means the module gave none: it is shown
+/// empty and never compared.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteAccount {
     /// Contact e-mail; `None` for placeholders (`*unknown*`) and empty values.
@@ -216,6 +221,11 @@ pub struct RemoteAccount {
     /// The panel's own status detail, e.g. a suspension reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_detail: Option<String>,
+    /// What was accepted leniently when this record was read (a number taken as text, a
+    /// date without a time, a status in another case, fields the module did not give); shown
+    /// in the analysis item's notes. Empty for records read as they are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Formats a creation time as `Y-m-d H:i:s`.
@@ -355,67 +365,6 @@ impl Listing {
     }
 }
 
-/// Why a wire-form document was refused as a whole.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum WireError {
-    /// `{"success": false, "error": "..."}`.
-    #[error("module reported failure: {0}")]
-    Failure(String),
-    /// Not JSON, or not the `{success, accounts}` shape.
-    #[error("invalid ListAccounts response: {0}")]
-    Malformed(String),
-}
-
-/// Parses a wire-form `ListAccounts` response.
-///
-/// Strict: `success` must be a boolean; `success: true` needs an `accounts` array; each
-/// account that breaks the contract (missing or non-string fields, a bad `created`, a status
-/// other than `Active`/`Suspended`) is reported in [`Listing::skipped`] with its reason,
-/// never patched. Placeholder e-mails (`*unknown*`, empty) become `None`.
-pub fn parse_wire(body: &[u8]) -> Result<Listing, WireError> {
-    let doc: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| WireError::Malformed(format!("not JSON: {e}")))?;
-    let obj = doc
-        .as_object()
-        .ok_or_else(|| WireError::Malformed("top level is not an object".into()))?;
-    match obj.get("success") {
-        Some(serde_json::Value::Bool(true)) => {}
-        Some(serde_json::Value::Bool(false)) => {
-            let err = obj
-                .get("error")
-                .and_then(|e| e.as_str())
-                .filter(|e| !e.trim().is_empty())
-                .unwrap_or("no error message given");
-            return Err(WireError::Failure(err.to_string()));
-        }
-        Some(other) => {
-            return Err(WireError::Malformed(format!(
-                "\"success\" is {other}, expected true or false"
-            )))
-        }
-        None => return Err(WireError::Malformed("\"success\" is missing".into())),
-    }
-    let accounts = obj
-        .get("accounts")
-        .and_then(|a| a.as_array())
-        .ok_or_else(|| WireError::Malformed("\"accounts\" is missing or not an array".into()))?;
-    let mut listing = Listing::default();
-    for (index, rec) in accounts.iter().enumerate() {
-        match wire_account(rec) {
-            Ok(acc) => listing.accounts.push(acc),
-            Err(reason) => listing.skipped.push(SkippedRecord {
-                index,
-                identifier: ["username", "domain", "uniqueIdentifier"]
-                    .iter()
-                    .find_map(|k| rec.get(*k).and_then(|v| v.as_str()))
-                    .map(str::to_string),
-                reason,
-            }),
-        }
-    }
-    Ok(listing)
-}
-
 /// Normalises a contact e-mail: placeholders and blanks become `None`.
 pub fn normalize_email(raw: &str) -> Option<String> {
     let e = raw.trim();
@@ -449,113 +398,9 @@ pub fn is_plausible_email(e: &str) -> bool {
         && !e.eq_ignore_ascii_case("*unknown*")
 }
 
-fn wire_account(rec: &serde_json::Value) -> Result<RemoteAccount, String> {
-    let obj = rec.as_object().ok_or("record is not an object")?;
-    let field = |k: &str| -> Result<String, String> {
-        match obj.get(k) {
-            Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(serde_json::Value::Null) | None => Err(format!("\"{k}\" is missing")),
-            Some(other) => Err(format!("\"{k}\" is {other}, expected a string")),
-        }
-    };
-    let opt_field = |k: &str| -> Result<String, String> {
-        match obj.get(k) {
-            Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(serde_json::Value::Null) | None => Ok(String::new()),
-            Some(other) => Err(format!("\"{k}\" is {other}, expected a string")),
-        }
-    };
-    let status = match field("status")?.as_str() {
-        "Active" => RemoteStatus::Active,
-        "Suspended" => RemoteStatus::Suspended,
-        other => return Err(format!("status {other:?} is not Active or Suspended")),
-    };
-    let created = parse_created(&opt_field("created")?)?;
-    Ok(RemoteAccount {
-        email: normalize_email(&opt_field("email")?),
-        username: field("username")?,
-        domain: opt_field("domain")?,
-        unique_identifier: field("uniqueIdentifier")?,
-        product: opt_field("product")?,
-        primary_ip: opt_field("primaryip")?,
-        created,
-        status,
-        owner: Some(opt_field("owner")?).filter(|s| !s.is_empty()),
-        status_detail: None,
-    })
-}
-
-/// Serialises a listing result in the wire form (`{"success": true, "accounts": [...]}`).
-pub fn to_wire(accounts: &[RemoteAccount]) -> serde_json::Value {
-    serde_json::json!({"success": true, "accounts": accounts})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wire_success_parses_and_placeholder_email_is_none() {
-        let body = br#"{"success":true,"accounts":[
-          {"email":"*unknown*","username":"ann","domain":"ann.test","uniqueIdentifier":"ann.test",
-           "product":"Basic","primaryip":"192.0.2.10","created":"2024-01-31 13:15:00","status":"Active"},
-          {"email":"","username":"bob","domain":"bob.test","uniqueIdentifier":"bob.test",
-           "product":"Basic","primaryip":"192.0.2.10","created":"","status":"Suspended"}]}"#;
-        let l = parse_wire(body).unwrap();
-        assert_eq!(l.accounts.len(), 2);
-        assert_eq!(l.accounts[0].email, None);
-        assert_eq!(
-            l.accounts[0].created.map(format_created).as_deref(),
-            Some("2024-01-31 13:15:00")
-        );
-        assert_eq!(l.accounts[1].created, None);
-        assert_eq!(l.accounts[1].status, RemoteStatus::Suspended);
-        assert!(l.is_complete());
-    }
-
-    #[test]
-    fn wire_failure_is_an_error_not_an_empty_list() {
-        let e = parse_wire(br#"{"success":false,"error":"Authentication failed"}"#).unwrap_err();
-        assert_eq!(e, WireError::Failure("Authentication failed".into()));
-        assert!(matches!(
-            parse_wire(br#"{"success":true}"#),
-            Err(WireError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_wire(b"{\"success\":tr"),
-            Err(WireError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_wire(br#"{"success":"1","accounts":[]}"#),
-            Err(WireError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn bad_records_are_skipped_with_reasons() {
-        let body = br#"{"success":true,"accounts":[
-          {"username":"ann","domain":"ann.test","uniqueIdentifier":"ann.test","status":"active"},
-          {"username":"bob","domain":"bob.test","uniqueIdentifier":"bob.test","status":"Active","created":"31/01/2024"},
-          {"domain":"c.test","uniqueIdentifier":"c.test","status":"Active"},
-          {"username":"dan","domain":"dan.test","uniqueIdentifier":"dan.test","status":"Active"}]}"#;
-        let l = parse_wire(body).unwrap();
-        assert_eq!(l.accounts.len(), 1);
-        assert_eq!(l.accounts[0].username, "dan");
-        let reasons: Vec<_> = l
-            .skipped
-            .iter()
-            .map(|s| (s.index, s.reason.as_str()))
-            .collect();
-        assert_eq!(
-            reasons,
-            vec![
-                (0, "status \"active\" is not Active or Suspended"),
-                (1, "created \"31/01/2024\" is not \"Y-m-d H:i:s\""),
-                (2, "\"username\" is missing"),
-            ]
-        );
-        assert!(!l.is_complete());
-    }
 
     #[test]
     fn dates_format_as_documented() {
@@ -626,6 +471,7 @@ mod tests {
             status: RemoteStatus::Active,
             owner: None,
             status_detail: Some("x".repeat(2000)),
+            notes: Vec::new(),
         };
         let mut long_email = ok.clone();
         long_email.email = Some(format!("{}@mail.test", "a".repeat(10_000_000)));

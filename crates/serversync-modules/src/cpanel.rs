@@ -470,6 +470,7 @@ fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
         status,
         owner,
         status_detail,
+        notes: Vec::new(),
     })
 }
 

@@ -591,6 +591,7 @@ fn remote(user: &str, base: i64) -> RemoteAccount {
         status: RemoteStatus::Active,
         owner: Some("root".into()),
         status_detail: None,
+        notes: Vec::new(),
     }
 }
 

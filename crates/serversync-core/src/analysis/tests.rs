@@ -30,6 +30,7 @@ pub(crate) fn acct(domain: &str, user: &str, plan: &str) -> RemoteAccount {
         status: RemoteStatus::Active,
         owner: Some("root".into()),
         status_detail: None,
+        notes: Vec::new(),
     }
 }
 
@@ -232,6 +233,86 @@ fn missing_created_is_not_compared() {
             remote: "2020-05-06".into(),
             billing: "2020-05-05".into()
         }]
+    );
+}
+
+#[test]
+fn fields_a_module_did_not_give_are_never_diffs() {
+    // A module that gives only the identifier and the status (issue 7 §4): every other field
+    // is none, shown empty and not compared, so the pair is in sync however billing differs.
+    let bare = RemoteAccount {
+        email: None,
+        username: String::new(),
+        domain: String::new(),
+        unique_identifier: "a.test".into(),
+        product: String::new(),
+        primary_ip: String::new(),
+        created: None,
+        status: RemoteStatus::Active,
+        owner: None,
+        status_detail: None,
+        notes: Vec::new(),
+    };
+    let mut s = svc(1, "a.test", "someone", ServiceStatus::Active);
+    s.service.dedicated_ip = "198.51.100.7".into();
+    s.service.regdate = Some(date!(2019 - 01 - 01));
+    s.package = Some("gold".into());
+    let a = run(&[bare.clone()], &[s.clone()]);
+    assert_eq!(cats(&a), vec![(Category::InSync, "a.test".into())]);
+    assert!(a.items[0].diffs.is_empty(), "{:?}", a.items[0].diffs);
+    // The status is always compared.
+    let mut suspended = bare;
+    suspended.status = RemoteStatus::Suspended;
+    let a = run(&[suspended], &[s]);
+    assert_eq!(
+        a.items[0].diffs,
+        vec![Diff {
+            field: Field::Status,
+            remote: "Suspended".into(),
+            billing: "Active".into()
+        }]
+    );
+}
+
+#[test]
+fn lenient_reading_notes_show_on_the_accounts_item() {
+    let mut noted = acct("a.test", "a", "basic");
+    noted.notes = vec!["status \"active\" read as Active".into()];
+    let mut dup = acct("d.test", "d", "basic");
+    dup.notes = vec!["product was the number 3, taken as the text \"3\"".into()];
+    let a = run(
+        &[noted, dup, acct("new.test", "n", "basic")],
+        &[
+            svc(1, "a.test", "a", ServiceStatus::Active),
+            svc(2, "d.test", "d", ServiceStatus::Active),
+            svc(3, "d.test", "d", ServiceStatus::Active),
+        ],
+    );
+    let notes: Vec<(Category, &str, Vec<String>)> = a
+        .items
+        .iter()
+        .map(|i| (i.category, i.key.as_str(), i.notes.clone()))
+        .collect();
+    assert_eq!(
+        notes,
+        vec![
+            (
+                Category::InSync,
+                "a.test",
+                vec!["status \"active\" read as Active".to_string()]
+            ),
+            (
+                Category::InSync,
+                "d.test",
+                vec!["product was the number 3, taken as the text \"3\"".to_string()]
+            ),
+            (
+                Category::Duplicate,
+                "d.test",
+                vec!["service 3 also matches; service 2 is the better match".to_string()]
+            ),
+            (Category::NotInBilling, "new.test", vec![]),
+        ]
     );
 }
 
