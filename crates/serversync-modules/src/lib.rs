@@ -36,6 +36,7 @@ pub mod lenient;
 pub mod php;
 pub mod process;
 mod registry;
+pub mod wire;
 
 pub use http::HttpClients;
 pub use registry::{ModuleInfo, ModuleKind, ModuleRegistry, RegistryConfig, RegistryError};

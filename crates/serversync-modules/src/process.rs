@@ -117,7 +117,10 @@ pub async fn run(
     };
     // Whatever the module left running in its group goes with it.
     kill_group(pgid);
-    let stderr = crate::http::one_line(&redact(&stderr_tail, secrets), STDERR_SHOW, "");
+    let stderr = last_chars(
+        &crate::http::one_line(&redact(&stderr_tail, secrets), STDERR_KEEP, ""),
+        STDERR_SHOW,
+    );
     let stdout = match stdout {
         Ok(s) => s,
         Err(()) => {
@@ -147,6 +150,17 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
         }
     }
     out
+}
+
+/// The last `max` characters of `s`, `…` in front when cut: an error's last lines say what
+/// went wrong (a Python traceback ends with the exception, PHP with the fatal error).
+fn last_chars(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let start = s.char_indices().nth(n - max).map_or(0, |(i, _)| i);
+    format!("…{}", s[start..].trim_start())
 }
 
 /// Reads all of `r`, failing (and stopping) past `cap` bytes.
@@ -229,6 +243,31 @@ mod tests {
             e.to_string(),
             "the module's process exited with status 3: pw [redacted] oops"
         );
+    }
+
+    #[tokio::test]
+    async fn the_last_lines_of_stderr_are_kept() {
+        let out = run(
+            "sh",
+            &sh(
+                "i=0; while [ $i -lt 2000 ]; do echo \"line $i\" >&2; i=$((i+1)); done; \
+                 echo 'Error: the real cause' >&2; exit 1",
+            ),
+            Path::new("."),
+            Vec::new(),
+            Duration::from_secs(10),
+            1024,
+            &[],
+        )
+        .await
+        .unwrap();
+        assert!(out.stderr.starts_with('…'), "{}", out.stderr);
+        assert!(
+            out.stderr.ends_with("line 1999 Error: the real cause"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.chars().count() <= STDERR_SHOW + 1);
     }
 
     #[tokio::test]

@@ -201,7 +201,9 @@ impl ModuleRegistry {
             let manifest = path.join("module.toml");
             let (kind, loaded) = if manifest.is_file() {
                 let loaded = external::load(&name, &path, &reg.shared);
-                let kind = loaded.as_ref().map_or(ModuleKind::Command, |m| m.kind());
+                let kind = loaded
+                    .as_ref()
+                    .map_or_else(|_| external::declared_kind(&path), |m| m.kind());
                 (kind, loaded)
             } else if php_file.is_file() {
                 (

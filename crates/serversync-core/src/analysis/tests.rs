@@ -257,7 +257,7 @@ fn fields_a_module_did_not_give_are_never_diffs() {
     s.service.dedicated_ip = "198.51.100.7".into();
     s.service.regdate = Some(date!(2019 - 01 - 01));
     s.package = Some("gold".into());
-    let a = run(&[bare.clone()], &[s.clone()]);
+    let a = run(std::slice::from_ref(&bare), std::slice::from_ref(&s));
     assert_eq!(cats(&a), vec![(Category::InSync, "a.test".into())]);
     assert!(a.items[0].diffs.is_empty(), "{:?}", a.items[0].diffs);
     // The status is always compared.
