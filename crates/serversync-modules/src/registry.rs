@@ -227,7 +227,10 @@ impl ModuleRegistry {
             match loaded {
                 Ok(m) => reg.insert_ready(m, Some(path)),
                 Err(reason) => {
-                    tracing::warn!(module = %name, %reason, "module unusable");
+                    // Info, not a warning: every command loads the registry, and a WHMCS
+                    // modules folder may hold many modules that are not for us; the reason
+                    // is shown by `modules list` / `modules check` and when a server uses it.
+                    tracing::info!(module = %name, %reason, "module unusable");
                     reg.order.push(name.clone());
                     reg.entries
                         .insert(name, Entry::Unusable { kind, path, reason });
