@@ -503,3 +503,91 @@ async fn the_default_modules_folder_is_used() {
         "{out:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_has_a_python_module_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), vec!["demo".into(), "--once".into()]).await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(
+        out.stdout.contains(
+            "ext1: external command module extpanel (Python, serversync-demo-modules/extpanel/list_accounts.py)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "ext1 (extpanel): 7 accounts listed, listing complete; 4 live services in billing"
+        ),
+        "{}",
+        out.stdout
+    );
+    let db = format!(
+        "sqlite://{}",
+        dir.path().join("serversync-demo.db").display()
+    );
+    let args: Vec<String> = [
+        "--database",
+        &db,
+        "--modules-dir",
+        "serversync-demo-modules",
+        "analyse",
+        "ext1",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let doc: Value = serde_json::from_str(&run_in(dir.path(), args).await.stdout).unwrap();
+    assert_eq!(
+        nonzero_counts(&doc),
+        counts(&[
+            ("in_sync", 2),
+            ("out_of_sync", 1),
+            ("terminated_in_billing", 1),
+            ("not_in_billing", 1),
+            ("conflict", 2),
+            ("not_on_server", 1)
+        ])
+    );
+    assert_eq!(
+        item(&doc, "plan15.test")["notes"],
+        json!([
+            "status \"active\" read as Active",
+            "created \"2024-03-01\" has no time: taken as 00:00:00",
+            "product was the number 2, taken as the text \"2\"",
+            "not given by the module (shown empty, not compared): email"
+        ])
+    );
+    let args: Vec<String> = [
+        "--database",
+        &db,
+        "--modules-dir",
+        "serversync-demo-modules",
+        "apply",
+        "ext1",
+        "--dry-run",
+        "--sync",
+        "all",
+        "--import",
+        "all",
+        "--terminate",
+        "all",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run_in(dir.path(), args).await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        outcomes(&out.json()),
+        vec![
+            ("import".into(), "new15.test".into(), "would_apply".into()),
+            ("sync".into(), "blog15.test".into(), "would_apply".into()),
+            ("sync".into(), "old15.test".into(), "would_apply".into()),
+            ("terminate".into(), "1503".into(), "would_apply".into()),
+        ]
+    );
+}

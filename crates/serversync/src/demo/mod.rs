@@ -7,6 +7,7 @@ use serversync_modules::NoProgress;
 
 use crate::{open_app, output};
 
+mod external;
 mod extra;
 
 const DEMO_DB: &str = "sqlite://serversync-demo.db";
