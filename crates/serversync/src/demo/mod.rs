@@ -8,6 +8,7 @@ use serversync_modules::NoProgress;
 use crate::{open_app, output};
 
 mod extra;
+mod whmcs;
 
 const DEMO_DB: &str = "sqlite://serversync-demo.db";
 /// 2024-01-31 13:15:00 UTC.
