@@ -767,3 +767,54 @@ async fn missing_php_makes_the_module_unusable_with_a_clear_reason() {
          directory (os error 2)): install php-cli or give --php PATH"
     );
 }
+
+#[tokio::test]
+async fn log_module_call_masks_what_its_last_argument_lists() {
+    if !php_ready() {
+        return;
+    }
+    let (_t, m) = one_file(
+        r#"function testmod_ListAccounts(array $params) {
+    $u = $params['serverusername'];
+    logModuleCall('testmod', 'four', "req $u", "resp $u");
+    logModuleCall('testmod', 'five-mask', "req $u", "resp $u", array($u));
+    logModuleCall('testmod', 'five-data', 'req', 'resp', "processed $u");
+    logModuleCall('testmod', 'six', "req $u", array('user' => $u), "data $u", array($u));
+    logModuleCall('testmod', 'types', gettype($params['serverid']) . ' ' . gettype($params['serversecure'])
+        . ' ' . gettype($params['serverport']) . ' ' . $params['serverhttpprefix'], '');
+    logActivity("listed for $u");
+    return array('success' => true, 'accounts' => array());
+}"#,
+    )
+    .await;
+    let out = list(&m).await;
+    assert!(out.result.unwrap().accounts.is_empty());
+    let got: Vec<[&str; 4]> = out
+        .log
+        .iter()
+        .map(|l| {
+            [
+                l.action.as_str(),
+                l.request.as_str(),
+                l.response.as_str(),
+                l.data.as_str(),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ["four", "req admin", "resp admin", ""],
+            ["five-mask", "req ********", "resp ********", ""],
+            ["five-data", "req", "resp", "processed admin"],
+            [
+                "six",
+                "req ********",
+                "{\"user\":\"********\"}",
+                "data ********"
+            ],
+            ["types", "integer boolean string http", "", ""],
+            ["logActivity", "listed for admin", "", ""],
+        ]
+    );
+}
