@@ -9,6 +9,7 @@ use crate::{open_app, output};
 
 mod external;
 mod extra;
+mod whmcs;
 
 const DEMO_DB: &str = "sqlite://serversync-demo.db";
 /// 2024-01-31 13:15:00 UTC.
