@@ -9,6 +9,9 @@
 //! - **cPanel & WHM** (WHM API 1 `listaccts`): [`spawn_cpanel`], [`CpanelSimConfig`],
 //!   [`generate_cpanel_accounts`], [`CpanelAccount`]. See the [`cpanel`] module for the exact
 //!   wire behaviour.
+//! - **Virtualmin** (remote API `remote.cgi?program=list-domains&multiline=&json=1`):
+//!   [`spawn_virtualmin`], [`VirtualminSimConfig`], [`generate_virtualmin_accounts`],
+//!   [`VirtualminDomain`]. See the [`virtualmin`] module.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), panel_sim::SimError> {
@@ -24,6 +27,7 @@ pub mod cpanel;
 mod error;
 mod fault;
 mod handle;
+pub mod virtualmin;
 
 pub use cpanel::{
     generate_cpanel_accounts, load_accounts_file, spawn_cpanel, whm_startdate, CpanelAccount,
@@ -32,3 +36,7 @@ pub use cpanel::{
 pub use error::SimError;
 pub use fault::{Fault, DEFAULT_SLOW};
 pub use handle::SimHandle;
+pub use virtualmin::{
+    generate_virtualmin_accounts, load_virtualmin_accounts_file, spawn_virtualmin,
+    VirtualminDomain, VirtualminSimConfig,
+};

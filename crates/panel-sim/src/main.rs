@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use panel_sim::{load_accounts_file, spawn_cpanel, CpanelSimConfig, Fault};
+use panel_sim::{
+    load_accounts_file, load_virtualmin_accounts_file, spawn_cpanel, spawn_virtualmin,
+    CpanelSimConfig, Fault, VirtualminSimConfig,
+};
 
 /// Simulators of hosting panels' account-listing APIs, for serversync's demo, tests and
 /// benchmarks.
@@ -38,6 +41,7 @@ struct Cli {
 
     /// A password to accept too (cPanel: HTTP Basic USER:PASSWORD). Default: none, only the
     /// token is accepted.
+    /// Virtualmin: the Webmin password of HTTP Basic USER:PASSWORD (default PASSWORD).
     #[arg(long, value_name = "P")]
     password: Option<String>,
 
@@ -61,7 +65,8 @@ struct Cli {
     slow_secs: u64,
 
     /// Serve the accounts of this JSON file (a JSON array of the panel's account objects,
-    /// cPanel: WHM listaccts `acct` objects) instead of generated ones.
+    /// cPanel: WHM listaccts `acct` objects; Virtualmin: list-domains objects
+    /// `{"name", "values"}`) instead of generated ones.
     #[arg(long, value_name = "F", conflicts_with_all = ["accounts", "seed"])]
     accounts_file: Option<PathBuf>,
 }
@@ -70,6 +75,9 @@ struct Cli {
 enum Panel {
     /// cPanel & WHM: WHM API 1 `/json-api/listaccts` (also API 0, `accountsummary`, `version`).
     Cpanel,
+    /// Virtualmin: remote API `/virtual-server/remote.cgi?program=list-domains&multiline=&json=1`
+    /// (HTTP Basic auth).
+    Virtualmin,
 }
 
 fn main() {
@@ -124,6 +132,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 fault,
             };
             spawn_cpanel(listen, cfg).await?
+        }
+        Panel::Virtualmin => {
+            let accounts = match &cli.accounts_file {
+                Some(path) => load_virtualmin_accounts_file(path)?,
+                None => panel_sim::generate_virtualmin_accounts(cli.accounts, cli.seed),
+            };
+            let cfg = VirtualminSimConfig {
+                accounts,
+                username: cli.username,
+                password: cli.password.unwrap_or_else(|| "PASSWORD".to_string()),
+                master_admin: true,
+                fault,
+                delay: _delay,
+            };
+            spawn_virtualmin(listen, cfg).await?
         }
     };
     {
