@@ -6,7 +6,8 @@
 //! succeeds — every account the login can see, plus the records that broke the contract in
 //! [`Listing::skipped`] — or fails with one [`ModuleError`]; a failure is never an empty list.
 //!
-//! The [`ModuleRegistry`] is built once per process: the built-in modules (`cpanel`, …) plus
+//! The [`ModuleRegistry`] is built once per process: the built-in modules (`cpanel`,
+//! `virtualmin`, …) plus
 //! every module of the modules directory (CONTRACT.md "Modules"): WHMCS server modules
 //! (`NAME/NAME.php`, run through a PHP shim) and external modules (`NAME/module.toml`: a
 //! command or a URL). Each module's meta data is validated at registration; an invalid one is
@@ -36,6 +37,7 @@ pub mod lenient;
 pub mod php;
 pub mod process;
 mod registry;
+pub mod virtualmin;
 pub mod wire;
 
 pub use http::HttpClients;

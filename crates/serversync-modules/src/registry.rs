@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::{
-    cpanel, external, php, Listing, ListingProgress, MetaData, Module, ModuleError, ModuleOptions,
-    ServerParams, Shared,
+    cpanel, external, php, virtualmin, Listing, ListingProgress, MetaData, Module, ModuleError,
+    ModuleOptions, ServerParams, Shared,
 };
 
 /// Where a module comes from (`modules list` prints these names).
@@ -136,7 +136,10 @@ impl std::fmt::Debug for ModuleRegistry {
 
 /// The built-in modules, in the order they are offered.
 fn builtins(shared: &Shared) -> Vec<Arc<dyn Module>> {
-    vec![Arc::new(cpanel::CpanelModule::new(shared))]
+    vec![
+        Arc::new(cpanel::CpanelModule::new(shared)),
+        Arc::new(virtualmin::VirtualminModule::new(shared)),
+    ]
 }
 
 /// Whether `name` is a built-in module's name.
@@ -145,7 +148,7 @@ pub fn is_builtin(name: &str) -> bool {
 }
 
 /// Names of the built-in modules.
-pub const BUILTIN_NAMES: &[&str] = &["cpanel"];
+pub const BUILTIN_NAMES: &[&str] = &["cpanel", "virtualmin"];
 
 impl ModuleRegistry {
     /// The built-in modules only.
@@ -348,7 +351,7 @@ mod tests {
     #[test]
     fn builtin_registry_has_cpanel() {
         let r = ModuleRegistry::builtin(ModuleOptions::default());
-        assert_eq!(r.names(), vec!["cpanel".to_string()]);
+        assert_eq!(r.names(), BUILTIN_NAMES);
         let m = r.get("cpanel").unwrap();
         assert_eq!(m.name(), "cpanel");
         assert_eq!(m.kind(), ModuleKind::Builtin);
@@ -358,8 +361,15 @@ mod tests {
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default(),
-            "unknown module \"plesk9\" (known: cpanel)"
+            format!(
+                "unknown module \"plesk9\" (known: {})",
+                BUILTIN_NAMES.join(", ")
+            )
         );
+        let v = r.get("virtualmin").unwrap();
+        assert_eq!(v.meta().display_name, "Virtualmin");
+        assert_eq!(v.meta().product_field, "configoption2");
+        assert!(v.meta().validate().is_ok());
     }
 
     #[test]
@@ -393,8 +403,8 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(r.names(), vec!["cpanel".to_string()]);
-        assert_eq!(r.modules().len(), 1);
+        assert_eq!(r.names(), BUILTIN_NAMES);
+        assert_eq!(r.modules().len(), BUILTIN_NAMES.len());
         assert_eq!(r.get("cpanel").unwrap().kind(), ModuleKind::Builtin);
     }
 }
