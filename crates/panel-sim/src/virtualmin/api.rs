@@ -289,21 +289,21 @@ run.\n",
         };
     }
 
-    // Every other parameter becomes a `--name` flag (an empty value: a bare flag); with a
-    // format, --multiline is forced unless simple-multiline is asked for.
-    let mut args: Vec<(String, Option<String>)> = params
+    // Every other parameter becomes a `--name` flag (an empty value: a bare flag). The flags
+    // come from the raw parameter list; remote.cgi's forcing of `multiline` with a format
+    // changes only %in, i.e. how convert_remote_format reads the output, not the flags.
+    let args: Vec<(String, Option<String>)> = params
         .0
         .iter()
         .filter(|(k, _)| k != "program" && Some(k.as_str()) != format)
         .map(|(k, v)| (k.clone(), (!v.is_empty()).then(|| v.clone())))
         .collect();
-    if format.is_some() && !params.has("simple-multiline") && !params.has("multiline") {
-        args.push(("multiline".into(), None));
-    }
+    let parse_multiline = params.has("multiline") || !params.has("simple-multiline");
     let pretty = params.get("json") != Some("minified");
     let plain_default = format == Some("json")
         && pretty
-        && args.iter().all(|(k, v)| k == "multiline" && v.is_none());
+        && args.iter().all(|(k, v)| k == "multiline" && v.is_none())
+        && !args.is_empty();
     let fault_truncated = fault == Some(Fault::Truncated);
 
     let body = if plain_default {
@@ -317,7 +317,12 @@ run.\n",
     } else {
         let accounts = Arc::clone(&accounts);
         let built = tokio::task::spawn_blocking(move || {
-            list_domains(&accounts, &args, format.is_some(), pretty)
+            list_domains(
+                &accounts,
+                &args,
+                format.is_some().then_some(parse_multiline),
+                pretty,
+            )
         })
         .await;
         match built {
@@ -427,6 +432,7 @@ fn full_listing(accounts: &[Value], cache: &OnceLock<Bytes>) -> Bytes {
 /// What list-domains prints: the domain objects, or just names / IDs.
 enum Data<'a> {
     Objects(&'a [&'a Value]),
+    Parsed(Vec<Value>),
     Lines(Vec<String>),
     Output(String),
 }
@@ -435,6 +441,7 @@ impl Serialize for Data<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Data::Objects(items) => s.collect_seq(items.iter()),
+            Data::Parsed(items) => s.collect_seq(items.iter()),
             Data::Lines(lines) => s.collect_seq(lines.iter()),
             Data::Output(o) => s.serialize_str(o),
         }
@@ -497,58 +504,96 @@ fn type_of(d: &Value) -> &str {
 }
 
 /// Runs list-domains with `args` over `accounts`; a usage error is a failed command.
+/// `json` is `None` for text output, else whether convert_remote_format parses the output
+/// as multiline (`multiline` in %in, which remote.cgi forces unless `simple-multiline`).
 fn list_domains(
     accounts: &[Value],
     args: &[(String, Option<String>)],
-    json: bool,
+    json: Option<bool>,
     pretty: bool,
 ) -> Bytes {
-    match select(accounts, args) {
+    let (items, mode) = match select(accounts, args) {
+        Ok(r) => r,
         Err(usage) => {
             let full = format!("{usage}\n\nlist-domains.pl [--multiline | --name-only]\n");
-            if json {
-                command_failure(&usage, &full, pretty)
-            } else {
-                Bytes::from(format!("{full}\nExit status: 256\n"))
-            }
-        }
-        Ok((items, mode)) => {
-            let data = match mode {
-                Mode::Multiline if json => Data::Objects(&items),
-                Mode::NameOnly => Data::Lines(
-                    items
-                        .iter()
-                        .map(|d| {
-                            d.get("name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string()
-                        })
-                        .collect(),
-                ),
-                Mode::IdOnly => Data::Lines(
-                    items
-                        .iter()
-                        .map(|d| first_value(d, "id").unwrap_or("").to_string())
-                        .collect(),
-                ),
-                Mode::Multiline | Mode::SimpleMultiline => Data::Output(multiline_text(&items)),
-                Mode::Table => Data::Output(table_text(&items)),
+            return match json {
+                Some(_) => command_failure(&usage, &full, pretty),
+                None => Bytes::from(format!("{full}\nExit status: 256\n")),
             };
-            if json {
-                // convert_remote_format parses --multiline output into objects and attaches
-                // any other output whole (`output`).
-                success(&data, pretty)
-            } else {
-                let text = match data {
-                    Data::Output(o) => o,
-                    Data::Lines(l) => l.join("\n") + "\n",
-                    Data::Objects(_) => String::new(),
-                };
-                Bytes::from(format!("{text}\nExit status: 0\n"))
+        }
+    };
+    let names = |f: &dyn Fn(&Value) -> String| items.iter().map(|d| f(d)).collect::<Vec<_>>();
+    let lines = match mode {
+        Mode::NameOnly => Some(names(&|d| {
+            d.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        })),
+        Mode::IdOnly => Some(names(&|d| first_value(d, "id").unwrap_or("").to_string())),
+        _ => None,
+    };
+    let text = || match (&lines, mode) {
+        (Some(l), _) => l.iter().map(|x| format!("{x}\n")).collect::<String>(),
+        (None, Mode::Table) => table_text(&items),
+        (None, _) => multiline_text(&items),
+    };
+    match json {
+        None => Bytes::from(format!("{}\nExit status: 0\n", text())),
+        // The real --multiline output parses back into the served objects.
+        Some(true) if mode == Mode::Multiline => success(&Data::Objects(&items), pretty),
+        // Any other output read as if it were multiline: each unindented line an object.
+        Some(true) => success(&Data::Parsed(parse_as_multiline(&text())), pretty),
+        Some(false) => match lines {
+            Some(l) => success(&Data::Lines(l), pretty),
+            None => success(&Data::Output(text()), pretty),
+        },
+    }
+}
+
+/// json-lib.pl's parse of multiline output: an unindented line starts an object (or, before
+/// the first object, `Key: value` gives `{"name","value"}`); an indented `Label: value` line
+/// appends `value` to `lc(label)` with white space as `_`.
+fn parse_as_multiline(out: &str) -> Vec<Value> {
+    let mut data: Vec<Value> = Vec::new();
+    let mut in_obj = false;
+    for l in out.lines() {
+        let indented = l.starts_with(char::is_whitespace);
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let key_value = trimmed
+            .split_once(':')
+            .filter(|(k, _)| k.chars().count() >= 2 && !k.starts_with(char::is_whitespace));
+        if !indented {
+            match key_value {
+                Some((k, v)) if !in_obj => {
+                    data.push(serde_json::json!({"name": k, "value": v.trim_start()}));
+                }
+                _ => {
+                    in_obj = true;
+                    data.push(serde_json::json!({"name": l, "values": {}}));
+                }
+            }
+        } else if let (Some((k, v)), Some(obj)) = (
+            key_value,
+            data.last_mut()
+                .filter(|_| in_obj)
+                .and_then(|o| o.get_mut("values"))
+                .and_then(Value::as_object_mut),
+        ) {
+            let key = k.to_lowercase().replace(char::is_whitespace, "_");
+            if let Some(list) = obj
+                .entry(key)
+                .or_insert_with(|| Value::Array(Vec::new()))
+                .as_array_mut()
+            {
+                list.push(Value::String(v.trim_start().to_string()));
             }
         }
     }
+    data
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -579,8 +624,11 @@ fn select<'a>(
             }
         };
         match k.as_str() {
+            // list-domains.pl: `if ($multiline) … elsif ($nameonly) …`.
             "multiline" => mode = Mode::Multiline,
-            "simple-multiline" => mode = Mode::SimpleMultiline,
+            "simple-multiline" if mode != Mode::Multiline => mode = Mode::SimpleMultiline,
+            "simple-multiline" => {}
+            "name-only" | "id-only" if matches!(mode, Mode::Multiline | Mode::SimpleMultiline) => {}
             "name-only" => mode = Mode::NameOnly,
             "id-only" => mode = Mode::IdOnly,
             "toplevel" => toplevel = true,

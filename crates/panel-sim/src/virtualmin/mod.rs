@@ -27,18 +27,21 @@
 //!    exist`; both as `{"status" : "error", "error" : …}` (Content-type `text/plain`) once
 //!    the format is known, else `ERROR: …`;
 //! 5. every other parameter becomes a `--name` flag of list-domains (an empty value: a bare
-//!    flag); with a format, `--multiline` is forced unless `simple-multiline` is given.
+//!    flag), from the raw parameter list.
 //!
-//! **list-domains** honours `--multiline`, `--simple-multiline`, `--name-only`, `--id-only`,
-//! `--toplevel`, `--subserver`, `--alias`, `--no-alias`, `--enabled`, `--disabled`,
-//! `--domain D` and `--user U` (both repeatable); any other flag, a missing value, or an
-//! unknown `--domain` is a failed command. The JSON answer (json-lib.pl
-//! `convert_remote_format`):
+//! **list-domains** honours `--multiline`, `--simple-multiline`, `--name-only`, `--id-only`
+//! (a multiline flag wins), `--toplevel`, `--subserver`, `--alias`, `--no-alias`,
+//! `--enabled`, `--disabled`, `--domain D` and `--user U` (both repeatable); any other flag,
+//! a missing value, or an unknown `--domain` is a failed command. The JSON answer (json-lib.pl
+//! `convert_remote_format`), where remote.cgi forces *parsing* as multiline with a format
+//! unless `simple-multiline` is given (the flag itself is not added):
 //! - success: `{"status" : "success", "data" : [{"name": domain, "values": {key: [strings]}}…],
-//!   "command" : "list-domains"}` — the served account objects as they are, in their order
-//!   (the generator sorts as list-domains does: by username, then creation time); `data` is
-//!   a list of names/IDs for `--name-only`/`--id-only`, and `--simple-multiline` output is
-//!   not parsed (`"output" : text`);
+//!   "command" : "list-domains"}` — with `multiline=`, the served account objects as they
+//!   are, in their order (the generator sorts as list-domains does: by username, then
+//!   creation time). Without it, list-domains prints its table (or names, IDs) and each
+//!   unindented line becomes an object with empty `values` — a real quirk, which is why
+//!   clients send `multiline=`. With `simple-multiline` the output is not parsed
+//!   (`"output" : text`; `data` = lines for `--name-only`/`--id-only`);
 //! - failure: `{"status" : "failure", "error" : first line, "full_error" : whole output,
 //!   "command" : "list-domains"}`, HTTP 200.
 //!

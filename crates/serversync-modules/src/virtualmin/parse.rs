@@ -326,7 +326,8 @@ fn ip(v: Option<String>, field: &str) -> Result<Option<String>, String> {
             http::one_line(t, 60, "")
         )
     };
-    if !note.is_empty() && !(note.starts_with('(') && note.ends_with(')')) {
+    let annotated = note.starts_with('(') && note.ends_with(')');
+    if !(note.is_empty() || annotated) {
         return Err(bad());
     }
     addr.parse::<std::net::IpAddr>().map_err(|_| bad())?;
