@@ -42,7 +42,11 @@ pub(crate) struct DemoEnv<'a> {
 type Starter = for<'a> fn(&'a DemoEnv<'a>) -> BoxFuture<'a, anyhow::Result<Option<ExtraServer>>>;
 
 /// The starters, in the order their servers are shown.
-const STARTERS: &[Starter] = &[super::external::start, super::whmcs::start];
+const STARTERS: &[Starter] = &[
+    super::virtualmin::start,
+    super::external::start,
+    super::whmcs::start,
+];
 
 static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 

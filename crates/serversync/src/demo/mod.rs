@@ -9,6 +9,7 @@ use crate::{open_app, output};
 
 mod external;
 mod extra;
+mod virtualmin;
 mod whmcs;
 
 const DEMO_DB: &str = "sqlite://serversync-demo.db";
