@@ -316,7 +316,11 @@ async fn hundred_thousand_servers() {
         l.accounts.len(),
         started.elapsed()
     );
+    assert!(
+        l.skipped.is_empty(),
+        "{:?}",
+        &l.skipped[..l.skipped.len().min(3)]
+    );
     assert_eq!(l.accounts.len(), 100_000);
-    assert!(l.skipped.is_empty());
     sim.shutdown().await;
 }

@@ -63,6 +63,7 @@ const NOW: i64 = 1_735_689_600;
 /// - IP `192.0.2.20 (Shared)`; ~2% a dedicated `198.51.100.x (On eth0)` then
 ///   `203.0.113.x (On eth0)` while those last; ~2% also an IPv6 address (a quarter of them
 ///   IPv6 only, without `ip_address`); ~1% an `external_ip_address`;
+///   (addresses in 2001:db8::/32, unique);
 /// - created between 2015 and 2024; ~1% without `created_unix_time` (`created_on` only);
 /// - secrets as the master admin sees them: `password` (60%) or `hashed_password` (`$6$…`),
 ///   and `password_for_mysql` for the ~half with the mysql feature;
@@ -132,7 +133,7 @@ pub fn generate_virtualmin_accounts(n: usize, seed: u64) -> Vec<Value> {
             }
         }
         if rng.gen_ratio(2, 100) {
-            let v6 = format!("2001:db8::{:x}", i + 1);
+            let v6 = format!("2001:db8::{:x}:{:x}", (i + 1) >> 16, (i + 1) & 0xffff);
             if rng.gen_ratio(1, 4) {
                 d.ip_address = None;
                 d.ipv6_address = Some(format!("{v6} (On eth0)"));
@@ -303,6 +304,19 @@ mod tests {
                 _ => {
                     assert!(seen_top.contains(first(d, "real_domain")), "{name}");
                     assert!(d["values"].get("parent_domain").is_none());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_address_is_valid_past_sixty_five_thousand() {
+        let all = generate_virtualmin_accounts(70_000, 1);
+        for d in &all {
+            for k in ["ip_address", "ipv6_address", "external_ip_address"] {
+                if let Some(v) = d["values"][k][0].as_str() {
+                    let addr = v.split(' ').next().unwrap_or_default();
+                    assert!(addr.parse::<std::net::IpAddr>().is_ok(), "{k} {v}");
                 }
             }
         }
