@@ -62,8 +62,8 @@ const NOW: i64 = 1_735_689_600;
 ///   `.test` and are unique; usernames `<name><index>` are unique;
 /// - IP `192.0.2.20 (Shared)`; ~2% a dedicated `198.51.100.x (On eth0)` then
 ///   `203.0.113.x (On eth0)` while those last; ~2% also an IPv6 address (a quarter of them
-///   IPv6 only, without `ip_address`); ~1% an `external_ip_address`;
-///   (addresses in 2001:db8::/32, unique);
+///   IPv6 only, without `ip_address`; unique addresses in 2001:db8::/32); ~1% an
+///   `external_ip_address`;
 /// - created between 2015 and 2024; ~1% without `created_unix_time` (`created_on` only);
 /// - secrets as the master admin sees them: `password` (60%) or `hashed_password` (`$6$…`),
 ///   and `password_for_mysql` for the ~half with the mysql feature;
