@@ -425,7 +425,10 @@ async fn modules_list_shows_kinds_and_broken_manifests_with_their_reason() {
         &[("module.toml", "comand = [\"python3\"]\n", false)],
     );
     let reg = registry(d.path(), ModuleOptions::default()).await;
-    assert_eq!(reg.names(), vec!["cpanel", "mypanel", "webpanel"]);
+    assert_eq!(
+        reg.names(),
+        vec!["cpanel", "virtualmin", "mypanel", "webpanel"]
+    );
     let kinds: Vec<(String, ModuleKind, Option<String>)> = reg
         .modules()
         .into_iter()
@@ -436,6 +439,7 @@ async fn modules_list_shows_kinds_and_broken_manifests_with_their_reason() {
         kinds,
         vec![
             ("cpanel".into(), ModuleKind::Builtin, None),
+            ("virtualmin".into(), ModuleKind::Builtin, None),
             (
                 "brokenurl".into(),
                 ModuleKind::Http,

@@ -217,6 +217,14 @@ async fn modules_list_and_check() {
                 Value::Null
             ),
             (
+                "virtualmin".into(),
+                "builtin".into(),
+                json!({"DisplayName": "Virtualmin", "ListAccountsUniqueIdentifierDisplayName": "Domain",
+                       "ListAccountsUniqueIdentifierField": "domain", "ListAccountsProductField": "configoption2",
+                       "DefaultSSLPort": 10000, "DefaultNonSSLPort": 10000}),
+                Value::Null
+            ),
+            (
                 "broken".into(),
                 "command".into(),
                 Value::Null,

@@ -177,8 +177,10 @@ fn without_quoted(s: &str) -> String {
 /// its top-level server's account, not an account of its own); `Err` with the reason for a
 /// record that breaks the documented shape.
 fn convert(name: Scalar, raw: RawDomain, lossy: bool) -> Result<Option<RemoteAccount>, String> {
+    let mut notes = Vec::new();
+    let n = &mut notes;
     // The type first: a sub-server or alias is left out whatever else it holds.
-    match raw.kind.text("type")?.as_deref().map(str::trim) {
+    match raw.kind.text("type", n)?.as_deref().map(str::trim) {
         Some("Top-level server") => {
             // Aliases have real_domain and no parent_domain: check both, so an entry that
             // contradicts its type is reported rather than listed as an account.
@@ -212,18 +214,18 @@ fn convert(name: Scalar, raw: RawDomain, lossy: bool) -> Result<Option<RemoteAcc
         Some(_) => return Err("name (the domain) is empty".into()),
         None => return Err("name (the domain) is missing".into()),
     };
-    let username = match raw.username.text("username")? {
+    let username = match raw.username.text("username", n)? {
         Some(u) if !u.trim().is_empty() => u.trim().to_string(),
         Some(_) => return Err("username is empty".into()),
         None => return Err("username is missing".into()),
     };
     let email = raw
         .contact_email
-        .text("contact_email")?
+        .text("contact_email", n)?
         .and_then(|e| normalize_email(&e));
     let product = raw
         .plan
-        .text("plan")?
+        .text("plan", n)?
         .map(|p| p.trim().to_string())
         .unwrap_or_default();
     // `disabled` exists only for a disabled server; its value is the reason.
@@ -234,20 +236,20 @@ fn convert(name: Scalar, raw: RawDomain, lossy: bool) -> Result<Option<RemoteAcc
         }
         other => {
             let why = other
-                .text("disabled")?
+                .text("disabled", n)?
                 .map(|w| w.trim().to_string())
                 .filter(|w| !w.is_empty());
             (RemoteStatus::Suspended, why)
         }
     };
-    let created = created(raw.created_unix_time)?;
-    let primary_ip = match ip(raw.ip_address.text("ip_address")?, "ip_address")? {
+    let created = created(raw.created_unix_time, n)?;
+    let primary_ip = match ip(raw.ip_address.text("ip_address", n)?, "ip_address")? {
         Some(v4) => v4,
-        None => ip(raw.ipv6_address.text("ipv6_address")?, "ipv6_address")?.unwrap_or_default(),
+        None => ip(raw.ipv6_address.text("ipv6_address", n)?, "ipv6_address")?.unwrap_or_default(),
     };
     let owner = raw
         .reseller
-        .text("reseller")?
+        .text("reseller", n)?
         .map(|r| r.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|r| !r.is_empty());
     if lossy {
@@ -276,14 +278,15 @@ fn convert(name: Scalar, raw: RawDomain, lossy: bool) -> Result<Option<RemoteAcc
         status,
         owner,
         status_detail,
+        notes,
     }))
 }
 
 /// `created_unix_time` (epoch seconds as a string, UTC). Missing (Virtualmin before 2016),
 /// empty or `0` → `None`: `created_on` is never read, as its form follows the panel's locale
 /// settings.
-fn created(v: Multi) -> Result<Option<PrimitiveDateTime>, String> {
-    let Some(text) = v.text("created_unix_time")? else {
+fn created(v: Multi, notes: &mut Vec<String>) -> Result<Option<PrimitiveDateTime>, String> {
+    let Some(text) = v.text("created_unix_time", notes)? else {
         return Ok(None);
     };
     let t = text.trim();
@@ -692,23 +695,41 @@ enum Multi {
 impl Multi {
     /// The value as text: one element (or several equal ones); an empty array or null is
     /// none; several different elements, an object, a nested list or a boolean are reported.
-    fn text(self, name: &str) -> Result<Option<String>, String> {
+    /// What is accepted leniently (a bare value instead of a list, a repeated value, a number
+    /// read as text) is added to `notes`.
+    fn text(self, name: &str, notes: &mut Vec<String>) -> Result<Option<String>, String> {
+        let number = |s: &Scalar| matches!(s, Scalar::Int(_) | Scalar::UInt(_));
         match self {
             Multi::Missing | Multi::Null => Ok(None),
-            Multi::One(s) => s.into_text_named(name),
+            Multi::One(s) => {
+                let note = if number(&s) {
+                    format!("{name} was a bare number, not a list of strings")
+                } else {
+                    format!("{name} was a bare value, not a list of strings")
+                };
+                let t = s.into_text_named(name)?;
+                notes.push(note);
+                Ok(t)
+            }
             Multi::List { first, len } => {
+                let numbers = first.iter().any(number);
                 let mut texts = first
                     .into_iter()
                     .map(|s| s.into_text_named(name))
                     .collect::<Result<Vec<_>, _>>()?;
-                match len {
-                    0 => Ok(None),
-                    1 => Ok(texts.pop().flatten()),
+                let t = match len {
+                    0 => return Ok(None),
+                    1 => texts.pop().flatten(),
                     _ if len <= KEPT_ELEMENTS && texts.windows(2).all(|w| w[0] == w[1]) => {
-                        Ok(texts.pop().flatten())
+                        notes.push(format!("{name} was listed {len} times"));
+                        texts.pop().flatten()
                     }
-                    _ => Err(format!("{name} has {len} different values, expected one")),
+                    _ => return Err(format!("{name} has {len} different values, expected one")),
+                };
+                if numbers {
+                    notes.push(format!("{name} was a number, read as text"));
                 }
+                Ok(t)
             }
             Multi::Object => Err(format!("{name} is an object, not a list of strings")),
         }

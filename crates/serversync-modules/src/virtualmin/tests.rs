@@ -487,7 +487,9 @@ fn created_unix_time_is_preferred_and_created_on_never_read() {
     }
     let mut d = dom("ann.test", "ann").to_value();
     d["values"]["created_unix_time"] = json!([1_631_350_537u64]);
-    assert!(parse_one(d).unwrap().created.is_some());
+    let a = parse_one(d).unwrap();
+    assert!(a.created.is_some());
+    assert_eq!(a.notes, ["created_unix_time was a number, read as text"]);
     let mut d = dom("ann.test", "ann").to_value();
     d["values"]["created_unix_time"] = json!(["11/Sep/2021"]);
     assert_eq!(
@@ -531,6 +533,14 @@ fn bare_strings_numbers_and_repeated_values() {
     d["values"]["type"] = json!("Top-level server");
     let a = parse_one(d).unwrap();
     assert_eq!((a.username.as_str(), a.product.as_str()), ("ann", "Basic"));
+    assert_eq!(
+        a.notes,
+        [
+            "type was a bare value, not a list of strings",
+            "username was a bare value, not a list of strings",
+            "plan was listed 2 times"
+        ]
+    );
     let mut d = dom("ann.test", "ann").to_value();
     d["values"]["plan"] = json!(["Basic", "Gold"]);
     assert_eq!(
@@ -671,6 +681,7 @@ fn generated_listing_values() {
             .unwrap();
         assert_eq!(a.primary_ip, ip.split(' ').next().unwrap());
         assert!(!a.primary_ip.contains('('));
+        assert!(a.notes.is_empty(), "{:?}", a.notes);
     }
 }
 
