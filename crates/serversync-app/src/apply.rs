@@ -226,8 +226,10 @@ async fn apply_locked(
         loop {
             built.cs.mark_run_applied = Some(run.id);
             built.cs.under_lock = lease.map(Lease::held);
-            built.cs.identifier_fields =
-                IdentifierFields::from([(server.module.clone(), meta.unique_identifier_field.clone())]);
+            built.cs.identifier_fields = IdentifierFields::from([(
+                server.module.clone(),
+                meta.unique_identifier_field.clone(),
+            )]);
             match app.store.apply(&built.cs).await {
                 Ok(applied) => {
                     for (op, ri) in &built.op_result {
@@ -417,8 +419,11 @@ impl Ctx<'_> {
                             }
                         },
                     };
-                    let product = match plan::product_for(self.module_products, &meta.product_field, remote)
-                    {
+                    let product = match plan::product_for(
+                        self.module_products,
+                        &meta.product_field,
+                        remote,
+                    ) {
                         ProductMatch::One(p) => Pick::Existing(p.id),
                         ProductMatch::None
                             if req.defaults.create_missing_products
@@ -492,14 +497,18 @@ impl Ctx<'_> {
                                     *i
                                 }
                                 None => {
-                                    b.cs.ops
-                                        .push(Op::CreateProduct(serversync_core::model::Product {
+                                    b.cs.ops.push(Op::CreateProduct(
+                                        serversync_core::model::Product {
                                             id: 0,
                                             name: pkg.clone(),
                                             module: server.module.clone(),
-                                            config_options: [(meta.product_field.clone(), pkg.clone())]
-                                                .into(),
-                                        }));
+                                            config_options: [(
+                                                meta.product_field.clone(),
+                                                pkg.clone(),
+                                            )]
+                                            .into(),
+                                        },
+                                    ));
                                     let i = b.cs.ops.len() - 1;
                                     b.cs.audit.push((
                                         Some(i),
@@ -544,8 +553,11 @@ impl Ctx<'_> {
                     let (Some(remote), Some(rec)) = (remote, rec) else {
                         continue;
                     };
-                    let product = match plan::product_for(self.module_products, &meta.product_field, remote)
-                    {
+                    let product = match plan::product_for(
+                        self.module_products,
+                        &meta.product_field,
+                        remote,
+                    ) {
                         ProductMatch::One(p) => Ok(p),
                         ProductMatch::None => {
                             Err(format!("no product for package {:?}", remote.product))

@@ -125,11 +125,13 @@ impl App {
     /// store: of two `serve` processes on one empty database exactly one offers a link).
     pub async fn offer_setup(&self) -> Result<SetupLink> {
         let token = new_token("");
-        Ok(match self.store.offer_setup_token(&token_hash(&token)).await? {
-            SetupOffer::Created => SetupLink::New(token),
-            SetupOffer::Exists { created_at } => SetupLink::Offered { since: created_at },
-            SetupOffer::NotNeeded => SetupLink::NotNeeded,
-        })
+        Ok(
+            match self.store.offer_setup_token(&token_hash(&token)).await? {
+                SetupOffer::Created => SetupLink::New(token),
+                SetupOffer::Exists { created_at } => SetupLink::Offered { since: created_at },
+                SetupOffer::NotNeeded => SetupLink::NotNeeded,
+            },
+        )
     }
 
     /// Whether `token` is the setup token and no administrator exists yet.
@@ -159,9 +161,7 @@ impl App {
         let hash = hash_password(password)?;
         Ok(self
             .store
-            .create_first_admin(&token_hash(token), username, &hash, &|u| {
-                self.user_added(u)
-            })
+            .create_first_admin(&token_hash(token), username, &hash, &|u| self.user_added(u))
             .await?)
     }
 

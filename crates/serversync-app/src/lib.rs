@@ -261,7 +261,13 @@ impl App {
             .names()
             .into_iter()
             .filter_map(|n| {
-                let field = self.registry.get(&n).ok()?.meta().unique_identifier_field.clone();
+                let field = self
+                    .registry
+                    .get(&n)
+                    .ok()?
+                    .meta()
+                    .unique_identifier_field
+                    .clone();
                 Some((n, field))
             })
             .collect()

@@ -86,10 +86,7 @@ async fn a_review_takes_no_lock_and_busy_names_the_holder() {
     // The apply and the analysis wait for the holder, and say who it is and until when.
     for err in [
         w.app.apply(&import_all(false)).await.unwrap_err(),
-        w.app
-            .analyse_server("web1", &NoProgress)
-            .await
-            .unwrap_err(),
+        w.app.analyse_server("web1", &NoProgress).await.unwrap_err(),
     ] {
         match &err {
             AppError::Busy {
@@ -164,9 +161,19 @@ async fn a_lease_released_by_hand_stops_the_analysis_before_it_writes() {
         .expect("the analysis stopped")
         .unwrap()
         .unwrap_err();
-    assert!(matches!(err, AppError::LockLost(ref s) if s == "web1"), "{err:?}");
-    assert!(w.store.runs(100, 0).await.unwrap().is_empty(), "no run stored");
-    let events = w.store.audit_events(Some(100), None, None, 0).await.unwrap();
+    assert!(
+        matches!(err, AppError::LockLost(ref s) if s == "web1"),
+        "{err:?}"
+    );
+    assert!(
+        w.store.runs(100, 0).await.unwrap().is_empty(),
+        "no run stored"
+    );
+    let events = w
+        .store
+        .audit_events(Some(100), None, None, 0)
+        .await
+        .unwrap();
     assert_eq!(events[0].action, "lock_release");
     assert_eq!(events[0].actor, "cli:admin");
     assert!(events[0].before.as_deref().unwrap().contains("cli:tester"));

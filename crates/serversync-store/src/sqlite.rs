@@ -119,7 +119,7 @@ impl SqliteStore {
         }
         .connect_with(options)
         .await?;
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool).await?;
         Ok(SqliteStore { pool })
     }
 
@@ -135,6 +135,26 @@ impl SqliteStore {
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Runs the migrations. Two processes opening one new database at once (two `serve`s) both
+/// find it unmigrated; SQLite's migrator takes no lock, so the slower one fails on a table the
+/// faster one just created. Then the migrations are simply run again: they are recorded by the
+/// winner, so the second run only checks them (bounded attempts; a real failure stays one).
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "migration failed; another process may be migrating: retrying");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

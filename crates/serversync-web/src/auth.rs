@@ -216,10 +216,7 @@ async fn login(
     }
     // Failed sign-ins for this name from this address slow the next ones down (a bounded
     // wait, then the password is checked); only a long queue of them is refused.
-    let wait = match st
-        .sign_in_failures
-        .admit(&f.username, addr, Instant::now())
-    {
+    let wait = match st.sign_in_failures.admit(&f.username, addr, Instant::now()) {
         Admission::Now => None,
         Admission::After(d) => {
             tokio::time::sleep(d).await;
@@ -379,4 +376,3 @@ async fn setup(
         None => Ok(Redirect::to("/login").into_response()),
     }
 }
-

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use serversync_app::auth::SetupLink;
 use serversync_app::items::RunCache;
 use serversync_app::jobs::Jobs;
-use serversync_app::auth::SetupLink;
 use serversync_app::App;
 
 pub mod api;

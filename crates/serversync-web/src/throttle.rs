@@ -150,7 +150,10 @@ impl Throttle {
             let horizon = self.config.max_delay.saturating_mul(4) + self.config.max_queue;
             map.retain(|_, e| now.saturating_duration_since(e.last) < horizon);
             if map.len() >= self.config.max_entries {
-                if let Some(oldest) = map.iter().min_by_key(|(_, e)| e.last).map(|(k, _)| k.clone())
+                if let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, e)| e.last)
+                    .map(|(k, _)| k.clone())
                 {
                     map.remove(&oldest);
                 }

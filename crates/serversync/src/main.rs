@@ -523,7 +523,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     } else {
                         outln!("SERVER\tHOLDER\tTAKEN AT\tEXPIRES");
                         for l in locks {
-                            let server = l.server.unwrap_or_else(|| format!("(server {})", l.server_id));
+                            let server = l
+                                .server
+                                .unwrap_or_else(|| format!("(server {})", l.server_id));
                             outln!(
                                 "{}\t{}\t{}\t{}{}",
                                 output::clean(&server),
@@ -671,9 +673,7 @@ where
     }
     cancel.cancel();
     let out = fut.await?;
-    eprintln!(
-        "serversync: interrupted after the write had started: it was completed, as reported"
-    );
+    eprintln!("serversync: interrupted after the write had started: it was completed, as reported");
     Ok(out)
 }
 

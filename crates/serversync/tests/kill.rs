@@ -189,7 +189,11 @@ async fn kill_9_during_analyse_of_a_big_server() {
         .await;
         assert_eq!(latest_accounts, N as i64);
         if !ended.by_signal {
-            assert_eq!(ended.out.code, 0, "finished before the kill: {:#?}", ended.out);
+            assert_eq!(
+                ended.out.code, 0,
+                "finished before the kill: {:#?}",
+                ended.out
+            );
         }
         p.close().await;
         next_analyse_is_not_busy(&env).await;
@@ -226,7 +230,11 @@ async fn apply_state(env: &Env) -> i64 {
     let p = pool(&env.db).await;
     integrity_ok(&p).await;
     let services = scalar(&p, "SELECT COUNT(*) FROM services").await;
-    let events = scalar(&p, "SELECT COUNT(*) FROM audit_events WHERE action = 'import'").await;
+    let events = scalar(
+        &p,
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'import'",
+    )
+    .await;
     let applied = scalar(
         &p,
         "SELECT COUNT(*) FROM sync_runs WHERE applied_at IS NOT NULL",
@@ -234,7 +242,8 @@ async fn apply_state(env: &Env) -> i64 {
     .await;
     p.close().await;
     assert!(
-        (services, events, applied) == (0, 0, 0) || (services, events, applied) == (N as i64, N as i64, 1),
+        (services, events, applied) == (0, 0, 0)
+            || (services, events, applied) == (N as i64, N as i64, 1),
         "not all or nothing: {services} services, {events} import events, {applied} runs applied"
     );
     services
@@ -302,7 +311,10 @@ async fn sigint_during_apply_prints_what_the_database_holds() {
                 "{out:#?}"
             );
             assert!(out.stdout.is_empty(), "{out:#?}");
-            assert_eq!(services, 0, "said nothing was written, but {services} services are");
+            assert_eq!(
+                services, 0,
+                "said nothing was written, but {services} services are"
+            );
             "stopped before the write"
         } else {
             // Finished (the write had started, or was done before the signal): the report
@@ -319,7 +331,8 @@ async fn sigint_during_apply_prints_what_the_database_holds() {
             assert_eq!(services, N as i64);
             if out.stderr.contains("interrupted") {
                 assert!(
-                    out.stderr.contains("interrupted after the write had started: it was completed"),
+                    out.stderr
+                        .contains("interrupted after the write had started: it was completed"),
                     "{}",
                     out.stderr
                 );
@@ -361,9 +374,7 @@ async fn kill_9_during_records_import_leaves_rows_and_audit_together() {
     let sim = big_sim(vec![]).await;
     let template = Env::new();
     // The document's references (client, product, server) first, so only services remain.
-    template
-        .import(&base_doc(sim.addr.port(), vec![]))
-        .await;
+    template.import(&base_doc(sim.addr.port(), vec![])).await;
     let doc = big_records(sim.addr.port());
     let file: PathBuf = template.write_json("big.json", &doc);
     let state = |env: &Env| {
