@@ -6,13 +6,16 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::json;
-use serversync_core::analysis::{analyse, Action, Category};
-use serversync_core::model::{Client, RunId, ServiceId};
-use serversync_core::module::Listing;
-use serversync_core::plan::{self, ClientIndex, ImportDefaults, ProductMatch, Selection};
-use serversync_store::{ChangeSet, ClientRef, ListingStatus, NewAuditEvent, Op};
-use time::OffsetDateTime;
+use serversync_core::analysis::{analyse, Action, Analysis, AnalysisInput, Category};
+use serversync_core::model::{Client, Product, RunId, Server, ServiceId};
+use serversync_core::module::{Listing, MetaData};
+use serversync_core::plan::{self, ClientIndex, ImportDefaults, Plan, ProductMatch, Selection};
+use serversync_store::{
+    ChangeSet, ClientRef, IdentifierFields, ListingStatus, NewAuditEvent, Op, StoreError,
+};
+use time::{Date, OffsetDateTime};
 
+use crate::lease::{Cancel, Lease};
 use crate::records::service_json;
 use crate::{App, AppError, Result};
 
@@ -70,27 +73,67 @@ impl ApplyReport {
 }
 
 /// Applies `req`. Errors (not refusals): an unknown server or run, a failed run, a run whose
-/// listing was incomplete without `force`, a store failure (then nothing was written).
-pub(crate) async fn apply(app: &App, req: &ApplyRequest) -> Result<ApplyReport> {
+/// listing was incomplete without `force`, a store failure (then nothing was written), an
+/// interruption before the write ([`AppError::Interrupted`], nothing written).
+///
+/// A dry run (a review) only reads: it takes no lease, so it never blocks an apply or an
+/// analysis. A real apply holds the server's lease from before reading the run until after
+/// its transaction ended; `cancel` stops it only before the write starts — once the store
+/// transaction runs, the apply finishes and reports what it wrote.
+pub(crate) async fn apply(app: &App, req: &ApplyRequest, cancel: &Cancel) -> Result<ApplyReport> {
     let server = app.store.server(&req.server).await?;
-    let holder = app.lock_holder();
-    app.lock(&server, &holder).await?;
-    let out = apply_locked(app, req, &server).await;
-    let unlocked = app.store.unlock_server(server.id, &holder).await;
+    if req.dry_run {
+        return apply_locked(app, req, &server, None, cancel).await;
+    }
+    let lease = app.take_lease(&server).await?;
+    let out = apply_locked(app, req, &server, Some(&lease), cancel).await;
+    let released = lease.release().await;
     let out = out?;
-    unlocked?;
+    released?;
     Ok(out)
 }
+
+/// Runs read-only preparation, stopped by `cancel` (and by a lost lease, when there is one).
+async fn stoppable<T>(
+    lease: Option<&Lease>,
+    cancel: &Cancel,
+    server: &Server,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match lease {
+        Some(l) => l.unless_stopped(cancel, "the apply", fut).await,
+        None => tokio::select! {
+            r = fut => r,
+            () = cancel.cancelled() => Err(AppError::Interrupted(format!(
+                "interrupted: the review of server {} was cancelled (it writes nothing)",
+                server.name
+            ))),
+        },
+    }
+}
+
+/// How often an apply is rebuilt without the imports that found their key taken meanwhile
+/// (each round only removes items, so this bounds a pathological stream of racing writers).
+const CLASH_ROUNDS: usize = 5;
 
 async fn apply_locked(
     app: &App,
     req: &ApplyRequest,
-    server: &serversync_core::model::Server,
+    server: &Server,
+    lease: Option<&Lease>,
+    cancel: &Cancel,
 ) -> Result<ApplyReport> {
     req.defaults
         .validate()
         .map_err(|e| AppError::Invalid(e.to_string()))?;
-    let run = app.run_for(server, req.run).await?;
+    let module = app.module_for(server)?;
+    let meta = module.meta();
+    let (run, billing) = stoppable(lease, cancel, server, async {
+        let run = app.run_for(server, req.run).await?;
+        let billing = app.load_billing(server, &meta.product_field).await?;
+        Ok((run, billing))
+    })
+    .await?;
     let mut forced = Vec::new();
     match run.listing_status {
         ListingStatus::Failed => {
@@ -112,10 +155,14 @@ async fn apply_locked(
         ListingStatus::Incomplete => forced.push(format!("applied a run with an incomplete listing ({} records skipped)", run.skipped.len())),
         ListingStatus::Complete => {}
     }
+    if let Some(id) = req.defaults.unassigned_client {
+        if !billing.clients.iter().any(|c| c.id == id) {
+            return Err(AppError::Invalid(format!(
+                "the client for accounts without e-mail (client {id}) does not exist"
+            )));
+        }
+    }
 
-    let module = app.module_for(server)?;
-    let meta = module.meta();
-    let billing = app.load_billing(server, &meta.product_field).await?;
     let listing = Listing {
         accounts: run.accounts.clone(),
         skipped: run.skipped.clone(),
@@ -123,11 +170,7 @@ async fn apply_locked(
     let input = billing.input(meta, server, &listing);
     let analysis = analyse(&input);
     let mut plan = plan::select(&analysis, &input, &req.selection);
-    let versions: HashMap<ServiceId, i64> = run.service_versions.iter().copied().collect();
-    let today = OffsetDateTime::now_utc().date();
-    let field = &meta.unique_identifier_field;
-
-    let mut results: Vec<ItemResult> = plan
+    let refused: Vec<ItemResult> = plan
         .refused
         .drain(..)
         .map(|r| ItemResult {
@@ -138,326 +181,89 @@ async fn apply_locked(
             notes: vec![r.reason],
         })
         .collect();
-
     let violations =
         plan::termination_guard_violations(&analysis, listing.accounts.len(), &plan, &app.guards);
     let block_terminations = !violations.is_empty() && !req.force;
     if !violations.is_empty() && req.force {
         forced.extend(violations.iter().cloned());
     }
-
-    if let Some(id) = req.defaults.unassigned_client {
-        if !billing.clients.iter().any(|c| c.id == id) {
-            return Err(AppError::Invalid(format!(
-                "the client for accounts without e-mail (client {id}) does not exist"
-            )));
-        }
-    }
-    let clients_index = ClientIndex::new(&billing.clients);
-    let module_products: Vec<_> = billing
+    let module_products: Vec<Product> = billing
         .products
         .iter()
         .filter(|p| p.module == server.module)
         .cloned()
         .collect();
-    let mut cs = ChangeSet::default();
-    let mut new_client_op: HashMap<String, usize> = HashMap::new();
-    let mut new_product_op: HashMap<String, usize> = HashMap::new();
-    // Result index for each op that creates a row, to report created ids.
-    let mut op_result: Vec<(usize, usize)> = Vec::new();
-    let event = |action: &str| NewAuditEvent {
-        actor: app.actor.clone(),
-        action: action.into(),
-        server_id: Some(server.id),
-        run_id: Some(run.id),
-        ..Default::default()
+    let ctx = Ctx {
+        app,
+        req,
+        server,
+        run_id: run.id,
+        meta,
+        input: &input,
+        analysis: &analysis,
+        plan: &plan,
+        versions: run.service_versions.iter().copied().collect(),
+        today: OffsetDateTime::now_utc().date(),
+        clients: ClientIndex::new(&billing.clients),
+        module_products: &module_products,
+        violations: &violations,
+        block_terminations,
+        forced: &forced,
     };
 
-    for p in &plan.actions {
-        let item = &analysis.items[p.item];
-        let remote = item.remote_account(&input);
-        let rec = item.billing_record(&input);
-        let target = match p.action {
-            Action::Import | Action::Sync => remote
-                .map(|r| r.unique_identifier.clone())
-                .unwrap_or_default(),
-            _ => rec.map(|r| r.service.id.to_string()).unwrap_or_default(),
-        };
-        let mut result = ItemResult {
-            action: p.action,
-            target,
-            service_id: rec.map(|r| r.service.id),
-            outcome: if req.dry_run {
-                ItemOutcome::WouldApply
-            } else {
-                ItemOutcome::Applied
-            },
-            notes: Vec::new(),
-        };
-        let refuse = |mut r: ItemResult, why: String| {
-            r.outcome = ItemOutcome::Refused;
-            r.notes = vec![why];
-            r
-        };
-        if let Some(rec) = rec {
-            let id = rec.service.id;
-            match versions.get(&id) {
-                Some(v) if *v == rec.service.version => {}
-                _ => {
-                    results.push(refuse(
-                        result,
-                        format!(
-                            "service {id} changed since run {} was analysed: analyse again",
-                            run.id
-                        ),
-                    ));
-                    continue;
+    // Imports whose key a live service took meanwhile, with the reason (by plan action).
+    let mut excluded: HashMap<usize, String> = HashMap::new();
+    let mut built = ctx.build(&excluded);
+    if !req.dry_run && !built.cs.ops.is_empty() {
+        if cancel.is_cancelled() {
+            return Err(AppError::Interrupted(format!(
+                "interrupted before anything was written: the apply of server {} was cancelled",
+                server.name
+            )));
+        }
+        // The point of no return: from here the apply runs to its end, cancelled or not.
+        let mut rounds = 0;
+        loop {
+            built.cs.mark_run_applied = Some(run.id);
+            built.cs.under_lock = lease.map(Lease::held);
+            built.cs.identifier_fields = IdentifierFields::from([(
+                server.module.clone(),
+                meta.unique_identifier_field.clone(),
+            )]);
+            match app.store.apply(&built.cs).await {
+                Ok(applied) => {
+                    for (op, ri) in &built.op_result {
+                        if let Some(Some(id)) = applied.created_ids.get(*op) {
+                            built.results[*ri].service_id = Some(*id);
+                        }
+                    }
+                    break;
                 }
-            }
-        }
-        if p.action == Action::Terminate && block_terminations {
-            results.push(refuse(
-                result,
-                format!(
-                    "blocked: {} (use --force to override)",
-                    violations.join("; ")
-                ),
-            ));
-            continue;
-        }
-        match p.action {
-            Action::Import => {
-                let Some(remote) = remote else { continue };
-                // Decide the client and the product first and write ops only for an item that
-                // will be imported: a refused item leaves nothing behind.
-                let client = match remote.email.as_deref() {
-                    Some(email) => match clients_index.lookup(email) {
-                        [one] => Pick::Existing(one.id),
-                        [] => Pick::New(email.trim().to_string()),
-                        several => {
-                            let ids: Vec<_> = several.iter().map(|c| c.id).collect();
-                            results.push(refuse(
-                                result,
+                Err(StoreError::IdentifierTaken(clashes)) if rounds < CLASH_ROUNDS => {
+                    rounds += 1;
+                    for c in clashes {
+                        if let Some(&a) = built.op_action.get(&c.op) {
+                            excluded.insert(
+                                a,
                                 format!(
-                                    "{} clients have the e-mail {email} (ids {ids:?}): resolve the ambiguity first",
-                                    ids.len()
+                                    "a live service (id {}) with the unique identifier {:?} was \
+                                     added to this server since run {} was analysed: analyse again",
+                                    c.service_id, c.key, run.id
                                 ),
-                            ));
-                            continue;
+                            );
                         }
-                    },
-                    None => match req.defaults.unassigned_client {
-                        Some(id) => {
-                            result
-                                .notes
-                                .push(format!("no usable e-mail: assigned to client {id}"));
-                            Pick::Existing(id)
-                        }
-                        None => {
-                            results.push(refuse(
-                                result,
-                                "the account has no usable e-mail (placeholder, empty or invalid): choose a client for accounts without e-mail".into(),
-                            ));
-                            continue;
-                        }
-                    },
-                };
-                let product = match plan::product_for(&module_products, &meta.product_field, remote)
-                {
-                    ProductMatch::One(p) => Pick::Existing(p.id),
-                    ProductMatch::None
-                        if req.defaults.create_missing_products
-                            && !remote.product.trim().is_empty() =>
-                    {
-                        Pick::New(remote.product.trim().to_string())
                     }
-                    ProductMatch::None => {
-                        results.push(refuse(
-                            result,
-                            format!(
-                                "no product for package {:?}: map a product's {} to it, or create missing products (--create-missing-products)",
-                                remote.product, meta.product_field
-                            ),
-                        ));
-                        continue;
+                    built = ctx.build(&excluded);
+                    if built.cs.ops.is_empty() {
+                        break;
                     }
-                    ProductMatch::Several(ids) => {
-                        results.push(refuse(
-                            result,
-                            format!(
-                                "{} products map to package {:?} (ids {ids:?})",
-                                ids.len(),
-                                remote.product
-                            ),
-                        ));
-                        continue;
-                    }
-                };
-                let client = match client {
-                    Pick::Existing(id) => ClientRef::Existing(id),
-                    Pick::New(email) => {
-                        let key = email.to_lowercase();
-                        let idx = match new_client_op.get(&key) {
-                            Some(i) => {
-                                result.notes.push(format!("to the new client {email}"));
-                                *i
-                            }
-                            None => {
-                                cs.ops.push(Op::CreateClient(Client {
-                                    id: 0,
-                                    email: email.clone(),
-                                    first_name: String::new(),
-                                    last_name: String::new(),
-                                    company: String::new(),
-                                    status: "Active".into(),
-                                }));
-                                let i = cs.ops.len() - 1;
-                                cs.audit.push((
-                                    Some(i),
-                                    NewAuditEvent {
-                                        after: Some(json!({"email": email}).to_string()),
-                                        ..event("create_client")
-                                    },
-                                ));
-                                new_client_op.insert(key, i);
-                                result.notes.push(format!("creates client {email}"));
-                                i
-                            }
-                        };
-                        ClientRef::CreatedBy(idx)
-                    }
-                };
-                let (product_id, product_created_by) = match product {
-                    Pick::Existing(id) => (id, None),
-                    Pick::New(pkg) => {
-                        let key = pkg.to_lowercase();
-                        let idx = match new_product_op.get(&key) {
-                            Some(i) => {
-                                result.notes.push(format!("with the new product {pkg}"));
-                                *i
-                            }
-                            None => {
-                                cs.ops
-                                    .push(Op::CreateProduct(serversync_core::model::Product {
-                                        id: 0,
-                                        name: pkg.clone(),
-                                        module: server.module.clone(),
-                                        config_options: [(meta.product_field.clone(), pkg.clone())]
-                                            .into(),
-                                    }));
-                                let i = cs.ops.len() - 1;
-                                cs.audit.push((
-                                    Some(i),
-                                    NewAuditEvent {
-                                        after: Some(
-                                            json!({"name": pkg, "module": server.module})
-                                                .to_string(),
-                                        ),
-                                        ..event("create_product")
-                                    },
-                                ));
-                                new_product_op.insert(key, i);
-                                result.notes.push(format!("creates product {pkg}"));
-                                i
-                            }
-                        };
-                        (0, Some(idx))
-                    }
-                };
-                let (mut service, warning) =
-                    plan::imported_service(remote, server, field, &req.defaults, today);
-                service.product_id = product_id;
-                result.notes.extend(warning);
-                let after = import_after_json(&service, &client, product_created_by.is_some());
-                cs.ops.push(Op::CreateService {
-                    client,
-                    product_created_by,
-                    service: service.clone(),
-                });
-                let i = cs.ops.len() - 1;
-                cs.audit.push((
-                    Some(i),
-                    NewAuditEvent {
-                        after: Some(after),
-                        ..event("import")
-                    },
-                ));
-                op_result.push((i, results.len()));
-            }
-            Action::Sync => {
-                let (Some(remote), Some(rec)) = (remote, rec) else {
-                    continue;
-                };
-                let product = match plan::product_for(&module_products, &meta.product_field, remote)
-                {
-                    ProductMatch::One(p) => Ok(p),
-                    ProductMatch::None => {
-                        Err(format!("no product for package {:?}", remote.product))
-                    }
-                    ProductMatch::Several(ids) => Err(format!(
-                        "{} products map to package {:?}",
-                        ids.len(),
-                        remote.product
-                    )),
-                };
-                let (after, notes) =
-                    plan::synced_service(item, &rec.service, remote, server, field, product);
-                result.notes.extend(notes);
-                if after == rec.service {
-                    result.notes.push("nothing to write".into());
-                } else {
-                    push_update(&mut cs, &event("sync"), &rec.service, after);
                 }
-                if item.category == Category::TerminatedInBilling {
-                    result.notes.push("reactivated".into());
-                }
-            }
-            Action::Terminate => {
-                let Some(rec) = rec else { continue };
-                push_update(
-                    &mut cs,
-                    &event("terminate"),
-                    &rec.service,
-                    plan::terminated_service(&rec.service, today),
-                );
-            }
-            Action::Move => {
-                let Some(rec) = rec else { continue };
-                push_update(
-                    &mut cs,
-                    &event("move"),
-                    &rec.service,
-                    plan::moved_service(&rec.service, server),
-                );
-                result.notes.push(format!(
-                    "moved from server {}",
-                    rec.service
-                        .server_id
-                        .map_or("none".into(), |s| s.to_string())
-                ));
-            }
-        }
-        results.push(result);
-    }
-
-    if !forced.is_empty() && (!cs.ops.is_empty()) {
-        cs.audit.push((
-            None,
-            NewAuditEvent {
-                note: Some(forced.join("; ")),
-                ..event("force")
-            },
-        ));
-    }
-    if !req.dry_run && !cs.ops.is_empty() {
-        cs.mark_run_applied = Some(run.id);
-        let applied = app.store.apply(&cs).await?;
-        for (op, ri) in op_result {
-            if let Some(Some(id)) = applied.created_ids.get(op) {
-                results[ri].service_id = Some(*id);
+                Err(e) => return Err(e.into()),
             }
         }
     }
+    let mut results = refused;
+    results.extend(built.results);
     Ok(ApplyReport {
         run_id: run.id,
         server: server.name.clone(),
@@ -465,6 +271,353 @@ async fn apply_locked(
         forced,
         results,
     })
+}
+
+/// Everything a change set is built from.
+struct Ctx<'a> {
+    app: &'a App,
+    req: &'a ApplyRequest,
+    server: &'a Server,
+    run_id: RunId,
+    meta: &'a MetaData,
+    input: &'a AnalysisInput<'a>,
+    analysis: &'a Analysis,
+    plan: &'a Plan,
+    /// Version of each service at analysis time.
+    versions: HashMap<ServiceId, i64>,
+    today: Date,
+    clients: ClientIndex<'a>,
+    module_products: &'a [Product],
+    violations: &'a [String],
+    block_terminations: bool,
+    forced: &'a [String],
+}
+
+/// A change set and the results it gives, per planned action.
+struct Built {
+    cs: ChangeSet,
+    results: Vec<ItemResult>,
+    /// (op creating a service, index in `results`), to report created ids.
+    op_result: Vec<(usize, usize)>,
+    /// Op creating a service → its plan action.
+    op_action: HashMap<usize, usize>,
+}
+
+impl Ctx<'_> {
+    fn event(&self, action: &str) -> NewAuditEvent {
+        NewAuditEvent {
+            actor: self.app.actor.clone(),
+            action: action.into(),
+            server_id: Some(self.server.id),
+            run_id: Some(self.run_id),
+            ..Default::default()
+        }
+    }
+
+    /// The change set of every planned action, those in `excluded` refused with their reason.
+    fn build(&self, excluded: &HashMap<usize, String>) -> Built {
+        let (req, server, meta, input) = (self.req, self.server, self.meta, self.input);
+        let field = &meta.unique_identifier_field;
+        let mut b = Built {
+            cs: ChangeSet::default(),
+            results: Vec::new(),
+            op_result: Vec::new(),
+            op_action: HashMap::new(),
+        };
+        let mut new_client_op: HashMap<String, usize> = HashMap::new();
+        let mut new_product_op: HashMap<String, usize> = HashMap::new();
+        for (ai, p) in self.plan.actions.iter().enumerate() {
+            let item = &self.analysis.items[p.item];
+            let remote = item.remote_account(input);
+            let rec = item.billing_record(input);
+            let target = match p.action {
+                Action::Import | Action::Sync => remote
+                    .map(|r| r.unique_identifier.clone())
+                    .unwrap_or_default(),
+                _ => rec.map(|r| r.service.id.to_string()).unwrap_or_default(),
+            };
+            let mut result = ItemResult {
+                action: p.action,
+                target,
+                service_id: rec.map(|r| r.service.id),
+                outcome: if req.dry_run {
+                    ItemOutcome::WouldApply
+                } else {
+                    ItemOutcome::Applied
+                },
+                notes: Vec::new(),
+            };
+            let refuse = |mut r: ItemResult, why: String| {
+                r.outcome = ItemOutcome::Refused;
+                r.notes = vec![why];
+                r
+            };
+            if let Some(why) = excluded.get(&ai) {
+                b.results.push(refuse(result, why.clone()));
+                continue;
+            }
+            if let Some(rec) = rec {
+                let id = rec.service.id;
+                match self.versions.get(&id) {
+                    Some(v) if *v == rec.service.version => {}
+                    _ => {
+                        b.results.push(refuse(
+                            result,
+                            format!(
+                                "service {id} changed since run {} was analysed: analyse again",
+                                self.run_id
+                            ),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            if p.action == Action::Terminate && self.block_terminations {
+                b.results.push(refuse(
+                    result,
+                    format!(
+                        "blocked: {} (use --force to override)",
+                        self.violations.join("; ")
+                    ),
+                ));
+                continue;
+            }
+            match p.action {
+                Action::Import => {
+                    let Some(remote) = remote else { continue };
+                    // Decide the client and the product first and write ops only for an item that
+                    // will be imported: a refused item leaves nothing behind.
+                    let client = match remote.email.as_deref() {
+                        Some(email) => match self.clients.lookup(email) {
+                            [one] => Pick::Existing(one.id),
+                            [] => Pick::New(email.trim().to_string()),
+                            several => {
+                                let ids: Vec<_> = several.iter().map(|c| c.id).collect();
+                                b.results.push(refuse(
+                                    result,
+                                    format!(
+                                        "{} clients have the e-mail {email} (ids {ids:?}): resolve the ambiguity first",
+                                        ids.len()
+                                    ),
+                                ));
+                                continue;
+                            }
+                        },
+                        None => match req.defaults.unassigned_client {
+                            Some(id) => {
+                                result
+                                    .notes
+                                    .push(format!("no usable e-mail: assigned to client {id}"));
+                                Pick::Existing(id)
+                            }
+                            None => {
+                                b.results.push(refuse(
+                                    result,
+                                    "the account has no usable e-mail (placeholder, empty or invalid): choose a client for accounts without e-mail".into(),
+                                ));
+                                continue;
+                            }
+                        },
+                    };
+                    let product = match plan::product_for(
+                        self.module_products,
+                        &meta.product_field,
+                        remote,
+                    ) {
+                        ProductMatch::One(p) => Pick::Existing(p.id),
+                        ProductMatch::None
+                            if req.defaults.create_missing_products
+                                && !remote.product.trim().is_empty() =>
+                        {
+                            Pick::New(remote.product.trim().to_string())
+                        }
+                        ProductMatch::None => {
+                            b.results.push(refuse(
+                                result,
+                                format!(
+                                    "no product for package {:?}: map a product's {} to it, or create missing products (--create-missing-products)",
+                                    remote.product, meta.product_field
+                                ),
+                            ));
+                            continue;
+                        }
+                        ProductMatch::Several(ids) => {
+                            b.results.push(refuse(
+                                result,
+                                format!(
+                                    "{} products map to package {:?} (ids {ids:?})",
+                                    ids.len(),
+                                    remote.product
+                                ),
+                            ));
+                            continue;
+                        }
+                    };
+                    let client = match client {
+                        Pick::Existing(id) => ClientRef::Existing(id),
+                        Pick::New(email) => {
+                            let key = email.to_lowercase();
+                            let idx = match new_client_op.get(&key) {
+                                Some(i) => {
+                                    result.notes.push(format!("to the new client {email}"));
+                                    *i
+                                }
+                                None => {
+                                    b.cs.ops.push(Op::CreateClient(Client {
+                                        id: 0,
+                                        email: email.clone(),
+                                        first_name: String::new(),
+                                        last_name: String::new(),
+                                        company: String::new(),
+                                        status: "Active".into(),
+                                    }));
+                                    let i = b.cs.ops.len() - 1;
+                                    b.cs.audit.push((
+                                        Some(i),
+                                        NewAuditEvent {
+                                            after: Some(json!({"email": email}).to_string()),
+                                            ..self.event("create_client")
+                                        },
+                                    ));
+                                    new_client_op.insert(key, i);
+                                    result.notes.push(format!("creates client {email}"));
+                                    i
+                                }
+                            };
+                            ClientRef::CreatedBy(idx)
+                        }
+                    };
+                    let (product_id, product_created_by) = match product {
+                        Pick::Existing(id) => (id, None),
+                        Pick::New(pkg) => {
+                            let key = pkg.to_lowercase();
+                            let idx = match new_product_op.get(&key) {
+                                Some(i) => {
+                                    result.notes.push(format!("with the new product {pkg}"));
+                                    *i
+                                }
+                                None => {
+                                    b.cs.ops.push(Op::CreateProduct(
+                                        serversync_core::model::Product {
+                                            id: 0,
+                                            name: pkg.clone(),
+                                            module: server.module.clone(),
+                                            config_options: [(
+                                                meta.product_field.clone(),
+                                                pkg.clone(),
+                                            )]
+                                            .into(),
+                                        },
+                                    ));
+                                    let i = b.cs.ops.len() - 1;
+                                    b.cs.audit.push((
+                                        Some(i),
+                                        NewAuditEvent {
+                                            after: Some(
+                                                json!({"name": pkg, "module": server.module})
+                                                    .to_string(),
+                                            ),
+                                            ..self.event("create_product")
+                                        },
+                                    ));
+                                    new_product_op.insert(key, i);
+                                    result.notes.push(format!("creates product {pkg}"));
+                                    i
+                                }
+                            };
+                            (0, Some(idx))
+                        }
+                    };
+                    let (mut service, warning) =
+                        plan::imported_service(remote, server, field, &req.defaults, self.today);
+                    service.product_id = product_id;
+                    result.notes.extend(warning);
+                    let after = import_after_json(&service, &client, product_created_by.is_some());
+                    b.cs.ops.push(Op::CreateService {
+                        client,
+                        product_created_by,
+                        service: service.clone(),
+                    });
+                    let i = b.cs.ops.len() - 1;
+                    b.cs.audit.push((
+                        Some(i),
+                        NewAuditEvent {
+                            after: Some(after),
+                            ..self.event("import")
+                        },
+                    ));
+                    b.op_result.push((i, b.results.len()));
+                    b.op_action.insert(i, ai);
+                }
+                Action::Sync => {
+                    let (Some(remote), Some(rec)) = (remote, rec) else {
+                        continue;
+                    };
+                    let product = match plan::product_for(
+                        self.module_products,
+                        &meta.product_field,
+                        remote,
+                    ) {
+                        ProductMatch::One(p) => Ok(p),
+                        ProductMatch::None => {
+                            Err(format!("no product for package {:?}", remote.product))
+                        }
+                        ProductMatch::Several(ids) => Err(format!(
+                            "{} products map to package {:?}",
+                            ids.len(),
+                            remote.product
+                        )),
+                    };
+                    let (after, notes) =
+                        plan::synced_service(item, &rec.service, remote, server, field, product);
+                    result.notes.extend(notes);
+                    if after == rec.service {
+                        result.notes.push("nothing to write".into());
+                    } else {
+                        push_update(&mut b.cs, &self.event("sync"), &rec.service, after);
+                    }
+                    if item.category == Category::TerminatedInBilling {
+                        result.notes.push("reactivated".into());
+                    }
+                }
+                Action::Terminate => {
+                    let Some(rec) = rec else { continue };
+                    push_update(
+                        &mut b.cs,
+                        &self.event("terminate"),
+                        &rec.service,
+                        plan::terminated_service(&rec.service, self.today),
+                    );
+                }
+                Action::Move => {
+                    let Some(rec) = rec else { continue };
+                    push_update(
+                        &mut b.cs,
+                        &self.event("move"),
+                        &rec.service,
+                        plan::moved_service(&rec.service, server),
+                    );
+                    result.notes.push(format!(
+                        "moved from server {}",
+                        rec.service
+                            .server_id
+                            .map_or("none".into(), |s| s.to_string())
+                    ));
+                }
+            }
+            b.results.push(result);
+        }
+        if !self.forced.is_empty() && !b.cs.ops.is_empty() {
+            b.cs.audit.push((
+                None,
+                NewAuditEvent {
+                    note: Some(self.forced.join("; ")),
+                    ..self.event("force")
+                },
+            ));
+        }
+        b
+    }
 }
 
 /// The `after` of an import event: the new service without the ids the store assigns on

@@ -4,7 +4,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::RngCore;
-use serversync_store::{AdminUser, ApiToken, NewAuditEvent, Role, Session};
+use serversync_store::{AdminUser, ApiToken, NewAuditEvent, Role, Session, SetupOffer};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
@@ -14,6 +14,27 @@ use crate::{App, AppError, Result};
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
 /// Shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 10;
+
+/// What [`App::offer_setup`] found.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SetupLink {
+    /// A new setup token: the link to print is `/setup?token=<it>`.
+    New(String),
+    /// Another process offered a setup link first (at `since`); only that link works.
+    Offered { since: OffsetDateTime },
+    /// An administrator exists.
+    NotNeeded,
+}
+
+impl std::fmt::Debug for SetupLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupLink::New(_) => f.write_str("New([redacted])"),
+            SetupLink::Offered { since } => write!(f, "Offered {{ since: {since} }}"),
+            SetupLink::NotNeeded => f.write_str("NotNeeded"),
+        }
+    }
+}
 
 /// A new random token: 32 bytes from the OS, hex (64 characters), with a prefix naming its use.
 pub fn new_token(prefix: &str) -> String {
@@ -83,16 +104,65 @@ impl App {
         check_username(username)?;
         check_password(password)?;
         let hash = hash_password(password)?;
-        let user = self.store.create_user(username, &hash, role).await?;
-        self.store
-            .append_audit(&NewAuditEvent {
-                actor: self.actor.clone(),
-                action: "user_add".into(),
-                note: Some(format!("{} ({})", user.username, role.as_str())),
-                ..Default::default()
-            })
-            .await?;
-        Ok(user)
+        Ok(self
+            .store
+            .create_user(username, &hash, role, &|u| self.user_added(u))
+            .await?)
+    }
+
+    /// The audit event of a new administrator.
+    fn user_added(&self, user: &AdminUser) -> NewAuditEvent {
+        NewAuditEvent {
+            actor: self.actor.clone(),
+            action: "user_add".into(),
+            note: Some(format!("{} ({})", user.username, user.role.as_str())),
+            ..Default::default()
+        }
+    }
+
+    /// First-run setup: while no administrator exists, stores a new one-time setup token —
+    /// unless another process stored one first, which then stays the only one (atomic in the
+    /// store: of two `serve` processes on one empty database exactly one offers a link).
+    pub async fn offer_setup(&self) -> Result<SetupLink> {
+        let token = new_token("");
+        Ok(
+            match self.store.offer_setup_token(&token_hash(&token)).await? {
+                SetupOffer::Created => SetupLink::New(token),
+                SetupOffer::Exists { created_at } => SetupLink::Offered { since: created_at },
+                SetupOffer::NotNeeded => SetupLink::NotNeeded,
+            },
+        )
+    }
+
+    /// Whether `token` is the setup token and no administrator exists yet.
+    pub async fn setup_token_valid(&self, token: &str) -> Result<bool> {
+        if token.is_empty() {
+            return Ok(false);
+        }
+        Ok(self.store.setup_token_valid(&token_hash(token)).await?)
+    }
+
+    /// Creates the first administrator with the setup token: `Ok(None)` when the token is not
+    /// (or no longer) valid; name and password rules as [`App::add_user`] (the token stays
+    /// valid after such a refusal). The token is consumed in the transaction that inserts the
+    /// user and its audit event, so exactly one first administrator can ever be created.
+    pub async fn create_first_admin(
+        &self,
+        token: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<AdminUser>> {
+        check_username(username)?;
+        check_password(password)?;
+        if !self.setup_token_valid(token).await? {
+            // Spares the password hash for a link that cannot work.
+            return Ok(None);
+        }
+        let hash = hash_password(password)?;
+        Ok(self
+            .store
+            .create_first_admin(&token_hash(token), username, &hash, &|u| self.user_added(u))
+            .await?)
     }
 
     /// Whether any administrator exists (else the first-run setup link is offered).
@@ -148,17 +218,15 @@ impl App {
             return Err(AppError::Invalid("the token needs a name".into()));
         }
         let token = new_token("ssk_");
+        let audit = |t: &ApiToken| NewAuditEvent {
+            actor: self.actor.clone(),
+            action: "token_add".into(),
+            note: Some(format!("{} ({})", t.name, t.role.as_str())),
+            ..Default::default()
+        };
         let t = self
             .store
-            .create_api_token(name.trim(), &token_hash(&token), role)
-            .await?;
-        self.store
-            .append_audit(&NewAuditEvent {
-                actor: self.actor.clone(),
-                action: "token_add".into(),
-                note: Some(format!("{} ({})", t.name, role.as_str())),
-                ..Default::default()
-            })
+            .create_api_token(name.trim(), &token_hash(&token), role, &audit)
             .await?;
         Ok((token, t))
     }

@@ -26,10 +26,14 @@ mod apply;
 pub mod auth;
 pub mod items;
 pub mod jobs;
+mod lease;
+mod locks;
 pub mod records;
 pub mod web_support;
 
 pub use apply::{ApplyReport, ApplyRequest, ItemOutcome, ItemResult};
+pub use lease::{Cancel, Lease, DEFAULT_LEASE_TTL};
+pub use locks::LockView;
 
 /// Errors of the application layer; each message is one line a person can act on.
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +60,25 @@ pub enum AppError {
     /// A module named on its own (`modules check NAME`) is unknown or unusable.
     #[error(transparent)]
     Module(#[from] RegistryError),
-    /// Another analysis or apply holds the server.
-    #[error("server {0} is busy: another analysis or apply is running on it (a lock older than an hour is taken over)")]
-    Busy(String),
+    /// Another analysis or apply holds the server's lease: who, and until when.
+    #[error(
+        "server {server} is busy: {holder} holds its lock until {until} (an analysis or apply \
+         is running; a lock whose process ended is taken over at once, any other runs out \
+         when its holder stops renewing it; `serversync locks release {server}` removes it by \
+         hand)"
+    )]
+    Busy {
+        server: String,
+        holder: String,
+        until: String,
+    },
+    /// The lease of the server was lost while the work ran (it ran out and was taken over,
+    /// or was released by hand); the work was stopped before writing.
+    #[error("server {0}: the lock was lost while the work ran (it ran out and was taken over, or was released by hand); nothing was written: try again")]
+    LockLost(String),
+    /// The work was interrupted before its write started; the message says what stopped.
+    #[error("{0}")]
+    Interrupted(String),
     /// The run cannot be applied (failed or incomplete listing, other server, …).
     #[error("{0}")]
     NotApplicable(String),
@@ -79,7 +99,10 @@ pub struct App {
     pub guards: Guards,
     /// Who acts, for the audit log (`cli:<user>`, `web:<admin>`, `api:<token>`).
     pub actor: String,
-    /// Random per `App::new`: makes lock holders unique (a stale lock taken over by another
+    /// Lifetime of a server lease ([`DEFAULT_LEASE_TTL`]); renewed every third of it while
+    /// the work runs, so a holder that stops blocks its server at most this long.
+    pub lease_ttl: std::time::Duration,
+    /// Random per `App::new`: makes lease holders unique (a lease taken over by another
     /// process with the same pid and actor must not be released by the first).
     instance: String,
 }
@@ -161,6 +184,7 @@ impl App {
             registry,
             guards: Guards::default(),
             actor: actor.into(),
+            lease_ttl: DEFAULT_LEASE_TTL,
             instance: auth::new_token("")[..12].to_string(),
         }
     }
@@ -169,24 +193,6 @@ impl App {
     pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = actor.into();
         self
-    }
-
-    /// Who holds a server's lock while this process analyses or applies it.
-    pub fn lock_holder(&self) -> String {
-        format!("{}:{}:{}", self.actor, std::process::id(), self.instance)
-    }
-
-    /// Takes a server's lock; `Busy` names the server.
-    pub(crate) async fn lock(&self, server: &Server, holder: &str) -> Result<()> {
-        match self.store.lock_server(server.id, holder, 3600).await {
-            Err(StoreError::Busy(_)) => Err(AppError::Busy(server.name.clone())),
-            other => Ok(other?),
-        }
-    }
-
-    /// Releases a server's lock held by `holder` (e.g. after an interrupted command).
-    pub async fn unlock(&self, server_id: ServerId, holder: &str) -> Result<()> {
-        Ok(self.store.unlock_server(server_id, holder).await?)
     }
 
     /// The module of a server.
@@ -226,23 +232,45 @@ impl App {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let records = records::parse_records(bytes, &names)?;
         // The store checks references against the document and itself, in its transaction,
-        // and names the path of a dangling one (`services[2].client_id: client 5 does not exist`).
-        let counts = match self.store.import_records(&records).await {
-            Err(StoreError::Invalid(msg)) => return Err(AppError::Records(msg)),
-            other => other?,
+        // and names the path of a dangling one (`services[2].client_id: client 5 does not exist`)
+        // or of a live service whose key another live service took meanwhile; the audit event
+        // is written in the same transaction.
+        let audit = |counts: &ImportCounts| serversync_store::NewAuditEvent {
+            actor: self.actor.clone(),
+            action: "records_import".into(),
+            note: Some(format!(
+                "{} inserted, {} updated, {} unchanged",
+                counts.inserted, counts.updated, counts.unchanged
+            )),
+            ..Default::default()
         };
-        self.store
-            .append_audit(&serversync_store::NewAuditEvent {
-                actor: self.actor.clone(),
-                action: "records_import".into(),
-                note: Some(format!(
-                    "{} inserted, {} updated, {} unchanged",
-                    counts.inserted, counts.updated, counts.unchanged
-                )),
-                ..Default::default()
+        match self
+            .store
+            .import_records(&records, &self.identifier_fields(), &audit)
+            .await
+        {
+            Err(StoreError::Invalid(msg)) => Err(AppError::Records(msg)),
+            other => Ok(other?),
+        }
+    }
+
+    /// The unique identifier field of every usable module, by name (for the store's re-check
+    /// that an import never adds a second live service under one key).
+    pub fn identifier_fields(&self) -> serversync_store::IdentifierFields {
+        self.registry
+            .names()
+            .into_iter()
+            .filter_map(|n| {
+                let field = self
+                    .registry
+                    .get(&n)
+                    .ok()?
+                    .meta()
+                    .unique_identifier_field
+                    .clone();
+                Some((n, field))
             })
-            .await?;
-        Ok(counts)
+            .collect()
     }
 
     /// The store as a records document, secrets left out.
@@ -290,16 +318,28 @@ impl App {
         name_or_id: &str,
         progress: &dyn ListingProgress,
     ) -> Result<AnalyseOutcome> {
+        self.analyse_server_with(name_or_id, progress, &Cancel::new())
+            .await
+    }
+
+    /// [`App::analyse_server`] that `cancel` stops while it lists and analyses
+    /// ([`AppError::Interrupted`], no run stored); once the run is being stored it finishes.
+    /// The server's lease is held throughout and released after the run was stored.
+    pub async fn analyse_server_with(
+        &self,
+        name_or_id: &str,
+        progress: &dyn ListingProgress,
+        cancel: &Cancel,
+    ) -> Result<AnalyseOutcome> {
         let server = self.store.server(name_or_id).await?;
         let module = self.module_for(&server)?;
-        let holder = self.lock_holder();
-        self.lock(&server, &holder).await?;
+        let lease = self.take_lease(&server).await?;
         let out = self
-            .analyse_locked(&server, module.as_ref(), progress)
+            .analyse_locked(&server, module.as_ref(), progress, &lease, cancel)
             .await;
-        let unlocked = self.store.unlock_server(server.id, &holder).await;
+        let released = lease.release().await;
         let out = out?;
-        unlocked?;
+        released?;
         Ok(out)
     }
 
@@ -308,16 +348,23 @@ impl App {
         server: &Server,
         module: &dyn Module,
         progress: &dyn ListingProgress,
+        lease: &Lease,
+        cancel: &Cancel,
     ) -> Result<AnalyseOutcome> {
         let started_at = OffsetDateTime::now_utc();
         let started_wall = std::time::Instant::now();
         let params = ServerParams::from_server(server);
         let meta = module.meta();
         // Billing is read while the panel answers: a big server's listing is mostly waiting.
-        let (listing, billing) = tokio::join!(
-            self.registry.list_accounts(module, &params, progress),
-            self.load_billing(server, &meta.product_field)
-        );
+        // Until the run is stored nothing is written, so a cancel or a lost lease stops it.
+        let (listing, billing) = lease
+            .unless_stopped(cancel, "the analysis", async {
+                Ok(tokio::join!(
+                    self.registry.list_accounts(module, &params, progress),
+                    self.load_billing(server, &meta.product_field)
+                ))
+            })
+            .await?;
         let listing: Listing = match listing {
             Ok(l) => l,
             Err(source) => {
@@ -374,6 +421,13 @@ impl App {
             analysis_json: Some(doc),
             service_versions,
         };
+        if cancel.is_cancelled() {
+            return Err(AppError::Interrupted(format!(
+                "interrupted before anything was written: the analysis of server {} was cancelled",
+                server.name
+            )));
+        }
+        // The point of no return: the run is stored whatever happens meanwhile.
         let run_id = self.store.insert_run(&new_run).await?;
         tracing::info!(
             server = %server.name,
@@ -418,13 +472,21 @@ impl App {
         }
     }
 
-    /// Applies a selection of a stored run. See [`apply::apply`].
+    /// Applies a selection of a stored run. See [`App::apply_with`].
+    pub async fn apply(&self, req: &ApplyRequest) -> Result<ApplyReport> {
+        self.apply_with(req, Cancel::new()).await
+    }
+
+    /// Applies a selection of a stored run (`apply::apply`): a dry run takes no lease; a
+    /// real apply holds the server's lease until its transaction ended. `cancel` stops it
+    /// only before its write starts ([`AppError::Interrupted`]: nothing was written); after
+    /// that the apply completes and the report says what was written.
     ///
     /// Runs in its own task, so that a caller that goes away (a closed HTTP connection) does
-    /// not leave the server's lock held.
-    pub async fn apply(&self, req: &ApplyRequest) -> Result<ApplyReport> {
+    /// not cut a transaction short or leave the server's lease held.
+    pub async fn apply_with(&self, req: &ApplyRequest, cancel: Cancel) -> Result<ApplyReport> {
         let (app, req) = (self.clone(), req.clone());
-        tokio::spawn(async move { apply::apply(&app, &req).await })
+        tokio::spawn(async move { apply::apply(&app, &req, &cancel).await })
             .await
             .map_err(|e| AppError::Invalid(format!("the apply stopped unexpectedly: {e}")))?
     }

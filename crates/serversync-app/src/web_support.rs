@@ -88,9 +88,6 @@ impl App {
             access_hash: Secret::new(input.access_hash.clone()),
             disabled: input.disabled,
         };
-        let id = self.store.save_server(&server).await?;
-        let mut after = server_json(&server);
-        after["id"] = id.into();
         let mut replaced = Vec::new();
         if !input.password.is_empty() {
             replaced.push("password");
@@ -98,8 +95,11 @@ impl App {
         if !input.access_hash.is_empty() {
             replaced.push("access hash");
         }
-        self.store
-            .append_audit(&NewAuditEvent {
+        // The event is written in the save's transaction, with the id the save assigned.
+        let audit = |id: &ServerId| {
+            let mut after = server_json(&server);
+            after["id"] = (*id).into();
+            NewAuditEvent {
                 actor: self.actor.clone(),
                 action: if before.is_some() {
                     "server_edit"
@@ -107,14 +107,15 @@ impl App {
                     "server_add"
                 }
                 .into(),
-                server_id: Some(id),
+                server_id: Some(*id),
                 before: before.as_ref().map(|s| server_json(s).to_string()),
                 after: Some(after.to_string()),
                 note: (!replaced.is_empty())
                     .then(|| format!("{} replaced", replaced.join(" and "))),
                 ..Default::default()
-            })
-            .await?;
+            }
+        };
+        let id = self.store.save_server(&server, &audit).await?;
         Ok(id)
     }
 
@@ -158,16 +159,14 @@ impl App {
             .map(|(k, v)| (k.clone(), v.trim().to_string()))
             .filter(|(_, v)| !v.is_empty())
             .collect();
-        let id = self.store.save_product(&product).await?;
-        self.store
-            .append_audit(&NewAuditEvent {
-                actor: self.actor.clone(),
-                action: "product_edit".into(),
-                before: Some(product_json(&before).to_string()),
-                after: Some(product_json(&product).to_string()),
-                ..Default::default()
-            })
-            .await?;
+        let audit = |_: &ProductId| NewAuditEvent {
+            actor: self.actor.clone(),
+            action: "product_edit".into(),
+            before: Some(product_json(&before).to_string()),
+            after: Some(product_json(&product).to_string()),
+            ..Default::default()
+        };
+        let id = self.store.save_product(&product, &audit).await?;
         Ok(id)
     }
 }

@@ -4,15 +4,18 @@
 //! (a PostgreSQL implementation of the same trait follows). SQL is kept portable: plain
 //! `INSERT`/`UPDATE`/`SELECT`, `BIGINT` ids, text dates `YYYY-MM-DD`, JSON as text.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serversync_core::model::{
     Client, ClientId, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
 };
-use serversync_core::module::{RemoteAccount, SkippedRecord};
+use serversync_core::module::{RemoteAccount, SkippedRecord, UniqueIdField};
 use time::OffsetDateTime;
 
+pub mod lease;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
@@ -97,9 +100,25 @@ pub enum StoreError {
     /// A stored value could not be read back (names table, row and column).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
-    /// Another analysis or apply holds this server's lock.
-    #[error("server {0} is busy: another analysis or apply is running on it")]
-    Busy(ServerId),
+    /// Another analysis or apply holds this server's lease (who, and until when).
+    #[error(
+        "server {} is busy: {} holds its lock until {} (taken at {})",
+        .0.server_id,
+        .0.holder.describe(),
+        show_time(.0.expires_at),
+        show_time(.0.taken_at)
+    )]
+    Busy(Box<ServerLock>),
+    /// The lease this work ran under is no longer its holder's (it ran out and was taken
+    /// over, or was released by hand); nothing was written by the call that found out.
+    #[error(
+        "the lock of server {0} was lost (it ran out and was taken over, or was released by hand)"
+    )]
+    LockLost(ServerId),
+    /// Services a change set would create are already live on their server under the same
+    /// unique identifier key (written meanwhile by someone else); nothing was written.
+    #[error("{}", clashes_message(.0))]
+    IdentifierTaken(Vec<IdentifierClash>),
     /// Bad input (e.g. an unsupported database URL).
     #[error("{0}")]
     Invalid(String),
@@ -107,6 +126,75 @@ pub enum StoreError {
 
 /// Result alias of the store.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// `2026-11-30 14:05:09 UTC`: times in messages, to the second.
+pub fn show_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn clashes_message(c: &[IdentifierClash]) -> String {
+    let shown: Vec<String> = c
+        .iter()
+        .take(3)
+        .map(|c| format!("ops[{}] {:?} (live service {})", c.op, c.key, c.service_id))
+        .collect();
+    let more = c.len().saturating_sub(3);
+    format!(
+        "{} service(s) to create already have a live service with their unique identifier on \
+         their server: {}{}",
+        c.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+pub use lease::{HeldLock, LockHolder, ProcessId, ServerLock};
+
+/// The audit event of a write, made from what the write produced (the saved id, the created
+/// user, the import's counts, the removed lock) and stored in the same transaction.
+pub type AuditFor<'a, T> = &'a (dyn Fn(&T) -> NewAuditEvent + Send + Sync);
+
+/// The unique identifier field (`ListAccountsUniqueIdentifierField`) of each module, by module
+/// name: which service field ties a service to a remote account, so that the store can refuse
+/// a second live service of one server with the same key ([`ChangeSet::identifier_fields`],
+/// [`Store::import_records`]). Servers of modules not named here are not checked.
+pub type IdentifierFields = HashMap<String, UniqueIdField>;
+
+/// A service a change set would create whose key a live service of its server already has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentifierClash {
+    /// Index of the `CreateService` op in [`ChangeSet::ops`].
+    pub op: usize,
+    /// The normalised key (serversync-core `identifier_key`), e.g. `ann.test`.
+    pub key: String,
+    /// The live service that has it.
+    pub service_id: ServiceId,
+}
+
+/// What [`Store::offer_setup_token`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetupOffer {
+    /// The token was stored: its link is the one to print.
+    Created,
+    /// Another token was stored first (by another process, at `created_at`); it stays the
+    /// only valid one.
+    Exists { created_at: OffsetDateTime },
+    /// An administrator exists: no setup link is needed.
+    NotNeeded,
+}
 
 /// Outcome of a listing as stored with a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,6 +344,15 @@ pub struct ChangeSet {
     /// may be applied more than once (each apply re-checks service versions); the whole change
     /// set fails with [`StoreError::NotFound`] if the run does not exist.
     pub mark_run_applied: Option<RunId>,
+    /// Unique identifier fields by module: a `CreateService` of a live service on a server of
+    /// one of these modules fails the whole change set with [`StoreError::IdentifierTaken`]
+    /// when, inside the write transaction, a live service of that server has the same key
+    /// (normalised as the analysis does; for domains also a billing `www.` form of it), so
+    /// that an import racing another writer never leaves two live services for one account.
+    pub identifier_fields: IdentifierFields,
+    /// The lease this change set is written under: checked in the write transaction, so a
+    /// lost lease ([`StoreError::LockLost`]) writes nothing.
+    pub under_lock: Option<HeldLock>,
 }
 
 /// What applying a [`ChangeSet`] created: the id of the row created by each op (`None` for
@@ -379,7 +476,21 @@ pub trait Store: Send + Sync {
     /// document keep their stored value. Refused whole with [`StoreError::Invalid`] naming
     /// the first bad value (`services[3].client_id: client 5 does not exist`, a duplicate id
     /// within a section, a server name used twice); a service's own `version` is ignored.
-    async fn import_records(&self, records: &Records) -> Result<ImportCounts>;
+    ///
+    /// A service the document inserts or changes that is live on a server whose module is in
+    /// `identifiers` is refused (`services[3].domain: server 100 already has live service 5001
+    /// with the unique identifier "ann.test" …`) when a stored live service of that server
+    /// which the document does not contain has the same key: checked inside the transaction,
+    /// so an import racing an apply never leaves two live services for one account. Services
+    /// of the document itself may share a key (billing duplicates are the analysis' business).
+    ///
+    /// The audit event `audit(&counts)` is written in the same transaction.
+    async fn import_records(
+        &self,
+        records: &Records,
+        identifiers: &IdentifierFields,
+        audit: AuditFor<'_, ImportCounts>,
+    ) -> Result<ImportCounts>;
     /// Everything, for `records export` (servers come with their secrets; the caller drops them).
     async fn export_records(&self) -> Result<Records>;
 
@@ -421,7 +532,10 @@ pub trait Store: Send + Sync {
     /// Errors (and then nothing is written): [`StoreError::VersionConflict`] when an
     /// `UpdateService` finds another version, [`StoreError::NotFound`] when its service is
     /// gone, [`StoreError::Invalid`] for a bad `CreatedBy`/`product_created_by`/audit op index
-    /// or a referenced client, product or server that does not exist.
+    /// or a referenced client, product or server that does not exist,
+    /// [`StoreError::LockLost`] when `under_lock` is not held by its holder,
+    /// [`StoreError::IdentifierTaken`] (every clash listed) per
+    /// [`ChangeSet::identifier_fields`].
     async fn apply(&self, changes: &ChangeSet) -> Result<Applied>;
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<()>;
     /// Audit events, newest first, optionally filtered (filters combine with AND); `limit` ≤ 0
@@ -434,30 +548,56 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> Result<Vec<AuditEvent>>;
 
-    /// Takes the per-server lock (one analysis or apply per server at a time), across
-    /// processes sharing the database. Fails with [`StoreError::Busy`] when held and not stale
-    /// (older than `stale_after_secs`). Not re-entrant: the same holder taking a held lock
-    /// again is also `Busy`. Atomic (one conditional upsert), so exactly one of several
-    /// concurrent takers wins.
+    /// Takes the per-server lease (one analysis or apply per server at a time, across
+    /// processes and hosts sharing the database) for `ttl` from now, and returns it. A lease
+    /// that ran out is taken over at once; so is one whose holder is a process of this machine
+    /// that no longer exists ([`ProcessId::is_gone`]). Otherwise [`StoreError::Busy`] with the
+    /// current holder and expiry. Not re-entrant (the same holder again is also `Busy`).
+    /// Atomic: exactly one of several concurrent takers wins.
     async fn lock_server(
         &self,
         server_id: ServerId,
-        holder: &str,
-        stale_after_secs: i64,
-    ) -> Result<()>;
-    /// Releases the lock if `holder` holds it; otherwise does nothing (a stale lock taken over
-    /// by someone else stays theirs).
-    async fn unlock_server(&self, server_id: ServerId, holder: &str) -> Result<()>;
+        holder: &LockHolder,
+        ttl: Duration,
+    ) -> Result<ServerLock>;
+    /// Moves the expiry of `holder_id`'s lease of `server_id` to `ttl` from now and returns
+    /// it (also when it had run out but nobody took it). [`StoreError::LockLost`] when the
+    /// lease is not (or no longer) that holder's.
+    async fn renew_lock(
+        &self,
+        server_id: ServerId,
+        holder_id: &str,
+        ttl: Duration,
+    ) -> Result<OffsetDateTime>;
+    /// Releases the lease if `holder_id` holds it; otherwise does nothing (a lease taken
+    /// over by someone else stays theirs).
+    async fn unlock_server(&self, server_id: ServerId, holder_id: &str) -> Result<()>;
+    /// Every stored lease (expired ones included), by server id.
+    async fn locks(&self) -> Result<Vec<ServerLock>>;
+    /// Removes `server_id`'s lease whoever holds it (by hand, for the rare stuck case) and
+    /// writes `audit(&removed)` in the same transaction; `None` (and no event) when there was
+    /// none.
+    async fn release_lock(
+        &self,
+        server_id: ServerId,
+        audit: AuditFor<'_, ServerLock>,
+    ) -> Result<Option<ServerLock>>;
     /// Inserts a server (when `server.id` is 0; the new id is returned — `MAX(id) + 1`, like
     /// [`Store::apply`] assigns them) or updates every field of it.
     /// Empty `password`/`access_hash` keep the stored secrets (secrets are write-only; on insert
     /// they are stored empty). Errors: `NotFound("server 9")` for an unknown id, then
     /// `Invalid("server name \"web1\" is already used by server 3")`, `Invalid` for a blank
-    /// name. Writes no audit event (the caller does).
-    async fn save_server(&self, server: &Server) -> Result<ServerId>;
+    /// name. Writes `audit(&id)` in the same transaction.
+    async fn save_server(&self, server: &Server, audit: AuditFor<'_, ServerId>)
+        -> Result<ServerId>;
     /// Inserts a product (when `product.id` is 0; new id `MAX(id) + 1`) or updates it; returns
-    /// its id. `NotFound("product 9")` for an unknown id. Writes no audit event.
-    async fn save_product(&self, product: &Product) -> Result<ProductId>;
+    /// its id. `NotFound("product 9")` for an unknown id. Writes `audit(&id)` in the same
+    /// transaction.
+    async fn save_product(
+        &self,
+        product: &Product,
+        audit: AuditFor<'_, ProductId>,
+    ) -> Result<ProductId>;
 
     /// Audit events matching `filter` (filters combine with AND), newest first (by id);
     /// `limit` ≤ 0 = all, then `offset` rows skipped (a negative offset counts as 0).
@@ -469,14 +609,34 @@ pub trait Store: Send + Sync {
     async fn users(&self) -> Result<Vec<AdminUser>>;
     /// The administrator with exactly this username (case-sensitive), disabled or not.
     async fn user_by_name(&self, username: &str) -> Result<Option<AdminUser>>;
-    /// Creates an administrator (enabled); `Invalid` when the username is taken (exact,
-    /// case-sensitive comparison) or blank, or the hash is empty.
+    /// Creates an administrator (enabled) and writes `audit(&user)` in the same transaction;
+    /// `Invalid` when the username is taken (exact, case-sensitive comparison) or blank, or
+    /// the hash is empty.
     async fn create_user(
         &self,
         username: &str,
         password_hash: &str,
         role: Role,
+        audit: AuditFor<'_, AdminUser>,
     ) -> Result<AdminUser>;
+    /// First-run setup: stores `token_hash` as the one setup token, insert-if-absent and only
+    /// while no administrator exists, atomically (of two processes on one empty database
+    /// exactly one gets [`SetupOffer::Created`]).
+    async fn offer_setup_token(&self, token_hash: &str) -> Result<SetupOffer>;
+    /// Whether `token_hash` is the stored setup token and no administrator exists yet.
+    async fn setup_token_valid(&self, token_hash: &str) -> Result<bool>;
+    /// Creates the first administrator with the setup token, in one transaction: the token
+    /// must be the stored one and no administrator may exist (else `Ok(None)`, nothing
+    /// written); the user is inserted (role admin), the token deleted and `audit(&user)`
+    /// written. Exactly one first administrator can be created this way, whatever runs
+    /// concurrently. `Invalid` for a blank username or empty hash (the token stays valid).
+    async fn create_first_admin(
+        &self,
+        token_hash: &str,
+        username: &str,
+        password_hash: &str,
+        audit: AuditFor<'_, AdminUser>,
+    ) -> Result<Option<AdminUser>>;
     /// Replaces a user's password hash; `NotFound("admin user 7")` for an unknown id,
     /// `Invalid` for an empty hash. Existing sessions are left alone (the caller may want to
     /// end them).
@@ -498,9 +658,15 @@ pub trait Store: Send + Sync {
     /// Ends a session; deleting an unknown one is not an error.
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
 
-    /// Stores an API token (given as its SHA-256 hex hash); `Invalid` when the name or the
-    /// hash is taken, or either is blank.
-    async fn create_api_token(&self, name: &str, token_hash: &str, role: Role) -> Result<ApiToken>;
+    /// Stores an API token (given as its SHA-256 hex hash) and writes `audit(&token)` in the
+    /// same transaction; `Invalid` when the name or the hash is taken, or either is blank.
+    async fn create_api_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        role: Role,
+        audit: AuditFor<'_, ApiToken>,
+    ) -> Result<ApiToken>;
     /// The API token with this hash, or `None`. Records its use: `last_used_at` is set to
     /// now (one write per call), and the returned token carries that new value.
     async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>>;

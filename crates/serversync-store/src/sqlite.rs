@@ -29,10 +29,14 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::{
-    AdminUser, ApiToken, Applied, AuditEvent, AuditFilter, ChangeSet, ClientRef, ImportCounts,
-    ListingStatus, NewAuditEvent, NewRun, Op, Records, Result, Role, Run, RunSummary, Session,
-    Store, StoreError,
+    AdminUser, ApiToken, Applied, AuditEvent, AuditFilter, AuditFor, ChangeSet, ClientRef,
+    IdentifierFields, ImportCounts, ListingStatus, LockHolder, NewAuditEvent, NewRun, Op, Records,
+    Result, Role, Run, RunSummary, ServerLock, Session, SetupOffer, Store, StoreError,
 };
+
+mod identifiers;
+mod leases;
+mod setup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -115,7 +119,7 @@ impl SqliteStore {
         }
         .connect_with(options)
         .await?;
-        MIGRATOR.run(&pool).await?;
+        migrate(&pool).await?;
         Ok(SqliteStore { pool })
     }
 
@@ -131,6 +135,26 @@ impl SqliteStore {
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Runs the migrations. Two processes opening one new database at once (two `serve`s) both
+/// find it unmigrated; SQLite's migrator takes no lock, so the slower one fails on a table the
+/// faster one just created. Then the migrations are simply run again: they are recorded by the
+/// winner, so the second run only checks them (bounded attempts; a real failure stays one).
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "migration failed; another process may be migrating: retrying");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -731,7 +755,11 @@ fn rows_to_write<T: PartialEq>(
     out
 }
 
-async fn import_in(conn: &mut SqliteConnection, r: &Records) -> Result<ImportCounts> {
+async fn import_in(
+    conn: &mut SqliteConnection,
+    r: &Records,
+    identifiers: &IdentifierFields,
+) -> Result<ImportCounts> {
     let mut counts = ImportCounts::default();
 
     // Clients.
@@ -796,6 +824,10 @@ async fn import_in(conn: &mut SqliteConnection, r: &Records) -> Result<ImportCou
     }
     let mut server_ids: HashSet<i64> = stored.keys().copied().collect();
     server_ids.extend(doc_ids);
+    // Every server's module after this import, for the unique identifier check.
+    let mut modules: HashMap<ServerId, String> =
+        stored.values().map(|s| (s.id, s.module.clone())).collect();
+    modules.extend(r.servers.iter().map(|s| (s.id, s.module.clone())));
     let merged = r.servers.iter().map(|s| {
         let mut s = s.clone();
         if let Some(old) = stored.get(&s.id) {
@@ -847,6 +879,27 @@ async fn import_in(conn: &mut SqliteConnection, r: &Records) -> Result<ImportCou
         (s.id, s)
     });
     let write = rows_to_write(doc, &stored, &mut counts);
+    if !identifiers.is_empty() && !write.is_empty() {
+        let index: HashMap<ServiceId, usize> = r
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id, i))
+            .collect();
+        let written: Vec<usize> = write
+            .iter()
+            .filter_map(|s| index.get(&s.id).copied())
+            .collect();
+        let doc_ids: HashSet<ServiceId> = index.keys().copied().collect();
+        identifiers::check_import(
+            &r.services,
+            &written,
+            &stored,
+            &doc_ids,
+            &modules,
+            identifiers,
+        )?;
+    }
     drop(stored);
     let rows = write
         .iter()
@@ -872,6 +925,9 @@ fn invalid(msg: String) -> StoreError {
 }
 
 async fn apply_in(conn: &mut SqliteConnection, cs: &ChangeSet) -> Result<Applied> {
+    if let Some(held) = &cs.under_lock {
+        leases::check_held(conn, held).await?;
+    }
     let ops = &cs.ops;
     let wants = |f: fn(&Op) -> bool| ops.iter().any(f);
     let mut next_client = if wants(|o| matches!(o, Op::CreateClient(_))) {
@@ -1005,6 +1061,9 @@ async fn apply_in(conn: &mut SqliteConnection, cs: &ChangeSet) -> Result<Applied
         }
     }
 
+    // Imports racing another writer: no second live service under one key.
+    identifiers::check_creates(conn, cs).await?;
+
     // Optimistic checks, in op order (a second update of one service sees the first).
     let ids: HashSet<i64> = updates.iter().map(|(_, _, s)| s.id).collect();
     let mut versions = service_versions(conn, &ids).await?;
@@ -1074,6 +1133,18 @@ async fn apply_in(conn: &mut SqliteConnection, cs: &ChangeSet) -> Result<Applied
     Ok(Applied {
         created_ids: r.created,
     })
+}
+
+/// Writes one audit event (time: now) on `conn`, e.g. inside the transaction of its write.
+async fn insert_audit(conn: &mut SqliteConnection, event: &NewAuditEvent) -> Result<()> {
+    insert_rows(
+        conn,
+        "audit_events",
+        AUDIT_COLS,
+        false,
+        vec![audit_values(event, &now_ts()?)],
+    )
+    .await
 }
 
 async fn mark_applied(conn: &mut SqliteConnection, run_id: RunId, at: &str) -> Result<()> {
@@ -1181,13 +1252,19 @@ fn bind_audit<'q>(mut q: Q<'q>, binds: Vec<AuditBind>) -> Q<'q> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn import_records(&self, records: &Records) -> Result<ImportCounts> {
+    async fn import_records(
+        &self,
+        records: &Records,
+        identifiers: &IdentifierFields,
+        audit: AuditFor<'_, ImportCounts>,
+    ) -> Result<ImportCounts> {
         check_unique_ids("clients", records.clients.iter().map(|c| c.id))?;
         check_unique_ids("products", records.products.iter().map(|p| p.id))?;
         check_unique_ids("servers", records.servers.iter().map(|s| s.id))?;
         check_unique_ids("services", records.services.iter().map(|s| s.id))?;
         let mut tx = self.begin_write().await?;
-        let counts = import_in(&mut tx, records).await?;
+        let counts = import_in(&mut tx, records, identifiers).await?;
+        insert_audit(&mut tx, &audit(&counts)).await?;
         tx.commit().await?;
         tracing::debug!(
             inserted = counts.inserted,
@@ -1446,14 +1523,7 @@ impl Store for SqliteStore {
 
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
-        insert_rows(
-            &mut conn,
-            "audit_events",
-            AUDIT_COLS,
-            false,
-            vec![audit_values(event, &now_ts()?)],
-        )
-        .await
+        insert_audit(&mut conn, event).await
     }
 
     async fn audit_events(
@@ -1476,40 +1546,42 @@ impl Store for SqliteStore {
     async fn lock_server(
         &self,
         server_id: ServerId,
-        holder: &str,
-        stale_after_secs: i64,
-    ) -> Result<()> {
-        let now = OffsetDateTime::now_utc();
-        let cutoff = now
-            .checked_sub(time::Duration::seconds(stale_after_secs))
-            .unwrap_or(now);
-        let done = sqlx::query(
-            "INSERT INTO server_locks (server_id, holder, taken_at) VALUES (?, ?, ?) \
-             ON CONFLICT (server_id) DO UPDATE SET holder = excluded.holder, \
-             taken_at = excluded.taken_at WHERE server_locks.taken_at < ?",
-        )
-        .bind(server_id)
-        .bind(holder)
-        .bind(fmt_ts(now)?)
-        .bind(fmt_ts(cutoff)?)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Busy(server_id))
-        }
+        holder: &LockHolder,
+        ttl: Duration,
+    ) -> Result<ServerLock> {
+        leases::lock(&self.pool, server_id, holder, ttl).await
     }
 
-    async fn unlock_server(&self, server_id: ServerId, holder: &str) -> Result<()> {
-        sqlx::query("DELETE FROM server_locks WHERE server_id = ? AND holder = ?")
-            .bind(server_id)
-            .bind(holder)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn renew_lock(
+        &self,
+        server_id: ServerId,
+        holder_id: &str,
+        ttl: Duration,
+    ) -> Result<OffsetDateTime> {
+        leases::renew(&self.pool, server_id, holder_id, ttl).await
     }
-    async fn save_server(&self, server: &Server) -> Result<ServerId> {
+
+    async fn unlock_server(&self, server_id: ServerId, holder_id: &str) -> Result<()> {
+        leases::unlock(&self.pool, server_id, holder_id).await
+    }
+
+    async fn locks(&self) -> Result<Vec<ServerLock>> {
+        leases::all(&self.pool).await
+    }
+
+    async fn release_lock(
+        &self,
+        server_id: ServerId,
+        audit: AuditFor<'_, ServerLock>,
+    ) -> Result<Option<ServerLock>> {
+        leases::release(&self.pool, server_id, audit).await
+    }
+
+    async fn save_server(
+        &self,
+        server: &Server,
+        audit: AuditFor<'_, ServerId>,
+    ) -> Result<ServerId> {
         if server.name.trim().is_empty() {
             return Err(StoreError::Invalid("server name is empty".into()));
         }
@@ -1553,12 +1625,17 @@ impl Store for SqliteStore {
             vec![server_values(&row)],
         )
         .await?;
+        insert_audit(&mut tx, &audit(&row.id)).await?;
         tx.commit().await?;
         tracing::debug!(server_id = row.id, inserted, "server saved");
         Ok(row.id)
     }
 
-    async fn save_product(&self, product: &Product) -> Result<ProductId> {
+    async fn save_product(
+        &self,
+        product: &Product,
+        audit: AuditFor<'_, ProductId>,
+    ) -> Result<ProductId> {
         let mut tx = self.begin_write().await?;
         let id = if product.id == 0 {
             next_id(&mut tx, "products").await?
@@ -1571,6 +1648,7 @@ impl Store for SqliteStore {
         };
         let row = product_values(product, id)?;
         insert_rows(&mut tx, "products", PRODUCT_COLS, true, vec![row]).await?;
+        insert_audit(&mut tx, &audit(&id)).await?;
         tx.commit().await?;
         tracing::debug!(product_id = id, inserted = product.id == 0, "product saved");
         Ok(id)
@@ -1630,6 +1708,7 @@ impl Store for SqliteStore {
         username: &str,
         password_hash: &str,
         role: Role,
+        audit: AuditFor<'_, AdminUser>,
     ) -> Result<AdminUser> {
         if username.trim().is_empty() {
             return Err(StoreError::Invalid("username is empty".into()));
@@ -1661,6 +1740,7 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         let user = user_from_row(&row)?;
+        insert_audit(&mut tx, &audit(&user)).await?;
         tx.commit().await?;
         tracing::debug!(
             user_id = user.id,
@@ -1668,6 +1748,24 @@ impl Store for SqliteStore {
             "admin user created"
         );
         Ok(user)
+    }
+
+    async fn offer_setup_token(&self, token_hash: &str) -> Result<SetupOffer> {
+        setup::offer(&self.pool, token_hash).await
+    }
+
+    async fn setup_token_valid(&self, token_hash: &str) -> Result<bool> {
+        setup::valid(&self.pool, token_hash).await
+    }
+
+    async fn create_first_admin(
+        &self,
+        token_hash: &str,
+        username: &str,
+        password_hash: &str,
+        audit: AuditFor<'_, AdminUser>,
+    ) -> Result<Option<AdminUser>> {
+        setup::first_admin(&self.pool, token_hash, username, password_hash, audit).await
     }
 
     async fn set_user_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
@@ -1782,7 +1880,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_api_token(&self, name: &str, token_hash: &str, role: Role) -> Result<ApiToken> {
+    async fn create_api_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        role: Role,
+        audit: AuditFor<'_, ApiToken>,
+    ) -> Result<ApiToken> {
         if name.trim().is_empty() {
             return Err(StoreError::Invalid("API token name is empty".into()));
         }
@@ -1820,6 +1924,7 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         let token = api_token_from_row(&row)?;
+        insert_audit(&mut tx, &audit(&token)).await?;
         tx.commit().await?;
         tracing::debug!(
             token_id = token.id,

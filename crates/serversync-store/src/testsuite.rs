@@ -13,13 +13,68 @@ use time::macros::{date, datetime};
 use time::OffsetDateTime;
 
 use crate::{
-    ChangeSet, ClientRef, ImportCounts, ListingStatus, NewAuditEvent, NewRun, Op, Records, Role,
-    Store, StoreError,
+    AdminUser, ApiToken, ChangeSet, ClientRef, IdentifierFields, ImportCounts, ListingStatus,
+    NewAuditEvent, NewRun, Op, Records, Role, Store, StoreError,
 };
+
+pub mod reliability;
+pub use reliability::*;
+
+/// The audit event of a records import in these checks.
+pub fn records_event(c: &ImportCounts) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: "test".into(),
+        action: "records_import".into(),
+        note: Some(format!("{} inserted", c.inserted)),
+        ..Default::default()
+    }
+}
+
+/// The audit event of a created user in these checks.
+pub fn user_event(u: &AdminUser) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: "test".into(),
+        action: "user_add".into(),
+        note: Some(u.username.clone()),
+        ..Default::default()
+    }
+}
+
+/// The audit event of a created API token in these checks.
+pub fn token_event(t: &ApiToken) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: "test".into(),
+        action: "token_add".into(),
+        note: Some(t.name.clone()),
+        ..Default::default()
+    }
+}
+
+/// The audit event of a saved server in these checks.
+pub fn server_event(id: &i64) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: "test".into(),
+        action: "server_edit".into(),
+        server_id: Some(*id),
+        ..Default::default()
+    }
+}
+
+/// The audit event of a saved product in these checks.
+pub fn product_event(id: &i64) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: "test".into(),
+        action: "product_edit".into(),
+        note: Some(format!("product {id}")),
+        ..Default::default()
+    }
+}
 
 /// Runs every check on one store, in order.
 pub async fn run_all(store: Arc<dyn Store>) {
     let s = &*store;
+    // First: it needs a store without administrators.
+    reliability::setup_token_makes_exactly_one_first_admin(s).await;
     import_keeps_ids_and_is_idempotent(s).await;
     import_changed_rows_bump_version(s).await;
     import_empty_secret_keeps_stored(s).await;
@@ -33,7 +88,12 @@ pub async fn run_all(store: Arc<dyn Store>) {
     runs_round_trip(s).await;
     runs_summaries_and_latest(s).await;
     audit_filters(s).await;
-    lock_busy_stale_unlock(s).await;
+    reliability::lease_busy_expiry_renew_release(s).await;
+    reliability::lease_of_a_gone_process_is_taken_over(s).await;
+    reliability::change_set_under_a_lost_lease_writes_nothing(s).await;
+    reliability::import_refuses_a_second_live_service_per_key(s).await;
+    reliability::records_import_refuses_a_live_duplicate_it_does_not_contain(s).await;
+    reliability::writes_and_their_audit_are_one_transaction(s).await;
     users_create_lookup_and_refuse_duplicates(s).await;
     sessions_live_expired_deleted(s).await;
     api_tokens_create_lookup_and_refuse_duplicates(s).await;
@@ -192,7 +252,10 @@ fn fixture_len(r: &Records) -> usize {
 
 async fn load(store: &dyn Store, base: i64) -> Records {
     let r = fixture(base);
-    let counts = store.import_records(&r).await.expect("import fixture");
+    let counts = store
+        .import_records(&r, &IdentifierFields::new(), &records_event)
+        .await
+        .expect("import fixture");
     assert_eq!(
         counts,
         ImportCounts {
@@ -234,7 +297,10 @@ pub async fn import_keeps_ids_and_is_idempotent(store: &dyn Store) {
         vec![base + 1000, base + 1002]
     );
 
-    let again = store.import_records(&r).await.unwrap();
+    let again = store
+        .import_records(&r, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     assert_eq!(
         again,
         ImportCounts {
@@ -281,7 +347,10 @@ pub async fn import_changed_rows_bump_version(store: &dyn Store) {
         .custom_fields
         .insert("Extra".into(), "x".into());
     r.clients[0].company = "Ann's Bakery".into();
-    let counts = store.import_records(&r).await.unwrap();
+    let counts = store
+        .import_records(&r, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     assert_eq!(
         counts,
         ImportCounts {
@@ -301,7 +370,10 @@ pub async fn import_changed_rows_bump_version(store: &dyn Store) {
         "Ann's Bakery"
     );
 
-    let counts = store.import_records(&r).await.unwrap();
+    let counts = store
+        .import_records(&r, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     assert_eq!(counts.unchanged, fixture_len(&r));
     assert_eq!(store.service(base + 1000).await.unwrap().version, 2);
 
@@ -317,7 +389,10 @@ pub async fn import_changed_rows_bump_version(store: &dyn Store) {
         )],
         ..Records::default()
     };
-    let counts = store.import_records(&extra).await.unwrap();
+    let counts = store
+        .import_records(&extra, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     assert_eq!(
         counts,
         ImportCounts {
@@ -335,7 +410,10 @@ pub async fn import_empty_secret_keeps_stored(store: &dyn Store) {
     let mut r = load(store, base).await;
     r.servers[1].password = Secret::new("");
     r.servers[1].access_hash = Secret::new("");
-    let counts = store.import_records(&r).await.unwrap();
+    let counts = store
+        .import_records(&r, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     assert_eq!(counts.unchanged, fixture_len(&r));
     let web2 = store.server_by_id(base + 101).await.unwrap();
     assert_eq!(web2.password.expose(), "pw");
@@ -343,7 +421,10 @@ pub async fn import_empty_secret_keeps_stored(store: &dyn Store) {
 
     r.servers[1].password = Secret::new("pw2");
     r.servers[1].port = Some(8443);
-    let counts = store.import_records(&r).await.unwrap();
+    let counts = store
+        .import_records(&r, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     assert_eq!(counts.updated, 1);
     let web2 = store.server_by_id(base + 101).await.unwrap();
     assert_eq!(web2.password.expose(), "pw2");
@@ -358,7 +439,10 @@ pub async fn import_refuses_bad_documents(store: &dyn Store) {
     let base = 4_000_000;
     let mut r = fixture(base);
     r.services[2].client_id = base + 999;
-    let err = store.import_records(&r).await.unwrap_err();
+    let err = store
+        .import_records(&r, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap_err();
     match &err {
         StoreError::Invalid(m) => assert_eq!(
             m,
@@ -381,27 +465,27 @@ pub async fn import_refuses_bad_documents(store: &dyn Store) {
     let mut r = fixture(base);
     r.services[0].product_id = base + 11;
     assert!(matches!(
-        store.import_records(&r).await,
+        store.import_records(&r, &IdentifierFields::new(), &records_event).await,
         Err(StoreError::Invalid(m)) if m.starts_with("services[0].product_id")
     ));
     let mut r = fixture(base);
     r.services[1].server_id = Some(base + 555);
     assert!(matches!(
-        store.import_records(&r).await,
+        store.import_records(&r, &IdentifierFields::new(), &records_event).await,
         Err(StoreError::Invalid(m)) if m.starts_with("services[1].server_id")
     ));
 
     let mut r = fixture(base);
     r.clients[2].id = base + 1;
     assert!(matches!(
-        store.import_records(&r).await,
+        store.import_records(&r, &IdentifierFields::new(), &records_event).await,
         Err(StoreError::Invalid(m)) if m == format!("clients[2].id: duplicate id {}", base + 1)
     ));
 
     let mut r = fixture(base);
     r.servers[1].name = r.servers[0].name.clone();
     assert!(matches!(
-        store.import_records(&r).await,
+        store.import_records(&r, &IdentifierFields::new(), &records_event).await,
         Err(StoreError::Invalid(m)) if m.starts_with("servers[1].name")
     ));
 
@@ -415,7 +499,7 @@ pub async fn import_refuses_bad_documents(store: &dyn Store) {
         ..Records::default()
     };
     assert!(matches!(
-        store.import_records(&steal).await,
+        store.import_records(&steal, &IdentifierFields::new(), &records_event).await,
         Err(StoreError::Invalid(m)) if m.starts_with("servers[0].name")
     ));
     assert!(store.services(None).await.unwrap().len() >= 6);
@@ -434,7 +518,10 @@ pub async fn clients_by_email_is_case_insensitive_and_exact(store: &dyn Store) {
         ],
         ..Records::default()
     };
-    store.import_records(&r).await.unwrap();
+    store
+        .import_records(&r, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     let found = |v: Vec<Client>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
 
     assert_eq!(
@@ -495,7 +582,10 @@ pub async fn server_lookup_by_name_or_id(store: &dyn Store) {
         name: (base + 100).to_string(),
         ..r.servers[0].clone()
     });
-    store.import_records(&r).await.unwrap();
+    store
+        .import_records(&r, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     assert_eq!(
         store.server(&(base + 100).to_string()).await.unwrap().id,
         base + 103
@@ -679,6 +769,7 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
             (None, force_ev.clone()),
         ],
         mark_run_applied: Some(run_id),
+        ..Default::default()
     };
     let before = OffsetDateTime::now_utc();
     let applied = store.apply(&cs).await.unwrap();
@@ -786,6 +877,7 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
         ))],
         audit: vec![(Some(0), event("create_client", Some(server), Some(run_id)))],
         mark_run_applied: Some(run_id),
+        ..Default::default()
     };
     store.apply(&again).await.unwrap();
     assert_eq!(
@@ -913,6 +1005,7 @@ pub async fn apply_refuses_bad_refs(store: &dyn Store) {
             ops,
             audit: vec![(Some(0), event("create_client", Some(base + 100), None))],
             mark_run_applied: None,
+            ..Default::default()
         };
         match store.apply(&cs).await {
             Err(StoreError::Invalid(_)) => {}
@@ -924,6 +1017,7 @@ pub async fn apply_refuses_bad_refs(store: &dyn Store) {
         ops: vec![create_client.clone()],
         audit: vec![(Some(1), event("import", Some(base + 100), None))],
         mark_run_applied: None,
+        ..Default::default()
     };
     assert!(matches!(
         store.apply(&cs).await,
@@ -984,6 +1078,7 @@ pub async fn apply_version_conflict_rolls_back(store: &dyn Store) {
             (Some(3), event("terminate", Some(server), Some(run_id))),
         ],
         mark_run_applied: Some(run_id),
+        ..Default::default()
     };
     match store.apply(&cs).await {
         Err(StoreError::VersionConflict {
@@ -1344,50 +1439,6 @@ pub async fn audit_filters(store: &dyn Store) {
     );
 }
 
-/// The per-server lock: busy while held, taken over when stale, released by its holder only.
-pub async fn lock_busy_stale_unlock(store: &dyn Store) {
-    let base = 14_000_000;
-    let (a, b) = (base + 100, base + 101);
-    store.lock_server(a, "cli:1", 600).await.unwrap();
-    assert!(matches!(
-        store.lock_server(a, "web:2", 600).await,
-        Err(StoreError::Busy(id)) if id == a
-    ));
-    // Not re-entrant.
-    assert!(matches!(
-        store.lock_server(a, "cli:1", 600).await,
-        Err(StoreError::Busy(_))
-    ));
-    // Locks are per server.
-    store.lock_server(b, "web:2", 600).await.unwrap();
-    // Unlock by someone else does nothing.
-    store.unlock_server(a, "web:2").await.unwrap();
-    assert!(matches!(
-        store.lock_server(a, "web:2", 600).await,
-        Err(StoreError::Busy(_))
-    ));
-    store.unlock_server(a, "cli:1").await.unwrap();
-    store.lock_server(a, "web:2", 600).await.unwrap();
-    // Unlocking a lock nobody holds is fine.
-    store.unlock_server(base + 555, "cli:1").await.unwrap();
-
-    // Stale: older than stale_after_secs.
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    store.lock_server(b, "cli:3", 0).await.unwrap();
-    assert!(matches!(
-        store.lock_server(b, "web:2", 600).await,
-        Err(StoreError::Busy(_))
-    ));
-    // The old holder's unlock no longer releases it.
-    store.unlock_server(b, "web:2").await.unwrap();
-    assert!(matches!(
-        store.lock_server(b, "web:2", 600).await,
-        Err(StoreError::Busy(_))
-    ));
-    store.unlock_server(b, "cli:3").await.unwrap();
-    store.unlock_server(a, "web:2").await.unwrap();
-}
-
 const HASH_A: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YWFhYWFhYWFhYWFhYWFhYWFhYWE";
 const HASH_B: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YmJiYmJiYmJiYmJiYmJiYmJiYmI";
 
@@ -1407,7 +1458,7 @@ pub async fn users_create_lookup_and_refuse_duplicates(store: &dyn Store) {
     let (alice, bob) = (format!("alice-{base}"), format!("bob-{base}"));
     let before = OffsetDateTime::now_utc();
     let a = store
-        .create_user(&alice, HASH_A, Role::Admin)
+        .create_user(&alice, HASH_A, Role::Admin, &user_event)
         .await
         .unwrap();
     assert!(a.id > 0);
@@ -1432,7 +1483,10 @@ pub async fn users_create_lookup_and_refuse_duplicates(store: &dyn Store) {
         None
     );
 
-    match store.create_user(&alice, HASH_B, Role::ReadOnly).await {
+    match store
+        .create_user(&alice, HASH_B, Role::ReadOnly, &user_event)
+        .await
+    {
         Err(StoreError::Invalid(m)) => {
             assert_eq!(m, format!("username {alice:?} is already taken"))
         }
@@ -1440,13 +1494,13 @@ pub async fn users_create_lookup_and_refuse_duplicates(store: &dyn Store) {
     }
     assert_eq!(store.user_by_name(&alice).await.unwrap(), Some(a.clone()));
     assert!(matches!(
-        store.create_user(" ", HASH_A, Role::Admin).await,
+        store.create_user(" ", HASH_A, Role::Admin, &user_event).await,
         Err(StoreError::Invalid(m)) if m == "username is empty"
     ));
 
     // Created after alice but listed before her? No: listing is by username.
     let b = store
-        .create_user(&bob, HASH_B, Role::ReadOnly)
+        .create_user(&bob, HASH_B, Role::ReadOnly, &user_event)
         .await
         .unwrap();
     assert_ne!(a.id, b.id);
@@ -1482,7 +1536,12 @@ pub async fn users_create_lookup_and_refuse_duplicates(store: &dyn Store) {
 pub async fn sessions_live_expired_deleted(store: &dyn Store) {
     let base = 16_000_000;
     let user = store
-        .create_user(&format!("carol-{base}"), HASH_A, Role::ReadOnly)
+        .create_user(
+            &format!("carol-{base}"),
+            HASH_A,
+            Role::ReadOnly,
+            &user_event,
+        )
         .await
         .unwrap();
     let live = format!("{:064x}", base + 1);
@@ -1540,7 +1599,7 @@ pub async fn api_tokens_create_lookup_and_refuse_duplicates(store: &dyn Store) {
     let hash = format!("{:064x}", base + 1);
     let before = OffsetDateTime::now_utc();
     let t = store
-        .create_api_token(&name, &hash, Role::Admin)
+        .create_api_token(&name, &hash, Role::Admin, &token_event)
         .await
         .unwrap();
     assert!(t.id > 0);
@@ -1580,7 +1639,12 @@ pub async fn api_tokens_create_lookup_and_refuse_duplicates(store: &dyn Store) {
     );
 
     match store
-        .create_api_token(&name, &format!("{:064x}", base + 2), Role::ReadOnly)
+        .create_api_token(
+            &name,
+            &format!("{:064x}", base + 2),
+            Role::ReadOnly,
+            &token_event,
+        )
         .await
     {
         Err(StoreError::Invalid(m)) => {
@@ -1589,7 +1653,12 @@ pub async fn api_tokens_create_lookup_and_refuse_duplicates(store: &dyn Store) {
         other => panic!("expected Invalid, got {other:?}"),
     }
     match store
-        .create_api_token(&format!("other-{base}"), &hash, Role::ReadOnly)
+        .create_api_token(
+            &format!("other-{base}"),
+            &hash,
+            Role::ReadOnly,
+            &token_event,
+        )
         .await
     {
         Err(StoreError::Invalid(m)) => assert!(!m.contains(&hash), "{m}"),
@@ -1600,6 +1669,7 @@ pub async fn api_tokens_create_lookup_and_refuse_duplicates(store: &dyn Store) {
             &format!("audit-{base}"),
             &format!("{:064x}", base + 3),
             Role::ReadOnly,
+            &token_event,
         )
         .await
         .unwrap();
@@ -1627,7 +1697,7 @@ pub async fn save_server_insert_update_keep_secrets(store: &dyn Store) {
         access_hash: Secret::new("HASH-9"),
         ..r.servers[0].clone()
     };
-    let id = store.save_server(&new).await.unwrap();
+    let id = store.save_server(&new, &server_event).await.unwrap();
     assert!(!existing.contains(&id) && id > 0, "{id}");
     new.id = id;
     assert_eq!(store.server_by_id(id).await.unwrap(), new);
@@ -1648,7 +1718,10 @@ pub async fn save_server_insert_update_keep_secrets(store: &dyn Store) {
         access_hash: Secret::new(""),
         disabled: true,
     };
-    assert_eq!(store.save_server(&changed).await.unwrap(), id);
+    assert_eq!(
+        store.save_server(&changed, &server_event).await.unwrap(),
+        id
+    );
     let got = store.server_by_id(id).await.unwrap();
     assert_eq!(got.password.expose(), "s3cret");
     assert_eq!(got.access_hash.expose(), "HASH-9");
@@ -1659,14 +1732,14 @@ pub async fn save_server_insert_update_keep_secrets(store: &dyn Store) {
     // A given secret replaces the stored one (the other stays).
     changed.password = Secret::new("n3w");
     changed.access_hash = Secret::new("");
-    store.save_server(&changed).await.unwrap();
+    store.save_server(&changed, &server_event).await.unwrap();
     let got = store.server_by_id(id).await.unwrap();
     assert_eq!(
         (got.password.expose(), got.access_hash.expose()),
         ("n3w", "HASH-9")
     );
     // Saving under its own name is not a clash.
-    store.save_server(&got).await.unwrap();
+    store.save_server(&got, &server_event).await.unwrap();
 
     // Names are unique across servers, on update and insert.
     let web1 = format!("web1-{base}");
@@ -1676,7 +1749,7 @@ pub async fn save_server_insert_update_keep_secrets(store: &dyn Store) {
             name: web1.clone(),
             ..changed.clone()
         };
-        match store.save_server(&clash).await {
+        match store.save_server(&clash, &server_event).await {
             Err(StoreError::Invalid(m)) => assert_eq!(
                 m,
                 format!("server name {web1:?} is already used by server {msg_id}")
@@ -1692,7 +1765,7 @@ pub async fn save_server_insert_update_keep_secrets(store: &dyn Store) {
         name: format!("ghost-{base}"),
         ..changed.clone()
     };
-    match store.save_server(&unknown).await {
+    match store.save_server(&unknown, &server_event).await {
         Err(StoreError::NotFound(m)) => assert_eq!(m, format!("server {}", base + 999)),
         other => panic!("expected NotFound, got {other:?}"),
     }
@@ -1702,12 +1775,15 @@ pub async fn save_server_insert_update_keep_secrets(store: &dyn Store) {
     ));
     // The error messages never carry secrets.
     let err = store
-        .save_server(&Server {
-            id: 0,
-            name: web1,
-            password: Secret::new("leak-me"),
-            ..changed
-        })
+        .save_server(
+            &Server {
+                id: 0,
+                name: web1,
+                password: Secret::new("leak-me"),
+                ..changed
+            },
+            &server_event,
+        )
         .await
         .unwrap_err();
     assert!(!err.to_string().contains("leak-me"));
@@ -1733,7 +1809,7 @@ pub async fn save_product_insert_update(store: &dyn Store) {
             ("configoption2".to_string(), "10 GB".to_string()),
         ]),
     };
-    let id = store.save_product(&p).await.unwrap();
+    let id = store.save_product(&p, &product_event).await.unwrap();
     assert!(id > 0 && !before.contains(&id), "{id}");
     p.id = id;
     let by_module = store.products_by_module(&module(base)).await.unwrap();
@@ -1742,7 +1818,7 @@ pub async fn save_product_insert_update(store: &dyn Store) {
     p.name = "Pro Hosting 2".into();
     p.module = format!("plesk_{base}");
     p.config_options = BTreeMap::from([("configoption1".to_string(), "pro2".to_string())]);
-    assert_eq!(store.save_product(&p).await.unwrap(), id);
+    assert_eq!(store.save_product(&p, &product_event).await.unwrap(), id);
     assert_eq!(
         store
             .products_by_module(&format!("plesk_{base}"))
@@ -1759,10 +1835,13 @@ pub async fn save_product_insert_update(store: &dyn Store) {
     assert_eq!(store.products().await.unwrap().len(), before.len() + 1);
 
     match store
-        .save_product(&Product {
-            id: base + 999,
-            ..p
-        })
+        .save_product(
+            &Product {
+                id: base + 999,
+                ..p
+            },
+            &product_event,
+        )
         .await
     {
         Err(StoreError::NotFound(m)) => assert_eq!(m, format!("product {}", base + 999)),

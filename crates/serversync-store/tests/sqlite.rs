@@ -4,8 +4,20 @@
 use std::sync::Arc;
 
 use serversync_store::sqlite::SqliteStore;
-use serversync_store::{testsuite, Store, StoreError};
+use serversync_store::testsuite::{records_event, token_event, user_event};
+use serversync_store::{testsuite, IdentifierFields, Store, StoreError};
 use tempfile::TempDir;
+
+const LONG: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn holder(id: &str) -> serversync_store::LockHolder {
+    serversync_store::LockHolder {
+        id: id.into(),
+        actor: id.into(),
+        host: "test-host".into(),
+        process: None,
+    }
+}
 
 async fn fresh() -> (TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -27,6 +39,7 @@ macro_rules! suite {
 }
 
 suite!(
+    setup_token_makes_exactly_one_first_admin,
     import_keeps_ids_and_is_idempotent,
     import_changed_rows_bump_version,
     import_empty_secret_keeps_stored,
@@ -40,7 +53,12 @@ suite!(
     runs_round_trip,
     runs_summaries_and_latest,
     audit_filters,
-    lock_busy_stale_unlock,
+    lease_busy_expiry_renew_release,
+    lease_of_a_gone_process_is_taken_over,
+    change_set_under_a_lost_lease_writes_nothing,
+    import_refuses_a_second_live_service_per_key,
+    records_import_refuses_a_live_duplicate_it_does_not_contain,
+    writes_and_their_audit_are_one_transaction,
     users_create_lookup_and_refuse_duplicates,
     sessions_live_expired_deleted,
     api_tokens_create_lookup_and_refuse_duplicates,
@@ -113,15 +131,15 @@ async fn sqlite_url_forms_create_the_file_and_data_persists() {
     ] {
         let store = serversync_store::open(&url).await.expect("open");
         store
-            .lock_server(1, "cli:test", 60)
+            .lock_server(1, &holder("cli:test"), LONG)
             .await
             .expect("write works");
         drop(store);
         // Reopening runs the migrations again (a no-op) and sees the data.
         let store = serversync_store::open(&url).await.expect("reopen");
         assert!(matches!(
-            store.lock_server(1, "web:other", 60).await,
-            Err(StoreError::Busy(1))
+            store.lock_server(1, &holder("web:other"), LONG).await,
+            Err(StoreError::Busy(l)) if l.server_id == 1 && l.holder.id == "cli:test"
         ));
     }
     assert!(a.exists() && b.exists());
@@ -151,8 +169,8 @@ async fn sqlite_url_forms_create_the_file_and_data_persists() {
 async fn memory_stores_are_private() {
     let one = serversync_store::open("sqlite::memory:").await.unwrap();
     let two = serversync_store::open("sqlite::memory:").await.unwrap();
-    one.lock_server(7, "a", 60).await.unwrap();
-    two.lock_server(7, "b", 60).await.unwrap();
+    one.lock_server(7, &holder("a"), LONG).await.unwrap();
+    two.lock_server(7, &holder("b"), LONG).await.unwrap();
 }
 
 #[tokio::test]
@@ -232,10 +250,14 @@ async fn server_secrets_never_show_in_debug() {
         disabled: false,
     };
     store
-        .import_records(&serversync_store::Records {
-            servers: vec![server],
-            ..Default::default()
-        })
+        .import_records(
+            &serversync_store::Records {
+                servers: vec![server],
+                ..Default::default()
+            },
+            &IdentifierFields::new(),
+            &records_event,
+        )
         .await
         .unwrap();
     let got = store.server("web1").await.unwrap();
@@ -256,6 +278,7 @@ async fn disabled_users_have_no_session() {
             "dave",
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
             Role::Admin,
+            &user_event,
         )
         .await
         .unwrap();
@@ -289,7 +312,7 @@ async fn expired_sessions_are_dropped() {
     use serversync_store::Role;
     let (_dir, store) = fresh().await;
     let user = store
-        .create_user("erin", "h", Role::ReadOnly)
+        .create_user("erin", "h", Role::ReadOnly, &user_event)
         .await
         .unwrap();
     let past = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
@@ -324,9 +347,12 @@ async fn expired_sessions_are_dropped() {
 async fn corrupt_roles_are_reported() {
     use serversync_store::Role;
     let (_dir, store) = fresh().await;
-    let user = store.create_user("frank", "h", Role::Admin).await.unwrap();
+    let user = store
+        .create_user("frank", "h", Role::Admin, &user_event)
+        .await
+        .unwrap();
     let token = store
-        .create_api_token("ci", "bb22", Role::ReadOnly)
+        .create_api_token("ci", "bb22", Role::ReadOnly, &token_event)
         .await
         .unwrap();
     sqlx::query("UPDATE admin_users SET role = 'x'")
@@ -418,13 +444,19 @@ async fn bulk_100k_timings() {
         services: (1..=N).map(|i| svc(i, i)).collect(),
     };
     let t = Instant::now();
-    let counts = store.import_records(&records).await.unwrap();
+    let counts = store
+        .import_records(&records, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     println!(
         "import {N} clients + {N} services: {:?} ({counts:?})",
         t.elapsed()
     );
     let t = Instant::now();
-    let counts = store.import_records(&records).await.unwrap();
+    let counts = store
+        .import_records(&records, &IdentifierFields::new(), &records_event)
+        .await
+        .unwrap();
     println!("re-import, all unchanged: {:?} ({counts:?})", t.elapsed());
 
     let t = Instant::now();
@@ -476,4 +508,37 @@ async fn bulk_100k_timings() {
     let t = Instant::now();
     let all = store.services(Some(1)).await.unwrap();
     println!("read {} services: {:?}", all.len(), t.elapsed());
+}
+
+/// Two `serve`s started at once on a new database: every concurrent open migrates it (the
+/// migrator takes no lock; a loser retries and finds the migrations recorded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_opens_of_a_new_database_all_succeed() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("new.db").display());
+        let opens = (0..4).map(|_| {
+            let url = url.clone();
+            async move { serversync_store::open(&url).await }
+        });
+        for (i, r) in futures_join_all(opens).await.into_iter().enumerate() {
+            let store = r.unwrap_or_else(|e| panic!("round {round}, open {i}: {e}"));
+            assert!(store.users().await.unwrap().is_empty());
+        }
+    }
+}
+
+/// Awaits every future concurrently (no `futures` dependency here).
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }

@@ -1,7 +1,7 @@
 //! Sign-in, sign-out, first-run setup, the session extractor and CSRF checks.
 
 use askama::Template;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -10,9 +10,10 @@ use axum::{Form, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use serversync_store::{Role, Session};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use serversync_app::AppError;
 
 use crate::{WebError, WebState};
 
@@ -71,50 +72,22 @@ impl CurrentUser {
     }
 }
 
-/// Sign-in throttling per user name: after [`Throttle::FREE_FAILURES`] failures in a row, each
-/// further attempt must wait, doubling from one second up to five minutes. A success clears it.
-#[derive(Default)]
-pub struct Throttle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
+pub use crate::throttle::{Admission, Throttle, ThrottleConfig};
 
-impl Throttle {
-    /// Failures allowed without waiting.
-    pub const FREE_FAILURES: u32 = 5;
+/// The client's address (the TCP peer), when the server was started with connect info
+/// ([`crate::serve`] does); `None` otherwise (e.g. a router driven in-process).
+pub struct ClientAddr(pub Option<IpAddr>);
 
-    fn key(username: &str) -> String {
-        username.trim().to_lowercase()
-    }
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
 
-    /// How long `username` must still wait before trying again, if at all.
-    pub fn wait(&self, username: &str) -> Option<Duration> {
-        let map = self.failures.lock().ok()?;
-        let (n, last) = map.get(&Self::key(username))?;
-        if *n < Self::FREE_FAILURES {
-            return None;
-        }
-        let delay = Duration::from_secs(1u64 << (n - Self::FREE_FAILURES).min(8))
-            .min(Duration::from_secs(300));
-        delay.checked_sub(last.elapsed())
-    }
-
-    pub fn failed(&self, username: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            if map.len() > 10_000 {
-                map.retain(|_, (_, t)| t.elapsed() < Duration::from_secs(600));
-            }
-            let e = map
-                .entry(Self::key(username))
-                .or_insert((0, Instant::now()));
-            e.0 = e.0.saturating_add(1);
-            e.1 = Instant::now();
-        }
-    }
-
-    pub fn succeeded(&self, username: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&Self::key(username));
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
     }
 }
 
@@ -227,6 +200,7 @@ struct LoginForm {
 
 async fn login(
     State(st): State<WebState>,
+    ClientAddr(addr): ClientAddr,
     jar: CookieJar,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, WebError> {
@@ -240,13 +214,23 @@ async fn login(
                 .into(),
         ));
     }
-    if let Some(wait) = st.sign_in_failures.wait(&f.username) {
+    // Failed sign-ins for this name from this address slow the next ones down (a bounded
+    // wait, then the password is checked); only a long queue of them is refused.
+    let wait = match st.sign_in_failures.admit(&f.username, addr, Instant::now()) {
+        Admission::Now => None,
+        Admission::After(d) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        Admission::Refused(d) => Some(d),
+    };
+    if let Some(wait) = wait {
         let csrf = serversync_app::auth::new_token("");
         let page = render(&LoginPage {
             nav: None,
             csrf: csrf.clone(),
             error: Some(format!(
-                "Too many failed sign-ins for this user name: try again in {} s.",
+                "Too many sign-in attempts for this user name from your address are waiting: try again in {} s.",
                 wait.as_secs().max(1)
             )),
             username: f.username,
@@ -260,9 +244,10 @@ async fn login(
     }
     let login = st.app.login(f.username.trim(), &f.password).await?;
     if login.is_some() {
-        st.sign_in_failures.succeeded(&f.username);
+        st.sign_in_failures.succeeded(&f.username, addr);
     } else {
-        st.sign_in_failures.failed(&f.username);
+        st.sign_in_failures
+            .failed(&f.username, addr, Instant::now());
     }
     match login {
         Some((token, _session)) => {
@@ -324,23 +309,15 @@ struct SetupQuery {
     token: String,
 }
 
-fn setup_token_ok(st: &WebState, token: &str) -> bool {
-    st.setup_token
-        .lock()
-        .ok()
-        .and_then(|t| t.clone())
-        .is_some_and(|t| !token.is_empty() && constant_time_eq(t.as_bytes(), token.as_bytes()))
-}
+const SETUP_LINK_INVALID: &str =
+    "this setup link is not valid (it works once, until the first administrator exists)";
 
 async fn setup_page(
     State(st): State<WebState>,
     Query(q): Query<SetupQuery>,
 ) -> Result<Response, WebError> {
-    if !setup_token_ok(&st, &q.token) || st.app.has_users().await? {
-        return Err(WebError::Forbidden(
-            "this setup link is not valid (it works once, until the first administrator exists)"
-                .into(),
-        ));
+    if !st.app.setup_token_valid(&q.token).await? {
+        return Err(WebError::Forbidden(SETUP_LINK_INVALID.into()));
     }
     Ok(render(&SetupPage {
         nav: None,
@@ -362,56 +339,33 @@ async fn setup(
     jar: CookieJar,
     Form(f): Form<SetupForm>,
 ) -> Result<Response, WebError> {
-    // The setup token is the CSRF protection of this form: it is secret and single-use. It is
-    // taken out before the administrator is created, so concurrent posts cannot both use it.
-    let taken = st.setup_token.lock().ok().and_then(|mut t| {
-        let ok = t.as_deref().is_some_and(|v| {
-            !f.token.is_empty() && constant_time_eq(v.as_bytes(), f.token.as_bytes())
-        });
-        if ok {
-            t.take()
-        } else {
-            None
-        }
-    });
-    let Some(token) = taken else {
-        return Err(WebError::Forbidden(
-            "this setup link is not valid (it works once, until the first administrator exists)"
-                .into(),
-        ));
-    };
-    let restore = |st: &WebState| {
-        if let Ok(mut t) = st.setup_token.lock() {
-            *t = Some(token.clone());
-        }
-    };
-    match st.app.has_users().await {
-        Ok(false) => {}
-        Ok(true) => return Err(WebError::Forbidden(
-            "this setup link is not valid (it works once, until the first administrator exists)"
-                .into(),
-        )),
-        Err(e) => {
-            restore(&st);
-            return Err(e.into());
-        }
+    // The setup token is the CSRF protection of this form: it is secret and single-use. It
+    // lives in the database and is consumed in the transaction that creates the user, so of
+    // concurrent posts — to this process or another `serve` on the same database — exactly
+    // one creates an administrator.
+    if !st.app.setup_token_valid(&f.token).await? {
+        return Err(WebError::Forbidden(SETUP_LINK_INVALID.into()));
     }
     let app = st.app.clone().with_actor("setup");
-    if let Err(e) = app
-        .add_user(f.username.trim(), &f.password, Role::Admin)
+    match app
+        .create_first_admin(&f.token, f.username.trim(), &f.password)
         .await
     {
-        // A refused name or password: the link may be used again.
-        restore(&st);
-        return Ok((
-            axum::http::StatusCode::BAD_REQUEST,
-            render(&SetupPage {
-                nav: None,
-                token: f.token,
-                error: Some(e.to_string()),
-            })?,
-        )
-            .into_response());
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(WebError::Forbidden(SETUP_LINK_INVALID.into())),
+        Err(AppError::Invalid(e)) => {
+            // A refused name or password: the link may be used again.
+            return Ok((
+                axum::http::StatusCode::BAD_REQUEST,
+                render(&SetupPage {
+                    nav: None,
+                    token: f.token,
+                    error: Some(e),
+                })?,
+            )
+                .into_response());
+        }
+        Err(e) => return Err(e.into()),
     }
     match st.app.login(f.username.trim(), &f.password).await? {
         Some((token, _)) => Ok((
@@ -420,27 +374,5 @@ async fn setup(
         )
             .into_response()),
         None => Ok(Redirect::to("/login").into_response()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn throttle_waits_after_five_failures_and_clears_on_success() {
-        let t = Throttle::default();
-        for _ in 0..Throttle::FREE_FAILURES {
-            assert_eq!(t.wait("Admin"), None);
-            t.failed("admin");
-        }
-        let w = t.wait(" ADMIN ").expect("must wait after five failures");
-        assert!(
-            w <= Duration::from_secs(1) && w > Duration::from_millis(500),
-            "{w:?}"
-        );
-        assert_eq!(t.wait("other"), None);
-        t.succeeded("admin");
-        assert_eq!(t.wait("admin"), None);
     }
 }

@@ -42,7 +42,9 @@ impl WebError {
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::App(e) => match e {
                 AppError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
-                AppError::Store(StoreError::Busy(_)) => StatusCode::CONFLICT,
+                AppError::Store(
+                    StoreError::Busy(_) | StoreError::LockLost(_) | StoreError::IdentifierTaken(_),
+                ) => StatusCode::CONFLICT,
                 AppError::Store(StoreError::VersionConflict { .. }) => StatusCode::CONFLICT,
                 AppError::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
                 AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -51,7 +53,10 @@ impl WebError {
                 | AppError::Invalid(_)
                 | AppError::UnknownModule { .. }
                 | AppError::Module(_) => StatusCode::BAD_REQUEST,
-                AppError::NotApplicable(_) | AppError::Busy(_) => StatusCode::CONFLICT,
+                AppError::NotApplicable(_) | AppError::Busy { .. } | AppError::LockLost(_) => {
+                    StatusCode::CONFLICT
+                }
+                AppError::Interrupted(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
         }
     }

@@ -5,9 +5,11 @@
 //! form; a JSON API under `/api/` for API tokens (`Authorization: Bearer …`), described by
 //! `/api/openapi.json`. Both call the application functions of `serversync-app` only.
 
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
+use serversync_app::auth::SetupLink;
 use serversync_app::items::RunCache;
 use serversync_app::jobs::Jobs;
 use serversync_app::App;
@@ -16,6 +18,7 @@ pub mod api;
 pub mod auth;
 mod error;
 pub mod pages;
+mod throttle;
 
 pub use error::WebError;
 
@@ -33,9 +36,7 @@ pub struct WebState {
     pub jobs: Arc<Jobs>,
     pub runs: Arc<RunCache>,
     pub config: WebConfig,
-    /// The one-time first-run setup token (while no administrator exists).
-    pub setup_token: Arc<Mutex<Option<String>>>,
-    /// Failed sign-ins per user name, for throttling.
+    /// Failed sign-ins per (user name, client address), for throttling.
     pub sign_in_failures: Arc<auth::Throttle>,
 }
 
@@ -46,22 +47,19 @@ impl WebState {
             jobs: Arc::new(Jobs::default()),
             runs: Arc::new(RunCache::default()),
             config,
-            setup_token: Arc::new(Mutex::new(None)),
             sign_in_failures: Arc::new(auth::Throttle::default()),
         }
     }
 
-    /// Creates the one-time setup token if no administrator exists yet; returns the path of
-    /// the setup link (`/setup?token=…`) to print, or `None` when administrators exist.
-    pub async fn setup_link(&self) -> Result<Option<String>, WebError> {
-        if self.app.has_users().await? {
-            return Ok(None);
-        }
-        let token = serversync_app::auth::new_token("");
-        if let Ok(mut t) = self.setup_token.lock() {
-            *t = Some(token.clone());
-        }
-        Ok(Some(format!("/setup?token={token}")))
+    /// The first-run setup link to print: a new one-time token while no administrator
+    /// exists and no other process offered one ([`serversync_app::App::offer_setup`]; the
+    /// token lives in the database, so any `serve` on it accepts the link). `New(path)` holds
+    /// the link's path (`/setup?token=…`).
+    pub async fn setup_link(&self) -> Result<SetupLink, WebError> {
+        Ok(match self.app.offer_setup().await? {
+            SetupLink::New(token) => SetupLink::New(format!("/setup?token={token}")),
+            other => other,
+        })
     }
 }
 
@@ -109,7 +107,11 @@ pub async fn serve(
     state: WebState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address keys the sign-in throttling (per user name and client address).
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use serversync_app::{App, ApplyRequest, ImportDefaults, Selection, Selector};
+use serversync_app::{App, ApplyRequest, Cancel, ImportDefaults, Selection, Selector};
 
 /// `println!` that ends quietly on a closed pipe (`serversync … | head`) and reports any other
 /// write error as one line with exit code 2, instead of panicking.
@@ -138,6 +138,12 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Server locks: one analysis or apply per server at a time. A lock is a lease renewed
+    /// while its work runs; a dead holder's is taken over by the next command.
+    Locks {
+        #[command(subcommand)]
+        command: LocksCommand,
+    },
     /// Start simulated cPanel servers on loopback, load demo records with drift of every
     /// category into sqlite://serversync-demo.db (recreated), analyse every server and serve
     /// the web page (prints its URL and credentials).
@@ -203,6 +209,22 @@ enum TokensCommand {
     },
     /// List API tokens (names and roles, never the tokens).
     List,
+}
+
+#[derive(Subcommand)]
+enum LocksCommand {
+    /// Every stored lock: server, holder, taken at, expires.
+    List {
+        /// Print the locks as a JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a server's lock whoever holds it (audited as `lock_release`). A holder that
+    /// still runs finds out before it writes and stops without writing.
+    Release {
+        /// Server name or id.
+        server: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -489,6 +511,45 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Locks { command } => {
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
+            match command {
+                LocksCommand::List { json } => {
+                    let locks = app.locks().await?;
+                    if json {
+                        outln!("{}", serde_json::to_string_pretty(&locks)?);
+                    } else if locks.is_empty() {
+                        outln!("no server is locked");
+                    } else {
+                        outln!("SERVER\tHOLDER\tTAKEN AT\tEXPIRES");
+                        for l in locks {
+                            let server = l
+                                .server
+                                .unwrap_or_else(|| format!("(server {})", l.server_id));
+                            outln!(
+                                "{}\t{}\t{}\t{}{}",
+                                output::clean(&server),
+                                output::clean(&l.holder),
+                                l.taken_at,
+                                l.expires_at,
+                                if l.expired { " (ran out)" } else { "" }
+                            );
+                        }
+                    }
+                }
+                LocksCommand::Release { server } => match app.release_lock(&server).await? {
+                    Some(l) => outln!(
+                        "released the lock of server {} held by {} (taken at {}, until {})",
+                        output::clean(&server),
+                        output::clean(&l.holder.describe()),
+                        serversync_store::show_time(l.taken_at),
+                        serversync_store::show_time(l.expires_at)
+                    ),
+                    None => outln!("server {} has no lock", output::clean(&server)),
+                },
+            }
+            Ok(0)
+        }
         Command::Records { command } => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
             match command {
@@ -523,7 +584,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Analyse(a) => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
             let bar = progress::Bar::new(&a.server);
-            let out = interruptible(&app, &a.server, app.analyse_server(&a.server, &bar)).await;
+            let (app_ref, bar_ref, server) = (&app, &bar, &a.server);
+            let out = interruptible(|cancel| async move {
+                app_ref.analyse_server_with(server, bar_ref, &cancel).await
+            })
+            .await;
             bar.finish();
             let out = out?;
             if a.json {
@@ -573,22 +638,43 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Runs a command that locks a server; on Ctrl-C releases the lock (so the next command is not
-/// told the server is busy) and fails with "interrupted".
-async fn interruptible<T>(
-    app: &App,
-    server: &str,
-    fut: impl std::future::Future<Output = serversync_app::Result<T>>,
-) -> anyhow::Result<T> {
-    tokio::select! {
-        r = fut => Ok(r?),
-        _ = tokio::signal::ctrl_c() => {
-            if let Ok(id) = app.server_id(server).await {
-                let _ = app.unlock(id, &app.lock_holder()).await;
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. From then on those signals no longer
+/// end the process: the work decides how it ends.
+async fn interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
-            anyhow::bail!("interrupted: nothing was applied; the server's lock was released")
+            return;
         }
     }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs work that locks a server (an analysis or an apply) to its end. On Ctrl-C or SIGTERM
+/// the work is asked to stop: before its write starts it stops, writes nothing and releases
+/// the server's lock ("interrupted before anything was written"); once its write has started
+/// it runs to the end and its result is reported as usual, so that what is printed is what
+/// the database holds. The lock is released by the work itself, after its transaction ended.
+async fn interruptible<T, F>(work: impl FnOnce(Cancel) -> F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = serversync_app::Result<T>>,
+{
+    let cancel = Cancel::new();
+    let fut = work(cancel.clone());
+    tokio::pin!(fut);
+    tokio::select! {
+        r = &mut fut => return Ok(r?),
+        () = interrupt() => {}
+    }
+    cancel.cancel();
+    let out = fut.await?;
+    eprintln!("serversync: interrupted after the write had started: it was completed, as reported");
+    Ok(out)
 }
 
 /// Serves the web page until Ctrl-C. Prints the URL (and a one-time setup link while no
@@ -608,8 +694,20 @@ pub(crate) async fn serve(
     outln!("Web page: {url}/");
     if let Some((user, password)) = credentials {
         outln!("Sign in as {user} with password {password}");
-    } else if let Some(link) = state.setup_link().await? {
-        outln!("No administrator yet: create the first one at {url}{link}");
+    } else {
+        use serversync_app::auth::SetupLink;
+        match state.setup_link().await? {
+            SetupLink::New(link) => {
+                outln!("No administrator yet: create the first one at {url}{link}")
+            }
+            SetupLink::Offered { since } => outln!(
+                "No administrator yet: a setup link was already printed (by a serversync serve on \
+                 this database at {}); use that link (it works on any serve of this database), or \
+                 add the first administrator with `serversync users add NAME`",
+                serversync_store::show_time(since)
+            ),
+            SetupLink::NotNeeded => {}
+        }
     }
     outln!("API: {url}/api/ (OpenAPI document at {url}/api/openapi.json)");
     use std::io::Write;
@@ -660,7 +758,7 @@ async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {
             create_missing_products: a.create_missing_products,
         },
     };
-    let report = interruptible(&app, &req.server, app.apply(&req)).await?;
+    let report = interruptible(|cancel| app.apply_with(&req, cancel)).await?;
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
