@@ -31,6 +31,7 @@ use std::time::Duration;
 pub use serversync_core::module::{Listing, MetaData, RemoteAccount, ServerParams, SkippedRecord};
 
 pub mod cpanel;
+pub mod directadmin;
 pub mod external;
 pub mod http;
 pub mod lenient;

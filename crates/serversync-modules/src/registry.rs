@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::{
-    cpanel, external, php, virtualmin, Listing, ListingProgress, MetaData, Module, ModuleError,
-    ModuleOptions, ServerParams, Shared,
+    cpanel, directadmin, external, php, virtualmin, Listing, ListingProgress, MetaData, Module,
+    ModuleError, ModuleOptions, ServerParams, Shared,
 };
 
 /// Where a module comes from (`modules list` prints these names).
@@ -138,6 +138,7 @@ impl std::fmt::Debug for ModuleRegistry {
 fn builtins(shared: &Shared) -> Vec<Arc<dyn Module>> {
     vec![
         Arc::new(cpanel::CpanelModule::new(shared)),
+        Arc::new(directadmin::DirectAdminModule::new(shared)),
         Arc::new(virtualmin::VirtualminModule::new(shared)),
     ]
 }
@@ -148,7 +149,7 @@ pub fn is_builtin(name: &str) -> bool {
 }
 
 /// Names of the built-in modules.
-pub const BUILTIN_NAMES: &[&str] = &["cpanel", "virtualmin"];
+pub const BUILTIN_NAMES: &[&str] = &["cpanel", "directadmin", "virtualmin"];
 
 impl ModuleRegistry {
     /// The built-in modules only.
@@ -366,6 +367,9 @@ mod tests {
                 BUILTIN_NAMES.join(", ")
             )
         );
+        let da = r.get("directadmin").unwrap();
+        assert_eq!(da.meta().display_name, "DirectAdmin");
+        assert_eq!(da.meta().default_secure_port, 2222);
         let v = r.get("virtualmin").unwrap();
         assert_eq!(v.meta().display_name, "Virtualmin");
         assert_eq!(v.meta().product_field, "configoption2");
