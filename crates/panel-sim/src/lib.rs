@@ -9,6 +9,9 @@
 //! - **cPanel & WHM** (WHM API 1 `listaccts`): [`spawn_cpanel`], [`CpanelSimConfig`],
 //!   [`generate_cpanel_accounts`], [`CpanelAccount`]. See the [`cpanel`] module for the exact
 //!   wire behaviour.
+//! - **DirectAdmin** (legacy `CMD_API_SHOW_ALL_USERS` + `CMD_API_SHOW_USER_CONFIG`):
+//!   [`spawn_directadmin`], [`DirectAdminSimConfig`], [`generate_directadmin_accounts`]. See
+//!   the [`directadmin`] module.
 //! - **Virtualmin** (remote API `remote.cgi?program=list-domains&multiline=&json=1`):
 //!   [`spawn_virtualmin`], [`VirtualminSimConfig`], [`generate_virtualmin_accounts`],
 //!   [`VirtualminDomain`]. See the [`virtualmin`] module.
@@ -24,6 +27,7 @@
 //! ```
 
 pub mod cpanel;
+pub mod directadmin;
 mod error;
 mod fault;
 mod handle;
@@ -32,6 +36,10 @@ pub mod virtualmin;
 pub use cpanel::{
     generate_cpanel_accounts, load_accounts_file, spawn_cpanel, whm_startdate, CpanelAccount,
     CpanelSimConfig,
+};
+pub use directadmin::{
+    da_date_created, directadmin_user, generate_directadmin_accounts,
+    load_directadmin_accounts_file, spawn_directadmin, DirectAdminSimConfig,
 };
 pub use error::SimError;
 pub use fault::{Fault, DEFAULT_SLOW};

@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use panel_sim::{
-    load_accounts_file, load_virtualmin_accounts_file, spawn_cpanel, spawn_virtualmin,
-    CpanelSimConfig, Fault, VirtualminSimConfig,
+    load_accounts_file, load_directadmin_accounts_file, load_virtualmin_accounts_file,
+    spawn_cpanel, spawn_directadmin, spawn_virtualmin, CpanelSimConfig, DirectAdminSimConfig,
+    Fault, VirtualminSimConfig,
 };
 
 /// Simulators of hosting panels' account-listing APIs, for serversync's demo, tests and
@@ -35,17 +36,20 @@ struct Cli {
     #[arg(long, value_name = "S", default_value_t = 1)]
     seed: u64,
 
-    /// The login whose credentials are accepted (cPanel: the WHM user of the API token).
-    #[arg(long, value_name = "U", default_value = "root")]
-    username: String,
+    /// The login whose credentials are accepted (cPanel: the WHM user of the API token,
+    /// default root; DirectAdmin: the admin login, default admin; Virtualmin: the Webmin
+    /// master admin, default root).
+    #[arg(long, value_name = "U")]
+    username: Option<String>,
 
-    /// A password to accept too (cPanel: HTTP Basic USER:PASSWORD). Default: none, only the
-    /// token is accepted.
-    /// Virtualmin: the Webmin password of HTTP Basic USER:PASSWORD (default PASSWORD).
+    /// A password to accept (cPanel: HTTP Basic USER:PASSWORD too; default: none, only the
+    /// token is accepted. DirectAdmin: the password; default: the --token value.
+    /// Virtualmin: the Webmin password of HTTP Basic USER:PASSWORD, default PASSWORD).
     #[arg(long, value_name = "P")]
     password: Option<String>,
 
-    /// The API token accepted (cPanel: `Authorization: whm USER:TOKEN`).
+    /// The API token accepted (cPanel: `Authorization: whm USER:TOKEN`; DirectAdmin: a login
+    /// key, accepted as the password).
     #[arg(long, value_name = "T", default_value = "TOKEN")]
     token: String,
 
@@ -56,7 +60,8 @@ struct Cli {
     fault: Option<Fault>,
 
     /// Milliseconds every request waits before it is answered (panels with one request per
-    /// account use it so benchmarks can show what concurrency buys; cPanel ignores it).
+    /// account use it so benchmarks can show what concurrency buys; cPanel ignores it;
+    /// DirectAdmin applies it to every request).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     delay_ms: u64,
 
@@ -65,8 +70,9 @@ struct Cli {
     slow_secs: u64,
 
     /// Serve the accounts of this JSON file (a JSON array of the panel's account objects,
-    /// cPanel: WHM listaccts `acct` objects; Virtualmin: list-domains objects
-    /// `{"name", "values"}`) instead of generated ones.
+    /// cPanel: WHM listaccts `acct` objects; DirectAdmin: user.conf objects with a
+    /// `username`; Virtualmin: list-domains objects `{"name", "values"}`) instead of
+    /// generated ones.
     #[arg(long, value_name = "F", conflicts_with_all = ["accounts", "seed"])]
     accounts_file: Option<PathBuf>,
 }
@@ -75,6 +81,8 @@ struct Cli {
 enum Panel {
     /// cPanel & WHM: WHM API 1 `/json-api/listaccts` (also API 0, `accountsummary`, `version`).
     Cpanel,
+    /// DirectAdmin: legacy `CMD_API_SHOW_ALL_USERS` and `CMD_API_SHOW_USER_CONFIG` (HTTP Basic).
+    Directadmin,
     /// Virtualmin: remote API `/virtual-server/remote.cgi?program=list-domains&multiline=&json=1`
     /// (HTTP Basic auth).
     Virtualmin,
@@ -117,7 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         other => other,
     };
     // Read by the panels that take a per-request delay.
-    let _delay = Duration::from_millis(cli.delay_ms);
+    let delay = Duration::from_millis(cli.delay_ms);
     let handle = match cli.panel {
         Panel::Cpanel => {
             let accounts = match &cli.accounts_file {
@@ -126,12 +134,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let cfg = CpanelSimConfig {
                 accounts,
-                username: cli.username,
+                username: cli.username.unwrap_or_else(|| "root".into()),
                 token: cli.token,
                 password: cli.password,
                 fault,
             };
             spawn_cpanel(listen, cfg).await?
+        }
+        Panel::Directadmin => {
+            let accounts = match &cli.accounts_file {
+                Some(path) => load_directadmin_accounts_file(path)?,
+                None => panel_sim::generate_directadmin_accounts(cli.accounts, cli.seed),
+            };
+            // A login key works as the password: without --password the token is the
+            // password; with it, the token is accepted too.
+            let (password, login_key) = match cli.password {
+                Some(p) => (p, Some(cli.token)),
+                None => (cli.token, None),
+            };
+            let cfg = DirectAdminSimConfig {
+                accounts,
+                username: cli.username.unwrap_or_else(|| "admin".into()),
+                password,
+                login_key,
+                fault,
+                delay,
+            };
+            spawn_directadmin(listen, cfg).await?
         }
         Panel::Virtualmin => {
             let accounts = match &cli.accounts_file {
@@ -140,11 +169,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let cfg = VirtualminSimConfig {
                 accounts,
-                username: cli.username,
+                username: cli.username.unwrap_or_else(|| "root".into()),
                 password: cli.password.unwrap_or_else(|| "PASSWORD".to_string()),
                 master_admin: true,
                 fault,
-                delay: _delay,
+                delay,
             };
             spawn_virtualmin(listen, cfg).await?
         }
