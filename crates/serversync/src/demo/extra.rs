@@ -43,6 +43,7 @@ type Starter = for<'a> fn(&'a DemoEnv<'a>) -> BoxFuture<'a, anyhow::Result<Optio
 
 /// The starters, in the order their servers are shown.
 const STARTERS: &[Starter] = &[
+    super::directadmin::start,
     super::virtualmin::start,
     super::external::start,
     super::whmcs::start,

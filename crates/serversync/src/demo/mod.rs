@@ -7,6 +7,7 @@ use serversync_modules::NoProgress;
 
 use crate::{open_app, output};
 
+mod directadmin;
 mod external;
 mod extra;
 mod virtualmin;
