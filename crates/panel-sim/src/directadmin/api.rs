@@ -212,11 +212,7 @@ async fn command(
         );
     }
     match fault {
-        Some(Fault::Slow(d)) => {
-            if wait(&st, d).await.is_err() {
-                return shutting_down();
-            }
-        }
+        Some(Fault::Slow(d)) if wait(&st, d).await.is_err() => return shutting_down(),
         Some(Fault::ErrorIn200) => {
             return respond(
                 StatusCode::OK,
