@@ -148,7 +148,9 @@ fn help_documents_defaults() {
     let out = Command::new(BIN).arg("--help").output().expect("run");
     let help = String::from_utf8_lossy(&out.stdout);
     for needle in [
-        "[default: root]",
+        // --username has a default per panel.
+        "default root",
+        "default admin",
         "[default: TOKEN]",
         "[default: 100]",
         "[default: 1]",

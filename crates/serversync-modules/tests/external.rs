@@ -427,7 +427,7 @@ async fn modules_list_shows_kinds_and_broken_manifests_with_their_reason() {
     let reg = registry(d.path(), ModuleOptions::default()).await;
     assert_eq!(
         reg.names(),
-        vec!["cpanel", "virtualmin", "mypanel", "webpanel"]
+        vec!["cpanel", "directadmin", "virtualmin", "mypanel", "webpanel"]
     );
     let kinds: Vec<(String, ModuleKind, Option<String>)> = reg
         .modules()
@@ -439,6 +439,7 @@ async fn modules_list_shows_kinds_and_broken_manifests_with_their_reason() {
         kinds,
         vec![
             ("cpanel".into(), ModuleKind::Builtin, None),
+            ("directadmin".into(), ModuleKind::Builtin, None),
             ("virtualmin".into(), ModuleKind::Builtin, None),
             (
                 "brokenurl".into(),

@@ -217,6 +217,14 @@ async fn modules_list_and_check() {
                 Value::Null
             ),
             (
+                "directadmin".into(),
+                "builtin".into(),
+                json!({"DisplayName": "DirectAdmin", "ListAccountsUniqueIdentifierDisplayName": "Domain",
+                       "ListAccountsUniqueIdentifierField": "domain", "ListAccountsProductField": "configoption1",
+                       "DefaultSSLPort": 2222, "DefaultNonSSLPort": 2222}),
+                Value::Null
+            ),
+            (
                 "virtualmin".into(),
                 "builtin".into(),
                 json!({"DisplayName": "Virtualmin", "ListAccountsUniqueIdentifierDisplayName": "Domain",

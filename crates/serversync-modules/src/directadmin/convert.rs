@@ -57,7 +57,11 @@ fn field<'a>(form: &'a Form, key: &str) -> Result<Option<&'a str>, String> {
 /// - `suspended`: `yes` or `no` (any case, surrounding space ignored); anything else, or a
 ///   missing value, is the reason the record is skipped — never guessed.
 /// - `date_created`: see [`parse_date_created`].
+///
+/// What was read leniently goes to the account's `notes` (a missing `username`, a
+/// `date_created` in another form than DirectAdmin's).
 pub(crate) fn convert_user(form: &Form, requested: &str) -> Result<RemoteAccount, String> {
+    let mut notes = Vec::new();
     let username = match field(form, "username")? {
         Some(u) if u.trim() == requested => requested.to_string(),
         Some(u) => {
@@ -66,7 +70,10 @@ pub(crate) fn convert_user(form: &Form, requested: &str) -> Result<RemoteAccount
                 crate::http::one_line(u, 60, "")
             ))
         }
-        None => requested.to_string(),
+        None => {
+            notes.push("the config has no username: the user asked for is listed".into());
+            requested.to_string()
+        }
     };
     let domain = field(form, "domain")?.unwrap_or("").trim().to_string();
     let owner = field(form, "creator")?
@@ -91,7 +98,11 @@ pub(crate) fn convert_user(form: &Form, requested: &str) -> Result<RemoteAccount
     };
     let created = match field(form, "date_created")? {
         None => None,
-        Some(d) => parse_date_created(d)?,
+        Some(d) => {
+            let (created, note) = read_date_created(d)?;
+            notes.extend(note);
+            created
+        }
     };
     Ok(RemoteAccount {
         email,
@@ -104,6 +115,7 @@ pub(crate) fn convert_user(form: &Form, requested: &str) -> Result<RemoteAccount
         status,
         owner,
         status_detail: None,
+        notes,
     })
 }
 
@@ -126,9 +138,15 @@ const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 ///
 /// Anything else is the reason the record is skipped.
 pub(crate) fn parse_date_created(raw: &str) -> Result<Option<PrimitiveDateTime>, String> {
+    read_date_created(raw).map(|(d, _)| d)
+}
+
+/// [`parse_date_created`], with a note when the value was not in DirectAdmin's own form.
+fn read_date_created(raw: &str) -> Result<(Option<PrimitiveDateTime>, Option<String>), String> {
     let s = raw.trim();
+    let shown = || crate::http::one_line(s, 60, "");
     if s.is_empty() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let bad = || {
         format!(
@@ -139,14 +157,18 @@ pub(crate) fn parse_date_created(raw: &str) -> Result<Option<PrimitiveDateTime>,
     if s.bytes().all(|b| b.is_ascii_digit()) {
         let secs: i64 = s.parse().map_err(|_| bad())?;
         if secs == 0 {
-            return Ok(None);
+            return Ok((None, None));
         }
         let t = OffsetDateTime::from_unix_timestamp(secs).map_err(|_| bad())?;
-        return Ok(Some(PrimitiveDateTime::new(t.date(), t.time())));
+        let note = format!("date_created {:?} read as epoch seconds (UTC)", shown());
+        return Ok((Some(PrimitiveDateTime::new(t.date(), t.time())), Some(note)));
     }
     if s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-        return parse_created(s).map_err(|_| bad());
+        let d = parse_created(s).map_err(|_| bad())?;
+        let note = format!("date_created {:?} read as Y-m-d H:i:s", shown());
+        return Ok((d, Some(note)));
     }
+    let mut note = None;
     let mut tokens: Vec<&str> = s.split_whitespace().take(7).collect();
     if tokens
         .first()
@@ -155,6 +177,11 @@ pub(crate) fn parse_date_created(raw: &str) -> Result<Option<PrimitiveDateTime>,
         tokens.remove(0);
     }
     if tokens.len() == 5 && tokens[3].bytes().all(|b| b.is_ascii_alphabetic()) {
+        note = Some(format!(
+            "date_created {:?}: the zone {:?} is ignored (kept as the server's local time)",
+            shown(),
+            tokens[3]
+        ));
         tokens.remove(3);
     }
     let [mon, day, hms, year] = tokens.as_slice() else {
@@ -185,7 +212,7 @@ pub(crate) fn parse_date_created(raw: &str) -> Result<Option<PrimitiveDateTime>,
     }
     let date = Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
     let time = Time::from_hms(h, m, sec).map_err(|_| bad())?;
-    Ok(Some(PrimitiveDateTime::new(date, time)))
+    Ok((Some(PrimitiveDateTime::new(date, time)), note))
 }
 
 /// One to `max` ASCII digits.

@@ -263,6 +263,29 @@ fn user_config_problems_are_reasons() {
 }
 
 #[test]
+fn lenient_reads_are_noted() {
+    let a = convert_user(&Form::parse(&config("ann").into_bytes()), "ann").unwrap();
+    assert!(a.notes.is_empty(), "{:?}", a.notes);
+    let f = Form::parse(b"suspended=no&date_created=1700000000");
+    assert_eq!(
+        convert_user(&f, "ann").unwrap().notes,
+        vec![
+            "the config has no username: the user asked for is listed".to_string(),
+            "date_created \"1700000000\" read as epoch seconds (UTC)".to_string(),
+        ]
+    );
+    let f = Form::parse(b"username=ann&suspended=no&date_created=Tue+Nov+14+22:13:20+UTC+2023");
+    assert_eq!(
+        convert_user(&f, "ann").unwrap().notes,
+        vec![
+            "date_created \"Tue Nov 14 22:13:20 UTC 2023\": the zone \"UTC\" is ignored (kept as \
+             the server's local time)"
+                .to_string()
+        ]
+    );
+}
+
+#[test]
 fn date_created_forms() {
     let d = |s: &str| parse_date_created(s).map(|o| o.map(format_created));
     assert_eq!(
