@@ -99,7 +99,7 @@ pub(crate) fn convert_user(form: &Form, requested: &str) -> Result<RemoteAccount
     let created = match field(form, "date_created")? {
         None => None,
         Some(d) => {
-            let (created, note) = read_date_created(d)?;
+            let (created, note) = parse_date_created(d)?;
             notes.extend(note);
             created
         }
@@ -136,13 +136,11 @@ const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// - a number is epoch seconds, UTC (the form DirectAdmin's JSON listing uses); `0` → `None`;
 /// - `Y-m-d H:i:s` is taken as it is.
 ///
-/// Anything else is the reason the record is skipped.
-pub(crate) fn parse_date_created(raw: &str) -> Result<Option<PrimitiveDateTime>, String> {
-    read_date_created(raw).map(|(d, _)| d)
-}
-
-/// [`parse_date_created`], with a note when the value was not in DirectAdmin's own form.
-fn read_date_created(raw: &str) -> Result<(Option<PrimitiveDateTime>, Option<String>), String> {
+/// Anything else is the reason the record is skipped. Returns the time and, when the value
+/// was not in DirectAdmin's own form, a note saying how it was read.
+pub(crate) fn parse_date_created(
+    raw: &str,
+) -> Result<(Option<PrimitiveDateTime>, Option<String>), String> {
     let s = raw.trim();
     let shown = || crate::http::one_line(s, 60, "");
     if s.is_empty() {
