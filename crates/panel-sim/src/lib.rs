@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod basic_auth;
 pub mod cpanel;
 pub mod directadmin;
 mod error;
