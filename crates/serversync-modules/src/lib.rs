@@ -36,6 +36,7 @@ pub mod external;
 pub mod http;
 pub mod lenient;
 pub mod php;
+pub mod plesk;
 pub mod process;
 mod registry;
 pub mod virtualmin;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::{
-    cpanel, directadmin, external, php, virtualmin, Listing, ListingProgress, MetaData, Module,
+    cpanel, directadmin, external, php, plesk, virtualmin, Listing, ListingProgress, MetaData, Module,
     ModuleError, ModuleOptions, ServerParams, Shared,
 };
 
@@ -140,6 +140,7 @@ fn builtins(shared: &Shared) -> Vec<Arc<dyn Module>> {
         Arc::new(cpanel::CpanelModule::new(shared)),
         Arc::new(directadmin::DirectAdminModule::new(shared)),
         Arc::new(virtualmin::VirtualminModule::new(shared)),
+        Arc::new(plesk::PleskModule::new(shared)),
     ]
 }
 
@@ -149,7 +150,7 @@ pub fn is_builtin(name: &str) -> bool {
 }
 
 /// Names of the built-in modules.
-pub const BUILTIN_NAMES: &[&str] = &["cpanel", "directadmin", "virtualmin"];
+pub const BUILTIN_NAMES: &[&str] = &["cpanel", "directadmin", "virtualmin", "plesk"];
 
 impl ModuleRegistry {
     /// The built-in modules only.
@@ -374,6 +375,14 @@ mod tests {
         assert_eq!(v.meta().display_name, "Virtualmin");
         assert_eq!(v.meta().product_field, "configoption2");
         assert!(v.meta().validate().is_ok());
+        let p = r.get("plesk").unwrap();
+        assert_eq!(p.meta().display_name, "Plesk");
+        assert_eq!(
+            (p.meta().default_secure_port, p.meta().default_plain_port),
+            (8443, 8880)
+        );
+        assert_eq!(p.meta().product_field, "configoption1");
+        assert!(p.meta().validate().is_ok());
     }
 
     #[test]
