@@ -15,6 +15,9 @@
 //! - **Virtualmin** (remote API `remote.cgi?program=list-domains&multiline=&json=1`):
 //!   [`spawn_virtualmin`], [`VirtualminSimConfig`], [`generate_virtualmin_accounts`],
 //!   [`VirtualminDomain`]. See the [`virtualmin`] module.
+//! - **Plesk** (XML API `agent.php`: `webspace`, `customer`, `reseller`, `service-plan`,
+//!   `service-plan-addon` `get`): [`spawn_plesk`], [`PleskSimConfig`],
+//!   [`generate_plesk_accounts`], [`plesk_subscription`]. See the [`plesk`] module.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), panel_sim::SimError> {
@@ -32,6 +35,7 @@ pub mod directadmin;
 mod error;
 mod fault;
 mod handle;
+pub mod plesk;
 pub mod virtualmin;
 
 pub use cpanel::{
@@ -45,6 +49,10 @@ pub use directadmin::{
 pub use error::SimError;
 pub use fault::{Fault, DEFAULT_SLOW};
 pub use handle::SimHandle;
+pub use plesk::{
+    generate_plesk_accounts, load_plesk_accounts_file, plesk_subscription, spawn_plesk,
+    PleskSimConfig,
+};
 pub use virtualmin::{
     generate_virtualmin_accounts, load_virtualmin_accounts_file, spawn_virtualmin,
     VirtualminDomain, VirtualminSimConfig,

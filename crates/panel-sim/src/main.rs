@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use panel_sim::{
-    load_accounts_file, load_directadmin_accounts_file, load_virtualmin_accounts_file,
-    spawn_cpanel, spawn_directadmin, spawn_virtualmin, CpanelSimConfig, DirectAdminSimConfig,
-    Fault, VirtualminSimConfig,
+    load_accounts_file, load_directadmin_accounts_file, load_plesk_accounts_file,
+    load_virtualmin_accounts_file, spawn_cpanel, spawn_directadmin, spawn_plesk,
+    spawn_virtualmin, CpanelSimConfig, DirectAdminSimConfig, Fault, PleskSimConfig,
+    VirtualminSimConfig,
 };
 
 /// Simulators of hosting panels' account-listing APIs, for serversync's demo, tests and
@@ -38,7 +39,7 @@ struct Cli {
 
     /// The login whose credentials are accepted (cPanel: the WHM user of the API token,
     /// default root; DirectAdmin: the admin login, default admin; Virtualmin: the Webmin
-    /// master admin, default root).
+    /// master admin, default root; Plesk: HTTP_AUTH_LOGIN, default admin).
     #[arg(long, value_name = "U")]
     username: Option<String>,
 
@@ -49,7 +50,7 @@ struct Cli {
     password: Option<String>,
 
     /// The API token accepted (cPanel: `Authorization: whm USER:TOKEN`; DirectAdmin: a login
-    /// key, accepted as the password).
+    /// key, accepted as the password; Plesk: the secret key of the `KEY` header).
     #[arg(long, value_name = "T", default_value = "TOKEN")]
     token: String,
 
@@ -61,7 +62,7 @@ struct Cli {
 
     /// Milliseconds every request waits before it is answered (panels with one request per
     /// account use it so benchmarks can show what concurrency buys; cPanel ignores it;
-    /// DirectAdmin applies it to every request).
+    /// DirectAdmin and Plesk apply it to every request).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     delay_ms: u64,
 
@@ -71,7 +72,8 @@ struct Cli {
 
     /// Serve the accounts of this JSON file (a JSON array of the panel's account objects,
     /// cPanel: WHM listaccts `acct` objects; DirectAdmin: user.conf objects with a
-    /// `username`; Virtualmin: list-domains objects `{"name", "values"}`) instead of
+    /// `username`; Virtualmin: list-domains objects `{"name", "values"}`; Plesk: subscription
+    /// objects with `id` and `name`) instead of
     /// generated ones.
     #[arg(long, value_name = "F", conflicts_with_all = ["accounts", "seed"])]
     accounts_file: Option<PathBuf>,
@@ -86,6 +88,9 @@ enum Panel {
     /// Virtualmin: remote API `/virtual-server/remote.cgi?program=list-domains&multiline=&json=1`
     /// (HTTP Basic auth).
     Virtualmin,
+    /// Plesk: XML API `POST /enterprise/control/agent.php` (`KEY` = --token, or
+    /// `HTTP_AUTH_LOGIN`/`HTTP_AUTH_PASSWD` = --username/--password, default admin/PASSWORD).
+    Plesk,
 }
 
 fn main() {
@@ -176,6 +181,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 delay,
             };
             spawn_virtualmin(listen, cfg).await?
+        }
+        Panel::Plesk => {
+            let accounts = match &cli.accounts_file {
+                Some(path) => load_plesk_accounts_file(path)?,
+                None => panel_sim::generate_plesk_accounts(cli.accounts, cli.seed),
+            };
+            let cfg = PleskSimConfig {
+                accounts,
+                login: cli.username.unwrap_or_else(|| "admin".into()),
+                password: cli.password.unwrap_or_else(|| "PASSWORD".to_string()),
+                secret_key: Some(cli.token),
+                fault,
+                delay,
+            };
+            spawn_plesk(listen, cfg).await?
         }
     };
     {
