@@ -233,6 +233,14 @@ async fn modules_list_and_check() {
                 Value::Null
             ),
             (
+                "plesk".into(),
+                "builtin".into(),
+                json!({"DisplayName": "Plesk", "ListAccountsUniqueIdentifierDisplayName": "Domain",
+                       "ListAccountsUniqueIdentifierField": "domain", "ListAccountsProductField": "configoption1",
+                       "DefaultSSLPort": 8443, "DefaultNonSSLPort": 8880}),
+                Value::Null
+            ),
+            (
                 "broken".into(),
                 "command".into(),
                 Value::Null,
