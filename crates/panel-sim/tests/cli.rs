@@ -160,3 +160,87 @@ fn help_documents_defaults() {
         assert!(help.contains(needle), "missing {needle} in:\n{help}");
     }
 }
+
+async fn plesk_post(addr: &str, headers: &[(&str, &str)], packet: &str) -> String {
+    let mut req = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+        .post(format!("http://{addr}/enterprise/control/agent.php"))
+        .header("Content-Type", "text/xml")
+        .body(packet.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.expect("send");
+    assert_eq!(resp.status(), 200);
+    resp.text().await.expect("text")
+}
+
+const WEBSPACES: &str = "<packet><webspace><get><filter/><dataset><gen_info/></dataset></get>\
+                         </webspace></packet>";
+
+#[tokio::test]
+async fn plesk_serves_subscriptions_with_key_or_login_and_faults() {
+    let (_child, addr) = start(&[
+        "plesk", "--listen", "127.0.0.1:0", "--accounts", "7", "--token", "K3Y", "--password",
+        "pw",
+    ]);
+    let body = plesk_post(&addr, &[("KEY", "K3Y")], WEBSPACES).await;
+    assert_eq!(body.matches("<result><status>ok</status>").count(), 7, "{body}");
+    let body = plesk_post(
+        &addr,
+        &[("HTTP_AUTH_LOGIN", "admin"), ("HTTP_AUTH_PASSWD", "pw")],
+        WEBSPACES,
+    )
+    .await;
+    assert_eq!(body.matches("<gen_info>").count(), 7);
+    let body = plesk_post(&addr, &[("KEY", "nope")], WEBSPACES).await;
+    assert!(body.contains("<system><status>error</status><errcode>11003</errcode>"), "{body}");
+    let body = plesk_post(&addr, &[("HTTP_AUTH_LOGIN", "admin")], WEBSPACES).await;
+    assert!(body.contains("<errcode>1001</errcode>"), "{body}");
+
+    let (_child, addr) = start(&[
+        "plesk", "--listen", "127.0.0.1:0", "--fault", "error-in-200",
+    ]);
+    let body = plesk_post(&addr, &[("KEY", "TOKEN")], WEBSPACES).await;
+    assert!(
+        body.contains("<result><status>error</status><errcode>1023</errcode>"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn plesk_accounts_file_is_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("subs.json");
+    std::fs::write(
+        &file,
+        r#"[{"id": 1, "name": "one.test", "status": 272, "cr_date": "2024-01-31",
+             "owner_id": 2, "owner_login": "ann", "owner_type": "customer",
+             "ips": ["2001:db8::1", "192.0.2.1"]}]"#,
+    )
+    .expect("write");
+    let (_child, addr) = start(&[
+        "plesk",
+        "--listen",
+        "127.0.0.1:0",
+        "--accounts-file",
+        file.to_str().expect("utf-8 path"),
+    ]);
+    let body = plesk_post(&addr, &[("KEY", "TOKEN")], WEBSPACES).await;
+    assert!(body.contains("<name>one.test</name>"), "{body}");
+    assert!(body.contains("<status>272</status>"), "{body}");
+    assert!(body.contains("<dns_ip_address>2001:db8::1</dns_ip_address><dns_ip_address>192.0.2.1</dns_ip_address>"), "{body}");
+
+    std::fs::write(&file, r#"[{"id": 1}]"#).expect("write");
+    let (code, _, err) = run_failing(&[
+        "plesk",
+        "--listen",
+        "127.0.0.1:0",
+        "--accounts-file",
+        file.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("element 0"), "{err}");
+}
