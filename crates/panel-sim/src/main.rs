@@ -11,9 +11,8 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use panel_sim::{
     load_accounts_file, load_directadmin_accounts_file, load_plesk_accounts_file,
-    load_virtualmin_accounts_file, spawn_cpanel, spawn_directadmin, spawn_plesk,
-    spawn_virtualmin, CpanelSimConfig, DirectAdminSimConfig, Fault, PleskSimConfig,
-    VirtualminSimConfig,
+    load_virtualmin_accounts_file, spawn_cpanel, spawn_directadmin, spawn_plesk, spawn_virtualmin,
+    CpanelSimConfig, DirectAdminSimConfig, Fault, PleskSimConfig, VirtualminSimConfig,
 };
 
 /// Simulators of hosting panels' account-listing APIs, for serversync's demo, tests and

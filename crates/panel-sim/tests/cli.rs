@@ -183,11 +183,22 @@ const WEBSPACES: &str = "<packet><webspace><get><filter/><dataset><gen_info/></d
 #[tokio::test]
 async fn plesk_serves_subscriptions_with_key_or_login_and_faults() {
     let (_child, addr) = start(&[
-        "plesk", "--listen", "127.0.0.1:0", "--accounts", "7", "--token", "K3Y", "--password",
+        "plesk",
+        "--listen",
+        "127.0.0.1:0",
+        "--accounts",
+        "7",
+        "--token",
+        "K3Y",
+        "--password",
         "pw",
     ]);
     let body = plesk_post(&addr, &[("KEY", "K3Y")], WEBSPACES).await;
-    assert_eq!(body.matches("<result><status>ok</status>").count(), 7, "{body}");
+    assert_eq!(
+        body.matches("<result><status>ok</status>").count(),
+        7,
+        "{body}"
+    );
     let body = plesk_post(
         &addr,
         &[("HTTP_AUTH_LOGIN", "admin"), ("HTTP_AUTH_PASSWD", "pw")],
@@ -196,12 +207,19 @@ async fn plesk_serves_subscriptions_with_key_or_login_and_faults() {
     .await;
     assert_eq!(body.matches("<gen_info>").count(), 7);
     let body = plesk_post(&addr, &[("KEY", "nope")], WEBSPACES).await;
-    assert!(body.contains("<system><status>error</status><errcode>11003</errcode>"), "{body}");
+    assert!(
+        body.contains("<system><status>error</status><errcode>11003</errcode>"),
+        "{body}"
+    );
     let body = plesk_post(&addr, &[("HTTP_AUTH_LOGIN", "admin")], WEBSPACES).await;
     assert!(body.contains("<errcode>1001</errcode>"), "{body}");
 
     let (_child, addr) = start(&[
-        "plesk", "--listen", "127.0.0.1:0", "--fault", "error-in-200",
+        "plesk",
+        "--listen",
+        "127.0.0.1:0",
+        "--fault",
+        "error-in-200",
     ]);
     let body = plesk_post(&addr, &[("KEY", "TOKEN")], WEBSPACES).await;
     assert!(

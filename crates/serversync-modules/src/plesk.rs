@@ -256,13 +256,14 @@ impl Module for PleskModule {
     }
 }
 
+/// One `webspace get` result: its name for messages (cut to 60 characters), and the
+/// subscription or why it cannot be one.
+type Listed = (Option<String>, Result<Subscription, String>);
+
 /// Every result of the `webspace get` answer: its name for messages, and the subscription
 /// or why it cannot be one. An error result fails the listing (both error levels are
 /// failures).
-fn parse_webspaces(
-    body: &[u8],
-    secret: &str,
-) -> Result<Vec<(Option<String>, Result<Subscription, String>)>, ModuleError> {
+fn parse_webspaces(body: &[u8], secret: &str) -> Result<Vec<Listed>, ModuleError> {
     let mut out = Vec::new();
     xml::read_results(body, "webspace", |r| {
         if let Some((code, text)) = r.error() {
@@ -301,9 +302,10 @@ fn account(
 ) -> Result<RemoteAccount, String> {
     let mut notes = s.notes;
     let (owner, email) = match s.owner_id.as_deref().map(|id| (id, owners.get(id))) {
-        Some((_, Some(OwnerLookup::Found { login, email, .. }))) => {
-            (Some(login.clone()), email.as_deref().and_then(normalize_email))
-        }
+        Some((_, Some(OwnerLookup::Found { login, email, .. }))) => (
+            Some(login.clone()),
+            email.as_deref().and_then(normalize_email),
+        ),
         Some((id, Some(OwnerLookup::NotFound))) => {
             notes.push(format!(
                 "owner {} (id {id}) is neither a customer nor a reseller (the administrator?): \

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::{
-    cpanel, directadmin, external, php, plesk, virtualmin, Listing, ListingProgress, MetaData, Module,
-    ModuleError, ModuleOptions, ServerParams, Shared,
+    cpanel, directadmin, external, php, plesk, virtualmin, Listing, ListingProgress, MetaData,
+    Module, ModuleError, ModuleOptions, ServerParams, Shared,
 };
 
 /// Where a module comes from (`modules list` prints these names).

@@ -80,7 +80,10 @@ async fn lists_every_simulated_subscription_with_its_values() {
             (Some("admin"), _) => {
                 admin += 1;
                 assert_eq!(a.email, None);
-                assert!(a.notes.iter().any(|n| n.contains("neither a customer nor a reseller")));
+                assert!(a
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("neither a customer nor a reseller")));
             }
             (_, Some("")) => assert_eq!(a.email, None),
             (_, e) => assert_eq!(a.email.as_deref(), e),
@@ -101,11 +104,18 @@ async fn lists_every_simulated_subscription_with_its_values() {
         }
         let status = r["status"].as_u64().unwrap();
         match status {
-            0 => assert_eq!((a.status, a.status_detail.as_deref()), (RemoteStatus::Active, None)),
+            0 => assert_eq!(
+                (a.status, a.status_detail.as_deref()),
+                (RemoteStatus::Active, None)
+            ),
             4 => {
                 backup += 1;
                 assert_eq!(a.status, RemoteStatus::Active);
-                assert!(a.status_detail.as_deref().unwrap().contains("backup/restore"));
+                assert!(a
+                    .status_detail
+                    .as_deref()
+                    .unwrap()
+                    .contains("backup/restore"));
             }
             _ => {
                 suspended += 1;
@@ -148,7 +158,11 @@ async fn status_256_272_and_4_are_never_silently_active() {
     assert_eq!(
         got,
         [
-            ("s1.test", RemoteStatus::Suspended, Some("status 256: expired (256)")),
+            (
+                "s1.test",
+                RemoteStatus::Suspended,
+                Some("status 256: expired (256)")
+            ),
             (
                 "s2.test",
                 RemoteStatus::Suspended,
@@ -190,7 +204,10 @@ async fn plans_of_resellers_add_ons_and_custom_subscriptions() {
     assert!(l.is_complete(), "{:?}", l.skipped);
     let products: Vec<_> = l.accounts.iter().map(|a| a.product.as_str()).collect();
     assert_eq!(products, ["Reseller Pro", "Basic", ""]);
-    assert_eq!(l.accounts[1].notes, ["add-on plans: Extra Storage, SSL Pack"]);
+    assert_eq!(
+        l.accounts[1].notes,
+        ["add-on plans: Extra Storage, SSL Pack"]
+    );
     assert_eq!(
         l.accounts[2].notes,
         ["no service plan (a custom subscription): the product is empty"]
@@ -245,8 +262,10 @@ async fn owners_are_customers_resellers_or_neither() {
     );
     assert_eq!(
         l.accounts[2].notes,
-        ["owner admin (id 1) is neither a customer nor a reseller (the administrator?): no \
-          e-mail"]
+        [
+            "owner admin (id 1) is neither a customer nor a reseller (the administrator?): no \
+          e-mail"
+        ]
     );
     // A lookup error other than 1013 is that subscription's problem, not the listing's.
     assert_eq!(
@@ -363,7 +382,14 @@ async fn simulator_faults_map_to_clear_errors() {
     );
 
     sim.set_fault(None);
-    assert_eq!(m.list_accounts(&p, &NoProgress).await.unwrap().accounts.len(), 5);
+    assert_eq!(
+        m.list_accounts(&p, &NoProgress)
+            .await
+            .unwrap()
+            .accounts
+            .len(),
+        5
+    );
     sim.shutdown().await;
 }
 
@@ -383,12 +409,25 @@ async fn lookups_are_batched() {
     let l = list(&sim).await.unwrap();
     assert_eq!(l.accounts.len(), 2_000);
     let raw = sim.accounts();
-    let owners: std::collections::HashSet<_> =
-        raw.iter().map(|a| a["owner_id"].as_u64().unwrap()).collect();
-    // 1 listing + ceil(owners / 100) customer batches + reseller batch + plan batches.
-    let n = sim.request_count() as usize;
-    assert!(n <= 1 + owners.len().div_ceil(100) + 1 + 2, "{n} requests");
-    assert!(n >= 1 + owners.len().div_ceil(100), "{n} requests");
+    let set = |f: &dyn Fn(&Value) -> Option<String>| {
+        raw.iter()
+            .filter_map(f)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    let owners = set(&|a| Some(a["owner_id"].to_string()));
+    let customers = set(&|a| (a["owner_type"] == "customer").then(|| a["owner_id"].to_string()));
+    let plans = set(&|a| Some(format!("{}/{}", a["plan_owner"], a.get("plan")?.as_str()?)));
+    let addons = set(&|a| Some(a["addons"].get(0)?.as_str()?.to_string()));
+    assert!(owners > 500 && customers < owners && plans > 3 && addons == 1);
+    // 1 listing, customer batches, reseller batches for the rest, service-plan batches,
+    // add-on batches for GUIDs that are no service plan.
+    let expected = 1
+        + owners.div_ceil(100)
+        + (owners - customers).div_ceil(100)
+        + (plans + addons).div_ceil(100)
+        + addons.div_ceil(100);
+    assert_eq!(sim.request_count() as usize, expected);
     sim.shutdown().await;
 }
 

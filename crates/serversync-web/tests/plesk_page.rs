@@ -108,7 +108,10 @@ async fn plesk_is_offered_and_its_run_page_works() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("<th class=\"side-remote\">Domain</th>"), "{page}");
+    assert!(
+        page.contains("<th class=\"side-remote\">Domain</th>"),
+        "{page}"
+    );
     for text in [
         "backup.test",
         "expired.test",

@@ -159,7 +159,8 @@ async fn import_analyse_apply_analyse_in_sync() {
 async fn a_refused_key_or_an_error_in_200_is_one_clear_line() {
     let env = Env::new();
     let sim = plesk_sim(vec![sub(1, "ann")]).await;
-    env.import(&plesk_doc(sim.addr.port(), "TOKEN", vec![])).await;
+    env.import(&plesk_doc(sim.addr.port(), "TOKEN", vec![]))
+        .await;
     for (fault, expect) in [
         (Fault::BadAuth, "11003"),
         (Fault::ErrorIn200, "webspace get answered error 1023"),

@@ -136,15 +136,13 @@ impl Index {
                     o => o,
                 };
                 let key = (owner.to_string(), p.to_string());
-                if !seen_plans.contains_key(&key) {
-                    let plan = Plan {
+                if seen_plans.insert(key, ()).is_none() {
+                    idx.plans.push(Plan {
                         id: idx.plans.len() + 1,
                         name: p.to_string(),
                         owner: owner.to_string(),
                         guid: plan_guid(owner, p),
-                    };
-                    idx.plans.push(plan);
-                    seen_plans.insert(key, ());
+                    });
                 }
             }
             for ad in a
@@ -317,10 +315,18 @@ async fn agent(
     }
     let req = match parse_request(&body) {
         Ok(r) => r,
-        Err(e) => return ok(system_error(1014, &format!("Parser error: Request is invalid. {e}"))),
+        Err(e) => {
+            return ok(system_error(
+                1014,
+                &format!("Parser error: Request is invalid. {e}"),
+            ))
+        }
     };
     if req.op != "get" {
-        return ok(system_error(1014, "Parser error: Request is invalid. Only get is simulated"));
+        return ok(system_error(
+            1014,
+            "Parser error: Request is invalid. Only get is simulated",
+        ));
     }
     let answer = if fault == Some(Fault::ErrorIn200) {
         let mut out = open(&req.operator);
@@ -329,9 +335,9 @@ async fn agent(
     } else {
         let idx = st.index(&accounts);
         match req.operator.as_str() {
-            "webspace" if req.filter.is_empty() && is_default(&req.datasets) => cache
-                .get_or_init(|| webspaces(&idx, &req))
-                .clone(),
+            "webspace" if req.filter.is_empty() && is_default(&req.datasets) => {
+                cache.get_or_init(|| webspaces(&idx, &req)).clone()
+            }
             "webspace" => webspaces(&idx, &req),
             "customer" => owners(&idx.customers, &req, "customer", "gen_info", "client"),
             "reseller" => owners(&idx.resellers, &req, "reseller", "gen-info", "reseller"),
@@ -422,7 +428,12 @@ fn close(mut out: String, operator: &str) -> Bytes {
     Bytes::from(out)
 }
 
-fn result_error(out: &mut String, code: impl std::fmt::Display, text: &str, filter_id: Option<&str>) {
+fn result_error(
+    out: &mut String,
+    code: impl std::fmt::Display,
+    text: &str,
+    filter_id: Option<&str>,
+) {
     let _ = write!(
         out,
         "<result><status>error</status><errcode>{code}</errcode><errtext>{}</errtext>",
@@ -477,7 +488,11 @@ fn webspaces(idx: &Index, req: &Request) -> Bytes {
                 esc(s(a, "owner_login")),
             );
             for ip in a.get("ips").and_then(Value::as_array).into_iter().flatten() {
-                let _ = write!(out, "<dns_ip_address>{}</dns_ip_address>", esc(&text_of(ip)));
+                let _ = write!(
+                    out,
+                    "<dns_ip_address>{}</dns_ip_address>",
+                    esc(&text_of(ip))
+                );
             }
             let _ = write!(
                 out,
@@ -601,7 +616,10 @@ fn owners(
                     .parse::<u64>()
                     .ok()
                     .and_then(|id| map.get(&id).map(|o| (id, o))),
-                "login" => map.iter().find(|(_, o)| o.login == *value).map(|(i, o)| (*i, o)),
+                "login" => map
+                    .iter()
+                    .find(|(_, o)| o.login == *value)
+                    .map(|(i, o)| (*i, o)),
                 _ => None,
             };
             match found {
@@ -654,7 +672,12 @@ fn plans(list: &[Plan], req: &Request, operator: &str, what: &str) -> Bytes {
             });
             match found {
                 Some(p) => write_one(&mut out, p, Some(value)),
-                None => result_error(&mut out, 1013, &format!("{what} does not exist"), Some(value)),
+                None => result_error(
+                    &mut out,
+                    1013,
+                    &format!("{what} does not exist"),
+                    Some(value),
+                ),
             }
         }
     }
@@ -693,8 +716,18 @@ mod tests {
     #[test]
     fn plans_need_owner_all_for_resellers() {
         let list = vec![
-            Plan { id: 1, name: "Basic".into(), owner: "admin".into(), guid: "g1".into() },
-            Plan { id: 2, name: "Pro".into(), owner: "res1".into(), guid: "g2".into() },
+            Plan {
+                id: 1,
+                name: "Basic".into(),
+                owner: "admin".into(),
+                guid: "g1".into(),
+            },
+            Plan {
+                id: 2,
+                name: "Pro".into(),
+                owner: "res1".into(),
+                guid: "g2".into(),
+            },
         ];
         let mut req = Request {
             operator: "service-plan".into(),
@@ -702,11 +735,13 @@ mod tests {
             filter: vec![("guid".into(), "g1".into()), ("guid".into(), "g2".into())],
             ..Request::default()
         };
-        let without = String::from_utf8(plans(&list, &req, "service-plan", "Service plan").to_vec()).unwrap();
+        let without =
+            String::from_utf8(plans(&list, &req, "service-plan", "Service plan").to_vec()).unwrap();
         assert!(without.contains("<name>Basic</name>"));
         assert!(without.contains("<errcode>1013</errcode><errtext>Service plan does not exist</errtext><filter-id>g2</filter-id>"));
         req.owner_all = true;
-        let with = String::from_utf8(plans(&list, &req, "service-plan", "Service plan").to_vec()).unwrap();
+        let with =
+            String::from_utf8(plans(&list, &req, "service-plan", "Service plan").to_vec()).unwrap();
         assert!(with.contains("<name>Pro</name>") && !with.contains("1013"));
     }
 

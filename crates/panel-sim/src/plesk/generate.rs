@@ -100,9 +100,23 @@ pub fn generate_plesk_accounts(n: usize, seed: u64) -> Vec<Value> {
             if resellers > 0 && roll < 3 {
                 let r = rng.gen_range(1..=resellers);
                 let l = format!("res{r}");
-                (1000 + r, l.clone(), "reseller", format!("{l}@mail.test"), format!("{l}_{id}"), Some(l))
+                (
+                    1000 + r,
+                    l.clone(),
+                    "reseller",
+                    format!("{l}@mail.test"),
+                    format!("{l}_{id}"),
+                    Some(l),
+                )
             } else if roll < 5 {
-                (1, "admin".to_string(), "admin", String::new(), format!("adm{id}"), None)
+                (
+                    1,
+                    "admin".to_string(),
+                    "admin",
+                    String::new(),
+                    format!("adm{id}"),
+                    None,
+                )
             } else {
                 if left_for_customer == 0 {
                     customer_id += 1;
@@ -124,10 +138,20 @@ pub fn generate_plesk_accounts(n: usize, seed: u64) -> Vec<Value> {
                 } else {
                     format!("{login}_{sub_of_customer}")
                 };
-                (customer_id, login.clone(), "customer", email.clone(), ftp, reseller_of.clone())
+                (
+                    customer_id,
+                    login.clone(),
+                    "customer",
+                    email.clone(),
+                    ftp,
+                    reseller_of.clone(),
+                )
             };
         let name = if rng.gen_ratio(2, 100) {
-            format!("{}{id}.test", IDN_LABELS[rng.gen_range(0..IDN_LABELS.len())])
+            format!(
+                "{}{id}.test",
+                IDN_LABELS[rng.gen_range(0..IDN_LABELS.len())]
+            )
         } else {
             format!("{ftp}-site{id}.test").replace('_', "-")
         };

@@ -154,11 +154,14 @@ pub fn load_plesk_accounts_file(path: &Path) -> Result<Vec<Value>, SimError> {
     let value: Value =
         serde_json::from_slice(&text).map_err(|e| err(format!("not valid JSON: {e}")))?;
     let Value::Array(items) = value else {
-        return Err(err("expected a JSON array of Plesk subscription objects".into()));
+        return Err(err(
+            "expected a JSON array of Plesk subscription objects".into()
+        ));
     };
-    if let Some(i) = items.iter().position(|v| {
-        v.get("name").and_then(Value::as_str).is_none() || v.get("id").is_none()
-    }) {
+    if let Some(i) = items
+        .iter()
+        .position(|v| v.get("name").and_then(Value::as_str).is_none() || v.get("id").is_none())
+    {
         return Err(err(format!(
             "element {i} is not a Plesk subscription object with a string \"name\" and an \"id\""
         )));

@@ -259,7 +259,9 @@ pub(crate) fn primary_ip(ips: &[&str]) -> (String, Option<String>) {
     }
     let mut notes = Vec::new();
     if !bad.is_empty() {
-        notes.push(format!("dns_ip_address {bad:?} is not an IP address (passed over)"));
+        notes.push(format!(
+            "dns_ip_address {bad:?} is not an IP address (passed over)"
+        ));
     }
     let ip = match (v4, v6) {
         (Some(a), _) => a,

@@ -67,7 +67,15 @@ pub(crate) async fn owners(
         let reason = format!("owner-id {:?} is not a number", one_line(&id, 40, ""));
         out.insert(id, OwnerLookup::Failed(reason));
     }
-    let customers = batched(m, ctx, "customer", "id", "<dataset><gen_info/></dataset>", &ids).await?;
+    let customers = batched(
+        m,
+        ctx,
+        "customer",
+        "id",
+        "<dataset><gen_info/></dataset>",
+        &ids,
+    )
+    .await?;
     let mut pending = Vec::new();
     for (id, answer) in ids.into_iter().zip(customers) {
         match answer {
@@ -81,8 +89,15 @@ pub(crate) async fn owners(
         }
     }
     // A reseller's own subscriptions: its id is no customer's (WHMCS retries the same way).
-    let resellers =
-        batched(m, ctx, "reseller", "id", "<dataset><gen-info/></dataset>", &pending).await?;
+    let resellers = batched(
+        m,
+        ctx,
+        "reseller",
+        "id",
+        "<dataset><gen-info/></dataset>",
+        &pending,
+    )
+    .await?;
     for (id, answer) in pending.into_iter().zip(resellers) {
         let v = match answer {
             Answer::Found(r) => found("reseller", &r, "data/gen-info"),
@@ -141,7 +156,15 @@ pub(crate) async fn plans(
             }
         }
     }
-    let answers = batched(m, ctx, "service-plan-addon", "guid", "<owner-all/>", &pending).await?;
+    let answers = batched(
+        m,
+        ctx,
+        "service-plan-addon",
+        "guid",
+        "<owner-all/>",
+        &pending,
+    )
+    .await?;
     for (g, answer) in pending.into_iter().zip(answers) {
         let v = match answer {
             Answer::Found(r) => match name_of(&r) {

@@ -52,10 +52,7 @@ fn a_documented_answer_reads_into_subscriptions() {
         a.status_detail.as_deref(),
         Some("status 16: disabled by the administrator (16)")
     );
-    assert_eq!(
-        a.created,
-        Some(time::macros::datetime!(2021-03-04 0:00))
-    );
+    assert_eq!(a.created, Some(time::macros::datetime!(2021-03-04 0:00)));
     let b = subscription(&rs[1]).unwrap();
     assert_eq!(b.name, "b&b.example");
     assert_eq!(b.system_user, None);
@@ -71,7 +68,11 @@ fn status_codes_are_a_bit_set() {
     let (s, d, n) = status_of("256").unwrap();
     assert_eq!(
         (s, d.as_deref(), n),
-        (RemoteStatus::Suspended, Some("status 256: expired (256)"), None)
+        (
+            RemoteStatus::Suspended,
+            Some("status 256: expired (256)"),
+            None
+        )
     );
     let (s, d, _) = status_of(" 272 ").unwrap();
     assert_eq!(s, RemoteStatus::Suspended);
@@ -86,7 +87,11 @@ fn status_codes_are_a_bit_set() {
     // Backup while disabled is still Suspended.
     assert_eq!(status_of("20").unwrap().0, RemoteStatus::Suspended);
     for code in ["1", "2", "8", "32", "64"] {
-        assert_eq!(status_of(code).unwrap().0, RemoteStatus::Suspended, "{code}");
+        assert_eq!(
+            status_of(code).unwrap().0,
+            RemoteStatus::Suspended,
+            "{code}"
+        );
     }
     assert_eq!(
         status_of("1040").unwrap_err(),
@@ -107,7 +112,13 @@ fn cr_date_is_a_date_only() {
     );
     assert_eq!(parse_cr_date("").unwrap(), None);
     assert_eq!(parse_cr_date("0000-00-00").unwrap(), None);
-    for bad in ["2024-02-30", "2024-1-31", "31/01/2024", "2024-01-31 10:00:00", "２０２４-01-31"] {
+    for bad in [
+        "2024-02-30",
+        "2024-1-31",
+        "31/01/2024",
+        "2024-01-31 10:00:00",
+        "２０２４-01-31",
+    ] {
         assert!(parse_cr_date(bad).is_err(), "{bad}");
     }
 }
@@ -175,15 +186,22 @@ fn wrong_shapes_are_clean_errors() {
     );
     assert!(m(&long).contains("longer than"));
     // An empty listing is an answer with no result, not an error.
-    assert!(results("<packet><webspace><get/></webspace></packet>", "webspace")
-        .unwrap()
-        .is_empty());
+    assert!(
+        results("<packet><webspace><get/></webspace></packet>", "webspace")
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
 fn lookup_requests_escape_and_batch() {
     assert_eq!(
-        request("service-plan", "guid", "<owner-all/>", &["a<b".into(), "c".into()]),
+        request(
+            "service-plan",
+            "guid",
+            "<owner-all/>",
+            &["a<b".into(), "c".into()]
+        ),
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<packet><service-plan><get><filter>\
          <guid>a&lt;b</guid><guid>c</guid></filter><owner-all/></get></service-plan></packet>"
     );

@@ -115,8 +115,7 @@ pub(crate) fn read_results<E: From<PacketError>>(
         match event {
             Event::Start(s) => {
                 let name = element_name(s.name().as_ref())?;
-                open(&mut path, name, &mut current, &mut system, operator)
-                    .map_err(E::from)?;
+                open(&mut path, name, &mut current, &mut system, operator).map_err(E::from)?;
                 if path.len() == 3 && path[1] == operator && path[2] == "get" {
                     saw_get = true;
                 }
@@ -141,9 +140,9 @@ pub(crate) fn read_results<E: From<PacketError>>(
                 has_child = true;
             }
             Event::Text(t) => {
-                let s = t.unescape().map_err(|e| {
-                    bad(format!("the XML text at byte {pos} cannot be read: {e}"))
-                })?;
+                let s = t
+                    .unescape()
+                    .map_err(|e| bad(format!("the XML text at byte {pos} cannot be read: {e}")))?;
                 append_text(&mut text, &s).map_err(E::from)?;
             }
             Event::CData(c) => {
@@ -251,7 +250,8 @@ fn push_leaf(
             "one <result> has more than {MAX_LEAVES} values"
         )));
     }
-    let mut p = String::with_capacity(parents.iter().map(|s| s.len() + 1).sum::<usize>() + name.len());
+    let mut p =
+        String::with_capacity(parents.iter().map(|s| s.len() + 1).sum::<usize>() + name.len());
     for part in parents {
         p.push_str(part);
         p.push('/');
@@ -277,9 +277,11 @@ fn element_name<E: From<PacketError>>(raw: &[u8]) -> Result<String, E> {
             "an XML element name is longer than 128 bytes".into(),
         )));
     }
-    std::str::from_utf8(raw)
-        .map(str::to_string)
-        .map_err(|_| E::from(PacketError::Malformed("an XML element name is not UTF-8".into())))
+    std::str::from_utf8(raw).map(str::to_string).map_err(|_| {
+        E::from(PacketError::Malformed(
+            "an XML element name is not UTF-8".into(),
+        ))
+    })
 }
 
 /// Escapes text for an XML element's content (`&`, `<`, `>`).
