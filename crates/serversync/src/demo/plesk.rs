@@ -108,3 +108,27 @@ pub(crate) fn start<'a>(
         }))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_stay_in_the_servers_ranges() {
+        let r = plesk1_records(8880);
+        assert_eq!(r["servers"][0]["id"], SERVER_ID);
+        for p in r["products"].as_array().unwrap() {
+            assert!((120..130).contains(&p["id"].as_i64().unwrap()));
+        }
+        for s in r["services"].as_array().unwrap() {
+            assert!((1200..1300).contains(&s["id"].as_i64().unwrap()));
+        }
+        // Every billed service but plgone.test has its subscription.
+        let subs = plesk1_subscriptions();
+        let names: Vec<&str> = subs.iter().filter_map(|s| s["name"].as_str()).collect();
+        for s in r["services"].as_array().unwrap() {
+            let d = s["domain"].as_str().unwrap();
+            assert_eq!(names.contains(&d), d != "plgone.test", "{d}");
+        }
+    }
+}
