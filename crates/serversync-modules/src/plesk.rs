@@ -290,8 +290,26 @@ fn parse_webspaces(body: &[u8], secret: &str) -> Result<Vec<Listed>, ModuleError
             .map(|n| n.chars().take(60).collect());
         out.push((ident, convert::subscription(&r)));
         Ok(())
-    })?;
+    })
+    .map_err(|e| redact(e, secret))?;
     Ok(out)
+}
+
+/// `e` with `secret` taken out of panel-supplied text (a `<system>` error's `errtext`, or a
+/// malformed answer's snippet, might echo it).
+pub(crate) fn redact(e: ModuleError, secret: &str) -> ModuleError {
+    let clean = |m: String| {
+        if secret.len() >= 4 && m.contains(secret) {
+            m.replace(secret, "[redacted]")
+        } else {
+            m
+        }
+    };
+    match e {
+        ModuleError::Remote(m) => ModuleError::Remote(clean(m)),
+        ModuleError::Malformed(m) => ModuleError::Malformed(clean(m)),
+        other => other,
+    }
 }
 
 /// The account of one subscription, with its owner and plans looked up.

@@ -274,7 +274,8 @@ fn read_batch(
             }
         }
         Ok::<(), ModuleError>(())
-    })?;
+    })
+    .map_err(|e| super::redact(e, secret))?;
     Ok(batch
         .iter()
         .map(|v| match by_value.remove(v.as_str()) {

@@ -167,6 +167,21 @@ fn both_error_levels_are_seen() {
 }
 
 #[test]
+fn an_echoed_secret_is_redacted() {
+    let sys = "<packet><system><status>error</status><errcode>11003</errcode>\
+               <errtext>Secret key 0d6c-SECRET-KEY validation failed</errtext></system></packet>";
+    let e = parse_webspaces(sys.as_bytes(), "0d6c-SECRET-KEY").unwrap_err();
+    assert_eq!(
+        e,
+        ModuleError::Remote(
+            "agent.php system error 11003: Secret key [redacted] validation failed (the secret \
+             key was refused)"
+                .into()
+        )
+    );
+}
+
+#[test]
 fn wrong_shapes_are_clean_errors() {
     let m = |b: &str| match results(b, "webspace") {
         Err(PacketError::Malformed(m)) => m,
