@@ -44,7 +44,8 @@ struct Cli {
 
     /// A password to accept (cPanel: HTTP Basic USER:PASSWORD too; default: none, only the
     /// token is accepted. DirectAdmin: the password; default: the --token value.
-    /// Virtualmin: the Webmin password of HTTP Basic USER:PASSWORD, default PASSWORD).
+    /// Virtualmin: the Webmin password of HTTP Basic USER:PASSWORD, default PASSWORD;
+    /// Plesk: HTTP_AUTH_PASSWD, default PASSWORD).
     #[arg(long, value_name = "P")]
     password: Option<String>,
 
