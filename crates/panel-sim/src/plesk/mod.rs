@@ -52,6 +52,7 @@
 //! - `bad-auth`: every request gets the system error 1001 (11003 when `KEY` was sent), in
 //!   HTTP 200 as Plesk answers it.
 
+mod answer;
 mod api;
 mod generate;
 
@@ -62,7 +63,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use api::{addon_guid, plan_guid, FAULT_ERRCODE, FAULT_ERRTEXT};
+pub use answer::{addon_guid, plan_guid};
+pub use api::{FAULT_ERRCODE, FAULT_ERRTEXT};
 pub use generate::{
     generate_plesk_accounts, plesk_guid, plesk_subscription, PLESK_SHARED_IP, PLESK_SHARED_IPV6,
 };
