@@ -46,7 +46,8 @@ pub(crate) enum PlanLookup {
 }
 
 /// One looked-up value: found (its fields), not found, or failed with a reason.
-enum Answer {
+#[derive(Debug)]
+pub(super) enum Answer {
     Found(ResultFields),
     NotFound,
     Failed(String),
@@ -232,7 +233,7 @@ pub(crate) fn request(operator: &str, kind: &str, extra: &str, values: &[String]
 }
 
 /// The answers of one batch, one per value of `batch`, in its order.
-fn read_batch(
+pub(super) fn read_batch(
     body: &[u8],
     operator: &str,
     kind: &str,

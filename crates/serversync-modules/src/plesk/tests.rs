@@ -1,5 +1,5 @@
 use super::convert::{parse_cr_date, primary_ip, status_of, subscription};
-use super::lookup::request;
+use super::lookup::{read_batch, request, Answer};
 use super::xml::{read_results, PacketError, ResultFields, MAX_DEPTH, MAX_TEXT};
 use super::*;
 use proptest::prelude::*;
@@ -297,4 +297,80 @@ proptest! {
             prop_assert_eq!(r.map(|x| x.0), Ok(RemoteStatus::Suspended));
         }
     }
+}
+
+#[test]
+fn batch_answers_are_matched_to_their_values() {
+    let body = "<packet><customer><get>\
+        <result><status>ok</status><filter-id>5</filter-id><id>5</id><data><gen_info>\
+          <login>eve</login><email>eve@mail.test</email></gen_info></data></result>\
+        <result><status>error</status><errcode>1013</errcode><errtext>Client does not exist\
+          </errtext><filter-id>3</filter-id></result>\
+        <result><status>error</status><errcode>1006</errcode><errtext>Permission denied\
+          </errtext></result>\
+        </get></customer></packet>";
+    let batch: Vec<String> = ["3", "5", "9"].map(String::from).to_vec();
+    let got = read_batch(body.as_bytes(), "customer", "id", &batch, "").unwrap();
+    let shown: Vec<String> = got
+        .iter()
+        .map(|a| match a {
+            Answer::Found(r) => format!("found {}", r.get("data/gen_info/login").unwrap_or("")),
+            Answer::NotFound => "not found".into(),
+            Answer::Failed(why) => format!("failed {why}"),
+        })
+        .collect();
+    // 3 is 1013 (try reseller), 5 found, 9 unanswered: the error naming no value is its.
+    assert_eq!(
+        shown,
+        [
+            "not found",
+            "found eve",
+            "failed error 1006: Permission denied"
+        ]
+    );
+    // Without an unattributed error, an unanswered value is not found.
+    let body = "<packet><customer><get></get></customer></packet>";
+    let got = read_batch(body.as_bytes(), "customer", "id", &batch[..1], "").unwrap();
+    assert!(matches!(got.as_slice(), [Answer::NotFound]));
+}
+
+#[test]
+fn credentials_are_required_and_the_key_wins() {
+    let shared = crate::Shared::new(&ModuleOptions::default());
+    let m = PleskModule::new(&shared);
+    let mut p = ServerParams {
+        server_id: 1,
+        ip: "192.0.2.12".into(),
+        hostname: String::new(),
+        username: "admin".into(),
+        password: serversync_core::model::Secret::new(""),
+        access_hash: serversync_core::model::Secret::new(""),
+        secure: true,
+        tls_verify: true,
+        port: None,
+    };
+    assert!(matches!(m.context(&p), Err(ModuleError::Config(_))));
+    p.password = serversync_core::model::Secret::new("pw");
+    let ctx = m.context(&p).unwrap();
+    assert_eq!(
+        ctx.url,
+        "https://192.0.2.12:8443/enterprise/control/agent.php"
+    );
+    assert!(matches!(
+        ctx.auth,
+        Auth::Login {
+            login: "admin",
+            password: "pw"
+        }
+    ));
+    p.access_hash = serversync_core::model::Secret::new(" KEY-1 ");
+    p.secure = false;
+    let ctx = m.context(&p).unwrap();
+    assert_eq!(
+        ctx.url,
+        "http://192.0.2.12:8880/enterprise/control/agent.php"
+    );
+    assert!(matches!(ctx.auth, Auth::Key("KEY-1")));
+    p.access_hash = serversync_core::model::Secret::new("bad\nkey");
+    assert!(matches!(m.context(&p), Err(ModuleError::Config(_))));
 }
