@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::{
-    cpanel, directadmin, external, php, virtualmin, Listing, ListingProgress, MetaData, Module,
-    ModuleError, ModuleOptions, ServerParams, Shared,
+    cpanel, directadmin, external, hestiacp, php, virtualmin, Listing, ListingProgress, MetaData,
+    Module, ModuleError, ModuleOptions, ServerParams, Shared,
 };
 
 /// Where a module comes from (`modules list` prints these names).
@@ -140,6 +140,7 @@ fn builtins(shared: &Shared) -> Vec<Arc<dyn Module>> {
         Arc::new(cpanel::CpanelModule::new(shared)),
         Arc::new(directadmin::DirectAdminModule::new(shared)),
         Arc::new(virtualmin::VirtualminModule::new(shared)),
+        Arc::new(hestiacp::HestiaModule::new(shared)),
     ]
 }
 
@@ -149,7 +150,7 @@ pub fn is_builtin(name: &str) -> bool {
 }
 
 /// Names of the built-in modules.
-pub const BUILTIN_NAMES: &[&str] = &["cpanel", "directadmin", "virtualmin"];
+pub const BUILTIN_NAMES: &[&str] = &["cpanel", "directadmin", "virtualmin", "hestiacp"];
 
 impl ModuleRegistry {
     /// The built-in modules only.
