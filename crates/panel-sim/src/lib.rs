@@ -15,6 +15,9 @@
 //! - **Virtualmin** (remote API `remote.cgi?program=list-domains&multiline=&json=1`):
 //!   [`spawn_virtualmin`], [`VirtualminSimConfig`], [`generate_virtualmin_accounts`],
 //!   [`VirtualminDomain`]. See the [`virtualmin`] module.
+//! - **HestiaCP** (`POST /api/` `v-list-users json` + `v-list-web-domains USER json`, both
+//!   auth modes with their HTTP status rules): [`spawn_hestiacp`], [`HestiaSimConfig`],
+//!   [`generate_hestia_accounts`], [`hestia_user`]. See the [`hestiacp`] module.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), panel_sim::SimError> {
@@ -32,6 +35,7 @@ pub mod directadmin;
 mod error;
 mod fault;
 mod handle;
+pub mod hestiacp;
 pub mod virtualmin;
 
 pub use cpanel::{
@@ -45,6 +49,11 @@ pub use directadmin::{
 pub use error::SimError;
 pub use fault::{Fault, DEFAULT_SLOW};
 pub use handle::SimHandle;
+pub use hestiacp::{
+    generate_hestia_accounts, hestia_admin, hestia_date_time, hestia_user, hestia_web_domain,
+    load_hestia_accounts_file, spawn_hestiacp, HestiaSimConfig, HESTIA_SHARED_IP,
+    HESTIA_TEST_ACCESS_KEY,
+};
 pub use virtualmin::{
     generate_virtualmin_accounts, load_virtualmin_accounts_file, spawn_virtualmin,
     VirtualminDomain, VirtualminSimConfig,
