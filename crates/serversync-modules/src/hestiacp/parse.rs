@@ -108,7 +108,10 @@ pub(crate) fn parse_users(body: &[u8]) -> Result<Vec<UserEntry>, DocError> {
     if !body.contains(&b'\\') {
         let mut de = serde_json::Deserializer::from_slice(body);
         if let Ok(users) = (OrderedMap::<UserFields>::new(MAX_USERS)).deserialize(&mut de) {
-            if de.end().is_ok() {
+            // Valid JSON can still be a broken template: a value such as
+            // `x"}, "evil": {"PACKAGE": "gold` makes one user two. The users must be those
+            // of the template's boundary lines (when it has any), else each is read alone.
+            if de.end().is_ok() && same_users(body, &users) {
                 return Ok(users
                     .into_iter()
                     .map(|(name, fields)| UserEntry::User { name, fields })
@@ -117,6 +120,23 @@ pub(crate) fn parse_users(body: &[u8]) -> Result<Vec<UserEntry>, DocError> {
         }
     }
     recover_users(body)
+}
+
+/// Whether `users` are, in order, the users of the boundary lines of `body` (or `body` has
+/// no boundary line at all: compact JSON, not Hestia's template).
+fn same_users(body: &[u8], users: &[(String, UserFields)]) -> bool {
+    let mut lines = body.split(|b| *b == b'\n').filter_map(boundary).peekable();
+    if lines.peek().is_none() {
+        return true;
+    }
+    let mut n = 0;
+    for line in lines {
+        match (line, users.get(n)) {
+            (Some(name), Some((u, _))) if name == u.trim() => n += 1,
+            _ => return false,
+        }
+    }
+    n == users.len()
 }
 
 /// The per-user recovery of a document that is not valid JSON as a whole.
