@@ -72,7 +72,7 @@ use crate::{Fault, SimError, SimHandle};
 
 /// An access key pair in Hestia's form (20 + 40 characters) for tests and the demo.
 pub const HESTIA_TEST_ACCESS_KEY: &str =
-    "PSIMACCESSKEY0000001:panelsimsecretkey0000000000000000000001";
+    "PSIMACCESSKEY0000001:panelsimsecretkey00000000000000000000001";
 
 /// Configuration of one HestiaCP simulator.
 #[derive(Debug, Clone)]
@@ -183,4 +183,13 @@ pub fn load_hestia_accounts_file(path: &Path) -> Result<Vec<Value>, SimError> {
         )));
     }
     Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_test_key_is_a_hestia_key_pair() {
+        let (k, s) = super::HESTIA_TEST_ACCESS_KEY.split_once(':').unwrap();
+        assert_eq!((k.len(), s.len()), (20, 40));
+    }
 }

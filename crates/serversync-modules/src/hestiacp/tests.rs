@@ -13,8 +13,8 @@ use crate::lenient::Scalar;
 use crate::{ModuleError, ModuleOptions, NoProgress, Shared};
 
 /// An access key pair in Hestia's form (20 + 40 characters).
-const KEY: &str = "ABCDEFGHIJ0123456789:s3cr3ts3cr3ts3cr3ts3cr3ts3cr3ts3cr3ts3cr3";
-const SECRET: &str = "s3cr3ts3cr3ts3cr3ts3cr3ts3cr3ts3cr3ts3cr3";
+const KEY: &str = "ABCDEFGHIJ0123456789:s3cr3ts3cr3ts3cr3ts3cr3ts3cr3ts3cr3ts3cr";
+const SECRET: &str = "s3cr3ts3cr3ts3cr3ts3cr3ts3cr3ts3cr3ts3cr";
 const PASSWORD: &str = "Admin-Pass-9ZQ";
 
 fn params_for(server: &MockServer, access_hash: &str) -> ServerParams {
