@@ -47,6 +47,7 @@ const STARTERS: &[Starter] = &[
     super::virtualmin::start,
     super::external::start,
     super::whmcs::start,
+    super::hestiacp::start,
 ];
 
 static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());

@@ -10,6 +10,7 @@ use crate::{open_app, output};
 mod directadmin;
 mod external;
 mod extra;
+mod hestiacp;
 mod virtualmin;
 mod whmcs;
 
