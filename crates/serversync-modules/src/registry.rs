@@ -375,6 +375,12 @@ mod tests {
         assert_eq!(v.meta().display_name, "Virtualmin");
         assert_eq!(v.meta().product_field, "configoption2");
         assert!(v.meta().validate().is_ok());
+        let h = r.get("hestiacp").unwrap();
+        assert_eq!(h.meta().display_name, "HestiaCP");
+        assert_eq!(
+            (h.meta().default_secure_port, h.meta().default_plain_port),
+            (8083, 8083)
+        );
     }
 
     #[test]

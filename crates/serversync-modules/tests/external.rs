@@ -427,7 +427,14 @@ async fn modules_list_shows_kinds_and_broken_manifests_with_their_reason() {
     let reg = registry(d.path(), ModuleOptions::default()).await;
     assert_eq!(
         reg.names(),
-        vec!["cpanel", "directadmin", "virtualmin", "mypanel", "webpanel"]
+        vec![
+            "cpanel",
+            "directadmin",
+            "virtualmin",
+            "hestiacp",
+            "mypanel",
+            "webpanel"
+        ]
     );
     let kinds: Vec<(String, ModuleKind, Option<String>)> = reg
         .modules()
@@ -441,6 +448,7 @@ async fn modules_list_shows_kinds_and_broken_manifests_with_their_reason() {
             ("cpanel".into(), ModuleKind::Builtin, None),
             ("directadmin".into(), ModuleKind::Builtin, None),
             ("virtualmin".into(), ModuleKind::Builtin, None),
+            ("hestiacp".into(), ModuleKind::Builtin, None),
             (
                 "brokenurl".into(),
                 ModuleKind::Http,
