@@ -523,4 +523,6 @@ fn exit_code_name(code: u16) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+mod http_tests;
+#[cfg(test)]
 mod tests;

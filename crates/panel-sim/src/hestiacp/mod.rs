@@ -25,7 +25,7 @@
 //! `Hestia-Exit-Code: 9` (10 for a user other than the root user); no `cmd` is 422.
 //!
 //! - **`v-list-users json`**: every account with a string `USER`, in the order served, as
-//!   Hestia's template writes it ([`api`]'s `render_users`): one `"KEY": "VALUE"` per line,
+//!   Hestia's template writes it (`render_users`): one `"KEY": "VALUE"` per line,
 //!   values **unescaped** with white space runs collapsed, a key the account lacks repeating
 //!   the previous user's value, the document ending `        }}`. An account's `_quirk`
 //!   `quote` or `backslash` puts a `"` or `\` into its `NAME`, which breaks the JSON as old
@@ -53,6 +53,7 @@
 
 mod api;
 mod generate;
+mod render;
 
 use std::net::SocketAddr;
 use std::path::Path;
