@@ -348,7 +348,13 @@ fn check_auth(
 /// The full answer body of a command in `mode` (see [`answer`]).
 fn render_output(mode: Mode, out: &Output) -> Bytes {
     match mode {
-        Mode::AccessKey => Bytes::copy_from_slice(out.text.trim_ascii()),
+        Mode::AccessKey => {
+            // A slice of the (cached) output, never a copy of a large listing.
+            let t = &out.text;
+            let start = t.len() - t.trim_ascii_start().len();
+            let end = start + t[start..].trim_ascii_end().len();
+            t.slice(start..end)
+        }
         Mode::Legacy if out.text.is_empty() => Bytes::from_static(b"OK"),
         Mode::Legacy => {
             let mut b = Vec::with_capacity(out.text.len() + 1);
@@ -371,7 +377,9 @@ fn answer(mode: Mode, out: Output) -> Response {
                 0 if body.is_empty() => StatusCode::NO_CONTENT,
                 code => exit_code_to_http(code),
             };
-            let json = out.exit == 0 && serde_json::from_slice::<Value>(&body).is_ok();
+            // Validity only (index.php's `json_decode`), without building a tree.
+            let json =
+                out.exit == 0 && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
             let mut resp = respond(status, if json { JSON } else { PHP_HTML }, body);
             resp.headers_mut()
                 .insert("hestia-exit-code", HeaderValue::from(out.exit));
