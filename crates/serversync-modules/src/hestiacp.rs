@@ -32,7 +32,8 @@
 //! a call that fails for that user (an `Error:` answer, an HTTP error for that call, an
 //! answer that cannot be read) is a skipped record, never a shorter list that looks whole.
 //! Failures that concern every call — refused credentials, no connection, a time-out, a
-//! broken connection, an HTML page — fail the listing.
+//! broken connection — fail the listing, as does any failure of `v-list-users` itself (an
+//! `Error:` answer, an HTTP error, an HTML page, a document cut short or not a JSON object).
 
 mod convert;
 mod parse;
