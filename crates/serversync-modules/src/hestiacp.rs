@@ -24,10 +24,10 @@
 //! exist`). Bodies are `text/html` unless Hestia could decode them as JSON, so the content
 //! type says nothing; only a body starting with `<` is taken for an HTML page.
 //!
-//! **Listing.** `v-list-users` is read as described in [`parse`]: a user object that cannot
-//! be read (an unescaped `"` or `\` in a value) is a skipped record with its reason and the
-//! other users are kept; the listing is then incomplete. Hestia's `admin`, users with
-//! `ROLE` `admin` and the `system` package are left out ([`convert::is_left_out`]). Each
+//! **Listing.** `v-list-users` is read as the `parse` submodule describes: a user object
+//! that cannot be read (an unescaped `"` or `\` in a value) is a skipped record with its
+//! reason and the other users are kept; the listing is then incomplete. Hestia's `admin`, users with
+//! `ROLE` `admin` and the `system` package are left out (see `convert::is_left_out`). Each
 //! other user's web domains come from one `v-list-web-domains` call (bounded concurrency);
 //! a call that fails for that user (an `Error:` answer, an HTTP error for that call, an
 //! answer that cannot be read) is a skipped record, never a shorter list that looks whole.
