@@ -18,6 +18,9 @@
 //! - **Plesk** (XML API `agent.php`: `webspace`, `customer`, `reseller`, `service-plan`,
 //!   `service-plan-addon` `get`): [`spawn_plesk`], [`PleskSimConfig`],
 //!   [`generate_plesk_accounts`], [`plesk_subscription`]. See the [`plesk`] module.
+//! - **HestiaCP** (`POST /api/` `v-list-users json` + `v-list-web-domains USER json`, both
+//!   auth modes with their HTTP status rules): [`spawn_hestiacp`], [`HestiaSimConfig`],
+//!   [`generate_hestia_accounts`], [`hestia_user`]. See the [`hestiacp`] module.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), panel_sim::SimError> {
@@ -35,6 +38,7 @@ pub mod directadmin;
 mod error;
 mod fault;
 mod handle;
+pub mod hestiacp;
 pub mod plesk;
 pub mod virtualmin;
 
@@ -49,6 +53,11 @@ pub use directadmin::{
 pub use error::SimError;
 pub use fault::{Fault, DEFAULT_SLOW};
 pub use handle::SimHandle;
+pub use hestiacp::{
+    generate_hestia_accounts, hestia_admin, hestia_date_time, hestia_user, hestia_web_domain,
+    load_hestia_accounts_file, spawn_hestiacp, HestiaSimConfig, HESTIA_SHARED_IP,
+    HESTIA_TEST_ACCESS_KEY,
+};
 pub use plesk::{
     generate_plesk_accounts, load_plesk_accounts_file, plesk_subscription, spawn_plesk,
     PleskSimConfig,

@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use panel_sim::{
-    load_accounts_file, load_directadmin_accounts_file, load_plesk_accounts_file,
-    load_virtualmin_accounts_file, spawn_cpanel, spawn_directadmin, spawn_plesk, spawn_virtualmin,
-    CpanelSimConfig, DirectAdminSimConfig, Fault, PleskSimConfig, VirtualminSimConfig,
+    load_accounts_file, load_directadmin_accounts_file, load_hestia_accounts_file,
+    load_plesk_accounts_file, load_virtualmin_accounts_file, spawn_cpanel, spawn_directadmin,
+    spawn_hestiacp, spawn_plesk, spawn_virtualmin, CpanelSimConfig, DirectAdminSimConfig, Fault,
+    HestiaSimConfig, PleskSimConfig, VirtualminSimConfig,
 };
 
 /// Simulators of hosting panels' account-listing APIs, for serversync's demo, tests and
@@ -38,19 +39,24 @@ struct Cli {
 
     /// The login whose credentials are accepted (cPanel: the WHM user of the API token,
     /// default root; DirectAdmin: the admin login, default admin; Virtualmin: the Webmin
-    /// master admin, default root; Plesk: HTTP_AUTH_LOGIN, default admin).
+    /// master admin, default root; Plesk: HTTP_AUTH_LOGIN, default admin; HestiaCP: the root
+    /// user of `user`/`password`, default admin).
     #[arg(long, value_name = "U")]
     username: Option<String>,
 
     /// A password to accept (cPanel: HTTP Basic USER:PASSWORD too; default: none, only the
     /// token is accepted. DirectAdmin: the password; default: the --token value.
     /// Virtualmin: the Webmin password of HTTP Basic USER:PASSWORD, default PASSWORD;
-    /// Plesk: HTTP_AUTH_PASSWD, default PASSWORD).
+    /// Plesk: HTTP_AUTH_PASSWD, default PASSWORD; HestiaCP: the root user's password,
+    /// default PASSWORD).
     #[arg(long, value_name = "P")]
     password: Option<String>,
 
     /// The API token accepted (cPanel: `Authorization: whm USER:TOKEN`; DirectAdmin: a login
-    /// key, accepted as the password; Plesk: the secret key of the `KEY` header).
+    /// key, accepted as the password; Plesk: the secret key of the `KEY` header; HestiaCP: the
+    /// `hash`, an access key pair
+    /// ACCESS_KEY:SECRET_KEY when the parts are 20 and 40 characters, else a legacy API
+    /// key).
     #[arg(long, value_name = "T", default_value = "TOKEN")]
     token: String,
 
@@ -62,7 +68,7 @@ struct Cli {
 
     /// Milliseconds every request waits before it is answered (panels with one request per
     /// account use it so benchmarks can show what concurrency buys; cPanel ignores it;
-    /// DirectAdmin and Plesk apply it to every request).
+    /// DirectAdmin, Plesk and HestiaCP apply it to every request).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     delay_ms: u64,
 
@@ -73,7 +79,8 @@ struct Cli {
     /// Serve the accounts of this JSON file (a JSON array of the panel's account objects,
     /// cPanel: WHM listaccts `acct` objects; DirectAdmin: user.conf objects with a
     /// `username`; Virtualmin: list-domains objects `{"name", "values"}`; Plesk: subscription
-    /// objects with `id` and `name`) instead of
+    /// objects with `id` and `name`; HestiaCP: objects with `USER`, user.conf keys and
+    /// `_web_domains`) instead of
     /// generated ones.
     #[arg(long, value_name = "F", conflicts_with_all = ["accounts", "seed"])]
     accounts_file: Option<PathBuf>,
@@ -91,6 +98,9 @@ enum Panel {
     /// Plesk: XML API `POST /enterprise/control/agent.php` (`KEY` = --token, or
     /// `HTTP_AUTH_LOGIN`/`HTTP_AUTH_PASSWD` = --username/--password, default admin/PASSWORD).
     Plesk,
+    /// HestiaCP: `POST /api/` `v-list-users json` and `v-list-web-domains USER json`
+    /// (access key or user/password, each with its HTTP status rules).
+    Hestiacp,
 }
 
 fn main() {
@@ -196,6 +206,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 delay,
             };
             spawn_plesk(listen, cfg).await?
+        }
+        Panel::Hestiacp => {
+            let accounts = match &cli.accounts_file {
+                Some(path) => load_hestia_accounts_file(path)?,
+                None => panel_sim::generate_hestia_accounts(cli.accounts, cli.seed),
+            };
+            let cfg = HestiaSimConfig {
+                accounts,
+                username: cli.username.unwrap_or_else(|| "admin".into()),
+                password: cli.password.unwrap_or_else(|| "PASSWORD".to_string()),
+                token: cli.token,
+                fault,
+                delay,
+            };
+            spawn_hestiacp(listen, cfg).await?
         }
     };
     {

@@ -33,6 +33,7 @@ pub use serversync_core::module::{Listing, MetaData, RemoteAccount, ServerParams
 pub mod cpanel;
 pub mod directadmin;
 pub mod external;
+pub mod hestiacp;
 pub mod http;
 pub mod lenient;
 pub mod php;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::{
-    cpanel, directadmin, external, php, plesk, virtualmin, Listing, ListingProgress, MetaData,
-    Module, ModuleError, ModuleOptions, ServerParams, Shared,
+    cpanel, directadmin, external, hestiacp, php, plesk, virtualmin, Listing, ListingProgress,
+    MetaData, Module, ModuleError, ModuleOptions, ServerParams, Shared,
 };
 
 /// Where a module comes from (`modules list` prints these names).
@@ -141,6 +141,7 @@ fn builtins(shared: &Shared) -> Vec<Arc<dyn Module>> {
         Arc::new(directadmin::DirectAdminModule::new(shared)),
         Arc::new(virtualmin::VirtualminModule::new(shared)),
         Arc::new(plesk::PleskModule::new(shared)),
+        Arc::new(hestiacp::HestiaModule::new(shared)),
     ]
 }
 
@@ -150,7 +151,7 @@ pub fn is_builtin(name: &str) -> bool {
 }
 
 /// Names of the built-in modules.
-pub const BUILTIN_NAMES: &[&str] = &["cpanel", "directadmin", "virtualmin", "plesk"];
+pub const BUILTIN_NAMES: &[&str] = &["cpanel", "directadmin", "virtualmin", "plesk", "hestiacp"];
 
 impl ModuleRegistry {
     /// The built-in modules only.
@@ -383,6 +384,12 @@ mod tests {
         );
         assert_eq!(p.meta().product_field, "configoption1");
         assert!(p.meta().validate().is_ok());
+        let h = r.get("hestiacp").unwrap();
+        assert_eq!(h.meta().display_name, "HestiaCP");
+        assert_eq!(
+            (h.meta().default_secure_port, h.meta().default_plain_port),
+            (8083, 8083)
+        );
     }
 
     #[test]

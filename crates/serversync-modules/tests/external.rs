@@ -432,6 +432,7 @@ async fn modules_list_shows_kinds_and_broken_manifests_with_their_reason() {
             "directadmin",
             "virtualmin",
             "plesk",
+            "hestiacp",
             "mypanel",
             "webpanel"
         ]
@@ -449,6 +450,7 @@ async fn modules_list_shows_kinds_and_broken_manifests_with_their_reason() {
             ("directadmin".into(), ModuleKind::Builtin, None),
             ("virtualmin".into(), ModuleKind::Builtin, None),
             ("plesk".into(), ModuleKind::Builtin, None),
+            ("hestiacp".into(), ModuleKind::Builtin, None),
             (
                 "brokenurl".into(),
                 ModuleKind::Http,

@@ -241,6 +241,14 @@ async fn modules_list_and_check() {
                 Value::Null
             ),
             (
+                "hestiacp".into(),
+                "builtin".into(),
+                json!({"DisplayName": "HestiaCP", "ListAccountsUniqueIdentifierDisplayName": "Domain",
+                       "ListAccountsUniqueIdentifierField": "domain", "ListAccountsProductField": "configoption1",
+                       "DefaultSSLPort": 8083, "DefaultNonSSLPort": 8083}),
+                Value::Null
+            ),
+            (
                 "broken".into(),
                 "command".into(),
                 Value::Null,

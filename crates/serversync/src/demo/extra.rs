@@ -48,6 +48,7 @@ const STARTERS: &[Starter] = &[
     super::external::start,
     super::whmcs::start,
     super::plesk::start,
+    super::hestiacp::start,
 ];
 
 static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());

@@ -10,6 +10,7 @@ use crate::{open_app, output};
 mod directadmin;
 mod external;
 mod extra;
+mod hestiacp;
 mod plesk;
 mod virtualmin;
 mod whmcs;
