@@ -66,10 +66,10 @@ pub async fn open_with_default_key(url: &str) -> Result<Arc<dyn Store>> {
 /// password, query string (which may carry a password, `?password=…`) and fragment are
 /// left out. `postgres://u:p@db:5432/x?sslmode=require` → `postgres://db:5432/x?…`.
 ///
-/// Everything up to the *last* `@` of the authority is taken as user information even when
-/// it holds `/`, `?` or `#` (a password that was not percent-encoded), so such a password is
-/// never mistaken for a host, path or query; a URL that still does not parse shows only its
-/// scheme (`postgres://…`).
+/// Everything up to the *last* `@` after `//` is taken as user information even when it
+/// holds `/`, `?` or `#` (a password that was not percent-encoded), so such a password is
+/// never mistaken for a host, path or query (SQLite URLs excepted: they have no user
+/// information); a URL that still does not parse shows only its scheme (`postgres://…`).
 pub fn redact_url(raw: &str) -> String {
     let raw = raw.trim();
     let Some(colon) = raw.find(':') else {
@@ -87,9 +87,11 @@ pub fn redact_url(raw: &str) -> String {
     let (hier, had_query) = match rest.strip_prefix("//") {
         Some(after) => {
             // The authority of a URL whose password was not encoded ends at its last `@`.
+            // SQLite URLs have no authority (all of it is a file path, where `@` may be part
+            // of a name, and `?password=…` of the query).
             let after = match after.rfind('@') {
-                Some(at) => &after[at + 1..],
-                None => after,
+                Some(at) if !scheme.eq_ignore_ascii_case("sqlite") => &after[at + 1..],
+                _ => after,
             };
             (format!("//{after}"), after.contains(['?', '#']))
         }
