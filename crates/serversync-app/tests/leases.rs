@@ -67,7 +67,12 @@ fn import_all(dry_run: bool) -> ApplyRequest {
 
 /// Another process: its own store handle on the same file, its own instance.
 async fn other(w: &World, actor: &str) -> App {
-    App::new(serversync_store::open_with_default_key(&w.url).await.unwrap(), actor)
+    App::new(
+        serversync_store::open_with_default_key(&w.url)
+            .await
+            .unwrap(),
+        actor,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -916,13 +916,16 @@ async fn import_in(
         .map(|row| server_from_row(row, key).map(|s| (s.id, s)))
         .collect::<Result<_>>()?;
     let doc_ids: HashSet<i64> = r.servers.iter().map(|s| s.id).collect();
-    let mut names: HashMap<&str, i64> = stored
+    // `web1` and `WEB1 ` are one name to a person: compared trimmed, ASCII case folded (as
+    // SQL `lower(trim(…))` does in `save_server`).
+    let fold = |n: &str| n.trim().to_ascii_lowercase();
+    let mut names: HashMap<String, i64> = stored
         .values()
         .filter(|s| !doc_ids.contains(&s.id))
-        .map(|s| (s.name.as_str(), s.id))
+        .map(|s| (fold(&s.name), s.id))
         .collect();
     for (i, s) in r.servers.iter().enumerate() {
-        if let Some(other) = names.insert(s.name.as_str(), s.id) {
+        if let Some(other) = names.insert(fold(&s.name), s.id) {
             return Err(StoreError::Invalid(format!(
                 "servers[{i}].name: {:?} is already the name of server {other}",
                 s.name
@@ -1716,12 +1719,13 @@ impl Store for SqliteStore {
                 row.access_hash = old.access_hash;
             }
         }
-        let other: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM servers WHERE name = ? AND id <> ?")
-                .bind(&row.name)
-                .bind(row.id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let other: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM servers WHERE lower(trim(name)) = lower(trim(?)) AND id <> ?",
+        )
+        .bind(&row.name)
+        .bind(row.id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if let Some(other) = other {
             return Err(StoreError::Invalid(format!(
                 "server name {:?} is already used by server {other}",

@@ -333,3 +333,41 @@ fn database_urls_are_redacted_from_their_parsed_form() {
         assert!(!got.contains("app"), "{url} → {got}");
     }
 }
+
+#[tokio::test]
+async fn server_names_differing_in_case_or_spaces_are_one_name() {
+    let store = SqliteStore::open("sqlite::memory:", SecretKey::ephemeral())
+        .await
+        .unwrap();
+    let id = store
+        .save_server(&server("web1"), &|_| event("server_save"))
+        .await
+        .unwrap();
+    let e = store
+        .save_server(&server("WEB1 "), &|_| event("server_save"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("server name \"WEB1 \" is already used by server {id}")
+    );
+    let mut other = server("Web1");
+    other.id = 200;
+    let records = serversync_store::Records {
+        servers: vec![other],
+        ..Default::default()
+    };
+    let e = store
+        .import_records(
+            &records,
+            &serversync_store::IdentifierFields::new(),
+            &|_| event("records_import"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("servers[0].name: \"Web1\" is already the name of server {id}")
+    );
+    assert_eq!(store.servers().await.unwrap().len(), 1, "nothing written");
+}
