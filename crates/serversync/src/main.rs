@@ -367,7 +367,11 @@ fn main() -> ExitCode {
                     line.push_str(&m);
                 }
             }
-            eprintln!("serversync: error: {}", line.replace('\n', " "));
+            // Causes quote panel and records text: control characters are shown escaped.
+            eprintln!(
+                "serversync: error: {}",
+                output::clean(&line.replace('\n', " "))
+            );
             ExitCode::from(2)
         }
     }
@@ -553,7 +557,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     let u = app.add_user(&username, &password, role).await?;
                     outln!(
                         "user {} added with the {} role",
-                        u.username,
+                        output::clean(&u.username),
                         u.role.as_str()
                     );
                 }
@@ -561,7 +565,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     for u in app.store.users().await? {
                         outln!(
                             "{}\t{}{}",
-                            u.username,
+                            output::clean(&u.username),
                             u.role.as_str(),
                             if u.disabled { "\tdisabled" } else { "" }
                         );
@@ -591,7 +595,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                             .last_used_at
                             .map(|d| d.to_string())
                             .unwrap_or_else(|| "never used".into());
-                        outln!("{}\t{}\t{}", t.name, t.role.as_str(), used);
+                        outln!("{}\t{}\t{}", output::clean(&t.name), t.role.as_str(), used);
                     }
                 }
             }
@@ -648,7 +652,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                         .with_context(|| format!("{}", file.display()))?;
                     outln!(
                         "{}: {} inserted, {} updated, {} unchanged",
-                        file.display(),
+                        output::clean(&file.display().to_string()),
                         c.inserted,
                         c.updated,
                         c.unchanged
