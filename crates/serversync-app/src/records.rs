@@ -133,40 +133,42 @@ fn opt_date(path: String, v: &Option<String>) -> Result<Option<time::Date>, AppE
 /// Refuses a text holding control characters (shown escaped, as `\u{1b}`), which would
 /// reach terminals and panels' APIs.
 fn no_control(path: impl FnOnce() -> String, v: &str) -> Result<(), AppError> {
-    if v.chars().any(char::is_control) {
-        return Err(bad(
-            path(),
-            format!(
-                "{:?} holds control characters",
-                v.escape_debug().to_string()
-            ),
-        ));
-    }
-    Ok(())
+    control_problem(v).map_or(Ok(()), |m| Err(bad(path(), m)))
 }
 
-/// Checks a server's host name: an IP address, or a DNS name (letters, digits, `-`, `.`,
-/// `_`, any non-ASCII letter of an internationalised name) of at most 253 bytes. A scheme,
-/// user, port or path is refused: they have fields of their own (`secure`, `username`,
-/// `port`).
+/// Why `v` is refused for holding control characters, if it does.
+pub(crate) fn control_problem(v: &str) -> Option<String> {
+    v.chars().any(char::is_control).then(|| {
+        format!(
+            "{:?} holds control characters",
+            v.escape_debug().to_string()
+        )
+    })
+}
+
+/// Checks a server's host name ([`hostname_problem`]).
 fn check_hostname(path: String, h: &str) -> Result<(), AppError> {
+    hostname_problem(h).map_or(Ok(()), |m| Err(bad(path, m)))
+}
+
+/// Why `h` is refused as a server's host name, if it is. A host name is an IP address, or
+/// a DNS name (letters, digits, `-`, `.`, `_`, any non-ASCII letter of an internationalised
+/// name) of at most 253 bytes. A scheme, user, port or path is refused: they have fields of
+/// their own (`secure`, `username`, `port`).
+pub(crate) fn hostname_problem(h: &str) -> Option<String> {
     if h.is_empty() || h.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(());
+        return None;
     }
     let ok = h.len() <= 253
         && h.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_'));
-    if !ok {
-        return Err(bad(
-            path,
-            format!(
-                "{:?} is not a host name (give the name alone: the scheme goes in secure, \
-                 the port in port, and no path)",
-                h.escape_debug().to_string()
-            ),
-        ));
-    }
-    Ok(())
+    (!ok).then(|| {
+        format!(
+            "{:?} is not a host name (give the name alone: the scheme goes in secure, \
+             the port in port, and no path)",
+            h.escape_debug().to_string()
+        )
+    })
 }
 
 /// Parses a records document. `known_modules` are the module names a server may use.

@@ -270,3 +270,74 @@ fn a_control_character_in_custom_fields_is_refused_too() {
         "{m}"
     );
 }
+
+/// A server entered by hand (web page, API) follows the same rules.
+#[tokio::test]
+async fn a_server_entered_by_hand_is_held_to_the_same_rules() {
+    use crate::web_support::ServerInput;
+    let store = serversync_store::open(
+        "sqlite::memory:",
+        serversync_store::secrets::SecretKey::ephemeral(),
+    )
+    .await
+    .unwrap();
+    let app = crate::App::new(store, "web:test");
+    let good = ServerInput {
+        name: "web1".into(),
+        module: "cpanel".into(),
+        hostname: "web1.example.test".into(),
+        port: Some(2087),
+        password: "Pa55/w?rd@x".into(),
+        ..Default::default()
+    };
+    for (change, expected) in [
+        (
+            ServerInput {
+                hostname: "https://web1.example.test".into(),
+                ..good.clone()
+            },
+            "hostname: \"https://web1.example.test\" is not a host name",
+        ),
+        (
+            ServerInput {
+                port: Some(0),
+                ..good.clone()
+            },
+            "port: 0 is not a port number",
+        ),
+        (
+            ServerInput {
+                name: "web1\u{1b}[2J".into(),
+                ..good.clone()
+            },
+            "name: \"web1\\\\u{1b}[2J\" holds control characters",
+        ),
+    ] {
+        let e = app
+            .save_server_input(&change)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(expected),
+            "{e:?} should start with {expected:?}"
+        );
+    }
+    assert!(
+        app.store.servers().await.unwrap().is_empty(),
+        "nothing written"
+    );
+    let id = app.save_server_input(&good).await.unwrap();
+    let s = app.store.server_by_id(id).await.unwrap();
+    assert_eq!(s.password.expose(), "Pa55/w?rd@x");
+    // WEB1 with a space is the same name.
+    let e = app
+        .save_server_input(&ServerInput {
+            name: "WEB1 ".into(),
+            ..good.clone()
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already used by server"), "{e}");
+}
