@@ -86,6 +86,18 @@ impl SecretKey {
                 meta.len()
             )));
         }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                // Warned, not refused: the key still opens the secrets; say how to fix it.
+                tracing::warn!(
+                    "secret key file {shown} can be read by other users (mode {mode:o}): \
+                     `chmod 600` it"
+                );
+            }
+        }
         let text =
             std::fs::read_to_string(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
         let hex = text.trim();

@@ -91,6 +91,16 @@ fn leaks(text: &[u8]) -> Vec<&'static str> {
         .collect()
 }
 
+/// Writes a key file only its owner can read (as serversync itself creates them).
+fn write_private(p: &Path, text: &str) {
+    std::fs::write(p, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
 #[cfg(unix)]
 fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
@@ -231,7 +241,7 @@ async fn a_wrong_or_missing_key_file_is_a_clear_error() {
     assert_eq!(import.code, 0, "{import:#?}");
 
     let other = env.path("other.key");
-    std::fs::write(&other, format!("{}\n", "ab".repeat(32))).unwrap();
+    write_private(&other, &format!("{}\n", "ab".repeat(32)));
     let other_s = other.to_str().unwrap();
     for (vars, args) in [
         (
@@ -329,7 +339,7 @@ async fn rotate_key_re_encrypts_and_the_old_key_opens_nothing() {
     let key_file = env.path("t.db.key");
     let old_key = std::fs::read_to_string(&key_file).unwrap();
     let old_copy = env.path("old.key");
-    std::fs::write(&old_copy, &old_key).unwrap();
+    write_private(&old_copy, &old_key);
 
     let rotated = run(&env, &[], &["secrets", "rotate-key"]).await;
     assert_eq!(rotated.code, 0, "{rotated:#?}");
@@ -421,7 +431,7 @@ async fn rotate_key_re_encrypts_and_the_old_key_opens_nothing() {
 async fn database_urls_with_secrets_are_redacted_in_error_lines() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k.key");
-    std::fs::write(&key, format!("{}\n", "cd".repeat(32))).unwrap();
+    write_private(&key, &format!("{}\n", "cd".repeat(32)));
     let key = key.to_str().unwrap().to_string();
     for (url, secret, shown) in [
         (
@@ -469,4 +479,33 @@ async fn database_urls_with_secrets_are_redacted_in_error_lines() {
             assert!(!out.stderr.contains(s), "{url}: {s:?} in {}", out.stderr);
         }
     }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_key_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new();
+    let key = env.path("open.key");
+    std::fs::write(&key, format!("{}\n", "ef".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(
+        &env,
+        &[("SERVERSYNC_LOG", "warn")],
+        &[
+            "--secret-key-file",
+            key.to_str().unwrap(),
+            "servers",
+            "list",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "secret key file {} can be read by other users (mode 644)",
+            key.display()
+        )),
+        "{out:#?}"
+    );
 }
