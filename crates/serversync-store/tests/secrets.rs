@@ -371,3 +371,66 @@ async fn server_names_differing_in_case_or_spaces_are_one_name() {
     );
     assert_eq!(store.servers().await.unwrap().len(), 1, "nothing written");
 }
+
+/// A database made by a version before secrets were sealed (schema 3, the migrations of
+/// that version run by sqlx as that version did), with plain-text secrets: the next open
+/// migrates it, encrypts the secrets, and leaves no plain text in its files.
+#[tokio::test]
+async fn a_schema_3_database_with_plain_text_secrets_is_migrated_and_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_migrations = dir.path().join("migrations");
+    std::fs::create_dir(&old_migrations).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for name in ["0001_initial.sql", "0002_web.sql", "0003_leases_setup.sql"] {
+        std::fs::copy(src.join(name), old_migrations.join(name)).unwrap();
+    }
+    let db = dir.path().join("v3.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(old_migrations.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO servers (id, name, module, hostname, ip_address, port, secure, \
+             tls_verify, username, password, access_hash, disabled) \
+             VALUES (7, 'legacy', 'cpanel', 'h', '192.0.2.7', 2087, 0, 1, 'root', ?, ?, 0)",
+        )
+        .bind(PASSWORD)
+        .bind(TOKEN)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    assert!(
+        contains(&database_bytes(&db), PASSWORD),
+        "the fixture holds plain text"
+    );
+
+    let key = key_at(dir.path(), "v3.key");
+    let store = SqliteStore::open(&format!("sqlite://{}", db.display()), key.clone())
+        .await
+        .unwrap();
+    let s = store.server("legacy").await.unwrap();
+    assert_eq!(
+        (s.password.expose(), s.access_hash.expose()),
+        (PASSWORD, TOKEN)
+    );
+    let stored: String = sqlx::query_scalar("SELECT password FROM servers WHERE id = 7")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(stored.starts_with(&format!("v1:{}:", key.id())), "{stored}");
+    store.close().await;
+    let bytes = database_bytes(&db);
+    for secret in [PASSWORD, TOKEN] {
+        assert!(
+            !contains(&bytes, secret),
+            "{secret} left in the database files"
+        );
+    }
+}
