@@ -38,6 +38,7 @@ use crate::{
 
 mod identifiers;
 mod leases;
+mod sealing;
 mod setup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -152,53 +153,6 @@ impl SqliteStore {
             Ok(k) => Arc::clone(&k),
             Err(p) => Arc::clone(&p.into_inner()),
         }
-    }
-
-    /// Encrypts the secrets of rows written before secrets were sealed (schema 4), in one
-    /// transaction, then truncates the WAL so that no copy of the plain text stays there.
-    async fn seal_plain_secrets(&self) -> Result<()> {
-        let key = self.key();
-        let mut tx = self.begin_write().await?;
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, password, access_hash FROM servers WHERE secrets_sealed = 0",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        for (id, password, access_hash) in &rows {
-            sqlx::query(
-                "UPDATE servers SET password = ?, access_hash = ?, secrets_sealed = 1 WHERE id = ?",
-            )
-            .bind(key.seal(*id, "password", password)?)
-            .bind(key.seal(*id, "access_hash", access_hash)?)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
-        tracing::info!(
-            servers = rows.len(),
-            key_id = key.id(),
-            "server secrets stored in plain text were encrypted"
-        );
-        Ok(())
-    }
-
-    /// Fails early, naming the server, when the key does not open a stored secret.
-    async fn check_secrets(&self) -> Result<()> {
-        let rows = sqlx::query(&format!("{SERVER_SELECT} ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
-        let key = self.key();
-        for row in &rows {
-            server_from_row(row, &key)?;
-        }
-        Ok(())
     }
 
     /// The connection pool (for tests and maintenance; the [`Store`] methods are the API).
@@ -1751,40 +1705,7 @@ impl Store for SqliteStore {
         new_key: &SecretKey,
         audit: AuditFor<'_, usize>,
     ) -> Result<usize> {
-        let old_key = self.key();
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&format!("{SERVER_SELECT} ORDER BY id"))
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut count = 0;
-        for row in &rows {
-            let s = server_from_row(row, &old_key)?;
-            if s.password.is_empty() && s.access_hash.is_empty() {
-                continue;
-            }
-            sqlx::query(
-                "UPDATE servers SET password = ?, access_hash = ?, secrets_sealed = 1 WHERE id = ?",
-            )
-            .bind(new_key.seal(s.id, "password", s.password.expose())?)
-            .bind(new_key.seal(s.id, "access_hash", s.access_hash.expose())?)
-            .bind(s.id)
-            .execute(&mut *tx)
-            .await?;
-            count += 1;
-        }
-        insert_audit(&mut tx, &audit(&count)).await?;
-        tx.commit().await?;
-        match self.key.write() {
-            Ok(mut k) => *k = Arc::new(new_key.clone()),
-            Err(p) => *p.into_inner() = Arc::new(new_key.clone()),
-        }
-        tracing::info!(
-            servers = count,
-            old_key = old_key.id(),
-            new_key = new_key.id(),
-            "server secrets re-encrypted"
-        );
-        Ok(count)
+        self.rotate_key(new_key, audit).await
     }
 
     async fn save_product(
