@@ -29,6 +29,7 @@ pub mod jobs;
 mod lease;
 mod locks;
 pub mod records;
+pub mod secrets;
 pub mod web_support;
 
 pub use apply::{ApplyReport, ApplyRequest, ItemOutcome, ItemResult};

@@ -113,11 +113,62 @@ fn bad(path: String, msg: impl std::fmt::Display) -> AppError {
     AppError::Records(format!("{path}: {msg}"))
 }
 
+/// Earliest year of a date in a records document: `0000-00-00` is WHMCS's "no date", any
+/// other year that early is a typo or a damaged export.
+const MIN_YEAR: i32 = 1900;
+
 fn opt_date(path: String, v: &Option<String>) -> Result<Option<time::Date>, AppError> {
     match v.as_deref().map(str::trim) {
         None | Some("") | Some("0000-00-00") => Ok(None),
-        Some(s) => parse_date(s).map(Some).map_err(|e| bad(path, e)),
+        Some(s) => {
+            let d = parse_date(s).map_err(|e| bad(path.clone(), e))?;
+            if d.year() < MIN_YEAR {
+                return Err(bad(path, format!("{s:?} is before the year {MIN_YEAR}")));
+            }
+            Ok(Some(d))
+        }
     }
+}
+
+/// Refuses a text holding control characters (shown escaped, as `\u{1b}`), which would
+/// reach terminals and panels' APIs.
+fn no_control(path: impl FnOnce() -> String, v: &str) -> Result<(), AppError> {
+    control_problem(v).map_or(Ok(()), |m| Err(bad(path(), m)))
+}
+
+/// Why `v` is refused for holding control characters, if it does.
+pub(crate) fn control_problem(v: &str) -> Option<String> {
+    v.chars().any(char::is_control).then(|| {
+        format!(
+            "{:?} holds control characters",
+            v.escape_debug().to_string()
+        )
+    })
+}
+
+/// Checks a server's host name ([`hostname_problem`]).
+fn check_hostname(path: String, h: &str) -> Result<(), AppError> {
+    hostname_problem(h).map_or(Ok(()), |m| Err(bad(path, m)))
+}
+
+/// Why `h` is refused as a server's host name, if it is. A host name is an IP address, or
+/// a DNS name (letters, digits, `-`, `.`, `_`, any non-ASCII letter of an internationalised
+/// name) of at most 253 bytes. A scheme, user, port or path is refused: they have fields of
+/// their own (`secure`, `username`, `port`).
+pub(crate) fn hostname_problem(h: &str) -> Option<String> {
+    if h.is_empty() || h.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let ok = h.len() <= 253
+        && h.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    (!ok).then(|| {
+        format!(
+            "{:?} is not a host name (give the name alone: the scheme goes in secure, \
+             the port in port, and no path)",
+            h.escape_debug().to_string()
+        )
+    })
 }
 
 /// Parses a records document. `known_modules` are the module names a server may use.
@@ -156,6 +207,14 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
                 format!("id {} is not a positive number", c.id),
             ));
         }
+        no_control(|| format!("clients[{i}].email"), &c.email)?;
+        for (field, v) in [
+            ("first_name", &c.first_name),
+            ("last_name", &c.last_name),
+            ("company", &c.company),
+        ] {
+            no_control(|| format!("clients[{i}].{field}"), v)?;
+        }
         if serversync_core::module::normalize_email(&c.email).is_none() {
             return Err(bad(
                 format!("clients[{i}].email"),
@@ -185,6 +244,7 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
                 format!("id {} is not a positive number", p.id),
             ));
         }
+        no_control(|| format!("products[{i}].name"), &p.name)?;
         for k in p.config_options.keys() {
             let ok = k
                 .strip_prefix("configoption")
@@ -205,7 +265,8 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
         });
     }
     ids.clear();
-    let mut names = std::collections::HashSet::new();
+    // Names are told apart as a person reads them: `web1` and `WEB1 ` are one name.
+    let mut names: std::collections::HashMap<String, (usize, String)> = Default::default();
     for (i, s) in raw.servers.into_iter().enumerate() {
         if !ids.insert(s.id) {
             return Err(bad(
@@ -222,10 +283,19 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
         if s.name.trim().is_empty() {
             return Err(bad(format!("servers[{i}].name"), "empty name"));
         }
-        if !names.insert(s.name.clone()) {
+        no_control(|| format!("servers[{i}].name"), &s.name)?;
+        if let Some((j, first)) = names.insert(s.name.trim().to_lowercase(), (i, s.name.clone())) {
+            let how = if first == s.name {
+                String::new()
+            } else {
+                " (names differing only in case or surrounding spaces are one name)".into()
+            };
             return Err(bad(
                 format!("servers[{i}].name"),
-                format!("duplicate name {:?}", s.name),
+                format!(
+                    "duplicate name {:?}: servers[{j}] is {first:?}{how}",
+                    s.name
+                ),
             ));
         }
         if !known_modules.contains(&s.module.as_str()) {
@@ -238,6 +308,23 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
                 ),
             ));
         }
+        check_hostname(format!("servers[{i}].hostname"), &s.hostname)?;
+        if !s.ip_address.is_empty() && s.ip_address.parse::<std::net::IpAddr>().is_err() {
+            return Err(bad(
+                format!("servers[{i}].ip_address"),
+                format!(
+                    "{:?} is not an IP address",
+                    s.ip_address.escape_debug().to_string()
+                ),
+            ));
+        }
+        if s.port == Some(0) {
+            return Err(bad(
+                format!("servers[{i}].port"),
+                "0 is not a port number (1 to 65535; leave it out for the module's default)",
+            ));
+        }
+        no_control(|| format!("servers[{i}].username"), &s.username)?;
         if s.hostname.trim().is_empty() && s.ip_address.trim().is_empty() {
             return Err(bad(
                 format!("servers[{i}]"),
@@ -280,11 +367,40 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
                 .map_err(|e| bad(format!("services[{i}].status"), e))?,
         };
         let amount = s.amount.unwrap_or_else(|| "0.00".into());
-        if !amount.trim().is_empty() && amount.trim().parse::<f64>().is_err() {
+        if !amount.trim().is_empty() && !serversync_core::plan::is_amount(amount.trim()) {
             return Err(bad(
                 format!("services[{i}].amount"),
-                format!("{amount:?} is not a decimal amount"),
+                format!(
+                    "{:?} is not an amount like 9.99 (digits, up to {} before the point and 2 \
+                     after; no sign or exponent)",
+                    amount.escape_debug().to_string(),
+                    serversync_core::plan::MAX_AMOUNT_DIGITS
+                ),
             ));
+        }
+        let amount = amount.trim().to_string();
+        if !s.billing_cycle.is_empty()
+            && !serversync_core::plan::BILLING_CYCLES.contains(&s.billing_cycle.as_str())
+        {
+            return Err(bad(
+                format!("services[{i}].billing_cycle"),
+                format!(
+                    "unknown billing cycle {:?} (one of {})",
+                    s.billing_cycle.escape_debug().to_string(),
+                    serversync_core::plan::BILLING_CYCLES.join(", ")
+                ),
+            ));
+        }
+        for (field, v) in [
+            ("domain", &s.domain),
+            ("username", &s.username),
+            ("dedicated_ip", &s.dedicated_ip),
+        ] {
+            no_control(|| format!("services[{i}].{field}"), v)?;
+        }
+        for (k, v) in &s.custom_fields {
+            no_control(|| format!("services[{i}].custom_fields"), k)?;
+            no_control(|| format!("services[{i}].custom_fields.{k}"), v)?;
         }
         out.services.push(Service {
             id: s.id,
@@ -353,6 +469,10 @@ pub fn records_json(r: &Records) -> Value {
         "services": r.services.iter().map(service_json).collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+#[path = "records_bad_values.rs"]
+mod bad_values;
 
 #[cfg(test)]
 mod tests {

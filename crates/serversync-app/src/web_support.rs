@@ -70,6 +70,22 @@ impl App {
                 "hostname: a server needs a hostname".into(),
             ));
         }
+        // The records document's rules, for a server entered by hand.
+        let problems = [
+            ("name", crate::records::control_problem(name)),
+            (
+                "hostname",
+                crate::records::hostname_problem(input.hostname.trim()),
+            ),
+            ("username", crate::records::control_problem(&input.username)),
+            (
+                "port",
+                (input.port == Some(0)).then(|| "0 is not a port number (1 to 65535)".into()),
+            ),
+        ];
+        if let Some((field, Some(m))) = problems.into_iter().find(|(_, m)| m.is_some()) {
+            return Err(AppError::Invalid(format!("{field}: {m}")));
+        }
         let before = match input.id {
             Some(id) => Some(self.store.server_by_id(id).await?),
             None => None,

@@ -22,7 +22,7 @@ struct World {
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = serversync_store::open(&url).await.unwrap();
+    let store = serversync_store::open_with_default_key(&url).await.unwrap();
     let mut fresh = CpanelAccount::new("fresh", "fresh.test").created(1_706_706_900);
     fresh.plan = "basic".into();
     fresh.email = "ann@mail.test".into();
@@ -67,7 +67,12 @@ fn import_all(dry_run: bool) -> ApplyRequest {
 
 /// Another process: its own store handle on the same file, its own instance.
 async fn other(w: &World, actor: &str) -> App {
-    App::new(serversync_store::open(&w.url).await.unwrap(), actor)
+    App::new(
+        serversync_store::open_with_default_key(&w.url)
+            .await
+            .unwrap(),
+        actor,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

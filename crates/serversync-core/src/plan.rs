@@ -323,13 +323,15 @@ pub const BILLING_CYCLES: [&str; 8] = [
     "Triennially",
 ];
 
-/// Whether `a` is a money amount: digits, optionally `.` and one or two digits (`9.99`).
+/// Longest integer part of an amount: WHMCS keeps amounts as `decimal(16,2)`.
+pub const MAX_AMOUNT_DIGITS: usize = 14;
+
+/// Whether `a` is a money amount: 1 to [`MAX_AMOUNT_DIGITS`] digits, optionally `.` and one
+/// or two digits (`9.99`). No sign, exponent, `NaN` or `inf`.
 pub fn is_amount(a: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    match a.split_once('.') {
-        None => digits(a),
-        Some((i, f)) => digits(i) && digits(f) && f.len() <= 2,
-    }
+    let (i, f) = a.split_once('.').unwrap_or((a, "0"));
+    digits(i) && i.len() <= MAX_AMOUNT_DIGITS && digits(f) && f.len() <= 2
 }
 
 /// Billing defaults for imported services.

@@ -16,14 +16,16 @@ use serversync_core::module::{RemoteAccount, SkippedRecord, UniqueIdField};
 use time::OffsetDateTime;
 
 pub mod lease;
+pub mod secrets;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
 
 /// Opens the store named by a database URL (CONTRACT.md "Database"), creating and migrating
 /// its schema: `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`. `postgres://` and
-/// `postgresql://` are refused for now. Error messages never show a URL's password.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+/// `postgresql://` are refused for now. Error messages never show a URL's password. Server
+/// secrets are encrypted with `key` ([`secrets`]; [`secrets::load_key`] finds it).
+pub async fn open(url: &str, key: secrets::SecretKey) -> Result<Arc<dyn Store>> {
     let url = url.trim();
     let scheme = url.split_once(':').map(|(s, _)| s).filter(|s| {
         !s.is_empty()
@@ -35,7 +37,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
             // Accept any case of the scheme; the SQLite options parser wants `sqlite:`.
             let rest = &url["sqlite:".len()..];
             Ok(Arc::new(
-                sqlite::SqliteStore::open(&format!("sqlite:{rest}")).await?,
+                sqlite::SqliteStore::open(&format!("sqlite:{rest}"), key).await?,
             ))
         }
         Some("postgres" | "postgresql") => Err(StoreError::Invalid(
@@ -52,30 +54,62 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     }
 }
 
-/// A URL fit for messages: `user:password@` and any query string (which may carry a
-/// password too) are removed. `postgres://u:p@db:5432/x?sslmode=require` →
-/// `postgres://db:5432/x?…`.
-pub fn redact_url(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, _)) => (h, "?…"),
-        None => (url, ""),
+/// [`open`] with the key [`secrets::load_key`] finds for `url` with no key file given: the
+/// file beside an SQLite database (created when missing), or a temporary key in memory —
+/// what the CLI does without `--secret-key-file`.
+pub async fn open_with_default_key(url: &str) -> Result<Arc<dyn Store>> {
+    let (key, _) = secrets::load_key(url, None)?;
+    open(url, key).await
+}
+
+/// A URL fit for messages, built from the form the `url` crate parses: the user name,
+/// password, query string (which may carry a password, `?password=…`) and fragment are
+/// left out. `postgres://u:p@db:5432/x?sslmode=require` → `postgres://db:5432/x?…`.
+///
+/// Everything up to the *last* `@` after `//` is taken as user information even when it
+/// holds `/`, `?` or `#` (a password that was not percent-encoded), so such a password is
+/// never mistaken for a host, path or query (SQLite URLs excepted: they have no user
+/// information); a URL that still does not parse shows only its scheme (`postgres://…`).
+pub fn redact_url(raw: &str) -> String {
+    let raw = raw.trim();
+    let Some(colon) = raw.find(':') else {
+        return "…".into();
     };
-    let (scheme, rest) = match head.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => match head.split_once(':') {
-            Some((scheme, rest)) => (format!("{scheme}:"), rest),
-            None => (String::new(), head),
-        },
+    let scheme = &raw[..colon];
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return "…".into();
+    }
+    let rest = &raw[colon + 1..];
+    let (hier, had_query) = match rest.strip_prefix("//") {
+        Some(after) => {
+            // The authority of a URL whose password was not encoded ends at its last `@`.
+            // SQLite URLs have no authority (all of it is a file path, where `@` may be part
+            // of a name, and `?password=…` of the query).
+            let after = match after.rfind('@') {
+                Some(at) if !scheme.eq_ignore_ascii_case("sqlite") => &after[at + 1..],
+                _ => after,
+            };
+            (format!("//{after}"), after.contains(['?', '#']))
+        }
+        None => (rest.to_string(), rest.contains(['?', '#'])),
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    let Ok(mut u) = url::Url::parse(&format!("{scheme}:{hier}")) else {
+        return format!("{scheme}://…");
     };
-    let host = match authority.rfind('@') {
-        Some(i) => &authority[i + 1..],
-        None => authority,
-    };
-    format!("{scheme}{host}{path}{query}")
+    let had_query = had_query || u.query().is_some() || u.fragment().is_some();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u.set_query(None);
+    u.set_fragment(None);
+    let mut shown = u.to_string();
+    if had_query {
+        shown.push_str("?…");
+    }
+    shown
 }
 
 /// Errors of the store.
@@ -122,6 +156,10 @@ pub enum StoreError {
     /// Bad input (e.g. an unsupported database URL).
     #[error("{0}")]
     Invalid(String),
+    /// A server secret cannot be encrypted or decrypted, or the key file is missing or bad
+    /// (names the server, the field and the key file; never the secret).
+    #[error("{0}")]
+    Secret(String),
 }
 
 /// Result alias of the store.
@@ -590,6 +628,15 @@ pub trait Store: Send + Sync {
     /// name. Writes `audit(&id)` in the same transaction.
     async fn save_server(&self, server: &Server, audit: AuditFor<'_, ServerId>)
         -> Result<ServerId>;
+    /// Re-encrypts every server secret with `new_key` in one transaction (all or nothing),
+    /// then seals with `new_key` from here on; returns how many servers hold a secret.
+    /// Writes `audit(&count)` in the same transaction. The caller keeps `new_key` in its
+    /// file: after this, the old key opens nothing.
+    async fn rotate_secret_key(
+        &self,
+        new_key: &secrets::SecretKey,
+        audit: AuditFor<'_, usize>,
+    ) -> Result<usize>;
     /// Inserts a product (when `product.id` is 0; new id `MAX(id) + 1`) or updates it; returns
     /// its id. `NotFound("product 9")` for an unknown id. Writes `audit(&id)` in the same
     /// transaction.

@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
 use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ use sqlx::{Row, Sqlite};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, UtcOffset};
 
+use crate::secrets::SecretKey;
 use crate::{
     AdminUser, ApiToken, Applied, AuditEvent, AuditFilter, AuditFor, ChangeSet, ClientRef,
     IdentifierFields, ImportCounts, ListingStatus, LockHolder, NewAuditEvent, NewRun, Op, Records,
@@ -36,6 +38,7 @@ use crate::{
 
 mod identifiers;
 mod leases;
+mod sealing;
 mod setup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -52,10 +55,13 @@ const TS_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time
     "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
 );
 
-/// The SQLite implementation of [`Store`].
+/// The SQLite implementation of [`Store`]. Server secrets are encrypted with its
+/// [`SecretKey`] before they are bound to any statement and decrypted when read back.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Swapped by [`Store::rotate_secret_key`]; never held across an await.
+    key: Arc<RwLock<Arc<SecretKey>>>,
 }
 
 impl SqliteStore {
@@ -86,23 +92,34 @@ impl SqliteStore {
             .map_err(|e| StoreError::Corrupt(format!("services: reading failed: {e}")))?
     }
 
-    /// Opens (creating if missing) and migrates the database at `url`: `sqlite://PATH`,
-    /// `sqlite:PATH` or `sqlite::memory:` (one private in-memory database per store).
-    pub async fn open(url: &str) -> Result<SqliteStore> {
+    /// Opens (creating if missing, mode 0600) and migrates the database at `url`:
+    /// `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:` (one private in-memory database
+    /// per store). Server secrets are sealed with `key`; rows of older databases holding
+    /// plain text are encrypted now, and a key that does not open the stored secrets is
+    /// refused here ([`StoreError::Secret`] naming the server and the key file).
+    pub async fn open(url: &str, key: SecretKey) -> Result<SqliteStore> {
+        let shown = crate::redact_url(url);
         let rest = url
             .strip_prefix("sqlite:")
-            .ok_or_else(|| StoreError::Invalid(format!("{url:?} is not a sqlite: URL")))?;
+            .ok_or_else(|| StoreError::Invalid(format!("{shown} is not a sqlite: URL")))?;
         let path = rest.strip_prefix("//").unwrap_or(rest);
         let db = path.split('?').next().unwrap_or_default();
         if db.is_empty() && !path.contains("mode=memory") {
             return Err(StoreError::Invalid(format!(
-                "database URL {url:?} names no file; use sqlite://PATH or sqlite::memory:"
+                "database URL {shown} names no file; use sqlite://PATH or sqlite::memory:"
             )));
         }
         let in_memory = db == ":memory:" || path.contains("mode=memory");
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Invalid(format!("invalid SQLite URL {url:?}: {e}")))?
+            .map_err(|e| StoreError::Invalid(format!("invalid SQLite URL {shown}: {e}")))?;
+        if !in_memory {
+            create_private(options.get_filename())?;
+        }
+        let options = options
             .create_if_missing(true)
+            // Freed pages are zeroed: a secret rewritten in its sealed form (or a deleted
+            // row) does not linger in the file.
+            .pragma("secure_delete", "ON")
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
@@ -120,7 +137,22 @@ impl SqliteStore {
         .connect_with(options)
         .await?;
         migrate(&pool).await?;
-        Ok(SqliteStore { pool })
+        let store = SqliteStore {
+            pool,
+            key: Arc::new(RwLock::new(Arc::new(key))),
+        };
+        store.seal_plain_secrets().await?;
+        store.check_secrets().await?;
+        Ok(store)
+    }
+
+    /// The key secrets are sealed with now.
+    fn key(&self) -> Arc<SecretKey> {
+        // A poisoned lock still holds a whole key (it is only ever replaced whole).
+        match self.key.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
     }
 
     /// The connection pool (for tests and maintenance; the [`Store`] methods are the API).
@@ -135,6 +167,19 @@ impl SqliteStore {
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Creates a missing database file readable by its owner only (0600): SQLite would create it
+/// world-readable (its -wal and -shm files copy the database file's mode).
+fn create_private(path: &std::path::Path) -> Result<()> {
+    match crate::secrets::private_file(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Invalid(format!(
+            "cannot create the database file {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -331,12 +376,14 @@ const SERVER_COLS: &[&str] = &[
     "password",
     "access_hash",
     "disabled",
+    "secrets_sealed",
 ];
 const SERVER_SELECT: &str = "SELECT id, name, module, hostname, ip_address, port, secure, \
-     tls_verify, username, password, access_hash, disabled FROM servers";
+     tls_verify, username, password, access_hash, disabled, secrets_sealed FROM servers";
 
-fn server_values(s: &Server) -> Vec<V> {
-    vec![
+/// A server's row, its secrets sealed with `key` (the plain text is never bound).
+fn server_values(s: &Server, key: &SecretKey) -> Result<Vec<V>> {
+    Ok(vec![
         V::I(s.id),
         V::T(s.name.clone()),
         V::T(s.module.clone()),
@@ -346,21 +393,33 @@ fn server_values(s: &Server) -> Vec<V> {
         V::B(s.secure),
         V::B(s.tls_verify),
         V::T(s.username.clone()),
-        V::T(s.password.expose().to_string()),
-        V::T(s.access_hash.expose().to_string()),
+        V::T(key.seal(s.id, "password", s.password.expose())?),
+        V::T(key.seal(s.id, "access_hash", s.access_hash.expose())?),
         V::B(s.disabled),
-    ]
+        V::B(true),
+    ])
 }
 
-fn server_from_row(row: &SqliteRow) -> Result<Server> {
+/// A server from its row, its secrets opened with `key` (a row not sealed yet holds them in
+/// plain text: only between the migration to schema 4 and the end of the next open).
+fn server_from_row(row: &SqliteRow, key: &SecretKey) -> Result<Server> {
     let c = Cols::new(row, "servers")?;
     let port: Option<i64> = c.get("port")?;
     let port = port
         .map(|p| u16::try_from(p).map_err(|_| c.bad("port", format!("{p} is not a port number"))))
         .transpose()?;
+    let name: String = c.get("name")?;
+    let sealed: bool = c.get("secrets_sealed")?;
+    let open = |field: &str| -> Result<String> {
+        let stored: String = c.get(field)?;
+        if sealed {
+            key.open(c.id, &name, field, &stored)
+        } else {
+            Ok(stored)
+        }
+    };
     Ok(Server {
         id: c.id,
-        name: c.get("name")?,
         module: c.get("module")?,
         hostname: c.get("hostname")?,
         ip_address: c.get("ip_address")?,
@@ -368,9 +427,10 @@ fn server_from_row(row: &SqliteRow) -> Result<Server> {
         secure: c.get("secure")?,
         tls_verify: c.get("tls_verify")?,
         username: c.get("username")?,
-        password: Secret::new(c.get::<String>("password")?),
-        access_hash: Secret::new(c.get::<String>("access_hash")?),
+        password: Secret::new(open("password")?),
+        access_hash: Secret::new(open("access_hash")?),
         disabled: c.get("disabled")?,
+        name,
     })
 }
 
@@ -759,6 +819,7 @@ async fn import_in(
     conn: &mut SqliteConnection,
     r: &Records,
     identifiers: &IdentifierFields,
+    key: &SecretKey,
 ) -> Result<ImportCounts> {
     let mut counts = ImportCounts::default();
 
@@ -806,16 +867,19 @@ async fn import_in(
         .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|row| server_from_row(row).map(|s| (s.id, s)))
+        .map(|row| server_from_row(row, key).map(|s| (s.id, s)))
         .collect::<Result<_>>()?;
     let doc_ids: HashSet<i64> = r.servers.iter().map(|s| s.id).collect();
-    let mut names: HashMap<&str, i64> = stored
+    // `web1` and `WEB1 ` are one name to a person: compared trimmed, ASCII case folded (as
+    // SQL `lower(trim(…))` does in `save_server`).
+    let fold = |n: &str| n.trim().to_ascii_lowercase();
+    let mut names: HashMap<String, i64> = stored
         .values()
         .filter(|s| !doc_ids.contains(&s.id))
-        .map(|s| (s.name.as_str(), s.id))
+        .map(|s| (fold(&s.name), s.id))
         .collect();
     for (i, s) in r.servers.iter().enumerate() {
-        if let Some(other) = names.insert(s.name.as_str(), s.id) {
+        if let Some(other) = names.insert(fold(&s.name), s.id) {
             return Err(StoreError::Invalid(format!(
                 "servers[{i}].name: {:?} is already the name of server {other}",
                 s.name
@@ -842,7 +906,10 @@ async fn import_in(
     });
     let write = rows_to_write(merged, &stored, &mut counts);
     drop(stored);
-    let rows = write.iter().map(server_values).collect();
+    let rows = write
+        .iter()
+        .map(|s| server_values(s, key))
+        .collect::<Result<_>>()?;
     insert_rows(conn, "servers", SERVER_COLS, true, rows).await?;
 
     // Services: references must exist; the version moves only on a real change.
@@ -1263,7 +1330,7 @@ impl Store for SqliteStore {
         check_unique_ids("servers", records.servers.iter().map(|s| s.id))?;
         check_unique_ids("services", records.services.iter().map(|s| s.id))?;
         let mut tx = self.begin_write().await?;
-        let counts = import_in(&mut tx, records, identifiers).await?;
+        let counts = import_in(&mut tx, records, identifiers, &self.key()).await?;
         insert_audit(&mut tx, &audit(&counts)).await?;
         tx.commit().await?;
         tracing::debug!(
@@ -1294,7 +1361,7 @@ impl Store for SqliteStore {
             .fetch_all(&mut *tx)
             .await?
             .iter()
-            .map(server_from_row)
+            .map(|row| server_from_row(row, &self.key()))
             .collect::<Result<_>>()?;
         let services = sqlx::query(&format!("{SERVICE_SELECT} ORDER BY s.id"))
             .fetch_all(&mut *tx)
@@ -1386,7 +1453,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(server_from_row)
+            .map(|row| server_from_row(row, &self.key()))
             .collect()
     }
 
@@ -1396,7 +1463,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = by_name {
-            return server_from_row(&row);
+            return server_from_row(&row, &self.key());
         }
         if let Ok(id) = name_or_id.trim().parse::<ServerId>() {
             let by_id = sqlx::query(&format!("{SERVER_SELECT} WHERE id = ?"))
@@ -1404,7 +1471,7 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?;
             if let Some(row) = by_id {
-                return server_from_row(&row);
+                return server_from_row(&row, &self.key());
             }
         }
         Err(StoreError::NotFound(format!("server {name_or_id:?}")))
@@ -1416,7 +1483,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("server {id}")))?;
-        server_from_row(&row)
+        server_from_row(&row, &self.key())
     }
 
     async fn services(&self, server_id: Option<ServerId>) -> Result<Vec<Service>> {
@@ -1585,6 +1652,7 @@ impl Store for SqliteStore {
         if server.name.trim().is_empty() {
             return Err(StoreError::Invalid("server name is empty".into()));
         }
+        let key = self.key();
         let mut tx = self.begin_write().await?;
         let mut row = server.clone();
         let inserted = row.id == 0;
@@ -1596,7 +1664,7 @@ impl Store for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("server {}", row.id)))?;
-            let old = server_from_row(&old)?;
+            let old = server_from_row(&old, &key)?;
             // Secrets are write-only: an empty one means "unchanged".
             if row.password.is_empty() {
                 row.password = old.password;
@@ -1605,12 +1673,13 @@ impl Store for SqliteStore {
                 row.access_hash = old.access_hash;
             }
         }
-        let other: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM servers WHERE name = ? AND id <> ?")
-                .bind(&row.name)
-                .bind(row.id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let other: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM servers WHERE lower(trim(name)) = lower(trim(?)) AND id <> ?",
+        )
+        .bind(&row.name)
+        .bind(row.id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if let Some(other) = other {
             return Err(StoreError::Invalid(format!(
                 "server name {:?} is already used by server {other}",
@@ -1622,13 +1691,21 @@ impl Store for SqliteStore {
             "servers",
             SERVER_COLS,
             true,
-            vec![server_values(&row)],
+            vec![server_values(&row, &key)?],
         )
         .await?;
         insert_audit(&mut tx, &audit(&row.id)).await?;
         tx.commit().await?;
         tracing::debug!(server_id = row.id, inserted, "server saved");
         Ok(row.id)
+    }
+
+    async fn rotate_secret_key(
+        &self,
+        new_key: &SecretKey,
+        audit: AuditFor<'_, usize>,
+    ) -> Result<usize> {
+        self.rotate_key(new_key, audit).await
     }
 
     async fn save_product(

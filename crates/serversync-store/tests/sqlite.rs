@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use serversync_store::secrets::SecretKey;
 use serversync_store::sqlite::SqliteStore;
 use serversync_store::testsuite::{records_event, token_event, user_event};
 use serversync_store::{testsuite, IdentifierFields, Store, StoreError};
@@ -22,7 +23,9 @@ fn holder(id: &str) -> serversync_store::LockHolder {
 async fn fresh() -> (TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    let store = SqliteStore::open(&url).await.expect("open store");
+    let store = SqliteStore::open(&url, SecretKey::ephemeral())
+        .await
+        .expect("open store");
     (dir, store)
 }
 
@@ -75,7 +78,7 @@ async fn run_all_on_one_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_in_memory() {
-    let store = serversync_store::open("sqlite::memory:")
+    let store = serversync_store::open_with_default_key("sqlite::memory:")
         .await
         .expect("open");
     testsuite::run_all(store).await;
@@ -93,18 +96,22 @@ async fn open_dispatches_on_the_scheme_and_hides_passwords() {
         "postgresql://app:s3cret@db/serversync",
     ] {
         assert_eq!(
-            err(serversync_store::open(url).await),
+            err(serversync_store::open(url, SecretKey::ephemeral()).await),
             "PostgreSQL is not supported yet in this build; use sqlite://…"
         );
     }
-    let m = err(serversync_store::open("mysql://root:s3cret@db:3306/x?password=s3cret").await);
+    let m = err(serversync_store::open(
+        "mysql://root:s3cret@db:3306/x?password=s3cret",
+        SecretKey::ephemeral(),
+    )
+    .await);
     assert!(!m.contains("s3cret"), "{m}");
     assert!(m.contains("\"mysql\""), "{m}");
     assert_eq!(
         m,
         "unsupported database URL mysql://db:3306/x?… (scheme \"mysql\"); use sqlite://PATH"
     );
-    let m = err(serversync_store::open("serversync.db").await);
+    let m = err(serversync_store::open("serversync.db", SecretKey::ephemeral()).await);
     assert!(m.contains("has no scheme"), "{m}");
     assert_eq!(
         serversync_store::redact_url("postgres://u:p@h:5432/db?sslmode=require"),
@@ -115,7 +122,7 @@ async fn open_dispatches_on_the_scheme_and_hides_passwords() {
         "sqlite://data/x.db"
     );
     assert!(matches!(
-        SqliteStore::open("sqlite://").await,
+        SqliteStore::open("sqlite://", SecretKey::ephemeral()).await,
         Err(StoreError::Invalid(_))
     ));
 }
@@ -129,14 +136,18 @@ async fn sqlite_url_forms_create_the_file_and_data_persists() {
         format!("sqlite://{}", a.display()),
         format!("sqlite:{}", b.display()),
     ] {
-        let store = serversync_store::open(&url).await.expect("open");
+        let store = serversync_store::open_with_default_key(&url)
+            .await
+            .expect("open");
         store
             .lock_server(1, &holder("cli:test"), LONG)
             .await
             .expect("write works");
         drop(store);
         // Reopening runs the migrations again (a no-op) and sees the data.
-        let store = serversync_store::open(&url).await.expect("reopen");
+        let store = serversync_store::open_with_default_key(&url)
+            .await
+            .expect("reopen");
         assert!(matches!(
             store.lock_server(1, &holder("web:other"), LONG).await,
             Err(StoreError::Busy(l)) if l.server_id == 1 && l.holder.id == "cli:test"
@@ -145,12 +156,12 @@ async fn sqlite_url_forms_create_the_file_and_data_persists() {
     assert!(a.exists() && b.exists());
     // Upper-case scheme is accepted too.
     let c = dir.path().join("c.db");
-    serversync_store::open(&format!("SQLite://{}", c.display()))
+    serversync_store::open_with_default_key(&format!("SQLite://{}", c.display()))
         .await
         .expect("open");
     assert!(c.exists());
     // WAL journal and foreign keys are on.
-    let store = SqliteStore::open(&format!("sqlite://{}", a.display()))
+    let store = SqliteStore::open(&format!("sqlite://{}", a.display()), SecretKey::ephemeral())
         .await
         .unwrap();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
@@ -167,8 +178,12 @@ async fn sqlite_url_forms_create_the_file_and_data_persists() {
 
 #[tokio::test]
 async fn memory_stores_are_private() {
-    let one = serversync_store::open("sqlite::memory:").await.unwrap();
-    let two = serversync_store::open("sqlite::memory:").await.unwrap();
+    let one = serversync_store::open_with_default_key("sqlite::memory:")
+        .await
+        .unwrap();
+    let two = serversync_store::open_with_default_key("sqlite::memory:")
+        .await
+        .unwrap();
     one.lock_server(7, &holder("a"), LONG).await.unwrap();
     two.lock_server(7, &holder("b"), LONG).await.unwrap();
 }
@@ -519,7 +534,7 @@ async fn concurrent_opens_of_a_new_database_all_succeed() {
         let url = format!("sqlite://{}", dir.path().join("new.db").display());
         let opens = (0..4).map(|_| {
             let url = url.clone();
-            async move { serversync_store::open(&url).await }
+            async move { serversync_store::open_with_default_key(&url).await }
         });
         for (i, r) in futures_join_all(opens).await.into_iter().enumerate() {
             let store = r.unwrap_or_else(|e| panic!("round {round}, open {i}: {e}"));

@@ -191,7 +191,7 @@ async fn bench() -> Result<()> {
     let doc = records(&accounts, sim.addr.port());
     let n_services = doc["services"].as_array().map_or(0, Vec::len);
     let dir = tempfile::tempdir()?;
-    let store = serversync_store::open(&format!(
+    let store = serversync_store::open_with_default_key(&format!(
         "sqlite://{}",
         dir.path().join("bench.db").display()
     ))

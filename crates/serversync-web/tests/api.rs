@@ -78,7 +78,9 @@ impl World {
     async fn new() -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = serversync_store::open(&url).await.expect("open store");
+        let store = serversync_store::open_with_default_key(&url)
+            .await
+            .expect("open store");
         let app = App::new(store, "test");
         let sim = spawn_cpanel(
             "127.0.0.1:0".parse().unwrap(),

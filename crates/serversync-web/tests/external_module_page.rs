@@ -42,9 +42,12 @@ async fn run_page_uses_the_modules_identifier_heading() {
     })
     .await
     .unwrap();
-    let store = serversync_store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .unwrap();
+    let store = serversync_store::open_with_default_key(&format!(
+        "sqlite://{}",
+        dir.path().join("t.db").display()
+    ))
+    .await
+    .unwrap();
     let app = App::with_registry(store, Arc::new(registry), "test");
     let doc = json!({
         "clients": [{"id": 1, "email": "ann@mail.test", "first_name": "Ann", "last_name": "Lee"}],

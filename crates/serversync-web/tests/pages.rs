@@ -40,9 +40,12 @@ struct World {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let store = serversync_store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .unwrap();
+    let store = serversync_store::open_with_default_key(&format!(
+        "sqlite://{}",
+        dir.path().join("t.db").display()
+    ))
+    .await
+    .unwrap();
     let accounts = vec![
         acct("ann", "ann.test", "basic").into_value(),
         acct("bob", "bob.test", "basic")

@@ -45,7 +45,10 @@ async fn two_serve_instances_on_one_database_make_exactly_one_first_admin() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         // Two processes: each its own store (connection pool) and application instance.
-        let (s1, s2) = tokio::join!(serversync_store::open(&url), serversync_store::open(&url));
+        let (s1, s2) = tokio::join!(
+            serversync_store::open_with_default_key(&url),
+            serversync_store::open_with_default_key(&url)
+        );
         let (s1, s2): (Arc<dyn Store>, Arc<dyn Store>) = (s1.unwrap(), s2.unwrap());
         let w1 = WebState::new(App::new(s1.clone(), "web"), WebConfig::default());
         let w2 = WebState::new(App::new(s2, "web"), WebConfig::default());
@@ -157,7 +160,7 @@ async fn sign_in(http: &reqwest::Client, base: &str, user: &str, pw: &str) -> (u
 async fn wrong_passwords_from_one_address_never_lock_the_admin_out() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = serversync_store::open(&url).await.unwrap();
+    let store = serversync_store::open_with_default_key(&url).await.unwrap();
     let app = App::new(store, "test");
     app.add_user("admin", "the right password", Role::Admin)
         .await

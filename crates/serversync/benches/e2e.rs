@@ -461,7 +461,9 @@ fn breakdown(
     for _ in 0..3 {
         rt.block_on(async {
             let t = Instant::now();
-            let store = serversync_store::open(db_url).await.expect("open store");
+            let store = serversync_store::open_with_default_key(db_url)
+                .await
+                .expect("open store");
             rec(0, "open store (+ migrations check)", t);
             let t = Instant::now();
             let server = store.server("web1").await.expect("server");

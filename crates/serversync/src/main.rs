@@ -78,6 +78,16 @@ struct Cli {
         value_name = "PATH"
     )]
     php: PathBuf,
+    /// Key file of the server secrets (64 hex digits). Default: the database file's name
+    /// with `.key` appended (`serversync.db.key`), created 0600 with a random key on first
+    /// use; required for a database that is not an SQLite file.
+    #[arg(
+        long,
+        global = true,
+        env = "SERVERSYNC_SECRET_KEY_FILE",
+        value_name = "FILE"
+    )]
+    secret_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -144,6 +154,11 @@ enum Command {
         #[command(subcommand)]
         command: LocksCommand,
     },
+    /// Server secrets (passwords, access hashes), encrypted at rest.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     /// Start simulated cPanel servers on loopback, load demo records with drift of every
     /// category into sqlite://serversync-demo.db (recreated), analyse every server and serve
     /// the web page (prints its URL and credentials).
@@ -154,6 +169,17 @@ enum Command {
         /// Address of the web page (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-encrypt every server secret with a new random key in one transaction (audited),
+    /// then replace the key file atomically (0600). The old key opens nothing afterwards.
+    RotateKey {
+        /// Where to keep the new key (default: the current key file, replaced).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
     },
 }
 
@@ -341,7 +367,11 @@ fn main() -> ExitCode {
                     line.push_str(&m);
                 }
             }
-            eprintln!("serversync: error: {}", line.replace('\n', " "));
+            // Causes quote panel and records text: control characters are shown escaped.
+            eprintln!(
+                "serversync: error: {}",
+                output::clean(&line.replace('\n', " "))
+            );
             ExitCode::from(2)
         }
     }
@@ -355,8 +385,10 @@ fn actor() -> String {
     format!("cli:{user}")
 }
 
-/// The module settings of the command line.
+/// The module settings of the command line (and the secret key file, which every command
+/// opening the database needs alongside them).
 pub(crate) struct ModuleArgs {
+    pub secret_key_file: Option<PathBuf>,
     pub connect: u64,
     pub read: u64,
     pub modules_dir: Option<PathBuf>,
@@ -392,24 +424,82 @@ pub(crate) async fn open_app(
     default: &str,
     m: &ModuleArgs,
 ) -> anyhow::Result<App> {
+    Ok(open_app_keyed(cli_db, default, m).await?.0)
+}
+
+/// [`open_app`], also giving the key the store was opened with and its file (`None` for an
+/// in-memory database).
+pub(crate) async fn open_app_keyed(
+    cli_db: Option<&str>,
+    default: &str,
+    m: &ModuleArgs,
+) -> anyhow::Result<(App, String, Option<PathBuf>)> {
+    use serversync_store::secrets::{self, KeyOrigin};
     let url = cli_db.unwrap_or(default);
     let registry = std::sync::Arc::new(m.registry().await?);
-    let store = serversync_store::open(url)
+    let (key, origin) = secrets::load_key(url, m.secret_key_file.as_deref())?;
+    let key_file = match &origin {
+        KeyOrigin::Ephemeral => None,
+        _ => Some(PathBuf::from(key.source())),
+    };
+    if let KeyOrigin::Created(path) = &origin {
+        eprintln!(
+            "serversync: created the secret key file {} (server passwords and access hashes \
+             are encrypted with it; keep it with the database, and back it up: without it \
+             they cannot be read)",
+            output::clean(&path.display().to_string())
+        );
+    }
+    let key_id = key.id().to_string();
+    let store = serversync_store::open(url, key)
         .await
         .with_context(|| format!("cannot open database {}", serversync_store::redact_url(url)))?;
-    Ok(App::with_registry(store, registry, actor()))
+    Ok((
+        App::with_registry(store, registry, actor()),
+        key_id,
+        key_file,
+    ))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     const DEFAULT_DB: &str = "sqlite://serversync.db";
     let db = cli.database.as_deref();
     let margs = ModuleArgs {
+        secret_key_file: cli.secret_key_file,
         connect: cli.connect_timeout,
         read: cli.read_timeout,
         modules_dir: cli.modules_dir,
         php: cli.php,
     };
     match cli.command {
+        Command::Secrets {
+            command: SecretsCommand::RotateKey { new_key_file },
+        } => {
+            let (app, old_id, key_file) = open_app_keyed(db, DEFAULT_DB, &margs).await?;
+            let Some(current) = key_file else {
+                anyhow::bail!(
+                    "an in-memory database keeps no secrets across runs: nothing to rotate"
+                );
+            };
+            let target = new_key_file.unwrap_or_else(|| current.clone());
+            let r = app.rotate_secret_key(&target, &old_id).await?;
+            outln!(
+                "re-encrypted the secrets of {} servers with key {} (was {}), kept in {}",
+                r.servers,
+                r.new_key_id,
+                r.old_key_id,
+                output::clean(&r.key_file.display().to_string())
+            );
+            if target != current {
+                outln!(
+                    "the key in {} no longer opens them: give --secret-key-file {} (or \
+                     SERVERSYNC_SECRET_KEY_FILE) from now on",
+                    output::clean(&current.display().to_string()),
+                    output::clean(&target.display().to_string())
+                );
+            }
+            Ok(0)
+        }
         Command::Demo { once, listen } => demo::run(db, &margs, once, &listen).await,
         Command::Modules { command } => {
             let registry = margs.registry().await?;
@@ -467,7 +557,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     let u = app.add_user(&username, &password, role).await?;
                     outln!(
                         "user {} added with the {} role",
-                        u.username,
+                        output::clean(&u.username),
                         u.role.as_str()
                     );
                 }
@@ -475,7 +565,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     for u in app.store.users().await? {
                         outln!(
                             "{}\t{}{}",
-                            u.username,
+                            output::clean(&u.username),
                             u.role.as_str(),
                             if u.disabled { "\tdisabled" } else { "" }
                         );
@@ -505,7 +595,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                             .last_used_at
                             .map(|d| d.to_string())
                             .unwrap_or_else(|| "never used".into());
-                        outln!("{}\t{}\t{}", t.name, t.role.as_str(), used);
+                        outln!("{}\t{}\t{}", output::clean(&t.name), t.role.as_str(), used);
                     }
                 }
             }
@@ -562,7 +652,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                         .with_context(|| format!("{}", file.display()))?;
                     outln!(
                         "{}: {} inserted, {} updated, {} unchanged",
-                        file.display(),
+                        output::clean(&file.display().to_string()),
                         c.inserted,
                         c.updated,
                         c.unchanged

@@ -81,11 +81,28 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// A value of an analysis document (panel and records text) for a table cell or a line:
+/// control characters escaped ([`clean`]).
 fn s(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => clean(s).into_owned(),
         other => other.to_string(),
+    }
+}
+
+/// Text of a record for a table cell, control characters escaped. The JSON output keeps
+/// the exact value.
+fn c(text: &str) -> String {
+    clean(text).into_owned()
+}
+
+/// A document value as a quoted string, control characters escaped by `Debug` itself.
+fn quoted(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Null => "\"\"".into(),
+        other => format!("{:?}", other.to_string()),
     }
 }
 
@@ -162,10 +179,10 @@ pub fn print_analysis(doc: &Value) {
             .flatten()
             .map(|d| {
                 format!(
-                    "{}: {:?} on server, {:?} in billing",
+                    "{}: {} on server, {} in billing",
                     s(&d["field"]),
-                    s(&d["remote"]),
-                    s(&d["billing"])
+                    quoted(&d["remote"]),
+                    quoted(&d["billing"])
                 )
             })
             .collect();
@@ -200,7 +217,7 @@ pub fn print_apply(r: &ApplyReport) {
     outln!(
         "run {} of server {}{}",
         r.run_id,
-        r.server,
+        clean(&r.server),
         if r.dry_run {
             " (dry run: nothing written)"
         } else {
@@ -208,7 +225,7 @@ pub fn print_apply(r: &ApplyReport) {
         }
     );
     for f in &r.forced {
-        outln!("  forced: {f}");
+        outln!("  forced: {}", clean(f));
     }
     if r.results.is_empty() {
         outln!("Nothing selected matched an item.");
@@ -223,10 +240,10 @@ pub fn print_apply(r: &ApplyReport) {
         };
         t.add_row(vec![
             Cell::new(it.action.as_str()),
-            Cell::new(&it.target),
+            Cell::new(c(&it.target)),
             Cell::new(it.service_id.map(|i| i.to_string()).unwrap_or_default()),
             outcome,
-            Cell::new(it.notes.join("\n")),
+            Cell::new(it.notes.iter().map(|n| c(n)).collect::<Vec<_>>().join("\n")),
         ]);
     }
     outln!("{t}");
@@ -268,9 +285,9 @@ pub fn print_services(services: &[Service], json: bool) -> anyhow::Result<()> {
             x.client_id.to_string(),
             x.product_id.to_string(),
             x.server_id.map(|i| i.to_string()).unwrap_or_default(),
-            x.domain.clone(),
-            x.username.clone(),
-            x.dedicated_ip.clone(),
+            c(&x.domain),
+            c(&x.username),
+            c(&x.dedicated_ip),
             x.regdate.map(format_date).unwrap_or_default(),
             x.status.to_string(),
         ]);
@@ -284,15 +301,13 @@ pub fn print_clients(clients: &[Client], json: bool) -> anyhow::Result<()> {
         return print_json(clients.iter().map(client_json).collect());
     }
     let mut t = table(&["id", "email", "name", "company", "status"]);
-    for c in clients {
+    for cl in clients {
         t.add_row(vec![
-            c.id.to_string(),
-            c.email.clone(),
-            format!("{} {}", c.first_name, c.last_name)
-                .trim()
-                .to_string(),
-            c.company.clone(),
-            c.status.clone(),
+            cl.id.to_string(),
+            c(&cl.email),
+            c(format!("{} {}", cl.first_name, cl.last_name).trim()),
+            c(&cl.company),
+            c(&cl.status),
         ]);
     }
     outln!("{t}");
@@ -308,12 +323,12 @@ pub fn print_products(products: &[Product], json: bool) -> anyhow::Result<()> {
         let opts: Vec<String> = p
             .config_options
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{k}={}", clean(v)))
             .collect();
         t.add_row(vec![
             p.id.to_string(),
-            p.name.clone(),
-            p.module.clone(),
+            c(&p.name),
+            c(&p.module),
             opts.join(" "),
         ]);
     }
@@ -337,10 +352,10 @@ pub async fn print_servers(app: &App, json: bool) -> anyhow::Result<()> {
             .unwrap_or_else(|| "never".into());
         t.add_row(vec![
             x.id.to_string(),
-            x.name.clone(),
-            x.module.clone(),
-            x.hostname.clone(),
-            x.ip_address.clone(),
+            c(&x.name),
+            c(&x.module),
+            c(&x.hostname),
+            c(&x.ip_address),
             x.port
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "default".into()),

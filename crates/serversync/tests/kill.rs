@@ -118,9 +118,10 @@ async fn integrity_ok(pool: &SqlitePool) {
     assert_eq!(r, "ok");
 }
 
-/// Copies the database files (the main file and any WAL) from one directory to another.
+/// Copies the database files (the main file, any WAL, and the secret key file that opens its
+/// server secrets) from one directory to another.
 fn copy_db(from: &Path, to: &Path) {
-    for name in ["t.db", "t.db-wal", "t.db-shm"] {
+    for name in ["t.db", "t.db-wal", "t.db-shm", "t.db.key"] {
         let f = from.join(name);
         if f.exists() {
             std::fs::copy(&f, to.join(name)).unwrap();

@@ -18,7 +18,9 @@ async fn locks_list_release_and_a_review_while_locked() {
     env.analyse("web1").await;
 
     // Another holder — this test process, which is alive — holds web1.
-    let store = serversync_store::open(&env.db).await.unwrap();
+    let store = serversync_store::open_with_default_key(&env.db)
+        .await
+        .unwrap();
     let holder = LockHolder::this_process("cli:holder", "lockstest");
     let lease = store
         .lock_server(100, &holder, Duration::from_secs(600))

@@ -82,6 +82,7 @@ pub(crate) fn demo_module_args(m: &ModuleArgs) -> anyhow::Result<ModuleArgs> {
         }
     };
     Ok(ModuleArgs {
+        secret_key_file: m.secret_key_file.clone(),
         connect: m.connect,
         read: m.read,
         modules_dir: Some(dir),

@@ -248,7 +248,7 @@ pub async fn run(
     }
     let records = serde_json::to_vec(&doc)?;
     app.import_records(&records).await?;
-    outln!("serversync demo: 4 simulated cPanel servers on 127.0.0.1 (ports {ports:?}), demo records loaded into {url}");
+    outln!("serversync demo: 4 simulated cPanel servers on 127.0.0.1 (ports {ports:?}), demo records loaded into {}", serversync_store::redact_url(url));
     for x in &extras {
         outln!("  {}: {}", x.name, x.about);
     }
