@@ -34,7 +34,7 @@ use futures::StreamExt;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serversync_core::module::{
-    normalize_email, Listing, MetaData, RemoteAccount, RemoteStatus, ServerParams, SkippedRecord,
+    check_field_len, normalize_email, Listing, MetaData, RemoteAccount, RemoteStatus, ServerParams, SkippedRecord,
     UniqueIdField,
 };
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
@@ -46,6 +46,9 @@ use crate::{ListingProgress, Module, ModuleError, ModuleOptions, Shared};
 /// The keys requested with `want=` (payload kept small; `ipv6` is requested for future use).
 const WANT: &str =
     "user,domain,owner,plan,email,ip,ipv6,suspended,suspendreason,unix_startdate,startdate";
+
+/// How much of a skipped record's user or domain names it.
+const IDENTIFIER_CHARS: usize = 60;
 
 /// How much of a panel message or error body is shown.
 const SNIPPET_CHARS: usize = 200;
@@ -146,18 +149,18 @@ impl Module for CpanelModule {
             return Ok(listing);
         };
 
+        check_total(total, size, &self.opts, &ctx.target)?;
         progress.total(total);
         check_page_len(1, size, total, first.records.len())?;
         let mut received = first.records.len() as u64;
         progress.advanced(received);
 
-        let mut listing = Listing {
-            accounts: Vec::with_capacity(usize::try_from(total).unwrap_or(0).min(1 << 22)),
-            skipped: Vec::new(),
-        };
+        // Sized by what arrived, never by the panel's claimed total.
+        let mut listing = Listing::default();
         convert_page(first.records, 0, &mut listing);
 
-        let starts: Vec<u64> = (1 + size..=total).step_by(size as usize).collect();
+        // At most MAX_PAGES entries: `check_total` refused any larger total.
+        let starts: Vec<u64> = (1..total.div_ceil(size)).map(|p| 1 + p * size).collect();
         let mut pages: Vec<Option<Vec<Slot>>> = Vec::with_capacity(starts.len());
         pages.resize_with(starts.len(), || None);
         let ctx = &ctx;
@@ -288,6 +291,20 @@ impl CpanelModule {
 
 /// Parses one `listaccts` response body (HTTP status already checked).
 fn parse_page(body: &[u8], token: &str) -> Result<Page, ModuleError> {
+    // The documented envelope is an object; serde would also read a struct from a JSON list
+    // (by position), so anything else is refused here, by its first byte.
+    match body.trim_ascii_start().first() {
+        Some(b'{') => {}
+        Some(b'[') => {
+            return Err(ModuleError::Malformed(
+                "the response is a JSON list, not the WHM API 1 envelope \
+                 {\"metadata\": …, \"data\": {\"acct\": […]}}"
+                    .into(),
+            ))
+        }
+        None => return Err(ModuleError::Malformed("the response body is empty".into())),
+        Some(_) => {}
+    }
     let env: Envelope = serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -362,6 +379,41 @@ fn parse_page(body: &[u8], token: &str) -> Result<Page, ModuleError> {
     Ok(Page { total, records })
 }
 
+/// Fewest bytes one `listaccts` record takes with the keys we require
+/// (`{"user":"a","domain":"","suspended":0},` is 39): a total that could not fit in the
+/// listing's byte budget at this size is a lie, refused before anything is sized by it.
+const MIN_RECORD_BYTES: u64 = 32;
+
+/// Most pages one listing asks for (100,000 accounts are 20 pages at the default size).
+const MAX_PAGES: u64 = 100_000;
+
+/// The panel's announced total (`metadata.chunk.records`) must be possible: its records must
+/// fit in [`ModuleOptions::max_listing_bytes`] and its pages number at most [`MAX_PAGES`].
+/// Otherwise the listing fails before the total sizes anything (the list of page starts).
+fn check_total(
+    total: u64,
+    size: u64,
+    opts: &ModuleOptions,
+    target: &str,
+) -> Result<(), ModuleError> {
+    if total.saturating_mul(MIN_RECORD_BYTES) > opts.max_listing_bytes {
+        return Err(ModuleError::TooLarge {
+            what: format!(
+                "the listing of {total} accounts announced by {target} (metadata.chunk.records)"
+            ),
+            limit: opts.max_listing_bytes,
+        });
+    }
+    let pages = total.div_ceil(size);
+    if pages > MAX_PAGES {
+        return Err(ModuleError::Incomplete(format!(
+            "{target} announced {total} accounts, {pages} pages of {size}; at most \
+             {MAX_PAGES} pages are asked for (raise the page size)"
+        )));
+    }
+    Ok(())
+}
+
 /// A page must hold exactly `min(size, total - (start - 1))` records.
 fn check_page_len(start: u64, size: u64, total: u64, got: usize) -> Result<(), ModuleError> {
     let expected = size.min(total.saturating_sub(start - 1));
@@ -431,10 +483,15 @@ fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
         .into_text_named("owner")?
         .filter(|o| !o.is_empty());
     let product = raw.plan.into_text_named("plan")?.unwrap_or_default();
-    let email = raw
-        .email
-        .into_text_named("email")?
-        .and_then(|e| normalize_email(&e));
+    let email = match raw.email.into_text_named("email")? {
+        Some(e) => {
+            // Checked before normalising: an over-long address must skip the record, not be
+            // dropped as implausible while the account is imported without it.
+            check_field_len("email", e.trim())?;
+            normalize_email(&e)
+        }
+        None => None,
+    };
     let primary_ip = raw
         .ip
         .into_text_named("ip")?
@@ -713,7 +770,9 @@ impl RawAccount {
         [&self.user, &self.domain]
             .into_iter()
             .find_map(|v| match v {
-                Scalar::Str(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Scalar::Str(s) if !s.trim().is_empty() => {
+                    Some(s.trim().chars().take(IDENTIFIER_CHARS).collect())
+                }
                 Scalar::Int(_) | Scalar::UInt(_) => v.clone().into_text().ok().flatten(),
                 _ => None,
             })

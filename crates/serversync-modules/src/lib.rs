@@ -110,6 +110,12 @@ pub struct ModuleOptions {
     /// servers while a hostile panel cannot exhaust memory. Claimed lengths never size a
     /// buffer.
     pub max_response_bytes: u64,
+    /// Most bytes one whole listing may receive, all its responses (pages, per-account
+    /// calls) together. Default 1 GiB, for the same reason as `max_response_bytes`; enforced
+    /// by [`http::read_body`] through the listing's [`http::ListingBudget`]. A panel's
+    /// announced account total that could not fit in it fails the listing before any
+    /// further page is asked for.
+    pub max_listing_bytes: u64,
     /// Longest time one whole listing may take, all pages and calls included. Default
     /// 30 minutes. Past it the listing fails (and releases the server).
     pub listing_deadline: Duration,
@@ -126,6 +132,7 @@ impl Default for ModuleOptions {
             chunk_size: 5_000,
             max_concurrency: 4,
             max_response_bytes: 1 << 30,
+            max_listing_bytes: 1 << 30,
             listing_deadline: Duration::from_secs(30 * 60),
             external_timeout: Duration::from_secs(300),
         }
@@ -273,6 +280,8 @@ mod tests {
         assert_eq!(o.max_concurrency, 4);
         assert_eq!(o.request_timeout(), Duration::from_secs(610));
         assert_eq!(o.max_response_bytes, 1 << 30);
+        assert_eq!(o.max_listing_bytes, 1 << 30);
+        assert_eq!(o.listing_deadline, Duration::from_secs(1800));
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub(crate) fn demo_module_args(m: &ModuleArgs) -> anyhow::Result<ModuleArgs> {
     Ok(ModuleArgs {
         connect: m.connect,
         read: m.read,
+        max_listing_bytes: m.max_listing_bytes,
+        listing_deadline_secs: m.listing_deadline_secs,
         modules_dir: Some(dir),
         php: m.php.clone(),
     })
