@@ -32,6 +32,7 @@ pub mod directadmin;
 mod error;
 mod fault;
 mod handle;
+pub mod transport;
 pub mod virtualmin;
 
 pub use cpanel::{
@@ -43,7 +44,7 @@ pub use directadmin::{
     load_directadmin_accounts_file, spawn_directadmin, DirectAdminSimConfig,
 };
 pub use error::SimError;
-pub use fault::{Fault, DEFAULT_SLOW};
+pub use fault::{Fault, DEFAULT_SLOW, DEFAULT_TRICKLE, HUGE_TOTAL, OVERSIZED_FIELD_BYTES};
 pub use handle::SimHandle;
 pub use virtualmin::{
     generate_virtualmin_accounts, load_virtualmin_accounts_file, spawn_virtualmin,
