@@ -119,8 +119,7 @@ impl FromStr for Fault {
             _ => {
                 if let Some(Ok(secs)) = t.strip_prefix("slow:").map(|n| n.parse::<u64>()) {
                     Ok(Fault::Slow(Duration::from_secs(secs)))
-                } else if let Some(Ok(ms)) = t.strip_prefix("trickle:").map(|n| n.parse::<u64>())
-                {
+                } else if let Some(Ok(ms)) = t.strip_prefix("trickle:").map(|n| n.parse::<u64>()) {
                     Ok(Fault::Trickle(Duration::from_millis(ms)))
                 } else {
                     Err(SimError::UnknownFault(s.to_string()))

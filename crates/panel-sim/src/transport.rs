@@ -89,8 +89,9 @@ fn trickle(
     pause: Duration,
     shared: Arc<Shared>,
 ) -> Response {
-    let stream = futures::stream::unfold((0usize, body, shared), move |(i, body, shared)| {
-        async move {
+    let stream = futures::stream::unfold(
+        (0usize, body, shared),
+        move |(i, body, shared)| async move {
             if i >= body.len() {
                 return None;
             }
@@ -104,8 +105,8 @@ fn trickle(
             }
             let byte = body.slice(i..i + 1);
             Some((Ok::<Bytes, std::io::Error>(byte), (i + 1, body, shared)))
-        }
-    });
+        },
+    );
     ok(content_type, Body::from_stream(stream))
 }
 
@@ -172,7 +173,10 @@ mod tests {
         assert_eq!(g[second], 1);
         assert_eq!(u16::from_le_bytes([g[second + 1], g[second + 2]]), 4_465);
         let n = g.len();
-        assert_eq!(u32::from_le_bytes([g[n - 4], g[n - 3], g[n - 2], g[n - 1]]), 70_000);
+        assert_eq!(
+            u32::from_le_bytes([g[n - 4], g[n - 3], g[n - 2], g[n - 1]]),
+            70_000
+        );
         assert_eq!(
             u32::from_le_bytes([g[n - 8], g[n - 7], g[n - 6], g[n - 5]]),
             crc32(&data)

@@ -554,6 +554,48 @@ mod tests {
     }
 
     #[test]
+    fn raw_values_are_checked_against_their_limit() {
+        assert_eq!(field_limit("email"), Some(254));
+        assert_eq!(field_limit("status"), None);
+        assert_eq!(check_field_len("email", &"a".repeat(254)), Ok(()));
+        assert_eq!(
+            check_field_len("email", &"a".repeat(255)),
+            Err("email is 255 bytes long, more than the 254 allowed".into())
+        );
+        assert_eq!(check_field_len("notes", &"a".repeat(10_000)), Ok(()));
+    }
+
+    #[test]
+    fn skipped_records_of_modules_are_bounded_and_printable() {
+        let mut l = Listing {
+            accounts: vec![],
+            skipped: vec![
+                SkippedRecord {
+                    index: 0,
+                    identifier: Some("u".repeat(10_000)),
+                    reason: format!("the answer is for user {:?}", "x".repeat(1_000_000)),
+                },
+                SkippedRecord {
+                    index: 1,
+                    identifier: Some("ann\u{1b}[31m".into()),
+                    reason: "bad\nline".into(),
+                },
+            ],
+        };
+        l.enforce_field_limits();
+        assert_eq!(
+            l.skipped[0].identifier.as_deref(),
+            Some(format!("{}…", "u".repeat(60)).as_str())
+        );
+        assert_eq!(l.skipped[0].reason.chars().count(), MAX_SKIPPED_REASON + 1);
+        assert!(l.skipped[0]
+            .reason
+            .starts_with("the answer is for user \"xxx"));
+        assert_eq!(l.skipped[1].identifier.as_deref(), Some("ann [31m"));
+        assert_eq!(l.skipped[1].reason, "bad line");
+    }
+
+    #[test]
     fn secret_debug_is_redacted() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "[redacted]");

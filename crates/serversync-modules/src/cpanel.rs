@@ -34,8 +34,8 @@ use futures::StreamExt;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serversync_core::module::{
-    check_field_len, normalize_email, Listing, MetaData, RemoteAccount, RemoteStatus, ServerParams, SkippedRecord,
-    UniqueIdField,
+    check_field_len, normalize_email, Listing, MetaData, RemoteAccount, RemoteStatus, ServerParams,
+    SkippedRecord, UniqueIdField,
 };
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
@@ -837,5 +837,7 @@ impl<'de> Deserialize<'de> for Slot {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -178,7 +178,10 @@ pub async fn read_body(
             }
         }
         if body.is_empty() && chunk.starts_with(&[0x1f, 0x8b]) {
-            return Err(compressed(target, "the body starts with the gzip signature"));
+            return Err(compressed(
+                target,
+                "the body starts with the gzip signature",
+            ));
         }
         body.extend_from_slice(&chunk);
         let elapsed = started.elapsed();

@@ -33,11 +33,7 @@ fn opts() -> ModuleOptions {
     }
 }
 
-async fn list(
-    opts: ModuleOptions,
-    module: &str,
-    p: &ServerParams,
-) -> Result<Listing, ModuleError> {
+async fn list(opts: ModuleOptions, module: &str, p: &ServerParams) -> Result<Listing, ModuleError> {
     let r = ModuleRegistry::builtin(opts);
     let m = r.get(module).unwrap();
     r.list_accounts(m.as_ref(), p, &NoProgress).await
@@ -135,10 +131,10 @@ async fn oversized_fields_are_skipped_records() {
             "product is 10000000 bytes long, more than the 255 allowed"
         ]
     );
-    assert!(l.skipped.iter().all(|s| s
-        .identifier
-        .as_deref()
-        .is_some_and(|i| i.len() <= 60)));
+    assert!(l
+        .skipped
+        .iter()
+        .all(|s| s.identifier.as_deref().is_some_and(|i| i.len() <= 60)));
 }
 
 /// The transport faults end every panel's listing the same way.

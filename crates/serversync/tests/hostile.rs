@@ -165,7 +165,11 @@ async fn assert_hostile_failure(n: usize, fault: Fault, extra: &[&str], expect: 
     let lines = out.stderr_lines();
     assert_eq!(lines.len(), 1, "{fault}: one stderr line, got {lines:?}");
     let line = lines[0];
-    assert!(line.len() < MAX_LINE, "{fault}: line of {} bytes", line.len());
+    assert!(
+        line.len() < MAX_LINE,
+        "{fault}: line of {} bytes",
+        line.len()
+    );
     assert!(
         !line.chars().any(char::is_control),
         "{fault}: control characters in {line:?}"
@@ -306,8 +310,15 @@ async fn oversized_fields_skip_their_records() {
         "stdout holds {} bytes",
         out.stdout.len()
     );
-    assert!(!out.stdout.contains("xxxxxxxxxxxxxxxxxxxx"), "a value leaked");
-    assert!(m.max_rss_kib < MAX_RSS_KIB, "peak RSS {} KiB", m.max_rss_kib);
+    assert!(
+        !out.stdout.contains("xxxxxxxxxxxxxxxxxxxx"),
+        "a value leaked"
+    );
+    assert!(
+        m.max_rss_kib < MAX_RSS_KIB,
+        "peak RSS {} KiB",
+        m.max_rss_kib
+    );
     let doc = out.json();
     assert_eq!(doc["listing"]["complete"], false);
     assert_eq!(doc["listing"]["accounts"], 18);

@@ -4,7 +4,9 @@
 //! panel-apis-verified.md`, "user.conf keys"): `username`, `domain`, `creator`, `email`,
 //! `package`, `ip`, `suspended`, `date_created`.
 
-use serversync_core::module::{check_field_len, normalize_email, parse_created, RemoteAccount, RemoteStatus};
+use serversync_core::module::{
+    check_field_len, normalize_email, parse_created, RemoteAccount, RemoteStatus,
+};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::form::{Form, Lookup};
