@@ -285,12 +285,37 @@ impl CpanelModule {
                 },
             });
         }
-        parse_page(&body, ctx.token)
+        // A page after the first must hold at most `size` records (the first may be the
+        // whole list when the server ignores chunking): more is refused while parsing, so a
+        // body of tiny records cannot make millions of parsed slots.
+        let max_records = if start == 1 {
+            self.opts.max_listing_bytes / MIN_RECORD_BYTES
+        } else {
+            size
+        };
+        parse_page_limited(
+            &body,
+            ctx.token,
+            usize::try_from(max_records).unwrap_or(usize::MAX),
+        )
     }
 }
 
-/// Parses one `listaccts` response body (HTTP status already checked).
+/// [`parse_page_limited`] without a record limit (tests).
+#[cfg(test)]
 fn parse_page(body: &[u8], token: &str) -> Result<Page, ModuleError> {
+    parse_page_limited(body, token, usize::MAX)
+}
+
+std::thread_local! {
+    /// Most records `data.acct` may hold in the page being parsed on this thread (parsing
+    /// is synchronous, so [`parse_page_limited`] sets it around one `from_slice`).
+    static MAX_RECORDS: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Parses one `listaccts` response body (HTTP status already checked) whose `data.acct`
+/// may hold at most `max_records` records.
+fn parse_page_limited(body: &[u8], token: &str, max_records: usize) -> Result<Page, ModuleError> {
     // The documented envelope is an object; serde would also read a struct from a JSON list
     // (by position), so anything else is refused here, by its first byte.
     match body.trim_ascii_start().first() {
@@ -305,7 +330,10 @@ fn parse_page(body: &[u8], token: &str) -> Result<Page, ModuleError> {
         None => return Err(ModuleError::Malformed("the response body is empty".into())),
         Some(_) => {}
     }
-    let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+    let previous = MAX_RECORDS.with(|m| m.replace(max_records));
+    let parsed = serde_json::from_slice::<Envelope>(body);
+    MAX_RECORDS.with(|m| m.set(previous));
+    let env: Envelope = parsed.map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Eof => ModuleError::Malformed(format!(
@@ -725,8 +753,14 @@ impl<'de> Deserialize<'de> for AcctList {
                 f.write_str("the account list")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AcctList, A::Error> {
+                let max = MAX_RECORDS.with(std::cell::Cell::get);
                 let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
                 while let Some(slot) = seq.next_element::<Slot>()? {
+                    if v.len() >= max {
+                        return Err(serde::de::Error::custom(format!(
+                            "data.acct holds more than the {max} records asked for"
+                        )));
+                    }
                     v.push(slot);
                 }
                 Ok(AcctList::List(v))

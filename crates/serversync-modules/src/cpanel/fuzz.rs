@@ -227,3 +227,25 @@ fn a_long_email_skips_its_record_without_its_value() {
     );
     assert_eq!(l.skipped[0].identifier.as_deref(), Some("ann"));
 }
+
+#[test]
+fn a_page_with_more_records_than_asked_fails_while_parsing() {
+    let body = format!(
+        r#"{{"metadata":{{"result":1}},"data":{{"acct":[{}]}}}}"#,
+        vec!["{}"; 5].join(",")
+    );
+    let e = parse_page_limited(body.as_bytes(), TOKEN, 4)
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string()
+            .starts_with("invalid response from the panel: the response does not have the WHM API 1 shape: data.acct holds more than the 4 records asked for"),
+        "{e}"
+    );
+    assert_eq!(
+        parse_page_limited(body.as_bytes(), TOKEN, 5)
+            .map(|p| p.records.len())
+            .ok(),
+        Some(5)
+    );
+}
