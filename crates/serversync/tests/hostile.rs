@@ -365,3 +365,128 @@ async fn oversized_fields_skip_their_records() {
     assert_eq!(skip_lines.len(), 2, "{}", table.stdout);
     assert!(skip_lines.iter().all(|l| l.len() < 200), "{skip_lines:?}");
 }
+
+/// One HTTP/1.1 request to `addr` (blocking; `Connection: close`): (status, body).
+fn http(addr: &str, method: &str, path: &str, token: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to serve");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    // Read to the end; a reset after the answer (the server closing first) ends it too.
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if !raw.is_empty() => {
+                eprintln!("after {} bytes: {e}", raw.len());
+                break;
+            }
+            Err(e) => panic!("read the answer: {e}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Kind 1 through the web server: a listing of a panel claiming 10^14 records, started from
+/// the API, fails as a job with the one-line cause, and `serve` keeps answering.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_survives_a_huge_total_listing_from_the_api() {
+    let (env, sim) = setup(5_000).await;
+    sim.set_fault(Some(Fault::HugeTotal));
+    let token = env.ok(&["tokens", "add", "hostile"]).await.stdout;
+    let token = token.trim().to_string();
+    assert!(!token.is_empty());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_serversync"))
+        .args(["--database", &env.db, "--max-listing-bytes"])
+        .arg(CAP.to_string())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(env.dir.path())
+        .env_remove("SERVERSYNC_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (first_tx, first_rx) = std::sync::mpsc::channel::<String>();
+    // Keep reading serve's stdout: closing the pipe would end serve at its next line.
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = first_tx.send(line);
+        }
+    });
+    let addr = tokio::task::spawn_blocking(move || {
+        let first = first_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve prints its address");
+        first
+            .trim()
+            .strip_prefix("Web page: http://")
+            .and_then(|a| a.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_string()
+    })
+    .await
+    .unwrap();
+
+    let (a, t) = (addr.clone(), token.clone());
+    let (status, body) =
+        tokio::task::spawn_blocking(move || http(&a, "POST", "/api/servers/100/runs", &t))
+            .await
+            .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let job: serde_json::Value = serde_json::from_str(&body).expect("job JSON");
+    let id = job["id"].as_u64().expect("job id");
+
+    let mut last = serde_json::Value::Null;
+    for _ in 0..600 {
+        let (a, t) = (addr.clone(), token.clone());
+        let (status, body) =
+            tokio::task::spawn_blocking(move || http(&a, "GET", &format!("/api/jobs/{id}"), &t))
+                .await
+                .unwrap();
+        assert_eq!(status, 200, "serve stopped answering: {body}");
+        last = serde_json::from_str(&body).expect("job JSON");
+        if last["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["state"], "failed", "{last}");
+    let error = last["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("server web1: listing failed: the listing of 100000000000000 accounts"),
+        "{error}"
+    );
+    assert!(error.len() < MAX_LINE, "{error}");
+
+    // Still alive and answering.
+    assert!(child.try_wait().expect("try_wait").is_none(), "serve exited");
+    let (a, t) = (addr.clone(), token.clone());
+    let (status, body) = tokio::task::spawn_blocking(move || http(&a, "GET", "/api/servers", &t))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("web1"), "{body}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
