@@ -480,7 +480,10 @@ async fn serve_survives_a_huge_total_listing_from_the_api() {
     assert!(error.len() < MAX_LINE, "{error}");
 
     // Still alive and answering.
-    assert!(child.try_wait().expect("try_wait").is_none(), "serve exited");
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "serve exited"
+    );
     let (a, t) = (addr.clone(), token.clone());
     let (status, body) = tokio::task::spawn_blocking(move || http(&a, "GET", "/api/servers", &t))
         .await

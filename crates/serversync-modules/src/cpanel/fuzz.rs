@@ -232,7 +232,7 @@ fn a_long_email_skips_its_record_without_its_value() {
 fn a_page_with_more_records_than_asked_fails_while_parsing() {
     let body = format!(
         r#"{{"metadata":{{"result":1}},"data":{{"acct":[{}]}}}}"#,
-        vec!["{}"; 5].join(",")
+        ["{}"; 5].join(",")
     );
     let e = parse_page_limited(body.as_bytes(), TOKEN, 4)
         .err()
