@@ -342,15 +342,18 @@ fn parse_page_limited(body: &[u8], token: &str, max_records: usize) -> Result<Pa
                 e.column()
             )),
             Category::Syntax | Category::Io => ModuleError::Malformed(format!(
-                "the response is not valid JSON ({e}); it starts with: {}",
+                "the response is not valid JSON ({}); it starts with: {}",
+                http::one_line(&e.to_string(), SNIPPET_CHARS, token),
                 http::one_line(
                     &String::from_utf8_lossy(&body[..body.len().min(400)]),
                     80,
                     token
                 )
             )),
+            // serde quotes the unexpected value, which the panel chose: cut it.
             Category::Data => ModuleError::Malformed(format!(
-                "the response does not have the WHM API 1 shape: {e}"
+                "the response does not have the WHM API 1 shape: {}",
+                http::one_line(&e.to_string(), SNIPPET_CHARS, token)
             )),
         }
     })?;

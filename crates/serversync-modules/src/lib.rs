@@ -256,6 +256,68 @@ pub enum ModuleError {
     Unsupported(String),
 }
 
+/// Longest text (in characters) any one field of a [`ModuleError`] keeps once the registry
+/// has bounded it ([`ModuleError::bounded`]).
+pub const MAX_ERROR_TEXT: usize = 400;
+
+impl ModuleError {
+    /// The same error with every text field on one line and at most [`MAX_ERROR_TEXT`]
+    /// characters (control characters and runs of white space become one space): a
+    /// module's message may quote what a panel sent (serde quotes the wrong value, a
+    /// process prints what it likes), and an error line must stay short and printable
+    /// whatever the module. The registry applies it to every listing error.
+    pub fn bounded(self) -> Self {
+        let b = |s: String| {
+            if s.chars().count() <= MAX_ERROR_TEXT && !s.chars().any(char::is_control) {
+                s
+            } else {
+                http::one_line(&s, MAX_ERROR_TEXT, "")
+            }
+        };
+        match self {
+            ModuleError::Connect { target, cause } => ModuleError::Connect {
+                target: b(target),
+                cause: b(cause),
+            },
+            ModuleError::Timeout {
+                target,
+                phase,
+                after,
+            } => ModuleError::Timeout {
+                target: b(target),
+                phase,
+                after,
+            },
+            ModuleError::Transport { target, cause } => ModuleError::Transport {
+                target: b(target),
+                cause: b(cause),
+            },
+            ModuleError::Http { status, snippet } => ModuleError::Http {
+                status,
+                snippet: b(snippet),
+            },
+            ModuleError::AuthRefused { status } => ModuleError::AuthRefused { status },
+            ModuleError::Remote(m) => ModuleError::Remote(b(m)),
+            ModuleError::Malformed(m) => ModuleError::Malformed(b(m)),
+            ModuleError::Config(m) => ModuleError::Config(b(m)),
+            ModuleError::Incomplete(m) => ModuleError::Incomplete(b(m)),
+            ModuleError::TooLarge { what, limit } => ModuleError::TooLarge {
+                what: b(what),
+                limit,
+            },
+            ModuleError::Deadline { after } => ModuleError::Deadline { after },
+            ModuleError::Process { what, stderr } => ModuleError::Process {
+                what: b(what),
+                stderr: b(stderr),
+            },
+            ModuleError::ModuleTimeout { after } => ModuleError::ModuleTimeout { after },
+            ModuleError::Protocol(m) => ModuleError::Protocol(b(m)),
+            ModuleError::Php(m) => ModuleError::Php(b(m)),
+            ModuleError::Unsupported(m) => ModuleError::Unsupported(b(m)),
+        }
+    }
+}
+
 /// `300 ms`, `10 s`, `1.5 s`.
 fn fmt_duration(d: Duration) -> String {
     if d.as_millis() < 1000 {
@@ -282,6 +344,32 @@ mod tests {
         assert_eq!(o.max_response_bytes, 1 << 30);
         assert_eq!(o.max_listing_bytes, 1 << 30);
         assert_eq!(o.listing_deadline, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn bounded_errors_are_short_and_printable() {
+        let long = format!(
+            "invalid type: string \"{}\"\n\u{1b}[2J",
+            "x".repeat(1_000_000)
+        );
+        let e = ModuleError::Malformed(long).bounded();
+        let ModuleError::Malformed(m) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(m.chars().count(), MAX_ERROR_TEXT + 1);
+        assert!(m.ends_with('…') && !m.chars().any(char::is_control), "{m}");
+        let e = ModuleError::Process {
+            what: "exited with status 3".into(),
+            stderr: "line 1\nline 2".into(),
+        }
+        .bounded();
+        assert_eq!(
+            e.to_string(),
+            "the module's process exited with status 3: line 1 line 2"
+        );
+        // Short, printable texts are kept as they are.
+        let ok = ModuleError::Remote("Access denied".into());
+        assert_eq!(ok.clone().bounded(), ok);
     }
 
     #[test]

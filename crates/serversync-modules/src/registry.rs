@@ -326,7 +326,8 @@ impl ModuleRegistry {
             tokio::time::timeout(deadline, module.list_accounts(params, progress)),
         )
         .await
-        .map_err(|_| ModuleError::Deadline { after: deadline })??;
+        .map_err(|_| ModuleError::Deadline { after: deadline })?
+        .map_err(ModuleError::bounded)?;
         listing.enforce_field_limits();
         Ok(listing)
     }

@@ -249,3 +249,18 @@ fn a_page_with_more_records_than_asked_fails_while_parsing() {
         Some(5)
     );
 }
+
+#[test]
+fn a_huge_value_in_the_envelope_is_not_echoed() {
+    let body = format!(
+        r#"{{"metadata": "{}", "data": {{"acct": []}}}}"#,
+        "x".repeat(1_000_000)
+    );
+    let e = parse_page(body.as_bytes(), TOKEN).err().expect("refused");
+    assert_clean(&e);
+    assert!(
+        e.to_string()
+            .starts_with("invalid response from the panel: the response does not have the WHM API 1 shape: invalid type: string \"xxx"),
+        "{e}"
+    );
+}
