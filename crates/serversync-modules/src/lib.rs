@@ -93,8 +93,10 @@ pub struct ModuleOptions {
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes of a response (headers or body) once connected.
     /// Default 60 s. A whole request is additionally capped at
-    /// `connect_timeout + 10 × read_timeout` (default 610 s) so that a panel trickling bytes
-    /// cannot hold a listing forever.
+    /// `connect_timeout + 10 × read_timeout` (default 610 s), and a body that has taken longer
+    /// than `read_timeout` must have arrived at [`http::MIN_BODY_RATE`] bytes per second on
+    /// average, so that a panel trickling a byte every few seconds (each resetting this
+    /// wait) cannot hold a listing and its server's lock.
     pub read_timeout: Duration,
     /// Records per page where the panel pages (WHM `api.chunk.size`). Default 5,000: a page
     /// is then roughly 1–2 MB of JSON with the fields we request, small enough to parse in a
