@@ -149,7 +149,11 @@ pub async fn read_body(
         .map(|v| one_line(&String::from_utf8_lossy(v.as_bytes()), 40, ""))
     {
         if !enc.eq_ignore_ascii_case("identity") && !enc.is_empty() {
-            return Err(compressed(target, &format!("Content-Encoding: {enc}")));
+            return Err(compressed(
+                target,
+                &enc.to_ascii_lowercase(),
+                &format!("Content-Encoding: {enc}"),
+            ));
         }
     }
     let cap = opts.max_response_bytes;
@@ -180,6 +184,7 @@ pub async fn read_body(
         if body.is_empty() && chunk.starts_with(&[0x1f, 0x8b]) {
             return Err(compressed(
                 target,
+                "gzip",
                 "the body starts with the gzip signature",
             ));
         }
@@ -198,9 +203,16 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
-fn compressed(target: &str, how: &str) -> ModuleError {
+/// `encoding` is the lower-case `Content-Encoding` (or `gzip` for the signature).
+fn compressed(target: &str, encoding: &str, how: &str) -> ModuleError {
+    let kind = match encoding {
+        "gzip" | "x-gzip" => "gzip-compressed",
+        "deflate" => "deflate-compressed",
+        "br" => "brotli-compressed",
+        _ => "encoded",
+    };
     ModuleError::Malformed(format!(
-        "{target} answered gzip-compressed data ({how}), which serversync did not ask for"
+        "{target} answered {kind} data ({how}), which serversync did not ask for"
     ))
 }
 
@@ -344,6 +356,20 @@ pub(crate) fn strip_url_queries(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_answers_are_named() {
+        assert_eq!(
+            compressed("h:1", "br", "Content-Encoding: br").to_string(),
+            "invalid response from the panel: h:1 answered brotli-compressed data \
+             (Content-Encoding: br), which serversync did not ask for"
+        );
+        assert_eq!(
+            compressed("h:1", "x-gzip", "Content-Encoding: x-gzip").to_string(),
+            "invalid response from the panel: h:1 answered gzip-compressed data \
+             (Content-Encoding: x-gzip), which serversync did not ask for"
+        );
+    }
 
     #[test]
     fn one_line_cuts_collapses_and_redacts() {
