@@ -39,7 +39,13 @@ struct Measured {
 
 /// Runs `serversync --database DB ARGS…` in `cwd`, reaping it with `wait4` to read its own
 /// peak memory. Killed (and the test failed) after `limit`.
-fn run_measured(cwd: &Path, db: &str, args: &[&str], limit: Duration) -> Measured {
+fn run_measured(
+    cwd: &Path,
+    db: &str,
+    args: &[&str],
+    vars: &[(String, String)],
+    limit: Duration,
+) -> Measured {
     let mut child = Command::new(env!("CARGO_BIN_EXE_serversync"))
         .arg("--database")
         .arg(db)
@@ -50,6 +56,7 @@ fn run_measured(cwd: &Path, db: &str, args: &[&str], limit: Duration) -> Measure
         .env_remove("SERVERSYNC_MAX_LISTING_BYTES")
         .env_remove("SERVERSYNC_LISTING_DEADLINE_SECS")
         .env("NO_COLOR", "1")
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -118,8 +125,28 @@ async fn setup(n: usize) -> (Env, SimHandle) {
 
 /// `serversync --max-listing-bytes CAP GLOBAL… analyse web1 AFTER…`, measured.
 async fn analyse_measured(env: &Env, global: &[&str], after: &[&str]) -> Measured {
-    let cap = CAP.to_string();
-    let mut args: Vec<String> = vec!["--max-listing-bytes".into(), cap];
+    analyse_measured_env(env, global, after, &[]).await
+}
+
+/// [`analyse_measured`] with environment variables `vars` set for the child (the
+/// `--max-listing-bytes` flag is left out when `vars` sets `SERVERSYNC_MAX_LISTING_BYTES`).
+async fn analyse_measured_env(
+    env: &Env,
+    global: &[&str],
+    after: &[&str],
+    vars: &[(&str, &str)],
+) -> Measured {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut args: Vec<String> = Vec::new();
+    if !vars
+        .iter()
+        .any(|(k, _)| k == "SERVERSYNC_MAX_LISTING_BYTES")
+    {
+        args.extend(["--max-listing-bytes".into(), CAP.to_string()]);
+    }
     args.extend(global.iter().map(|s| s.to_string()));
     args.extend(["analyse".into(), "web1".into()]);
     args.extend(after.iter().map(|s| s.to_string()));
@@ -127,7 +154,7 @@ async fn analyse_measured(env: &Env, global: &[&str], after: &[&str]) -> Measure
     let db = env.db.clone();
     tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_measured(&cwd, &db, &refs, Duration::from_secs(120))
+        run_measured(&cwd, &db, &refs, &vars, Duration::from_secs(120))
     })
     .await
     .expect("runner")
@@ -150,9 +177,20 @@ async fn last_run(env: &Env) -> Option<(String, Option<String>)> {
 /// Runs `analyse web1` (with `extra` global flags) against `fault` on a server of `n`
 /// accounts and checks everything a failed hostile listing must be.
 async fn assert_hostile_failure(n: usize, fault: Fault, extra: &[&str], expect: &[&str]) {
+    assert_hostile_failure_env(n, fault, extra, &[], expect).await;
+}
+
+/// [`assert_hostile_failure`] with environment variables `vars` set for `analyse`.
+async fn assert_hostile_failure_env(
+    n: usize,
+    fault: Fault,
+    extra: &[&str],
+    vars: &[(&str, &str)],
+    expect: &[&str],
+) {
     let (env, sim) = setup(n).await;
     sim.set_fault(Some(fault));
-    let m = analyse_measured(&env, extra, &[]).await;
+    let m = analyse_measured_env(&env, extra, &[], vars).await;
     let out = &m.out;
     eprintln!(
         "{fault}: exit {}, peak RSS {} KiB, stderr {:?}",
@@ -256,6 +294,32 @@ async fn listing_deadline_ends_a_trickle() {
         Fault::Trickle(Duration::from_millis(700)),
         &["--listing-deadline-secs", "3"],
         &["the listing did not finish within 3 s"],
+    )
+    .await;
+}
+
+/// The deadline from the environment (`SERVERSYNC_LISTING_DEADLINE_SECS`).
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_deadline_from_the_environment() {
+    assert_hostile_failure_env(
+        50,
+        Fault::Trickle(Duration::from_millis(700)),
+        &[],
+        &[("SERVERSYNC_LISTING_DEADLINE_SECS", "2")],
+        &["the listing did not finish within 2 s"],
+    )
+    .await;
+}
+
+/// The byte cap from the environment (`SERVERSYNC_MAX_LISTING_BYTES`, 32 MiB here).
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_cap_from_the_environment() {
+    assert_hostile_failure_env(
+        50,
+        Fault::Endless,
+        &[],
+        &[("SERVERSYNC_MAX_LISTING_BYTES", "33554432")],
+        &["is larger than the limit of 33554432 bytes"],
     )
     .await;
 }
