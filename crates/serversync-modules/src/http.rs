@@ -1,5 +1,6 @@
-//! HTTP plumbing shared by the modules: client construction, error mapping and the
-//! sanitising of panel-supplied text.
+//! HTTP plumbing shared by the modules: client construction, the capped body reader (per
+//! response and per listing, see [`ListingBudget`]; compressed and trickled bodies
+//! refused), error mapping and the sanitising of panel-supplied text.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
