@@ -249,14 +249,16 @@ impl CpanelModule {
         tracing::debug!(target = %ctx.target, start, size, "listaccts page");
         let limit = self.opts.request_timeout();
         let fetched = tokio::time::timeout(limit, async {
-            let resp = ctx
-                .client
-                .get(&url)
-                .header(reqwest::header::AUTHORIZATION, ctx.auth.clone())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|e| http::map_reqwest(&e, &ctx.target, &self.opts))?;
+            let resp = http::answered(
+                ctx.client
+                    .get(&url)
+                    .header(reqwest::header::AUTHORIZATION, ctx.auth.clone())
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .send(),
+                &ctx.target,
+                &self.opts,
+            )
+            .await?;
             let status = resp.status();
             let body = http::read_body(resp, &self.opts, &ctx.target).await?;
             Ok::<_, ModuleError>((status, body))

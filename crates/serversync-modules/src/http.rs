@@ -118,6 +118,30 @@ pub fn current_budget() -> Option<Arc<ListingBudget>> {
     LISTING_BUDGET.try_with(Arc::clone).ok()
 }
 
+/// Awaits the response headers of `send` (a `RequestBuilder::send()`), within
+/// `opts.connect_timeout + opts.read_timeout` in all: reqwest's read time-out restarts with
+/// every byte, so a panel sending its headers a byte every few seconds would otherwise hold
+/// the request for the whole request time-out. A panel that is slow to start answering
+/// (WHM builds its list first) is unaffected: that is one wait, within the read time-out.
+///
+/// Errors: the mapped reqwest error; [`ModuleError::Timeout`] (phase `read`) when the
+/// headers are not complete in time.
+pub async fn answered(
+    send: impl std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
+    target: &str,
+    opts: &ModuleOptions,
+) -> Result<reqwest::Response, ModuleError> {
+    let limit = opts.connect_timeout.saturating_add(opts.read_timeout);
+    match tokio::time::timeout(limit, send).await {
+        Ok(r) => r.map_err(|e| map_reqwest(&e, target, opts)),
+        Err(_) => Err(ModuleError::Timeout {
+            target: target.to_string(),
+            phase: TimeoutPhase::Read,
+            after: opts.read_timeout,
+        }),
+    }
+}
+
 /// Slowest average rate (bytes per second) a response body may arrive at once it has taken
 /// longer than [`ModuleOptions::read_timeout`]: a real panel sends megabytes per second, so
 /// this only stops a panel that trickles a byte every few seconds (each byte resetting the

@@ -253,3 +253,40 @@ fn params_for_mock() -> ServerParams {
         port: None,
     }
 }
+
+/// A panel sending its response headers a byte at a time (each byte restarting reqwest's
+/// read time-out) is cut off once connect + read time-out have passed.
+#[tokio::test]
+async fn trickled_headers_end_at_the_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 4096];
+        let _ = sock.read(&mut req).await;
+        for b in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: aaaaaaaaaaaaaaaa"
+        {
+            if sock.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let p = ServerParams {
+        hostname: addr.ip().to_string(),
+        port: Some(addr.port()),
+        ..params_for_mock()
+    };
+    let o = ModuleOptions {
+        connect_timeout: Duration::from_secs(1),
+        read_timeout: Duration::from_secs(1),
+        ..opts()
+    };
+    let e = list(o, "cpanel", &p).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("read timeout: {addr} did not send data within 1 s")
+    );
+    server.abort();
+}
