@@ -38,7 +38,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::http::{self, HttpClients};
 use crate::lenient::{required, Scalar};
-use crate::{ListingProgress, Module, ModuleError, ModuleOptions, Shared};
+use crate::{ListingProgress, Module, ModuleError, ModuleOptions, Shared, MAX_ACCOUNTS};
 
 /// The keys requested with `want=` (payload kept small; `ipv6` is requested for future use).
 const WANT: &str =
@@ -288,7 +288,7 @@ impl CpanelModule {
         // whole list when the server ignores chunking): more is refused while parsing, so a
         // body of tiny records cannot make millions of parsed slots.
         let max_records = if start == 1 {
-            self.opts.max_listing_bytes / MIN_RECORD_BYTES
+            (self.opts.max_listing_bytes / MIN_RECORD_BYTES).min(MAX_ACCOUNTS)
         } else {
             size
         };
@@ -412,7 +412,8 @@ const MIN_RECORD_BYTES: u64 = 32;
 const MAX_PAGES: u64 = 100_000;
 
 /// The panel's announced total (`metadata.chunk.records`) must be possible: its records must
-/// fit in [`ModuleOptions::max_listing_bytes`] and its pages number at most [`MAX_PAGES`].
+/// fit in [`ModuleOptions::max_listing_bytes`], they must be at most [`MAX_ACCOUNTS`], and
+/// their pages number at most [`MAX_PAGES`].
 /// Otherwise the listing fails before the total sizes anything (the list of page starts).
 fn check_total(
     total: u64,
@@ -427,6 +428,12 @@ fn check_total(
             ),
             limit: opts.max_listing_bytes,
         });
+    }
+    if total > MAX_ACCOUNTS {
+        return Err(ModuleError::Malformed(format!(
+            "{target} announced {total} accounts (metadata.chunk.records), more than the \
+             {MAX_ACCOUNTS} one listing may hold"
+        )));
     }
     let pages = total.div_ceil(size);
     if pages > MAX_PAGES {

@@ -85,6 +85,11 @@ pub trait Module: Send + Sync {
     ) -> Result<Listing, ModuleError>;
 }
 
+/// Most accounts one listing may hold: 20 × the largest real servers (about 100,000
+/// accounts). Bounds the memory of parsed records (roughly half a kilobyte each) whatever
+/// the byte cap, since tiny records would otherwise let a 1 GiB listing hold 30 million.
+pub const MAX_ACCOUNTS: u64 = 2_000_000;
+
 /// Network, paging and size settings shared by every module (the registry's defaults; an
 /// external module's manifest may set its own time-out).
 #[derive(Clone, Debug, PartialEq, Eq)]

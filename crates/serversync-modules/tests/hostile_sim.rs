@@ -85,7 +85,7 @@ async fn the_listing_budget_spans_every_page() {
 }
 
 /// A total that no byte budget could hold fails before any further page is asked for; one
-/// that would need more than 100,000 pages too, even with an unlimited budget.
+/// past the most accounts a listing may hold too, even with an unlimited budget.
 #[tokio::test]
 async fn an_impossible_total_fails_at_the_first_page() {
     let (sim, p) = cpanel(30).await;
@@ -108,9 +108,9 @@ async fn an_impossible_total_fails_at_the_first_page() {
     let e = list(unlimited, "cpanel", &p).await.unwrap_err();
     assert_eq!(
         e,
-        ModuleError::Incomplete(format!(
-            "{} announced 100000000000000 accounts, 20000000000 pages of 5000; at most \
-             100000 pages are asked for (raise the page size)",
+        ModuleError::Malformed(format!(
+            "{} announced 100000000000000 accounts (metadata.chunk.records), more than the \
+             2000000 one listing may hold",
             sim.addr
         ))
     );

@@ -177,6 +177,7 @@ proptest! {
             Ok(()) => {
                 prop_assert!(total.saturating_mul(MIN_RECORD_BYTES) <= opts.max_listing_bytes);
                 prop_assert!(total.div_ceil(size) <= MAX_PAGES);
+                prop_assert!(total <= MAX_ACCOUNTS);
             }
             Err(e) => assert_clean(&e),
         }
@@ -262,5 +263,30 @@ fn a_huge_value_in_the_envelope_is_not_echoed() {
         e.to_string()
             .starts_with("invalid response from the panel: the response does not have the WHM API 1 shape: invalid type: string \"xxx"),
         "{e}"
+    );
+}
+
+#[test]
+fn totals_past_the_account_and_page_bounds_fail() {
+    let opts = ModuleOptions {
+        max_listing_bytes: u64::MAX,
+        ..ModuleOptions::default()
+    };
+    assert_eq!(check_total(MAX_ACCOUNTS, 5_000, &opts, "h:1"), Ok(()));
+    assert_eq!(
+        check_total(MAX_ACCOUNTS + 1, 5_000, &opts, "h:1"),
+        Err(ModuleError::Malformed(
+            "h:1 announced 2000001 accounts (metadata.chunk.records), more than the 2000000 \
+             one listing may hold"
+                .into()
+        ))
+    );
+    assert_eq!(
+        check_total(1_000_001, 10, &opts, "h:1"),
+        Err(ModuleError::Incomplete(
+            "h:1 announced 1000001 accounts, 100001 pages of 10; at most 100000 pages are \
+             asked for (raise the page size)"
+                .into()
+        ))
     );
 }
