@@ -193,6 +193,7 @@ pub async fn read_body(
     let started = std::time::Instant::now();
     let grace = opts.read_timeout;
     let mut body = bytes::BytesMut::new();
+    let mut sniffed = false;
     while let Some(chunk) = resp
         .chunk()
         .await
@@ -206,14 +207,18 @@ pub async fn read_body(
                 return Err(over_budget(target, b.limit()));
             }
         }
-        if body.is_empty() && chunk.starts_with(&[0x1f, 0x8b]) {
-            return Err(compressed(
-                target,
-                "gzip",
-                "the body starts with the gzip signature",
-            ));
-        }
         body.extend_from_slice(&chunk);
+        // Looked at once the first two bytes are in (they may come in separate chunks).
+        if !sniffed && body.len() >= 2 {
+            sniffed = true;
+            if body.starts_with(&[0x1f, 0x8b]) {
+                return Err(compressed(
+                    target,
+                    "gzip",
+                    "the body starts with the gzip signature",
+                ));
+            }
+        }
         let elapsed = started.elapsed();
         if elapsed > grace && (body.len() as u64) < MIN_BODY_RATE.saturating_mul(elapsed.as_secs())
         {

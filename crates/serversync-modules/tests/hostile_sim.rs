@@ -290,3 +290,38 @@ async fn trickled_headers_end_at_the_read_timeout() {
     );
     server.abort();
 }
+
+/// The gzip signature is seen even when its two bytes arrive in separate reads.
+#[tokio::test]
+async fn a_split_gzip_signature_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 4096];
+        let _ = sock.read(&mut req).await;
+        let body = panel_sim::transport::gzip(br#"{"metadata":{"result":1}}"#);
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        let _ = sock.write_all(head.as_bytes()).await;
+        let _ = sock.write_all(&body[..1]).await;
+        let _ = sock.flush().await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let _ = sock.write_all(&body[1..]).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    });
+    let p = ServerParams {
+        hostname: addr.ip().to_string(),
+        port: Some(addr.port()),
+        ..params_for_mock()
+    };
+    let e = list(opts(), "cpanel", &p).await.unwrap_err();
+    assert_eq!(
+        e,
+        ModuleError::Malformed(format!(
+            "{addr} answered gzip-compressed data (the body starts with the gzip signature), \
+             which serversync did not ask for"
+        ))
+    );
+    server.abort();
+}
