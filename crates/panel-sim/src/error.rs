@@ -22,7 +22,7 @@ pub enum SimError {
         problem: String,
     },
     /// A fault name that is not one of [`crate::Fault::NAMES`].
-    #[error("unknown fault mode {0:?} (expected one of: error-in-200, http-500, truncated, slow, bad-auth)")]
+    #[error("unknown fault mode {0:?} (expected one of: error-in-200, http-500, truncated, slow, bad-auth, huge-total, endless, trickle, oversized-field, wrong-envelope, gzip)")]
     UnknownFault(String),
     /// Any other I/O error of the server.
     #[error("i/o error: {0}")]

@@ -59,6 +59,11 @@ impl Shared {
         let _ = rx.wait_for(|down| *down).await;
     }
 
+    /// Whether shutdown has been asked for.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     fn request_shutdown(&self) {
         self.shutdown.send_replace(true);
     }

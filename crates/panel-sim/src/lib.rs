@@ -40,6 +40,7 @@ mod fault;
 mod handle;
 pub mod hestiacp;
 pub mod plesk;
+pub mod transport;
 pub mod virtualmin;
 
 pub use cpanel::{
@@ -51,7 +52,7 @@ pub use directadmin::{
     load_directadmin_accounts_file, spawn_directadmin, DirectAdminSimConfig,
 };
 pub use error::SimError;
-pub use fault::{Fault, DEFAULT_SLOW};
+pub use fault::{Fault, DEFAULT_SLOW, DEFAULT_TRICKLE, HUGE_TOTAL, OVERSIZED_FIELD_BYTES};
 pub use handle::SimHandle;
 pub use hestiacp::{
     generate_hestia_accounts, hestia_admin, hestia_date_time, hestia_user, hestia_web_domain,

@@ -62,7 +62,12 @@ struct Cli {
 
     /// Make every listing fail: error-in-200 (HTTP 200 with an error envelope), http-500,
     /// truncated (half the body, then the connection ends), slow (answer after --slow-secs),
-    /// bad-auth (refuse every credential with 403).
+    /// bad-auth (refuse every credential with 403). Hostile modes: huge-total (cPanel: a
+    /// real page claiming 10^14 records), endless (a body that never ends), trickle (one
+    /// byte every 2 s; trickle:MS sets the pause), oversized-field (cPanel: a 10 MB e-mail
+    /// and a 10 MB plan name), wrong-envelope (cPanel: a top-level JSON array), gzip (the
+    /// answer gzip-compressed, Content-Encoding: gzip, whatever was asked). endless,
+    /// trickle and gzip work for every panel.
     #[arg(long, value_name = "MODE")]
     fault: Option<Fault>,
 

@@ -110,7 +110,30 @@ struct RawService {
 }
 
 fn bad(path: String, msg: impl std::fmt::Display) -> AppError {
-    AppError::Records(format!("{path}: {msg}"))
+    AppError::Records(format!(
+        "{}: {}",
+        bounded(&path, MAX_PATH_CHARS),
+        bounded(&msg.to_string(), MAX_MESSAGE_CHARS)
+    ))
+}
+
+/// Longest path (`services[3].status`; a `config_options` key is the document's text) and
+/// message shown in an error, in characters: a document's values reach the message (serde
+/// quotes the wrong value), and a 10 MB value must not make a 10 MB error line.
+const MAX_PATH_CHARS: usize = 120;
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// `s` cut to `max` characters (`…` marks the cut), control characters shown as spaces.
+fn bounded(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Earliest year of a date in a records document: `0000-00-00` is WHMCS's "no date", any
@@ -187,7 +210,10 @@ pub fn parse_records(bytes: &[u8], known_modules: &[&str]) -> Result<Records, Ap
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
-            AppError::Records(format!("not a records document: {inner}"))
+            AppError::Records(format!(
+                "not a records document: {}",
+                bounded(&inner.to_string(), MAX_MESSAGE_CHARS)
+            ))
         } else {
             bad(path, inner)
         }

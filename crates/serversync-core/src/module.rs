@@ -312,6 +312,48 @@ pub const FIELD_LIMITS: [(&str, usize); 7] = [
     ("owner", 128),
 ];
 
+/// The [`FIELD_LIMITS`] entry of wire-form field `name` (`domain`, `email`, …), if any.
+pub fn field_limit(name: &str) -> Option<usize> {
+    FIELD_LIMITS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, max)| *max)
+}
+
+/// Checks a raw panel value against the [`FIELD_LIMITS`] entry of `name` before a module
+/// normalises it (e.g. an over-long e-mail would otherwise be dropped as implausible and the
+/// account imported without it). Errors with the reason a [`SkippedRecord`] carries, which
+/// names the field and the length, never the value.
+pub fn check_field_len(name: &str, value: &str) -> Result<(), String> {
+    match field_limit(name) {
+        Some(max) if value.len() > max => Err(too_long(name, value.len(), max)),
+        _ => Ok(()),
+    }
+}
+
+fn too_long(name: &str, len: usize, max: usize) -> String {
+    format!("{name} is {len} bytes long, more than the {max} allowed")
+}
+
+/// Longest skipped-record identifier kept, in characters.
+pub const MAX_SKIPPED_IDENTIFIER: usize = 60;
+/// Longest skipped-record reason kept, in characters.
+pub const MAX_SKIPPED_REASON: usize = 300;
+
+/// `s` cut to `max` characters (with `…` when cut), control characters made spaces: a
+/// module's skipped-record text is shown on terminals and pages.
+fn bounded(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Longest status detail kept (bytes); longer details are cut at a character boundary.
 pub const MAX_STATUS_DETAIL: usize = 500;
 
@@ -319,8 +361,20 @@ impl Listing {
     /// Moves every account with a field longer than its [`FIELD_LIMITS`] entry to
     /// [`Listing::skipped`] (which makes the listing incomplete) and cuts long status details.
     /// The skipped record's `index` is the account's position in `accounts`; its identifier
-    /// is cut to 60 characters.
+    /// is cut to 60 characters. Every skipped record's identifier and reason (a module's
+    /// included) are cut to [`MAX_SKIPPED_IDENTIFIER`] / [`MAX_SKIPPED_REASON`] characters
+    /// with control characters replaced, so no panel value reaches an error line whole.
     pub fn enforce_field_limits(&mut self) {
+        for s in &mut self.skipped {
+            if let Some(id) = s.identifier.as_mut() {
+                if id.len() > MAX_SKIPPED_IDENTIFIER || id.chars().any(char::is_control) {
+                    *id = bounded(id, MAX_SKIPPED_IDENTIFIER);
+                }
+            }
+            if s.reason.len() > MAX_SKIPPED_REASON || s.reason.chars().any(char::is_control) {
+                s.reason = bounded(&s.reason, MAX_SKIPPED_REASON);
+            }
+        }
         let accounts = std::mem::take(&mut self.accounts);
         let mut kept = Vec::with_capacity(accounts.len());
         for (index, mut acc) in accounts.into_iter().enumerate() {
@@ -345,7 +399,7 @@ impl Listing {
                 self.skipped.push(SkippedRecord {
                     index,
                     identifier: ident,
-                    reason: format!("{name} is {len} bytes long, more than the {max} allowed"),
+                    reason: too_long(name, *len, *max),
                 });
                 continue;
             }
@@ -497,6 +551,48 @@ mod tests {
             ]
         );
         assert!(!l.is_complete());
+    }
+
+    #[test]
+    fn raw_values_are_checked_against_their_limit() {
+        assert_eq!(field_limit("email"), Some(254));
+        assert_eq!(field_limit("status"), None);
+        assert_eq!(check_field_len("email", &"a".repeat(254)), Ok(()));
+        assert_eq!(
+            check_field_len("email", &"a".repeat(255)),
+            Err("email is 255 bytes long, more than the 254 allowed".into())
+        );
+        assert_eq!(check_field_len("notes", &"a".repeat(10_000)), Ok(()));
+    }
+
+    #[test]
+    fn skipped_records_of_modules_are_bounded_and_printable() {
+        let mut l = Listing {
+            accounts: vec![],
+            skipped: vec![
+                SkippedRecord {
+                    index: 0,
+                    identifier: Some("u".repeat(10_000)),
+                    reason: format!("the answer is for user {:?}", "x".repeat(1_000_000)),
+                },
+                SkippedRecord {
+                    index: 1,
+                    identifier: Some("ann\u{1b}[31m".into()),
+                    reason: "bad\nline".into(),
+                },
+            ],
+        };
+        l.enforce_field_limits();
+        assert_eq!(
+            l.skipped[0].identifier.as_deref(),
+            Some(format!("{}…", "u".repeat(60)).as_str())
+        );
+        assert_eq!(l.skipped[0].reason.chars().count(), MAX_SKIPPED_REASON + 1);
+        assert!(l.skipped[0]
+            .reason
+            .starts_with("the answer is for user \"xxx"));
+        assert_eq!(l.skipped[1].identifier.as_deref(), Some("ann [31m"));
+        assert_eq!(l.skipped[1].reason, "bad line");
     }
 
     #[test]

@@ -27,25 +27,25 @@
 //! HTTP 200 does not mean success: `metadata.result` 0 is a failure with `metadata.reason`.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serversync_core::module::{
-    normalize_email, Listing, MetaData, RemoteAccount, RemoteStatus, ServerParams, SkippedRecord,
-    UniqueIdField,
+    check_field_len, normalize_email, Listing, MetaData, RemoteAccount, RemoteStatus, ServerParams,
+    SkippedRecord, UniqueIdField,
 };
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::http::{self, HttpClients};
 use crate::lenient::{required, Scalar};
-use crate::{ListingProgress, Module, ModuleError, ModuleOptions, Shared};
+use crate::{ListingProgress, Module, ModuleError, ModuleOptions, Shared, MAX_ACCOUNTS};
 
 /// The keys requested with `want=` (payload kept small; `ipv6` is requested for future use).
 const WANT: &str =
     "user,domain,owner,plan,email,ip,ipv6,suspended,suspendreason,unix_startdate,startdate";
+
+/// How much of a skipped record's user or domain names it.
+const IDENTIFIER_CHARS: usize = 60;
 
 /// How much of a panel message or error body is shown.
 const SNIPPET_CHARS: usize = 200;
@@ -146,18 +146,18 @@ impl Module for CpanelModule {
             return Ok(listing);
         };
 
+        check_total(total, size, &self.opts, &ctx.target)?;
         progress.total(total);
         check_page_len(1, size, total, first.records.len())?;
         let mut received = first.records.len() as u64;
         progress.advanced(received);
 
-        let mut listing = Listing {
-            accounts: Vec::with_capacity(usize::try_from(total).unwrap_or(0).min(1 << 22)),
-            skipped: Vec::new(),
-        };
+        // Sized by what arrived, never by the panel's claimed total.
+        let mut listing = Listing::default();
         convert_page(first.records, 0, &mut listing);
 
-        let starts: Vec<u64> = (1 + size..=total).step_by(size as usize).collect();
+        // At most MAX_PAGES entries: `check_total` refused any larger total.
+        let starts: Vec<u64> = (1..total.div_ceil(size)).map(|p| 1 + p * size).collect();
         let mut pages: Vec<Option<Vec<Slot>>> = Vec::with_capacity(starts.len());
         pages.resize_with(starts.len(), || None);
         let ctx = &ctx;
@@ -249,14 +249,16 @@ impl CpanelModule {
         tracing::debug!(target = %ctx.target, start, size, "listaccts page");
         let limit = self.opts.request_timeout();
         let fetched = tokio::time::timeout(limit, async {
-            let resp = ctx
-                .client
-                .get(&url)
-                .header(reqwest::header::AUTHORIZATION, ctx.auth.clone())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|e| http::map_reqwest(&e, &ctx.target, &self.opts))?;
+            let resp = http::answered(
+                ctx.client
+                    .get(&url)
+                    .header(reqwest::header::AUTHORIZATION, ctx.auth.clone())
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .send(),
+                &ctx.target,
+                &self.opts,
+            )
+            .await?;
             let status = resp.status();
             let body = http::read_body(resp, &self.opts, &ctx.target).await?;
             Ok::<_, ModuleError>((status, body))
@@ -282,13 +284,49 @@ impl CpanelModule {
                 },
             });
         }
-        parse_page(&body, ctx.token)
+        // A page after the first must hold at most `size` records (the first may be the
+        // whole list when the server ignores chunking): more is refused while parsing, so a
+        // body of tiny records cannot make millions of parsed slots.
+        let max_records = if start == 1 {
+            (self.opts.max_listing_bytes / MIN_RECORD_BYTES).min(MAX_ACCOUNTS)
+        } else {
+            size
+        };
+        parse_page_limited(
+            &body,
+            ctx.token,
+            usize::try_from(max_records).unwrap_or(usize::MAX),
+        )
     }
 }
 
-/// Parses one `listaccts` response body (HTTP status already checked).
+/// [`parse_page_limited`] without a record limit (tests).
+#[cfg(test)]
 fn parse_page(body: &[u8], token: &str) -> Result<Page, ModuleError> {
-    let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+    parse_page_limited(body, token, usize::MAX)
+}
+
+/// Parses one `listaccts` response body (HTTP status already checked) whose `data.acct`
+/// may hold at most `max_records` records.
+fn parse_page_limited(body: &[u8], token: &str, max_records: usize) -> Result<Page, ModuleError> {
+    // The documented envelope is an object; serde would also read a struct from a JSON list
+    // (by position), so anything else is refused here, by its first byte.
+    match body.trim_ascii_start().first() {
+        Some(b'{') => {}
+        Some(b'[') => {
+            return Err(ModuleError::Malformed(
+                "the response is a JSON list, not the WHM API 1 envelope \
+                 {\"metadata\": …, \"data\": {\"acct\": […]}}"
+                    .into(),
+            ))
+        }
+        None => return Err(ModuleError::Malformed("the response body is empty".into())),
+        Some(_) => {}
+    }
+    let previous = MAX_RECORDS.with(|m| m.replace(max_records));
+    let parsed = serde_json::from_slice::<Envelope>(body);
+    MAX_RECORDS.with(|m| m.set(previous));
+    let env: Envelope = parsed.map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Eof => ModuleError::Malformed(format!(
@@ -297,15 +335,18 @@ fn parse_page(body: &[u8], token: &str) -> Result<Page, ModuleError> {
                 e.column()
             )),
             Category::Syntax | Category::Io => ModuleError::Malformed(format!(
-                "the response is not valid JSON ({e}); it starts with: {}",
+                "the response is not valid JSON ({}); it starts with: {}",
+                http::one_line(&e.to_string(), SNIPPET_CHARS, token),
                 http::one_line(
                     &String::from_utf8_lossy(&body[..body.len().min(400)]),
                     80,
                     token
                 )
             )),
+            // serde quotes the unexpected value, which the panel chose: cut it.
             Category::Data => ModuleError::Malformed(format!(
-                "the response does not have the WHM API 1 shape: {e}"
+                "the response does not have the WHM API 1 shape: {}",
+                http::one_line(&e.to_string(), SNIPPET_CHARS, token)
             )),
         }
     })?;
@@ -360,6 +401,48 @@ fn parse_page(body: &[u8], token: &str) -> Result<Page, ModuleError> {
         None => return Err(ModuleError::Malformed("data is missing".into())),
     };
     Ok(Page { total, records })
+}
+
+/// Fewest bytes one `listaccts` record takes with the keys we require
+/// (`{"user":"a","domain":"","suspended":0},` is 39): a total that could not fit in the
+/// listing's byte budget at this size is a lie, refused before anything is sized by it.
+const MIN_RECORD_BYTES: u64 = 32;
+
+/// Most pages one listing asks for (100,000 accounts are 20 pages at the default size).
+const MAX_PAGES: u64 = 100_000;
+
+/// The panel's announced total (`metadata.chunk.records`) must be possible: its records must
+/// fit in [`ModuleOptions::max_listing_bytes`], they must be at most [`MAX_ACCOUNTS`], and
+/// their pages number at most [`MAX_PAGES`].
+/// Otherwise the listing fails before the total sizes anything (the list of page starts).
+fn check_total(
+    total: u64,
+    size: u64,
+    opts: &ModuleOptions,
+    target: &str,
+) -> Result<(), ModuleError> {
+    if total.saturating_mul(MIN_RECORD_BYTES) > opts.max_listing_bytes {
+        return Err(ModuleError::TooLarge {
+            what: format!(
+                "the listing of {total} accounts announced by {target} (metadata.chunk.records)"
+            ),
+            limit: opts.max_listing_bytes,
+        });
+    }
+    if total > MAX_ACCOUNTS {
+        return Err(ModuleError::Malformed(format!(
+            "{target} announced {total} accounts (metadata.chunk.records), more than the \
+             {MAX_ACCOUNTS} one listing may hold"
+        )));
+    }
+    let pages = total.div_ceil(size);
+    if pages > MAX_PAGES {
+        return Err(ModuleError::Incomplete(format!(
+            "{target} announced {total} accounts, {pages} pages of {size}; at most \
+             {MAX_PAGES} pages are asked for (raise the page size)"
+        )));
+    }
+    Ok(())
 }
 
 /// A page must hold exactly `min(size, total - (start - 1))` records.
@@ -431,10 +514,15 @@ fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
         .into_text_named("owner")?
         .filter(|o| !o.is_empty());
     let product = raw.plan.into_text_named("plan")?.unwrap_or_default();
-    let email = raw
-        .email
-        .into_text_named("email")?
-        .and_then(|e| normalize_email(&e));
+    let email = match raw.email.into_text_named("email")? {
+        Some(e) => {
+            // Checked before normalising: an over-long address must skip the record, not be
+            // dropped as implausible while the account is imported without it.
+            check_field_len("email", e.trim())?;
+            normalize_email(&e)
+        }
+        None => None,
+    };
     let primary_ip = raw
         .ip
         .into_text_named("ip")?
@@ -554,229 +642,10 @@ fn parse_startdate(v: Scalar) -> Result<Option<PrimitiveDateTime>, String> {
     Ok(Some(PrimitiveDateTime::new(date, time)))
 }
 
-// ---------------------------------------------------------------------------------------
-// Tolerant wire types. Envelope problems fail the page; a record that is not an object, or
-// a field of an unexpected type, becomes a skipped record instead of failing the listing.
-// Records are read straight into `RawAccount` (no intermediate `serde_json::Value`).
+mod raw;
+use raw::{AcctList, DataSlot, Envelope, RawAccount, Slot, MAX_RECORDS};
 
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    metadata: Option<RawMeta>,
-    #[serde(default)]
-    data: Option<DataSlot>,
-}
-
-#[derive(Deserialize)]
-struct RawMeta {
-    #[serde(default)]
-    result: Scalar,
-    #[serde(default)]
-    reason: Scalar,
-    #[serde(default)]
-    chunk: Option<RawChunk>,
-}
-
-/// `metadata.chunk`: `{start, size, records, chunks, current}`; only `records` is used.
-#[derive(Deserialize)]
-struct RawChunk {
-    #[serde(default)]
-    records: Scalar,
-}
-
-/// Implements the visitor methods for every JSON kind except the wanted one(s), answering
-/// `$other(kind)` and consuming the value.
-macro_rules! other_kinds {
-    ($other:expr) => {
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($other("a boolean"))
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($other("a number"))
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($other("a number"))
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($other("a number"))
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($other("a string"))
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok($other("null"))
-        }
-    };
-}
-
-/// `data`: an object with `acct`, or something else (its kind).
-enum DataSlot {
-    Object(Option<AcctList>),
-    Other(&'static str),
-}
-
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "snake_case")]
-enum DataField {
-    Acct,
-    #[serde(other)]
-    Other,
-}
-
-impl<'de> Deserialize<'de> for DataSlot {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = DataSlot;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("the data object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataSlot, A::Error> {
-                let mut acct = None;
-                while let Some(k) = map.next_key::<DataField>()? {
-                    match k {
-                        DataField::Acct => acct = Some(map.next_value::<AcctList>()?),
-                        DataField::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(DataSlot::Object(acct))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataSlot, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(DataSlot::Other("a list"))
-            }
-            other_kinds!(DataSlot::Other);
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `data.acct`: the list of records, or something else (its kind).
-enum AcctList {
-    List(Vec<Slot>),
-    Other(&'static str),
-}
-
-impl<'de> Deserialize<'de> for AcctList {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AcctList;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("the account list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AcctList, A::Error> {
-                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-                while let Some(slot) = seq.next_element::<Slot>()? {
-                    v.push(slot);
-                }
-                Ok(AcctList::List(v))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AcctList, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(AcctList::Other("an object"))
-            }
-            other_kinds!(AcctList::Other);
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// One element of `data.acct`.
-// Nearly every element is a record: boxing it would only add an allocation per account.
-#[allow(clippy::large_enum_variant)]
-enum Slot {
-    Record(RawAccount),
-    Other(&'static str),
-}
-
-/// The `listaccts` fields we use, each kept as it came.
-#[derive(Default)]
-struct RawAccount {
-    user: Scalar,
-    domain: Scalar,
-    owner: Scalar,
-    plan: Scalar,
-    email: Scalar,
-    ip: Scalar,
-    suspended: Scalar,
-    suspendreason: Scalar,
-    unix_startdate: Scalar,
-    startdate: Scalar,
-}
-
-impl RawAccount {
-    /// The user, else the domain, when it is text.
-    fn identifier(&self) -> Option<String> {
-        [&self.user, &self.domain]
-            .into_iter()
-            .find_map(|v| match v {
-                Scalar::Str(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                Scalar::Int(_) | Scalar::UInt(_) => v.clone().into_text().ok().flatten(),
-                _ => None,
-            })
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "snake_case")]
-enum AcctField {
-    User,
-    Domain,
-    Owner,
-    Plan,
-    Email,
-    Ip,
-    Suspended,
-    Suspendreason,
-    UnixStartdate,
-    Startdate,
-    #[serde(other)]
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Slot {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Slot;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an account object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Slot, A::Error> {
-                let mut r = RawAccount::default();
-                while let Some(k) = map.next_key::<AcctField>()? {
-                    let field = match k {
-                        AcctField::User => &mut r.user,
-                        AcctField::Domain => &mut r.domain,
-                        AcctField::Owner => &mut r.owner,
-                        AcctField::Plan => &mut r.plan,
-                        AcctField::Email => &mut r.email,
-                        AcctField::Ip => &mut r.ip,
-                        AcctField::Suspended => &mut r.suspended,
-                        AcctField::Suspendreason => &mut r.suspendreason,
-                        AcctField::UnixStartdate => &mut r.unix_startdate,
-                        AcctField::Startdate => &mut r.startdate,
-                        AcctField::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                            continue;
-                        }
-                    };
-                    *field = map.next_value::<Scalar>()?;
-                }
-                Ok(Slot::Record(r))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Slot::Other("a list"))
-            }
-            other_kinds!(Slot::Other);
-        }
-        d.deserialize_any(V)
-    }
-}
-
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -348,13 +348,15 @@ impl DirectAdminModule {
         tracing::debug!(target = %ctx.target, command, "DirectAdmin request");
         let limit = opts.request_timeout();
         let fetched = tokio::time::timeout(limit, async {
-            let resp = ctx
-                .client
-                .get(&url)
-                .basic_auth(ctx.username, Some(ctx.password))
-                .send()
-                .await
-                .map_err(|e| http::map_reqwest(&e, &ctx.target, opts))?;
+            let resp = http::answered(
+                ctx.client
+                    .get(&url)
+                    .basic_auth(ctx.username, Some(ctx.password))
+                    .send(),
+                &ctx.target,
+                opts,
+            )
+            .await?;
             let status = resp.status();
             let html = resp
                 .headers()

@@ -1,6 +1,9 @@
-//! HTTP plumbing shared by the modules: client construction, error mapping and the
-//! sanitising of panel-supplied text.
+//! HTTP plumbing shared by the modules: client construction, the capped body reader (per
+//! response and per listing, see [`ListingBudget`]; compressed and trickled bodies
+//! refused), error mapping and the sanitising of panel-supplied text.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{ModuleError, ModuleOptions, TimeoutPhase};
@@ -55,22 +58,142 @@ fn build(opts: &ModuleOptions, verify: bool) -> Result<reqwest::Client, String> 
         .map_err(|e| root_cause(&e))
 }
 
-/// Reads a response body of at most `opts.max_response_bytes` bytes, chunk by chunk, so a
-/// panel claiming or sending more never makes us hold more than the cap (the claimed
-/// `Content-Length` is only used to refuse early, never to size a buffer).
+/// The bytes one listing may receive, over all its requests (pages, per-account calls):
+/// [`ModuleOptions::max_listing_bytes`]. Shared by the requests of one listing through a
+/// task-local set by [`with_listing_budget`] (the registry does it for every listing), so
+/// every module that reads bodies with [`read_body`] is bounded without passing it around.
+#[derive(Debug)]
+pub struct ListingBudget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl ListingBudget {
+    /// A budget of `limit` bytes, none used yet.
+    pub fn new(limit: u64) -> Self {
+        ListingBudget {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// The whole budget in bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes received so far by the listing.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Bytes still allowed.
+    pub fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.used())
+    }
+
+    /// Counts `n` received bytes; `false` when the listing is now over its limit.
+    fn charge(&self, n: u64) -> bool {
+        let before = self.used.fetch_add(n, Ordering::Relaxed);
+        before.saturating_add(n) <= self.limit
+    }
+}
+
+tokio::task_local! {
+    static LISTING_BUDGET: Arc<ListingBudget>;
+}
+
+/// Runs `fut` (one listing) with `budget` as the byte budget of every [`read_body`] inside
+/// it. Futures polled inside `fut` (e.g. pages fetched concurrently with
+/// `buffer_unordered`) share it; a `tokio::spawn`ed task would not.
+pub async fn with_listing_budget<F: std::future::Future>(
+    budget: Arc<ListingBudget>,
+    fut: F,
+) -> F::Output {
+    LISTING_BUDGET.scope(budget, fut).await
+}
+
+/// The budget of the listing being run, if any.
+pub fn current_budget() -> Option<Arc<ListingBudget>> {
+    LISTING_BUDGET.try_with(Arc::clone).ok()
+}
+
+/// Awaits the response headers of `send` (a `RequestBuilder::send()`), within
+/// `opts.connect_timeout + opts.read_timeout` in all: reqwest's read time-out restarts with
+/// every byte, so a panel sending its headers a byte every few seconds would otherwise hold
+/// the request for the whole request time-out. A panel that is slow to start answering
+/// (WHM builds its list first) is unaffected: that is one wait, within the read time-out.
 ///
-/// Errors: [`ModuleError::TooLarge`] past the cap; the mapped transport error when the body
+/// Errors: the mapped reqwest error; [`ModuleError::Timeout`] (phase `read`) when the
+/// headers are not complete in time.
+pub async fn answered(
+    send: impl std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
+    target: &str,
+    opts: &ModuleOptions,
+) -> Result<reqwest::Response, ModuleError> {
+    let limit = opts.connect_timeout.saturating_add(opts.read_timeout);
+    match tokio::time::timeout(limit, send).await {
+        Ok(r) => r.map_err(|e| map_reqwest(&e, target, opts)),
+        Err(_) => Err(ModuleError::Timeout {
+            target: target.to_string(),
+            phase: TimeoutPhase::Read,
+            after: opts.read_timeout,
+        }),
+    }
+}
+
+/// Slowest average rate (bytes per second) a response body may arrive at once it has taken
+/// longer than [`ModuleOptions::read_timeout`]: a real panel sends megabytes per second, so
+/// this only stops a panel that trickles a byte every few seconds (each byte resetting the
+/// read time-out) from holding the listing, and the server's lock, for the whole request
+/// time-out.
+pub const MIN_BODY_RATE: u64 = 1024;
+
+/// Reads a response body of at most `opts.max_response_bytes` bytes — and at most what is
+/// left of the listing's [`ListingBudget`] — chunk by chunk, so a panel claiming or sending
+/// more never makes us hold more than the cap (the claimed `Content-Length` is only used to
+/// refuse early, never to size a buffer).
+///
+/// serversync never asks for compression (no `Accept-Encoding`), so a compressed answer
+/// (`Content-Encoding` other than `identity`, or a body starting with the gzip magic
+/// `1f 8b`) is refused with a readable error rather than parsed as text.
+///
+/// Errors: [`ModuleError::TooLarge`] past the response cap or the listing budget;
+/// [`ModuleError::Malformed`] for a compressed body or one arriving slower than
+/// [`MIN_BODY_RATE`] after `opts.read_timeout`; the mapped transport error when the body
 /// breaks off.
 pub async fn read_body(
     mut resp: reqwest::Response,
     opts: &ModuleOptions,
     target: &str,
 ) -> Result<bytes::Bytes, ModuleError> {
+    let budget = current_budget();
+    if let Some(enc) = resp
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .map(|v| one_line(&String::from_utf8_lossy(v.as_bytes()), 40, ""))
+    {
+        if !enc.eq_ignore_ascii_case("identity") && !enc.is_empty() {
+            return Err(compressed(
+                target,
+                &enc.to_ascii_lowercase(),
+                &format!("Content-Encoding: {enc}"),
+            ));
+        }
+    }
     let cap = opts.max_response_bytes;
     if resp.content_length().is_some_and(|n| n > cap) {
         return Err(too_large(target, cap));
     }
+    if let (Some(b), Some(n)) = (&budget, resp.content_length()) {
+        if n > b.remaining() {
+            return Err(over_budget(target, b.limit()));
+        }
+    }
+    let started = std::time::Instant::now();
+    let grace = opts.read_timeout;
     let mut body = bytes::BytesMut::new();
+    let mut sniffed = false;
     while let Some(chunk) = resp
         .chunk()
         .await
@@ -79,15 +202,61 @@ pub async fn read_body(
         if (body.len() + chunk.len()) as u64 > cap {
             return Err(too_large(target, cap));
         }
+        if let Some(b) = &budget {
+            if !b.charge(chunk.len() as u64) {
+                return Err(over_budget(target, b.limit()));
+            }
+        }
         body.extend_from_slice(&chunk);
+        // Looked at once the first two bytes are in (they may come in separate chunks).
+        if !sniffed && body.len() >= 2 {
+            sniffed = true;
+            if body.starts_with(&[0x1f, 0x8b]) {
+                return Err(compressed(
+                    target,
+                    "gzip",
+                    "the body starts with the gzip signature",
+                ));
+            }
+        }
+        let elapsed = started.elapsed();
+        if elapsed > grace && (body.len() as u64) < MIN_BODY_RATE.saturating_mul(elapsed.as_secs())
+        {
+            return Err(ModuleError::Malformed(format!(
+                "the response from {target} arrives too slowly ({} bytes in {} s; at least \
+                 {MIN_BODY_RATE} bytes per second are expected)",
+                body.len(),
+                elapsed.as_secs()
+            )));
+        }
     }
     Ok(body.freeze())
+}
+
+/// `encoding` is the lower-case `Content-Encoding` (or `gzip` for the signature).
+fn compressed(target: &str, encoding: &str, how: &str) -> ModuleError {
+    let kind = match encoding {
+        "gzip" | "x-gzip" => "gzip-compressed",
+        "deflate" => "deflate-compressed",
+        "br" => "brotli-compressed",
+        _ => "encoded",
+    };
+    ModuleError::Malformed(format!(
+        "{target} answered {kind} data ({how}), which serversync did not ask for"
+    ))
 }
 
 fn too_large(target: &str, cap: u64) -> ModuleError {
     ModuleError::TooLarge {
         what: format!("the response from {target}"),
         limit: cap,
+    }
+}
+
+fn over_budget(target: &str, limit: u64) -> ModuleError {
+    ModuleError::TooLarge {
+        what: format!("the listing's responses from {target} together"),
+        limit,
     }
 }
 
@@ -217,6 +386,20 @@ pub(crate) fn strip_url_queries(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_answers_are_named() {
+        assert_eq!(
+            compressed("h:1", "br", "Content-Encoding: br").to_string(),
+            "invalid response from the panel: h:1 answered brotli-compressed data \
+             (Content-Encoding: br), which serversync did not ask for"
+        );
+        assert_eq!(
+            compressed("h:1", "x-gzip", "Content-Encoding: x-gzip").to_string(),
+            "invalid response from the panel: h:1 answered gzip-compressed data \
+             (Content-Encoding: x-gzip), which serversync did not ask for"
+        );
+    }
 
     #[test]
     fn one_line_cuts_collapses_and_redacts() {

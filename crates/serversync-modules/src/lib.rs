@@ -87,6 +87,11 @@ pub trait Module: Send + Sync {
     ) -> Result<Listing, ModuleError>;
 }
 
+/// Most accounts one listing may hold: 20 × the largest real servers (about 100,000
+/// accounts). Bounds the memory of parsed records (roughly half a kilobyte each) whatever
+/// the byte cap, since tiny records would otherwise let a 1 GiB listing hold 30 million.
+pub const MAX_ACCOUNTS: u64 = 2_000_000;
+
 /// Network, paging and size settings shared by every module (the registry's defaults; an
 /// external module's manifest may set its own time-out).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,8 +100,10 @@ pub struct ModuleOptions {
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes of a response (headers or body) once connected.
     /// Default 60 s. A whole request is additionally capped at
-    /// `connect_timeout + 10 × read_timeout` (default 610 s) so that a panel trickling bytes
-    /// cannot hold a listing forever.
+    /// `connect_timeout + 10 × read_timeout` (default 610 s), and a body that has taken longer
+    /// than `read_timeout` must have arrived at [`http::MIN_BODY_RATE`] bytes per second on
+    /// average, so that a panel trickling a byte every few seconds (each resetting this
+    /// wait) cannot hold a listing and its server's lock.
     pub read_timeout: Duration,
     /// Records per page where the panel pages (WHM `api.chunk.size`). Default 5,000: a page
     /// is then roughly 1–2 MB of JSON with the fields we request, small enough to parse in a
@@ -112,6 +119,12 @@ pub struct ModuleOptions {
     /// servers while a hostile panel cannot exhaust memory. Claimed lengths never size a
     /// buffer.
     pub max_response_bytes: u64,
+    /// Most bytes one whole listing may receive, all its responses (pages, per-account
+    /// calls) together. Default 1 GiB, for the same reason as `max_response_bytes`; enforced
+    /// by [`http::read_body`] through the listing's [`http::ListingBudget`]. A panel's
+    /// announced account total that could not fit in it fails the listing before any
+    /// further page is asked for.
+    pub max_listing_bytes: u64,
     /// Longest time one whole listing may take, all pages and calls included. Default
     /// 30 minutes. Past it the listing fails (and releases the server).
     pub listing_deadline: Duration,
@@ -128,6 +141,7 @@ impl Default for ModuleOptions {
             chunk_size: 5_000,
             max_concurrency: 4,
             max_response_bytes: 1 << 30,
+            max_listing_bytes: 1 << 30,
             listing_deadline: Duration::from_secs(30 * 60),
             external_timeout: Duration::from_secs(300),
         }
@@ -251,6 +265,68 @@ pub enum ModuleError {
     Unsupported(String),
 }
 
+/// Longest text (in characters) any one field of a [`ModuleError`] keeps once the registry
+/// has bounded it ([`ModuleError::bounded`]).
+pub const MAX_ERROR_TEXT: usize = 400;
+
+impl ModuleError {
+    /// The same error with every text field on one line and at most [`MAX_ERROR_TEXT`]
+    /// characters (control characters and runs of white space become one space): a
+    /// module's message may quote what a panel sent (serde quotes the wrong value, a
+    /// process prints what it likes), and an error line must stay short and printable
+    /// whatever the module. The registry applies it to every listing error.
+    pub fn bounded(self) -> Self {
+        let b = |s: String| {
+            if s.chars().count() <= MAX_ERROR_TEXT && !s.chars().any(char::is_control) {
+                s
+            } else {
+                http::one_line(&s, MAX_ERROR_TEXT, "")
+            }
+        };
+        match self {
+            ModuleError::Connect { target, cause } => ModuleError::Connect {
+                target: b(target),
+                cause: b(cause),
+            },
+            ModuleError::Timeout {
+                target,
+                phase,
+                after,
+            } => ModuleError::Timeout {
+                target: b(target),
+                phase,
+                after,
+            },
+            ModuleError::Transport { target, cause } => ModuleError::Transport {
+                target: b(target),
+                cause: b(cause),
+            },
+            ModuleError::Http { status, snippet } => ModuleError::Http {
+                status,
+                snippet: b(snippet),
+            },
+            ModuleError::AuthRefused { status } => ModuleError::AuthRefused { status },
+            ModuleError::Remote(m) => ModuleError::Remote(b(m)),
+            ModuleError::Malformed(m) => ModuleError::Malformed(b(m)),
+            ModuleError::Config(m) => ModuleError::Config(b(m)),
+            ModuleError::Incomplete(m) => ModuleError::Incomplete(b(m)),
+            ModuleError::TooLarge { what, limit } => ModuleError::TooLarge {
+                what: b(what),
+                limit,
+            },
+            ModuleError::Deadline { after } => ModuleError::Deadline { after },
+            ModuleError::Process { what, stderr } => ModuleError::Process {
+                what: b(what),
+                stderr: b(stderr),
+            },
+            ModuleError::ModuleTimeout { after } => ModuleError::ModuleTimeout { after },
+            ModuleError::Protocol(m) => ModuleError::Protocol(b(m)),
+            ModuleError::Php(m) => ModuleError::Php(b(m)),
+            ModuleError::Unsupported(m) => ModuleError::Unsupported(b(m)),
+        }
+    }
+}
+
 /// `300 ms`, `10 s`, `1.5 s`.
 fn fmt_duration(d: Duration) -> String {
     if d.as_millis() < 1000 {
@@ -275,6 +351,34 @@ mod tests {
         assert_eq!(o.max_concurrency, 4);
         assert_eq!(o.request_timeout(), Duration::from_secs(610));
         assert_eq!(o.max_response_bytes, 1 << 30);
+        assert_eq!(o.max_listing_bytes, 1 << 30);
+        assert_eq!(o.listing_deadline, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn bounded_errors_are_short_and_printable() {
+        let long = format!(
+            "invalid type: string \"{}\"\n\u{1b}[2J",
+            "x".repeat(1_000_000)
+        );
+        let e = ModuleError::Malformed(long).bounded();
+        let ModuleError::Malformed(m) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(m.chars().count(), MAX_ERROR_TEXT + 1);
+        assert!(m.ends_with('…') && !m.chars().any(char::is_control), "{m}");
+        let e = ModuleError::Process {
+            what: "exited with status 3".into(),
+            stderr: "line 1\nline 2".into(),
+        }
+        .bounded();
+        assert_eq!(
+            e.to_string(),
+            "the module's process exited with status 3: line 1 line 2"
+        );
+        // Short, printable texts are kept as they are.
+        let ok = ModuleError::Remote("Access denied".into());
+        assert_eq!(ok.clone().bounded(), ok);
     }
 
     #[test]

@@ -306,8 +306,11 @@ impl ModuleRegistry {
             .collect()
     }
 
-    /// Lists a server with `module`, within the listing deadline, and skips every account
-    /// whose fields are longer than the contract allows ([`Listing::enforce_field_limits`]).
+    /// Lists a server with `module`, within the listing deadline
+    /// ([`ModuleOptions::listing_deadline`]) and the listing's byte budget
+    /// ([`ModuleOptions::max_listing_bytes`], shared by all its responses), and skips every
+    /// account whose fields are longer than the contract allows
+    /// ([`Listing::enforce_field_limits`]).
     pub async fn list_accounts(
         &self,
         module: &dyn Module,
@@ -315,9 +318,18 @@ impl ModuleRegistry {
         progress: &dyn ListingProgress,
     ) -> Result<Listing, ModuleError> {
         let deadline = self.shared.opts.listing_deadline;
-        let mut listing = tokio::time::timeout(deadline, module.list_accounts(params, progress))
-            .await
-            .map_err(|_| ModuleError::Deadline { after: deadline })??;
+        let budget = Arc::new(crate::http::ListingBudget::new(
+            self.shared.opts.max_listing_bytes,
+        ));
+        // The deadline wraps the whole listing (every page and call); when it runs out the
+        // module's future is dropped, which closes its connections.
+        let mut listing = crate::http::with_listing_budget(
+            budget,
+            tokio::time::timeout(deadline, module.list_accounts(params, progress)),
+        )
+        .await
+        .map_err(|_| ModuleError::Deadline { after: deadline })?
+        .map_err(ModuleError::bounded)?;
         listing.enforce_field_limits();
         Ok(listing)
     }

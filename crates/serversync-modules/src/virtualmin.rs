@@ -185,13 +185,16 @@ impl Module for VirtualminModule {
         let limit = self.opts.request_timeout();
         let fetched = tokio::time::timeout(limit, async {
             // basic_auth marks the header sensitive (kept out of reqwest's Debug output).
-            let resp = client
-                .get(&url)
-                .basic_auth(user, Some(password))
-                .header(reqwest::header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|e| http::map_reqwest(&e, &target, &self.opts))?;
+            let resp = http::answered(
+                client
+                    .get(&url)
+                    .basic_auth(user, Some(password))
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .send(),
+                &target,
+                &self.opts,
+            )
+            .await?;
             let status = resp.status();
             let body = http::read_body(resp, &self.opts, &target).await?;
             Ok::<_, ModuleError>((status, body))

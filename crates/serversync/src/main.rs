@@ -59,6 +59,26 @@ struct Cli {
     /// Seconds to wait for the next bytes of a panel response.
     #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
     read_timeout: u64,
+    /// Most bytes one listing may receive from a panel, all its responses together (also
+    /// the cap of one response and of a module process's output). Past it the listing fails.
+    #[arg(
+        long,
+        global = true,
+        env = "SERVERSYNC_MAX_LISTING_BYTES",
+        default_value_t = 1 << 30,
+        value_name = "BYTES"
+    )]
+    max_listing_bytes: u64,
+    /// Longest time one whole listing may take, every request included; past it the listing
+    /// fails and the server is released.
+    #[arg(
+        long,
+        global = true,
+        env = "SERVERSYNC_LISTING_DEADLINE_SECS",
+        default_value_t = 1800,
+        value_name = "SECS"
+    )]
+    listing_deadline_secs: u64,
     /// Modules directory: one folder per module (NAME/NAME.php, a WHMCS server module, or
     /// NAME/module.toml, an external module). Default: `modules` in the working directory
     /// when it exists.
@@ -338,7 +358,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SERVERSYNC_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // sqlx warns of every statement slower than a second; on a loaded machine
+                // that would break the one-line error contract of the CLI. SERVERSYNC_LOG
+                // turns it back on (e.g. `warn` or `sqlx=info`).
+                .unwrap_or_else(|_| "warn,sqlx::query=error".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -391,6 +414,10 @@ pub(crate) struct ModuleArgs {
     pub secret_key_file: Option<PathBuf>,
     pub connect: u64,
     pub read: u64,
+    /// `--max-listing-bytes`.
+    pub max_listing_bytes: u64,
+    /// `--listing-deadline-secs`.
+    pub listing_deadline_secs: u64,
     pub modules_dir: Option<PathBuf>,
     pub php: PathBuf,
 }
@@ -402,6 +429,9 @@ impl ModuleArgs {
         let options = serversync_modules::ModuleOptions {
             connect_timeout: Duration::from_secs(self.connect.max(1)),
             read_timeout: Duration::from_secs(self.read.max(1)),
+            max_response_bytes: self.max_listing_bytes.max(1),
+            max_listing_bytes: self.max_listing_bytes.max(1),
+            listing_deadline: Duration::from_secs(self.listing_deadline_secs.max(1)),
             ..Default::default()
         };
         let modules_dir = self.modules_dir.clone().or_else(|| {
@@ -468,6 +498,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         secret_key_file: cli.secret_key_file,
         connect: cli.connect_timeout,
         read: cli.read_timeout,
+        max_listing_bytes: cli.max_listing_bytes,
+        listing_deadline_secs: cli.listing_deadline_secs,
         modules_dir: cli.modules_dir,
         php: cli.php,
     };

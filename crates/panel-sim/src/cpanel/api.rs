@@ -152,9 +152,21 @@ async fn json_api(
         }
         _ => {}
     }
-    let body =
-        tokio::task::spawn_blocking(move || dispatch(&function, v1, &params, &accounts, &cache))
-            .await;
+    let body = tokio::task::spawn_blocking(move || {
+        let hostile = match fault {
+            Some(Fault::HugeTotal) => Hostile::HugeTotal,
+            Some(Fault::WrongEnvelope) => Hostile::TopLevelArray,
+            _ => Hostile::None,
+        };
+        if fault == Some(Fault::OversizedField) {
+            // A fresh list (and no cache) so the normal listing is left as it is.
+            let accounts = oversized(&accounts);
+            dispatch(&function, v1, &params, &accounts, &OnceLock::new(), hostile)
+        } else {
+            dispatch(&function, v1, &params, &accounts, &cache, hostile)
+        }
+    })
+    .await;
     let body = match body {
         Ok(body) => body,
         Err(e) => {
@@ -165,11 +177,39 @@ async fn json_api(
                 .into_response();
         }
     };
+    let body = match crate::transport::apply(fault, JSON, body, &st.shared) {
+        Ok(hostile) => return hostile,
+        Err(body) => body,
+    };
     if fault == Some(Fault::Truncated) {
         truncated(body)
     } else {
         respond(StatusCode::OK, JSON, body)
     }
+}
+
+/// How a `listaccts` answer is bent by a hostile fault.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hostile {
+    None,
+    /// `huge-total`: `metadata.chunk.records` is [`crate::HUGE_TOTAL`].
+    HugeTotal,
+    /// `wrong-envelope`: the page's accounts as a top-level JSON array.
+    TopLevelArray,
+}
+
+/// The accounts with the first one's `email` and the second one's `plan` made
+/// [`crate::OVERSIZED_FIELD_BYTES`] long (`oversized-field`).
+fn oversized(accounts: &[Value]) -> Vec<Value> {
+    let mut out = accounts.to_vec();
+    let long = "x".repeat(crate::OVERSIZED_FIELD_BYTES.saturating_sub(9));
+    if let Some(Value::Object(a)) = out.get_mut(0) {
+        a.insert("email".into(), Value::String(format!("{long}@mail.test")));
+    }
+    if let Some(Value::Object(a)) = out.get_mut(1) {
+        a.insert("plan".into(), Value::String(format!("{long}_plan_end")));
+    }
+    out
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
@@ -205,9 +245,10 @@ fn dispatch(
     params: &Params,
     accounts: &[Value],
     cache: &OnceLock<Bytes>,
+    hostile: Hostile,
 ) -> Bytes {
     match function {
-        "listaccts" => listaccts(v1, params, accounts, cache),
+        "listaccts" => listaccts(v1, params, accounts, cache, hostile),
         "accountsummary" => accountsummary(v1, params, accounts),
         "version" => {
             if v1 {
@@ -262,10 +303,10 @@ struct ChunkMeta {
     start: usize,
     /// Page size (as requested).
     size: usize,
-    /// Records in the whole (searched) list.
-    records: usize,
+    /// Records in the whole (searched) list (`huge-total`: [`crate::HUGE_TOTAL`]).
+    records: u64,
     /// Number of pages.
-    chunks: usize,
+    chunks: u64,
     /// 1-indexed page number of this page.
     current: usize,
 }
@@ -351,7 +392,13 @@ fn error_body(v1: bool, command: &str, reason: &str) -> Bytes {
 // ---------------------------------------------------------------------------------------
 // listaccts
 
-fn listaccts(v1: bool, params: &Params, accounts: &[Value], cache: &OnceLock<Bytes>) -> Bytes {
+fn listaccts(
+    v1: bool,
+    params: &Params,
+    accounts: &[Value],
+    cache: &OnceLock<Bytes>,
+    hostile: Hostile,
+) -> Bytes {
     let search = params.get("search").filter(|s| !s.is_empty());
     let want: Option<Vec<String>> = params.get("want").and_then(|w| {
         let keys: Vec<String> = w
@@ -371,11 +418,11 @@ fn listaccts(v1: bool, params: &Params, accounts: &[Value], cache: &OnceLock<Byt
         None
     };
 
-    if v1 && search.is_none() && want.is_none() && chunk.is_none() {
+    if v1 && search.is_none() && want.is_none() && chunk.is_none() && hostile == Hostile::None {
         return cache
             .get_or_init(|| {
                 let items: Vec<&Value> = accounts.iter().collect();
-                listing_v1(&items, None, None)
+                listing_v1(&items, None, None, Hostile::None)
             })
             .clone();
     }
@@ -395,7 +442,7 @@ fn listaccts(v1: bool, params: &Params, accounts: &[Value], cache: &OnceLock<Byt
         }
     };
     if v1 {
-        listing_v1(&items, want.as_deref(), chunk)
+        listing_v1(&items, want.as_deref(), chunk, hostile)
     } else {
         to_bytes(&Api0 {
             status: 1,
@@ -408,24 +455,36 @@ fn listaccts(v1: bool, params: &Params, accounts: &[Value], cache: &OnceLock<Byt
     }
 }
 
-fn listing_v1(items: &[&Value], want: Option<&[String]>, chunk: Option<(usize, usize)>) -> Bytes {
+fn listing_v1(
+    items: &[&Value],
+    want: Option<&[String]>,
+    chunk: Option<(usize, usize)>,
+    hostile: Hostile,
+) -> Bytes {
     let mut metadata = Metadata::ok("listaccts");
     let page: &[&Value] = match chunk {
         None => items,
         Some((start, size)) => {
-            let records = items.len();
+            let records = match hostile {
+                Hostile::HugeTotal => crate::HUGE_TOTAL,
+                _ => items.len() as u64,
+            };
             metadata.chunk = Some(ChunkMeta {
                 start,
                 size,
                 records,
-                chunks: records.div_ceil(size),
+                chunks: records.div_ceil(size as u64),
                 current: (start - 1) / size + 1,
             });
+            let records = items.len();
             let from = (start - 1).min(records);
             let to = from.saturating_add(size).min(records);
             &items[from..to]
         }
     };
+    if hostile == Hostile::TopLevelArray {
+        return to_bytes(&Accts { items: page, want });
+    }
     to_bytes(&Api1 {
         metadata,
         data: Some(AcctData {

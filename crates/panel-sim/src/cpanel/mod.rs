@@ -49,6 +49,15 @@
 //! - `slow`: waits the configured time (CLI `--slow-secs`, default 120 s) before answering
 //!   normally; shutting the simulator down cancels the wait (HTTP 503).
 //! - `bad-auth`: every request gets the 403 refusal above.
+//!
+//! Hostile faults (for the client's bounds):
+//! - `huge-total`: the normal page, but `metadata.chunk.records` (and `chunks`) claim
+//!   [`crate::HUGE_TOTAL`] (10^14) records.
+//! - `oversized-field`: the normal answer with the first account's `email` and the second
+//!   account's `plan` [`crate::OVERSIZED_FIELD_BYTES`] (10 MB) long.
+//! - `wrong-envelope`: the page's accounts as a top-level JSON array, without the
+//!   `metadata`/`data` envelope.
+//! - `endless`, `trickle`, `gzip`: see [`crate::transport`] (the same for every panel).
 
 mod account;
 mod api;

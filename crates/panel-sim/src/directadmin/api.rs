@@ -236,6 +236,10 @@ async fn command(
             )
         }
     };
+    let answer = match crate::transport::apply(fault, FORM, answer, &st.shared) {
+        Ok(hostile) => return hostile,
+        Err(answer) => answer,
+    };
     if fault == Some(Fault::Truncated) {
         truncated(answer)
     } else {

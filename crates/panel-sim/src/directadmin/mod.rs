@@ -51,6 +51,9 @@
 //! - `slow`: waits the configured time (CLI `--slow-secs`) before answering normally;
 //!   shutting the simulator down cancels the wait (HTTP 503).
 //! - `bad-auth`: every request gets the 401 login page.
+//! - `endless`, `trickle`, `gzip`: see [`crate::transport`] (the same for every panel);
+//!   `huge-total`, `oversized-field` and `wrong-envelope` are cPanel-only (answered normally
+//!   here).
 
 mod api;
 mod generate;

@@ -286,6 +286,15 @@ async fn api(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
             )),
         },
     };
+    if matches!(
+        fault,
+        Some(Fault::Endless | Fault::Trickle(_) | Fault::Gzip)
+    ) {
+        let body = render_output(mode, &out);
+        if let Ok(hostile) = crate::transport::apply(fault, JSON, body, &st.shared) {
+            return hostile;
+        }
+    }
     if fault == Some(Fault::Truncated) {
         let full = render_output(mode, &out);
         return truncated(full);

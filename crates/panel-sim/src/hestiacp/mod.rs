@@ -50,6 +50,9 @@
 //! - `slow`: waits the configured time before answering normally; shutting the simulator
 //!   down cancels the wait (HTTP 503);
 //! - `bad-auth`: every request is refused as a wrong login or key of its mode (HTTP 401).
+//! - `endless`, `trickle`, `gzip`: see [`crate::transport`] (the same for every panel);
+//!   `huge-total`, `oversized-field` and `wrong-envelope` are cPanel-only (answered normally
+//!   here).
 
 mod api;
 mod generate;

@@ -240,6 +240,10 @@ async fn agent(
             }
         }
     };
+    let answer = match crate::transport::apply(fault, XML, answer, &st.shared) {
+        Ok(hostile) => return hostile,
+        Err(answer) => answer,
+    };
     if fault == Some(Fault::Truncated) {
         truncated(answer)
     } else {

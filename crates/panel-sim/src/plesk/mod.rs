@@ -51,6 +51,9 @@
 //! - `slow`: waits (CLI `--slow-secs`) before answering normally.
 //! - `bad-auth`: every request gets the system error 1001 (11003 when `KEY` was sent), in
 //!   HTTP 200 as Plesk answers it.
+//! - `endless`, `trickle`, `gzip`: see [`crate::transport`] (the same for every panel);
+//!   `huge-total`, `oversized-field` and `wrong-envelope` are cPanel-only (answered normally
+//!   here).
 
 mod answer;
 mod api;

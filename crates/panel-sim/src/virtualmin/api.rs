@@ -310,6 +310,10 @@ run.\n",
         }
     };
     let ctype = if format.is_some() { JSON } else { TEXT };
+    let body = match crate::transport::apply(fault, ctype, body, &st.shared) {
+        Ok(hostile) => return hostile,
+        Err(body) => body,
+    };
     if fault_truncated {
         truncated(body, ctype)
     } else {

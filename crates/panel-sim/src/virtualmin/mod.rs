@@ -60,6 +60,9 @@
 //! - `slow`: waits the configured time before answering normally; shutting the simulator down
 //!   cancels the wait (HTTP 503);
 //! - `bad-auth`: every request gets the 401 above.
+//! - `endless`, `trickle`, `gzip`: see [`crate::transport`] (the same for every panel);
+//!   `huge-total`, `oversized-field` and `wrong-envelope` are cPanel-only (answered normally
+//!   here).
 
 mod api;
 mod domain;

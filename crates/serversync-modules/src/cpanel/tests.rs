@@ -357,7 +357,12 @@ async fn html_and_wrong_shapes_are_malformed() {
             r#"{"metadata":{"result":1,"chunk":{"start":1}},"data":{"acct":[]}}"#,
             "metadata.chunk.records is missing",
         ),
-        ("[1,2]", "WHM API 1 shape"),
+        ("[1,2]", "JSON list, not the WHM API 1 envelope"),
+        (
+            r#"[{"result":1},{"acct":[]}]"#,
+            "JSON list, not the WHM API 1 envelope",
+        ),
+        ("\"text\"", "WHM API 1 shape"),
     ];
     for (body, want) in cases {
         let server = serve(ResponseTemplate::new(200).set_body_raw(body, "application/json")).await;

@@ -4,7 +4,9 @@
 //! panel-apis-verified.md`, "user.conf keys"): `username`, `domain`, `creator`, `email`,
 //! `package`, `ip`, `suspended`, `date_created`.
 
-use serversync_core::module::{normalize_email, parse_created, RemoteAccount, RemoteStatus};
+use serversync_core::module::{
+    check_field_len, normalize_email, parse_created, RemoteAccount, RemoteStatus,
+};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::form::{Form, Lookup};
@@ -81,7 +83,14 @@ pub(crate) fn convert_user(form: &Form, requested: &str) -> Result<RemoteAccount
         .filter(|c| !c.is_empty())
         .map(str::to_string);
     let product = field(form, "package")?.unwrap_or("").trim().to_string();
-    let email = field(form, "email")?.and_then(normalize_email);
+    let email = match field(form, "email")? {
+        // Checked before normalising, so an over-long address skips the record.
+        Some(e) => {
+            check_field_len("email", e.trim())?;
+            normalize_email(e)
+        }
+        None => None,
+    };
     let primary_ip = field(form, "ip")?.unwrap_or("").trim().to_string();
     let status = match field(form, "suspended")? {
         None => return Err("suspended is missing".into()),

@@ -257,6 +257,15 @@ fn user_config_problems_are_reasons() {
         convert_user(&f, "ann").unwrap_err(),
         "domain is given twice with different values"
     );
+    // An over-long e-mail skips the record (it is not dropped as implausible).
+    let body = format!(
+        "suspended=no&domain=a.test&email={}%40mail.test",
+        "a".repeat(300)
+    );
+    assert_eq!(
+        convert_user(&Form::parse(body.as_bytes()), "ann").unwrap_err(),
+        "email is 310 bytes long, more than the 254 allowed"
+    );
     // No domain: passed on with an empty one (the analysis makes it a conflict).
     let a = convert_user(&Form::parse(b"suspended=no&creator="), "ann").unwrap();
     assert_eq!((a.domain.as_str(), a.owner), ("", None));
@@ -583,14 +592,24 @@ fn check_everything(body: &[u8]) {
     let decoded = decode_entities(body);
     // Decoding only ever shortens (a reference is longer than its UTF-8 form).
     assert!(decoded.len() <= body.len());
-    let _ = parse_user_list(body, PASSWORD);
+    if let Err(e) = parse_user_list(body, PASSWORD) {
+        // Every failure is one bounded, printable line.
+        let msg = e.to_string();
+        assert!(msg.chars().count() < 600, "{msg:.200}");
+        assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        assert!(!msg.contains(PASSWORD), "{msg}");
+    }
     let form = Form::parse(body);
     match convert_user(&form, "ann") {
         Ok(a) => {
             assert_eq!(a.username, "ann");
             assert_eq!(a.unique_identifier, a.domain);
+            assert!(a.email.as_deref().map_or(0, str::len) <= 254);
         }
-        Err(reason) => assert!(!reason.is_empty()),
+        Err(reason) => {
+            assert!(!reason.is_empty());
+            assert!(reason.chars().count() < 400, "{reason:.200}");
+        }
     }
     if let Some(d) = text(&form, "date_created") {
         let _ = parse_date_created(&d);

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serversync_core::module::{
-    normalize_email, Listing, RemoteAccount, RemoteStatus, SkippedRecord,
+    check_field_len, normalize_email, Listing, RemoteAccount, RemoteStatus, SkippedRecord,
 };
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -222,7 +222,12 @@ fn convert(name: Scalar, raw: RawDomain, lossy: bool) -> Result<Option<RemoteAcc
     let email = raw
         .contact_email
         .text("contact_email", n)?
-        .and_then(|e| normalize_email(&e));
+        .map(|e| {
+            // Checked before normalising, so an over-long address skips the record.
+            check_field_len("email", e.trim()).map(|()| normalize_email(&e))
+        })
+        .transpose()?
+        .flatten();
     let product = raw
         .plan
         .text("plan", n)?

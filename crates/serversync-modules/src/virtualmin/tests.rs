@@ -526,6 +526,17 @@ fn fields_map_to_the_account() {
 }
 
 #[test]
+fn an_over_long_email_skips_the_server() {
+    let mut d = dom("ann.test", "ann");
+    d.contact_email = format!("{}@mail.test", "a".repeat(300));
+    let s = parse_one(d.to_value()).unwrap_err();
+    assert_eq!(
+        s.reason,
+        "email is 310 bytes long, more than the 254 allowed"
+    );
+}
+
+#[test]
 fn bare_strings_numbers_and_repeated_values() {
     let mut d = dom("ann.test", "ann").to_value();
     d["values"]["username"] = json!("ann");
@@ -705,6 +716,7 @@ fn check(body: &[u8]) {
         Ok(p) => {
             for s in &p.listing.skipped {
                 assert!(!s.reason.is_empty());
+                assert!(s.reason.chars().count() < 400, "{:.200}", s.reason);
                 assert_secret_free(&s.reason);
             }
             for a in &p.listing.accounts {
@@ -716,6 +728,7 @@ fn check(body: &[u8]) {
             let msg = e.to_string();
             assert!(!msg.is_empty());
             assert!(msg.chars().count() < 600, "{msg}");
+            assert!(!msg.chars().any(char::is_control), "{msg:?}");
             assert_secret_free(&msg);
             assert!(
                 matches!(e, ModuleError::Malformed(_) | ModuleError::Remote(_)),

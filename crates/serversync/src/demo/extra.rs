@@ -85,6 +85,8 @@ pub(crate) fn demo_module_args(m: &ModuleArgs) -> anyhow::Result<ModuleArgs> {
         secret_key_file: m.secret_key_file.clone(),
         connect: m.connect,
         read: m.read,
+        max_listing_bytes: m.max_listing_bytes,
+        listing_deadline_secs: m.listing_deadline_secs,
         modules_dir: Some(dir),
         php: m.php.clone(),
     })

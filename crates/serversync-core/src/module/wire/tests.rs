@@ -494,3 +494,84 @@ proptest! {
         prop_assert!(parse_wire(&body[..cut_at]).is_err());
     }
 }
+
+/// A real answer of a WHMCS-style module (two accounts), mutated by the fuzz tests below.
+const REAL_WIRE: &str = r#"{"success":true,"accounts":[
+{"email":"ann@mail.test","username":"ann","domain":"ann.test","uniqueIdentifier":"ann.test",
+ "product":"Basic","primaryip":"192.0.2.10","created":"2024-01-31 13:15:00","status":"Active"},
+{"email":"*unknown*","username":"bob","domain":"bob.test","uniqueIdentifier":"bob.test",
+ "product":"Gold","primaryip":"192.0.2.11","created":"","status":"Suspended","owner":"res1"}]}"#;
+
+/// Every answer is a listing whose records (after the field limits) are bounded, or one
+/// bounded, printable error.
+fn check_clean(body: &[u8]) {
+    match parse_wire(body) {
+        Ok(mut l) => {
+            l.enforce_field_limits();
+            for s in &l.skipped {
+                assert!(!s.reason.is_empty());
+                assert!(s.reason.chars().count() <= crate::module::MAX_SKIPPED_REASON + 1);
+                assert!(!s.reason.chars().any(char::is_control), "{:?}", s.reason);
+            }
+            for a in &l.accounts {
+                assert!(a.domain.len() <= 253 && a.unique_identifier.len() <= 255);
+                assert!(a.email.as_deref().map_or(0, str::len) <= 254);
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(!msg.is_empty());
+            assert!(
+                msg.chars().count() <= MAX_ERROR_CHARS + 40,
+                "{} chars: {msg:.200}",
+                msg.len()
+            );
+        }
+    }
+}
+
+fn mutate(base: &[u8], edits: &[(prop::sample::Index, u8, u8)]) -> Vec<u8> {
+    let mut b = base.to_vec();
+    for (at, byte, op) in edits {
+        if b.is_empty() {
+            b.push(*byte);
+            continue;
+        }
+        let i = at.index(b.len());
+        match op % 4 {
+            0 => b[i] = *byte,
+            1 => b.insert(i, *byte),
+            2 => {
+                b.remove(i);
+            }
+            _ => b.truncate(i),
+        }
+    }
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_real_answers_are_listings_or_clean_errors(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<u8>()), 1..10),
+    ) {
+        check_clean(&mutate(REAL_WIRE.as_bytes(), &edits));
+    }
+
+    /// Long values (with control characters) in any field: the record is kept within the
+    /// limits or skipped with a short reason; a long `error` is cut.
+    #[test]
+    fn long_values_are_bounded(
+        field in prop::sample::select(vec!["email", "username", "domain", "uniqueIdentifier",
+            "product", "primaryip", "created", "status", "owner"]),
+        value in "[a-z0-9@.\\n\\x1b-]{250,3000}",
+    ) {
+        let mut doc: serde_json::Value = serde_json::from_str(REAL_WIRE).unwrap();
+        doc["accounts"][0][field] = serde_json::Value::String(value.clone());
+        check_clean(&serde_json::to_vec(&doc).unwrap());
+        let failed = serde_json::to_vec(&serde_json::json!({"success": false, "error": value})).unwrap();
+        check_clean(&failed);
+    }
+}
