@@ -16,7 +16,9 @@ use time::PrimitiveDateTime;
 use crate::model::{Secret, Server, ServerId};
 use crate::CoreError;
 
+mod scalar;
 mod wire;
+pub use scalar::Scalar;
 pub use wire::{is_secret_key, parse_wire, to_wire, WireError, MAX_ERROR_CHARS};
 
 /// `Y-m-d H:i:s`, the wire form's `created` format.

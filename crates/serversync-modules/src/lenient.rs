@@ -6,123 +6,11 @@
 //! objects, never their contents), so a record with an odd field becomes a skipped record with
 //! a reason instead of failing the whole page.
 
-use std::fmt;
+//!
+//! [`Scalar`] itself lives in serversync-core, where the WHMCS wire form parser uses the same
+//! type; this module adds the field rules the panels share.
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-
-use crate::http;
-
-/// Any JSON value, keeping scalars and only the kind of arrays and objects.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum Scalar {
-    /// The key was not present.
-    #[default]
-    Missing,
-    Null,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Str(String),
-    Array,
-    Object,
-}
-
-impl Scalar {
-    pub fn as_u64(&self) -> Option<u64> {
-        match self {
-            Scalar::Int(n) => u64::try_from(*n).ok(),
-            Scalar::UInt(n) => Some(*n),
-            Scalar::Bool(b) => Some(u64::from(*b)),
-            Scalar::Str(s) => s.trim().parse().ok(),
-            _ => None,
-        }
-    }
-
-    /// Text of a string-typed field: strings as they are, numbers in decimal (Perl's JSON
-    /// encoder emits numeric-looking strings as numbers), null/missing as `None`.
-    pub fn into_text(self) -> Result<Option<String>, &'static str> {
-        match self {
-            Scalar::Missing | Scalar::Null => Ok(None),
-            Scalar::Str(s) => Ok(Some(s)),
-            Scalar::Int(n) => Ok(Some(n.to_string())),
-            Scalar::UInt(n) => Ok(Some(n.to_string())),
-            Scalar::Float(_) => Err("a fractional number"),
-            Scalar::Bool(_) => Err("a boolean"),
-            Scalar::Array => Err("a list"),
-            Scalar::Object => Err("an object"),
-        }
-    }
-
-    pub fn into_text_named(self, name: &str) -> Result<Option<String>, String> {
-        self.into_text()
-            .map_err(|kind| format!("{name} is {kind}, not a string"))
-    }
-
-    /// For messages: strings quoted, other values as JSON would show them.
-    pub fn describe(&self) -> String {
-        match self {
-            Scalar::Missing => "missing".into(),
-            Scalar::Null => "null".into(),
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Int(n) => n.to_string(),
-            Scalar::UInt(n) => n.to_string(),
-            Scalar::Float(f) => f.to_string(),
-            Scalar::Str(s) => format!("{:?}", http::one_line(s, 60, "")),
-            Scalar::Array => "a list".into(),
-            Scalar::Object => "an object".into(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Bool(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::UInt(v))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Float(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v.to_string()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v))
-            }
-            fn visit_unit<E>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_none<E>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
-                Scalar::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Array)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Object)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+pub use serversync_core::module::Scalar;
 
 /// A required text field: trimmed, non-empty, else the reason (`user is missing`, `user is
 /// empty`, `user is a list, not a string`).
@@ -186,24 +74,5 @@ mod tests {
             "suspended value \"maybe\" is not yes or no"
         );
         assert!(yes_no(&Scalar::Missing, "suspended").is_err());
-    }
-
-    #[test]
-    fn any_json_parses_to_its_kind() {
-        let v: Vec<Scalar> =
-            serde_json::from_str(r#"[1,-2,"x",null,true,[1,2],{"a":1},1.5]"#).unwrap();
-        assert_eq!(
-            v,
-            vec![
-                Scalar::UInt(1),
-                Scalar::Int(-2),
-                Scalar::Str("x".into()),
-                Scalar::Null,
-                Scalar::Bool(true),
-                Scalar::Array,
-                Scalar::Object,
-                Scalar::Float(1.5)
-            ]
-        );
     }
 }

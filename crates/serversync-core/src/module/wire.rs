@@ -22,6 +22,7 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use time::{PrimitiveDateTime, Time};
 
+use super::scalar::{quote, Scalar};
 use super::{normalize_email, Listing, RemoteAccount, RemoteStatus, SkippedRecord};
 use crate::model::parse_date;
 
@@ -113,11 +114,11 @@ pub fn parse_wire(body: &[u8]) -> Result<Listing, WireError> {
         return Err(WireError::Malformed(format!("\"{key}\" appears twice")));
     }
     match env.success {
-        Some(Val::Bool(true)) => {}
-        Some(Val::Bool(false)) => {
+        Some(Scalar::Bool(true)) => {}
+        Some(Scalar::Bool(false)) => {
             let msg = match env.error {
-                Some(Val::Str(s)) if !s.trim().is_empty() => cut(s.trim(), MAX_ERROR_CHARS),
-                Some(v @ (Val::Int(_) | Val::UInt(_))) => v.text().unwrap_or_default(),
+                Some(Scalar::Str(s)) if !s.trim().is_empty() => cut(s.trim(), MAX_ERROR_CHARS),
+                Some(v @ (Scalar::Int(_) | Scalar::UInt(_))) => v.text().unwrap_or_default(),
                 _ => "no error message given".into(),
             };
             return Err(WireError::Failure(msg));
@@ -125,7 +126,7 @@ pub fn parse_wire(body: &[u8]) -> Result<Listing, WireError> {
         Some(other) => {
             return Err(WireError::Malformed(format!(
                 "\"success\" is {}, expected true or false",
-                other.describe()
+                describe(&other)
             )))
         }
         None => {
@@ -186,9 +187,20 @@ fn cut(s: &str, max: usize) -> String {
     }
 }
 
-/// A value quoted for a message: bounded, control characters escaped.
-fn quote(s: &str) -> String {
-    format!("{:?}", cut(s, QUOTE_CHARS))
+/// A value for a wire-form message: strings quoted (bounded), other values by kind or as
+/// JSON shows them (`the boolean true`, `the number 3`).
+fn describe(v: &Scalar) -> String {
+    match v {
+        Scalar::Missing => "missing".into(),
+        Scalar::Null => "null".into(),
+        Scalar::Bool(b) => format!("the boolean {b}"),
+        Scalar::Int(n) => format!("the number {n}"),
+        Scalar::UInt(n) => format!("the number {n}"),
+        Scalar::Float(f) => format!("the fractional number {f}"),
+        Scalar::Str(s) => quote(s),
+        Scalar::Array => "a list".into(),
+        Scalar::Object => "an object".into(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -197,15 +209,15 @@ fn quote(s: &str) -> String {
 /// The fields of one record as they came; `None` when the key was absent.
 #[derive(Default)]
 struct RawRecord {
-    email: Option<Val>,
-    username: Option<Val>,
-    domain: Option<Val>,
-    unique_identifier: Option<Val>,
-    product: Option<Val>,
-    primary_ip: Option<Val>,
-    created: Option<Val>,
-    status: Option<Val>,
-    owner: Option<Val>,
+    email: Option<Scalar>,
+    username: Option<Scalar>,
+    domain: Option<Scalar>,
+    unique_identifier: Option<Scalar>,
+    product: Option<Scalar>,
+    primary_ip: Option<Scalar>,
+    created: Option<Scalar>,
+    status: Option<Scalar>,
+    owner: Option<Scalar>,
     /// A known key given twice (ambiguous: the record is skipped).
     repeated: Option<&'static str>,
     /// Secret-carrying keys whose values were dropped (names only, bounded).
@@ -228,7 +240,7 @@ const KEYS: [&str; 9] = [
 ];
 
 impl RawRecord {
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Val>> {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Scalar>> {
         Some(match key {
             "uniqueIdentifier" => &mut self.unique_identifier,
             "username" => &mut self.username,
@@ -284,7 +296,7 @@ impl RawRecord {
                 }
             };
         let status = match self.status {
-            Some(Val::Str(s)) => {
+            Some(Scalar::Str(s)) => {
                 let t = s.trim();
                 let status = if t.eq_ignore_ascii_case("active") {
                     RemoteStatus::Active
@@ -298,18 +310,18 @@ impl RawRecord {
                 }
                 status
             }
-            None | Some(Val::Null) => {
+            None | Some(Scalar::Null) => {
                 return Err(format!("status is missing{}", miscased("status")))
             }
             Some(other) => {
                 return Err(format!(
                     "status is {}, not Active or Suspended",
-                    other.describe()
+                    describe(&other)
                 ))
             }
         };
         let created = created(self.created, &mut notes)?;
-        let mut opt = |v: Option<Val>, name: &'static str, notes: &mut Vec<String>| {
+        let mut opt = |v: Option<Scalar>, name: &'static str, notes: &mut Vec<String>| {
             let t = text_field(v, name, notes)?;
             if t.is_none() {
                 not_given.push(name);
@@ -354,34 +366,37 @@ impl RawRecord {
 /// A text field: a string as it is; an integer as its decimal text (noted); missing or
 /// `null` as `None`; anything else is the record's skip reason.
 fn text_field(
-    v: Option<Val>,
+    v: Option<Scalar>,
     name: &str,
     notes: &mut Vec<String>,
 ) -> Result<Option<String>, String> {
     match v {
-        None | Some(Val::Null) => Ok(None),
-        Some(Val::Str(s)) => Ok(Some(s)),
-        Some(v @ (Val::Int(_) | Val::UInt(_))) => {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Str(s)) => Ok(Some(s)),
+        Some(v @ (Scalar::Int(_) | Scalar::UInt(_))) => {
             let t = v.text().unwrap_or_default();
             notes.push(format!(
                 "{name} was the number {t}, taken as the text \"{t}\""
             ));
             Ok(Some(t))
         }
-        Some(other) => Err(format!("{name} is {}, not a string", other.describe())),
+        Some(other) => Err(format!("{name} is {}, not a string", describe(&other))),
     }
 }
 
 /// `created`: `Y-m-d H:i:s`, `Y-m-d` (midnight, noted), or none (`""`, `null`, missing, the
 /// zero date); anything else is the record's skip reason.
-fn created(v: Option<Val>, notes: &mut Vec<String>) -> Result<Option<PrimitiveDateTime>, String> {
+fn created(
+    v: Option<Scalar>,
+    notes: &mut Vec<String>,
+) -> Result<Option<PrimitiveDateTime>, String> {
     let s = match v {
-        None | Some(Val::Null) => return Ok(None),
-        Some(Val::Str(s)) => s,
+        None | Some(Scalar::Null) => return Ok(None),
+        Some(Scalar::Str(s)) => s,
         Some(other) => {
             return Err(format!(
                 "created is {}, not a \"Y-m-d H:i:s\" date",
-                other.describe()
+                describe(&other)
             ))
         }
     };
@@ -416,93 +431,6 @@ fn created(v: Option<Val>, notes: &mut Vec<String>) -> Result<Option<PrimitiveDa
 
 // ---------------------------------------------------------------------------------------
 // Streaming shapes: the document is read straight into these (no Value tree).
-
-/// A JSON value as the parser keeps it: scalars, and only the kind of lists and objects.
-#[derive(Clone, Debug, PartialEq)]
-enum Val {
-    Null,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Str(String),
-    List,
-    Object,
-}
-
-impl Val {
-    /// The text of a string or integer.
-    fn text(&self) -> Option<String> {
-        match self {
-            Val::Str(s) => Some(s.clone()),
-            Val::Int(n) => Some(n.to_string()),
-            Val::UInt(n) => Some(n.to_string()),
-            _ => None,
-        }
-    }
-
-    /// For messages: strings quoted (bounded), other values by kind or as JSON shows them.
-    fn describe(&self) -> String {
-        match self {
-            Val::Null => "null".into(),
-            Val::Bool(b) => format!("the boolean {b}"),
-            Val::Int(n) => format!("the number {n}"),
-            Val::UInt(n) => format!("the number {n}"),
-            Val::Float(f) => format!("the fractional number {f}"),
-            Val::Str(s) => quote(s),
-            Val::List => "a list".into(),
-            Val::Object => "an object".into(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Val {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Val;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Val, E> {
-                Ok(Val::Bool(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Val, E> {
-                Ok(Val::Int(v))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Val, E> {
-                Ok(Val::UInt(v))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Val, E> {
-                Ok(Val::Float(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Val, E> {
-                Ok(Val::Str(v.to_string()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Val, E> {
-                Ok(Val::Str(v))
-            }
-            fn visit_unit<E>(self) -> Result<Val, E> {
-                Ok(Val::Null)
-            }
-            fn visit_none<E>(self) -> Result<Val, E> {
-                Ok(Val::Null)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Val, D::Error> {
-                Val::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Val::List)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Val::Object)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// A visitor for "anything but the expected map": consumes the value, keeps its kind.
 macro_rules! other_kinds {
@@ -539,8 +467,8 @@ enum Document {
 
 #[derive(Default)]
 struct Envelope {
-    success: Option<Val>,
-    error: Option<Val>,
+    success: Option<Scalar>,
+    error: Option<Scalar>,
     accounts: Option<Accounts>,
     repeated: Option<&'static str>,
 }
@@ -648,7 +576,7 @@ impl<'de> Deserialize<'de> for Record {
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
                         Key::Known(name) => {
-                            let v: Val = map.next_value()?;
+                            let v: Scalar = map.next_value()?;
                             match raw.slot(name) {
                                 Some(slot) if slot.is_none() => *slot = Some(v),
                                 _ => {
