@@ -240,6 +240,31 @@ async fn sync_review_apply_end_to_end() {
         "{bob}"
     );
     assert!(bob.contains("href=\"/services?id=1001\""), "{bob}");
+    // Words for people (the machine names stay in ids and data attributes), and the
+    // client and product of the billing side linked.
+    assert!(bob.contains(">Out of sync<"), "{bob}");
+    assert!(
+        run.contains("id=\"tab-not_on_server\" data-count=\"6\" href="),
+        "{run}"
+    );
+    assert!(
+        run.contains(">Not on the server <span class=\"count\">6<"),
+        "{run}"
+    );
+    assert!(!run.contains(">out_of_sync<") && !run.contains(">not_in_billing <"));
+    assert!(bob.contains("href=\"/clients?q=1\">client #1</a>"), "{bob}");
+    assert!(bob.contains("href=\"/products#product-10\""), "{bob}");
+    assert!(bob.contains(">Basic Hosting</a>"), "{bob}");
+    // The pager above and below the table: 10 items on one page.
+    assert_eq!(run.matches("class=\"pager\"").count(), 2, "{run}");
+    assert!(run.contains(">10 items<"), "{run}");
+    let (_, _, one) = admin
+        .get(&format!("/runs/{run_id}?category=out_of_sync"))
+        .await;
+    assert!(
+        one.contains(">1 item<") || one.contains(">1 item "),
+        "{one}"
+    );
     let ann = between(&run, "data-uid=\"ann.test\"", "</tr>").unwrap();
     assert!(!ann.contains("class=\"diff\""), "{ann}");
     assert!(

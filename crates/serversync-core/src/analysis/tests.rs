@@ -724,7 +724,11 @@ fn category_labels_are_words_and_names_round_trip() {
     for c in Category::ALL {
         assert_eq!(Category::from_name(c.as_str()), Some(c));
         assert!(!c.label().contains('_'), "{:?} label {:?}", c, c.label());
-        assert!(labels.insert(c.label()), "two categories share {:?}", c.label());
+        assert!(
+            labels.insert(c.label()),
+            "two categories share {:?}",
+            c.label()
+        );
     }
     assert_eq!(Category::from_name("Out of sync"), None);
     assert_eq!(Category::from_name(""), None);

@@ -9,6 +9,7 @@ use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
+use serversync_core::analysis::Category;
 use time::OffsetDateTime;
 
 use crate::{WebError, WebState};
@@ -72,20 +73,21 @@ pub(crate) fn opt_num<T: std::str::FromStr>(
     }
 }
 
-/// Drift categories with a non-zero count, from a run's `counts_json`.
-pub(crate) fn drift_counts(counts_json: &str) -> Vec<(String, u64)> {
+/// Drift categories with a non-zero count, from a run's `counts_json` (`{"out_of_sync": 2,
+/// …}`, CONTRACT.md "Analysis document" `counts`), in display order.
+pub(crate) fn drift_counts(counts_json: &str) -> Vec<(Category, u64)> {
     let v: Value = serde_json::from_str(counts_json).unwrap_or(Value::Null);
     let Some(m) = v.as_object() else {
         return Vec::new();
     };
-    serversync_core::analysis::Category::ALL
+    Category::ALL
         .iter()
         .filter(|c| c.is_drift())
         .filter_map(|c| {
             m.get(c.as_str())
                 .and_then(Value::as_u64)
                 .filter(|n| *n > 0)
-                .map(|n| (c.as_str().to_string(), n))
+                .map(|n| (*c, n))
         })
         .collect()
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serversync_app::items::{category_counts, ItemQuery, RunView, StoredItem};
 use serversync_app::web_support::{items_csv, selection_from_form};
 use serversync_app::{AppError, ApplyReport, ApplyRequest, ImportDefaults, ItemOutcome};
+use serversync_core::analysis::Category;
 use serversync_core::model::{parse_date, Server};
 use serversync_core::module::{format_created, SkippedRecord};
 
@@ -74,6 +75,8 @@ pub struct Cell {
 
 pub struct Tab {
     pub name: &'static str,
+    /// The category's words ([`Category::label`]); `name` stays in ids and links.
+    pub label: &'static str,
     pub count: usize,
     pub current: bool,
     pub href: String,
@@ -81,7 +84,16 @@ pub struct Tab {
 
 pub struct ItemRow {
     pub index: usize,
+    /// The machine name (`out_of_sync`), for `data-category` and scripts.
     pub category: String,
+    /// The words shown ("Out of sync"); the name itself for a category this version
+    /// does not know.
+    pub category_label: String,
+    pub has_billing: bool,
+    pub client_id: Option<i64>,
+    pub product_id: Option<i64>,
+    /// The actions of this item ticked in the selection kept for this run and user.
+    pub ticked: Vec<String>,
     pub uid: String,
     pub has_remote: bool,
     pub r_uid: Cell,
@@ -149,6 +161,13 @@ fn item_row(
     let mut row = ItemRow {
         index,
         category: it.category.clone(),
+        category_label: Category::from_name(&it.category)
+            .map(|c| c.label().to_string())
+            .unwrap_or_else(|| it.category.clone()),
+        has_billing: it.billing.is_some(),
+        client_id: it.billing.as_ref().map(|b| b.client_id),
+        product_id: it.billing.as_ref().map(|b| b.product_id),
+        ticked: Vec::new(),
         uid: it.unique_identifier.clone().unwrap_or_default(),
         has_remote: it.remote.is_some(),
         r_uid: Cell::default(),
@@ -235,7 +254,9 @@ struct RunPage {
     uid_display_name: String,
     tabs: Vec<Tab>,
     all_tab: Tab,
-    select_all: Vec<(&'static str, &'static str, usize)>,
+    /// (category name, its label, action, count).
+    select_all: Vec<(&'static str, &'static str, &'static str, usize)>,
+    page_links: Vec<PageLink>,
     rows: Vec<ItemRow>,
     q: String,
     category: String,
@@ -309,6 +330,7 @@ pub(super) async fn show(
         .into_iter()
         .map(|(name, count)| Tab {
             name,
+            label: Category::from_name(name).map_or(name, Category::label),
             count,
             current: current == name,
             href: href(name, &rq.q, 1),
@@ -317,6 +339,7 @@ pub(super) async fn show(
     let total_items = view.items.len();
     let all_tab = Tab {
         name: "all",
+        label: "All",
         count: total_items,
         current: current.is_empty(),
         href: href("", &rq.q, 1),
@@ -329,10 +352,12 @@ pub(super) async fn show(
                 .find(|(k, _)| k == c)
                 .map(|(_, n)| n)
                 .unwrap_or(0);
-            (n > 0).then_some((*c, *a, n))
+            let label = Category::from_name(c).map_or(*c, Category::label);
+            (n > 0).then_some((*c, label, *a, n))
         })
         .collect();
     let pages = page.pages();
+    let page_links = page_links(page.page, pages, |p| href(&current, &rq.q, p));
     let export_qs = query_string(&[
         ("category", current.clone()),
         ("q", rq.q.trim().to_string()),
@@ -354,6 +379,7 @@ pub(super) async fn show(
         tabs,
         all_tab,
         select_all,
+        page_links,
         rows,
         prev_href: (page.page > 1).then(|| href(&current, &rq.q, page.page - 1)),
         next_href: (page.page < pages).then(|| href(&current, &rq.q, page.page + 1)),
@@ -369,6 +395,47 @@ pub(super) async fn show(
         },
         server,
     })
+}
+
+/// One entry of the page numbers: a link, the current page, or a gap (`…`).
+pub struct PageLink {
+    pub number: usize,
+    pub href: String,
+    pub current: bool,
+    pub gap: bool,
+}
+
+/// Page numbers to show for `page` of `pages`: the first, the last, and two either side of
+/// the current one, with one gap entry where numbers are left out (so 1 000 pages give at
+/// most 9 entries, not 1 000 links).
+pub(crate) fn page_links(
+    page: usize,
+    pages: usize,
+    href: impl Fn(usize) -> String,
+) -> Vec<PageLink> {
+    let mut out = Vec::new();
+    let mut last = 0;
+    for n in 1..=pages {
+        let near = n + 2 >= page && n <= page + 2;
+        if n == 1 || n == pages || near {
+            if n > last + 1 {
+                out.push(PageLink {
+                    number: 0,
+                    href: String::new(),
+                    current: false,
+                    gap: true,
+                });
+            }
+            out.push(PageLink {
+                number: n,
+                href: href(n),
+                current: n == page,
+                gap: false,
+            });
+            last = n;
+        }
+    }
+    out
 }
 
 /// The run's items (optionally one category / a search) as CSV, formula-guarded.
@@ -666,4 +733,37 @@ pub(super) async fn apply(
 ) -> Result<Html<String>, WebError> {
     user.check_admin_form(&f.csrf)?;
     review_or_apply(&st, &user, id, f, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_links;
+
+    fn shown(page: usize, pages: usize) -> String {
+        page_links(page, pages, |n| format!("?page={n}"))
+            .iter()
+            .map(|l| {
+                if l.gap {
+                    "…".to_string()
+                } else if l.current {
+                    format!("[{}]", l.number)
+                } else {
+                    l.number.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn page_numbers_keep_ends_and_neighbours_with_gaps() {
+        assert_eq!(shown(1, 1), "[1]");
+        assert_eq!(shown(2, 3), "1 [2] 3");
+        assert_eq!(shown(1, 10), "[1] 2 3 … 10");
+        assert_eq!(shown(6, 12), "1 … 4 5 [6] 7 8 … 12");
+        assert_eq!(shown(12, 12), "1 … 10 11 [12]");
+        let links = page_links(3, 4, |n| format!("/runs/1?page={n}"));
+        assert_eq!(links[0].href, "/runs/1?page=1");
+        assert!(links[2].current && links[2].number == 3);
+    }
 }

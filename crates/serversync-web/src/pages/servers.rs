@@ -30,7 +30,7 @@ pub struct RunRow {
     pub status: &'static str,
     pub error: Option<String>,
     pub accounts: i64,
-    pub drift: Vec<(String, u64)>,
+    pub drift: Vec<(serversync_core::analysis::Category, u64)>,
     pub applied: Option<String>,
 }
 
