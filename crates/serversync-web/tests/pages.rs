@@ -423,6 +423,29 @@ async fn sync_review_apply_end_to_end() {
     assert!(hist.contains(&format!("data-run=\"{run_id}\"")));
     let (_, _, sp) = admin.get("/servers/100").await;
     assert!(sp.contains("id=\"latest-run\"") && sp.contains("id=\"sync-web1\""));
+    // The chart of accounts and drift (SVG, no script) with its numbers beside it: one run,
+    // 4 accounts, 9 drift items (1 out of sync, 2 not in billing, 6 not on the server).
+    let chart = between(&sp, "id=\"server-chart\"", "</div>").unwrap();
+    assert!(chart.contains("<svg class=\"chart\""), "{chart}");
+    assert!(chart.contains("<title>Accounts on web1 and drift over its last 1 runs</title>"));
+    assert!(
+        chart.contains(&format!("<tr data-run=\"{run_id}\">"))
+            && chart.contains("<td>4</td><td>9</td>"),
+        "{chart}"
+    );
+    assert!(!sp.contains("<script"));
+    let (_, _, servers) = admin.get("/servers").await;
+    let trend = between(&servers, "class=\"trend\"", "</td>\n").unwrap();
+    assert!(
+        trend.contains(&format!(
+            "data-run=\"{run_id}\" data-category=\"not_on_server\""
+        )),
+        "{trend}"
+    );
+    assert!(
+        trend.contains("Out of sync 1") && trend.contains("Not on the server 6"),
+        "{trend}"
+    );
     let (_, _, services) = admin.get("/services?id=1001").await;
     assert!(
         services.contains("id=\"service-1001\"") && services.contains("data-status=\"Suspended\"")

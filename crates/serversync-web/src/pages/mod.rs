@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::{WebError, WebState};
 
+mod chart;
 mod records;
 mod runs;
 mod servers;
