@@ -15,8 +15,10 @@ use time::OffsetDateTime;
 use crate::{WebError, WebState};
 
 mod chart;
+mod pager;
 mod records;
 mod runs;
+mod selection;
 mod servers;
 
 pub(crate) fn routes() -> Router<WebState> {
@@ -34,6 +36,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/jobs/{id}", get(servers::job))
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/export.csv", get(runs::export))
+        .route("/runs/{id}/select", post(selection::select))
         .route("/runs/{id}/review", post(runs::review))
         .route("/runs/{id}/apply", post(runs::apply))
         .route("/audit", get(records::audit))

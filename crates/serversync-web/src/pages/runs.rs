@@ -1,7 +1,7 @@
 //! A run: its items (tabs, search, paging, both sides with differing fields highlighted,
 //! selection), the CSV export, the review (dry run) and the apply summary.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -16,12 +16,14 @@ use serversync_core::analysis::Category;
 use serversync_core::model::{parse_date, Server};
 use serversync_core::module::{format_created, SkippedRecord};
 
+use super::pager::{page_links, PageLink};
+use super::selection::{remember, run_href, shown_page};
 use super::{fmt_time, query_string};
 use crate::auth::{render, CurrentUser, Nav};
 use crate::{WebError, WebState};
 
 /// Items per page of the run page.
-const PER_PAGE: usize = 100;
+pub(super) const PER_PAGE: usize = 100;
 
 /// The action each category offers (DESIGN.md §3), for the select-all boxes.
 const CATEGORY_ACTIONS: [(&str, &str); 6] = [
@@ -36,15 +38,15 @@ const CATEGORY_ACTIONS: [(&str, &str); 6] = [
 #[derive(Deserialize, Default)]
 pub(super) struct RunQuery {
     #[serde(default)]
-    category: String,
+    pub(super) category: String,
     #[serde(default)]
-    q: String,
+    pub(super) q: String,
     #[serde(default)]
-    page: String,
+    pub(super) page: String,
 }
 
 impl RunQuery {
-    fn item_query(&self, per_page: usize) -> Result<ItemQuery, WebError> {
+    pub(super) fn item_query(&self, per_page: usize) -> Result<ItemQuery, WebError> {
         let page = super::opt_num::<usize>("page", &Some(self.page.clone()))?.unwrap_or(1);
         let category = self.category.trim();
         if !category.is_empty()
@@ -257,6 +259,8 @@ struct RunPage {
     /// (category name, its label, action, count).
     select_all: Vec<(&'static str, &'static str, &'static str, usize)>,
     page_links: Vec<PageLink>,
+    /// How many ticks are kept for this user on this run (every page and tab).
+    kept: usize,
     rows: Vec<ItemRow>,
     q: String,
     category: String,
@@ -293,38 +297,30 @@ pub(super) async fn show(
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
-    let mut page = view.query(&iq);
-    if page.items.is_empty() && page.total > 0 {
-        // Past the end (a stale link, a narrower filter): show the last page instead.
-        page = view.query(&serversync_app::items::ItemQuery {
-            page: page.pages(),
-            ..iq.clone()
-        });
-    }
+    let page = shown_page(&view, &iq);
+    // The ticks kept for this user across pages (selection.rs).
+    let kept: HashSet<String> = st
+        .app
+        .store
+        .run_selection(id, user.session.user.id)
+        .await?
+        .into_iter()
+        .collect();
     let rows = page
         .items
         .iter()
-        .map(|(i, it)| item_row(*i, it, &view.uid_field, &products))
+        .map(|(i, it)| {
+            let mut row = item_row(*i, it, &view.uid_field, &products);
+            row.ticked = it
+                .actions
+                .iter()
+                .filter(|a| kept.contains(&format!("{i}:{a}")))
+                .cloned()
+                .collect();
+            row
+        })
         .collect();
-    let href = |category: &str, q: &str, page: usize| {
-        let qs = query_string(&[
-            ("category", category.to_string()),
-            ("q", q.to_string()),
-            (
-                "page",
-                if page > 1 {
-                    page.to_string()
-                } else {
-                    String::new()
-                },
-            ),
-        ]);
-        if qs.is_empty() {
-            format!("/runs/{id}")
-        } else {
-            format!("/runs/{id}?{qs}")
-        }
-    };
+    let href = |category: &str, q: &str, page: usize| run_href(id, category, q, page);
     let current = iq.category.clone().unwrap_or_default();
     let tabs = category_counts(&view.counts)
         .into_iter()
@@ -380,6 +376,7 @@ pub(super) async fn show(
         all_tab,
         select_all,
         page_links,
+        kept: kept.len(),
         rows,
         prev_href: (page.page > 1).then(|| href(&current, &rq.q, page.page - 1)),
         next_href: (page.page < pages).then(|| href(&current, &rq.q, page.page + 1)),
@@ -395,47 +392,6 @@ pub(super) async fn show(
         },
         server,
     })
-}
-
-/// One entry of the page numbers: a link, the current page, or a gap (`…`).
-pub struct PageLink {
-    pub number: usize,
-    pub href: String,
-    pub current: bool,
-    pub gap: bool,
-}
-
-/// Page numbers to show for `page` of `pages`: the first, the last, and two either side of
-/// the current one, with one gap entry where numbers are left out (so 1 000 pages give at
-/// most 9 entries, not 1 000 links).
-pub(crate) fn page_links(
-    page: usize,
-    pages: usize,
-    href: impl Fn(usize) -> String,
-) -> Vec<PageLink> {
-    let mut out = Vec::new();
-    let mut last = 0;
-    for n in 1..=pages {
-        let near = n + 2 >= page && n <= page + 2;
-        if n == 1 || n == pages || near {
-            if n > last + 1 {
-                out.push(PageLink {
-                    number: 0,
-                    href: String::new(),
-                    current: false,
-                    gap: true,
-                });
-            }
-            out.push(PageLink {
-                number: n,
-                href: href(n),
-                current: n == page,
-                gap: false,
-            });
-            last = n;
-        }
-    }
-    out
 }
 
 /// The run's items (optionally one category / a search) as CSV, formula-guarded.
@@ -492,6 +448,16 @@ pub(super) struct SelectionForm {
     create_missing_products: Option<String>,
     #[serde(default)]
     force: Option<String>,
+    /// Set by the run page's form (not the review page's): the page shown, whose ticks are
+    /// merged into the kept selection before the review.
+    #[serde(default)]
+    from_run: Option<String>,
+    #[serde(default)]
+    shown_category: String,
+    #[serde(default)]
+    shown_q: String,
+    #[serde(default)]
+    shown_page: String,
 }
 
 /// Billing cycles offered for imports (WHMCS names).
@@ -630,6 +596,16 @@ async fn review_or_apply(
             ),
         )));
     }
+    let mut f = f;
+    if f.from_run.is_some() {
+        // The ticks of every page, kept server-side, with those of the page just shown.
+        let shown = RunQuery {
+            category: f.shown_category.clone(),
+            q: f.shown_q.clone(),
+            page: f.shown_page.clone(),
+        };
+        f.c = remember(st, user, &view, &shown, &f.c).await?;
+    }
     let v = view.clone();
     let (c, all) = (f.c.clone(), f.all.clone());
     let (selection, selected) =
@@ -663,6 +639,11 @@ async fn review_or_apply(
     };
     if !dry_run {
         st.runs.forget(id);
+        // Applied: the kept ticks have done their work.
+        st.app
+            .store
+            .clear_run_selection(id, user.session.user.id)
+            .await?;
     }
     let clients = if has_import {
         st.app
@@ -733,37 +714,4 @@ pub(super) async fn apply(
 ) -> Result<Html<String>, WebError> {
     user.check_admin_form(&f.csrf)?;
     review_or_apply(&st, &user, id, f, false).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::page_links;
-
-    fn shown(page: usize, pages: usize) -> String {
-        page_links(page, pages, |n| format!("?page={n}"))
-            .iter()
-            .map(|l| {
-                if l.gap {
-                    "…".to_string()
-                } else if l.current {
-                    format!("[{}]", l.number)
-                } else {
-                    l.number.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    #[test]
-    fn page_numbers_keep_ends_and_neighbours_with_gaps() {
-        assert_eq!(shown(1, 1), "[1]");
-        assert_eq!(shown(2, 3), "1 [2] 3");
-        assert_eq!(shown(1, 10), "[1] 2 3 … 10");
-        assert_eq!(shown(6, 12), "1 … 4 5 [6] 7 8 … 12");
-        assert_eq!(shown(12, 12), "1 … 10 11 [12]");
-        let links = page_links(3, 4, |n| format!("/runs/1?page={n}"));
-        assert_eq!(links[0].href, "/runs/1?page=1");
-        assert!(links[2].current && links[2].number == 3);
-    }
 }
