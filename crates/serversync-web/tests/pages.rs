@@ -714,3 +714,44 @@ async fn ticks_are_kept_across_tabs_per_user_until_apply() {
             && w.store.run_selection(run_id, 2).await.unwrap().is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_found_by_id_email_or_name_on_the_page_and_in_the_review() {
+    let w = world().await;
+    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let (_, _, found) = admin.get("/clients?q=LEE").await;
+    assert!(found.contains("id=\"client-1\""), "{found}");
+    assert!(found.contains("1 client matches “LEE”"), "{found}");
+    let (_, _, none) = admin.get("/clients?q=nobody").await;
+    assert!(!none.contains("id=\"client-1\"") && none.contains("No client matches."));
+
+    let (url, _) = admin.sync(100).await;
+    let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
+    let base = [
+        ("csrf", admin.csrf.as_str()),
+        ("all", "not_in_billing:import"),
+    ];
+    // No search yet: only "refuse them", chosen; no list of every client.
+    let (status, _, review) = admin.post(&format!("/runs/{run_id}/review"), &base).await;
+    assert_eq!(status, 200, "{review}");
+    assert!(review.contains("id=\"client_q\""), "{review}");
+    assert!(review.contains("id=\"client-none\" checked"), "{review}");
+    assert!(!review.contains("id=\"client-1\""), "{review}");
+    // Searching by e-mail offers the client; choosing it keeps it chosen.
+    let mut f = base.to_vec();
+    f.push(("client_q", "ann@mail"));
+    let (_, _, review) = admin.post(&format!("/runs/{run_id}/review"), &f).await;
+    assert!(
+        review.contains("value=\"1\" id=\"client-1\"> #1 ann@mail.test (Ann Lee)"),
+        "{review}"
+    );
+    let mut f = base.to_vec();
+    f.extend([("client_q", ""), ("unassigned_client", "1")]);
+    let (_, _, review) = admin.post(&format!("/runs/{run_id}/review"), &f).await;
+    assert!(review.contains("id=\"client-1\" checked"), "{review}");
+    assert!(!review.contains("id=\"client-none\" checked"), "{review}");
+    let mut f = base.to_vec();
+    f.push(("client_q", "zzz"));
+    let (_, _, review) = admin.post(&format!("/runs/{run_id}/review"), &f).await;
+    assert!(review.contains("no client matches “zzz”"), "{review}");
+}

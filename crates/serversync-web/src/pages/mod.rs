@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::{WebError, WebState};
 
 mod chart;
+mod client_search;
 mod pager;
 mod records;
 mod runs;

@@ -438,6 +438,9 @@ pub(super) struct SelectionForm {
     /// A client id, or empty = refuse accounts without a usable e-mail.
     #[serde(default)]
     unassigned_client: String,
+    /// The review's client search (id, e-mail, name), for the picker of `unassigned_client`.
+    #[serde(default)]
+    client_q: String,
     #[serde(default)]
     billing_cycle: String,
     #[serde(default)]
@@ -569,7 +572,13 @@ struct ReviewPage {
     has_import: bool,
     c: Vec<String>,
     all: Vec<String>,
+    /// The client picker: matches of `client_q` and the chosen client, as (id, "#id e-mail
+    /// (name)", chosen).
     clients: Vec<(i64, String, bool)>,
+    client_q: String,
+    client_more: bool,
+    /// A client is chosen (else "refuse them" is).
+    client_chosen: bool,
     billing_cycles: Vec<&'static str>,
     billing_cycle: String,
     amount: String,
@@ -645,17 +654,12 @@ async fn review_or_apply(
             .clear_run_selection(id, user.session.user.id)
             .await?;
     }
-    let clients = if has_import {
-        st.app
-            .store
-            .clients()
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c.email, Some(c.id) == defaults.unassigned_client))
-            .collect()
+    let (clients, client_more) = if has_import {
+        client_choices(st, &f.client_q, defaults.unassigned_client).await?
     } else {
-        Vec::new()
+        (Vec::new(), false)
     };
+    let clients_chosen = clients.iter().any(|(_, _, chosen)| *chosen);
     let (groups, ok_count, refused_count, forced) = match &report {
         Some(r) => (
             groups(r),
@@ -682,6 +686,9 @@ async fn review_or_apply(
         c: f.c,
         all: f.all,
         clients,
+        client_q: f.client_q.trim().to_string(),
+        client_more,
+        client_chosen: clients_chosen,
         billing_cycles: BILLING_CYCLES.to_vec(),
         billing_cycle: defaults.billing_cycle,
         amount: defaults.amount,
@@ -692,6 +699,36 @@ async fn review_or_apply(
         create_missing_products: defaults.create_missing_products,
         force: f.force.is_some(),
     })
+}
+
+/// The picker's choices: the chosen client first (when there is one), then the matches of
+/// `q` (client_search.rs), each once; and whether more matched than are shown.
+async fn client_choices(
+    st: &WebState,
+    q: &str,
+    chosen: Option<i64>,
+) -> Result<(Vec<(i64, String, bool)>, bool), WebError> {
+    let all = st.app.store.clients().await?;
+    let label = |c: &serversync_core::model::Client| {
+        let name = format!("{} {}", c.first_name, c.last_name);
+        if name.trim().is_empty() {
+            format!("#{} {}", c.id, c.email)
+        } else {
+            format!("#{} {} ({})", c.id, c.email, name.trim())
+        }
+    };
+    let mut out: Vec<(i64, String, bool)> = all
+        .iter()
+        .filter(|c| Some(c.id) == chosen)
+        .map(|c| (c.id, label(c), true))
+        .collect();
+    let (hits, more) = super::client_search::find(&all, q);
+    out.extend(
+        hits.into_iter()
+            .filter(|c| Some(c.id) != chosen)
+            .map(|c| (c.id, label(c), false)),
+    );
+    Ok((out, more))
 }
 
 /// What the selection would change (a dry run); read-only users may look.
