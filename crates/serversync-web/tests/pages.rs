@@ -416,6 +416,18 @@ async fn sync_review_apply_end_to_end() {
     assert_eq!(status, 400);
 
     // Run history and the server page.
+    let (_, _, fleet) = admin.get("/runs").await;
+    assert!(fleet.contains("id=\"nav-runs\""), "{fleet}");
+    let row = between(&fleet, &format!("data-run=\"{run_id}\""), "</tr>").unwrap();
+    assert!(
+        row.contains("data-server-id=\"100\"")
+            && row.contains(">web1</a> <span class=\"muted\">#100</span>"),
+        "{row}"
+    );
+    assert!(
+        row.contains("data-category=\"not_on_server\">Not on the server <span class=\"count\">6<"),
+        "{row}"
+    );
     let (_, _, hist) = admin.get("/servers/100/runs").await;
     assert!(hist.contains(&format!("data-run=\"{run_id}\"")));
     let (_, _, sp) = admin.get("/servers/100").await;

@@ -35,6 +35,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/servers/{id}/runs", get(servers::history))
         .route("/servers/{id}/sync", post(servers::sync))
         .route("/jobs/{id}", get(servers::job))
+        .route("/runs", get(servers::all_runs))
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/export.csv", get(runs::export))
         .route("/runs/{id}/select", post(selection::select))

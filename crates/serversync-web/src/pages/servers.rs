@@ -208,6 +208,55 @@ pub(super) async fn history(
     })
 }
 
+/// One run of the fleet's run history: the run and the server it belongs to.
+pub struct FleetRun {
+    pub server_id: i64,
+    pub server_name: String,
+    pub run: RunRow,
+}
+
+#[derive(Template)]
+#[template(path = "all_runs.html")]
+struct AllRunsPage {
+    nav: Option<Nav>,
+    runs: Vec<FleetRun>,
+    /// How many runs of each server were looked at (the newest ones).
+    per_server: i64,
+}
+
+/// Runs of each server the fleet history looks at, and how many it shows in all.
+const FLEET_PER_SERVER: i64 = 50;
+const FLEET_SHOWN: usize = 200;
+
+/// The run history of every server (top menu "Runs"): the newest runs first, each named
+/// with its server.
+pub(super) async fn all_runs(
+    State(st): State<WebState>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
+    let mut all: Vec<(RunSummary, i64, String)> = Vec::new();
+    for server in st.app.servers().await? {
+        for r in st.app.store.runs(server.id, FLEET_PER_SERVER).await? {
+            all.push((r, server.id, server.name.clone()));
+        }
+    }
+    // Newest first; ties (same start) by run id, newest first.
+    all.sort_by(|a, b| (b.0.started_at, b.0.id).cmp(&(a.0.started_at, a.0.id)));
+    all.truncate(FLEET_SHOWN);
+    render(&AllRunsPage {
+        nav: Nav::of(&user),
+        runs: all
+            .iter()
+            .map(|(r, server_id, server_name)| FleetRun {
+                server_id: *server_id,
+                server_name: server_name.clone(),
+                run: RunRow::of(r),
+            })
+            .collect(),
+        per_server: FLEET_PER_SERVER,
+    })
+}
+
 #[derive(Deserialize)]
 pub(super) struct CsrfForm {
     #[serde(default)]
