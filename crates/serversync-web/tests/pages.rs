@@ -767,3 +767,25 @@ async fn clients_are_found_by_id_email_or_name_on_the_page_and_in_the_review() {
     let (_, _, review) = admin.post(&format!("/runs/{run_id}/review"), &f).await;
     assert!(review.contains("no client matches “zzz”"), "{review}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_names_terminate_targets_as_services_with_their_domain() {
+    let w = world().await;
+    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let (url, _) = admin.sync(100).await;
+    let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
+    let form = [
+        ("csrf", admin.csrf.as_str()),
+        ("all", "not_on_server:terminate"),
+    ];
+    let (status, _, review) = admin.post(&format!("/runs/{run_id}/review"), &form).await;
+    assert_eq!(status, 200, "{review}");
+    let row = between(
+        &review,
+        "data-action=\"terminate\" data-target=\"1002\">",
+        "</tr>",
+    )
+    .unwrap_or_else(|| panic!("no terminate row of 1002: {review}"));
+    assert!(row.contains("<td>service #1002 gone.test</td>"), "{row}");
+    assert!(!review.contains("--force"), "{review}");
+}

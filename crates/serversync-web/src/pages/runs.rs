@@ -510,7 +510,12 @@ impl SelectionForm {
 }
 
 pub struct ResultRow {
+    /// The target as the apply took it (a unique identifier, or a service id for terminate
+    /// and move), for `data-target` and scripts.
     pub target: String,
+    /// The target for people: a service id named with its domain (`service #1002
+    /// gone.test`).
+    pub label: String,
     pub service_id: Option<i64>,
     pub outcome: &'static str,
     pub notes: Vec<String>,
@@ -522,7 +527,16 @@ pub struct Group {
     pub rows: Vec<ResultRow>,
 }
 
-fn groups(report: &ApplyReport) -> Vec<Group> {
+/// The domains of the services a run's items show, by service id (for the review's labels).
+fn service_domains(view: &RunView) -> HashMap<i64, String> {
+    view.items
+        .iter()
+        .filter_map(|it| it.billing.as_ref())
+        .map(|b| (b.service_id, b.domain.clone()))
+        .collect()
+}
+
+fn groups(report: &ApplyReport, domains: &HashMap<i64, String>) -> Vec<Group> {
     [
         ("sync", "Sync"),
         ("import", "Import"),
@@ -538,6 +552,13 @@ fn groups(report: &ApplyReport) -> Vec<Group> {
             .iter()
             .filter(|r| r.action.as_str() == action)
             .map(|r| ResultRow {
+                label: match (action, r.target.parse::<i64>()) {
+                    ("terminate" | "move", Ok(id)) => match domains.get(&id) {
+                        Some(d) if !d.is_empty() => format!("service #{id} {d}"),
+                        _ => format!("service #{id}"),
+                    },
+                    _ => r.target.clone(),
+                },
                 target: r.target.clone(),
                 service_id: r.service_id,
                 outcome: match r.outcome {
@@ -662,7 +683,7 @@ async fn review_or_apply(
     let clients_chosen = clients.iter().any(|(_, _, chosen)| *chosen);
     let (groups, ok_count, refused_count, forced) = match &report {
         Some(r) => (
-            groups(r),
+            groups(r, &service_domains(&view)),
             r.count(ItemOutcome::Applied) + r.count(ItemOutcome::WouldApply),
             r.count(ItemOutcome::Refused),
             r.forced.clone(),
