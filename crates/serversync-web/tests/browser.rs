@@ -8,7 +8,8 @@
 //! `not_in_billing` tab and select one import (ed.test), back on "all" both are still ticked
 //! → Review lists both → Apply → summary shows both
 //! `applied` → the billing records changed (`serversync services list --json`: carol.test is
-//! Suspended, ed.test exists; the services page lists ed.test).
+//! Suspended, ed.test exists; the services page lists ed.test) → the servers page's drift
+//! trend, web1's chart of accounts and drift, the run history in the top menu.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`; `CHROMIUM` / `CHROMEDRIVER` override the paths). Without them the test
@@ -202,6 +203,11 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
                 "at {width} px the {what} of carol.test is at x {left}..{right}, outside the viewport (width {vw})"
             );
         }
+        let (page_w, view_w) = page.page_and_viewport_width().await?;
+        ensure!(
+            page_w <= view_w,
+            "at {width} px the run page is {page_w} px wide (it scrolls sideways)"
+        );
         page.screenshot(step).await?;
     }
     page.set_viewport(1400, 1000).await?;
@@ -331,6 +337,37 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     page.screenshot("services").await?;
+
+    // 10. The pictures: the drift trend of web1 on the servers page, the chart of accounts
+    //     and drift on web1's page (SVG, with its numbers in a table), the fleet's runs.
+    page.goto("/servers").await?;
+    page.wait_css("#servers tr[data-server='web1'] td.trend svg rect")
+        .await
+        .context("the drift trend of web1")?;
+    let (page_w, view_w) = page.page_and_viewport_width().await?;
+    ensure!(
+        page_w <= view_w,
+        "the servers page is {page_w} px wide in a {view_w} px viewport (it scrolls sideways)"
+    );
+    page.screenshot("servers-drift-trend").await?;
+    page.wait_css("#servers tr[data-server='web1'] a[href^='/servers/']")
+        .await?
+        .click()
+        .await?;
+    page.wait_css("#server-chart svg polyline.accounts")
+        .await
+        .context("the accounts chart of web1")?;
+    let numbers = page.all("#chart-numbers tbody tr").await?;
+    ensure!(
+        !numbers.is_empty(),
+        "the chart of web1 has no table of numbers"
+    );
+    page.screenshot("server-chart").await?;
+    page.wait_css("#nav-runs").await?.click().await?;
+    page.wait_css("table#all-runs tr[data-run]")
+        .await
+        .context("the run history in the top menu")?;
+    page.screenshot("run-history").await?;
     Ok(())
 }
 

@@ -337,6 +337,20 @@ impl Page {
             .ok_or_else(|| anyhow!("window.innerWidth is not a number: {v}"))
     }
 
+    /// The page's full width (`document.documentElement.scrollWidth`) and the viewport's:
+    /// the page scrolls sideways when the first is larger.
+    pub async fn page_and_viewport_width(&self) -> Result<(f64, f64)> {
+        let v = self
+            .client
+            .execute("return document.documentElement.scrollWidth;", Vec::new())
+            .await
+            .context("scrollWidth")?;
+        let page = v
+            .as_f64()
+            .ok_or_else(|| anyhow!("scrollWidth is not a number: {v}"))?;
+        Ok((page, self.viewport_width().await?))
+    }
+
     /// Whether `el` lies wholly inside the viewport horizontally (its right edge at most
     /// `window.innerWidth`, its left edge at least 0); returns the edges and the width seen.
     pub async fn inside_viewport_x(&self, el: &Element) -> Result<(bool, f64, f64, f64)> {
