@@ -241,7 +241,7 @@ pub(super) async fn all_runs(
         }
     }
     // Newest first; ties (same start) by run id, newest first.
-    all.sort_by(|a, b| (b.0.started_at, b.0.id).cmp(&(a.0.started_at, a.0.id)));
+    all.sort_by_key(|(r, _, _)| std::cmp::Reverse((r.started_at, r.id)));
     all.truncate(FLEET_SHOWN);
     render(&AllRunsPage {
         nav: Nav::of(&user),
