@@ -656,6 +656,21 @@ async fn ticks_are_kept_across_tabs_per_user_until_apply() {
     let (_, _, back) = admin.get(&format!("/runs/{run_id}")).await;
     assert!(back.contains(&checked), "{back}");
 
+    // A search (the Search button submits the run form too) keeps the ticks as well.
+    let mut search = shown_all.to_vec();
+    search.extend([
+        ("c", sync_bob.as_str()),
+        ("goto_search", "1"),
+        ("q", "fresh"),
+    ]);
+    let (status, _, found) = admin.post(&format!("/runs/{run_id}/select"), &search).await;
+    assert_eq!(status, 200, "{found}");
+    assert!(
+        found.contains("data-uid=\"fresh.test\"") && !found.contains("data-uid=\"bob.test\""),
+        "{found}"
+    );
+    assert!(found.contains("id=\"kept-top\">1 ticked"), "{found}");
+
     // Another user's ticks are their own.
     let viewer = Browser::login(&w.base, "viewer", VIEWER_PW).await;
     let (_, _, vrun) = viewer.get(&format!("/runs/{run_id}")).await;

@@ -108,6 +108,11 @@ pub(super) struct SelectForm {
     /// A tab to show next (its page 1); `all` for every category.
     #[serde(default)]
     goto_category: Option<String>,
+    /// Set by the Search button: show page 1 of the tab shown for the search `q`.
+    #[serde(default)]
+    goto_search: Option<String>,
+    #[serde(default)]
+    q: String,
 }
 
 /// Keeps the ticks of the page shown and redirects to the page asked for (303, so that a
@@ -127,6 +132,7 @@ pub(super) async fn select(
     };
     remember(&st, &user, &view, &shown, &f.c).await?;
     let to = match f.goto_category.as_deref().map(str::trim) {
+        None if f.goto_search.is_some() => run_href(id, &f.shown_category, &f.q, 1),
         Some(c) => {
             let category = if c == "all" { "" } else { c };
             // Checked like a query string's category: an unknown one is a 400.
