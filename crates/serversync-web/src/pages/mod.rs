@@ -3,7 +3,13 @@
 //! functions and render; every value from a panel or from billing is escaped by askama.
 //!
 //! Stable element ids for browser tests: see the templates (`sync-{server}`, `tab-{category}`,
-//! `items`, `review`, `apply`, `summary`, `job-progress`).
+//! `items`, `review`, `apply`, `summary`, `job-progress`, `kept-top` / `kept-bottom` (ticks
+//! kept across pages), `server-chart` / `chart-numbers`, `all-runs`, `client_q`).
+//!
+//! Category names (`out_of_sync`) stay in ids, data attributes and links; people read
+//! [`serversync_core::analysis::Category::label`]. The pages have no script: the ticks of a
+//! run page travel with its form to `/runs/{id}/select` on every page, tab or search change
+//! (selection.rs), and the charts are SVG rendered here (chart.rs).
 
 use axum::response::Redirect;
 use axum::routing::{get, post};
