@@ -146,7 +146,7 @@ async fn apply_locked(
         }
         ListingStatus::Incomplete if !req.force => {
             return Err(AppError::NotApplicable(format!(
-                "run {} of server {} cannot be applied: its listing was incomplete ({} records skipped); use --force to apply it anyway",
+                "run {} of server {} cannot be applied: its listing was incomplete ({} records skipped); override the guards to apply it anyway",
                 run.id,
                 server.name,
                 run.skipped.len()
@@ -376,7 +376,7 @@ impl Ctx<'_> {
                 b.results.push(refuse(
                     result,
                     format!(
-                        "blocked: {} (use --force to override)",
+                        "blocked: {} (override the guards to go ahead)",
                         self.violations.join("; ")
                     ),
                 ));

@@ -457,9 +457,15 @@ impl App {
             Some(id) => {
                 let r = self.store.run(id).await?;
                 if r.server_id != server.id {
+                    // Named for people, with the id for scripts; a server that cannot be
+                    // read is still named by its id.
+                    let owner = match self.store.server_by_id(r.server_id).await {
+                        Ok(o) => format!("{} (#{})", o.name, o.id),
+                        Err(_) => format!("#{}", r.server_id),
+                    };
                     return Err(AppError::NotApplicable(format!(
-                        "run {id} belongs to server {}, not to {}",
-                        r.server_id, server.name
+                        "run {id} belongs to server {owner}, not to {} (#{})",
+                        server.name, server.id
                     )));
                 }
                 Ok(r)

@@ -86,6 +86,28 @@ impl Category {
         }
     }
 
+    /// The category from its snake_case name ([`Category::as_str`]); `None` for any other
+    /// text (an analysis document of a newer version, a hand-edited query string).
+    pub fn from_name(name: &str) -> Option<Category> {
+        Category::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+
+    /// The label shown to people on the pages ("Out of sync"); scripts keep
+    /// [`Category::as_str`] (JSON, `--json`, CSV, query strings, element ids).
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::InSync => "In sync",
+            Category::OutOfSync => "Out of sync",
+            Category::Duplicate => "Duplicate in billing",
+            Category::TerminatedInBilling => "Terminated in billing but live",
+            Category::Moved => "Moved from another server",
+            Category::NotInBilling => "Not in billing",
+            Category::Conflict => "Conflict",
+            Category::NotOnServer => "Not on the server",
+            Category::PendingNotOnServer => "Pending, not on the server",
+        }
+    }
+
     /// Whether items of this category are drift (everything but `in_sync`).
     pub fn is_drift(self) -> bool {
         self != Category::InSync

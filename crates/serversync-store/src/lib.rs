@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 pub mod lease;
 pub mod secrets;
+pub mod selections;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
@@ -200,6 +201,7 @@ fn clashes_message(c: &[IdentifierClash]) -> String {
 }
 
 pub use lease::{HeldLock, LockHolder, ProcessId, ServerLock};
+pub use selections::RunSelections;
 
 /// The audit event of a write, made from what the write produced (the saved id, the created
 /// user, the import's counts, the removed lock) and stored in the same transaction.
@@ -505,9 +507,10 @@ pub struct AuditFilter {
     pub offset: i64,
 }
 
-/// The store capability: everything serversync reads and writes.
+/// The store capability: everything serversync reads and writes (the run selections of the
+/// pages in [`RunSelections`]).
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: RunSelections + Send + Sync {
     /// Upserts a whole records document in one transaction, keeping the ids of the file.
     /// Rows equal to the stored ones are left alone (loading twice changes nothing; a
     /// service's version only moves when it changed). Server secrets that are empty in the

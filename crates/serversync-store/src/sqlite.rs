@@ -39,6 +39,7 @@ use crate::{
 mod identifiers;
 mod leases;
 mod sealing;
+mod selections;
 mod setup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

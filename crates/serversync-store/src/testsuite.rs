@@ -19,6 +19,8 @@ use crate::{
 
 pub mod reliability;
 pub use reliability::*;
+pub mod selections;
+pub use selections::*;
 
 /// The audit event of a records import in these checks.
 pub fn records_event(c: &ImportCounts) -> NewAuditEvent {
@@ -96,6 +98,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     reliability::writes_and_their_audit_are_one_transaction(s).await;
     users_create_lookup_and_refuse_duplicates(s).await;
     sessions_live_expired_deleted(s).await;
+    run_selection_per_run_and_user(s).await;
     api_tokens_create_lookup_and_refuse_duplicates(s).await;
     save_server_insert_update_keep_secrets(s).await;
     save_product_insert_update(s).await;
@@ -654,7 +657,7 @@ pub async fn live_services_of_module(store: &dyn Store) {
         .is_empty());
 }
 
-fn new_run(server_id: i64, accounts: Vec<RemoteAccount>) -> NewRun {
+pub(crate) fn new_run(server_id: i64, accounts: Vec<RemoteAccount>) -> NewRun {
     NewRun {
         server_id,
         started_at: datetime!(2024-05-01 10:00:00.123456789 UTC),

@@ -64,6 +64,7 @@ suite!(
     writes_and_their_audit_are_one_transaction,
     users_create_lookup_and_refuse_duplicates,
     sessions_live_expired_deleted,
+    run_selection_per_run_and_user,
     api_tokens_create_lookup_and_refuse_duplicates,
     save_server_insert_update_keep_secrets,
     save_product_insert_update,

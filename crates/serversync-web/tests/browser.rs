@@ -3,10 +3,13 @@
 //!
 //! Steps (a screenshot of each is saved to `target/browser-artifacts/NN-step.png`):
 //! sign in → servers page lists web1..web4 → web1 → "Sync accounts" → job page → run page
-//! with category tabs and counts → select one `out_of_sync` sync (carol.test) and one
-//! `not_in_billing` import (ed.test) → Review lists both → Apply → summary shows both
+//! with category tabs and counts → at 1280 px and 800 px the billing status and notes are
+//! inside the viewport → select one `out_of_sync` sync (carol.test), change to the
+//! `not_in_billing` tab and select one import (ed.test), back on "all" both are still ticked
+//! → Review lists both → Apply → summary shows both
 //! `applied` → the billing records changed (`serversync services list --json`: carol.test is
-//! Suspended, ed.test exists; the services page lists ed.test).
+//! Suspended, ed.test exists; the services page lists ed.test) → the servers page's drift
+//! trend, web1's chart of accounts and drift, the run history in the top menu.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`; `CHROMIUM` / `CHROMEDRIVER` override the paths). Without them the test
@@ -182,17 +185,64 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
         );
     }
 
-    // 6. Select one sync (carol.test: suspended on the server, Active in billing) and one
-    //    import (ed.test: not in billing, its e-mail is a new client's).
-    let sync_box = find_choice(page, "out_of_sync", "carol.test", "sync").await?;
-    let import_box = find_choice(page, "not_in_billing", "ed.test", "import").await?;
-    for b in [&sync_box, &import_box] {
-        if !b.is_selected().await? {
-            b.click().await?;
+    // 5b. The run table fits the screen: at 1280 px the billing status and the notes of
+    //     carol.test (out of sync) are inside the viewport; at 800 px too (one block per item).
+    for (width, step) in [(1280, "run-1280px"), (800, "run-800px")] {
+        page.set_viewport(width, 900).await?;
+        page.goto(&run_path).await?;
+        let row = "#items tr[data-uid='carol.test']";
+        page.wait_css(row).await?;
+        for (what, css) in [
+            ("billing status", format!("{row} .b-status")),
+            ("notes", format!("{row} td.notes")),
+        ] {
+            let el = page.wait_css(&css).await?;
+            let (inside, left, right, vw) = page.inside_viewport_x(&el).await?;
+            ensure!(
+                inside,
+                "at {width} px the {what} of carol.test is at x {left}..{right}, outside the viewport (width {vw})"
+            );
         }
-        ensure!(b.is_selected().await?, "a checkbox did not become checked");
+        let (page_w, view_w) = page.page_and_viewport_width().await?;
+        ensure!(
+            page_w <= view_w,
+            "at {width} px the run page is {page_w} px wide (it scrolls sideways)"
+        );
+        page.screenshot(step).await?;
     }
-    page.screenshot("selected").await?;
+    page.set_viewport(1400, 1000).await?;
+    page.goto(&run_path).await?;
+
+    // 6. Select one sync (carol.test: suspended on the server, Active in billing) on the
+    //    "all" tab, change to the "not in billing" tab and select one import there (ed.test:
+    //    its e-mail is a new client's); back on "all", both ticks are kept (server-side).
+    let sync_box = find_choice(page, "out_of_sync", "carol.test", "sync").await?;
+    tick(&sync_box).await?;
+    page.screenshot("selected-sync").await?;
+    page.wait_css("#tab-not_in_billing").await?.click().await?;
+    page.wait_path("/runs/", WAIT).await?;
+    wait_until_path_has(page, "category=not_in_billing").await?;
+    let import_box = find_choice(page, "not_in_billing", "ed.test", "import").await?;
+    tick(&import_box).await?;
+    page.screenshot("selected-import-other-tab").await?;
+    page.wait_css("#tab-all").await?.click().await?;
+    wait_until_path_is(page, &run_path).await?;
+    for (category, uid, action) in [
+        ("out_of_sync", "carol.test", "sync"),
+        ("not_in_billing", "ed.test", "import"),
+    ] {
+        let b = find_choice(page, category, uid, action).await?;
+        ensure!(
+            b.is_selected().await?,
+            "the {action} tick of {uid} was lost by the tab change"
+        );
+    }
+    let kept = page.wait_css("#kept-top").await?.text().await?;
+    ensure!(
+        kept.starts_with("2 ticked"),
+        "the kept count reads {kept:?}"
+    );
+    page.screenshot("selected-kept-across-tabs").await?;
 
     // 7. Review (a dry run) lists the sync and the import, both as would-apply.
     page.wait_css("#review").await?.click().await?;
@@ -287,7 +337,77 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     page.screenshot("services").await?;
+
+    // 10. The pictures: the drift trend of web1 on the servers page, the chart of accounts
+    //     and drift on web1's page (SVG, with its numbers in a table), the fleet's runs.
+    page.goto("/servers").await?;
+    page.wait_css("#servers tr[data-server='web1'] td.trend svg rect")
+        .await
+        .context("the drift trend of web1")?;
+    let (page_w, view_w) = page.page_and_viewport_width().await?;
+    ensure!(
+        page_w <= view_w,
+        "the servers page is {page_w} px wide in a {view_w} px viewport (it scrolls sideways)"
+    );
+    page.screenshot("servers-drift-trend").await?;
+    page.wait_css("#servers tr[data-server='web1'] a[href^='/servers/']")
+        .await?
+        .click()
+        .await?;
+    page.wait_css("#server-chart svg polyline.accounts")
+        .await
+        .context("the accounts chart of web1")?;
+    let numbers = page.all("#chart-numbers tbody tr").await?;
+    ensure!(
+        !numbers.is_empty(),
+        "the chart of web1 has no table of numbers"
+    );
+    page.screenshot("server-chart").await?;
+    page.wait_css("#nav-runs").await?.click().await?;
+    page.wait_css("table#all-runs tr[data-run]")
+        .await
+        .context("the run history in the top menu")?;
+    page.screenshot("run-history").await?;
     Ok(())
+}
+
+/// Ticks a checkbox (if it is not) and checks that it is.
+async fn tick(b: &fantoccini::elements::Element) -> Result<()> {
+    if !b.is_selected().await? {
+        b.click().await?;
+    }
+    ensure!(b.is_selected().await?, "a checkbox did not become checked");
+    Ok(())
+}
+
+/// Waits until the current path and query contain `part`.
+async fn wait_until_path_has(page: &Page, part: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let p = page.path().await;
+        if p.contains(part) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("the page is {p}, expected one with {part:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the current path and query are exactly `path`.
+async fn wait_until_path_is(page: &Page, path: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let p = page.path().await;
+        if p == path {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("the page is {p}, expected {path}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// One row of the review / apply summary table.

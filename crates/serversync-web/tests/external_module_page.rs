@@ -116,7 +116,7 @@ async fn run_page_uses_the_modules_identifier_heading() {
         .await
         .unwrap();
     assert!(
-        page.contains("<th class=\"side-remote\">Site name</th>"),
+        page.contains("<th><span id=\"uid-heading\">Site name</span> / service"),
         "{page}"
     );
     assert!(

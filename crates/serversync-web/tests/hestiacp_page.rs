@@ -122,7 +122,7 @@ async fn hestiacp_on_the_server_form_and_its_run_page() {
         .await
         .unwrap();
     assert!(
-        page.contains("<th class=\"side-remote\">Domain</th>"),
+        page.contains("<th><span id=\"uid-heading\">Domain</span> / service"),
         "{page}"
     );
     for d in ["ann.test", "cid.test"] {

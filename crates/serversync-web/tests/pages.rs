@@ -240,6 +240,28 @@ async fn sync_review_apply_end_to_end() {
         "{bob}"
     );
     assert!(bob.contains("href=\"/services?id=1001\""), "{bob}");
+    // Words for people (the machine names stay in ids and data attributes), and the
+    // client and product of the billing side linked.
+    assert!(bob.contains(">Out of sync<"), "{bob}");
+    assert!(
+        run.contains("id=\"tab-not_on_server\" data-count=\"6\" data-href="),
+        "{run}"
+    );
+    assert!(
+        run.contains(">Not on the server <span class=\"count\">6<"),
+        "{run}"
+    );
+    assert!(!run.contains(">out_of_sync<") && !run.contains(">not_in_billing <"));
+    assert!(bob.contains("href=\"/clients?q=1\">client #1</a>"), "{bob}");
+    assert!(bob.contains("href=\"/products#product-10\""), "{bob}");
+    assert!(bob.contains(">Basic Hosting</a>"), "{bob}");
+    // The pager above and below the table: 10 items on one page.
+    assert_eq!(run.matches("class=\"pager\"").count(), 2, "{run}");
+    assert!(run.contains("aria-label=\"Pages\">10 items\n"), "{run}");
+    let (_, _, one) = admin
+        .get(&format!("/runs/{run_id}?category=out_of_sync"))
+        .await;
+    assert!(one.contains("aria-label=\"Pages\">1 item\n"), "{one}");
     let ann = between(&run, "data-uid=\"ann.test\"", "</tr>").unwrap();
     assert!(!ann.contains("class=\"diff\""), "{ann}");
     assert!(
@@ -394,10 +416,45 @@ async fn sync_review_apply_end_to_end() {
     assert_eq!(status, 400);
 
     // Run history and the server page.
+    let (_, _, fleet) = admin.get("/runs").await;
+    assert!(fleet.contains("id=\"nav-runs\""), "{fleet}");
+    let row = between(&fleet, &format!("data-run=\"{run_id}\""), "</tr>").unwrap();
+    assert!(
+        row.contains("data-server-id=\"100\"")
+            && row.contains(">web1</a> <span class=\"muted\">#100</span>"),
+        "{row}"
+    );
+    assert!(
+        row.contains("data-category=\"not_on_server\">Not on the server <span class=\"count\">6<"),
+        "{row}"
+    );
     let (_, _, hist) = admin.get("/servers/100/runs").await;
     assert!(hist.contains(&format!("data-run=\"{run_id}\"")));
     let (_, _, sp) = admin.get("/servers/100").await;
     assert!(sp.contains("id=\"latest-run\"") && sp.contains("id=\"sync-web1\""));
+    // The chart of accounts and drift (SVG, no script) with its numbers beside it: one run,
+    // 4 accounts, 9 drift items (1 out of sync, 2 not in billing, 6 not on the server).
+    let chart = between(&sp, "id=\"server-chart\"", "</div>").unwrap();
+    assert!(chart.contains("<svg class=\"chart\""), "{chart}");
+    assert!(chart.contains("<title>Accounts on web1 and drift over its last 1 runs</title>"));
+    assert!(
+        chart.contains(&format!("<tr data-run=\"{run_id}\">"))
+            && chart.contains("<td>4</td><td>9</td>"),
+        "{chart}"
+    );
+    assert!(!sp.contains("<script"));
+    let (_, _, servers) = admin.get("/servers").await;
+    let trend = between(&servers, "class=\"trend\"", "</td>\n").unwrap();
+    assert!(
+        trend.contains(&format!(
+            "data-run=\"{run_id}\" data-category=\"not_on_server\""
+        )),
+        "{trend}"
+    );
+    assert!(
+        trend.contains("Out of sync 1") && trend.contains("Not on the server 6"),
+        "{trend}"
+    );
     let (_, _, services) = admin.get("/services?id=1001").await;
     assert!(
         services.contains("id=\"service-1001\"") && services.contains("data-status=\"Suspended\"")
@@ -563,4 +620,187 @@ async fn servers_and_products_are_edited_by_admins_with_secrets_write_only() {
     );
     let (_, _, clients) = admin.get("/clients").await;
     assert!(clients.contains("ann@mail.test"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_are_kept_across_tabs_per_user_until_apply() {
+    let w = world().await;
+    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let (url, run) = admin.sync(100).await;
+    let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
+    let sync_bob = choice(&run, "bob.test", "sync");
+    let checked = format!(
+        "value=\"{sync_bob}\" id=\"c-{}\" checked",
+        sync_bob.replace(':', "-")
+    );
+    assert!(!run.contains(&checked), "{run}");
+
+    // Tick bob on the "all" tab and change to the "not on the server" tab: the tick is kept
+    // and the browser is sent to that tab (303 → GET).
+    let shown_all = [
+        ("csrf", admin.csrf.as_str()),
+        ("shown_category", ""),
+        ("shown_q", ""),
+        ("shown_page", "1"),
+    ];
+    let mut form = shown_all.to_vec();
+    form.extend([("c", sync_bob.as_str()), ("goto_category", "not_on_server")]);
+    let (status, url, tab) = admin.post(&format!("/runs/{run_id}/select"), &form).await;
+    assert_eq!(status, 200, "{tab}");
+    assert_eq!(url, format!("/runs/{run_id}"));
+    assert!(tab.contains("data-uid=\"gone.test\"") && !tab.contains("data-uid=\"bob.test\""));
+    assert!(
+        tab.contains("id=\"kept-top\">1 ticked, kept until you apply"),
+        "{tab}"
+    );
+    let (_, _, back) = admin.get(&format!("/runs/{run_id}")).await;
+    assert!(back.contains(&checked), "{back}");
+
+    // A search (the Search button submits the run form too) keeps the ticks as well.
+    let mut search = shown_all.to_vec();
+    search.extend([
+        ("c", sync_bob.as_str()),
+        ("goto_search", "1"),
+        ("q", "fresh"),
+    ]);
+    let (status, _, found) = admin.post(&format!("/runs/{run_id}/select"), &search).await;
+    assert_eq!(status, 200, "{found}");
+    assert!(
+        found.contains("data-uid=\"fresh.test\"") && !found.contains("data-uid=\"bob.test\""),
+        "{found}"
+    );
+    assert!(found.contains("id=\"kept-top\">1 ticked"), "{found}");
+
+    // Another user's ticks are their own.
+    let viewer = Browser::login(&w.base, "viewer", VIEWER_PW).await;
+    let (_, _, vrun) = viewer.get(&format!("/runs/{run_id}")).await;
+    assert!(
+        !vrun.contains(&checked) && !vrun.contains("id=\"kept-top\""),
+        "{vrun}"
+    );
+
+    // A box that is not on the page shown is refused; nothing changes.
+    let mut forged = shown_all.to_vec();
+    forged[1] = ("shown_category", "not_on_server");
+    forged.extend([("c", sync_bob.as_str()), ("goto", "1")]);
+    let (status, _, _) = admin.post(&format!("/runs/{run_id}/select"), &forged).await;
+    assert_eq!(status, 400);
+    let (status, _, _) = admin
+        .post(
+            &format!("/runs/{run_id}/select"),
+            &[("c", sync_bob.as_str())],
+        )
+        .await;
+    assert_eq!(status, 403, "without the CSRF token");
+
+    // Review from the "not on the server" tab with nothing ticked there: bob (kept) is in it.
+    let review_form = [
+        ("csrf", admin.csrf.as_str()),
+        ("from_run", "1"),
+        ("shown_category", "not_on_server"),
+        ("shown_q", ""),
+        ("shown_page", "1"),
+    ];
+    let (status, _, review) = admin
+        .post(&format!("/runs/{run_id}/review"), &review_form)
+        .await;
+    assert_eq!(status, 200, "{review}");
+    assert!(
+        review
+            .contains("data-outcome=\"would_apply\" data-action=\"sync\" data-target=\"bob.test\""),
+        "{review}"
+    );
+    assert!(review.contains(&format!("name=\"c\" value=\"{sync_bob}\"")));
+
+    // Unticked on its page: gone from the selection.
+    let mut untick = shown_all.to_vec();
+    untick.push(("goto", "1"));
+    admin.post(&format!("/runs/{run_id}/select"), &untick).await;
+    let (_, _, after) = admin.get(&format!("/runs/{run_id}")).await;
+    assert!(
+        !after.contains(&checked) && !after.contains("id=\"kept-top\""),
+        "{after}"
+    );
+
+    // Ticked again and applied: the selection is cleared.
+    let mut tick = shown_all.to_vec();
+    tick.extend([("c", sync_bob.as_str()), ("goto", "1")]);
+    admin.post(&format!("/runs/{run_id}/select"), &tick).await;
+    let (status, _, summary) = admin
+        .post(
+            &format!("/runs/{run_id}/apply"),
+            &[("csrf", admin.csrf.as_str()), ("c", sync_bob.as_str())],
+        )
+        .await;
+    assert_eq!(status, 200, "{summary}");
+    assert!(
+        summary.contains("data-outcome=\"applied\" data-action=\"sync\" data-target=\"bob.test\"")
+    );
+    assert!(
+        w.store.run_selection(run_id, 1).await.unwrap().is_empty()
+            && w.store.run_selection(run_id, 2).await.unwrap().is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_found_by_id_email_or_name_on_the_page_and_in_the_review() {
+    let w = world().await;
+    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let (_, _, found) = admin.get("/clients?q=LEE").await;
+    assert!(found.contains("id=\"client-1\""), "{found}");
+    assert!(found.contains("1 client matches “LEE”"), "{found}");
+    let (_, _, none) = admin.get("/clients?q=nobody").await;
+    assert!(!none.contains("id=\"client-1\"") && none.contains("No client matches."));
+
+    let (url, _) = admin.sync(100).await;
+    let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
+    let base = [
+        ("csrf", admin.csrf.as_str()),
+        ("all", "not_in_billing:import"),
+    ];
+    // No search yet: only "refuse them", chosen; no list of every client.
+    let (status, _, review) = admin.post(&format!("/runs/{run_id}/review"), &base).await;
+    assert_eq!(status, 200, "{review}");
+    assert!(review.contains("id=\"client_q\""), "{review}");
+    assert!(review.contains("id=\"client-none\" checked"), "{review}");
+    assert!(!review.contains("id=\"client-1\""), "{review}");
+    // Searching by e-mail offers the client; choosing it keeps it chosen.
+    let mut f = base.to_vec();
+    f.push(("client_q", "ann@mail"));
+    let (_, _, review) = admin.post(&format!("/runs/{run_id}/review"), &f).await;
+    assert!(
+        review.contains("value=\"1\" id=\"client-1\"> #1 ann@mail.test (Ann Lee)"),
+        "{review}"
+    );
+    let mut f = base.to_vec();
+    f.extend([("client_q", ""), ("unassigned_client", "1")]);
+    let (_, _, review) = admin.post(&format!("/runs/{run_id}/review"), &f).await;
+    assert!(review.contains("id=\"client-1\" checked"), "{review}");
+    assert!(!review.contains("id=\"client-none\" checked"), "{review}");
+    let mut f = base.to_vec();
+    f.push(("client_q", "zzz"));
+    let (_, _, review) = admin.post(&format!("/runs/{run_id}/review"), &f).await;
+    assert!(review.contains("no client matches “zzz”"), "{review}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_names_terminate_targets_as_services_with_their_domain() {
+    let w = world().await;
+    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let (url, _) = admin.sync(100).await;
+    let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
+    let form = [
+        ("csrf", admin.csrf.as_str()),
+        ("all", "not_on_server:terminate"),
+    ];
+    let (status, _, review) = admin.post(&format!("/runs/{run_id}/review"), &form).await;
+    assert_eq!(status, 200, "{review}");
+    let row = between(
+        &review,
+        "data-action=\"terminate\" data-target=\"1002\">",
+        "</tr>",
+    )
+    .unwrap_or_else(|| panic!("no terminate row of 1002: {review}"));
+    assert!(row.contains("<td>service #1002 gone.test</td>"), "{row}");
+    assert!(!review.contains("--force"), "{review}");
 }

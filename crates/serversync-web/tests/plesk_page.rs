@@ -112,7 +112,7 @@ async fn plesk_is_offered_and_its_run_page_works() {
         .await
         .unwrap();
     assert!(
-        page.contains("<th class=\"side-remote\">Domain</th>"),
+        page.contains("<th><span id=\"uid-heading\">Domain</span> / service"),
         "{page}"
     );
     for text in [

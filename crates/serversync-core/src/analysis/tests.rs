@@ -711,3 +711,25 @@ fn a_www_service_of_a_conflicting_key_is_not_offered_for_termination() {
     assert_eq!(a.counts.not_on_server, 0);
     assert!(a.items.iter().all(|i| i.related_service_ids == vec![7]));
 }
+
+#[test]
+fn category_labels_are_words_and_names_round_trip() {
+    assert_eq!(Category::OutOfSync.label(), "Out of sync");
+    assert_eq!(Category::NotInBilling.label(), "Not in billing");
+    assert_eq!(
+        Category::TerminatedInBilling.label(),
+        "Terminated in billing but live"
+    );
+    let mut labels = std::collections::HashSet::new();
+    for c in Category::ALL {
+        assert_eq!(Category::from_name(c.as_str()), Some(c));
+        assert!(!c.label().contains('_'), "{:?} label {:?}", c, c.label());
+        assert!(
+            labels.insert(c.label()),
+            "two categories share {:?}",
+            c.label()
+        );
+    }
+    assert_eq!(Category::from_name("Out of sync"), None);
+    assert_eq!(Category::from_name(""), None);
+}

@@ -3,18 +3,29 @@
 //! functions and render; every value from a panel or from billing is escaped by askama.
 //!
 //! Stable element ids for browser tests: see the templates (`sync-{server}`, `tab-{category}`,
-//! `items`, `review`, `apply`, `summary`, `job-progress`).
+//! `items`, `review`, `apply`, `summary`, `job-progress`, `kept-top` / `kept-bottom` (ticks
+//! kept across pages), `server-chart` / `chart-numbers`, `all-runs`, `client_q`).
+//!
+//! Category names (`out_of_sync`) stay in ids, data attributes and links; people read
+//! [`serversync_core::analysis::Category::label`]. The pages have no script: the ticks of a
+//! run page travel with its form to `/runs/{id}/select` on every page, tab or search change
+//! (selection.rs), and the charts are SVG rendered here (chart.rs).
 
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
+use serversync_core::analysis::Category;
 use time::OffsetDateTime;
 
 use crate::{WebError, WebState};
 
+mod chart;
+mod client_search;
+mod pager;
 mod records;
 mod runs;
+mod selection;
 mod servers;
 
 pub(crate) fn routes() -> Router<WebState> {
@@ -30,8 +41,10 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/servers/{id}/runs", get(servers::history))
         .route("/servers/{id}/sync", post(servers::sync))
         .route("/jobs/{id}", get(servers::job))
+        .route("/runs", get(servers::all_runs))
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/export.csv", get(runs::export))
+        .route("/runs/{id}/select", post(selection::select))
         .route("/runs/{id}/review", post(runs::review))
         .route("/runs/{id}/apply", post(runs::apply))
         .route("/audit", get(records::audit))
@@ -72,20 +85,21 @@ pub(crate) fn opt_num<T: std::str::FromStr>(
     }
 }
 
-/// Drift categories with a non-zero count, from a run's `counts_json`.
-pub(crate) fn drift_counts(counts_json: &str) -> Vec<(String, u64)> {
+/// Drift categories with a non-zero count, from a run's `counts_json` (`{"out_of_sync": 2,
+/// …}`, CONTRACT.md "Analysis document" `counts`), in display order.
+pub(crate) fn drift_counts(counts_json: &str) -> Vec<(Category, u64)> {
     let v: Value = serde_json::from_str(counts_json).unwrap_or(Value::Null);
     let Some(m) = v.as_object() else {
         return Vec::new();
     };
-    serversync_core::analysis::Category::ALL
+    Category::ALL
         .iter()
         .filter(|c| c.is_drift())
         .filter_map(|c| {
             m.get(c.as_str())
                 .and_then(Value::as_u64)
                 .filter(|n| *n > 0)
-                .map(|n| (c.as_str().to_string(), n))
+                .map(|n| (*c, n))
         })
         .collect()
 }

@@ -24,15 +24,36 @@ use crate::{WebError, WebState};
 struct ClientsPage {
     nav: Option<Nav>,
     clients: Vec<Client>,
+    /// The search (id, e-mail, name, company); empty = every client.
+    q: String,
+    /// More matched than are shown.
+    more: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct ClientsQuery {
+    #[serde(default)]
+    q: String,
 }
 
 pub(super) async fn clients(
     State(st): State<WebState>,
     user: CurrentUser,
+    Query(cq): Query<ClientsQuery>,
 ) -> Result<Html<String>, WebError> {
+    let all = st.app.store.clients().await?;
+    let q = cq.q.trim().to_string();
+    let (clients, more) = if q.is_empty() {
+        (all, false)
+    } else {
+        let (hits, more) = super::client_search::find(&all, &q);
+        (hits.into_iter().cloned().collect(), more)
+    };
     render(&ClientsPage {
         nav: Nav::of(&user),
-        clients: st.app.store.clients().await?,
+        clients,
+        q,
+        more,
     })
 }
 

@@ -1,7 +1,7 @@
 //! A run: its items (tabs, search, paging, both sides with differing fields highlighted,
 //! selection), the CSV export, the review (dry run) and the apply summary.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -12,15 +12,18 @@ use serde::Deserialize;
 use serversync_app::items::{category_counts, ItemQuery, RunView, StoredItem};
 use serversync_app::web_support::{items_csv, selection_from_form};
 use serversync_app::{AppError, ApplyReport, ApplyRequest, ImportDefaults, ItemOutcome};
+use serversync_core::analysis::Category;
 use serversync_core::model::{parse_date, Server};
 use serversync_core::module::{format_created, SkippedRecord};
 
+use super::pager::{page_links, PageLink};
+use super::selection::{remember, run_href, shown_page};
 use super::{fmt_time, query_string};
 use crate::auth::{render, CurrentUser, Nav};
 use crate::{WebError, WebState};
 
 /// Items per page of the run page.
-const PER_PAGE: usize = 100;
+pub(super) const PER_PAGE: usize = 100;
 
 /// The action each category offers (DESIGN.md §3), for the select-all boxes.
 const CATEGORY_ACTIONS: [(&str, &str); 6] = [
@@ -35,15 +38,15 @@ const CATEGORY_ACTIONS: [(&str, &str); 6] = [
 #[derive(Deserialize, Default)]
 pub(super) struct RunQuery {
     #[serde(default)]
-    category: String,
+    pub(super) category: String,
     #[serde(default)]
-    q: String,
+    pub(super) q: String,
     #[serde(default)]
-    page: String,
+    pub(super) page: String,
 }
 
 impl RunQuery {
-    fn item_query(&self, per_page: usize) -> Result<ItemQuery, WebError> {
+    pub(super) fn item_query(&self, per_page: usize) -> Result<ItemQuery, WebError> {
         let page = super::opt_num::<usize>("page", &Some(self.page.clone()))?.unwrap_or(1);
         let category = self.category.trim();
         if !category.is_empty()
@@ -74,6 +77,8 @@ pub struct Cell {
 
 pub struct Tab {
     pub name: &'static str,
+    /// The category's words ([`Category::label`]); `name` stays in ids and links.
+    pub label: &'static str,
     pub count: usize,
     pub current: bool,
     pub href: String,
@@ -81,7 +86,16 @@ pub struct Tab {
 
 pub struct ItemRow {
     pub index: usize,
+    /// The machine name (`out_of_sync`), for `data-category` and scripts.
     pub category: String,
+    /// The words shown ("Out of sync"); the name itself for a category this version
+    /// does not know.
+    pub category_label: String,
+    pub has_billing: bool,
+    pub client_id: Option<i64>,
+    pub product_id: Option<i64>,
+    /// The actions of this item ticked in the selection kept for this run and user.
+    pub ticked: Vec<String>,
     pub uid: String,
     pub has_remote: bool,
     pub r_uid: Cell,
@@ -149,6 +163,13 @@ fn item_row(
     let mut row = ItemRow {
         index,
         category: it.category.clone(),
+        category_label: Category::from_name(&it.category)
+            .map(|c| c.label().to_string())
+            .unwrap_or_else(|| it.category.clone()),
+        has_billing: it.billing.is_some(),
+        client_id: it.billing.as_ref().map(|b| b.client_id),
+        product_id: it.billing.as_ref().map(|b| b.product_id),
+        ticked: Vec::new(),
         uid: it.unique_identifier.clone().unwrap_or_default(),
         has_remote: it.remote.is_some(),
         r_uid: Cell::default(),
@@ -235,7 +256,11 @@ struct RunPage {
     uid_display_name: String,
     tabs: Vec<Tab>,
     all_tab: Tab,
-    select_all: Vec<(&'static str, &'static str, usize)>,
+    /// (category name, its label, action, count).
+    select_all: Vec<(&'static str, &'static str, &'static str, usize)>,
+    page_links: Vec<PageLink>,
+    /// How many ticks are kept for this user on this run (every page and tab).
+    kept: usize,
     rows: Vec<ItemRow>,
     q: String,
     category: String,
@@ -272,43 +297,36 @@ pub(super) async fn show(
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
-    let mut page = view.query(&iq);
-    if page.items.is_empty() && page.total > 0 {
-        // Past the end (a stale link, a narrower filter): show the last page instead.
-        page = view.query(&serversync_app::items::ItemQuery {
-            page: page.pages(),
-            ..iq.clone()
-        });
-    }
+    let page = shown_page(&view, &iq);
+    // The ticks kept for this user across pages (selection.rs).
+    let kept: HashSet<String> = st
+        .app
+        .store
+        .run_selection(id, user.session.user.id)
+        .await?
+        .into_iter()
+        .collect();
     let rows = page
         .items
         .iter()
-        .map(|(i, it)| item_row(*i, it, &view.uid_field, &products))
+        .map(|(i, it)| {
+            let mut row = item_row(*i, it, &view.uid_field, &products);
+            row.ticked = it
+                .actions
+                .iter()
+                .filter(|a| kept.contains(&format!("{i}:{a}")))
+                .cloned()
+                .collect();
+            row
+        })
         .collect();
-    let href = |category: &str, q: &str, page: usize| {
-        let qs = query_string(&[
-            ("category", category.to_string()),
-            ("q", q.to_string()),
-            (
-                "page",
-                if page > 1 {
-                    page.to_string()
-                } else {
-                    String::new()
-                },
-            ),
-        ]);
-        if qs.is_empty() {
-            format!("/runs/{id}")
-        } else {
-            format!("/runs/{id}?{qs}")
-        }
-    };
+    let href = |category: &str, q: &str, page: usize| run_href(id, category, q, page);
     let current = iq.category.clone().unwrap_or_default();
     let tabs = category_counts(&view.counts)
         .into_iter()
         .map(|(name, count)| Tab {
             name,
+            label: Category::from_name(name).map_or(name, Category::label),
             count,
             current: current == name,
             href: href(name, &rq.q, 1),
@@ -317,6 +335,7 @@ pub(super) async fn show(
     let total_items = view.items.len();
     let all_tab = Tab {
         name: "all",
+        label: "All",
         count: total_items,
         current: current.is_empty(),
         href: href("", &rq.q, 1),
@@ -329,10 +348,12 @@ pub(super) async fn show(
                 .find(|(k, _)| k == c)
                 .map(|(_, n)| n)
                 .unwrap_or(0);
-            (n > 0).then_some((*c, *a, n))
+            let label = Category::from_name(c).map_or(*c, Category::label);
+            (n > 0).then_some((*c, label, *a, n))
         })
         .collect();
     let pages = page.pages();
+    let page_links = page_links(page.page, pages, |p| href(&current, &rq.q, p));
     let export_qs = query_string(&[
         ("category", current.clone()),
         ("q", rq.q.trim().to_string()),
@@ -354,6 +375,8 @@ pub(super) async fn show(
         tabs,
         all_tab,
         select_all,
+        page_links,
+        kept: kept.len(),
         rows,
         prev_href: (page.page > 1).then(|| href(&current, &rq.q, page.page - 1)),
         next_href: (page.page < pages).then(|| href(&current, &rq.q, page.page + 1)),
@@ -415,6 +438,9 @@ pub(super) struct SelectionForm {
     /// A client id, or empty = refuse accounts without a usable e-mail.
     #[serde(default)]
     unassigned_client: String,
+    /// The review's client search (id, e-mail, name), for the picker of `unassigned_client`.
+    #[serde(default)]
+    client_q: String,
     #[serde(default)]
     billing_cycle: String,
     #[serde(default)]
@@ -425,6 +451,16 @@ pub(super) struct SelectionForm {
     create_missing_products: Option<String>,
     #[serde(default)]
     force: Option<String>,
+    /// Set by the run page's form (not the review page's): the page shown, whose ticks are
+    /// merged into the kept selection before the review.
+    #[serde(default)]
+    from_run: Option<String>,
+    #[serde(default)]
+    shown_category: String,
+    #[serde(default)]
+    shown_q: String,
+    #[serde(default)]
+    shown_page: String,
 }
 
 /// Billing cycles offered for imports (WHMCS names).
@@ -474,7 +510,12 @@ impl SelectionForm {
 }
 
 pub struct ResultRow {
+    /// The target as the apply took it (a unique identifier, or a service id for terminate
+    /// and move), for `data-target` and scripts.
     pub target: String,
+    /// The target for people: a service id named with its domain (`service #1002
+    /// gone.test`).
+    pub label: String,
     pub service_id: Option<i64>,
     pub outcome: &'static str,
     pub notes: Vec<String>,
@@ -486,7 +527,16 @@ pub struct Group {
     pub rows: Vec<ResultRow>,
 }
 
-fn groups(report: &ApplyReport) -> Vec<Group> {
+/// The domains of the services a run's items show, by service id (for the review's labels).
+fn service_domains(view: &RunView) -> HashMap<i64, String> {
+    view.items
+        .iter()
+        .filter_map(|it| it.billing.as_ref())
+        .map(|b| (b.service_id, b.domain.clone()))
+        .collect()
+}
+
+fn groups(report: &ApplyReport, domains: &HashMap<i64, String>) -> Vec<Group> {
     [
         ("sync", "Sync"),
         ("import", "Import"),
@@ -502,6 +552,13 @@ fn groups(report: &ApplyReport) -> Vec<Group> {
             .iter()
             .filter(|r| r.action.as_str() == action)
             .map(|r| ResultRow {
+                label: match (action, r.target.parse::<i64>()) {
+                    ("terminate" | "move", Ok(id)) => match domains.get(&id) {
+                        Some(d) if !d.is_empty() => format!("service #{id} {d}"),
+                        _ => format!("service #{id}"),
+                    },
+                    _ => r.target.clone(),
+                },
                 target: r.target.clone(),
                 service_id: r.service_id,
                 outcome: match r.outcome {
@@ -536,7 +593,13 @@ struct ReviewPage {
     has_import: bool,
     c: Vec<String>,
     all: Vec<String>,
+    /// The client picker: matches of `client_q` and the chosen client, as (id, "#id e-mail
+    /// (name)", chosen).
     clients: Vec<(i64, String, bool)>,
+    client_q: String,
+    client_more: bool,
+    /// A client is chosen (else "refuse them" is).
+    client_chosen: bool,
     billing_cycles: Vec<&'static str>,
     billing_cycle: String,
     amount: String,
@@ -562,6 +625,16 @@ async fn review_or_apply(
                 view.error.as_deref().unwrap_or("no cause recorded")
             ),
         )));
+    }
+    let mut f = f;
+    if f.from_run.is_some() {
+        // The ticks of every page, kept server-side, with those of the page just shown.
+        let shown = RunQuery {
+            category: f.shown_category.clone(),
+            q: f.shown_q.clone(),
+            page: f.shown_page.clone(),
+        };
+        f.c = remember(st, user, &view, &shown, &f.c).await?;
     }
     let v = view.clone();
     let (c, all) = (f.c.clone(), f.all.clone());
@@ -596,21 +669,21 @@ async fn review_or_apply(
     };
     if !dry_run {
         st.runs.forget(id);
-    }
-    let clients = if has_import {
+        // Applied: the kept ticks have done their work.
         st.app
             .store
-            .clients()
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c.email, Some(c.id) == defaults.unassigned_client))
-            .collect()
+            .clear_run_selection(id, user.session.user.id)
+            .await?;
+    }
+    let (clients, client_more) = if has_import {
+        client_choices(st, &f.client_q, defaults.unassigned_client).await?
     } else {
-        Vec::new()
+        (Vec::new(), false)
     };
+    let clients_chosen = clients.iter().any(|(_, _, chosen)| *chosen);
     let (groups, ok_count, refused_count, forced) = match &report {
         Some(r) => (
-            groups(r),
+            groups(r, &service_domains(&view)),
             r.count(ItemOutcome::Applied) + r.count(ItemOutcome::WouldApply),
             r.count(ItemOutcome::Refused),
             r.forced.clone(),
@@ -634,6 +707,9 @@ async fn review_or_apply(
         c: f.c,
         all: f.all,
         clients,
+        client_q: f.client_q.trim().to_string(),
+        client_more,
+        client_chosen: clients_chosen,
         billing_cycles: BILLING_CYCLES.to_vec(),
         billing_cycle: defaults.billing_cycle,
         amount: defaults.amount,
@@ -644,6 +720,36 @@ async fn review_or_apply(
         create_missing_products: defaults.create_missing_products,
         force: f.force.is_some(),
     })
+}
+
+/// The picker's choices: the chosen client first (when there is one), then the matches of
+/// `q` (client_search.rs), each once; and whether more matched than are shown.
+async fn client_choices(
+    st: &WebState,
+    q: &str,
+    chosen: Option<i64>,
+) -> Result<(Vec<(i64, String, bool)>, bool), WebError> {
+    let all = st.app.store.clients().await?;
+    let label = |c: &serversync_core::model::Client| {
+        let name = format!("{} {}", c.first_name, c.last_name);
+        if name.trim().is_empty() {
+            format!("#{} {}", c.id, c.email)
+        } else {
+            format!("#{} {} ({})", c.id, c.email, name.trim())
+        }
+    };
+    let mut out: Vec<(i64, String, bool)> = all
+        .iter()
+        .filter(|c| Some(c.id) == chosen)
+        .map(|c| (c.id, label(c), true))
+        .collect();
+    let (hits, more) = super::client_search::find(&all, q);
+    out.extend(
+        hits.into_iter()
+            .filter(|c| Some(c.id) != chosen)
+            .map(|c| (c.id, label(c), false)),
+    );
+    Ok((out, more))
 }
 
 /// What the selection would change (a dry run); read-only users may look.

@@ -10,8 +10,9 @@ use serversync_app::jobs::JobStatus;
 use serversync_app::web_support::ServerInput;
 use serversync_app::AppError;
 use serversync_core::model::Server;
-use serversync_store::RunSummary;
+use serversync_store::{ListingStatus, RunSummary};
 
+use super::chart::{self, RunPoint};
 use super::{drift_counts, fmt_time};
 use crate::auth::{render, CurrentUser, Nav};
 use crate::{WebError, WebState};
@@ -21,6 +22,28 @@ pub struct ServerRow {
     pub server: Server,
     pub live_services: usize,
     pub last_run: Option<RunRow>,
+    /// The last runs, oldest first, for the drift trend and its table.
+    pub trend: Vec<RunPoint>,
+    /// The drift trend as SVG (escaped in [`chart`]; inserted unescaped).
+    pub trend_svg: String,
+}
+
+/// How many runs the drift trend of the servers page and the chart of a server's page span.
+const TREND_RUNS: i64 = 12;
+const CHART_RUNS: i64 = 30;
+
+/// A run as a chart point; `runs` come newest first from the store, charts want oldest first.
+fn run_points(runs: &[RunSummary]) -> Vec<RunPoint> {
+    runs.iter()
+        .rev()
+        .map(|r| RunPoint {
+            run_id: r.id,
+            day: fmt_time(r.started_at).chars().take(10).collect(),
+            accounts: (r.listing_status != ListingStatus::Failed)
+                .then(|| u64::try_from(r.accounts).unwrap_or(0)),
+            drift: drift_counts(&r.counts_json),
+        })
+        .collect()
 }
 
 /// A run in a listing.
@@ -30,7 +53,7 @@ pub struct RunRow {
     pub status: &'static str,
     pub error: Option<String>,
     pub accounts: i64,
-    pub drift: Vec<(String, u64)>,
+    pub drift: Vec<(serversync_core::analysis::Category, u64)>,
     pub applied: Option<String>,
 }
 
@@ -65,17 +88,23 @@ pub(super) async fn list(
     for server in st.app.servers().await? {
         let services = st.app.store.services(Some(server.id)).await?;
         let live_services = services.iter().filter(|s| s.status.is_live()).count();
-        let last_run = st
-            .app
-            .store
-            .runs(server.id, 1)
-            .await?
-            .first()
-            .map(RunRow::of);
+        let runs = st.app.store.runs(server.id, TREND_RUNS).await?;
+        let last_run = runs.first().map(RunRow::of);
+        let trend = run_points(&runs);
+        let trend_svg = chart::drift_trend(
+            &trend,
+            &format!(
+                "Drift of {} over its last {} runs",
+                server.name,
+                trend.len()
+            ),
+        );
         rows.push(ServerRow {
             server,
             live_services,
             last_run,
+            trend,
+            trend_svg,
         });
     }
     render(&ServersPage {
@@ -100,6 +129,9 @@ struct ServerPage {
     services: usize,
     running_job: Option<u64>,
     runs: Vec<RunRow>,
+    /// Accounts and drift of the last runs, oldest first, and the chart of them (SVG).
+    points: Vec<RunPoint>,
+    chart_svg: String,
 }
 
 async fn server_of(st: &WebState, id: i64) -> Result<Server, WebError> {
@@ -113,15 +145,20 @@ pub(super) async fn show(
 ) -> Result<Html<String>, WebError> {
     let server = server_of(&st, id).await?;
     let services = st.app.store.services(Some(id)).await?;
-    let runs = st
-        .app
-        .store
-        .runs(id, 10)
-        .await?
-        .iter()
-        .map(RunRow::of)
-        .collect();
+    let summaries = st.app.store.runs(id, CHART_RUNS).await?;
+    let runs = summaries.iter().take(10).map(RunRow::of).collect();
+    let points = run_points(&summaries);
+    let chart_svg = chart::accounts_and_drift(
+        &points,
+        &format!(
+            "Accounts on {} and drift over its last {} runs",
+            server.name,
+            points.len()
+        ),
+    );
     render(&ServerPage {
+        points,
+        chart_svg,
         nav: Nav::of(&user),
         is_admin: user.is_admin(),
         csrf: user.csrf().to_string(),
@@ -168,6 +205,55 @@ pub(super) async fn history(
         nav: Nav::of(&user),
         server,
         runs,
+    })
+}
+
+/// One run of the fleet's run history: the run and the server it belongs to.
+pub struct FleetRun {
+    pub server_id: i64,
+    pub server_name: String,
+    pub run: RunRow,
+}
+
+#[derive(Template)]
+#[template(path = "all_runs.html")]
+struct AllRunsPage {
+    nav: Option<Nav>,
+    runs: Vec<FleetRun>,
+    /// How many runs of each server were looked at (the newest ones).
+    per_server: i64,
+}
+
+/// Runs of each server the fleet history looks at, and how many it shows in all.
+const FLEET_PER_SERVER: i64 = 50;
+const FLEET_SHOWN: usize = 200;
+
+/// The run history of every server (top menu "Runs"): the newest runs first, each named
+/// with its server.
+pub(super) async fn all_runs(
+    State(st): State<WebState>,
+    user: CurrentUser,
+) -> Result<Html<String>, WebError> {
+    let mut all: Vec<(RunSummary, i64, String)> = Vec::new();
+    for server in st.app.servers().await? {
+        for r in st.app.store.runs(server.id, FLEET_PER_SERVER).await? {
+            all.push((r, server.id, server.name.clone()));
+        }
+    }
+    // Newest first; ties (same start) by run id, newest first.
+    all.sort_by_key(|(r, _, _)| std::cmp::Reverse((r.started_at, r.id)));
+    all.truncate(FLEET_SHOWN);
+    render(&AllRunsPage {
+        nav: Nav::of(&user),
+        runs: all
+            .iter()
+            .map(|(r, server_id, server_name)| FleetRun {
+                server_id: *server_id,
+                server_name: server_name.clone(),
+                run: RunRow::of(r),
+            })
+            .collect(),
+        per_server: FLEET_PER_SERVER,
     })
 }
 

@@ -308,6 +308,57 @@ impl Page {
         Ok(path)
     }
 
+    /// Sets the viewport (the page's layout width, `window.innerWidth`) to `width` × `height`
+    /// CSS pixels: resizes the window, then corrects by the browser chrome it measured.
+    pub async fn set_viewport(&self, width: u32, height: u32) -> Result<()> {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .context("set_window_size")?;
+        let inner = self.viewport_width().await?;
+        let extra = width.saturating_sub(inner as u32);
+        if extra > 0 {
+            self.client
+                .set_window_size(width + extra, height)
+                .await
+                .context("set_window_size")?;
+        }
+        Ok(())
+    }
+
+    /// `window.innerWidth` of the page shown (through WebDriver, not a page script).
+    pub async fn viewport_width(&self) -> Result<f64> {
+        let v = self
+            .client
+            .execute("return window.innerWidth;", Vec::new())
+            .await
+            .context("window.innerWidth")?;
+        v.as_f64()
+            .ok_or_else(|| anyhow!("window.innerWidth is not a number: {v}"))
+    }
+
+    /// The page's full width (`document.documentElement.scrollWidth`) and the viewport's:
+    /// the page scrolls sideways when the first is larger.
+    pub async fn page_and_viewport_width(&self) -> Result<(f64, f64)> {
+        let v = self
+            .client
+            .execute("return document.documentElement.scrollWidth;", Vec::new())
+            .await
+            .context("scrollWidth")?;
+        let page = v
+            .as_f64()
+            .ok_or_else(|| anyhow!("scrollWidth is not a number: {v}"))?;
+        Ok((page, self.viewport_width().await?))
+    }
+
+    /// Whether `el` lies wholly inside the viewport horizontally (its right edge at most
+    /// `window.innerWidth`, its left edge at least 0); returns the edges and the width seen.
+    pub async fn inside_viewport_x(&self, el: &Element) -> Result<(bool, f64, f64, f64)> {
+        let (x, _y, w, _h) = el.rectangle().await.context("element rectangle")?;
+        let vw = self.viewport_width().await?;
+        Ok((x >= 0.0 && x + w <= vw, x, x + w, vw))
+    }
+
     /// Saves the page as it is (screenshot and HTML) after a failure.
     pub async fn save_failure(&mut self) {
         let path = self.artifacts.join("failed.html");
