@@ -4,10 +4,14 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use serversync_core::analysis::{analyse, Action, Analysis, AnalysisInput, Category};
-use serversync_core::model::{Client, Product, RunId, Server, ServiceId};
+use serversync_core::analysis::{
+    analyse, billing_identifier, identifier_key, Action, Analysis, AnalysisInput, Category,
+};
+use serversync_core::changes::{service_changes, FieldChange};
+use serversync_core::model::{Client, Product, RunId, Server, ServerId, ServiceId};
+use serversync_core::module::UniqueIdField;
 use serversync_core::module::{Listing, MetaData};
 use serversync_core::plan::{self, ClientIndex, ImportDefaults, Plan, ProductMatch, Selection};
 use serversync_store::{
@@ -35,7 +39,7 @@ pub struct ApplyRequest {
 }
 
 /// What happened to one selected item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemOutcome {
     Applied,
@@ -54,6 +58,44 @@ pub struct ItemResult {
     pub outcome: ItemOutcome,
     /// Why it was refused, or notes on what was done (e.g. `created client 12`).
     pub notes: Vec<String>,
+    /// Every billing field the action writes, `before → after` (empty when refused).
+    pub changes: Vec<FieldChange>,
+    /// For an import: the client it uses or creates.
+    pub client: Option<Chosen>,
+    /// For an import: the product it uses or creates.
+    pub product: Option<Chosen>,
+}
+
+/// A client or product an import uses (`id` set) or creates (`created`, no id before the
+/// write). `name` is the client's e-mail or the product's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chosen {
+    pub id: Option<i64>,
+    pub name: String,
+    pub created: bool,
+}
+
+impl std::fmt::Display for Chosen {
+    /// `#3 ann@mail.test` or `new: ann@mail.test`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.created, self.id) {
+            (false, Some(id)) => write!(f, "#{id} {}", self.name),
+            _ => write!(f, "new: {}", self.name),
+        }
+    }
+}
+
+/// The audit action recording that a selected item was refused by a real apply (its `note` is
+/// the reason, its `after` an [`ItemRef`]).
+pub const REFUSED_EVENT: &str = "refused";
+
+/// Which item of a run an audit event concerns, stored as the `after` of a
+/// [`REFUSED_EVENT`]: read back by [`crate::states`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRef {
+    pub action: Action,
+    /// The unique identifier (import, sync, reactivate) or service id (terminate, move).
+    pub target: String,
 }
 
 /// The result of an apply.
@@ -179,6 +221,9 @@ async fn apply_locked(
             service_id: None,
             outcome: ItemOutcome::Refused,
             notes: vec![r.reason],
+            changes: Vec::new(),
+            client: None,
+            product: None,
         })
         .collect();
     let violations =
@@ -187,6 +232,30 @@ async fn apply_locked(
     if !violations.is_empty() && req.force {
         forced.extend(violations.iter().cloned());
     }
+    let move_violation = plan::move_guard_violation(&analysis, &plan, &app.guards);
+    let block_moves = move_violation.is_some() && !req.force;
+    if req.force {
+        forced.extend(move_violation.iter().cloned());
+    }
+    let still_listed = stoppable(
+        lease,
+        cancel,
+        server,
+        still_listed(app, &analysis, &input, &plan, &meta.unique_identifier_field),
+    )
+    .await?;
+    let product_names: HashMap<i64, String> = billing
+        .products
+        .iter()
+        .map(|p| (p.id, p.name.clone()))
+        .collect();
+    let server_names: HashMap<ServerId, String> = app
+        .store
+        .servers()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
     let module_products: Vec<Product> = billing
         .products
         .iter()
@@ -208,6 +277,11 @@ async fn apply_locked(
         module_products: &module_products,
         violations: &violations,
         block_terminations,
+        move_violation: move_violation.as_deref(),
+        block_moves,
+        still_listed: &still_listed,
+        product_names: &product_names,
+        server_names: &server_names,
         forced: &forced,
     };
 
@@ -262,6 +336,9 @@ async fn apply_locked(
             }
         }
     }
+    if !req.dry_run {
+        record_refusals(&ctx, &built.results).await?;
+    }
     let mut results = refused;
     results.extend(built.results);
     Ok(ApplyReport {
@@ -290,7 +367,92 @@ struct Ctx<'a> {
     module_products: &'a [Product],
     violations: &'a [String],
     block_terminations: bool,
+    move_violation: Option<&'a str>,
+    block_moves: bool,
+    /// Moves refused because the account is still listed on the service's current server.
+    still_listed: &'a HashMap<ServiceId, String>,
+    product_names: &'a HashMap<i64, String>,
+    server_names: &'a HashMap<ServerId, String>,
     forced: &'a [String],
+}
+
+/// Moves whose account the service's current server still listed at its latest complete run
+/// (by service id, with the reason): such a move would leave the account billed on neither
+/// or both. A server with no complete run refuses nothing here.
+async fn still_listed(
+    app: &App,
+    analysis: &Analysis,
+    input: &AnalysisInput<'_>,
+    plan: &Plan,
+    field: &UniqueIdField,
+) -> Result<HashMap<ServiceId, String>> {
+    let mut by_server: HashMap<ServerId, Vec<(ServiceId, String)>> = HashMap::new();
+    for p in plan.actions.iter().filter(|p| p.action == Action::Move) {
+        let Some(rec) = analysis.items[p.item].billing_record(input) else {
+            continue;
+        };
+        let (Some(from), Some(key)) = (
+            rec.service.server_id,
+            identifier_key(field, billing_identifier(field, &rec.service)),
+        ) else {
+            continue;
+        };
+        by_server
+            .entry(from)
+            .or_default()
+            .push((rec.service.id, key));
+    }
+    let mut out = HashMap::new();
+    for (server_id, services) in by_server {
+        let runs = app.store.runs(server_id, 0).await?;
+        let Some(latest) = runs
+            .iter()
+            .find(|r| r.listing_status == ListingStatus::Complete)
+        else {
+            continue;
+        };
+        let run = app.store.run(latest.id).await?;
+        let listed: std::collections::HashSet<String> = run
+            .accounts
+            .iter()
+            .filter_map(|a| identifier_key(field, &a.unique_identifier))
+            .collect();
+        for (id, key) in services {
+            if listed.contains(&key) {
+                out.insert(
+                    id,
+                    format!(
+                        "the account is still listed on the service's current server (run {} of server {server_id}): terminate it there or analyse that server again first",
+                        run.id
+                    ),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one [`REFUSED_EVENT`] per refused planned item of a real apply, so the run page can
+/// show the item as refused with its reason.
+async fn record_refusals(ctx: &Ctx<'_>, results: &[ItemResult]) -> Result<()> {
+    for r in results.iter().filter(|r| r.outcome == ItemOutcome::Refused) {
+        let item = ItemRef {
+            action: r.action,
+            target: r.target.clone(),
+        };
+        let after = serde_json::to_string(&item)
+            .map_err(|e| AppError::Invalid(format!("recording a refusal: {e}")))?;
+        ctx.app
+            .store
+            .append_audit(&NewAuditEvent {
+                service_id: r.service_id,
+                after: Some(after),
+                note: r.notes.first().cloned(),
+                ..ctx.event(REFUSED_EVENT)
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// A change set and the results it gives, per planned action.
@@ -304,6 +466,48 @@ struct Built {
 }
 
 impl Ctx<'_> {
+    fn product_name(&self, id: i64) -> String {
+        self.product_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("product {id}"))
+    }
+
+    fn server_name(&self, id: ServerId) -> String {
+        self.server_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("server {id}"))
+    }
+
+    fn client_email(&self, id: i64) -> String {
+        self.clients
+            .email_of(id)
+            .unwrap_or_else(|| format!("client {id}"))
+    }
+
+    fn uid_custom_field(&self) -> Option<&str> {
+        match &self.meta.unique_identifier_field {
+            UniqueIdField::CustomField(name) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// What an update of `before` to `after` writes.
+    fn changes(
+        &self,
+        before: &serversync_core::model::Service,
+        after: &serversync_core::model::Service,
+    ) -> Vec<FieldChange> {
+        service_changes(
+            Some(before),
+            after,
+            self.uid_custom_field(),
+            &|id| self.product_name(id),
+            &|id| self.server_name(id),
+        )
+    }
+
     fn event(&self, action: &str) -> NewAuditEvent {
         NewAuditEvent {
             actor: self.app.actor.clone(),
@@ -331,7 +535,7 @@ impl Ctx<'_> {
             let remote = item.remote_account(input);
             let rec = item.billing_record(input);
             let target = match p.action {
-                Action::Import | Action::Sync => remote
+                Action::Import | Action::Sync | Action::Reactivate => remote
                     .map(|r| r.unique_identifier.clone())
                     .unwrap_or_default(),
                 _ => rec.map(|r| r.service.id.to_string()).unwrap_or_default(),
@@ -346,6 +550,9 @@ impl Ctx<'_> {
                     ItemOutcome::Applied
                 },
                 notes: Vec::new(),
+                changes: Vec::new(),
+                client: None,
+                product: None,
             };
             let refuse = |mut r: ItemResult, why: String| {
                 r.outcome = ItemOutcome::Refused;
@@ -381,6 +588,19 @@ impl Ctx<'_> {
                     ),
                 ));
                 continue;
+            }
+            if p.action == Action::Move {
+                if let Some(why) = rec.and_then(|r| self.still_listed.get(&r.service.id)) {
+                    b.results.push(refuse(result, why.clone()));
+                    continue;
+                }
+                if let (true, Some(v)) = (self.block_moves, self.move_violation) {
+                    b.results.push(refuse(
+                        result,
+                        format!("blocked: {v} (use --force to override)"),
+                    ));
+                    continue;
+                }
             }
             match p.action {
                 Action::Import => {
@@ -453,6 +673,30 @@ impl Ctx<'_> {
                             continue;
                         }
                     };
+                    result.client = Some(match &client {
+                        Pick::Existing(id) => Chosen {
+                            id: Some(*id),
+                            name: self.client_email(*id),
+                            created: false,
+                        },
+                        Pick::New(email) => Chosen {
+                            id: None,
+                            name: email.clone(),
+                            created: true,
+                        },
+                    });
+                    result.product = Some(match &product {
+                        Pick::Existing(id) => Chosen {
+                            id: Some(*id),
+                            name: self.product_name(*id),
+                            created: false,
+                        },
+                        Pick::New(pkg) => Chosen {
+                            id: None,
+                            name: pkg.clone(),
+                            created: true,
+                        },
+                    });
                     let client = match client {
                         Pick::Existing(id) => ClientRef::Existing(id),
                         Pick::New(email) => {
@@ -532,6 +776,21 @@ impl Ctx<'_> {
                         plan::imported_service(remote, server, field, &req.defaults, self.today);
                     service.product_id = product_id;
                     result.notes.extend(warning);
+                    let new_product = result
+                        .product
+                        .as_ref()
+                        .filter(|p| p.created)
+                        .map(|p| p.name.clone());
+                    result.changes = service_changes(
+                        None,
+                        &service,
+                        self.uid_custom_field(),
+                        &|id| match (&new_product, id) {
+                            (Some(name), 0) => name.clone(),
+                            _ => self.product_name(id),
+                        },
+                        &|id| self.server_name(id),
+                    );
                     let after = import_after_json(&service, &client, product_created_by.is_some());
                     b.cs.ops.push(Op::CreateService {
                         client,
@@ -549,7 +808,7 @@ impl Ctx<'_> {
                     b.op_result.push((i, b.results.len()));
                     b.op_action.insert(i, ai);
                 }
-                Action::Sync => {
+                Action::Sync | Action::Reactivate => {
                     let (Some(remote), Some(rec)) = (remote, rec) else {
                         continue;
                     };
@@ -574,7 +833,13 @@ impl Ctx<'_> {
                     if after == rec.service {
                         result.notes.push("nothing to write".into());
                     } else {
-                        push_update(&mut b.cs, &self.event("sync"), &rec.service, after);
+                        result.changes = self.changes(&rec.service, &after);
+                        push_update(
+                            &mut b.cs,
+                            &self.event(p.action.as_str()),
+                            &rec.service,
+                            after,
+                        );
                     }
                     if item.category == Category::TerminatedInBilling {
                         result.notes.push("reactivated".into());
@@ -582,21 +847,15 @@ impl Ctx<'_> {
                 }
                 Action::Terminate => {
                     let Some(rec) = rec else { continue };
-                    push_update(
-                        &mut b.cs,
-                        &self.event("terminate"),
-                        &rec.service,
-                        plan::terminated_service(&rec.service, self.today),
-                    );
+                    let after = plan::terminated_service(&rec.service, self.today);
+                    result.changes = self.changes(&rec.service, &after);
+                    push_update(&mut b.cs, &self.event("terminate"), &rec.service, after);
                 }
                 Action::Move => {
                     let Some(rec) = rec else { continue };
-                    push_update(
-                        &mut b.cs,
-                        &self.event("move"),
-                        &rec.service,
-                        plan::moved_service(&rec.service, server),
-                    );
+                    let after = plan::moved_service(&rec.service, server);
+                    result.changes = self.changes(&rec.service, &after);
+                    push_update(&mut b.cs, &self.event("move"), &rec.service, after);
                     result.notes.push(format!(
                         "moved from server {}",
                         rec.service

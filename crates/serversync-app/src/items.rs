@@ -66,7 +66,7 @@ impl StoredItem {
     /// import/sync, the service id for terminate/move.
     pub fn target(&self, action: &str) -> Option<String> {
         match action {
-            "import" | "sync" => self.unique_identifier.clone(),
+            "import" | "sync" | "reactivate" => self.unique_identifier.clone(),
             _ => self.service_id.map(|i| i.to_string()),
         }
     }
@@ -259,13 +259,19 @@ pub struct ItemChoice {
 }
 
 /// Turns chosen items into a plan selection; a choice of an item that does not offer the
-/// action, or an unknown item, is an error naming it.
-pub fn selection_from_choices(view: &RunView, choices: &[ItemChoice]) -> Result<Selection> {
+/// action, an unknown item, or an item whose state (`states`, by index) is not selectable
+/// (applied, stale) is an error naming it.
+pub fn selection_from_choices(
+    view: &RunView,
+    choices: &[ItemChoice],
+    states: &[crate::states::ItemStatus],
+) -> Result<Selection> {
     let mut sel = Selection::default();
     for c in choices {
         let it = view.items.get(c.item).ok_or_else(|| {
             AppError::Invalid(format!("run {} has no item {}", view.run_id, c.item))
         })?;
+        crate::states::check_selectable(view, c.item, states)?;
         if !it.actions.contains(&c.action) {
             return Err(AppError::Invalid(format!(
                 "item {} ({} {}) does not offer {}",
@@ -283,6 +289,7 @@ pub fn selection_from_choices(view: &RunView, choices: &[ItemChoice]) -> Result<
             "sync" => &mut sel.sync,
             "terminate" => &mut sel.terminate,
             "move" => &mut sel.moves,
+            "reactivate" => &mut sel.reactivate,
             other => return Err(AppError::Invalid(format!("unknown action {other:?}"))),
         };
         match slot {
@@ -358,11 +365,16 @@ pub fn category_counts(c: &Counts) -> Vec<(&'static str, usize)> {
         .collect()
 }
 
-/// A stored item as JSON (for the API).
-pub fn item_json(index: usize, it: &StoredItem) -> Value {
+/// A stored item as JSON (for the API), with its `index` in the run and its state
+/// (`state`, `state_action`, `audit_event_ids`, `state_reason`: see
+/// [`crate::states::ItemStatus`]).
+pub fn item_json(index: usize, it: &StoredItem, status: &crate::states::ItemStatus) -> Value {
     let mut v = serde_json::to_value(it).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.insert("index".into(), Value::from(index));
+        if let Ok(Value::Object(s)) = serde_json::to_value(status) {
+            m.extend(s);
+        }
     }
     v
 }

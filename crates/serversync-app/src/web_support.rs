@@ -192,10 +192,14 @@ impl App {
 /// action, across all pages). Duplicates are ignored. An unknown item, an item that does not
 /// offer the action, or a malformed value is an error naming it. Linear in the selection.
 /// Returns the selection and the number of selected (item, action) pairs.
+///
+/// `states` (by item index) rule out items already applied or stale: a choice of one is an
+/// error, a whole category skips them.
 pub fn selection_from_form(
     view: &RunView,
     choices: &[String],
     all: &[String],
+    states: &[crate::states::ItemStatus],
 ) -> Result<(Selection, usize)> {
     let mut picked: Vec<(usize, String)> = Vec::new();
     for c in choices {
@@ -217,11 +221,12 @@ pub fn selection_from_form(
         picked.extend(
             view.offering(category.trim(), action.trim())
                 .into_iter()
+                .filter(|i| states.get(*i).is_none_or(|s| s.state.selectable()))
                 .map(|i| (i, action.trim().to_string())),
         );
     }
     let mut seen: HashSet<(usize, &str)> = HashSet::new();
-    let mut targets: [(Vec<String>, HashSet<String>); 4] = Default::default();
+    let mut targets: [(Vec<String>, HashSet<String>); 5] = Default::default();
     let mut n = 0;
     for (i, action) in &picked {
         if !seen.insert((*i, action.as_str())) {
@@ -231,6 +236,7 @@ pub fn selection_from_form(
             .items
             .get(*i)
             .ok_or_else(|| AppError::Invalid(format!("run {} has no item {i}", view.run_id)))?;
+        crate::states::check_selectable(view, *i, states)?;
         if !it.actions.iter().any(|a| a == action) {
             return Err(AppError::Invalid(format!(
                 "item {i} ({} {}) does not offer {action}",
@@ -243,6 +249,7 @@ pub fn selection_from_form(
             "sync" => 1,
             "terminate" => 2,
             "move" => 3,
+            "reactivate" => 4,
             other => return Err(AppError::Invalid(format!("unknown action {other:?}"))),
         };
         let target = it
@@ -254,7 +261,7 @@ pub fn selection_from_form(
         }
         n += 1;
     }
-    let [import, sync, terminate, moves] =
+    let [import, sync, terminate, moves, reactivate] =
         targets.map(|(v, _)| (!v.is_empty()).then_some(Selector::Only(v)));
     Ok((
         Selection {
@@ -262,6 +269,7 @@ pub fn selection_from_form(
             sync,
             terminate,
             moves,
+            reactivate,
         },
         n,
     ))

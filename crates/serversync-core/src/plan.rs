@@ -37,6 +37,8 @@ pub struct Selection {
     pub sync: Option<Selector>,
     pub terminate: Option<Selector>,
     pub moves: Option<Selector>,
+    /// `terminated_in_billing` services to make live again (unique identifiers).
+    pub reactivate: Option<Selector>,
 }
 
 impl Selection {
@@ -45,6 +47,7 @@ impl Selection {
             && self.sync.is_none()
             && self.terminate.is_none()
             && self.moves.is_none()
+            && self.reactivate.is_none()
     }
 }
 
@@ -91,9 +94,10 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
             by_service.entry(id).or_default().push(i);
         }
     }
-    let parts: [(Action, &Option<Selector>); 4] = [
+    let parts: [(Action, &Option<Selector>); 5] = [
         (Action::Import, &selection.import),
         (Action::Sync, &selection.sync),
+        (Action::Reactivate, &selection.reactivate),
         (Action::Terminate, &selection.terminate),
         (Action::Move, &selection.moves),
     ];
@@ -111,10 +115,12 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
                 let mut seen = std::collections::HashSet::new();
                 for t in targets {
                     let found: Vec<usize> = match action {
-                        Action::Import | Action::Sync => identifier_key(field, t)
-                            .and_then(|k| by_key.get(k.as_str()))
-                            .cloned()
-                            .unwrap_or_default(),
+                        Action::Import | Action::Sync | Action::Reactivate => {
+                            identifier_key(field, t)
+                                .and_then(|k| by_key.get(k.as_str()))
+                                .cloned()
+                                .unwrap_or_default()
+                        }
                         Action::Terminate | Action::Move => match t.trim().parse::<ServiceId>() {
                             Ok(id) => by_service.get(&id).cloned().unwrap_or_default(),
                             Err(_) => {
@@ -134,7 +140,7 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
                         .collect();
                     if offering.is_empty() {
                         let what = match action {
-                            Action::Import | Action::Sync => format!(
+                            Action::Import | Action::Sync | Action::Reactivate => format!(
                                 "{} {t}",
                                 input.meta.unique_identifier_display_name.to_lowercase()
                             ),
@@ -148,6 +154,10 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
                                     && action == Action::Terminate
                                 {
                                     "the listing was incomplete".to_string()
+                                } else if it.category == Category::TerminatedInBilling
+                                    && action == Action::Sync
+                                {
+                                    "reactivating it is its own action (reactivate)".to_string()
                                 } else {
                                     format!("nothing to {}", action.as_str())
                                 };
@@ -177,14 +187,38 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
 pub struct Guards {
     /// Largest share of the server's live services one apply may terminate (default 0.25).
     pub max_termination_share: f64,
+    /// Largest share of the target server's live services one apply may move onto it
+    /// (default 0.25).
+    pub max_move_share: f64,
 }
 
 impl Default for Guards {
     fn default() -> Self {
         Guards {
             max_termination_share: 0.25,
+            max_move_share: 0.25,
         }
     }
+}
+
+/// The guard a plan's moves break, as one sentence; `None` when none is. The target server is
+/// the analysed one; its live services are [`Analysis::live_services`]. Blocks the plan's
+/// moves unless forced.
+pub fn move_guard_violation(analysis: &Analysis, plan: &Plan, guards: &Guards) -> Option<String> {
+    let moves = plan.count(Action::Move);
+    if moves == 0 {
+        return None;
+    }
+    let live = analysis.live_services.max(1) as f64;
+    let share = moves as f64 / live;
+    (share > guards.max_move_share).then(|| {
+        format!(
+            "{moves} moves are {:.0}% of the target server's {} live services, above the {:.0}% limit",
+            share * 100.0,
+            analysis.live_services,
+            guards.max_move_share * 100.0
+        )
+    })
 }
 
 /// The guards a plan's terminations break, each as one sentence. Empty when none is broken.
@@ -222,18 +256,25 @@ pub fn termination_guard_violations(
 /// Clients by lower-cased, trimmed e-mail, for exact case-insensitive matching.
 pub struct ClientIndex<'a> {
     by_email: HashMap<String, Vec<&'a Client>>,
+    by_id: HashMap<ClientId, &'a Client>,
 }
 
 impl<'a> ClientIndex<'a> {
     pub fn new(clients: &'a [Client]) -> Self {
         let mut by_email: HashMap<String, Vec<&Client>> = HashMap::with_capacity(clients.len());
+        let by_id = clients.iter().map(|c| (c.id, c)).collect();
         for c in clients {
             let k = c.email.trim().to_lowercase();
             if !k.is_empty() {
                 by_email.entry(k).or_default().push(c);
             }
         }
-        ClientIndex { by_email }
+        ClientIndex { by_email, by_id }
+    }
+
+    /// The e-mail of client `id`, if it exists.
+    pub fn email_of(&self, id: ClientId) -> Option<String> {
+        self.by_id.get(&id).map(|c| c.email.clone())
     }
 
     /// Clients whose e-mail equals `email` (case-insensitive, exact; never a partial match).
@@ -462,7 +503,7 @@ pub fn synced_service(
         }
     }
     if item.category == Category::TerminatedInBilling {
-        // Reactivate: the account is live on the server.
+        // Reactivate (its own action): the account is live on the server.
         s.status = billing_status(remote.status);
         s.termination_date = None;
     }
@@ -532,6 +573,7 @@ mod tests {
                 import: Some(Selector::All),
                 terminate: Some(Selector::Only(vec!["3".into(), "x".into()])),
                 moves: None,
+                reactivate: None,
             };
             let p = select(a, input, &sel);
             let planned: Vec<_> = p
@@ -601,6 +643,102 @@ mod tests {
             assert_eq!(p.count(Action::Terminate), 1);
             assert!(termination_guard_violations(a, 3, &p, &Guards::default()).is_empty());
         });
+    }
+
+    #[test]
+    fn reactivate_is_its_own_action() {
+        let accounts = [acct("t.test", "t", "basic")];
+        let services = [svc(1, "t.test", "t", ServiceStatus::Terminated)];
+        analysed(&accounts, &services, |a, input| {
+            let p = select(
+                a,
+                input,
+                &Selection {
+                    sync: Some(Selector::All),
+                    ..Default::default()
+                },
+            );
+            assert!(p.actions.is_empty(), "sync all must not reactivate");
+            let p = select(
+                a,
+                input,
+                &Selection {
+                    sync: Some(Selector::Only(vec!["t.test".into()])),
+                    ..Default::default()
+                },
+            );
+            assert_eq!(
+                p.refused[0].reason,
+                "domain t.test is terminated_in_billing: reactivating it is its own action (reactivate)"
+            );
+            let p = select(
+                a,
+                input,
+                &Selection {
+                    reactivate: Some(Selector::Only(vec!["T.TEST".into()])),
+                    ..Default::default()
+                },
+            );
+            assert_eq!(
+                p.actions,
+                vec![Planned {
+                    action: Action::Reactivate,
+                    item: 0
+                }]
+            );
+        });
+    }
+
+    #[test]
+    fn move_share_guard() {
+        let meta = cpanel_meta();
+        // Four live services here; two live on server 200 are listed here (moved).
+        let here: Vec<_> = (1..=4)
+            .map(|i| svc(i, &format!("s{i}.test"), "u", ServiceStatus::Active))
+            .collect();
+        let other: Vec<_> = (5..=6)
+            .map(|i| {
+                let mut r = svc(i, &format!("m{i}.test"), "u", ServiceStatus::Active);
+                r.service.server_id = Some(200);
+                r
+            })
+            .collect();
+        let accounts: Vec<_> = ["s1", "s2", "s3", "s4", "m5", "m6"]
+            .iter()
+            .map(|d| acct(&format!("{d}.test"), "u", "basic"))
+            .collect();
+        let input = AnalysisInput {
+            meta: &meta,
+            server_ip: "192.0.2.10",
+            accounts: &accounts,
+            listing_complete: true,
+            services: &here,
+            other_live: &other,
+        };
+        let a = analyse(&input);
+        let moves = |targets: Selector| {
+            select(
+                &a,
+                &input,
+                &Selection {
+                    moves: Some(targets),
+                    ..Default::default()
+                },
+            )
+        };
+        let p = moves(Selector::All);
+        assert_eq!(p.count(Action::Move), 2);
+        assert_eq!(
+            move_guard_violation(&a, &p, &Guards::default()).as_deref(),
+            Some("2 moves are 50% of the target server's 4 live services, above the 25% limit")
+        );
+        let p = moves(Selector::Only(vec!["5".into()]));
+        assert_eq!(move_guard_violation(&a, &p, &Guards::default()), None);
+        let strict = Guards {
+            max_move_share: 0.2,
+            ..Guards::default()
+        };
+        assert!(move_guard_violation(&a, &p, &strict).is_some());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 use serversync_app::items::{category_counts, ItemQuery, RunView, StoredItem};
+use serversync_app::states::{any_stale, audit_href, ItemStatus};
 use serversync_app::web_support::{items_csv, selection_from_form};
 use serversync_app::{AppError, ApplyReport, ApplyRequest, ImportDefaults, ItemOutcome};
 use serversync_core::model::{parse_date, Server};
@@ -26,7 +27,7 @@ const PER_PAGE: usize = 100;
 const CATEGORY_ACTIONS: [(&str, &str); 6] = [
     ("out_of_sync", "sync"),
     ("duplicate", "terminate"),
-    ("terminated_in_billing", "sync"),
+    ("terminated_in_billing", "reactivate"),
     ("moved", "move"),
     ("not_in_billing", "import"),
     ("not_on_server", "terminate"),
@@ -103,6 +104,14 @@ pub struct ItemRow {
     pub b_email: Cell,
     pub actions: Vec<String>,
     pub notes: Vec<String>,
+    /// `open`, `applied`, `refused` or `stale`.
+    pub state: &'static str,
+    /// Why refused / stale.
+    pub state_reason: String,
+    /// The audit events of an applied or refused item.
+    pub audit_href: Option<String>,
+    /// Whether its action boxes can be ticked.
+    pub selectable: bool,
 }
 
 fn item_row(
@@ -110,6 +119,8 @@ fn item_row(
     it: &StoredItem,
     uid_field: &str,
     products: &HashMap<i64, String>,
+    run_id: i64,
+    status: Option<&ItemStatus>,
 ) -> ItemRow {
     let diff = |field: &str| it.diffs.iter().find(|d| d.field == field);
     // A cell of the remote side (`remote` = true) or the billing side for diff `fields`.
@@ -170,6 +181,15 @@ fn item_row(
         b_email: Cell::default(),
         actions: it.actions.clone(),
         notes: it.notes.clone(),
+        state: status.map_or("open", |s| s.state.as_str()),
+        state_reason: status.and_then(|s| s.reason.clone()).unwrap_or_default(),
+        audit_href: status.filter(|s| !s.audit_event_ids.is_empty()).map(|_| {
+            audit_href(
+                run_id,
+                it.service_id.or(it.billing.as_ref().map(|b| b.service_id)),
+            )
+        }),
+        selectable: status.is_none_or(|s| s.state.selectable()),
     };
     if let Some(r) = &it.remote {
         row.r_uid = cell(r.unique_identifier.clone(), r_uid_fields, true);
@@ -245,6 +265,8 @@ struct RunPage {
     prev_href: Option<String>,
     next_href: Option<String>,
     export_href: String,
+    /// A service an item touches changed since the analysis: offer to sync again.
+    stale: bool,
 }
 
 async fn view_and_server(
@@ -272,6 +294,7 @@ pub(super) async fn show(
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
+    let states = st.app.run_item_states(&view).await?;
     let mut page = view.query(&iq);
     if page.items.is_empty() && page.total > 0 {
         // Past the end (a stale link, a narrower filter): show the last page instead.
@@ -283,7 +306,7 @@ pub(super) async fn show(
     let rows = page
         .items
         .iter()
-        .map(|(i, it)| item_row(*i, it, &view.uid_field, &products))
+        .map(|(i, it)| item_row(*i, it, &view.uid_field, &products, id, states.get(*i)))
         .collect();
     let href = |category: &str, q: &str, page: usize| {
         let qs = query_string(&[
@@ -368,6 +391,7 @@ pub(super) async fn show(
             format!("/runs/{id}/export.csv?{export_qs}")
         },
         server,
+        stale: any_stale(&states),
     })
 }
 
@@ -478,6 +502,8 @@ pub struct ResultRow {
     pub service_id: Option<i64>,
     pub outcome: &'static str,
     pub notes: Vec<String>,
+    /// The client and product of an import, then `field: before → after` per change.
+    pub changes: Vec<String>,
 }
 
 pub struct Group {
@@ -489,6 +515,7 @@ pub struct Group {
 fn groups(report: &ApplyReport) -> Vec<Group> {
     [
         ("sync", "Sync"),
+        ("reactivate", "Reactivate"),
         ("import", "Import"),
         ("terminate", "Terminate"),
         ("move", "Move"),
@@ -510,6 +537,13 @@ fn groups(report: &ApplyReport) -> Vec<Group> {
                     ItemOutcome::Refused => "refused",
                 },
                 notes: r.notes.clone(),
+                changes: r
+                    .client
+                    .iter()
+                    .map(|c| format!("client: {c}"))
+                    .chain(r.product.iter().map(|p| format!("product: {p}")))
+                    .chain(r.changes.iter().map(ToString::to_string))
+                    .collect(),
             })
             .collect(),
     })
@@ -565,8 +599,9 @@ async fn review_or_apply(
     }
     let v = view.clone();
     let (c, all) = (f.c.clone(), f.all.clone());
+    let states = st.app.run_item_states(&view).await?;
     let (selection, selected) =
-        tokio::task::spawn_blocking(move || selection_from_form(&v, &c, &all))
+        tokio::task::spawn_blocking(move || selection_from_form(&v, &c, &all, &states))
             .await
             .map_err(|e| WebError::Internal(format!("selection: {e}")))??;
     let defaults = f.defaults()?;
