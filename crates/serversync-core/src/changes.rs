@@ -16,6 +16,9 @@ pub enum ServiceField {
     Status,
     Regdate,
     Server,
+    BillingCycle,
+    Amount,
+    NextDueDate,
     TerminationDate,
     /// The custom field holding the unique identifier (modules identifying by one).
     UniqueIdentifier,
@@ -32,6 +35,9 @@ impl ServiceField {
             ServiceField::Status => "status",
             ServiceField::Regdate => "regdate",
             ServiceField::Server => "server",
+            ServiceField::BillingCycle => "billing cycle",
+            ServiceField::Amount => "amount",
+            ServiceField::NextDueDate => "next due date",
             ServiceField::TerminationDate => "termination date",
             ServiceField::UniqueIdentifier => "unique identifier",
         }
@@ -97,6 +103,9 @@ pub fn service_changes(
             (ServiceField::DedicatedIp, s.dedicated_ip.clone()),
             (ServiceField::Regdate, opt_date(s.regdate)),
             (ServiceField::Server, server(s.server_id)),
+            (ServiceField::BillingCycle, s.billing_cycle.clone()),
+            (ServiceField::Amount, s.amount.clone()),
+            (ServiceField::NextDueDate, opt_date(s.next_due_date)),
             (ServiceField::TerminationDate, opt_date(s.termination_date)),
             (ServiceField::UniqueIdentifier, custom(s)),
         ]
@@ -209,6 +218,8 @@ mod tests {
                 "domain: (none) → ann.test",
                 "username: (none) → ann",
                 "server: (none) → web1",
+                "billing cycle: (none) → Monthly",
+                "amount: (none) → 1.00",
                 "unique identifier: (none) → i-1",
             ]
         );

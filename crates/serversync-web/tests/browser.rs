@@ -3,10 +3,12 @@
 //!
 //! Steps (a screenshot of each is saved to `target/browser-artifacts/NN-step.png`):
 //! sign in → servers page lists web1..web4 → web1 → "Sync accounts" → job page → run page
-//! with category tabs and counts → select one `out_of_sync` sync (carol.test) and one
-//! `not_in_billing` import (ed.test) → Review lists both → Apply → summary shows both
-//! `applied` → the billing records changed (`serversync services list --json`: carol.test is
-//! Suspended, ed.test exists; the services page lists ed.test).
+//! with category tabs and counts → select two `out_of_sync` syncs (carol.test, pend.test) and
+//! one `not_in_billing` import (ed.test) → Review lists all three, with `status: Pending →
+//! Active` for pend.test → Apply → summary shows them `applied` → back on the run page the
+//! three rows are `applied` and their boxes cannot be ticked → the billing records changed
+//! (`serversync services list --json`: carol.test is Suspended, ed.test exists; the services
+//! page lists ed.test).
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`; `CHROMIUM` / `CHROMEDRIVER` override the paths). Without them the test
@@ -182,11 +184,13 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
         );
     }
 
-    // 6. Select one sync (carol.test: suspended on the server, Active in billing) and one
-    //    import (ed.test: not in billing, its e-mail is a new client's).
+    // 6. Select two syncs (carol.test: suspended on the server, Active in billing; pend.test:
+    //    active on the server, Pending in billing) and one import (ed.test: not in billing,
+    //    its e-mail is a new client's).
     let sync_box = find_choice(page, "out_of_sync", "carol.test", "sync").await?;
+    let pend_box = find_choice(page, "out_of_sync", "pend.test", "sync").await?;
     let import_box = find_choice(page, "not_in_billing", "ed.test", "import").await?;
-    for b in [&sync_box, &import_box] {
+    for b in [&sync_box, &pend_box, &import_box] {
         if !b.is_selected().await? {
             b.click().await?;
         }
@@ -202,11 +206,30 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
     let review = summary_rows(page).await?;
     page.screenshot("review").await?;
     ensure!(
-        review.len() == 2,
-        "the review has {} rows, expected 2: {review:?}",
+        review.len() == 3,
+        "the review has {} rows, expected 3: {review:?}",
         review.len()
     );
-    for (action, target) in [("sync", "carol.test"), ("import", "ed.test")] {
+    // What will be written, field by field.
+    for (target, change) in [
+        ("pend.test", "status: Pending → Active"),
+        ("carol.test", "status: Active → Suspended"),
+        ("ed.test", "client: new: ed@"),
+    ] {
+        let row = review
+            .iter()
+            .find(|r| r.target == target)
+            .with_context(|| format!("the review does not list {target}: {review:?}"))?;
+        ensure!(
+            row.text.contains(change),
+            "the review of {target} does not say {change:?}: {row:?}"
+        );
+    }
+    for (action, target) in [
+        ("sync", "carol.test"),
+        ("sync", "pend.test"),
+        ("import", "ed.test"),
+    ] {
         let row = review
             .iter()
             .find(|r| r.target == target)
@@ -225,11 +248,20 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
     let summary = summary_rows(page).await?;
     page.screenshot("summary").await?;
     ensure!(
-        summary.len() == 2,
-        "the summary has {} rows, expected 2: {summary:?}",
+        summary.len() == 3,
+        "the summary has {} rows, expected 3: {summary:?}",
         summary.len()
     );
-    for (action, target) in [("sync", "carol.test"), ("import", "ed.test")] {
+    let pend = summary.iter().find(|r| r.target == "pend.test");
+    ensure!(
+        pend.is_some_and(|r| r.text.contains("status: Pending → Active")),
+        "the summary does not show pend.test's change: {pend:?}"
+    );
+    for (action, target) in [
+        ("sync", "carol.test"),
+        ("sync", "pend.test"),
+        ("import", "ed.test"),
+    ] {
         let row = summary
             .iter()
             .find(|r| r.target == target)
@@ -240,7 +272,45 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
         );
     }
 
-    // 9. The billing records changed: through the CLI on the same database …
+    // 9. Back on the run page the applied items say so and cannot be ticked again.
+    page.goto(&run_path).await?;
+    for (category, uid) in [
+        ("out_of_sync", "carol.test"),
+        ("out_of_sync", "pend.test"),
+        ("not_in_billing", "ed.test"),
+    ] {
+        let row_css = format!("#items tr[data-category='{category}'][data-uid='{uid}']");
+        let mut row = page.client.find(Locator::Css(&row_css)).await;
+        if row.is_err() {
+            page.wait_css(&format!("#tab-{category}"))
+                .await?
+                .click()
+                .await?;
+            row = page.wait_css(&row_css).await;
+        }
+        let row = row.with_context(|| format!("the run page has no row for {uid}"))?;
+        let state = row.attr("data-state").await?.unwrap_or_default();
+        ensure!(
+            state == "applied",
+            "{uid} shows state {state:?}, expected applied"
+        );
+        let cell = row.find(Locator::Css("td.state")).await?.text().await?;
+        ensure!(
+            cell.contains("applied"),
+            "{uid}'s state cell reads {cell:?}"
+        );
+        for b in row.find_all(Locator::Css("input[type=checkbox]")).await? {
+            ensure!(
+                !b.is_enabled().await?,
+                "{uid}'s checkbox can still be ticked after the apply"
+            );
+            let _ = b.click().await;
+            ensure!(!b.is_selected().await?, "{uid}'s checkbox became ticked");
+        }
+    }
+    page.screenshot("run-after-apply").await?;
+
+    // 10. The billing records changed: through the CLI on the same database …
     let out = harness::serversync_cli(bin, &demo.workdir, &["services", "list", "--json"])?;
     let doc: Value = serde_json::from_str(&out)
         .with_context(|| format!("services list --json is not JSON:\n{out}"))?;
