@@ -280,15 +280,18 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
         ("not_in_billing", "ed.test"),
     ] {
         let row_css = format!("#items tr[data-category='{category}'][data-uid='{uid}']");
-        let mut row = page.client.find(Locator::Css(&row_css)).await;
-        if row.is_err() {
-            page.wait_css(&format!("#tab-{category}"))
-                .await?
-                .click()
-                .await?;
-            row = page.wait_css(&row_css).await;
-        }
-        let row = row.with_context(|| format!("the run page has no row for {uid}"))?;
+        let row = match page.client.find(Locator::Css(&row_css)).await {
+            Ok(r) => r,
+            Err(_) => {
+                page.wait_css(&format!("#tab-{category}"))
+                    .await?
+                    .click()
+                    .await?;
+                page.wait_css(&row_css)
+                    .await
+                    .with_context(|| format!("the run page has no row for {uid}"))?
+            }
+        };
         let state = row.attr("data-state").await?.unwrap_or_default();
         ensure!(
             state == "applied",
