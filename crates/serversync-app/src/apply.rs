@@ -4,14 +4,10 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use serversync_core::analysis::{
-    analyse, billing_identifier, identifier_key, Action, Analysis, AnalysisInput, Category,
-};
-use serversync_core::changes::{service_changes, FieldChange};
+use serversync_core::analysis::{analyse, Action, Analysis, AnalysisInput, Category};
+use serversync_core::changes::service_changes;
 use serversync_core::model::{Client, Product, RunId, Server, ServerId, ServiceId};
-use serversync_core::module::UniqueIdField;
 use serversync_core::module::{Listing, MetaData};
 use serversync_core::plan::{self, ClientIndex, ImportDefaults, Plan, ProductMatch, Selection};
 use serversync_store::{
@@ -20,8 +16,14 @@ use serversync_store::{
 use time::{Date, OffsetDateTime};
 
 use crate::lease::{Cancel, Lease};
-use crate::records::service_json;
+
+mod guards;
+mod helpers;
+mod report;
 use crate::{App, AppError, Result};
+use guards::{record_refusals, still_listed};
+use helpers::{import_after_json, push_update, Pick};
+pub use report::{ApplyReport, Chosen, ItemOutcome, ItemRef, ItemResult, REFUSED_EVENT};
 
 /// What to apply.
 #[derive(Clone, Debug, Default)]
@@ -36,82 +38,6 @@ pub struct ApplyRequest {
     /// Override the guards (audited).
     pub force: bool,
     pub defaults: ImportDefaults,
-}
-
-/// What happened to one selected item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemOutcome {
-    Applied,
-    /// Dry run: would be applied.
-    WouldApply,
-    Refused,
-}
-
-/// One selected item's result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ItemResult {
-    pub action: Action,
-    /// The unique identifier or service id the item was selected by.
-    pub target: String,
-    pub service_id: Option<ServiceId>,
-    pub outcome: ItemOutcome,
-    /// Why it was refused, or notes on what was done (e.g. `created client 12`).
-    pub notes: Vec<String>,
-    /// Every billing field the action writes, `before → after` (empty when refused).
-    pub changes: Vec<FieldChange>,
-    /// For an import: the client it uses or creates.
-    pub client: Option<Chosen>,
-    /// For an import: the product it uses or creates.
-    pub product: Option<Chosen>,
-}
-
-/// A client or product an import uses (`id` set) or creates (`created`, no id before the
-/// write). `name` is the client's e-mail or the product's name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chosen {
-    pub id: Option<i64>,
-    pub name: String,
-    pub created: bool,
-}
-
-impl std::fmt::Display for Chosen {
-    /// `#3 ann@mail.test` or `new: ann@mail.test`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.created, self.id) {
-            (false, Some(id)) => write!(f, "#{id} {}", self.name),
-            _ => write!(f, "new: {}", self.name),
-        }
-    }
-}
-
-/// The audit action recording that a selected item was refused by a real apply (its `note` is
-/// the reason, its `after` an [`ItemRef`]).
-pub const REFUSED_EVENT: &str = "refused";
-
-/// Which item of a run an audit event concerns, stored as the `after` of a
-/// [`REFUSED_EVENT`]: read back by [`crate::states`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemRef {
-    pub action: Action,
-    /// The unique identifier (import, sync, reactivate) or service id (terminate, move).
-    pub target: String,
-}
-
-/// The result of an apply.
-#[derive(Clone, Debug, Serialize)]
-pub struct ApplyReport {
-    pub run_id: RunId,
-    pub server: String,
-    pub dry_run: bool,
-    pub forced: Vec<String>,
-    pub results: Vec<ItemResult>,
-}
-
-impl ApplyReport {
-    pub fn count(&self, outcome: ItemOutcome) -> usize {
-        self.results.iter().filter(|r| r.outcome == outcome).count()
-    }
 }
 
 /// Applies `req`. Errors (not refusals): an unknown server or run, a failed run, a run whose
@@ -376,85 +302,6 @@ struct Ctx<'a> {
     forced: &'a [String],
 }
 
-/// Moves whose account the service's current server still listed at its latest complete run
-/// (by service id, with the reason): such a move would leave the account billed on neither
-/// or both. A server with no complete run refuses nothing here.
-async fn still_listed(
-    app: &App,
-    analysis: &Analysis,
-    input: &AnalysisInput<'_>,
-    plan: &Plan,
-    field: &UniqueIdField,
-) -> Result<HashMap<ServiceId, String>> {
-    let mut by_server: HashMap<ServerId, Vec<(ServiceId, String)>> = HashMap::new();
-    for p in plan.actions.iter().filter(|p| p.action == Action::Move) {
-        let Some(rec) = analysis.items[p.item].billing_record(input) else {
-            continue;
-        };
-        let (Some(from), Some(key)) = (
-            rec.service.server_id,
-            identifier_key(field, billing_identifier(field, &rec.service)),
-        ) else {
-            continue;
-        };
-        by_server
-            .entry(from)
-            .or_default()
-            .push((rec.service.id, key));
-    }
-    let mut out = HashMap::new();
-    for (server_id, services) in by_server {
-        let runs = app.store.runs(server_id, 0).await?;
-        let Some(latest) = runs
-            .iter()
-            .find(|r| r.listing_status == ListingStatus::Complete)
-        else {
-            continue;
-        };
-        let run = app.store.run(latest.id).await?;
-        let listed: std::collections::HashSet<String> = run
-            .accounts
-            .iter()
-            .filter_map(|a| identifier_key(field, &a.unique_identifier))
-            .collect();
-        for (id, key) in services {
-            if listed.contains(&key) {
-                out.insert(
-                    id,
-                    format!(
-                        "the account is still listed on the service's current server (run {} of server {server_id}): terminate it there or analyse that server again first",
-                        run.id
-                    ),
-                );
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Writes one [`REFUSED_EVENT`] per refused planned item of a real apply, so the run page can
-/// show the item as refused with its reason.
-async fn record_refusals(ctx: &Ctx<'_>, results: &[ItemResult]) -> Result<()> {
-    for r in results.iter().filter(|r| r.outcome == ItemOutcome::Refused) {
-        let item = ItemRef {
-            action: r.action,
-            target: r.target.clone(),
-        };
-        let after = serde_json::to_string(&item)
-            .map_err(|e| AppError::Invalid(format!("recording a refusal: {e}")))?;
-        ctx.app
-            .store
-            .append_audit(&NewAuditEvent {
-                service_id: r.service_id,
-                after: Some(after),
-                note: r.notes.first().cloned(),
-                ..ctx.event(REFUSED_EVENT)
-            })
-            .await?;
-    }
-    Ok(())
-}
-
 /// A change set and the results it gives, per planned action.
 struct Built {
     cs: ChangeSet,
@@ -466,58 +313,6 @@ struct Built {
 }
 
 impl Ctx<'_> {
-    fn product_name(&self, id: i64) -> String {
-        self.product_names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format!("product {id}"))
-    }
-
-    fn server_name(&self, id: ServerId) -> String {
-        self.server_names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format!("server {id}"))
-    }
-
-    fn client_email(&self, id: i64) -> String {
-        self.clients
-            .email_of(id)
-            .unwrap_or_else(|| format!("client {id}"))
-    }
-
-    fn uid_custom_field(&self) -> Option<&str> {
-        match &self.meta.unique_identifier_field {
-            UniqueIdField::CustomField(name) => Some(name),
-            _ => None,
-        }
-    }
-
-    /// What an update of `before` to `after` writes.
-    fn changes(
-        &self,
-        before: &serversync_core::model::Service,
-        after: &serversync_core::model::Service,
-    ) -> Vec<FieldChange> {
-        service_changes(
-            Some(before),
-            after,
-            self.uid_custom_field(),
-            &|id| self.product_name(id),
-            &|id| self.server_name(id),
-        )
-    }
-
-    fn event(&self, action: &str) -> NewAuditEvent {
-        NewAuditEvent {
-            actor: self.app.actor.clone(),
-            action: action.into(),
-            server_id: Some(self.server.id),
-            run_id: Some(self.run_id),
-            ..Default::default()
-        }
-    }
-
     /// The change set of every planned action, those in `excluded` refused with their reason.
     fn build(&self, excluded: &HashMap<usize, String>) -> Built {
         let (req, server, meta, input) = (self.req, self.server, self.meta, self.input);
@@ -877,57 +672,4 @@ impl Ctx<'_> {
         }
         b
     }
-}
-
-/// The `after` of an import event: the new service without the ids the store assigns on
-/// insert (the event's own `service_id` and `client_id` carry them).
-fn import_after_json(
-    service: &serversync_core::model::Service,
-    client: &ClientRef,
-    new_product: bool,
-) -> String {
-    let mut v = service_json(service);
-    if let serde_json::Value::Object(m) = &mut v {
-        m.remove("id");
-        m.insert("version".into(), json!(1));
-        match client {
-            ClientRef::Existing(id) => {
-                m.insert("client_id".into(), json!(id));
-            }
-            ClientRef::CreatedBy(_) => {
-                m.remove("client_id");
-            }
-        }
-        if new_product {
-            m.remove("product_id");
-        }
-    }
-    v.to_string()
-}
-
-/// A client or product an import uses: an existing one, or one it creates.
-enum Pick {
-    Existing(i64),
-    New(String),
-}
-
-fn push_update(
-    cs: &mut ChangeSet,
-    ev: &NewAuditEvent,
-    before: &serversync_core::model::Service,
-    after: serversync_core::model::Service,
-) {
-    let mut ev = ev.clone();
-    ev.service_id = Some(before.id);
-    ev.client_id = Some(before.client_id);
-    ev.before = Some(service_json(before).to_string());
-    // The store bumps the version on write; the audit shows the version written.
-    let mut shown = after.clone();
-    shown.version = before.version + 1;
-    ev.after = Some(service_json(&shown).to_string());
-    cs.ops.push(Op::UpdateService {
-        expected_version: before.version,
-        service: after,
-    });
-    cs.audit.push((None, ev));
 }
