@@ -21,7 +21,7 @@ mod guards;
 mod helpers;
 mod report;
 use crate::{App, AppError, Result};
-use guards::{record_refusals, still_listed};
+use guards::{already_applied, record_refusals, still_listed};
 use helpers::{import_after_json, push_update, Pick};
 pub use report::{ApplyReport, Chosen, ItemOutcome, ItemRef, ItemResult, REFUSED_EVENT};
 
@@ -138,15 +138,22 @@ async fn apply_locked(
     let input = billing.input(meta, server, &listing);
     let analysis = analyse(&input);
     let mut plan = plan::select(&analysis, &input, &req.selection);
+    let run_events = if plan.refused.is_empty() {
+        Vec::new()
+    } else {
+        app.store.audit_events(None, Some(run.id), None, 0).await?
+    };
     let refused: Vec<ItemResult> = plan
         .refused
         .drain(..)
         .map(|r| ItemResult {
             action: r.action,
-            target: r.target,
             service_id: None,
             outcome: ItemOutcome::Refused,
-            notes: vec![r.reason],
+            notes: vec![
+                already_applied(&run_events, &analysis, &input, &r, run.id).unwrap_or(r.reason)
+            ],
+            target: r.target,
             changes: Vec::new(),
             client: None,
             product: None,

@@ -117,14 +117,22 @@ struct Touch<'e> {
     refused: bool,
 }
 
+/// The billing records a run's items are checked against: the current version of every
+/// service (one missing was deleted), and the live services of the run's server by
+/// identifier key (an account to import whose key one of them now has is stale).
+#[derive(Debug, Default)]
+pub struct Current {
+    pub versions: HashMap<ServiceId, i64>,
+    pub live_keys: HashMap<String, ServiceId>,
+}
+
 /// The state of every item of `view` (same order), from the run's audit `events` (any
-/// order) and the current `versions` of services (a service missing from it was deleted).
-/// `field` is the run's unique identifier field. An event that names no item it can be
-/// matched to is ignored.
+/// order) and the `current` records. `field` is the run's unique identifier field. An event
+/// that names no item it can be matched to is ignored.
 pub fn item_states(
     view: &RunView,
     events: &[AuditEvent],
-    versions: &HashMap<ServiceId, i64>,
+    current: &Current,
     field: &UniqueIdField,
 ) -> Vec<ItemStatus> {
     let mut by_service: HashMap<ServiceId, Vec<Touch<'_>>> = HashMap::new();
@@ -177,7 +185,7 @@ pub fn item_states(
     }
     view.items
         .iter()
-        .map(|it| state_of(it, field, &by_service, &by_key, versions))
+        .map(|it| state_of(it, field, &by_service, &by_key, current))
         .collect()
 }
 
@@ -186,15 +194,22 @@ fn state_of(
     field: &UniqueIdField,
     by_service: &HashMap<ServiceId, Vec<Touch<'_>>>,
     by_key: &HashMap<String, Vec<Touch<'_>>>,
-    versions: &HashMap<ServiceId, i64>,
+    current: &Current,
 ) -> ItemStatus {
+    let versions = &current.versions;
     let offers = |a: Action| it.actions.iter().any(|x| x == a.as_str());
     let service_id = it.service_id.or(it.billing.as_ref().map(|b| b.service_id));
+    let import_key = offers(Action::Import)
+        .then(|| {
+            it.unique_identifier
+                .as_deref()
+                .and_then(|u| identifier_key(field, u))
+        })
+        .flatten();
     let touches: Vec<&Touch<'_>> = if offers(Action::Import) {
-        it.unique_identifier
-            .as_deref()
-            .and_then(|u| identifier_key(field, u))
-            .and_then(|k| by_key.get(&k))
+        import_key
+            .as_ref()
+            .and_then(|k| by_key.get(k))
             .map(|v| v.iter().collect())
             .unwrap_or_default()
     } else {
@@ -228,6 +243,16 @@ fn state_of(
             };
         }
     }
+    if let Some(id) = import_key.as_ref().and_then(|k| current.live_keys.get(k)) {
+        return ItemStatus {
+            state: ItemState::Stale,
+            action: None,
+            audit_event_ids: Vec::new(),
+            reason: Some(format!(
+                "live service {id} with this unique identifier was added since this run was analysed"
+            )),
+        };
+    }
     let newest_refusal = touches
         .iter()
         .filter(|t| t.refused)
@@ -257,14 +282,16 @@ impl App {
             .store
             .audit_events(None, Some(view.run_id), None, 0)
             .await?;
-        let versions: HashMap<ServiceId, i64> = self
-            .store
-            .services(None)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s.version))
-            .collect();
-        Ok(item_states(view, &events, &versions, &field))
+        let mut current = Current::default();
+        for s in self.store.services(None).await? {
+            current.versions.insert(s.id, s.version);
+            if s.server_id == Some(view.server_id) && s.status.is_live() {
+                if let Some(k) = identifier_key(&field, billing_identifier(&field, &s)) {
+                    current.live_keys.insert(k, s.id);
+                }
+            }
+        }
+        Ok(item_states(view, &events, &current, &field))
     }
 }
 
@@ -382,6 +409,7 @@ mod tests {
                 item("out_of_sync", "c.test", Some((3, 1)), "sync"),
                 item("in_sync", "d.test", Some((4, 1)), ""),
                 item("not_on_server", "moved.test", Some((5, 1)), "terminate"),
+                item("not_in_billing", "taken.test", None, "import"),
             ],
         };
         let mut import = event(11, 7, "import", Some(900));
@@ -397,9 +425,16 @@ mod tests {
             event(13, 8, "sync", Some(4)),
             event(14, 8, "move", Some(5)),
         ];
-        let versions: HashMap<ServiceId, i64> =
-            [(1, 2), (2, 5), (3, 1), (4, 1), (5, 2), (900, 1)].into();
-        let s = item_states(&view, &events, &versions, &UniqueIdField::Domain);
+        let current = Current {
+            versions: [(1, 2), (2, 5), (3, 1), (4, 1), (5, 2), (900, 1), (901, 1)].into(),
+            // new.test was imported by this run (applied wins); taken.test by someone else.
+            live_keys: [
+                ("new.test".to_string(), 900),
+                ("taken.test".to_string(), 901),
+            ]
+            .into(),
+        };
+        let s = item_states(&view, &events, &current, &UniqueIdField::Domain);
         let states: Vec<_> = s.iter().map(|x| x.state).collect();
         assert_eq!(
             states,
@@ -410,7 +445,12 @@ mod tests {
                 ItemState::Refused,
                 ItemState::Open,
                 ItemState::Stale,
+                ItemState::Stale,
             ]
+        );
+        assert_eq!(
+            s[6].reason.as_deref(),
+            Some("live service 901 with this unique identifier was added since this run was analysed")
         );
         assert_eq!(s[0].action, Some(Action::Sync));
         assert_eq!(s[0].audit_event_ids, vec![10]);
@@ -426,15 +466,14 @@ mod tests {
         assert!(!ItemState::Applied.selectable() && !ItemState::Stale.selectable());
         assert!(any_stale(&s));
         // Deleted service: stale with that reason.
-        let s = item_states(&view, &[], &HashMap::new(), &UniqueIdField::Domain);
+        let s = item_states(&view, &[], &Current::default(), &UniqueIdField::Domain);
         assert_eq!(
             s[0].reason.as_deref(),
             Some("service 1 was deleted since this run was analysed")
         );
-        let json = serde_json::to_value(
-            &item_states(&view, &events, &versions, &UniqueIdField::Domain)[0],
-        )
-        .unwrap_or_default();
+        let json =
+            serde_json::to_value(&item_states(&view, &events, &current, &UniqueIdField::Domain)[0])
+                .unwrap_or_default();
         assert_eq!(
             json,
             serde_json::json!({"state": "applied", "state_action": "sync", "audit_event_ids": [10]})

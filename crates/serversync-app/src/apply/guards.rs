@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use serversync_core::analysis::{
     billing_identifier, identifier_key, Action, Analysis, AnalysisInput,
 };
-use serversync_core::model::{ServerId, ServiceId};
+use serversync_core::model::{RunId, ServerId, ServiceId};
 use serversync_core::module::UniqueIdField;
-use serversync_core::plan::Plan;
-use serversync_store::{ListingStatus, NewAuditEvent};
+use serversync_core::plan::{Plan, Refusal};
+use serversync_store::{AuditEvent, ListingStatus, NewAuditEvent};
 
 use super::{Ctx, ItemOutcome, ItemRef, ItemResult, REFUSED_EVENT};
 use crate::{App, AppError, Result};
@@ -91,4 +91,39 @@ pub(super) async fn record_refusals(ctx: &Ctx<'_>, results: &[ItemResult]) -> Re
             .await?;
     }
     Ok(())
+}
+
+/// The reason for a target refused because it offers nothing (`… is in_sync: nothing to
+/// sync`) when an apply of this run already wrote it: `domain ann.test was already applied
+/// (sync) from run 7: audit event 12`. `None` when no event of the run names it.
+pub(crate) fn already_applied(
+    run_events: &[AuditEvent],
+    analysis: &Analysis,
+    input: &AnalysisInput<'_>,
+    refusal: &Refusal,
+    run_id: RunId,
+) -> Option<String> {
+    let field = &input.meta.unique_identifier_field;
+    let service_id = match refusal.action {
+        Action::Import | Action::Sync | Action::Reactivate => {
+            let key = identifier_key(field, &refusal.target)?;
+            analysis
+                .items
+                .iter()
+                .find(|it| it.key == key)
+                .and_then(|it| it.service_id(input))?
+        }
+        Action::Terminate | Action::Move => refusal.target.trim().parse().ok()?,
+    };
+    let event = run_events.iter().find(|e| {
+        e.run_id == Some(run_id)
+            && e.service_id == Some(service_id)
+            && e.action == refusal.action.as_str()
+    })?;
+    Some(format!(
+        "{} was already applied ({}) from run {run_id}: audit event {}",
+        refusal.target,
+        refusal.action.as_str(),
+        event.id
+    ))
 }
