@@ -115,16 +115,16 @@ pub fn item_query(
 ) -> Result<ItemQuery> {
     let category = match category.map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
-        Some(c) => {
-            if !Category::ALL.iter().any(|k| k.as_str() == c) {
+        Some(c) => match Category::ALL.iter().find(|k| k.as_str() == c) {
+            Some(k) => Some(*k),
+            None => {
                 let names: Vec<&str> = Category::ALL.iter().map(|k| k.as_str()).collect();
                 return Err(AppError::Invalid(format!(
                     "category: unknown category {c:?} (one of {})",
                     names.join(", ")
                 )));
             }
-            Some(c.to_string())
-        }
+        },
     };
     let page = parse_number::<usize>("page", page)?.unwrap_or(1);
     if page == 0 {

@@ -197,7 +197,7 @@ fn state_of(
     current: &Current,
 ) -> ItemStatus {
     let versions = &current.versions;
-    let offers = |a: Action| it.actions.iter().any(|x| x == a.as_str());
+    let offers = |a: Action| it.actions.contains(&a);
     let service_id = it.service_id.or(it.billing.as_ref().map(|b| b.service_id));
     let import_key = offers(Action::Import)
         .then(|| {
@@ -334,13 +334,18 @@ pub fn audit_href(run: RunId, service_id: Option<ServiceId>) -> String {
 mod tests {
     use super::*;
     use crate::items::BillingSide;
-    use serversync_core::analysis::Counts;
+    use serversync_core::analysis::{Category, Counts};
     use serversync_store::ListingStatus;
     use time::OffsetDateTime;
 
-    fn item(category: &str, uid: &str, service: Option<(i64, i64)>, action: &str) -> StoredItem {
+    fn item(
+        category: Category,
+        uid: &str,
+        service: Option<(i64, i64)>,
+        action: Option<Action>,
+    ) -> StoredItem {
         StoredItem {
-            category: category.into(),
+            category,
             unique_identifier: Some(uid.into()),
             service_id: service.map(|s| s.0),
             remote: None,
@@ -352,17 +357,13 @@ mod tests {
                 username: "u".into(),
                 dedicated_ip: String::new(),
                 regdate: None,
-                status: "Active".into(),
+                status: ServiceStatus::Active,
                 server_id: Some(100),
                 version,
                 client_email: None,
             }),
             diffs: Vec::new(),
-            actions: if action.is_empty() {
-                Vec::new()
-            } else {
-                vec![action.into()]
-            },
+            actions: action.into_iter().collect(),
             notes: Vec::new(),
             related_service_ids: Vec::new(),
         }
@@ -403,13 +404,43 @@ mod tests {
             live_services: 0,
             warnings: Vec::new(),
             items: vec![
-                item("out_of_sync", "a.test", Some((1, 1)), "sync"),
-                item("not_in_billing", "new.test", None, "import"),
-                item("not_on_server", "gone.test", Some((2, 1)), "terminate"),
-                item("out_of_sync", "c.test", Some((3, 1)), "sync"),
-                item("in_sync", "d.test", Some((4, 1)), ""),
-                item("not_on_server", "moved.test", Some((5, 1)), "terminate"),
-                item("not_in_billing", "taken.test", None, "import"),
+                item(
+                    Category::OutOfSync,
+                    "a.test",
+                    Some((1, 1)),
+                    Some(Action::Sync),
+                ),
+                item(
+                    Category::NotInBilling,
+                    "new.test",
+                    None,
+                    Some(Action::Import),
+                ),
+                item(
+                    Category::NotOnServer,
+                    "gone.test",
+                    Some((2, 1)),
+                    Some(Action::Terminate),
+                ),
+                item(
+                    Category::OutOfSync,
+                    "c.test",
+                    Some((3, 1)),
+                    Some(Action::Sync),
+                ),
+                item(Category::InSync, "d.test", Some((4, 1)), None),
+                item(
+                    Category::NotOnServer,
+                    "moved.test",
+                    Some((5, 1)),
+                    Some(Action::Terminate),
+                ),
+                item(
+                    Category::NotInBilling,
+                    "taken.test",
+                    None,
+                    Some(Action::Import),
+                ),
             ],
         };
         let mut import = event(11, 7, "import", Some(900));

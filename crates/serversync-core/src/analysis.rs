@@ -118,6 +118,23 @@ pub enum Action {
     Reactivate,
 }
 
+impl std::str::FromStr for Action {
+    type Err = crate::CoreError;
+    /// `sync`, `import`, `terminate`, `move` or `reactivate`; anything else names itself.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Action::Sync,
+            Action::Import,
+            Action::Terminate,
+            Action::Move,
+            Action::Reactivate,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+        .ok_or_else(|| crate::CoreError::Invalid(format!("unknown action {s:?}")))
+    }
+}
+
 impl Action {
     pub fn as_str(self) -> &'static str {
         match self {

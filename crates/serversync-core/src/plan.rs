@@ -42,6 +42,17 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// The selector of `action`.
+    pub fn slot(&mut self, action: Action) -> &mut Option<Selector> {
+        match action {
+            Action::Import => &mut self.import,
+            Action::Sync => &mut self.sync,
+            Action::Terminate => &mut self.terminate,
+            Action::Move => &mut self.moves,
+            Action::Reactivate => &mut self.reactivate,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.import.is_none()
             && self.sync.is_none()

@@ -13,6 +13,7 @@ use serversync_app::items::{category_counts, ItemQuery, RunView, StoredItem};
 use serversync_app::states::{any_stale, audit_href, ItemStatus};
 use serversync_app::web_support::{items_csv, selection_from_form};
 use serversync_app::{AppError, ApplyReport, ApplyRequest, ImportDefaults, ItemOutcome};
+use serversync_core::analysis::{Action, Category, Field};
 use serversync_core::model::{parse_date, Server};
 use serversync_core::module::{format_created, SkippedRecord};
 
@@ -24,13 +25,13 @@ use crate::{WebError, WebState};
 const PER_PAGE: usize = 100;
 
 /// The action each category offers (DESIGN.md §3), for the select-all boxes.
-const CATEGORY_ACTIONS: [(&str, &str); 6] = [
-    ("out_of_sync", "sync"),
-    ("duplicate", "terminate"),
-    ("terminated_in_billing", "reactivate"),
-    ("moved", "move"),
-    ("not_in_billing", "import"),
-    ("not_on_server", "terminate"),
+const CATEGORY_ACTIONS: [(Category, Action); 6] = [
+    (Category::OutOfSync, Action::Sync),
+    (Category::Duplicate, Action::Terminate),
+    (Category::TerminatedInBilling, Action::Reactivate),
+    (Category::Moved, Action::Move),
+    (Category::NotInBilling, Action::Import),
+    (Category::NotOnServer, Action::Terminate),
 ];
 
 #[derive(Deserialize, Default)]
@@ -46,18 +47,19 @@ pub(super) struct RunQuery {
 impl RunQuery {
     fn item_query(&self, per_page: usize) -> Result<ItemQuery, WebError> {
         let page = super::opt_num::<usize>("page", &Some(self.page.clone()))?.unwrap_or(1);
-        let category = self.category.trim();
-        if !category.is_empty()
-            && !category_counts(&Default::default())
-                .iter()
-                .any(|(c, _)| *c == category)
-        {
-            return Err(WebError::BadRequest(format!(
-                "category: unknown category {category:?}"
-            )));
-        }
+        let category = match self.category.trim() {
+            "" => None,
+            c => Some(
+                Category::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == c)
+                    .ok_or_else(|| {
+                        WebError::BadRequest(format!("category: unknown category {c:?}"))
+                    })?,
+            ),
+        };
         Ok(ItemQuery {
-            category: (!category.is_empty()).then(|| category.to_string()),
+            category,
             search: (!self.q.trim().is_empty()).then(|| self.q.trim().to_string()),
             page,
             per_page,
@@ -122,10 +124,9 @@ fn item_row(
     run_id: i64,
     status: Option<&ItemStatus>,
 ) -> ItemRow {
-    let diff = |field: &str| it.diffs.iter().find(|d| d.field == field);
     // A cell of the remote side (`remote` = true) or the billing side for diff `fields`.
-    let cell = |text: String, fields: &[&str], remote: bool| {
-        let d = fields.iter().find_map(|f| diff(f));
+    let cell = |text: String, fields: &[Field], remote: bool| {
+        let d = fields.iter().find_map(|f| it.diff(*f));
         Cell {
             text,
             diff: d.is_some(),
@@ -142,24 +143,24 @@ fn item_row(
     };
     let uid_is_domain = uid_field == "domain";
     let uid_is_username = uid_field == "username";
-    let r_uid_fields: &[&str] = if uid_is_domain {
-        &["unique_identifier", "domain"]
+    let r_uid_fields: &[Field] = if uid_is_domain {
+        &[Field::UniqueIdentifier, Field::Domain]
     } else {
-        &["unique_identifier"]
+        &[Field::UniqueIdentifier]
     };
-    let b_domain_fields: &[&str] = if uid_is_domain {
-        &["domain", "unique_identifier"]
+    let b_domain_fields: &[Field] = if uid_is_domain {
+        &[Field::Domain, Field::UniqueIdentifier]
     } else {
-        &["domain"]
+        &[Field::Domain]
     };
-    let b_user_fields: &[&str] = if uid_is_username {
-        &["username", "unique_identifier"]
+    let b_user_fields: &[Field] = if uid_is_username {
+        &[Field::Username, Field::UniqueIdentifier]
     } else {
-        &["username"]
+        &[Field::Username]
     };
     let mut row = ItemRow {
         index,
-        category: it.category.clone(),
+        category: it.category.as_str().to_string(),
         uid: it.unique_identifier.clone().unwrap_or_default(),
         has_remote: it.remote.is_some(),
         r_uid: Cell::default(),
@@ -179,7 +180,7 @@ fn item_row(
         b_status: Cell::default(),
         b_regdate: Cell::default(),
         b_email: Cell::default(),
-        actions: it.actions.clone(),
+        actions: it.actions.iter().map(|a| a.as_str().to_string()).collect(),
         notes: it.notes.clone(),
         state: status.map_or("open", |s| s.state.as_str()),
         state_reason: status.and_then(|s| s.reason.clone()).unwrap_or_default(),
@@ -196,16 +197,16 @@ fn item_row(
         if !uid_is_domain {
             row.r_domain = r.domain.clone();
         }
-        row.r_ip = cell(r.primary_ip.clone(), &["primary_ip"], true);
-        row.r_user = cell(r.username.clone(), &["username"], true);
-        row.r_product = cell(r.product.clone(), &["product"], true);
-        row.r_status = cell(r.status.as_str().to_string(), &["status"], true);
+        row.r_ip = cell(r.primary_ip.clone(), &[Field::PrimaryIp], true);
+        row.r_user = cell(r.username.clone(), &[Field::Username], true);
+        row.r_product = cell(r.product.clone(), &[Field::Product], true);
+        row.r_status = cell(r.status.as_str().to_string(), &[Field::Status], true);
         row.r_created = cell(
             r.created.map(format_created).unwrap_or_default(),
-            &["created"],
+            &[Field::Created],
             true,
         );
-        row.r_email = cell(r.email.clone().unwrap_or_default(), &["email"], true);
+        row.r_email = cell(r.email.clone().unwrap_or_default(), &[Field::Email], true);
         row.r_owner = r.owner.clone().unwrap_or_default();
     }
     if let Some(b) = &it.billing {
@@ -216,7 +217,7 @@ fn item_row(
             } else {
                 b.dedicated_ip.clone()
             },
-            &["primary_ip"],
+            &[Field::PrimaryIp],
             false,
         );
         row.b_user = cell(b.username.clone(), b_user_fields, false);
@@ -224,12 +225,16 @@ fn item_row(
             .get(&b.product_id)
             .cloned()
             .unwrap_or_else(|| format!("product {}", b.product_id));
-        row.b_product = cell(product, &["product"], false);
-        row.b_status = cell(b.status.clone(), &["status"], false);
-        row.b_regdate = cell(b.regdate.clone().unwrap_or_default(), &["created"], false);
+        row.b_product = cell(product, &[Field::Product], false);
+        row.b_status = cell(b.status.as_str().to_string(), &[Field::Status], false);
+        row.b_regdate = cell(
+            b.regdate.clone().unwrap_or_default(),
+            &[Field::Created],
+            false,
+        );
         row.b_email = cell(
             b.client_email.clone().unwrap_or_default(),
-            &["email"],
+            &[Field::Email],
             false,
         );
     }
@@ -327,7 +332,7 @@ pub(super) async fn show(
             format!("/runs/{id}?{qs}")
         }
     };
-    let current = iq.category.clone().unwrap_or_default();
+    let current = iq.category.map_or("", |c| c.as_str()).to_string();
     let tabs = category_counts(&view.counts)
         .into_iter()
         .map(|(name, count)| Tab {
@@ -346,13 +351,9 @@ pub(super) async fn show(
     };
     let select_all = CATEGORY_ACTIONS
         .iter()
-        .filter_map(|(c, a)| {
-            let n = category_counts(&view.counts)
-                .into_iter()
-                .find(|(k, _)| k == c)
-                .map(|(_, n)| n)
-                .unwrap_or(0);
-            (n > 0).then_some((*c, *a, n))
+        .filter_map(|&(c, a)| {
+            let n = view.counts.get(c);
+            (n > 0).then_some((c.as_str(), a.as_str(), n))
         })
         .collect();
     let pages = page.pages();
@@ -514,20 +515,20 @@ pub struct Group {
 
 fn groups(report: &ApplyReport) -> Vec<Group> {
     [
-        ("sync", "Sync"),
-        ("reactivate", "Reactivate"),
-        ("import", "Import"),
-        ("terminate", "Terminate"),
-        ("move", "Move"),
+        (Action::Sync, "Sync"),
+        (Action::Reactivate, "Reactivate"),
+        (Action::Import, "Import"),
+        (Action::Terminate, "Terminate"),
+        (Action::Move, "Move"),
     ]
     .into_iter()
     .map(|(action, title)| Group {
-        action,
+        action: action.as_str(),
         title,
         rows: report
             .results
             .iter()
-            .filter(|r| r.action.as_str() == action)
+            .filter(|r| r.action == action)
             .map(|r| ResultRow {
                 target: r.target.clone(),
                 service_id: r.service_id,
