@@ -307,10 +307,22 @@ pub fn selection_from_choices(
     Ok(sel)
 }
 
-/// The most recently read runs, parsed (a 100,000-item run is parsed once, not per page).
+/// The most recently read runs, parsed (a 100,000-item run is parsed once, not per page),
+/// and their item states.
 #[derive(Default)]
 pub struct RunCache {
     runs: Mutex<Vec<Arc<RunView>>>,
+    pub(crate) states: Mutex<Vec<CachedStates>>,
+}
+
+/// The item states of a run as computed at `at`, when the newest audit event was
+/// `newest_event` (every write serversync makes is audited, so an unchanged newest event
+/// means unchanged records).
+pub(crate) struct CachedStates {
+    pub run_id: RunId,
+    pub newest_event: Option<i64>,
+    pub at: std::time::Instant,
+    pub states: Arc<Vec<crate::states::ItemStatus>>,
 }
 
 /// How many parsed runs are kept.
@@ -339,6 +351,9 @@ impl RunCache {
     pub fn forget(&self, id: RunId) {
         if let Ok(mut runs) = self.runs.lock() {
             runs.retain(|r| r.run_id != id);
+        }
+        if let Ok(mut states) = self.states.lock() {
+            states.retain(|s| s.run_id != id);
         }
     }
 }

@@ -453,6 +453,16 @@ async fn sync_review_apply_end_to_end() {
         expected_version: ann_service.version,
         service: changed,
     });
+    // Every write serversync makes is audited (the page's cached states rely on it).
+    cs.audit.push((
+        Some(0),
+        serversync_store::NewAuditEvent {
+            actor: "cli:test".into(),
+            action: "records_import".into(),
+            service_id: Some(1000),
+            ..Default::default()
+        },
+    ));
     w.store.apply(&cs).await.unwrap();
     let (_, _, after) = admin.get(&format!("/runs/{run_id}")).await;
     let ann = between(&after, "data-uid=\"ann.test\"", "</tr>").unwrap();

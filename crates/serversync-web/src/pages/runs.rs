@@ -299,7 +299,7 @@ pub(super) async fn show(
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
-    let states = st.app.run_item_states(&view).await?;
+    let states = st.app.run_item_states(&st.runs, &view).await?;
     let mut page = view.query(&iq);
     if page.items.is_empty() && page.total > 0 {
         // Past the end (a stale link, a narrower filter): show the last page instead.
@@ -600,7 +600,8 @@ async fn review_or_apply(
     }
     let v = view.clone();
     let (c, all) = (f.c.clone(), f.all.clone());
-    let states = st.app.run_item_states(&view).await?;
+    // Fresh states: a review or an apply must not trust a cached "open".
+    let states = st.app.compute_item_states(&view).await?;
     let (selection, selected) =
         tokio::task::spawn_blocking(move || selection_from_form(&v, &c, &all, &states))
             .await
