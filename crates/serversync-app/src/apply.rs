@@ -21,7 +21,7 @@ mod guards;
 mod helpers;
 mod report;
 use crate::{App, AppError, Result};
-use guards::{already_applied, record_refusals, still_listed};
+use guards::{already_applied, refusal_events, still_listed};
 use helpers::{import_after_json, push_update, Pick};
 pub use report::{ApplyReport, Chosen, ItemOutcome, ItemRef, ItemResult, REFUSED_EVENT};
 
@@ -221,6 +221,8 @@ async fn apply_locked(
     // Imports whose key a live service took meanwhile, with the reason (by plan action).
     let mut excluded: HashMap<usize, String> = HashMap::new();
     let mut built = ctx.build(&excluded);
+    // Whether the change set (with the refusals' events) was written.
+    let mut written = false;
     if !req.dry_run && !built.cs.ops.is_empty() {
         if cancel.is_cancelled() {
             return Err(AppError::Interrupted(format!(
@@ -237,8 +239,15 @@ async fn apply_locked(
                 server.module.clone(),
                 meta.unique_identifier_field.clone(),
             )]);
+            // The refusals are recorded in the same transaction as the changes.
+            built.cs.audit.extend(
+                refusal_events(&ctx, &built.results)?
+                    .into_iter()
+                    .map(|e| (None, e)),
+            );
             match app.store.apply(&built.cs).await {
                 Ok(applied) => {
+                    written = true;
                     for (op, ri) in &built.op_result {
                         if let Some(Some(id)) = applied.created_ids.get(*op) {
                             built.results[*ri].service_id = Some(*id);
@@ -269,8 +278,11 @@ async fn apply_locked(
             }
         }
     }
-    if !req.dry_run {
-        record_refusals(&ctx, &built.results).await?;
+    if !req.dry_run && !written {
+        // Nothing else was written: an error recording them is the apply's whole outcome.
+        for e in refusal_events(&ctx, &built.results)? {
+            app.store.append_audit(&e).await?;
+        }
     }
     let mut results = refused;
     results.extend(built.results);

@@ -663,6 +663,25 @@ async fn moved_account_is_reassigned_by_move() {
         json!(["blocked: 1 moves are 100% of the target server's 0 live services, above the 25% limit (use --force to override)"])
     );
     assert_eq!(env.service(1020).await["server_id"], 100);
+    // The refusal is in the audit log, naming the item (the run page shows it as refused).
+    let store = serversync_store::open_with_default_key(&env.db)
+        .await
+        .unwrap();
+    let events = store.audit_events(None, None, Some(1020), 0).await.unwrap();
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == serversync_app::REFUSED_EVENT)
+        .collect();
+    assert_eq!(refused.len(), 1, "{events:#?}");
+    assert_eq!(
+        refused[0].note.as_deref(),
+        Some("blocked: 1 moves are 100% of the target server's 0 live services, above the 25% limit (use --force to override)")
+    );
+    let item: serversync_app::ItemRef =
+        serde_json::from_str(refused[0].after.as_deref().unwrap_or("")).unwrap();
+    assert_eq!(item.target, "1020");
+    assert_eq!(item.action, serversync_core::analysis::Action::Move);
+    drop(store);
     let out = env
         .apply("web2", &["--move", "1020", "--max-move-percent", "100"])
         .await;

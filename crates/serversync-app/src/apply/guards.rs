@@ -70,27 +70,27 @@ pub(super) async fn still_listed(
     Ok(out)
 }
 
-/// Writes one [`REFUSED_EVENT`] per refused planned item of a real apply, so the run page can
-/// show the item as refused with its reason.
-pub(super) async fn record_refusals(ctx: &Ctx<'_>, results: &[ItemResult]) -> Result<()> {
-    for r in results.iter().filter(|r| r.outcome == ItemOutcome::Refused) {
-        let item = ItemRef {
-            action: r.action,
-            target: r.target.clone(),
-        };
-        let after = serde_json::to_string(&item)
-            .map_err(|e| AppError::Invalid(format!("recording a refusal: {e}")))?;
-        ctx.app
-            .store
-            .append_audit(&NewAuditEvent {
+/// One [`REFUSED_EVENT`] per refused planned item of a real apply, so the run page can show
+/// the item as refused with its reason.
+pub(super) fn refusal_events(ctx: &Ctx<'_>, results: &[ItemResult]) -> Result<Vec<NewAuditEvent>> {
+    results
+        .iter()
+        .filter(|r| r.outcome == ItemOutcome::Refused)
+        .map(|r| {
+            let item = ItemRef {
+                action: r.action,
+                target: r.target.clone(),
+            };
+            let after = serde_json::to_string(&item)
+                .map_err(|e| AppError::Invalid(format!("recording a refusal: {e}")))?;
+            Ok(NewAuditEvent {
                 service_id: r.service_id,
                 after: Some(after),
                 note: r.notes.first().cloned(),
                 ..ctx.event(REFUSED_EVENT)
             })
-            .await?;
-    }
-    Ok(())
+        })
+        .collect()
 }
 
 /// The reason for a target refused because it offers nothing (`… is in_sync: nothing to
