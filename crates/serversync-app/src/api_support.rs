@@ -115,16 +115,16 @@ pub fn item_query(
 ) -> Result<ItemQuery> {
     let category = match category.map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
-        Some(c) => {
-            if !Category::ALL.iter().any(|k| k.as_str() == c) {
+        Some(c) => match Category::ALL.iter().find(|k| k.as_str() == c) {
+            Some(k) => Some(*k),
+            None => {
                 let names: Vec<&str> = Category::ALL.iter().map(|k| k.as_str()).collect();
                 return Err(AppError::Invalid(format!(
                     "category: unknown category {c:?} (one of {})",
                     names.join(", ")
                 )));
             }
-            Some(c.to_string())
-        }
+        },
     };
     let page = parse_number::<usize>("page", page)?.unwrap_or(1);
     if page == 0 {
@@ -314,9 +314,10 @@ impl App {
 }
 
 /// The fields an apply body may have.
-pub const APPLY_FIELDS: [&str; 8] = [
+pub const APPLY_FIELDS: [&str; 9] = [
     "import",
     "sync",
+    "reactivate",
     "terminate",
     "move",
     "items",
@@ -500,13 +501,14 @@ fn defaults(v: Option<&Value>) -> Result<ImportDefaults> {
 }
 
 /// Turns the JSON body of an API apply of run `view` (of `server`) into an [`ApplyRequest`]:
-/// `{"import": [uid…]|"all", "sync": …, "terminate": [service id…]|"all", "move": …,
+/// `{"import": [uid…]|"all", "sync": …, "reactivate": …, "terminate": [service id…]|"all", "move": …,
 /// "items": [{"item": 3, "action": "sync"}…], "dry_run": bool, "force": bool,
 /// "defaults": {…}}`. Errors name the field; a body that selects nothing is an error.
 pub fn apply_request_from_json(
     view: &RunView,
     server: &Server,
     body: &Value,
+    states: &[crate::states::ItemStatus],
 ) -> Result<ApplyRequest> {
     let m = match body {
         Value::Object(m) => m,
@@ -526,12 +528,13 @@ pub fn apply_request_from_json(
             for (i, c) in a.iter().enumerate() {
                 let choice: ItemChoice = serde_json::from_value(c.clone()).map_err(|e| {
                     invalid(format!(
-                        "items[{i}]: expected {{\"item\": <index>, \"action\": \"import\"|\"sync\"|\"terminate\"|\"move\"}} ({e})"
+                        "items[{i}]: expected {{\"item\": <index>, \"action\": \"import\"|\"sync\"|\"reactivate\"|\"terminate\"|\"move\"}} ({e})"
                     ))
                 })?;
                 choices.push(choice);
             }
-            selection_from_choices(view, &choices).map_err(|e| invalid(format!("items: {e}")))?
+            selection_from_choices(view, &choices, states)
+                .map_err(|e| invalid(format!("items: {e}")))?
         }
         o => {
             return Err(invalid(format!(
@@ -546,13 +549,18 @@ pub fn apply_request_from_json(
     );
     merge(&mut selection.sync, selector("sync", get("sync"), false)?);
     merge(
+        &mut selection.reactivate,
+        selector("reactivate", get("reactivate"), false)?,
+    );
+    merge(
         &mut selection.terminate,
         selector("terminate", get("terminate"), true)?,
     );
     merge(&mut selection.moves, selector("move", get("move"), true)?);
     if selection.is_empty() {
         return Err(invalid(
-            "body: nothing selected (give import, sync, terminate, move or items)".into(),
+            "body: nothing selected (give import, sync, reactivate, terminate, move or items)"
+                .into(),
         ));
     }
     Ok(ApplyRequest {

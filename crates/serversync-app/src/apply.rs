@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use serde_json::json;
 use serversync_core::analysis::{analyse, Action, Analysis, AnalysisInput, Category};
-use serversync_core::model::{Client, Product, RunId, Server, ServiceId};
+use serversync_core::changes::service_changes;
+use serversync_core::model::{Client, Product, RunId, Server, ServerId, ServiceId};
 use serversync_core::module::{Listing, MetaData};
 use serversync_core::plan::{self, ClientIndex, ImportDefaults, Plan, ProductMatch, Selection};
 use serversync_store::{
@@ -16,8 +16,14 @@ use serversync_store::{
 use time::{Date, OffsetDateTime};
 
 use crate::lease::{Cancel, Lease};
-use crate::records::service_json;
+
+mod guards;
+mod helpers;
+mod report;
 use crate::{App, AppError, Result};
+use guards::{already_applied, refusal_events, still_listed};
+use helpers::{import_after_json, push_update, Pick};
+pub use report::{ApplyReport, Chosen, ItemOutcome, ItemRef, ItemResult, REFUSED_EVENT};
 
 /// What to apply.
 #[derive(Clone, Debug, Default)]
@@ -32,44 +38,6 @@ pub struct ApplyRequest {
     /// Override the guards (audited).
     pub force: bool,
     pub defaults: ImportDefaults,
-}
-
-/// What happened to one selected item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemOutcome {
-    Applied,
-    /// Dry run: would be applied.
-    WouldApply,
-    Refused,
-}
-
-/// One selected item's result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ItemResult {
-    pub action: Action,
-    /// The unique identifier or service id the item was selected by.
-    pub target: String,
-    pub service_id: Option<ServiceId>,
-    pub outcome: ItemOutcome,
-    /// Why it was refused, or notes on what was done (e.g. `created client 12`).
-    pub notes: Vec<String>,
-}
-
-/// The result of an apply.
-#[derive(Clone, Debug, Serialize)]
-pub struct ApplyReport {
-    pub run_id: RunId,
-    pub server: String,
-    pub dry_run: bool,
-    pub forced: Vec<String>,
-    pub results: Vec<ItemResult>,
-}
-
-impl ApplyReport {
-    pub fn count(&self, outcome: ItemOutcome) -> usize {
-        self.results.iter().filter(|r| r.outcome == outcome).count()
-    }
 }
 
 /// Applies `req`. Errors (not refusals): an unknown server or run, a failed run, a run whose
@@ -170,15 +138,25 @@ async fn apply_locked(
     let input = billing.input(meta, server, &listing);
     let analysis = analyse(&input);
     let mut plan = plan::select(&analysis, &input, &req.selection);
+    let run_events = if plan.refused.is_empty() {
+        Vec::new()
+    } else {
+        app.store.audit_events(None, Some(run.id), None, 0).await?
+    };
     let refused: Vec<ItemResult> = plan
         .refused
         .drain(..)
         .map(|r| ItemResult {
             action: r.action,
-            target: r.target,
             service_id: None,
             outcome: ItemOutcome::Refused,
-            notes: vec![r.reason],
+            notes: vec![
+                already_applied(&run_events, &analysis, &input, &r, run.id).unwrap_or(r.reason)
+            ],
+            target: r.target,
+            changes: Vec::new(),
+            client: None,
+            product: None,
         })
         .collect();
     let violations =
@@ -187,6 +165,30 @@ async fn apply_locked(
     if !violations.is_empty() && req.force {
         forced.extend(violations.iter().cloned());
     }
+    let move_violation = plan::move_guard_violation(&analysis, &plan, &app.guards);
+    let block_moves = move_violation.is_some() && !req.force;
+    if req.force {
+        forced.extend(move_violation.iter().cloned());
+    }
+    let still_listed = stoppable(
+        lease,
+        cancel,
+        server,
+        still_listed(app, &analysis, &input, &plan, &meta.unique_identifier_field),
+    )
+    .await?;
+    let product_names: HashMap<i64, String> = billing
+        .products
+        .iter()
+        .map(|p| (p.id, p.name.clone()))
+        .collect();
+    let server_names: HashMap<ServerId, String> = app
+        .store
+        .servers()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
     let module_products: Vec<Product> = billing
         .products
         .iter()
@@ -208,12 +210,19 @@ async fn apply_locked(
         module_products: &module_products,
         violations: &violations,
         block_terminations,
+        move_violation: move_violation.as_deref(),
+        block_moves,
+        still_listed: &still_listed,
+        product_names: &product_names,
+        server_names: &server_names,
         forced: &forced,
     };
 
     // Imports whose key a live service took meanwhile, with the reason (by plan action).
     let mut excluded: HashMap<usize, String> = HashMap::new();
     let mut built = ctx.build(&excluded);
+    // Whether the change set (with the refusals' events) was written.
+    let mut written = false;
     if !req.dry_run && !built.cs.ops.is_empty() {
         if cancel.is_cancelled() {
             return Err(AppError::Interrupted(format!(
@@ -230,8 +239,15 @@ async fn apply_locked(
                 server.module.clone(),
                 meta.unique_identifier_field.clone(),
             )]);
+            // The refusals are recorded in the same transaction as the changes.
+            built.cs.audit.extend(
+                refusal_events(&ctx, &built.results)?
+                    .into_iter()
+                    .map(|e| (None, e)),
+            );
             match app.store.apply(&built.cs).await {
                 Ok(applied) => {
+                    written = true;
                     for (op, ri) in &built.op_result {
                         if let Some(Some(id)) = applied.created_ids.get(*op) {
                             built.results[*ri].service_id = Some(*id);
@@ -262,6 +278,12 @@ async fn apply_locked(
             }
         }
     }
+    if !req.dry_run && !written {
+        // Nothing else was written: an error recording them is the apply's whole outcome.
+        for e in refusal_events(&ctx, &built.results)? {
+            app.store.append_audit(&e).await?;
+        }
+    }
     let mut results = refused;
     results.extend(built.results);
     Ok(ApplyReport {
@@ -290,6 +312,12 @@ struct Ctx<'a> {
     module_products: &'a [Product],
     violations: &'a [String],
     block_terminations: bool,
+    move_violation: Option<&'a str>,
+    block_moves: bool,
+    /// Moves refused because the account is still listed on the service's current server.
+    still_listed: &'a HashMap<ServiceId, String>,
+    product_names: &'a HashMap<i64, String>,
+    server_names: &'a HashMap<ServerId, String>,
     forced: &'a [String],
 }
 
@@ -304,16 +332,6 @@ struct Built {
 }
 
 impl Ctx<'_> {
-    fn event(&self, action: &str) -> NewAuditEvent {
-        NewAuditEvent {
-            actor: self.app.actor.clone(),
-            action: action.into(),
-            server_id: Some(self.server.id),
-            run_id: Some(self.run_id),
-            ..Default::default()
-        }
-    }
-
     /// The change set of every planned action, those in `excluded` refused with their reason.
     fn build(&self, excluded: &HashMap<usize, String>) -> Built {
         let (req, server, meta, input) = (self.req, self.server, self.meta, self.input);
@@ -331,7 +349,7 @@ impl Ctx<'_> {
             let remote = item.remote_account(input);
             let rec = item.billing_record(input);
             let target = match p.action {
-                Action::Import | Action::Sync => remote
+                Action::Import | Action::Sync | Action::Reactivate => remote
                     .map(|r| r.unique_identifier.clone())
                     .unwrap_or_default(),
                 _ => rec.map(|r| r.service.id.to_string()).unwrap_or_default(),
@@ -346,6 +364,9 @@ impl Ctx<'_> {
                     ItemOutcome::Applied
                 },
                 notes: Vec::new(),
+                changes: Vec::new(),
+                client: None,
+                product: None,
             };
             let refuse = |mut r: ItemResult, why: String| {
                 r.outcome = ItemOutcome::Refused;
@@ -381,6 +402,19 @@ impl Ctx<'_> {
                     ),
                 ));
                 continue;
+            }
+            if p.action == Action::Move {
+                if let Some(why) = rec.and_then(|r| self.still_listed.get(&r.service.id)) {
+                    b.results.push(refuse(result, why.clone()));
+                    continue;
+                }
+                if let (true, Some(v)) = (self.block_moves, self.move_violation) {
+                    b.results.push(refuse(
+                        result,
+                        format!("blocked: {v} (use --force to override)"),
+                    ));
+                    continue;
+                }
             }
             match p.action {
                 Action::Import => {
@@ -453,6 +487,30 @@ impl Ctx<'_> {
                             continue;
                         }
                     };
+                    result.client = Some(match &client {
+                        Pick::Existing(id) => Chosen {
+                            id: Some(*id),
+                            name: self.client_email(*id),
+                            created: false,
+                        },
+                        Pick::New(email) => Chosen {
+                            id: None,
+                            name: email.clone(),
+                            created: true,
+                        },
+                    });
+                    result.product = Some(match &product {
+                        Pick::Existing(id) => Chosen {
+                            id: Some(*id),
+                            name: self.product_name(*id),
+                            created: false,
+                        },
+                        Pick::New(pkg) => Chosen {
+                            id: None,
+                            name: pkg.clone(),
+                            created: true,
+                        },
+                    });
                     let client = match client {
                         Pick::Existing(id) => ClientRef::Existing(id),
                         Pick::New(email) => {
@@ -532,6 +590,21 @@ impl Ctx<'_> {
                         plan::imported_service(remote, server, field, &req.defaults, self.today);
                     service.product_id = product_id;
                     result.notes.extend(warning);
+                    let new_product = result
+                        .product
+                        .as_ref()
+                        .filter(|p| p.created)
+                        .map(|p| p.name.clone());
+                    result.changes = service_changes(
+                        None,
+                        &service,
+                        self.uid_custom_field(),
+                        &|id| match (&new_product, id) {
+                            (Some(name), 0) => name.clone(),
+                            _ => self.product_name(id),
+                        },
+                        &|id| self.server_name(id),
+                    );
                     let after = import_after_json(&service, &client, product_created_by.is_some());
                     b.cs.ops.push(Op::CreateService {
                         client,
@@ -549,7 +622,7 @@ impl Ctx<'_> {
                     b.op_result.push((i, b.results.len()));
                     b.op_action.insert(i, ai);
                 }
-                Action::Sync => {
+                Action::Sync | Action::Reactivate => {
                     let (Some(remote), Some(rec)) = (remote, rec) else {
                         continue;
                     };
@@ -574,7 +647,13 @@ impl Ctx<'_> {
                     if after == rec.service {
                         result.notes.push("nothing to write".into());
                     } else {
-                        push_update(&mut b.cs, &self.event("sync"), &rec.service, after);
+                        result.changes = self.changes(&rec.service, &after);
+                        push_update(
+                            &mut b.cs,
+                            &self.event(p.action.as_str()),
+                            &rec.service,
+                            after,
+                        );
                     }
                     if item.category == Category::TerminatedInBilling {
                         result.notes.push("reactivated".into());
@@ -582,21 +661,15 @@ impl Ctx<'_> {
                 }
                 Action::Terminate => {
                     let Some(rec) = rec else { continue };
-                    push_update(
-                        &mut b.cs,
-                        &self.event("terminate"),
-                        &rec.service,
-                        plan::terminated_service(&rec.service, self.today),
-                    );
+                    let after = plan::terminated_service(&rec.service, self.today);
+                    result.changes = self.changes(&rec.service, &after);
+                    push_update(&mut b.cs, &self.event("terminate"), &rec.service, after);
                 }
                 Action::Move => {
                     let Some(rec) = rec else { continue };
-                    push_update(
-                        &mut b.cs,
-                        &self.event("move"),
-                        &rec.service,
-                        plan::moved_service(&rec.service, server),
-                    );
+                    let after = plan::moved_service(&rec.service, server);
+                    result.changes = self.changes(&rec.service, &after);
+                    push_update(&mut b.cs, &self.event("move"), &rec.service, after);
                     result.notes.push(format!(
                         "moved from server {}",
                         rec.service
@@ -618,57 +691,4 @@ impl Ctx<'_> {
         }
         b
     }
-}
-
-/// The `after` of an import event: the new service without the ids the store assigns on
-/// insert (the event's own `service_id` and `client_id` carry them).
-fn import_after_json(
-    service: &serversync_core::model::Service,
-    client: &ClientRef,
-    new_product: bool,
-) -> String {
-    let mut v = service_json(service);
-    if let serde_json::Value::Object(m) = &mut v {
-        m.remove("id");
-        m.insert("version".into(), json!(1));
-        match client {
-            ClientRef::Existing(id) => {
-                m.insert("client_id".into(), json!(id));
-            }
-            ClientRef::CreatedBy(_) => {
-                m.remove("client_id");
-            }
-        }
-        if new_product {
-            m.remove("product_id");
-        }
-    }
-    v.to_string()
-}
-
-/// A client or product an import uses: an existing one, or one it creates.
-enum Pick {
-    Existing(i64),
-    New(String),
-}
-
-fn push_update(
-    cs: &mut ChangeSet,
-    ev: &NewAuditEvent,
-    before: &serversync_core::model::Service,
-    after: serversync_core::model::Service,
-) {
-    let mut ev = ev.clone();
-    ev.service_id = Some(before.id);
-    ev.client_id = Some(before.client_id);
-    ev.before = Some(service_json(before).to_string());
-    // The store bumps the version on write; the audit shows the version written.
-    let mut shown = after.clone();
-    shown.version = before.version + 1;
-    ev.after = Some(service_json(&shown).to_string());
-    cs.ops.push(Op::UpdateService {
-        expected_version: before.version,
-        service: after,
-    });
-    cs.audit.push((None, ev));
 }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serversync_core::analysis::{Category, Counts};
-use serversync_core::model::{RunId, ServerId};
+use serversync_core::analysis::{Action, Category, Counts, Field};
+use serversync_core::model::{RunId, ServerId, ServiceStatus};
 use serversync_core::module::{RemoteAccount, SkippedRecord};
 use serversync_core::plan::{Selection, Selector};
 use serversync_store::{ListingStatus, Run};
@@ -25,7 +25,7 @@ pub struct BillingSide {
     pub username: String,
     pub dedicated_ip: String,
     pub regdate: Option<String>,
-    pub status: String,
+    pub status: ServiceStatus,
     pub server_id: Option<i64>,
     #[serde(default)]
     pub version: i64,
@@ -36,38 +36,44 @@ pub struct BillingSide {
 /// One differing field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffDoc {
-    pub field: String,
+    pub field: Field,
     pub remote: String,
     pub billing: String,
 }
 
-/// One item of a stored analysis (CONTRACT.md "Analysis document" `items[]`).
+/// One item of a stored analysis (CONTRACT.md "Analysis document" `items[]`), read back into
+/// the typed values core wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredItem {
-    pub category: String,
+    pub category: Category,
     pub unique_identifier: Option<String>,
     pub service_id: Option<i64>,
     pub remote: Option<RemoteAccount>,
     pub billing: Option<BillingSide>,
     pub diffs: Vec<DiffDoc>,
-    pub actions: Vec<String>,
+    pub actions: Vec<Action>,
     pub notes: Vec<String>,
     #[serde(default)]
     pub related_service_ids: Vec<i64>,
 }
 
 impl StoredItem {
-    /// Whether the differing `field` (e.g. `status`) is among the diffs.
-    pub fn differs(&self, field: &str) -> bool {
+    /// Whether the differing `field` is among the diffs.
+    pub fn differs(&self, field: Field) -> bool {
         self.diffs.iter().any(|d| d.field == field)
     }
 
+    /// The diff of `field`, if it differs.
+    pub fn diff(&self, field: Field) -> Option<&DiffDoc> {
+        self.diffs.iter().find(|d| d.field == field)
+    }
+
     /// The target an action on this item is selected by: the unique identifier for
-    /// import/sync, the service id for terminate/move.
-    pub fn target(&self, action: &str) -> Option<String> {
+    /// import/sync/reactivate, the service id for terminate/move.
+    pub fn target(&self, action: Action) -> Option<String> {
         match action {
-            "import" | "sync" => self.unique_identifier.clone(),
-            _ => self.service_id.map(|i| i.to_string()),
+            Action::Import | Action::Sync | Action::Reactivate => self.unique_identifier.clone(),
+            Action::Terminate | Action::Move => self.service_id.map(|i| i.to_string()),
         }
     }
 
@@ -193,7 +199,7 @@ impl RunView {
         let mut total = 0usize;
         let mut items = Vec::with_capacity(per_page);
         for (i, it) in self.items.iter().enumerate() {
-            if q.category.as_deref().is_some_and(|c| c != it.category) {
+            if q.category.is_some_and(|c| c != it.category) {
                 continue;
             }
             if needle.as_deref().is_some_and(|n| !it.matches(n)) {
@@ -213,11 +219,11 @@ impl RunView {
     }
 
     /// Indexes of every item of `category` that offers `action`.
-    pub fn offering(&self, category: &str, action: &str) -> Vec<usize> {
+    pub fn offering(&self, category: Category, action: Action) -> Vec<usize> {
         self.items
             .iter()
             .enumerate()
-            .filter(|(_, it)| it.category == category && it.actions.iter().any(|a| a == action))
+            .filter(|(_, it)| it.category == category && it.actions.contains(&action))
             .map(|(i, _)| i)
             .collect()
     }
@@ -226,8 +232,8 @@ impl RunView {
 /// Filters and paging of [`RunView::query`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct ItemQuery {
-    /// A category name (`out_of_sync`, …); `None` = all.
-    pub category: Option<String>,
+    /// One category; `None` = all.
+    pub category: Option<Category>,
     /// Case-insensitive text found in the identifier, username, domain, product, e-mail, IP
     /// or service id.
     pub search: Option<String>,
@@ -255,36 +261,40 @@ impl ItemPage<'_> {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ItemChoice {
     pub item: usize,
-    pub action: String,
+    pub action: Action,
 }
 
 /// Turns chosen items into a plan selection; a choice of an item that does not offer the
-/// action, or an unknown item, is an error naming it.
-pub fn selection_from_choices(view: &RunView, choices: &[ItemChoice]) -> Result<Selection> {
+/// action, an unknown item, or an item whose state (`states`, by index) is not selectable
+/// (applied, stale) is an error naming it.
+pub fn selection_from_choices(
+    view: &RunView,
+    choices: &[ItemChoice],
+    states: &[crate::states::ItemStatus],
+) -> Result<Selection> {
     let mut sel = Selection::default();
     for c in choices {
         let it = view.items.get(c.item).ok_or_else(|| {
             AppError::Invalid(format!("run {} has no item {}", view.run_id, c.item))
         })?;
+        crate::states::check_selectable(view, c.item, states)?;
         if !it.actions.contains(&c.action) {
             return Err(AppError::Invalid(format!(
                 "item {} ({} {}) does not offer {}",
                 c.item,
-                it.category,
+                it.category.as_str(),
                 it.unique_identifier.as_deref().unwrap_or(""),
-                c.action
+                c.action.as_str()
             )));
         }
-        let target = it.target(&c.action).ok_or_else(|| {
-            AppError::Invalid(format!("item {} has no target for {}", c.item, c.action))
+        let target = it.target(c.action).ok_or_else(|| {
+            AppError::Invalid(format!(
+                "item {} has no target for {}",
+                c.item,
+                c.action.as_str()
+            ))
         })?;
-        let slot = match c.action.as_str() {
-            "import" => &mut sel.import,
-            "sync" => &mut sel.sync,
-            "terminate" => &mut sel.terminate,
-            "move" => &mut sel.moves,
-            other => return Err(AppError::Invalid(format!("unknown action {other:?}"))),
-        };
+        let slot = sel.slot(c.action);
         match slot {
             Some(Selector::Only(v)) => {
                 if !v.contains(&target) {
@@ -297,10 +307,22 @@ pub fn selection_from_choices(view: &RunView, choices: &[ItemChoice]) -> Result<
     Ok(sel)
 }
 
-/// The most recently read runs, parsed (a 100,000-item run is parsed once, not per page).
+/// The most recently read runs, parsed (a 100,000-item run is parsed once, not per page),
+/// and their item states.
 #[derive(Default)]
 pub struct RunCache {
     runs: Mutex<Vec<Arc<RunView>>>,
+    pub(crate) states: Mutex<Vec<CachedStates>>,
+}
+
+/// The item states of a run as computed at `at`, when the newest audit event was
+/// `newest_event` (every write serversync makes is audited, so an unchanged newest event
+/// means unchanged records).
+pub(crate) struct CachedStates {
+    pub run_id: RunId,
+    pub newest_event: Option<i64>,
+    pub at: std::time::Instant,
+    pub states: Arc<Vec<crate::states::ItemStatus>>,
 }
 
 /// How many parsed runs are kept.
@@ -330,6 +352,9 @@ impl RunCache {
         if let Ok(mut runs) = self.runs.lock() {
             runs.retain(|r| r.run_id != id);
         }
+        if let Ok(mut states) = self.states.lock() {
+            states.retain(|s| s.run_id != id);
+        }
     }
 }
 
@@ -358,11 +383,16 @@ pub fn category_counts(c: &Counts) -> Vec<(&'static str, usize)> {
         .collect()
 }
 
-/// A stored item as JSON (for the API).
-pub fn item_json(index: usize, it: &StoredItem) -> Value {
+/// A stored item as JSON (for the API), with its `index` in the run and its state
+/// (`state`, `state_action`, `audit_event_ids`, `state_reason`: see
+/// [`crate::states::ItemStatus`]).
+pub fn item_json(index: usize, it: &StoredItem, status: &crate::states::ItemStatus) -> Value {
     let mut v = serde_json::to_value(it).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.insert("index".into(), Value::from(index));
+        if let Ok(Value::Object(s)) = serde_json::to_value(status) {
+            m.extend(s);
+        }
     }
     v
 }
@@ -371,9 +401,9 @@ pub fn item_json(index: usize, it: &StoredItem) -> Value {
 mod tests {
     use super::*;
 
-    fn item(category: &str, uid: &str) -> StoredItem {
+    fn item(category: Category, uid: &str) -> StoredItem {
         StoredItem {
-            category: category.into(),
+            category,
             unique_identifier: Some(uid.into()),
             service_id: None,
             remote: None,
@@ -412,14 +442,18 @@ mod tests {
             (0..25)
                 .map(|i| {
                     item(
-                        if i % 5 == 0 { "out_of_sync" } else { "in_sync" },
+                        if i % 5 == 0 {
+                            Category::OutOfSync
+                        } else {
+                            Category::InSync
+                        },
                         &format!("d{i}.test"),
                     )
                 })
                 .collect(),
         );
-        let q = |category: Option<&str>, search: Option<&str>, page: usize| ItemQuery {
-            category: category.map(str::to_string),
+        let q = |category: Option<Category>, search: Option<&str>, page: usize| ItemQuery {
+            category,
             search: search.map(str::to_string),
             page,
             per_page: 10,
@@ -427,7 +461,7 @@ mod tests {
         let p = v.query(&q(None, None, 3));
         assert_eq!((p.total, p.page, p.items.len()), (25, 3, 5));
         assert_eq!(p.items[0].0, 20);
-        let p = v.query(&q(Some("out_of_sync"), None, 1));
+        let p = v.query(&q(Some(Category::OutOfSync), None, 1));
         assert_eq!(
             (p.total, p.items.iter().map(|x| x.0).collect::<Vec<_>>()),
             (5, vec![0, 5, 10, 15, 20])

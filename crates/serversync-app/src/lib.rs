@@ -30,9 +30,12 @@ mod lease;
 mod locks;
 pub mod records;
 pub mod secrets;
+pub mod states;
 pub mod web_support;
 
-pub use apply::{ApplyReport, ApplyRequest, ItemOutcome, ItemResult};
+pub use apply::{
+    ApplyReport, ApplyRequest, Chosen, ItemOutcome, ItemRef, ItemResult, REFUSED_EVENT,
+};
 pub use lease::{Cancel, Lease, DEFAULT_LEASE_TTL};
 pub use locks::LockView;
 

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use serversync_core::analysis::{Action, Category};
 use serversync_core::model::{ProductId, Secret, Server, ServerId};
 use serversync_core::module::format_created;
 use serversync_core::plan::{Selection, Selector};
@@ -192,79 +193,81 @@ impl App {
 /// action, across all pages). Duplicates are ignored. An unknown item, an item that does not
 /// offer the action, or a malformed value is an error naming it. Linear in the selection.
 /// Returns the selection and the number of selected (item, action) pairs.
+///
+/// `states` (by item index) rule out items already applied or stale: a choice of one is an
+/// error, a whole category skips them.
 pub fn selection_from_form(
     view: &RunView,
     choices: &[String],
     all: &[String],
+    states: &[crate::states::ItemStatus],
 ) -> Result<(Selection, usize)> {
-    let mut picked: Vec<(usize, String)> = Vec::new();
+    let action_of = |a: &str, whole: &str| {
+        a.trim()
+            .parse::<Action>()
+            .map_err(|e| AppError::Invalid(format!("selection {whole:?}: {e}")))
+    };
+    let mut picked: Vec<(usize, Action)> = Vec::new();
     for c in choices {
         let (i, action) = c
             .split_once(':')
-            .and_then(|(i, a)| {
-                i.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .map(|i| (i, a.trim().to_string()))
-            })
+            .and_then(|(i, a)| i.trim().parse::<usize>().ok().map(|i| (i, a)))
             .ok_or_else(|| AppError::Invalid(format!("selection {c:?} is not INDEX:ACTION")))?;
-        picked.push((i, action));
+        picked.push((i, action_of(action, c)?));
     }
     for a in all {
         let (category, action) = a
             .split_once(':')
             .ok_or_else(|| AppError::Invalid(format!("selection {a:?} is not CATEGORY:ACTION")))?;
+        let category = Category::ALL
+            .into_iter()
+            .find(|k| k.as_str() == category.trim())
+            .ok_or_else(|| {
+                AppError::Invalid(format!("selection {a:?}: unknown category {category:?}"))
+            })?;
+        let action = action_of(action, a)?;
         picked.extend(
-            view.offering(category.trim(), action.trim())
+            view.offering(category, action)
                 .into_iter()
-                .map(|i| (i, action.trim().to_string())),
+                .filter(|i| states.get(*i).is_none_or(|s| s.state.selectable()))
+                .map(|i| (i, action)),
         );
     }
-    let mut seen: HashSet<(usize, &str)> = HashSet::new();
-    let mut targets: [(Vec<String>, HashSet<String>); 4] = Default::default();
+    let mut seen: HashSet<(usize, Action)> = HashSet::new();
+    let mut selection = Selection::default();
     let mut n = 0;
-    for (i, action) in &picked {
-        if !seen.insert((*i, action.as_str())) {
+    for &(i, action) in &picked {
+        if !seen.insert((i, action)) {
             continue;
         }
         let it = view
             .items
-            .get(*i)
+            .get(i)
             .ok_or_else(|| AppError::Invalid(format!("run {} has no item {i}", view.run_id)))?;
-        if !it.actions.iter().any(|a| a == action) {
+        crate::states::check_selectable(view, i, states)?;
+        if !it.actions.contains(&action) {
             return Err(AppError::Invalid(format!(
-                "item {i} ({} {}) does not offer {action}",
-                it.category,
-                it.unique_identifier.as_deref().unwrap_or("")
+                "item {i} ({} {}) does not offer {}",
+                it.category.as_str(),
+                it.unique_identifier.as_deref().unwrap_or(""),
+                action.as_str()
             )));
         }
-        let slot = match action.as_str() {
-            "import" => 0,
-            "sync" => 1,
-            "terminate" => 2,
-            "move" => 3,
-            other => return Err(AppError::Invalid(format!("unknown action {other:?}"))),
-        };
-        let target = it
-            .target(action)
-            .ok_or_else(|| AppError::Invalid(format!("item {i} has no target for {action}")))?;
-        let (list, set) = &mut targets[slot];
-        if set.insert(target.clone()) {
-            list.push(target);
+        let target = it.target(action).ok_or_else(|| {
+            AppError::Invalid(format!("item {i} has no target for {}", action.as_str()))
+        })?;
+        match selection.slot(action) {
+            Some(Selector::Only(v)) => {
+                // Several items may share a target (duplicates): the target once.
+                if !v.contains(&target) {
+                    v.push(target);
+                }
+            }
+            slot => *slot = Some(Selector::Only(vec![target])),
         }
         n += 1;
     }
-    let [import, sync, terminate, moves] =
-        targets.map(|(v, _)| (!v.is_empty()).then_some(Selector::Only(v)));
-    Ok((
-        Selection {
-            import,
-            sync,
-            terminate,
-            moves,
-        },
-        n,
-    ))
+    Ok((selection, n))
 }
 
 /// A CSV cell: quoted when needed, and prefixed with `'` when it starts with `=`, `+`, `-`,
@@ -321,7 +324,7 @@ pub fn items_csv(view: &RunView, q: &ItemQuery) -> String {
             let r = it.remote.as_ref();
             let b = it.billing.as_ref();
             let cells = [
-                it.category.clone(),
+                it.category.as_str().to_string(),
                 it.unique_identifier.clone().unwrap_or_default(),
                 r.map(|r| r.username.clone()).unwrap_or_default(),
                 r.map(|r| r.domain.clone()).unwrap_or_default(),
@@ -337,7 +340,7 @@ pub fn items_csv(view: &RunView, q: &ItemQuery) -> String {
                 b.map(|b| b.domain.clone()).unwrap_or_default(),
                 b.map(|b| b.username.clone()).unwrap_or_default(),
                 b.map(|b| b.dedicated_ip.clone()).unwrap_or_default(),
-                b.map(|b| b.status.clone()).unwrap_or_default(),
+                b.map(|b| b.status.as_str().to_string()).unwrap_or_default(),
                 b.and_then(|b| b.regdate.clone()).unwrap_or_default(),
                 b.and_then(|b| b.client_email.clone()).unwrap_or_default(),
                 it.diffs
@@ -345,7 +348,11 @@ pub fn items_csv(view: &RunView, q: &ItemQuery) -> String {
                     .map(|d| d.field.as_str())
                     .collect::<Vec<_>>()
                     .join(" "),
-                it.actions.join(" "),
+                it.actions
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 it.notes.join("; "),
             ];
             let row: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();

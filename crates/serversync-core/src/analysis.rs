@@ -44,7 +44,9 @@ pub struct AnalysisInput<'a> {
 }
 
 /// Item categories, in display order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     InSync,
@@ -124,13 +126,35 @@ impl Category {
 }
 
 /// An action an administrator may select for an item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Sync,
     Import,
     Terminate,
     Move,
+    /// A `terminated_in_billing` service made live again: its own action, never part of
+    /// `sync` (a reactivation is a billing decision, not a field correction).
+    Reactivate,
+}
+
+impl std::str::FromStr for Action {
+    type Err = crate::CoreError;
+    /// `sync`, `import`, `terminate`, `move` or `reactivate`; anything else names itself.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Action::Sync,
+            Action::Import,
+            Action::Terminate,
+            Action::Move,
+            Action::Reactivate,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+        .ok_or_else(|| crate::CoreError::Invalid(format!("unknown action {s:?}")))
+    }
 }
 
 impl Action {
@@ -140,12 +164,15 @@ impl Action {
             Action::Import => "import",
             Action::Terminate => "terminate",
             Action::Move => "move",
+            Action::Reactivate => "reactivate",
         }
     }
 }
 
 /// A compared field (`diffs[].field` of the analysis document).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
     UniqueIdentifier,
@@ -868,7 +895,7 @@ impl Ctx<'_, '_> {
                 accounted.push(best as u32);
                 let best_live = input.services[best].service.status.is_live();
                 let (category, actions): (Category, &'static [Action]) = if !best_live {
-                    (Category::TerminatedInBilling, &[Action::Sync])
+                    (Category::TerminatedInBilling, &[Action::Reactivate])
                 } else if has_sync_diff(&diffs) {
                     (Category::OutOfSync, &[Action::Sync])
                 } else {

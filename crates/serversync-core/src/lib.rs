@@ -5,6 +5,7 @@
 //! plans ([`plan`]). No IO, no async runtime: every function here is deterministic.
 
 pub mod analysis;
+pub mod changes;
 pub mod model;
 pub mod module;
 pub mod normalize;

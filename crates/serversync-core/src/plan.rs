@@ -37,14 +37,28 @@ pub struct Selection {
     pub sync: Option<Selector>,
     pub terminate: Option<Selector>,
     pub moves: Option<Selector>,
+    /// `terminated_in_billing` services to make live again (unique identifiers).
+    pub reactivate: Option<Selector>,
 }
 
 impl Selection {
+    /// The selector of `action`.
+    pub fn slot(&mut self, action: Action) -> &mut Option<Selector> {
+        match action {
+            Action::Import => &mut self.import,
+            Action::Sync => &mut self.sync,
+            Action::Terminate => &mut self.terminate,
+            Action::Move => &mut self.moves,
+            Action::Reactivate => &mut self.reactivate,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.import.is_none()
             && self.sync.is_none()
             && self.terminate.is_none()
             && self.moves.is_none()
+            && self.reactivate.is_none()
     }
 }
 
@@ -91,9 +105,10 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
             by_service.entry(id).or_default().push(i);
         }
     }
-    let parts: [(Action, &Option<Selector>); 4] = [
+    let parts: [(Action, &Option<Selector>); 5] = [
         (Action::Import, &selection.import),
         (Action::Sync, &selection.sync),
+        (Action::Reactivate, &selection.reactivate),
         (Action::Terminate, &selection.terminate),
         (Action::Move, &selection.moves),
     ];
@@ -111,10 +126,12 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
                 let mut seen = std::collections::HashSet::new();
                 for t in targets {
                     let found: Vec<usize> = match action {
-                        Action::Import | Action::Sync => identifier_key(field, t)
-                            .and_then(|k| by_key.get(k.as_str()))
-                            .cloned()
-                            .unwrap_or_default(),
+                        Action::Import | Action::Sync | Action::Reactivate => {
+                            identifier_key(field, t)
+                                .and_then(|k| by_key.get(k.as_str()))
+                                .cloned()
+                                .unwrap_or_default()
+                        }
                         Action::Terminate | Action::Move => match t.trim().parse::<ServiceId>() {
                             Ok(id) => by_service.get(&id).cloned().unwrap_or_default(),
                             Err(_) => {
@@ -134,7 +151,7 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
                         .collect();
                     if offering.is_empty() {
                         let what = match action {
-                            Action::Import | Action::Sync => format!(
+                            Action::Import | Action::Sync | Action::Reactivate => format!(
                                 "{} {t}",
                                 input.meta.unique_identifier_display_name.to_lowercase()
                             ),
@@ -148,6 +165,10 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
                                     && action == Action::Terminate
                                 {
                                     "the listing was incomplete".to_string()
+                                } else if it.category == Category::TerminatedInBilling
+                                    && action == Action::Sync
+                                {
+                                    "reactivating it is its own action (reactivate)".to_string()
                                 } else {
                                     format!("nothing to {}", action.as_str())
                                 };
@@ -177,14 +198,38 @@ pub fn select(analysis: &Analysis, input: &AnalysisInput<'_>, selection: &Select
 pub struct Guards {
     /// Largest share of the server's live services one apply may terminate (default 0.25).
     pub max_termination_share: f64,
+    /// Largest share of the target server's live services one apply may move onto it
+    /// (default 0.25).
+    pub max_move_share: f64,
 }
 
 impl Default for Guards {
     fn default() -> Self {
         Guards {
             max_termination_share: 0.25,
+            max_move_share: 0.25,
         }
     }
+}
+
+/// The guard a plan's moves break, as one sentence; `None` when none is. The target server is
+/// the analysed one; its live services are [`Analysis::live_services`]. Blocks the plan's
+/// moves unless forced.
+pub fn move_guard_violation(analysis: &Analysis, plan: &Plan, guards: &Guards) -> Option<String> {
+    let moves = plan.count(Action::Move);
+    if moves == 0 {
+        return None;
+    }
+    let live = analysis.live_services.max(1) as f64;
+    let share = moves as f64 / live;
+    (share > guards.max_move_share).then(|| {
+        format!(
+            "{moves} moves are {:.0}% of the target server's {} live services, above the {:.0}% limit",
+            share * 100.0,
+            analysis.live_services,
+            guards.max_move_share * 100.0
+        )
+    })
 }
 
 /// The guards a plan's terminations break, each as one sentence. Empty when none is broken.
@@ -222,18 +267,25 @@ pub fn termination_guard_violations(
 /// Clients by lower-cased, trimmed e-mail, for exact case-insensitive matching.
 pub struct ClientIndex<'a> {
     by_email: HashMap<String, Vec<&'a Client>>,
+    by_id: HashMap<ClientId, &'a Client>,
 }
 
 impl<'a> ClientIndex<'a> {
     pub fn new(clients: &'a [Client]) -> Self {
         let mut by_email: HashMap<String, Vec<&Client>> = HashMap::with_capacity(clients.len());
+        let by_id = clients.iter().map(|c| (c.id, c)).collect();
         for c in clients {
             let k = c.email.trim().to_lowercase();
             if !k.is_empty() {
                 by_email.entry(k).or_default().push(c);
             }
         }
-        ClientIndex { by_email }
+        ClientIndex { by_email, by_id }
+    }
+
+    /// The e-mail of client `id`, if it exists.
+    pub fn email_of(&self, id: ClientId) -> Option<String> {
+        self.by_id.get(&id).map(|c| c.email.clone())
     }
 
     /// Clients whose e-mail equals `email` (case-insensitive, exact; never a partial match).
@@ -462,7 +514,7 @@ pub fn synced_service(
         }
     }
     if item.category == Category::TerminatedInBilling {
-        // Reactivate: the account is live on the server.
+        // Reactivate (its own action): the account is live on the server.
         s.status = billing_status(remote.status);
         s.termination_date = None;
     }
@@ -485,178 +537,4 @@ pub fn moved_service(current: &Service, server: &Server) -> Service {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::analysis::analyse;
-    use crate::analysis::tests::{acct, cpanel_meta, svc};
-
-    fn analysed(
-        accounts: &[RemoteAccount],
-        services: &[crate::analysis::BillingRecord],
-        f: impl FnOnce(&Analysis, &AnalysisInput<'_>),
-    ) {
-        let meta = cpanel_meta();
-        let input = AnalysisInput {
-            meta: &meta,
-            server_ip: "192.0.2.10",
-            accounts,
-            listing_complete: true,
-            services,
-            other_live: &[],
-        };
-        let a = analyse(&input);
-        f(&a, &input)
-    }
-
-    #[test]
-    fn select_by_uid_and_refuse_with_reasons() {
-        let mut changed = acct("b.test", "b", "basic");
-        changed.status = RemoteStatus::Suspended;
-        let accounts = [
-            acct("a.test", "a", "basic"),
-            changed,
-            acct("new.test", "n", "basic"),
-        ];
-        let services = [
-            svc(1, "a.test", "a", ServiceStatus::Active),
-            svc(2, "b.test", "b", ServiceStatus::Active),
-            svc(3, "gone.test", "g", ServiceStatus::Active),
-        ];
-        analysed(&accounts, &services, |a, input| {
-            let sel = Selection {
-                sync: Some(Selector::Only(vec![
-                    "B.TEST".into(),
-                    "a.test".into(),
-                    "zzz.test".into(),
-                ])),
-                import: Some(Selector::All),
-                terminate: Some(Selector::Only(vec!["3".into(), "x".into()])),
-                moves: None,
-            };
-            let p = select(a, input, &sel);
-            let planned: Vec<_> = p
-                .actions
-                .iter()
-                .map(|pl| (pl.action, a.items[pl.item].key.clone()))
-                .collect();
-            assert_eq!(
-                planned,
-                vec![
-                    (Action::Import, "new.test".to_string()),
-                    (Action::Sync, "b.test".into()),
-                    (Action::Terminate, "gone.test".into())
-                ]
-            );
-            let refused: Vec<_> = p.refused.iter().map(|r| r.reason.as_str()).collect();
-            assert_eq!(
-                refused,
-                vec![
-                    "domain a.test is in_sync: nothing to sync",
-                    "no item for domain zzz.test in this run",
-                    "\"x\" is not a service id"
-                ]
-            );
-        });
-    }
-
-    #[test]
-    fn zero_accounts_and_share_guards() {
-        let services: Vec<_> = (1..=4)
-            .map(|i| svc(i, &format!("s{i}.test"), "u", ServiceStatus::Active))
-            .collect();
-        analysed(&[], &services, |a, input| {
-            let p = select(
-                a,
-                input,
-                &Selection {
-                    terminate: Some(Selector::All),
-                    ..Default::default()
-                },
-            );
-            assert_eq!(p.count(Action::Terminate), 4);
-            let v = termination_guard_violations(a, 0, &p, &Guards::default());
-            assert_eq!(v.len(), 2);
-            assert_eq!(
-                v[0],
-                "the server listed 0 accounts while billing has 4 live services on it"
-            );
-            assert_eq!(
-                v[1],
-                "4 terminations are 100% of the server's 4 live services, above the 25% limit"
-            );
-        });
-        // One of four live services gone: 25% is allowed.
-        let accounts: Vec<_> = (1..=3)
-            .map(|i| acct(&format!("s{i}.test"), "u", "basic"))
-            .collect();
-        analysed(&accounts, &services, |a, input| {
-            let p = select(
-                a,
-                input,
-                &Selection {
-                    terminate: Some(Selector::All),
-                    ..Default::default()
-                },
-            );
-            assert_eq!(p.count(Action::Terminate), 1);
-            assert!(termination_guard_violations(a, 3, &p, &Guards::default()).is_empty());
-        });
-    }
-
-    #[test]
-    fn client_index_is_exact_and_case_insensitive() {
-        let c = |id, e: &str| Client {
-            id,
-            email: e.into(),
-            first_name: String::new(),
-            last_name: String::new(),
-            company: String::new(),
-            status: "Active".into(),
-        };
-        let clients = [c(1, "Zed@Mail.test"), c(2, "other@mail.test")];
-        let idx = ClientIndex::new(&clients);
-        assert_eq!(
-            idx.lookup("zed@mail.test")
-                .iter()
-                .map(|c| c.id)
-                .collect::<Vec<_>>(),
-            vec![1]
-        );
-        assert!(idx.lookup("ed@mail.test").is_empty());
-        assert!(idx.lookup("mail.test").is_empty());
-    }
-
-    #[test]
-    fn products_match_with_reseller_rule() {
-        let p = |id, v: &str| Product {
-            id,
-            name: format!("P{id}"),
-            module: "cpanel".into(),
-            config_options: [("configoption1".to_string(), v.to_string())].into(),
-        };
-        let products = [p(1, "silver"), p(2, "gold"), p(3, "")];
-        let ids = |v: Vec<&Product>| v.iter().map(|p| p.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(matching_products(
-                &products,
-                "configoption1",
-                "res9_silver",
-                Some("res9")
-            )),
-            vec![1]
-        );
-        assert!(
-            matching_products(&products, "configoption1", "res8_silver", Some("res9")).is_empty()
-        );
-        assert_eq!(
-            ids(matching_products(
-                &products,
-                "configoption1",
-                "GOLD",
-                Some("root")
-            )),
-            vec![2]
-        );
-        assert!(matching_products(&products, "configoption1", "", None).is_empty());
-    }
-}
+mod tests;

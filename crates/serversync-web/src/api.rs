@@ -273,12 +273,18 @@ async fn run_items(
         q(&query, "per_page"),
     )?;
     let view = st.app.run_view(&st.runs, run_id).await?;
+    let states = st.app.run_item_states(&st.runs, &view).await?;
     let page = view.query(&item_query);
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .filter_map(|(i, it)| states.get(*i).map(|s| item_json(*i, it, s)))
+        .collect();
     Ok(Json(json!({
         "total": page.total,
         "page": page.page,
         "per_page": page.per_page,
-        "items": page.items.iter().map(|(i, it)| item_json(*i, it)).collect::<Vec<_>>(),
+        "items": items,
     })))
 }
 
@@ -294,7 +300,9 @@ async fn apply_run(
         .map_err(|e| bad_request(format!("body: not a JSON document ({e})")))?;
     let view = st.app.run_view(&st.runs, run_id).await?;
     let server = st.app.run_server(&view).await?;
-    let req = api_support::apply_request_from_json(&view, &server, &body)?;
+    // Fresh states: an apply must not trust a cached "open".
+    let states = st.app.compute_item_states(&view).await?;
+    let req = api_support::apply_request_from_json(&view, &server, &body, &states)?;
     let app = st.app.clone().with_actor(user.actor());
     let report = app.apply(&req).await;
     if !req.dry_run {

@@ -616,23 +616,134 @@ async fn apply_dry_run_then_real_then_refused() {
         "records import, two tokens, sync, import: {everything}"
     );
 
-    // The same items again: refused, with a reason, nothing written.
-    let (status, again) = w.post(&apply, body).await;
+    // The applied item cannot be chosen again: its state says applied.
+    let (status, again) = w.post(&apply, body.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{again}");
+    assert!(
+        error_of(&again).contains("is applied: it cannot be selected again"),
+        "{again}"
+    );
+    // The same targets by unique identifier: refused, with a reason, nothing written.
+    let (status, again) = w
+        .post(
+            &apply,
+            json!({"sync": ["bob.test"], "import": ["new01.test"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{again}");
+    let events = w.get(&format!("/api/audit?run={run}")).await;
+    let event_of = |action: &str| {
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == action)
+            .map(|e| e["id"].clone())
+            .unwrap()
+    };
+    let reasons: Vec<&Value> = again["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["notes"][0])
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            &json!(format!(
+                "new01.test was already applied (import) from run {run}: audit event {}",
+                event_of("import")
+            )),
+            &json!(format!(
+                "bob.test was already applied (sync) from run {run}: audit event {}",
+                event_of("sync")
+            )),
+        ],
+        "{again}"
+    );
     for r in again["results"].as_array().unwrap() {
         assert_eq!(r["outcome"], "refused", "{again}");
-        assert!(
-            r["notes"][0]
-                .as_str()
-                .is_some_and(|n| n.contains("is in_sync: nothing to")),
-            "{again}"
-        );
         assert!(
             r["notes"].as_array().is_some_and(|n| !n.is_empty()),
             "refusal without a reason: {again}"
         );
     }
     assert_eq!(w.get("/api/audit").await["total"], 5);
+}
+
+/// The items of `run` (all pages) by unique identifier.
+async fn items_by_uid(w: &World, run: i64) -> std::collections::BTreeMap<String, Value> {
+    w.get(&format!("/api/runs/{run}/items?per_page=1000")).await["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["unique_identifier"].as_str().unwrap_or("").to_string(),
+                i.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn item_states_and_field_changes() {
+    let w = World::new().await;
+    let run = w.run().await;
+    let apply = format!("/api/runs/{run}/apply");
+    let items = items_by_uid(&w, run).await;
+    assert!(items.values().all(|i| i["state"] == "open"), "{items:?}");
+
+    // The dry run says what will be written, per item.
+    let (status, dry) = w
+        .post(
+            &apply,
+            json!({"sync": ["bob.test"], "import": ["new01.test"], "dry_run": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    insta::assert_json_snapshot!("dry_run_changes", dry["results"]);
+
+    // Apply the sync only: bob is applied (with its audit event), the rest stays open.
+    let (status, report) = w.post(&apply, json!({"sync": ["bob.test"]})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let sync_event = w.get(&format!("/api/audit?run={run}")).await["events"][0]["id"].clone();
+    let items = items_by_uid(&w, run).await;
+    assert_eq!(items["bob.test"]["state"], "applied");
+    assert_eq!(items["bob.test"]["state_action"], "sync");
+    assert_eq!(items["bob.test"]["audit_event_ids"], json!([sync_event]));
+    assert_eq!(items["new01.test"]["state"], "open");
+
+    // A second run terminates gone.test: in the first run its item is now stale.
+    let run2 = w.run().await;
+    let (status, report) = w
+        .post(
+            &format!("/api/runs/{run2}/apply"),
+            json!({"terminate": ["1002"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["results"][0]["outcome"], "applied", "{report}");
+    let items = items_by_uid(&w, run).await;
+    assert_eq!(items["gone.test"]["state"], "stale");
+    let states: Vec<Value> = items
+        .values()
+        .filter(|i| i["category"] != "not_in_billing")
+        .map(|i| {
+            json!({"uid": i["unique_identifier"], "state": i["state"],
+                   "state_action": i["state_action"], "state_reason": i["state_reason"]})
+        })
+        .collect();
+    insta::assert_json_snapshot!("item_states", states);
+    // A stale item cannot be chosen.
+    let (status, err) = w
+        .post(
+            &apply,
+            json!({"items": [{"item": items["gone.test"]["index"], "action": "terminate"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(error_of(&err).contains("is stale"), "{err}");
 }
 
 #[tokio::test]

@@ -4,12 +4,14 @@
 //! Steps (a screenshot of each is saved to `target/browser-artifacts/NN-step.png`):
 //! sign in → servers page lists web1..web4 → web1 → "Sync accounts" → job page → run page
 //! with category tabs and counts → at 1280 px and 800 px the billing status and notes are
-//! inside the viewport → select one `out_of_sync` sync (carol.test), change to the
-//! `not_in_billing` tab and select one import (ed.test), back on "all" both are still ticked
-//! → Review lists both → Apply → summary shows both
-//! `applied` → the billing records changed (`serversync services list --json`: carol.test is
-//! Suspended, ed.test exists; the services page lists ed.test) → the servers page's drift
-//! trend, web1's chart of accounts and drift, the run history in the top menu.
+//! inside the viewport → select two `out_of_sync` syncs (carol.test, pend.test), change to
+//! the `not_in_billing` tab and select one import (ed.test), back on "all" all three are
+//! still ticked → Review lists all three, with `status: Pending → Active` for pend.test →
+//! Apply → summary shows them `applied` → back on the run page the three rows are `applied`
+//! and their boxes cannot be ticked → the billing records changed (`serversync services list
+//! --json`: carol.test is Suspended, ed.test exists; the services page lists ed.test) → the
+//! servers page's drift trend, web1's chart of accounts and drift, the run history in the top
+//! menu.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`; `CHROMIUM` / `CHROMEDRIVER` override the paths). Without them the test
@@ -213,11 +215,14 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
     page.set_viewport(1400, 1000).await?;
     page.goto(&run_path).await?;
 
-    // 6. Select one sync (carol.test: suspended on the server, Active in billing) on the
-    //    "all" tab, change to the "not in billing" tab and select one import there (ed.test:
-    //    its e-mail is a new client's); back on "all", both ticks are kept (server-side).
+    // 6. Select two syncs on the "all" tab (carol.test: suspended on the server, Active in
+    //    billing; pend.test: active on the server, Pending in billing), change to the "not in
+    //    billing" tab and select one import there (ed.test: its e-mail is a new client's);
+    //    back on "all", the three ticks are kept (server-side).
     let sync_box = find_choice(page, "out_of_sync", "carol.test", "sync").await?;
     tick(&sync_box).await?;
+    let pend_box = find_choice(page, "out_of_sync", "pend.test", "sync").await?;
+    tick(&pend_box).await?;
     page.screenshot("selected-sync").await?;
     page.wait_css("#tab-not_in_billing").await?.click().await?;
     page.wait_path("/runs/", WAIT).await?;
@@ -229,6 +234,7 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
     wait_until_path_is(page, &run_path).await?;
     for (category, uid, action) in [
         ("out_of_sync", "carol.test", "sync"),
+        ("out_of_sync", "pend.test", "sync"),
         ("not_in_billing", "ed.test", "import"),
     ] {
         let b = find_choice(page, category, uid, action).await?;
@@ -239,12 +245,12 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
     }
     let kept = page.wait_css("#kept-top").await?.text().await?;
     ensure!(
-        kept.starts_with("2 ticked"),
+        kept.starts_with("3 ticked"),
         "the kept count reads {kept:?}"
     );
     page.screenshot("selected-kept-across-tabs").await?;
 
-    // 7. Review (a dry run) lists the sync and the import, both as would-apply.
+    // 7. Review (a dry run) lists the syncs and the import, all as would-apply.
     page.wait_css("#review").await?.click().await?;
     page.wait_css("#apply")
         .await
@@ -252,11 +258,30 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
     let review = summary_rows(page).await?;
     page.screenshot("review").await?;
     ensure!(
-        review.len() == 2,
-        "the review has {} rows, expected 2: {review:?}",
+        review.len() == 3,
+        "the review has {} rows, expected 3: {review:?}",
         review.len()
     );
-    for (action, target) in [("sync", "carol.test"), ("import", "ed.test")] {
+    // What will be written, field by field.
+    for (target, change) in [
+        ("pend.test", "status: Pending → Active"),
+        ("carol.test", "status: Active → Suspended"),
+        ("ed.test", "client: new: ed@"),
+    ] {
+        let row = review
+            .iter()
+            .find(|r| r.target == target)
+            .with_context(|| format!("the review does not list {target}: {review:?}"))?;
+        ensure!(
+            row.text.contains(change),
+            "the review of {target} does not say {change:?}: {row:?}"
+        );
+    }
+    for (action, target) in [
+        ("sync", "carol.test"),
+        ("sync", "pend.test"),
+        ("import", "ed.test"),
+    ] {
         let row = review
             .iter()
             .find(|r| r.target == target)
@@ -267,7 +292,7 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
         );
     }
 
-    // 8. Apply: the summary shows both items applied.
+    // 8. Apply: the summary shows the three items applied.
     page.wait_css("#apply").await?.click().await?;
     page.wait_css("#apply-result")
         .await
@@ -275,11 +300,20 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
     let summary = summary_rows(page).await?;
     page.screenshot("summary").await?;
     ensure!(
-        summary.len() == 2,
-        "the summary has {} rows, expected 2: {summary:?}",
+        summary.len() == 3,
+        "the summary has {} rows, expected 3: {summary:?}",
         summary.len()
     );
-    for (action, target) in [("sync", "carol.test"), ("import", "ed.test")] {
+    let pend = summary.iter().find(|r| r.target == "pend.test");
+    ensure!(
+        pend.is_some_and(|r| r.text.contains("status: Pending → Active")),
+        "the summary does not show pend.test's change: {pend:?}"
+    );
+    for (action, target) in [
+        ("sync", "carol.test"),
+        ("sync", "pend.test"),
+        ("import", "ed.test"),
+    ] {
         let row = summary
             .iter()
             .find(|r| r.target == target)
@@ -290,7 +324,48 @@ async fn steps(page: &mut Page, demo: &harness::Demo, bin: &std::path::Path) -> 
         );
     }
 
-    // 9. The billing records changed: through the CLI on the same database …
+    // 9. Back on the run page the applied items say so and cannot be ticked again.
+    page.goto(&run_path).await?;
+    for (category, uid) in [
+        ("out_of_sync", "carol.test"),
+        ("out_of_sync", "pend.test"),
+        ("not_in_billing", "ed.test"),
+    ] {
+        let row_css = format!("#items tr[data-category='{category}'][data-uid='{uid}']");
+        let row = match page.client.find(Locator::Css(&row_css)).await {
+            Ok(r) => r,
+            Err(_) => {
+                page.wait_css(&format!("#tab-{category}"))
+                    .await?
+                    .click()
+                    .await?;
+                page.wait_css(&row_css)
+                    .await
+                    .with_context(|| format!("the run page has no row for {uid}"))?
+            }
+        };
+        let state = row.attr("data-state").await?.unwrap_or_default();
+        ensure!(
+            state == "applied",
+            "{uid} shows state {state:?}, expected applied"
+        );
+        let cell = row.find(Locator::Css("td.state")).await?.text().await?;
+        ensure!(
+            cell.contains("applied"),
+            "{uid}'s state cell reads {cell:?}"
+        );
+        for b in row.find_all(Locator::Css("input[type=checkbox]")).await? {
+            ensure!(
+                !b.is_enabled().await?,
+                "{uid}'s checkbox can still be ticked after the apply"
+            );
+            let _ = b.click().await;
+            ensure!(!b.is_selected().await?, "{uid}'s checkbox became ticked");
+        }
+    }
+    page.screenshot("run-after-apply").await?;
+
+    // 10. The billing records changed: through the CLI on the same database …
     let out = harness::serversync_cli(bin, &demo.workdir, &["services", "list", "--json"])?;
     let doc: Value = serde_json::from_str(&out)
         .with_context(|| format!("services list --json is not JSON:\n{out}"))?;

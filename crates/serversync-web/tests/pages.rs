@@ -306,6 +306,18 @@ async fn sync_review_apply_end_to_end() {
         ),
         "{review}"
     );
+    // What will be written, field by field; the client and product of an import.
+    let bob_review = between(&review, "data-target=\"bob.test\"", "</tr>").unwrap();
+    assert!(
+        bob_review.contains("<div class=\"change\">status: Active → Suspended</div>"),
+        "{bob_review}"
+    );
+    let fresh_review = between(&review, "data-target=\"fresh.test\"", "</tr>").unwrap();
+    assert!(
+        fresh_review.contains("<div class=\"change\">product: #10 ")
+            && fresh_review.contains("<div class=\"change\">domain: (none) → fresh.test</div>"),
+        "{fresh_review}"
+    );
     assert!(review.contains("id=\"import-options\""));
     assert!(review.contains("id=\"apply\""));
     assert!(review.contains(&format!("name=\"c\" value=\"{sync_bob}\"")));
@@ -405,6 +417,87 @@ async fn sync_review_apply_end_to_end() {
         .unwrap()
         .iter()
         .any(|s| s.domain == "fresh.test"));
+
+    assert!(
+        summary.contains("<div class=\"change\">status: Active → Suspended</div>"),
+        "{summary}"
+    );
+
+    // Back on the run: the applied items say so, link to their audit events and cannot be
+    // ticked; choosing one again is refused.
+    let (_, _, after) = admin.get(&format!("/runs/{run_id}")).await;
+    let bob = between(&after, "data-uid=\"bob.test\"", "</tr>").unwrap();
+    assert!(bob.contains("data-state=\"applied\""), "{bob}");
+    assert!(
+        bob.contains(&format!("value=\"{sync_bob}\" id=\"c-")),
+        "{bob}"
+    );
+    assert!(
+        bob.contains(" disabled title=\"applied: cannot be selected\""),
+        "{bob}"
+    );
+    assert!(
+        bob.contains(&format!(
+            "<a href=\"/audit?run={run_id}&#38;service=1001\">applied</a>"
+        )),
+        "{bob}"
+    );
+    let fresh = between(&after, "data-uid=\"fresh.test\"", "</tr>").unwrap();
+    assert!(fresh.contains("data-state=\"applied\""), "{fresh}");
+    let ann = between(&after, "data-uid=\"ann.test\"", "</tr>").unwrap();
+    assert!(ann.contains("data-state=\"open\""), "{ann}");
+    assert!(!after.contains("id=\"sync-again\""), "{after}");
+    let (status, _, again) = admin.post(&format!("/runs/{run_id}/review"), &form).await;
+    assert_eq!(status, 400, "{again}");
+    assert!(
+        again.contains("is applied: it cannot be selected again"),
+        "{again}"
+    );
+    // The whole category again: its applied item is skipped, nothing is left to review.
+    let (status, _, again) = admin
+        .post(
+            &format!("/runs/{run_id}/review"),
+            &[
+                ("csrf", admin.csrf.as_str()),
+                ("all", "not_in_billing:import"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert!(again.contains("id=\"nothing-selected\""), "{again}");
+
+    // A record of the run changes elsewhere: its item is stale, and the run offers a new sync.
+    let ann_service = w.store.service(1000).await.unwrap();
+    let mut changed = ann_service.clone();
+    changed.amount = "1.00".into();
+    let mut cs = serversync_store::ChangeSet::default();
+    cs.ops.push(serversync_store::Op::UpdateService {
+        expected_version: ann_service.version,
+        service: changed,
+    });
+    // Every write serversync makes is audited (the page's cached states rely on it).
+    cs.audit.push((
+        Some(0),
+        serversync_store::NewAuditEvent {
+            actor: "cli:test".into(),
+            action: "records_import".into(),
+            service_id: Some(1000),
+            ..Default::default()
+        },
+    ));
+    w.store.apply(&cs).await.unwrap();
+    let (_, _, after) = admin.get(&format!("/runs/{run_id}")).await;
+    let ann = between(&after, "data-uid=\"ann.test\"", "</tr>").unwrap();
+    assert!(ann.contains("data-state=\"stale\""), "{ann}");
+    assert!(
+        ann.contains("service 1000 changed since this run was analysed"),
+        "{ann}"
+    );
+    assert!(
+        after.contains("action=\"/servers/100/sync\" id=\"stale\"")
+            && after.contains("id=\"sync-again\""),
+        "{after}"
+    );
 
     // The audit log of the run.
     let (_, _, audit) = admin.get(&format!("/audit?run={run_id}")).await;

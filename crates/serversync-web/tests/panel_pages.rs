@@ -148,7 +148,8 @@ fn category_of(view: &RunView, uid: &str) -> String {
         .find(|it| it.unique_identifier.as_deref() == Some(uid))
         .unwrap_or_else(|| panic!("no item {uid} in run {}", view.run_id))
         .category
-        .clone()
+        .as_str()
+        .to_string()
 }
 
 struct Browser {
@@ -335,7 +336,7 @@ async fn sync_review_apply_on_the_pages(case: Case) {
         .iter()
         .find(|it| it.unique_identifier.as_deref() == Some(SUSPENDED))
         .expect("the suspended account is an item");
-    assert_eq!(bob.category, "out_of_sync");
+    assert_eq!(bob.category.as_str(), "out_of_sync");
     assert_eq!(bob.service_id, Some(case.suspended_service));
     let diffs: Vec<(&str, &str, &str)> = bob
         .diffs

@@ -316,9 +316,13 @@ struct ApplyArgs {
     /// Import not_in_billing accounts: unique identifiers, or `all`.
     #[arg(long, num_args = 1.., value_name = "UID")]
     import: Option<Vec<String>>,
-    /// Sync out_of_sync / terminated_in_billing items: unique identifiers, or `all`.
+    /// Sync out_of_sync items: unique identifiers, or `all`.
     #[arg(long, num_args = 1.., value_name = "UID")]
     sync: Option<Vec<String>>,
+    /// Reactivate terminated_in_billing services (live on the server): unique identifiers, or
+    /// `all`. Never part of --sync.
+    #[arg(long, num_args = 1.., value_name = "UID")]
+    reactivate: Option<Vec<String>>,
     /// Terminate not_on_server / duplicate services: service ids, or `all`.
     #[arg(long, num_args = 1.., value_name = "SERVICE_ID")]
     terminate: Option<Vec<String>>,
@@ -351,6 +355,10 @@ struct ApplyArgs {
     /// Largest share of live services one apply may terminate, in percent.
     #[arg(long, default_value_t = 25.0)]
     max_terminate_percent: f64,
+    /// Largest share of the target server's live services one apply may move onto it, in
+    /// percent.
+    #[arg(long, default_value_t = 25.0)]
+    max_move_percent: f64,
 }
 
 fn main() -> ExitCode {
@@ -850,14 +858,22 @@ async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {
         );
     }
     app.guards.max_termination_share = a.max_terminate_percent / 100.0;
+    if !(0.0..=100.0).contains(&a.max_move_percent) {
+        anyhow::bail!(
+            "--max-move-percent {} is not between 0 and 100",
+            a.max_move_percent
+        );
+    }
+    app.guards.max_move_share = a.max_move_percent / 100.0;
     let selection = Selection {
         import: a.import.as_deref().map(Selector::from_args),
         sync: a.sync.as_deref().map(Selector::from_args),
         terminate: a.terminate.as_deref().map(Selector::from_args),
         moves: a.moves.as_deref().map(Selector::from_args),
+        reactivate: a.reactivate.as_deref().map(Selector::from_args),
     };
     if selection.is_empty() {
-        anyhow::bail!("nothing selected: give --import, --sync, --terminate or --move (UIDs, service ids or `all`)");
+        anyhow::bail!("nothing selected: give --import, --sync, --reactivate, --terminate or --move (UIDs, service ids or `all`)");
     }
     let next_due_date = match a.next_due_date.as_deref() {
         Some(d) => Some(

@@ -231,7 +231,7 @@ pub fn print_apply(r: &ApplyReport) {
         outln!("Nothing selected matched an item.");
         return;
     }
-    let mut t = table(&["action", "target", "service", "result", "notes"]);
+    let mut t = table(&["action", "target", "service", "result", "changes", "notes"]);
     for it in &r.results {
         let outcome = match it.outcome {
             ItemOutcome::Applied => Cell::new("applied").fg(Color::Green),
@@ -243,6 +243,7 @@ pub fn print_apply(r: &ApplyReport) {
             Cell::new(c(&it.target)),
             Cell::new(it.service_id.map(|i| i.to_string()).unwrap_or_default()),
             outcome,
+            Cell::new(change_lines(it).join("\n")),
             Cell::new(it.notes.iter().map(|n| c(n)).collect::<Vec<_>>().join("\n")),
         ]);
     }
@@ -257,6 +258,20 @@ pub fn print_apply(r: &ApplyReport) {
         if r.dry_run { "would apply" } else { "applied" },
         r.count(ItemOutcome::Refused)
     );
+}
+
+/// An item's client and product (imports) and `field: before → after` lines, cleaned for the
+/// terminal.
+fn change_lines(it: &serversync_app::ItemResult) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(cl) = &it.client {
+        lines.push(format!("client: {}", c(&cl.to_string())));
+    }
+    if let Some(p) = &it.product {
+        lines.push(format!("product: {}", c(&p.to_string())));
+    }
+    lines.extend(it.changes.iter().map(|ch| c(&ch.to_string())));
+    lines
 }
 
 fn print_json(v: Vec<Value>) -> anyhow::Result<()> {

@@ -567,7 +567,7 @@ async fn pending_service_of_live_account_is_out_of_sync() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn terminated_service_of_live_account_is_reactivated_by_sync() {
+async fn terminated_service_of_live_account_is_reactivated_by_reactivate_only() {
     let env = Env::new();
     let sim = sim(vec![acct("term", "term.test", "basic").to_value()]).await;
     let mut s = service(1009, 1, 10, 100, "term.test", "term", "Terminated");
@@ -580,13 +580,44 @@ async fn terminated_service_of_live_account_is_reactivated_by_sync() {
     );
     let it = item(&doc, "term.test");
     assert_eq!(it["service_id"], 1009);
-    assert_eq!(it["actions"], json!(["sync"]));
+    assert_eq!(it["actions"], json!(["reactivate"]));
 
+    // `--sync all` never reactivates; naming it under --sync is refused with the way to do it.
+    let out = env.apply("web1", &["--sync", "all"]).await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(outcomes(&out.json()), vec![]);
     let out = env.apply("web1", &["--sync", "term.test"]).await;
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(
+        out.json()["results"][0]["notes"],
+        json!(["domain term.test is terminated_in_billing: reactivating it is its own action (reactivate)"])
+    );
+    assert_eq!(env.service(1009).await["status"], "Terminated");
+
+    let dry = env
+        .apply("web1", &["--reactivate", "term.test", "--dry-run"])
+        .await;
+    assert_eq!(dry.code, 0, "{dry:#?}");
+    assert_eq!(
+        dry.json()["results"][0]["changes"],
+        json!([
+            {"field": "status", "before": "Terminated", "after": "Active"},
+            {"field": "termination_date", "before": "2024-06-30", "after": "(none)"}
+        ])
+    );
+    let text = env
+        .run(&["apply", "web1", "--reactivate", "term.test", "--dry-run"])
+        .await;
+    assert!(
+        text.stdout.contains("status: Terminated → Active"),
+        "{}",
+        text.stdout
+    );
+    let out = env.apply("web1", &["--reactivate", "term.test"]).await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert_eq!(
         outcomes(&out.json()),
-        vec![("sync".into(), "term.test".into(), "applied".into())]
+        vec![("reactivate".into(), "term.test".into(), "applied".into())]
     );
     let s = env.service(1009).await;
     assert_eq!(s["status"], "Active", "{s}");
@@ -624,15 +655,79 @@ async fn moved_account_is_reassigned_by_move() {
     assert_eq!(it["billing"]["server_id"], 100);
     assert_eq!(it["actions"], json!(["move"]));
 
+    // web2 has no live service yet: one move is above the 25% share of its live services.
     let out = env.apply("web2", &["--move", "1020"]).await;
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(
+        out.json()["results"][0]["notes"],
+        json!(["blocked: 1 moves are 100% of the target server's 0 live services, above the 25% limit (use --force to override)"])
+    );
+    assert_eq!(env.service(1020).await["server_id"], 100);
+    // The refusal is in the audit log, naming the item (the run page shows it as refused).
+    let store = serversync_store::open_with_default_key(&env.db)
+        .await
+        .unwrap();
+    let events = store.audit_events(None, None, Some(1020), 0).await.unwrap();
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == serversync_app::REFUSED_EVENT)
+        .collect();
+    assert_eq!(refused.len(), 1, "{events:#?}");
+    assert_eq!(
+        refused[0].note.as_deref(),
+        Some("blocked: 1 moves are 100% of the target server's 0 live services, above the 25% limit (use --force to override)")
+    );
+    let item: serversync_app::ItemRef =
+        serde_json::from_str(refused[0].after.as_deref().unwrap_or("")).unwrap();
+    assert_eq!(item.target, "1020");
+    assert_eq!(item.action, serversync_core::analysis::Action::Move);
+    drop(store);
+    let out = env
+        .apply("web2", &["--move", "1020", "--max-move-percent", "100"])
+        .await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert_eq!(
         outcomes(&out.json()),
         vec![("move".into(), "1020".into(), "applied".into())]
     );
+    assert_eq!(
+        out.json()["results"][0]["changes"],
+        json!([{"field": "server", "before": "web1", "after": "web2"}])
+    );
     assert_eq!(env.service(1020).await["server_id"], 101);
     let an = env.analyse("web2").await;
     assert_eq!(nonzero_counts(&an), counts(&[("in_sync", 1)]), "{an:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn move_is_refused_while_the_current_server_still_lists_the_account() {
+    let env = Env::new();
+    let mover = || acct("mover", "mover.test", "basic").to_value();
+    let web1 = sim(vec![mover()]).await;
+    let web2 = sim(vec![mover()]).await;
+    let mut doc = base_doc(
+        web1.addr.port(),
+        vec![service(1020, 1, 10, 100, "mover.test", "mover", "Active")],
+    );
+    doc["servers"].as_array_mut().unwrap().push(server(
+        101,
+        "web2",
+        web2.addr.port(),
+        "192.0.2.20",
+    ));
+    env.import(&doc).await;
+    let web1_run = env.analyse("web1").await["run_id"].clone();
+    let an = env.analyse("web2").await;
+    assert_eq!(nonzero_counts(&an), counts(&[("moved", 1)]), "{an:#}");
+    let out = env
+        .apply("web2", &["--move", "1020", "--max-move-percent", "100"])
+        .await;
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(
+        out.json()["results"][0]["notes"],
+        json!([format!("the account is still listed on the service's current server (run {web1_run} of server 100): terminate it there or analyse that server again first")])
+    );
+    assert_eq!(env.service(1020).await["server_id"], 100);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -602,6 +602,8 @@ async fn the_demo_has_a_python_module_server() {
         "--dry-run",
         "--sync",
         "all",
+        "--reactivate",
+        "all",
         "--import",
         "all",
         "--terminate",
@@ -617,8 +619,13 @@ async fn the_demo_has_a_python_module_server() {
         outcomes(&out.json()),
         vec![
             ("import".into(), "new15.test".into(), "would_apply".into()),
+            // old15.test is terminated in billing: reactivated only by --reactivate.
+            (
+                "reactivate".into(),
+                "old15.test".into(),
+                "would_apply".into()
+            ),
             ("sync".into(), "blog15.test".into(), "would_apply".into()),
-            ("sync".into(), "old15.test".into(), "would_apply".into()),
             ("terminate".into(), "1503".into(), "would_apply".into()),
         ]
     );

@@ -345,7 +345,7 @@ fn terminated_service_with_live_account() {
         cats(&a),
         vec![(Category::TerminatedInBilling, "t.test".into())]
     );
-    assert_eq!(a.items[0].actions, vec![Action::Sync]);
+    assert_eq!(a.items[0].actions, vec![Action::Reactivate]);
 }
 
 #[test]

@@ -10,9 +10,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 use serversync_app::items::{category_counts, ItemQuery, RunView, StoredItem};
+use serversync_app::states::{any_stale, audit_href, ItemStatus};
 use serversync_app::web_support::{items_csv, selection_from_form};
 use serversync_app::{AppError, ApplyReport, ApplyRequest, ImportDefaults, ItemOutcome};
-use serversync_core::analysis::Category;
+use serversync_core::analysis::{Action, Category, Field};
 use serversync_core::model::{parse_date, Server};
 use serversync_core::module::{format_created, SkippedRecord};
 
@@ -26,13 +27,13 @@ use crate::{WebError, WebState};
 pub(super) const PER_PAGE: usize = 100;
 
 /// The action each category offers (DESIGN.md §3), for the select-all boxes.
-const CATEGORY_ACTIONS: [(&str, &str); 6] = [
-    ("out_of_sync", "sync"),
-    ("duplicate", "terminate"),
-    ("terminated_in_billing", "sync"),
-    ("moved", "move"),
-    ("not_in_billing", "import"),
-    ("not_on_server", "terminate"),
+const CATEGORY_ACTIONS: [(Category, Action); 6] = [
+    (Category::OutOfSync, Action::Sync),
+    (Category::Duplicate, Action::Terminate),
+    (Category::TerminatedInBilling, Action::Reactivate),
+    (Category::Moved, Action::Move),
+    (Category::NotInBilling, Action::Import),
+    (Category::NotOnServer, Action::Terminate),
 ];
 
 #[derive(Deserialize, Default)]
@@ -48,18 +49,19 @@ pub(super) struct RunQuery {
 impl RunQuery {
     pub(super) fn item_query(&self, per_page: usize) -> Result<ItemQuery, WebError> {
         let page = super::opt_num::<usize>("page", &Some(self.page.clone()))?.unwrap_or(1);
-        let category = self.category.trim();
-        if !category.is_empty()
-            && !category_counts(&Default::default())
-                .iter()
-                .any(|(c, _)| *c == category)
-        {
-            return Err(WebError::BadRequest(format!(
-                "category: unknown category {category:?}"
-            )));
-        }
+        let category = match self.category.trim() {
+            "" => None,
+            c => Some(
+                Category::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == c)
+                    .ok_or_else(|| {
+                        WebError::BadRequest(format!("category: unknown category {c:?}"))
+                    })?,
+            ),
+        };
         Ok(ItemQuery {
-            category: (!category.is_empty()).then(|| category.to_string()),
+            category,
             search: (!self.q.trim().is_empty()).then(|| self.q.trim().to_string()),
             page,
             per_page,
@@ -117,6 +119,14 @@ pub struct ItemRow {
     pub b_email: Cell,
     pub actions: Vec<String>,
     pub notes: Vec<String>,
+    /// `open`, `applied`, `refused` or `stale`.
+    pub state: &'static str,
+    /// Why refused / stale.
+    pub state_reason: String,
+    /// The audit events of an applied or refused item.
+    pub audit_href: Option<String>,
+    /// Whether its action boxes can be ticked.
+    pub selectable: bool,
 }
 
 fn item_row(
@@ -124,11 +134,12 @@ fn item_row(
     it: &StoredItem,
     uid_field: &str,
     products: &HashMap<i64, String>,
+    run_id: i64,
+    status: Option<&ItemStatus>,
 ) -> ItemRow {
-    let diff = |field: &str| it.diffs.iter().find(|d| d.field == field);
     // A cell of the remote side (`remote` = true) or the billing side for diff `fields`.
-    let cell = |text: String, fields: &[&str], remote: bool| {
-        let d = fields.iter().find_map(|f| diff(f));
+    let cell = |text: String, fields: &[Field], remote: bool| {
+        let d = fields.iter().find_map(|f| it.diff(*f));
         Cell {
             text,
             diff: d.is_some(),
@@ -145,27 +156,25 @@ fn item_row(
     };
     let uid_is_domain = uid_field == "domain";
     let uid_is_username = uid_field == "username";
-    let r_uid_fields: &[&str] = if uid_is_domain {
-        &["unique_identifier", "domain"]
+    let r_uid_fields: &[Field] = if uid_is_domain {
+        &[Field::UniqueIdentifier, Field::Domain]
     } else {
-        &["unique_identifier"]
+        &[Field::UniqueIdentifier]
     };
-    let b_domain_fields: &[&str] = if uid_is_domain {
-        &["domain", "unique_identifier"]
+    let b_domain_fields: &[Field] = if uid_is_domain {
+        &[Field::Domain, Field::UniqueIdentifier]
     } else {
-        &["domain"]
+        &[Field::Domain]
     };
-    let b_user_fields: &[&str] = if uid_is_username {
-        &["username", "unique_identifier"]
+    let b_user_fields: &[Field] = if uid_is_username {
+        &[Field::Username, Field::UniqueIdentifier]
     } else {
-        &["username"]
+        &[Field::Username]
     };
     let mut row = ItemRow {
         index,
-        category: it.category.clone(),
-        category_label: Category::from_name(&it.category)
-            .map(|c| c.label().to_string())
-            .unwrap_or_else(|| it.category.clone()),
+        category: it.category.as_str().to_string(),
+        category_label: it.category.label().to_string(),
         has_billing: it.billing.is_some(),
         client_id: it.billing.as_ref().map(|b| b.client_id),
         product_id: it.billing.as_ref().map(|b| b.product_id),
@@ -189,24 +198,33 @@ fn item_row(
         b_status: Cell::default(),
         b_regdate: Cell::default(),
         b_email: Cell::default(),
-        actions: it.actions.clone(),
+        actions: it.actions.iter().map(|a| a.as_str().to_string()).collect(),
         notes: it.notes.clone(),
+        state: status.map_or("open", |s| s.state.as_str()),
+        state_reason: status.and_then(|s| s.reason.clone()).unwrap_or_default(),
+        audit_href: status.filter(|s| !s.audit_event_ids.is_empty()).map(|_| {
+            audit_href(
+                run_id,
+                it.service_id.or(it.billing.as_ref().map(|b| b.service_id)),
+            )
+        }),
+        selectable: status.is_none_or(|s| s.state.selectable()),
     };
     if let Some(r) = &it.remote {
         row.r_uid = cell(r.unique_identifier.clone(), r_uid_fields, true);
         if !uid_is_domain {
             row.r_domain = r.domain.clone();
         }
-        row.r_ip = cell(r.primary_ip.clone(), &["primary_ip"], true);
-        row.r_user = cell(r.username.clone(), &["username"], true);
-        row.r_product = cell(r.product.clone(), &["product"], true);
-        row.r_status = cell(r.status.as_str().to_string(), &["status"], true);
+        row.r_ip = cell(r.primary_ip.clone(), &[Field::PrimaryIp], true);
+        row.r_user = cell(r.username.clone(), &[Field::Username], true);
+        row.r_product = cell(r.product.clone(), &[Field::Product], true);
+        row.r_status = cell(r.status.as_str().to_string(), &[Field::Status], true);
         row.r_created = cell(
             r.created.map(format_created).unwrap_or_default(),
-            &["created"],
+            &[Field::Created],
             true,
         );
-        row.r_email = cell(r.email.clone().unwrap_or_default(), &["email"], true);
+        row.r_email = cell(r.email.clone().unwrap_or_default(), &[Field::Email], true);
         row.r_owner = r.owner.clone().unwrap_or_default();
     }
     if let Some(b) = &it.billing {
@@ -217,7 +235,7 @@ fn item_row(
             } else {
                 b.dedicated_ip.clone()
             },
-            &["primary_ip"],
+            &[Field::PrimaryIp],
             false,
         );
         row.b_user = cell(b.username.clone(), b_user_fields, false);
@@ -225,12 +243,16 @@ fn item_row(
             .get(&b.product_id)
             .cloned()
             .unwrap_or_else(|| format!("product {}", b.product_id));
-        row.b_product = cell(product, &["product"], false);
-        row.b_status = cell(b.status.clone(), &["status"], false);
-        row.b_regdate = cell(b.regdate.clone().unwrap_or_default(), &["created"], false);
+        row.b_product = cell(product, &[Field::Product], false);
+        row.b_status = cell(b.status.as_str().to_string(), &[Field::Status], false);
+        row.b_regdate = cell(
+            b.regdate.clone().unwrap_or_default(),
+            &[Field::Created],
+            false,
+        );
         row.b_email = cell(
             b.client_email.clone().unwrap_or_default(),
-            &["email"],
+            &[Field::Email],
             false,
         );
     }
@@ -270,6 +292,8 @@ struct RunPage {
     prev_href: Option<String>,
     next_href: Option<String>,
     export_href: String,
+    /// A service an item touches changed since the analysis: offer to sync again.
+    stale: bool,
 }
 
 async fn view_and_server(
@@ -297,6 +321,7 @@ pub(super) async fn show(
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
+    let states = st.app.run_item_states(&st.runs, &view).await?;
     let page = shown_page(&view, &iq);
     // The ticks kept for this user across pages (selection.rs).
     let kept: HashSet<String> = st
@@ -310,18 +335,18 @@ pub(super) async fn show(
         .items
         .iter()
         .map(|(i, it)| {
-            let mut row = item_row(*i, it, &view.uid_field, &products);
+            let mut row = item_row(*i, it, &view.uid_field, &products, id, states.get(*i));
             row.ticked = it
                 .actions
                 .iter()
+                .map(|a| a.as_str().to_string())
                 .filter(|a| kept.contains(&format!("{i}:{a}")))
-                .cloned()
                 .collect();
             row
         })
         .collect();
     let href = |category: &str, q: &str, page: usize| run_href(id, category, q, page);
-    let current = iq.category.clone().unwrap_or_default();
+    let current = iq.category.map_or("", |c| c.as_str()).to_string();
     let tabs = category_counts(&view.counts)
         .into_iter()
         .map(|(name, count)| Tab {
@@ -342,14 +367,9 @@ pub(super) async fn show(
     };
     let select_all = CATEGORY_ACTIONS
         .iter()
-        .filter_map(|(c, a)| {
-            let n = category_counts(&view.counts)
-                .into_iter()
-                .find(|(k, _)| k == c)
-                .map(|(_, n)| n)
-                .unwrap_or(0);
-            let label = Category::from_name(c).map_or(*c, Category::label);
-            (n > 0).then_some((*c, label, *a, n))
+        .filter_map(|&(c, a)| {
+            let n = view.counts.get(c);
+            (n > 0).then_some((c.as_str(), c.label(), a.as_str(), n))
         })
         .collect();
     let pages = page.pages();
@@ -391,6 +411,7 @@ pub(super) async fn show(
             format!("/runs/{id}/export.csv?{export_qs}")
         },
         server,
+        stale: any_stale(&states),
     })
 }
 
@@ -519,6 +540,8 @@ pub struct ResultRow {
     pub service_id: Option<i64>,
     pub outcome: &'static str,
     pub notes: Vec<String>,
+    /// The client and product of an import, then `field: before → after` per change.
+    pub changes: Vec<String>,
 }
 
 pub struct Group {
@@ -538,22 +561,23 @@ fn service_domains(view: &RunView) -> HashMap<i64, String> {
 
 fn groups(report: &ApplyReport, domains: &HashMap<i64, String>) -> Vec<Group> {
     [
-        ("sync", "Sync"),
-        ("import", "Import"),
-        ("terminate", "Terminate"),
-        ("move", "Move"),
+        (Action::Sync, "Sync"),
+        (Action::Reactivate, "Reactivate"),
+        (Action::Import, "Import"),
+        (Action::Terminate, "Terminate"),
+        (Action::Move, "Move"),
     ]
     .into_iter()
     .map(|(action, title)| Group {
-        action,
+        action: action.as_str(),
         title,
         rows: report
             .results
             .iter()
-            .filter(|r| r.action.as_str() == action)
+            .filter(|r| r.action == action)
             .map(|r| ResultRow {
                 label: match (action, r.target.parse::<i64>()) {
-                    ("terminate" | "move", Ok(id)) => match domains.get(&id) {
+                    (Action::Terminate | Action::Move, Ok(id)) => match domains.get(&id) {
                         Some(d) if !d.is_empty() => format!("service #{id} {d}"),
                         _ => format!("service #{id}"),
                     },
@@ -567,6 +591,13 @@ fn groups(report: &ApplyReport, domains: &HashMap<i64, String>) -> Vec<Group> {
                     ItemOutcome::Refused => "refused",
                 },
                 notes: r.notes.clone(),
+                changes: r
+                    .client
+                    .iter()
+                    .map(|c| format!("client: {c}"))
+                    .chain(r.product.iter().map(|p| format!("product: {p}")))
+                    .chain(r.changes.iter().map(ToString::to_string))
+                    .collect(),
             })
             .collect(),
     })
@@ -638,8 +669,10 @@ async fn review_or_apply(
     }
     let v = view.clone();
     let (c, all) = (f.c.clone(), f.all.clone());
+    // Fresh states: a review or an apply must not trust a cached "open".
+    let states = st.app.compute_item_states(&view).await?;
     let (selection, selected) =
-        tokio::task::spawn_blocking(move || selection_from_form(&v, &c, &all))
+        tokio::task::spawn_blocking(move || selection_from_form(&v, &c, &all, &states))
             .await
             .map_err(|e| WebError::Internal(format!("selection: {e}")))??;
     let defaults = f.defaults()?;

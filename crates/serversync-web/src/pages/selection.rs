@@ -55,7 +55,11 @@ fn page_keys(view: &RunView, shown: &RunQuery) -> Result<HashSet<String>, WebErr
     Ok(shown_page(view, &iq)
         .items
         .iter()
-        .flat_map(|(i, it)| it.actions.iter().map(move |a| format!("{i}:{a}")))
+        .flat_map(|(i, it)| {
+            it.actions
+                .iter()
+                .map(move |a| format!("{i}:{}", a.as_str()))
+        })
         .collect())
 }
 
