@@ -1405,42 +1405,8 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn clients_by_email(&self, email: &str) -> Result<Vec<Client>> {
-        let key = email_key(email);
-        if key.is_empty() {
-            // A blank e-mail identifies nobody (it must not match every client without one).
-            return Ok(Vec::new());
-        }
-        sqlx::query(&format!("{CLIENT_SELECT} WHERE email_key = ? ORDER BY id"))
-            .bind(key)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(client_from_row)
-            .collect()
-    }
-
-    async fn client(&self, id: ClientId) -> Result<Client> {
-        let row = sqlx::query(&format!("{CLIENT_SELECT} WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
-        client_from_row(&row)
-    }
-
     async fn products(&self) -> Result<Vec<Product>> {
         sqlx::query(&format!("{PRODUCT_SELECT} ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(product_from_row)
-            .collect()
-    }
-
-    async fn products_by_module(&self, module: &str) -> Result<Vec<Product>> {
-        sqlx::query(&format!("{PRODUCT_SELECT} WHERE module = ? ORDER BY id"))
-            .bind(module)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -1586,11 +1552,6 @@ impl Store for SqliteStore {
         let applied = apply_in(&mut tx, changes).await?;
         tx.commit().await?;
         Ok(applied)
-    }
-
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        insert_audit(&mut conn, event).await
     }
 
     async fn audit_events(
@@ -1843,21 +1804,6 @@ impl Store for SqliteStore {
         audit: AuditFor<'_, AdminUser>,
     ) -> Result<Option<AdminUser>> {
         setup::first_admin(&self.pool, token_hash, username, password_hash, audit).await
-    }
-
-    async fn set_user_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
-        if password_hash.is_empty() {
-            return Err(StoreError::Invalid("password hash is empty".into()));
-        }
-        let done = sqlx::query("UPDATE admin_users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("admin user {user_id}")));
-        }
-        Ok(())
     }
 
     async fn create_session(

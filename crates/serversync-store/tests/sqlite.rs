@@ -47,7 +47,6 @@ suite!(
     import_changed_rows_bump_version,
     import_empty_secret_keeps_stored,
     import_refuses_bad_documents,
-    clients_by_email_is_case_insensitive_and_exact,
     server_lookup_by_name_or_id,
     live_services_of_module,
     apply_creates_with_refs_and_audits,
