@@ -1,7 +1,7 @@
 //! serversync-store: where billing records, sync runs and audit events live.
 //!
-//! [`Store`] is the capability trait; [`sqlite::SqliteStore`] is the embedded default
-//! (a PostgreSQL implementation of the same trait follows). SQL is kept portable: plain
+//! [`Store`] is the capability trait; [`sqlite::SqliteStore`] is the embedded default and
+//! [`postgres::PgStore`] the PostgreSQL implementation of the same trait. SQL is kept portable: plain
 //! `INSERT`/`UPDATE`/`SELECT`, `BIGINT` ids, text dates `YYYY-MM-DD`, JSON as text.
 
 use std::collections::HashMap;
@@ -16,14 +16,15 @@ use serversync_core::module::{RemoteAccount, SkippedRecord, UniqueIdField};
 use time::OffsetDateTime;
 
 pub mod lease;
+pub mod postgres;
 pub mod secrets;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
 
 /// Opens the store named by a database URL (CONTRACT.md "Database"), creating and migrating
-/// its schema: `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`. `postgres://` and
-/// `postgresql://` are refused for now. Error messages never show a URL's password. Server
+/// its schema: `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:` ([`sqlite::SqliteStore`]);
+/// `postgres://…` or `postgresql://…` ([`postgres::PgStore`]; TLS by `sslmode=`). Error messages never show a URL's password. Server
 /// secrets are encrypted with `key` ([`secrets`]; [`secrets::load_key`] finds it).
 pub async fn open(url: &str, key: secrets::SecretKey) -> Result<Arc<dyn Store>> {
     let url = url.trim();
@@ -40,15 +41,14 @@ pub async fn open(url: &str, key: secrets::SecretKey) -> Result<Arc<dyn Store>> 
                 sqlite::SqliteStore::open(&format!("sqlite:{rest}"), key).await?,
             ))
         }
-        Some("postgres" | "postgresql") => Err(StoreError::Invalid(
-            "PostgreSQL is not supported yet in this build; use sqlite://…".into(),
-        )),
+        Some("postgres" | "postgresql") => Ok(Arc::new(postgres::PgStore::open(url, key).await?)),
         Some(other) => Err(StoreError::Invalid(format!(
-            "unsupported database URL {} (scheme {other:?}); use sqlite://PATH",
+            "unsupported database URL {} (scheme {other:?}); use sqlite://PATH or \
+             postgres://HOST/DB",
             redact_url(url)
         ))),
         None => Err(StoreError::Invalid(format!(
-            "database URL {} has no scheme; use sqlite://PATH",
+            "database URL {} has no scheme; use sqlite://PATH or postgres://HOST/DB",
             redact_url(url)
         ))),
     }

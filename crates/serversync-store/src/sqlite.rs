@@ -1,7 +1,7 @@
 //! The embedded SQLite store (the default database).
 //!
 //! One file, WAL journal, `synchronous=NORMAL`, foreign keys on, 5 s busy timeout; the schema
-//! is created or migrated on open (`migrations/`). Every write that reads first runs in a
+//! is created or migrated on open (`migrations/sqlite/`). Every write that reads first runs in a
 //! `BEGIN IMMEDIATE` transaction, so concurrent writers (in this process or another one) wait
 //! for each other instead of failing on a stale snapshot.
 //!
@@ -41,7 +41,7 @@ mod leases;
 mod sealing;
 mod setup;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Bind parameters per statement (SQLite allows 32766 since 3.32, PostgreSQL 65535).
 const MAX_BINDS: usize = 30_000;
