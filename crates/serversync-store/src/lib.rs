@@ -19,8 +19,6 @@ pub mod lease;
 pub mod postgres;
 pub mod secrets;
 pub mod sqlite;
-#[doc(hidden)]
-pub mod testsuite;
 
 /// Opens the store named by a database URL (CONTRACT.md "Database"), creating and migrating
 /// its schema: `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:` ([`sqlite::SqliteStore`]);

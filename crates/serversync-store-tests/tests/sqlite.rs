@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serversync_store::secrets::SecretKey;
 use serversync_store::sqlite::SqliteStore;
-use serversync_store::testsuite::{records_event, token_event, user_event};
-use serversync_store::{testsuite, IdentifierFields, Store, StoreError};
+use serversync_store::{IdentifierFields, Store, StoreError};
+use serversync_store_tests::{records_event, token_event, user_event};
 use tempfile::TempDir;
 
 const LONG: std::time::Duration = std::time::Duration::from_secs(60);
@@ -35,7 +35,7 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let (_dir, store) = fresh().await;
-                testsuite::$name(&store).await;
+                serversync_store_tests::$name(&store).await;
             }
         )*
     };
@@ -72,7 +72,7 @@ suite!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_on_one_store() {
     let (_dir, store) = fresh().await;
-    testsuite::run_all(Arc::new(store)).await;
+    serversync_store_tests::run_all(Arc::new(store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +80,7 @@ async fn run_all_in_memory() {
     let store = serversync_store::open_with_default_key("sqlite::memory:")
         .await
         .expect("open");
-    testsuite::run_all(store).await;
+    serversync_store_tests::run_all(store).await;
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! The store test suite, shared by every [`Store`] implementation.
+//! The store contract test suite, shared by every [`Store`] implementation: `tests/sqlite.rs`
+//! runs it on SQLite, `tests/postgres.rs` on PostgreSQL (`scripts/pg-test.sh`).
 //!
 //! Each check takes a store and works on its own ids, names and e-mails (derived from a
 //! `base`), so the checks can run one per fresh store or all on one store ([`run_all`]).
@@ -12,7 +13,7 @@ use serversync_core::module::{RemoteAccount, RemoteStatus, SkippedRecord};
 use time::macros::{date, datetime};
 use time::OffsetDateTime;
 
-use crate::{
+use serversync_store::{
     AdminUser, ApiToken, ChangeSet, ClientRef, IdentifierFields, ImportCounts, ListingStatus,
     NewAuditEvent, NewRun, Op, Records, Role, Store, StoreError,
 };
@@ -1337,7 +1338,8 @@ pub async fn audit_filters(store: &dyn Store) {
     for e in &evs {
         append_audit(store, e).await;
     }
-    let actions = |v: Vec<crate::AuditEvent>| v.into_iter().map(|e| e.action).collect::<Vec<_>>();
+    let actions =
+        |v: Vec<serversync_store::AuditEvent>| v.into_iter().map(|e| e.action).collect::<Vec<_>>();
 
     assert_eq!(
         actions(store.audit_events(Some(s1), None, None, 0).await.unwrap()),
@@ -1527,7 +1529,7 @@ pub async fn sessions_live_expired_deleted(store: &dyn Store) {
     let s = store.session(&live).await.unwrap().expect("live session");
     assert_eq!(
         s,
-        crate::Session {
+        serversync_store::Session {
             token_hash: live.clone(),
             user: user.clone(),
             csrf_token: "csrf-live".into(),
@@ -1586,7 +1588,7 @@ pub async fn api_tokens_create_lookup_and_refuse_duplicates(store: &dyn Store) {
         (name.as_str(), hash.as_str(), Role::Admin, None)
     );
     assert_recent(t.created_at, before);
-    let listed = |v: Vec<crate::ApiToken>| {
+    let listed = |v: Vec<serversync_store::ApiToken>| {
         v.into_iter()
             .filter(|t| t.name.ends_with(&format!("-{base}")))
             .collect::<Vec<_>>()
@@ -1846,7 +1848,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
     for e in &evs {
         append_audit(store, e).await;
     }
-    let f = |server_id, run_id, service_id, actor: Option<&str>| crate::AuditFilter {
+    let f = |server_id, run_id, service_id, actor: Option<&str>| serversync_store::AuditFilter {
         server_id,
         run_id,
         service_id,
@@ -1854,7 +1856,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
         limit: 0,
         offset: 0,
     };
-    let cases: Vec<(crate::AuditFilter, Vec<&str>)> = vec![
+    let cases: Vec<(serversync_store::AuditFilter, Vec<&str>)> = vec![
         (f(Some(s1), None, None, None), vec!["a5", "a3", "a1", "a0"]),
         (f(None, Some(base + 1), None, None), vec!["a1", "a0"]),
         (f(None, None, Some(base + 1001), None), vec!["a4", "a2"]),
@@ -1884,7 +1886,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
         assert_eq!(&actions, want, "{filter:?}");
         assert!(got.windows(2).all(|w| w[0].id > w[1].id));
         // Limit and offset do not change the count.
-        let paged = crate::AuditFilter {
+        let paged = serversync_store::AuditFilter {
             limit: 1,
             offset: 1,
             ..filter.clone()
@@ -1913,7 +1915,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
     let mut pages = Vec::new();
     for offset in [0, 2, 4, 6] {
         let page = store
-            .audit_query(&crate::AuditFilter {
+            .audit_query(&serversync_store::AuditFilter {
                 limit: 2,
                 offset,
                 ..cases[4].0.clone()
@@ -1938,7 +1940,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
     );
     // limit ≤ 0 means all (from the offset); a negative offset counts as 0.
     let rest = store
-        .audit_query(&crate::AuditFilter {
+        .audit_query(&serversync_store::AuditFilter {
             limit: -1,
             offset: 3,
             ..cases[4].0.clone()
@@ -1947,7 +1949,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
         .unwrap();
     assert_eq!(rest, all[3..].to_vec());
     let neg = store
-        .audit_query(&crate::AuditFilter {
+        .audit_query(&serversync_store::AuditFilter {
             limit: 1,
             offset: -5,
             ..cases[4].0.clone()
@@ -1957,13 +1959,13 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
     assert_eq!(neg, all[..1].to_vec());
     // No filter: everything, and the count agrees.
     let everything = store
-        .audit_query(&crate::AuditFilter::default())
+        .audit_query(&serversync_store::AuditFilter::default())
         .await
         .unwrap();
     assert!(everything.len() >= evs.len());
     assert_eq!(
         store
-            .audit_count(&crate::AuditFilter::default())
+            .audit_count(&serversync_store::AuditFilter::default())
             .await
             .unwrap(),
         everything.len() as i64

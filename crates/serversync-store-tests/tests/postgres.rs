@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serversync_store::postgres::PgStore;
 use serversync_store::secrets::SecretKey;
-use serversync_store::{testsuite, Store, StoreErrorKind};
+use serversync_store::{Store, StoreErrorKind};
 
 /// The server's URL, or `None` (skip) outside CI.
 fn server_url() -> Option<String> {
@@ -57,7 +57,7 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let Some(store) = fresh().await else { return };
-                testsuite::$name(&store).await;
+                serversync_store_tests::$name(&store).await;
             }
         )*
     };
@@ -94,7 +94,7 @@ suite!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_on_one_store() {
     let Some(store) = fresh().await else { return };
-    testsuite::run_all(Arc::new(store)).await;
+    serversync_store_tests::run_all(Arc::new(store)).await;
 }
 
 /// `open` picks the PostgreSQL store by the scheme, migrates on first use and again (a
