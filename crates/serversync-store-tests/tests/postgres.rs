@@ -173,3 +173,56 @@ async fn a_password_with_url_characters_works_and_is_never_shown() {
         Ok(_) => panic!("a wrong password signed in"),
     }
 }
+
+/// Several instances opening one new database at once all succeed (sqlx's migrator holds an
+/// advisory lock; the others wait and find the migrations applied), and of several
+/// instances taking one server's lease at once, exactly one wins; the others are `Busy`
+/// naming the winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_one_database_open_together_and_one_holds_a_lease() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server).await;
+    let key = SecretKey::ephemeral();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, key) = (url.clone(), key.clone());
+            tokio::spawn(async move { PgStore::open(&url, key).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for o in opens {
+        stores.push(Arc::new(o.await.unwrap().expect("concurrent open")));
+    }
+    let takes: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let s = Arc::clone(s);
+            tokio::spawn(async move {
+                let holder = serversync_store::LockHolder {
+                    id: format!("instance-{i}"),
+                    actor: format!("web:{i}"),
+                    host: format!("host-{i}"),
+                    process: None,
+                };
+                s.lock_server(7, &holder, std::time::Duration::from_secs(60))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    let mut busy = Vec::new();
+    for t in takes {
+        match t.await.unwrap() {
+            Ok(l) => won.push(l.holder.id),
+            Err(serversync_store::StoreError::Busy(l)) => busy.push(l.holder.id),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "won {won:?}, busy {busy:?}");
+    assert_eq!(busy.len(), 3);
+    assert!(busy.iter().all(|h| *h == won[0]), "{busy:?} vs {won:?}");
+    let locks = stores[3].locks().await.unwrap();
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[0].holder.id, won[0]);
+}
