@@ -200,3 +200,97 @@ async fn password_with_url_characters_from_a_url_file_is_never_printed() {
         assert!(!text.contains(secret), "{secret:?} printed: {text}");
     }
 }
+
+/// Instance A is SIGKILLed while it holds server web1's lease (mid-analysis of 50,000
+/// accounts); instance B's analysis right after is not refused as busy (the lease of a
+/// process of this machine that no longer exists is taken over at once; another host's would
+/// wait for the 15 s expiry) and stores its run, while A's unfinished run was never stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_holding_a_lease_does_not_block_the_next() {
+    use sqlx::Connection;
+    let Some(env) = pg_env().await else { return };
+    let sim = panel_sim::spawn_cpanel(
+        "127.0.0.1:0".parse().unwrap(),
+        panel_sim::CpanelSimConfig::generated(50_000, 11),
+    )
+    .await
+    .unwrap();
+    let f = env.write_json("records.json", &base_doc(sim.addr.port(), vec![]));
+    env.ok(&[
+        "--secret-key-file",
+        "key",
+        "records",
+        "import",
+        f.to_str().unwrap(),
+    ])
+    .await;
+    let mut db = sqlx::PgConnection::connect(&env.db).await.unwrap();
+
+    let mut a = Command::new(env!("CARGO_BIN_EXE_serversync"))
+        .args(["--database", &env.db, "--secret-key-file", "key"])
+        .args(["analyse", "web1", "--json"])
+        .current_dir(env.dir.path())
+        .env_remove("SERVERSYNC_DATABASE_URL")
+        .env_remove("SERVERSYNC_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until A holds the lease, then kill it without a chance to clean up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let held: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM server_locks WHERE server_id = 100")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+        if held == 1 {
+            break;
+        }
+        assert!(
+            a.try_wait().unwrap().is_none(),
+            "A ended before taking the lease"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A never took the lease"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let pid = nix::unistd::Pid::from_raw(a.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let status = tokio::task::spawn_blocking(move || a.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.code().is_none(), "A was killed: {status:?}");
+    let runs_after_kill = count(&mut db, "sync_runs").await;
+    assert_eq!(runs_after_kill, 0, "A was killed before storing its run");
+    let stale: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM server_locks")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(stale, 1, "the killed instance left its lease behind");
+
+    let t = std::time::Instant::now();
+    let out = env
+        .run(&["--secret-key-file", "key", "analyse", "web1", "--json"])
+        .await;
+    assert_eq!(out.code, 0, "B's analysis: {}", out.stderr);
+    assert!(!out.stderr.contains("busy"), "{}", out.stderr);
+    assert_eq!(out.json()["counts"]["not_in_billing"], 50_000);
+    assert!(t.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(count(&mut db, "sync_runs").await, runs_after_kill + 1);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM server_locks")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "B released its lease");
+}
+
+async fn count(db: &mut sqlx::PgConnection, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
