@@ -57,6 +57,18 @@ fn expiry(now: OffsetDateTime, ttl: Duration) -> Result<OffsetDateTime> {
         .ok_or_else(|| StoreError::Invalid(format!("lease time {ttl:?} is out of range")))
 }
 
+/// The database server's clock: every instance sharing the database judges a lease's
+/// expiry by the same clock, whatever the skew between their hosts.
+async fn db_now(conn: &mut PgConnection) -> Result<OffsetDateTime> {
+    let micros: i64 = super::sql::query_scalar(
+        "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|e| StoreError::Corrupt(format!("the database clock: {e}")))
+}
+
 async fn current(conn: &mut PgConnection, server_id: ServerId) -> Result<Option<ServerLock>> {
     super::sql::query(&format!("{LOCK_SELECT} WHERE server_id = ?"))
         .bind(server_id)
@@ -73,14 +85,14 @@ pub(super) async fn lock(
     holder: &LockHolder,
     ttl: Duration,
 ) -> Result<ServerLock> {
-    let now = OffsetDateTime::now_utc();
+    let mut tx = super::begin_write(pool).await?;
+    let now = db_now(&mut tx).await?;
     let lease = ServerLock {
         server_id,
         holder: holder.clone(),
         taken_at: now,
         expires_at: expiry(now, ttl)?,
     };
-    let mut tx = super::begin_write(pool).await?;
     if let Some(old) = current(&mut tx, server_id).await? {
         let dead = old.holder.process.as_ref().is_some_and(ProcessId::is_gone);
         if !dead && !old.expired_at(now) {
@@ -123,14 +135,15 @@ pub(super) async fn renew(
     holder_id: &str,
     ttl: Duration,
 ) -> Result<OffsetDateTime> {
-    let expires = expiry(OffsetDateTime::now_utc(), ttl)?;
+    let mut conn = pool.acquire().await?;
+    let expires = expiry(db_now(&mut conn).await?, ttl)?;
     let done = super::sql::query(
         "UPDATE server_locks SET expires_at = ? WHERE server_id = ? AND holder = ?",
     )
     .bind(fmt_ts(expires)?)
     .bind(server_id)
     .bind(holder_id)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 1 {
         Ok(expires)
