@@ -45,9 +45,12 @@ async fn hestiacp_on_the_server_form_and_its_run_page() {
     .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let store = serversync_store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .unwrap();
+    let store = serversync_store::open_with_default_key(&format!(
+        "sqlite://{}",
+        dir.path().join("t.db").display()
+    ))
+    .await
+    .unwrap();
     let registry = ModuleRegistry::builtin(ModuleOptions::default());
     let app = App::with_registry(store, Arc::new(registry), "test");
     let doc = json!({

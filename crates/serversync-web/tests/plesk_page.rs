@@ -37,9 +37,12 @@ async fn plesk_is_offered_and_its_run_page_works() {
     .await
     .unwrap();
     let registry = ModuleRegistry::builtin(ModuleOptions::default());
-    let store = serversync_store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
-        .await
-        .unwrap();
+    let store = serversync_store::open_with_default_key(&format!(
+        "sqlite://{}",
+        dir.path().join("t.db").display()
+    ))
+    .await
+    .unwrap();
     let app = App::with_registry(store, Arc::new(registry), "test");
     let doc = json!({
         "clients": [{"id": 1, "email": "ann@mail.test", "first_name": "Ann", "last_name": "Lee"}],
