@@ -98,6 +98,24 @@ impl SqliteStore {
     /// plain text are encrypted now, and a key that does not open the stored secrets is
     /// refused here ([`StoreError::Secret`] naming the server and the key file).
     pub async fn open(url: &str, key: SecretKey) -> Result<SqliteStore> {
+        // Two processes opening one new file at once can find it locked past the busy
+        // timeout's reach (SQLite does not wait while another connection switches the
+        // journal to WAL): opening is idempotent, so it is simply tried again (bounded).
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            match Self::open_once(url, key.clone()).await {
+                Err(StoreError::Unavailable { source }) if attempt < ATTEMPTS => {
+                    tracing::debug!(error = %source, attempt, "database busy while opening: retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(url: &str, key: SecretKey) -> Result<SqliteStore> {
         let shown = crate::redact_url(url);
         let rest = url
             .strip_prefix("sqlite:")
