@@ -1,7 +1,7 @@
 //! serversync-store: where billing records, sync runs and audit events live.
 //!
-//! [`Store`] is the capability trait; [`sqlite::SqliteStore`] is the embedded default
-//! (a PostgreSQL implementation of the same trait follows). SQL is kept portable: plain
+//! [`Store`] is the capability trait; [`sqlite::SqliteStore`] is the embedded default and
+//! [`postgres::PgStore`] the PostgreSQL implementation of the same trait. SQL is kept portable: plain
 //! `INSERT`/`UPDATE`/`SELECT`, `BIGINT` ids, text dates `YYYY-MM-DD`, JSON as text.
 
 use std::collections::HashMap;
@@ -16,15 +16,14 @@ use serversync_core::module::{RemoteAccount, SkippedRecord, UniqueIdField};
 use time::OffsetDateTime;
 
 pub mod lease;
+pub mod postgres;
 pub mod secrets;
 pub mod selections;
 pub mod sqlite;
-#[doc(hidden)]
-pub mod testsuite;
 
 /// Opens the store named by a database URL (CONTRACT.md "Database"), creating and migrating
-/// its schema: `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:`. `postgres://` and
-/// `postgresql://` are refused for now. Error messages never show a URL's password. Server
+/// its schema: `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:` ([`sqlite::SqliteStore`]);
+/// `postgres://…` or `postgresql://…` ([`postgres::PgStore`]; TLS by `sslmode=`). Error messages never show a URL's password. Server
 /// secrets are encrypted with `key` ([`secrets`]; [`secrets::load_key`] finds it).
 pub async fn open(url: &str, key: secrets::SecretKey) -> Result<Arc<dyn Store>> {
     let url = url.trim();
@@ -41,15 +40,14 @@ pub async fn open(url: &str, key: secrets::SecretKey) -> Result<Arc<dyn Store>> 
                 sqlite::SqliteStore::open(&format!("sqlite:{rest}"), key).await?,
             ))
         }
-        Some("postgres" | "postgresql") => Err(StoreError::Invalid(
-            "PostgreSQL is not supported yet in this build; use sqlite://…".into(),
-        )),
+        Some("postgres" | "postgresql") => Ok(Arc::new(postgres::PgStore::open(url, key).await?)),
         Some(other) => Err(StoreError::Invalid(format!(
-            "unsupported database URL {} (scheme {other:?}); use sqlite://PATH",
+            "unsupported database URL {} (scheme {other:?}); use sqlite://PATH or \
+             postgres://HOST/DB",
             redact_url(url)
         ))),
         None => Err(StoreError::Invalid(format!(
-            "database URL {} has no scheme; use sqlite://PATH",
+            "database URL {} has no scheme; use sqlite://PATH or postgres://HOST/DB",
             redact_url(url)
         ))),
     }
@@ -113,15 +111,62 @@ pub fn redact_url(raw: &str) -> String {
     shown
 }
 
-/// Errors of the store.
+/// The database driver's own error, kept as the `source` of [`StoreError::Unavailable`],
+/// [`StoreError::Conflict`], [`StoreError::Migration`] and [`StoreError::Backend`]: for the
+/// log (and the CLI's chain of causes), never part of the error's own message, so a web
+/// answer built from the message shows no SQL or driver text.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What kind of failure a [`StoreError`] is, independent of the database behind the store:
+/// what a caller decides on (retry, 404, 409, 400, 503, 500).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreErrorKind {
+    /// A row that must exist does not.
+    NotFound,
+    /// The write lost against another one (a changed version, a taken unique identifier, a
+    /// lost lease, a database constraint): nothing was written; read again and retry.
+    Conflict,
+    /// A server's lease is held by someone else.
+    Busy,
+    /// The input is refused (names the value).
+    Invalid,
+    /// The database cannot be reached, or stayed busy past the timeout: try again later.
+    Unavailable,
+    /// Anything else (a corrupt stored value, a secret that cannot be opened, a driver error).
+    Other,
+}
+
+/// Errors of the store. The message never holds a URL's password nor the driver's text
+/// (that is the [`std::error::Error::source`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database could not be opened, migrated or queried.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// Migrations failed.
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database cannot be reached (connect failed, the pool timed out, TLS failed) or
+    /// stayed locked past the busy timeout.
+    #[error("the database is unavailable (cannot connect, or busy past the timeout)")]
+    Unavailable {
+        #[source]
+        source: BackendError,
+    },
+    /// A write the database refused by a constraint (unique, foreign key, check) that the
+    /// store did not turn into a more precise error; nothing of its transaction was written.
+    #[error("the database refused the write (a constraint failed)")]
+    Conflict {
+        #[source]
+        source: BackendError,
+    },
+    /// The embedded migrations could not be applied (or the database holds a migration
+    /// this build does not know, or one whose checksum differs).
+    #[error("the database schema could not be migrated")]
+    Migration {
+        #[source]
+        source: BackendError,
+    },
+    /// Any other error of the database driver.
+    #[error("database error")]
+    Backend {
+        #[source]
+        source: BackendError,
+    },
     /// A row that must exist does not (`what` names it, e.g. `service 1000`).
     #[error("{0} not found")]
     NotFound(String),
@@ -161,6 +206,88 @@ pub enum StoreError {
     /// (names the server, the field and the key file; never the secret).
     #[error("{0}")]
     Secret(String),
+}
+
+impl StoreError {
+    /// The kind of this error (what a caller decides on).
+    pub fn kind(&self) -> StoreErrorKind {
+        match self {
+            StoreError::NotFound(_) => StoreErrorKind::NotFound,
+            StoreError::Conflict { .. }
+            | StoreError::VersionConflict { .. }
+            | StoreError::LockLost(_)
+            | StoreError::IdentifierTaken(_) => StoreErrorKind::Conflict,
+            StoreError::Busy(_) => StoreErrorKind::Busy,
+            StoreError::Invalid(_) => StoreErrorKind::Invalid,
+            StoreError::Unavailable { .. } => StoreErrorKind::Unavailable,
+            StoreError::Migration { .. }
+            | StoreError::Backend { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::Secret(_) => StoreErrorKind::Other,
+        }
+    }
+}
+
+/// SQLite result codes (primary code, the low byte) and PostgreSQL SQLSTATEs that mean "busy
+/// or unreachable, try again": SQLITE_BUSY, SQLITE_LOCKED; PG class 08 (connection), 53
+/// (insufficient resources), 57P0x (shutdown), 40001 / 40P01 (serialization, deadlock),
+/// 55P03 (lock not available).
+fn unavailable_code(code: &str, sqlite: bool) -> bool {
+    if sqlite {
+        return code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+    }
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P0")
+        || matches!(code, "40001" | "40P01" | "55P03")
+}
+
+/// The driver's errors, sorted into kinds by what they mean (the driver's error is kept as
+/// the source). For the backends of this crate; callers never see `sqlx` types.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::error::ErrorKind;
+        let unavailable = match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+                unavailable_code(
+                    &c,
+                    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some(),
+                )
+            }),
+            _ => false,
+        };
+        let constraint = match &e {
+            sqlx::Error::Database(db) => matches!(
+                db.kind(),
+                ErrorKind::UniqueViolation
+                    | ErrorKind::ForeignKeyViolation
+                    | ErrorKind::NotNullViolation
+                    | ErrorKind::CheckViolation
+            ),
+            _ => false,
+        };
+        let source: BackendError = Box::new(e);
+        if unavailable {
+            StoreError::Unavailable { source }
+        } else if constraint {
+            StoreError::Conflict { source }
+        } else {
+            StoreError::Backend { source }
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migration {
+            source: Box::new(e),
+        }
+    }
 }
 
 /// Result alias of the store.
@@ -536,14 +663,8 @@ pub trait Store: RunSelections + Send + Sync {
     async fn export_records(&self) -> Result<Records>;
 
     async fn clients(&self) -> Result<Vec<Client>>;
-    /// Clients whose e-mail equals `email` case-insensitively (exact, never a partial match),
-    /// both sides trimmed and lower-cased (Unicode), ordered by id. A blank `email` matches
-    /// nobody.
-    async fn clients_by_email(&self, email: &str) -> Result<Vec<Client>>;
-    async fn client(&self, id: ClientId) -> Result<Client>;
 
     async fn products(&self) -> Result<Vec<Product>>;
-    async fn products_by_module(&self, module: &str) -> Result<Vec<Product>>;
 
     async fn servers(&self) -> Result<Vec<Server>>;
     /// A server by name, or by id when `name_or_id` is a number that names no server.
@@ -578,7 +699,6 @@ pub trait Store: RunSelections + Send + Sync {
     /// [`StoreError::IdentifierTaken`] (every clash listed) per
     /// [`ChangeSet::identifier_fields`].
     async fn apply(&self, changes: &ChangeSet) -> Result<Applied>;
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<()>;
     /// Audit events, newest first, optionally filtered (filters combine with AND); `limit` ≤ 0
     /// means all.
     async fn audit_events(
@@ -687,10 +807,6 @@ pub trait Store: RunSelections + Send + Sync {
         password_hash: &str,
         audit: AuditFor<'_, AdminUser>,
     ) -> Result<Option<AdminUser>>;
-    /// Replaces a user's password hash; `NotFound("admin user 7")` for an unknown id,
-    /// `Invalid` for an empty hash. Existing sessions are left alone (the caller may want to
-    /// end them).
-    async fn set_user_password(&self, user_id: i64, password_hash: &str) -> Result<()>;
 
     /// Stores a session for `user_id` (token given as its SHA-256 hex hash), and drops every
     /// expired session. `NotFound("admin user 7")` for an unknown user; `Invalid` if the
@@ -722,4 +838,68 @@ pub trait Store: RunSelections + Send + Sync {
     async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>>;
     /// All API tokens, ordered by name.
     async fn api_tokens(&self) -> Result<Vec<ApiToken>>;
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn driver_errors_are_sorted_into_kinds_with_the_driver_text_only_in_the_source() {
+        let e = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(e.kind(), StoreErrorKind::Unavailable);
+        assert_eq!(
+            e.to_string(),
+            "the database is unavailable (cannot connect, or busy past the timeout)"
+        );
+        let source = e.source().expect("driver error kept as source").to_string();
+        assert!(source.contains("timed out"), "{source}");
+
+        let e = StoreError::from(sqlx::Error::ColumnNotFound("secret_col".into()));
+        assert_eq!(e.kind(), StoreErrorKind::Other);
+        assert_eq!(e.to_string(), "database error");
+        assert!(e.source().unwrap().to_string().contains("secret_col"));
+    }
+
+    #[test]
+    fn busy_and_unreachable_codes_of_both_databases() {
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT (517 = 5 | 2 << 8), SQLITE_LOCKED.
+        for c in ["5", "517", "6"] {
+            assert!(unavailable_code(c, true), "{c}");
+        }
+        // SQLITE_CONSTRAINT_UNIQUE (2067), SQLITE_CONSTRAINT.
+        for c in ["2067", "19"] {
+            assert!(!unavailable_code(c, true), "{c}");
+        }
+        for c in ["08006", "57P01", "40001", "40P01", "55P03", "53300"] {
+            assert!(unavailable_code(c, false), "{c}");
+        }
+        // unique_violation, syntax error, and an SQLite code read as a SQLSTATE.
+        for c in ["23505", "42601", "5"] {
+            assert!(!unavailable_code(c, false), "{c}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_unique_violation_is_a_conflict() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES ('a')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let e = StoreError::from(
+            sqlx::query("INSERT INTO t VALUES ('a')")
+                .execute(&pool)
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.kind(), StoreErrorKind::Conflict);
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e:?}");
+        assert!(!e.to_string().contains("UNIQUE"), "{e}");
+    }
 }

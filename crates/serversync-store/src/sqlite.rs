@@ -1,7 +1,7 @@
 //! The embedded SQLite store (the default database).
 //!
 //! One file, WAL journal, `synchronous=NORMAL`, foreign keys on, 5 s busy timeout; the schema
-//! is created or migrated on open (`migrations/`). Every write that reads first runs in a
+//! is created or migrated on open (`migrations/sqlite/`). Every write that reads first runs in a
 //! `BEGIN IMMEDIATE` transaction, so concurrent writers (in this process or another one) wait
 //! for each other instead of failing on a stale snapshot.
 //!
@@ -42,7 +42,7 @@ mod sealing;
 mod selections;
 mod setup;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Bind parameters per statement (SQLite allows 32766 since 3.32, PostgreSQL 65535).
 const MAX_BINDS: usize = 30_000;
@@ -99,6 +99,24 @@ impl SqliteStore {
     /// plain text are encrypted now, and a key that does not open the stored secrets is
     /// refused here ([`StoreError::Secret`] naming the server and the key file).
     pub async fn open(url: &str, key: SecretKey) -> Result<SqliteStore> {
+        // Two processes opening one new file at once can find it locked past the busy
+        // timeout's reach (SQLite does not wait while another connection switches the
+        // journal to WAL): opening is idempotent, so it is simply tried again (bounded).
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            match Self::open_once(url, key.clone()).await {
+                Err(StoreError::Unavailable { source }) if attempt < ATTEMPTS => {
+                    tracing::debug!(error = %source, attempt, "database busy while opening: retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(url: &str, key: SecretKey) -> Result<SqliteStore> {
         let shown = crate::redact_url(url);
         let rest = url
             .strip_prefix("sqlite:")
@@ -1406,42 +1424,8 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn clients_by_email(&self, email: &str) -> Result<Vec<Client>> {
-        let key = email_key(email);
-        if key.is_empty() {
-            // A blank e-mail identifies nobody (it must not match every client without one).
-            return Ok(Vec::new());
-        }
-        sqlx::query(&format!("{CLIENT_SELECT} WHERE email_key = ? ORDER BY id"))
-            .bind(key)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(client_from_row)
-            .collect()
-    }
-
-    async fn client(&self, id: ClientId) -> Result<Client> {
-        let row = sqlx::query(&format!("{CLIENT_SELECT} WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("client {id}")))?;
-        client_from_row(&row)
-    }
-
     async fn products(&self) -> Result<Vec<Product>> {
         sqlx::query(&format!("{PRODUCT_SELECT} ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(product_from_row)
-            .collect()
-    }
-
-    async fn products_by_module(&self, module: &str) -> Result<Vec<Product>> {
-        sqlx::query(&format!("{PRODUCT_SELECT} WHERE module = ? ORDER BY id"))
-            .bind(module)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -1587,11 +1571,6 @@ impl Store for SqliteStore {
         let applied = apply_in(&mut tx, changes).await?;
         tx.commit().await?;
         Ok(applied)
-    }
-
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        insert_audit(&mut conn, event).await
     }
 
     async fn audit_events(
@@ -1844,21 +1823,6 @@ impl Store for SqliteStore {
         audit: AuditFor<'_, AdminUser>,
     ) -> Result<Option<AdminUser>> {
         setup::first_admin(&self.pool, token_hash, username, password_hash, audit).await
-    }
-
-    async fn set_user_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
-        if password_hash.is_empty() {
-            return Err(StoreError::Invalid("password hash is empty".into()));
-        }
-        let done = sqlx::query("UPDATE admin_users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("admin user {user_id}")));
-        }
-        Ok(())
     }
 
     async fn create_session(

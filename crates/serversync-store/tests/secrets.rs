@@ -380,7 +380,7 @@ async fn a_schema_3_database_with_plain_text_secrets_is_migrated_and_encrypted()
     let dir = tempfile::tempdir().unwrap();
     let old_migrations = dir.path().join("migrations");
     std::fs::create_dir(&old_migrations).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
     for name in ["0001_initial.sql", "0002_web.sql", "0003_leases_setup.sql"] {
         std::fs::copy(src.join(name), old_migrations.join(name)).unwrap();
     }

@@ -50,7 +50,10 @@ mod progress;
 #[derive(Parser)]
 #[command(name = "serversync", version, about, long_about = None)]
 struct Cli {
-    /// Database URL: sqlite://FILE (default sqlite://serversync.db in the working directory).
+    /// Database URL: sqlite://FILE (default sqlite://serversync.db in the working directory)
+    /// or postgres://USER:PASSWORD@HOST:PORT/DB[?sslmode=require]. Without it, the URL may be
+    /// read from the file SERVERSYNC_DATABASE_URL_FILE names (a secret file: keeps the
+    /// password out of the environment and argv).
     #[arg(long, global = true, env = "SERVERSYNC_DATABASE_URL")]
     database: Option<String>,
     /// Seconds to wait for a panel connection.
@@ -499,9 +502,50 @@ pub(crate) async fn open_app_keyed(
     ))
 }
 
+/// The most bytes read from `SERVERSYNC_DATABASE_URL_FILE` (a URL, not a document).
+const MAX_URL_FILE: u64 = 8 * 1024;
+
+/// The database URL: `--database` / `SERVERSYNC_DATABASE_URL`, else the first line of the file
+/// `SERVERSYNC_DATABASE_URL_FILE` names (trimmed; at most [`MAX_URL_FILE`] bytes), else `None`
+/// (the default database). Errors name the file, never its content.
+fn database_url(given: Option<String>) -> anyhow::Result<Option<String>> {
+    if given.is_some() {
+        return Ok(given);
+    }
+    let Some(path) = std::env::var_os("SERVERSYNC_DATABASE_URL_FILE").filter(|p| !p.is_empty())
+    else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    let shown = path.display().to_string();
+    let shown = output::clean(&shown);
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(
+            std::fs::File::open(&path)
+                .with_context(|| format!("cannot read SERVERSYNC_DATABASE_URL_FILE {shown}"))?,
+            MAX_URL_FILE + 1,
+        ),
+        &mut text,
+    )
+    .with_context(|| format!("cannot read SERVERSYNC_DATABASE_URL_FILE {shown} (is it UTF-8?)"))?;
+    if text.len() as u64 > MAX_URL_FILE {
+        anyhow::bail!(
+            "SERVERSYNC_DATABASE_URL_FILE {shown} is larger than {MAX_URL_FILE} bytes: it must \
+             hold one database URL"
+        );
+    }
+    let url = text.lines().next().unwrap_or_default().trim().to_string();
+    if url.is_empty() {
+        anyhow::bail!("SERVERSYNC_DATABASE_URL_FILE {shown} holds no database URL");
+    }
+    Ok(Some(url))
+}
+
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     const DEFAULT_DB: &str = "sqlite://serversync.db";
-    let db = cli.database.as_deref();
+    let database = database_url(cli.database)?;
+    let db = database.as_deref();
     let margs = ModuleArgs {
         secret_key_file: cli.secret_key_file,
         connect: cli.connect_timeout,

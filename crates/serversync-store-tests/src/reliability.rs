@@ -9,8 +9,8 @@ use serversync_core::model::{Secret, Server, Service, ServiceStatus};
 use serversync_core::module::UniqueIdField;
 use time::OffsetDateTime;
 
-use super::{fixture, load, module, service, HASH_A, HASH_B};
-use crate::{
+use crate::{fixture, load, module, service, HASH_A, HASH_B};
+use serversync_store::{
     AuditFilter, ChangeSet, ClientRef, HeldLock, IdentifierClash, IdentifierFields, LockHolder,
     NewAuditEvent, Op, ProcessId, Records, Role, SetupOffer, Store, StoreError,
 };
@@ -27,7 +27,7 @@ fn holder(id: &str) -> LockHolder {
     }
 }
 
-fn busy_holder(r: crate::Result<crate::ServerLock>) -> String {
+fn busy_holder(r: serversync_store::Result<serversync_store::ServerLock>) -> String {
     match r {
         Err(StoreError::Busy(l)) => l.holder.id,
         other => panic!("expected Busy, got {other:?}"),
@@ -153,7 +153,7 @@ pub async fn lease_busy_expiry_renew_release(store: &dyn Store) {
     // By hand: whoever holds it, audited with the holder removed, in the same transaction.
     let actor = format!("cli:release-{base}");
     let removed = store
-        .release_lock(d, &|l: &crate::ServerLock| NewAuditEvent {
+        .release_lock(d, &|l: &serversync_store::ServerLock| NewAuditEvent {
             server_id: Some(l.server_id),
             note: Some(format!("removed the lock of {}", l.holder.describe())),
             ..event(&actor, "lock_release")
@@ -190,7 +190,9 @@ pub async fn lease_busy_expiry_renew_release(store: &dyn Store) {
     // Nothing to release: None, and no event.
     assert_eq!(
         store
-            .release_lock(base + 556, &|_: &crate::ServerLock| event(&actor, "x"))
+            .release_lock(base + 556, &|_: &serversync_store::ServerLock| event(
+                &actor, "x"
+            ))
             .await
             .unwrap(),
         None
@@ -472,12 +474,14 @@ pub async fn writes_and_their_audit_are_one_transaction(store: &dyn Store) {
     let r = fixture(base);
     let ev = |action: &str| event(&actor, action);
     let counts = store
-        .import_records(&r, &IdentifierFields::new(), &|c: &crate::ImportCounts| {
-            NewAuditEvent {
+        .import_records(
+            &r,
+            &IdentifierFields::new(),
+            &|c: &serversync_store::ImportCounts| NewAuditEvent {
                 note: Some(format!("{} inserted", c.inserted)),
                 ..ev("records_import")
-            }
-        })
+            },
+        )
         .await
         .unwrap();
     assert!(counts.inserted > 0);
@@ -487,7 +491,7 @@ pub async fn writes_and_their_audit_are_one_transaction(store: &dyn Store) {
         .import_records(
             &bad,
             &IdentifierFields::new(),
-            &|_: &crate::ImportCounts| ev("refused_import")
+            &|_: &serversync_store::ImportCounts| ev("refused_import")
         )
         .await
         .is_err());
@@ -540,7 +544,7 @@ pub async fn writes_and_their_audit_are_one_transaction(store: &dyn Store) {
         .unwrap();
     assert!(store
         .save_product(
-            &crate::Product {
+            &serversync_core::model::Product {
                 id: base + 999,
                 ..product
             },
@@ -608,7 +612,7 @@ pub async fn setup_token_makes_exactly_one_first_admin(store: &dyn Store) {
     assert!(store.setup_token_valid(&t1).await.unwrap());
     assert!(!store.setup_token_valid(&t2).await.unwrap());
     assert!(!store.setup_token_valid("").await.unwrap());
-    let audit = |u: &crate::AdminUser| NewAuditEvent {
+    let audit = |u: &serversync_store::AdminUser| NewAuditEvent {
         note: Some(u.username.clone()),
         ..event(actor, "user_add")
     };

@@ -1,4 +1,5 @@
-//! The store test suite, shared by every [`Store`] implementation.
+//! The store contract test suite, shared by every [`Store`] implementation: `tests/sqlite.rs`
+//! runs it on SQLite, `tests/postgres.rs` on PostgreSQL (`scripts/pg-test.sh`).
 //!
 //! Each check takes a store and works on its own ids, names and e-mails (derived from a
 //! `base`), so the checks can run one per fresh store or all on one store ([`run_all`]).
@@ -12,7 +13,7 @@ use serversync_core::module::{RemoteAccount, RemoteStatus, SkippedRecord};
 use time::macros::{date, datetime};
 use time::OffsetDateTime;
 
-use crate::{
+use serversync_store::{
     AdminUser, ApiToken, ChangeSet, ClientRef, IdentifierFields, ImportCounts, ListingStatus,
     NewAuditEvent, NewRun, Op, Records, Role, Store, StoreError,
 };
@@ -81,7 +82,6 @@ pub async fn run_all(store: Arc<dyn Store>) {
     import_changed_rows_bump_version(s).await;
     import_empty_secret_keeps_stored(s).await;
     import_refuses_bad_documents(s).await;
-    clients_by_email_is_case_insensitive_and_exact(s).await;
     server_lookup_by_name_or_id(s).await;
     live_services_of_module(s).await;
     apply_creates_with_refs_and_audits(s).await;
@@ -114,6 +114,55 @@ fn client(id: i64, email: &str, first: &str) -> Client {
         company: String::new(),
         status: "Active".into(),
     }
+}
+
+/// The stored client `id`, from the full listing (the store has no lookup by id: nothing
+/// else needs one).
+async fn client_of(store: &dyn Store, id: i64) -> Option<Client> {
+    store
+        .clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id == id)
+}
+
+/// Stored clients whose e-mail is `email` (case-insensitively), by id.
+async fn clients_with_email(store: &dyn Store, email: &str) -> Vec<Client> {
+    let mut v: Vec<Client> = store
+        .clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.email.to_lowercase() == email.to_lowercase())
+        .collect();
+    v.sort_by_key(|c| c.id);
+    v
+}
+
+/// Stored products of `module`, by id.
+async fn products_of_module(store: &dyn Store, module: &str) -> Vec<Product> {
+    let mut v: Vec<Product> = store
+        .products()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.module == module)
+        .collect();
+    v.sort_by_key(|p| p.id);
+    v
+}
+
+/// Writes one audit event as the event of an empty records import (which changes nothing
+/// else): the store writes events only with the write they describe.
+async fn append_audit(store: &dyn Store, e: &NewAuditEvent) {
+    let e = e.clone();
+    store
+        .import_records(&Records::default(), &IdentifierFields::new(), &move |_| {
+            e.clone()
+        })
+        .await
+        .unwrap();
 }
 
 fn module(base: i64) -> String {
@@ -286,14 +335,20 @@ pub async fn import_keeps_ids_and_is_idempotent(store: &dyn Store) {
     let base = 1_000_000;
     let r = load(store, base).await;
 
-    assert_eq!(store.client(base + 1).await.unwrap(), r.clients[0]);
-    assert_eq!(store.client(base + 3).await.unwrap(), r.clients[2]);
+    assert_eq!(
+        client_of(store, base + 1).await.expect("client stored"),
+        r.clients[0]
+    );
+    assert_eq!(
+        client_of(store, base + 3).await.expect("client stored"),
+        r.clients[2]
+    );
     assert_eq!(store.server_by_id(base + 100).await.unwrap(), r.servers[0]);
     assert_eq!(store.server_by_id(base + 101).await.unwrap(), r.servers[1]);
     for s in &r.services {
         assert_eq!(store.service(s.id).await.unwrap(), with_version(s, 1));
     }
-    let products = store.products_by_module(&module(base)).await.unwrap();
+    let products = products_of_module(store, &module(base)).await;
     assert_eq!(products, r.products);
     assert_eq!(
         ids(&store.services(Some(base + 100)).await.unwrap()),
@@ -369,7 +424,10 @@ pub async fn import_changed_rows_bump_version(store: &dyn Store) {
     assert_eq!(store.service(base + 1001).await.unwrap().version, 2);
     assert_eq!(store.service(base + 1002).await.unwrap().version, 1);
     assert_eq!(
-        store.client(base + 1).await.unwrap().company,
+        client_of(store, base + 1)
+            .await
+            .expect("client stored")
+            .company,
         "Ann's Bakery"
     );
 
@@ -456,10 +514,7 @@ pub async fn import_refuses_bad_documents(store: &dyn Store) {
         ),
         other => panic!("expected Invalid, got {other:?}"),
     }
-    assert!(matches!(
-        store.client(base + 1).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert_eq!(client_of(store, base + 1).await, None);
     assert!(matches!(
         store.server_by_id(base + 100).await,
         Err(StoreError::NotFound(_))
@@ -508,67 +563,6 @@ pub async fn import_refuses_bad_documents(store: &dyn Store) {
     assert!(store.services(None).await.unwrap().len() >= 6);
 }
 
-/// `clients_by_email`: case-insensitive, trimmed, exact; never a partial match.
-pub async fn clients_by_email_is_case_insensitive_and_exact(store: &dyn Store) {
-    let base = 5_000_000;
-    let r = Records {
-        clients: vec![
-            client(base + 1, "Zed@Mail.test", "Zed"),
-            client(base + 2, "zed@mail.test ", "Zed two"),
-            client(base + 3, "ed@mail.test.org", "Ed"),
-            client(base + 4, "Ünal@Mail.test", "Ünal"),
-            client(base + 5, "", "Nobody"),
-        ],
-        ..Records::default()
-    };
-    store
-        .import_records(&r, &IdentifierFields::new(), &records_event)
-        .await
-        .unwrap();
-    let found = |v: Vec<Client>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
-
-    assert_eq!(
-        found(store.clients_by_email("zed@mail.test").await.unwrap()),
-        vec![base + 1, base + 2]
-    );
-    assert_eq!(
-        found(store.clients_by_email("  ZED@MAIL.TEST ").await.unwrap()),
-        vec![base + 1, base + 2]
-    );
-    assert!(store
-        .clients_by_email("ed@mail.test")
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(store
-        .clients_by_email("zed@mail.tes")
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(store
-        .clients_by_email("%@mail.test")
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(store
-        .clients_by_email("_ed@mail.test")
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(
-        found(store.clients_by_email("ed@mail.test.org").await.unwrap()),
-        vec![base + 3]
-    );
-    assert_eq!(
-        found(store.clients_by_email("ünal@mail.test").await.unwrap()),
-        vec![base + 4]
-    );
-    assert!(store.clients_by_email("").await.unwrap().is_empty());
-    assert!(store.clients_by_email("   ").await.unwrap().is_empty());
-    let zed = &store.clients_by_email("zed@mail.test").await.unwrap()[0];
-    assert_eq!(zed, &r.clients[0]);
-}
-
 /// `server(name_or_id)`: exact name first, then a numeric id; `NotFound` otherwise.
 pub async fn server_lookup_by_name_or_id(store: &dyn Store) {
     let base = 6_000_000;
@@ -612,10 +606,6 @@ pub async fn server_lookup_by_name_or_id(store: &dyn Store) {
     assert!(matches!(
         store.server_by_id(base + 999).await,
         Err(StoreError::NotFound(w)) if w == format!("server {}", base + 999)
-    ));
-    assert!(matches!(
-        store.client(base + 999).await,
-        Err(StoreError::NotFound(w)) if w == format!("client {}", base + 999)
     ));
     assert!(matches!(
         store.service(base + 999).await,
@@ -790,21 +780,16 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
     assert!(r.clients.iter().all(|x| x.id != c));
 
     assert_eq!(
-        store.client(c).await.unwrap(),
+        client_of(store, c).await.expect("client stored"),
         Client {
             id: c,
             ..new_client
         }
     );
-    let found = store
-        .clients_by_email(&format!("cat.{base}@mail.test"))
-        .await
-        .unwrap();
+    let found = clients_with_email(store, &format!("cat.{base}@mail.test")).await;
     assert_eq!(ids_of_clients(&found), vec![c]);
-    assert!(store
-        .products_by_module(&module(base))
+    assert!(products_of_module(store, &module(base))
         .await
-        .unwrap()
         .contains(&Product {
             id: p,
             ..new_product
@@ -884,10 +869,8 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
     };
     store.apply(&again).await.unwrap();
     assert_eq!(
-        store
-            .clients_by_email(&format!("dan.{base}@mail.test"))
+        clients_with_email(store, &format!("dan.{base}@mail.test"))
             .await
-            .unwrap()
             .len(),
         1
     );
@@ -1026,7 +1009,7 @@ pub async fn apply_refuses_bad_refs(store: &dyn Store) {
         store.apply(&cs).await,
         Err(StoreError::Invalid(_))
     ));
-    assert!(store.clients_by_email(&email).await.unwrap().is_empty());
+    assert!(clients_with_email(store, &email).await.is_empty());
     assert!(store
         .audit_events(Some(base + 100), None, None, 0)
         .await
@@ -1092,7 +1075,7 @@ pub async fn apply_version_conflict_rolls_back(store: &dyn Store) {
         other => panic!("expected VersionConflict, got {other:?}"),
     }
     let assert_untouched = || async {
-        assert!(store.clients_by_email(&email).await.unwrap().is_empty());
+        assert!(clients_with_email(store, &email).await.is_empty());
         assert_eq!(
             store.service(base + 1001).await.unwrap(),
             with_version(&r.services[1], 1)
@@ -1356,9 +1339,10 @@ pub async fn audit_filters(store: &dyn Store) {
     evs[3].note = Some("forced".into());
     evs[4].service_id = Some(base + 1001);
     for e in &evs {
-        store.append_audit(e).await.unwrap();
+        append_audit(store, e).await;
     }
-    let actions = |v: Vec<crate::AuditEvent>| v.into_iter().map(|e| e.action).collect::<Vec<_>>();
+    let actions =
+        |v: Vec<serversync_store::AuditEvent>| v.into_iter().map(|e| e.action).collect::<Vec<_>>();
 
     assert_eq!(
         actions(store.audit_events(Some(s1), None, None, 0).await.unwrap()),
@@ -1517,20 +1501,11 @@ pub async fn users_create_lookup_and_refuse_duplicates(store: &dyn Store) {
         .collect();
     assert_eq!(mine, vec![a.clone(), b.clone()]);
 
-    store.set_user_password(a.id, HASH_B).await.unwrap();
     let a2 = store.user_by_name(&alice).await.unwrap().unwrap();
-    assert_eq!(a2.password_hash, HASH_B);
-    assert_eq!(
-        (a2.id, a2.role, a2.created_at),
-        (a.id, a.role, a.created_at)
-    );
-    assert!(matches!(
-        store.set_user_password(base + 999_999, HASH_A).await,
-        Err(StoreError::NotFound(m)) if m == format!("admin user {}", base + 999_999)
-    ));
+    assert_eq!(a2, a);
 
     let dbg = format!("{a2:?}");
-    assert!(!dbg.contains(HASH_B) && !dbg.contains("argon2"), "{dbg}");
+    assert!(!dbg.contains(HASH_A) && !dbg.contains("argon2"), "{dbg}");
     assert!(dbg.contains(&alice) && dbg.contains("[redacted]"), "{dbg}");
 }
 
@@ -1557,7 +1532,7 @@ pub async fn sessions_live_expired_deleted(store: &dyn Store) {
     let s = store.session(&live).await.unwrap().expect("live session");
     assert_eq!(
         s,
-        crate::Session {
+        serversync_store::Session {
             token_hash: live.clone(),
             user: user.clone(),
             csrf_token: "csrf-live".into(),
@@ -1616,7 +1591,7 @@ pub async fn api_tokens_create_lookup_and_refuse_duplicates(store: &dyn Store) {
         (name.as_str(), hash.as_str(), Role::Admin, None)
     );
     assert_recent(t.created_at, before);
-    let listed = |v: Vec<crate::ApiToken>| {
+    let listed = |v: Vec<serversync_store::ApiToken>| {
         v.into_iter()
             .filter(|t| t.name.ends_with(&format!("-{base}")))
             .collect::<Vec<_>>()
@@ -1815,7 +1790,7 @@ pub async fn save_product_insert_update(store: &dyn Store) {
     let id = store.save_product(&p, &product_event).await.unwrap();
     assert!(id > 0 && !before.contains(&id), "{id}");
     p.id = id;
-    let by_module = store.products_by_module(&module(base)).await.unwrap();
+    let by_module = products_of_module(store, &module(base)).await;
     assert_eq!(by_module.iter().find(|x| x.id == id), Some(&p));
 
     p.name = "Pro Hosting 2".into();
@@ -1823,16 +1798,11 @@ pub async fn save_product_insert_update(store: &dyn Store) {
     p.config_options = BTreeMap::from([("configoption1".to_string(), "pro2".to_string())]);
     assert_eq!(store.save_product(&p, &product_event).await.unwrap(), id);
     assert_eq!(
-        store
-            .products_by_module(&format!("plesk_{base}"))
-            .await
-            .unwrap(),
+        products_of_module(store, &format!("plesk_{base}")).await,
         vec![p.clone()]
     );
-    assert!(store
-        .products_by_module(&module(base))
+    assert!(products_of_module(store, &module(base))
         .await
-        .unwrap()
         .iter()
         .all(|x| x.id != id));
     assert_eq!(store.products().await.unwrap().len(), before.len() + 1);
@@ -1879,9 +1849,9 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
         ev(&web, "a6", None, None, Some(base + 1000)),
     ];
     for e in &evs {
-        store.append_audit(e).await.unwrap();
+        append_audit(store, e).await;
     }
-    let f = |server_id, run_id, service_id, actor: Option<&str>| crate::AuditFilter {
+    let f = |server_id, run_id, service_id, actor: Option<&str>| serversync_store::AuditFilter {
         server_id,
         run_id,
         service_id,
@@ -1889,7 +1859,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
         limit: 0,
         offset: 0,
     };
-    let cases: Vec<(crate::AuditFilter, Vec<&str>)> = vec![
+    let cases: Vec<(serversync_store::AuditFilter, Vec<&str>)> = vec![
         (f(Some(s1), None, None, None), vec!["a5", "a3", "a1", "a0"]),
         (f(None, Some(base + 1), None, None), vec!["a1", "a0"]),
         (f(None, None, Some(base + 1001), None), vec!["a4", "a2"]),
@@ -1919,7 +1889,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
         assert_eq!(&actions, want, "{filter:?}");
         assert!(got.windows(2).all(|w| w[0].id > w[1].id));
         // Limit and offset do not change the count.
-        let paged = crate::AuditFilter {
+        let paged = serversync_store::AuditFilter {
             limit: 1,
             offset: 1,
             ..filter.clone()
@@ -1948,7 +1918,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
     let mut pages = Vec::new();
     for offset in [0, 2, 4, 6] {
         let page = store
-            .audit_query(&crate::AuditFilter {
+            .audit_query(&serversync_store::AuditFilter {
                 limit: 2,
                 offset,
                 ..cases[4].0.clone()
@@ -1973,7 +1943,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
     );
     // limit ≤ 0 means all (from the offset); a negative offset counts as 0.
     let rest = store
-        .audit_query(&crate::AuditFilter {
+        .audit_query(&serversync_store::AuditFilter {
             limit: -1,
             offset: 3,
             ..cases[4].0.clone()
@@ -1982,7 +1952,7 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
         .unwrap();
     assert_eq!(rest, all[3..].to_vec());
     let neg = store
-        .audit_query(&crate::AuditFilter {
+        .audit_query(&serversync_store::AuditFilter {
             limit: 1,
             offset: -5,
             ..cases[4].0.clone()
@@ -1992,13 +1962,13 @@ pub async fn audit_query_filters_pages_and_counts(store: &dyn Store) {
     assert_eq!(neg, all[..1].to_vec());
     // No filter: everything, and the count agrees.
     let everything = store
-        .audit_query(&crate::AuditFilter::default())
+        .audit_query(&serversync_store::AuditFilter::default())
         .await
         .unwrap();
     assert!(everything.len() >= evs.len());
     assert_eq!(
         store
-            .audit_count(&crate::AuditFilter::default())
+            .audit_count(&serversync_store::AuditFilter::default())
             .await
             .unwrap(),
         everything.len() as i64

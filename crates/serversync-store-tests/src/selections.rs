@@ -1,8 +1,8 @@
-//! Checks of [`crate::RunSelections`]: per run and user, add/remove in one update, bounds,
+//! Checks of [`serversync_store::RunSelections`]: per run and user, add/remove in one update, bounds,
 //! unknown run or user refused, cleared after use.
 
 use super::{load, new_run, user_event, HASH_A};
-use crate::{Role, Store, StoreError};
+use serversync_store::{Role, Store, StoreError};
 
 fn keys(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -93,7 +93,7 @@ pub async fn run_selection_per_run_and_user(store: &dyn Store) {
     );
 
     // Past the bound: the whole update is rolled back.
-    let many: Vec<String> = (0..=crate::selections::MAX_SELECTION_KEYS)
+    let many: Vec<String> = (0..=serversync_store::selections::MAX_SELECTION_KEYS)
         .map(|i| format!("{i}:sync"))
         .collect();
     let e = store

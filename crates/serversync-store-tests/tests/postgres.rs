@@ -1,0 +1,229 @@
+//! The store test suite against PostgreSQL: each test on a database of its own, created on
+//! the server `SERVERSYNC_TEST_POSTGRES_URL` names (a role that may `CREATE DATABASE`;
+//! `scripts/pg-test.sh` starts a throwaway one). Without that variable the tests skip, except
+//! with `CI=true`, where they fail: CI must run them.
+
+use std::sync::Arc;
+
+use serversync_store::postgres::PgStore;
+use serversync_store::secrets::SecretKey;
+use serversync_store::{Store, StoreErrorKind};
+
+/// The server's URL, or `None` (skip) outside CI.
+fn server_url() -> Option<String> {
+    match std::env::var("SERVERSYNC_TEST_POSTGRES_URL") {
+        Ok(u) if !u.trim().is_empty() => Some(u),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => panic!(
+            "SERVERSYNC_TEST_POSTGRES_URL is not set and CI=true: run the tests through \
+             scripts/pg-test.sh"
+        ),
+        _ => {
+            eprintln!("SERVERSYNC_TEST_POSTGRES_URL not set: PostgreSQL test skipped");
+            None
+        }
+    }
+}
+
+/// A new, empty database on the test server; its URL.
+async fn fresh_database(server: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("t_{:016x}", rand::random::<u64>());
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .expect("connect to SERVERSYNC_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create the test database");
+    admin.close().await.ok();
+    let mut url = url::Url::parse(server).expect("SERVERSYNC_TEST_POSTGRES_URL parses");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+async fn fresh() -> Option<PgStore> {
+    let server = server_url()?;
+    let url = fresh_database(&server).await;
+    Some(
+        PgStore::open(&url, SecretKey::ephemeral())
+            .await
+            .expect("open the PostgreSQL store"),
+    )
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(store) = fresh().await else { return };
+                serversync_store_tests::$name(&store).await;
+            }
+        )*
+    };
+}
+
+suite!(
+    setup_token_makes_exactly_one_first_admin,
+    import_keeps_ids_and_is_idempotent,
+    import_changed_rows_bump_version,
+    import_empty_secret_keeps_stored,
+    import_refuses_bad_documents,
+    server_lookup_by_name_or_id,
+    live_services_of_module,
+    apply_creates_with_refs_and_audits,
+    apply_refuses_bad_refs,
+    apply_version_conflict_rolls_back,
+    runs_round_trip,
+    runs_summaries_and_latest,
+    audit_filters,
+    lease_busy_expiry_renew_release,
+    lease_of_a_gone_process_is_taken_over,
+    change_set_under_a_lost_lease_writes_nothing,
+    import_refuses_a_second_live_service_per_key,
+    records_import_refuses_a_live_duplicate_it_does_not_contain,
+    writes_and_their_audit_are_one_transaction,
+    users_create_lookup_and_refuse_duplicates,
+    sessions_live_expired_deleted,
+    run_selection_per_run_and_user,
+    api_tokens_create_lookup_and_refuse_duplicates,
+    save_server_insert_update_keep_secrets,
+    save_product_insert_update,
+    audit_query_filters_pages_and_counts,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_on_one_store() {
+    let Some(store) = fresh().await else { return };
+    serversync_store_tests::run_all(Arc::new(store)).await;
+}
+
+/// `open` picks the PostgreSQL store by the scheme, migrates on first use and again (a
+/// no-op) on the next open, and keeps the data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_by_scheme_migrates_once_and_keeps_data() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server).await;
+    let key = SecretKey::ephemeral();
+    let store: Arc<dyn Store> = serversync_store::open(&url, key.clone()).await.unwrap();
+    let holder = serversync_store::LockHolder {
+        id: "cli:test".into(),
+        actor: "cli:test".into(),
+        host: "test-host".into(),
+        process: None,
+    };
+    store
+        .lock_server(1, &holder, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    drop(store);
+    let again = serversync_store::open(&url.replacen("postgres://", "postgresql://", 1), key)
+        .await
+        .unwrap();
+    let locks = again.locks().await.unwrap();
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[0].holder.id, "cli:test");
+}
+
+/// A password holding `@`, `/` and `?` (percent-encoded in the URL, as URLs require) signs
+/// in; a wrong one fails as `Unavailable` and no message shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_with_url_characters_works_and_is_never_shown() {
+    use sqlx::Connection;
+    let Some(server) = server_url() else { return };
+    let db = fresh_database(&server).await;
+    let db_name = url::Url::parse(&db).unwrap().path()[1..].to_string();
+    let role = format!("r_{:08x}", rand::random::<u32>());
+    let password = "p@ss/w?rd#1:x";
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    for stmt in [
+        format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'"),
+        format!("ALTER DATABASE {db_name} OWNER TO {role}"),
+    ] {
+        sqlx::query(&stmt).execute(&mut admin).await.unwrap();
+    }
+    let mut url = url::Url::parse(&db).unwrap();
+    url.set_username(&role).unwrap();
+    url.set_password(Some(password)).unwrap();
+    let url = url.to_string();
+    assert!(url.contains("p%40ss%2Fw%3Frd%231"), "{url}");
+
+    let store = serversync_store::open(&url, SecretKey::ephemeral())
+        .await
+        .expect("the encoded password signs in");
+    assert!(store.servers().await.unwrap().is_empty());
+    assert_eq!(
+        serversync_store::redact_url(&url),
+        format!(
+            "postgres://127.0.0.1:{}/{db_name}",
+            url::Url::parse(&db).unwrap().port().unwrap()
+        )
+    );
+
+    let wrong = url.replace("p%40ss", "p%40sz");
+    match serversync_store::open(&wrong, SecretKey::ephemeral()).await {
+        Err(e) => {
+            let shown = format!("{e} {e:?} {}", serversync_store::redact_url(&wrong));
+            assert!(
+                !shown.contains("w%3Frd") && !shown.contains("w?rd"),
+                "{shown}"
+            );
+            // 28P01 invalid_password: not a busy or unreachable database.
+            assert_eq!(e.kind(), StoreErrorKind::Other, "{e:?}");
+        }
+        Ok(_) => panic!("a wrong password signed in"),
+    }
+}
+
+/// Several instances opening one new database at once all succeed (sqlx's migrator holds an
+/// advisory lock; the others wait and find the migrations applied), and of several
+/// instances taking one server's lease at once, exactly one wins; the others are `Busy`
+/// naming the winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_one_database_open_together_and_one_holds_a_lease() {
+    let Some(server) = server_url() else { return };
+    let url = fresh_database(&server).await;
+    let key = SecretKey::ephemeral();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, key) = (url.clone(), key.clone());
+            tokio::spawn(async move { PgStore::open(&url, key).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for o in opens {
+        stores.push(Arc::new(o.await.unwrap().expect("concurrent open")));
+    }
+    let takes: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let s = Arc::clone(s);
+            tokio::spawn(async move {
+                let holder = serversync_store::LockHolder {
+                    id: format!("instance-{i}"),
+                    actor: format!("web:{i}"),
+                    host: format!("host-{i}"),
+                    process: None,
+                };
+                s.lock_server(7, &holder, std::time::Duration::from_secs(60))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    let mut busy = Vec::new();
+    for t in takes {
+        match t.await.unwrap() {
+            Ok(l) => won.push(l.holder.id),
+            Err(serversync_store::StoreError::Busy(l)) => busy.push(l.holder.id),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "won {won:?}, busy {busy:?}");
+    assert_eq!(busy.len(), 3);
+    assert!(busy.iter().all(|h| *h == won[0]), "{busy:?} vs {won:?}");
+    let locks = stores[3].locks().await.unwrap();
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[0].holder.id, won[0]);
+}

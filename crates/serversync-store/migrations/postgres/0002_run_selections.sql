@@ -1,0 +1,14 @@
+-- serversync schema (PostgreSQL), version 2: the items an administrator ticked on a run's pages,
+-- kept across pages until they review (per run and user, server-side: the pages have no
+-- script).
+--
+-- The same statement as SQLite's migration 0005 (BIGINT, TEXT, composite
+-- primary key, ON DELETE CASCADE).
+
+CREATE TABLE run_selections (
+    run_id   BIGINT NOT NULL REFERENCES sync_runs (id) ON DELETE CASCADE,
+    user_id  BIGINT NOT NULL REFERENCES admin_users (id) ON DELETE CASCADE,
+    -- `{item index}:{action}` as the run page's checkboxes post it (`12:sync`).
+    item_key TEXT NOT NULL,
+    PRIMARY KEY (run_id, user_id, item_key)
+);

@@ -1,0 +1,212 @@
+//! Server leases in PostgreSQL (see [`crate::lease`]): take, renew, release, list, release by
+//! hand. Every change is one write transaction holding the store's advisory write lock
+//! ([`super::begin_write`]) or one conditional statement, so exactly one of several
+//! concurrent takers, of any instance, wins.
+
+use std::time::Duration;
+
+use serversync_core::model::ServerId;
+use sqlx::postgres::{PgConnection, PgPool, PgRow};
+use time::OffsetDateTime;
+
+use super::{audit_values, fmt_ts, insert_rows, Cols, AUDIT_COLS};
+use crate::lease::{LockHolder, ProcessId, ServerLock};
+use crate::{AuditFor, HeldLock, Result, StoreError};
+
+const LOCK_SELECT: &str = "SELECT server_id, holder, actor, host, machine, pid, pid_start, \
+     taken_at, expires_at FROM server_locks";
+
+fn lock_from_row(row: &PgRow) -> Result<ServerLock> {
+    let server_id: i64 = sqlx::Row::try_get(row, "server_id")
+        .map_err(|e| StoreError::Corrupt(format!("server_locks.server_id: {e}")))?;
+    // `Cols` names table, key and column in errors; the key here is the server id.
+    let c = Cols {
+        row,
+        table: "server_locks",
+        id: server_id,
+    };
+    let machine: Option<String> = c.get("machine")?;
+    let pid: Option<i64> = c.get("pid")?;
+    let start: Option<i64> = c.get("pid_start")?;
+    let process = match (machine, pid, start) {
+        (Some(machine), Some(pid), Some(start)) => Some(ProcessId {
+            machine,
+            pid: u32::try_from(pid).map_err(|_| c.bad("pid", format!("{pid} is no pid")))?,
+            start_ticks: u64::try_from(start)
+                .map_err(|_| c.bad("pid_start", format!("{start} is no start time")))?,
+        }),
+        _ => None,
+    };
+    Ok(ServerLock {
+        server_id,
+        holder: LockHolder {
+            id: c.get("holder")?,
+            actor: c.get("actor")?,
+            host: c.get("host")?,
+            process,
+        },
+        taken_at: c.ts("taken_at")?,
+        expires_at: c.ts("expires_at")?,
+    })
+}
+
+fn expiry(now: OffsetDateTime, ttl: Duration) -> Result<OffsetDateTime> {
+    time::Duration::try_from(ttl)
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .ok_or_else(|| StoreError::Invalid(format!("lease time {ttl:?} is out of range")))
+}
+
+/// The database server's clock: every instance sharing the database judges a lease's
+/// expiry by the same clock, whatever the skew between their hosts.
+async fn db_now(conn: &mut PgConnection) -> Result<OffsetDateTime> {
+    let micros: i64 = super::sql::query_scalar(
+        "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|e| StoreError::Corrupt(format!("the database clock: {e}")))
+}
+
+async fn current(conn: &mut PgConnection, server_id: ServerId) -> Result<Option<ServerLock>> {
+    super::sql::query(&format!("{LOCK_SELECT} WHERE server_id = ?"))
+        .bind(server_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(lock_from_row)
+        .transpose()
+}
+
+pub(super) async fn lock(
+    pool: &PgPool,
+    server_id: ServerId,
+    holder: &LockHolder,
+    ttl: Duration,
+) -> Result<ServerLock> {
+    let mut tx = super::begin_write(pool).await?;
+    let now = db_now(&mut tx).await?;
+    let lease = ServerLock {
+        server_id,
+        holder: holder.clone(),
+        taken_at: now,
+        expires_at: expiry(now, ttl)?,
+    };
+    if let Some(old) = current(&mut tx, server_id).await? {
+        let dead = old.holder.process.as_ref().is_some_and(ProcessId::is_gone);
+        if !dead && !old.expired_at(now) {
+            return Err(StoreError::Busy(Box::new(old)));
+        }
+        tracing::warn!(
+            server_id,
+            holder = %old.holder.describe(),
+            reason = if dead { "its process no longer exists" } else { "it ran out" },
+            "taking over a server lock"
+        );
+    }
+    let p = holder.process.as_ref();
+    super::sql::query(
+        "INSERT INTO server_locks (server_id, holder, actor, host, machine, pid, pid_start, \
+         taken_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (server_id) DO UPDATE SET holder = excluded.holder, \
+         actor = excluded.actor, host = excluded.host, machine = excluded.machine, \
+         pid = excluded.pid, pid_start = excluded.pid_start, taken_at = excluded.taken_at, \
+         expires_at = excluded.expires_at",
+    )
+    .bind(server_id)
+    .bind(&holder.id)
+    .bind(&holder.actor)
+    .bind(&holder.host)
+    .bind(p.map(|p| p.machine.as_str()))
+    .bind(p.map(|p| i64::from(p.pid)))
+    .bind(p.and_then(|p| i64::try_from(p.start_ticks).ok()))
+    .bind(fmt_ts(lease.taken_at)?)
+    .bind(fmt_ts(lease.expires_at)?)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(lease)
+}
+
+pub(super) async fn renew(
+    pool: &PgPool,
+    server_id: ServerId,
+    holder_id: &str,
+    ttl: Duration,
+) -> Result<OffsetDateTime> {
+    let mut conn = pool.acquire().await?;
+    let expires = expiry(db_now(&mut conn).await?, ttl)?;
+    let done = super::sql::query(
+        "UPDATE server_locks SET expires_at = ? WHERE server_id = ? AND holder = ?",
+    )
+    .bind(fmt_ts(expires)?)
+    .bind(server_id)
+    .bind(holder_id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(expires)
+    } else {
+        Err(StoreError::LockLost(server_id))
+    }
+}
+
+pub(super) async fn unlock(pool: &PgPool, server_id: ServerId, holder_id: &str) -> Result<()> {
+    super::sql::query("DELETE FROM server_locks WHERE server_id = ? AND holder = ?")
+        .bind(server_id)
+        .bind(holder_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn all(pool: &PgPool) -> Result<Vec<ServerLock>> {
+    super::sql::query(&format!("{LOCK_SELECT} ORDER BY server_id"))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(lock_from_row)
+        .collect()
+}
+
+pub(super) async fn release(
+    pool: &PgPool,
+    server_id: ServerId,
+    audit: AuditFor<'_, ServerLock>,
+) -> Result<Option<ServerLock>> {
+    let mut tx = super::begin_write(pool).await?;
+    let Some(old) = current(&mut tx, server_id).await? else {
+        return Ok(None);
+    };
+    super::sql::query("DELETE FROM server_locks WHERE server_id = ?")
+        .bind(server_id)
+        .execute(&mut *tx)
+        .await?;
+    let at = fmt_ts(OffsetDateTime::now_utc())?;
+    insert_rows(
+        &mut tx,
+        "audit_events",
+        AUDIT_COLS,
+        false,
+        vec![audit_values(&audit(&old), &at)],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(old))
+}
+
+/// Inside a write transaction: fails with [`StoreError::LockLost`] unless `held` is held by
+/// its holder (expired or not: nobody took it, and this transaction now keeps others out).
+pub(super) async fn check_held(conn: &mut PgConnection, held: &HeldLock) -> Result<()> {
+    let holder: Option<String> =
+        super::sql::query_scalar("SELECT holder FROM server_locks WHERE server_id = ?")
+            .bind(held.server_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if holder.as_deref() == Some(held.holder_id.as_str()) {
+        Ok(())
+    } else {
+        Err(StoreError::LockLost(held.server_id))
+    }
+}

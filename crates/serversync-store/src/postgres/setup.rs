@@ -1,0 +1,106 @@
+//! The first-run setup token in PostgreSQL: one row, created insert-if-absent while no
+//! administrator exists, consumed in the transaction that creates the first administrator.
+
+use sqlx::postgres::PgPool;
+
+use super::{audit_values, insert_rows, now_ts, user_from_row, Cols, AUDIT_COLS};
+use crate::{AdminUser, AuditFor, Result, Role, SetupOffer, StoreError};
+
+pub(super) async fn offer(pool: &PgPool, token_hash: &str) -> Result<SetupOffer> {
+    if token_hash.is_empty() {
+        return Err(StoreError::Invalid("setup token hash is empty".into()));
+    }
+    let mut tx = super::begin_write(pool).await?;
+    let users: i64 = super::sql::query_scalar("SELECT COUNT(*) FROM admin_users")
+        .fetch_one(&mut *tx)
+        .await?;
+    if users > 0 {
+        // A token left from before the first administrator was added by hand is useless.
+        super::sql::query("DELETE FROM setup_token")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        return Ok(SetupOffer::NotNeeded);
+    }
+    let existing = super::sql::query("SELECT id, created_at FROM setup_token WHERE id = 1")
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(row) = existing {
+        let created_at = Cols::new(&row, "setup_token")?.ts("created_at")?;
+        return Ok(SetupOffer::Exists { created_at });
+    }
+    super::sql::query("INSERT INTO setup_token (id, token_hash, created_at) VALUES (1, ?, ?)")
+        .bind(token_hash)
+        .bind(now_ts()?)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(SetupOffer::Created)
+}
+
+pub(super) async fn valid(pool: &PgPool, token_hash: &str) -> Result<bool> {
+    if token_hash.is_empty() {
+        return Ok(false);
+    }
+    Ok(super::sql::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM setup_token WHERE id = 1 AND token_hash = ?) \
+         AND NOT EXISTS (SELECT 1 FROM admin_users)",
+    )
+    .bind(token_hash)
+    .fetch_one(pool)
+    .await?)
+}
+
+pub(super) async fn first_admin(
+    pool: &PgPool,
+    token_hash: &str,
+    username: &str,
+    password_hash: &str,
+    audit: AuditFor<'_, AdminUser>,
+) -> Result<Option<AdminUser>> {
+    if username.trim().is_empty() {
+        return Err(StoreError::Invalid("username is empty".into()));
+    }
+    if password_hash.is_empty() {
+        return Err(StoreError::Invalid("password hash is empty".into()));
+    }
+    if token_hash.is_empty() {
+        return Ok(None);
+    }
+    let mut tx = super::begin_write(pool).await?;
+    // The token is consumed by the delete: of two concurrent posts only one deletes the row.
+    let consumed = super::sql::query(
+        "DELETE FROM setup_token WHERE id = 1 AND token_hash = ? \
+         AND NOT EXISTS (SELECT 1 FROM admin_users)",
+    )
+    .bind(token_hash)
+    .execute(&mut *tx)
+    .await?;
+    if consumed.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let now = now_ts()?;
+    let row = super::sql::query(
+        "INSERT INTO admin_users (username, password_hash, role, disabled, created_at) \
+         VALUES (?, ?, ?, ?, ?) \
+         RETURNING id, username, password_hash, role, disabled, created_at",
+    )
+    .bind(username)
+    .bind(password_hash)
+    .bind(Role::Admin.as_str())
+    .bind(false)
+    .bind(&now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let user = user_from_row(&row)?;
+    insert_rows(
+        &mut tx,
+        "audit_events",
+        AUDIT_COLS,
+        false,
+        vec![audit_values(&audit(&user), &now)],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(user))
+}
