@@ -699,6 +699,9 @@ pub trait Store: RunSelections + Send + Sync {
     /// [`StoreError::IdentifierTaken`] (every clash listed) per
     /// [`ChangeSet::identifier_fields`].
     async fn apply(&self, changes: &ChangeSet) -> Result<Applied>;
+    /// Records one audit event on its own (an apply that refused every item writes only
+    /// its refusals).
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<()>;
     /// Audit events, newest first, optionally filtered (filters combine with AND); `limit` ≤ 0
     /// means all.
     async fn audit_events(

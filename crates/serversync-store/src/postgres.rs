@@ -1512,6 +1512,11 @@ impl Store for PgStore {
         .collect()
     }
 
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_audit(&mut conn, event).await
+    }
+
     async fn apply(&self, changes: &ChangeSet) -> Result<Applied> {
         let mut tx = self.begin_write().await?;
         // On error the transaction is dropped, which rolls it back: nothing is written.
