@@ -283,6 +283,7 @@ enum ServicesCommand {
         /// Only this server's services (name or id).
         #[arg(long)]
         server: Option<String>,
+        /// Print the services as a JSON array of records-document entries instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -292,6 +293,7 @@ enum ServicesCommand {
 enum ListCommand {
     /// List them.
     List {
+        /// Print them as a JSON array of records-document entries instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -338,6 +340,8 @@ struct ApplyArgs {
     /// Override the guards (zero-account listing, termination share, incomplete listing); audited.
     #[arg(long)]
     force: bool,
+    /// Print the apply report as JSON (per item: action, target, outcome, reason, changes)
+    /// instead of tables.
     #[arg(long)]
     json: bool,
     /// Client for imported accounts without a usable e-mail (else they are refused).
@@ -951,4 +955,33 @@ async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {
     } else {
         0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every flag of every command says what it does in `--help` (issue 9: "every `--json`
+    /// flag has help text").
+    #[test]
+    fn every_flag_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" || arg.is_positional() {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_long().unwrap_or(id)));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "serversync", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
+    }
 }
