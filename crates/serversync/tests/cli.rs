@@ -1030,6 +1030,55 @@ async fn demo_once_shows_every_category() {
     );
 }
 
+/// A second `serversync demo` in the folder of a running one refuses (the running demo's
+/// database is in use) instead of deleting that database from under it; once the first has
+/// stopped (killed), the next demo starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_demo_in_the_same_folder_refuses_while_one_runs() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_serversync"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("SERVERSYNC_DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = first.stdout.take().unwrap();
+    let ready = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("Web page:"))
+    });
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(120), ready)
+        .await
+        .expect("the first demo serves within 2 minutes")
+        .unwrap();
+    assert!(ready, "the first demo printed its web page");
+    let db = dir.path().join("serversync-demo.db");
+    let before = std::fs::metadata(&db).unwrap().len();
+
+    let second = run_in(dir.path(), vec!["demo".into(), "--once".into()]).await;
+    assert_eq!(second.code, 2, "{second:#?}");
+    assert!(
+        second
+            .stderr
+            .contains("another serversync demo is running in this folder"),
+        "{second:#?}"
+    );
+    assert!(second.stdout.is_empty(), "{second:#?}");
+    // The running demo's database is still there, untouched.
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), before);
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let third = run_in(dir.path(), vec!["demo".into(), "--once".into()]).await;
+    assert_eq!(third.code, 0, "{third:#?}");
+}
+
 /// PRODUCT BUG (demo): the demo prints "Try … serversync apply web1 --dry-run --sync all
 /// --import all", but web1's demo listing contains the deliberately broken account `broken`
 /// (empty domain), which the module skips, so web1's run is INCOMPLETE and every suggested

@@ -203,6 +203,33 @@ pub async fn start_sims() -> anyhow::Result<Vec<SimHandle>> {
     ])
 }
 
+/// The file whose exclusive `flock` marks a running demo in the working directory.
+const DEMO_LOCK: &str = "serversync-demo.db.lock";
+
+/// Takes [`DEMO_LOCK`] without waiting: an error naming the folder's running demo when
+/// another process holds it. The lock goes with the process, however it ends (kill -9
+/// included), so a stale lock file never blocks the next demo.
+fn lock_demo_folder() -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(DEMO_LOCK)
+        .map_err(|e| anyhow::anyhow!("cannot create {DEMO_LOCK} in the working directory: {e}"))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+        |(_, errno)| {
+            if errno == nix::errno::Errno::EWOULDBLOCK {
+                anyhow::anyhow!(
+                    "another serversync demo is running in this folder (serversync-demo.db is \
+                     in use): stop it first, or start this one in another folder"
+                )
+            } else {
+                anyhow::anyhow!("cannot lock {DEMO_LOCK}: {errno}")
+            }
+        },
+    )
+}
+
 pub async fn run(
     db: Option<&str>,
     margs: &crate::ModuleArgs,
@@ -210,6 +237,13 @@ pub async fn run(
     listen: &str,
 ) -> anyhow::Result<u8> {
     let url = db.unwrap_or(DEMO_DB);
+    // Held until this demo ends: a second demo in the same folder would otherwise delete the
+    // database from under this one.
+    let _lock = if db.is_none() {
+        Some(lock_demo_folder()?)
+    } else {
+        None
+    };
     if db.is_none() {
         // The demo database is recreated on every run.
         for suffix in ["", "-wal", "-shm"] {
