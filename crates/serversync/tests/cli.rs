@@ -1047,17 +1047,18 @@ async fn a_second_demo_in_the_same_folder_refuses_while_one_runs() {
         .spawn()
         .unwrap();
     let stdout = first.stdout.take().unwrap();
-    let ready = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.starts_with("Web page:"))
+    // The reader keeps draining after the web page line: a closed pipe would end the first
+    // demo at its next line of output (and with it the lock under test).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("Web page:") {
+                let _ = tx.send(());
+            }
+        }
     });
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(120), ready)
-        .await
-        .expect("the first demo serves within 2 minutes")
-        .unwrap();
-    assert!(ready, "the first demo printed its web page");
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the first demo serves within 2 minutes");
     let db = dir.path().join("serversync-demo.db");
     let before = std::fs::metadata(&db).unwrap().len();
 
