@@ -28,6 +28,7 @@ pub mod items;
 pub mod jobs;
 mod lease;
 mod locks;
+mod reads;
 pub mod records;
 pub mod secrets;
 pub mod states;

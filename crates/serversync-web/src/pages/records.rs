@@ -41,7 +41,7 @@ pub(super) async fn clients(
     user: CurrentUser,
     Query(cq): Query<ClientsQuery>,
 ) -> Result<Html<String>, WebError> {
-    let all = st.app.store.clients().await?;
+    let all = st.app.clients().await?;
     let q = cq.q.trim().to_string();
     let (clients, more) = if q.is_empty() {
         (all, false)

@@ -326,7 +326,6 @@ pub(super) async fn show(
     // The ticks kept for this user across pages (selection.rs).
     let kept: HashSet<String> = st
         .app
-        .store
         .run_selection(id, user.session.user.id)
         .await?
         .into_iter()
@@ -703,10 +702,7 @@ async fn review_or_apply(
     if !dry_run {
         st.runs.forget(id);
         // Applied: the kept ticks have done their work.
-        st.app
-            .store
-            .clear_run_selection(id, user.session.user.id)
-            .await?;
+        st.app.clear_run_selection(id, user.session.user.id).await?;
     }
     let (clients, client_more) = if has_import {
         client_choices(st, &f.client_q, defaults.unassigned_client).await?
@@ -762,7 +758,7 @@ async fn client_choices(
     q: &str,
     chosen: Option<i64>,
 ) -> Result<(Vec<(i64, String, bool)>, bool), WebError> {
-    let all = st.app.store.clients().await?;
+    let all = st.app.clients().await?;
     let label = |c: &serversync_core::model::Client| {
         let name = format!("{} {}", c.first_name, c.last_name);
         if name.trim().is_empty() {

@@ -86,11 +86,10 @@ pub(super) async fn remember(
         .cloned()
         .collect();
     let uid = user.session.user.id;
-    st.app
-        .store
+    Ok(st
+        .app
         .update_run_selection(view.run_id, uid, ticked, &unticked)
-        .await?;
-    Ok(st.app.store.run_selection(view.run_id, uid).await?)
+        .await?)
 }
 
 /// The run form as a page change posts it: the page shown, its ticks, and where to go.

@@ -88,7 +88,7 @@ pub(super) async fn list(
     for server in st.app.servers().await? {
         let services = st.app.store.services(Some(server.id)).await?;
         let live_services = services.iter().filter(|s| s.status.is_live()).count();
-        let runs = st.app.store.runs(server.id, TREND_RUNS).await?;
+        let runs = st.app.server_runs(server.id, TREND_RUNS).await?;
         let last_run = runs.first().map(RunRow::of);
         let trend = run_points(&runs);
         let trend_svg = chart::drift_trend(
@@ -145,7 +145,7 @@ pub(super) async fn show(
 ) -> Result<Html<String>, WebError> {
     let server = server_of(&st, id).await?;
     let services = st.app.store.services(Some(id)).await?;
-    let summaries = st.app.store.runs(id, CHART_RUNS).await?;
+    let summaries = st.app.server_runs(id, CHART_RUNS).await?;
     let runs = summaries.iter().take(10).map(RunRow::of).collect();
     let points = run_points(&summaries);
     let chart_svg = chart::accounts_and_drift(
@@ -236,7 +236,7 @@ pub(super) async fn all_runs(
 ) -> Result<Html<String>, WebError> {
     let mut all: Vec<(RunSummary, i64, String)> = Vec::new();
     for server in st.app.servers().await? {
-        for r in st.app.store.runs(server.id, FLEET_PER_SERVER).await? {
+        for r in st.app.server_runs(server.id, FLEET_PER_SERVER).await? {
             all.push((r, server.id, server.name.clone()));
         }
     }
