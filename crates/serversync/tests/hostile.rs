@@ -3,22 +3,26 @@
 //!
 //! Each failing mode must end `analyse` with exit 2 and exactly one short, printable stderr
 //! line naming the server and the cause; the run is stored as failed; the server's lock is
-//! released (the next analysis succeeds at once); and the child's peak memory (its
-//! `ru_maxrss` from `wait4`) stays bounded with the caps set small by `--max-listing-bytes`.
+//! released (the next analysis succeeds at once); and the child's peak memory (`ru_maxrss`
+//! of `getrusage(RUSAGE_CHILDREN)` once it was reaped) stays bounded with the caps set small
+//! by `--max-listing-bytes`.
 //!
-//! `ru_maxrss` is an upper bound of the child's own peak: Linux carries the spawning
-//! process's high-water mark across `exec` (the test process is ~100 MB once the 10 MB
-//! fields are built), so a figure near that is the test's, and anything above it the
-//! child's. The bound is still sound: a child that grew past it fails the test.
+//! That figure is an upper bound of the child's own peak: it is the largest peak of every
+//! child this test process reaped so far, and Linux carries the spawning process's
+//! high-water mark across `exec` (the test process is ~100 MB once the 10 MB fields are
+//! built), so a figure near that is the test's, and anything above it a child's. The bound
+//! is still sound: a child that grew past it fails the test.
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::Duration;
 
 use common::*;
+use nix::sys::resource::{getrusage, UsageWho};
 use panel_sim::{spawn_cpanel, CpanelSimConfig, Fault, SimHandle};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
@@ -33,12 +37,12 @@ const MAX_LINE: usize = 500;
 /// What a measured child left behind.
 struct Measured {
     out: Out,
-    /// The child's peak resident set size in KiB (Linux `ru_maxrss`).
+    /// Peak resident set size in KiB (Linux `ru_maxrss` of the reaped children).
     max_rss_kib: i64,
 }
 
-/// Runs `serversync --database DB ARGS…` in `cwd`, reaping it with `wait4` to read its own
-/// peak memory. Killed (and the test failed) after `limit`.
+/// Runs `serversync --database DB ARGS…` in `cwd`, then reads the peak memory of the
+/// reaped children. Killed (and the test failed) after `limit`.
 fn run_measured(
     cwd: &Path,
     db: &str,
@@ -70,7 +74,7 @@ fn run_measured(
     };
     let stdout = read(Box::new(child.stdout.take().expect("stdout")));
     let stderr = read(Box::new(child.stderr.take().expect("stderr")));
-    let pid = child.id() as libc::pid_t;
+    let pid = i32::try_from(child.id()).expect("pid fits pid_t");
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         if done_rx.recv_timeout(limit).is_err() {
@@ -83,29 +87,22 @@ fn run_measured(
         }
         false
     });
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our un-reaped child; the pointers are to live locals.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed: {}", std::io::Error::last_os_error());
+    let status = child.wait().expect("wait for serversync");
     let _ = done_tx.send(());
     let killed = watchdog.join().expect("watchdog");
     assert!(!killed, "serversync {args:?} ran longer than {limit:?}");
-    // The std handle must not wait for the pid again.
-    std::mem::forget(child);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
+    // The largest peak of every child reaped so far: this child's, or a bigger one's.
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage(RUSAGE_CHILDREN)");
+    let code = status
+        .code()
+        .unwrap_or_else(|| -status.signal().unwrap_or(0));
     Measured {
         out: Out {
             code,
             stdout: stdout.join().expect("stdout reader"),
             stderr: stderr.join().expect("stderr reader"),
         },
-        max_rss_kib: usage.ru_maxrss,
+        max_rss_kib: usage.max_rss(),
     }
 }
 
