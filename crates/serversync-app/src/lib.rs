@@ -31,6 +31,7 @@ mod locks;
 mod reads;
 pub mod records;
 pub mod secrets;
+pub mod servers_edit;
 pub mod states;
 pub mod web_support;
 

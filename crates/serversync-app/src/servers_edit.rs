@@ -1,0 +1,102 @@
+//! The checks of a server an administrator enters (page form or API) beyond the records
+//! document's rules: a valid IP address, and the credentials a built-in panel module needs.
+//! Name uniqueness (trimmed, case-insensitive) is the store's rule (`save_server`).
+
+use std::net::IpAddr;
+
+use serversync_core::model::ServerId;
+
+use crate::web_support::ServerInput;
+use crate::{App, AppError, Result};
+
+/// Built-in panel modules that sign in with a user name and a password or an access
+/// hash/API key (external modules bring their own rules).
+const NEEDS_CREDENTIALS: [&str; 5] = ["cpanel", "directadmin", "plesk", "virtualmin", "hestiacp"];
+
+/// The first problem of `input`'s IP address and credentials, as `field: message`.
+/// `stored_secret` says whether the stored server (on an edit) already has a password or
+/// an access hash (secrets are write-only: an empty one keeps the stored one).
+pub fn server_input_problem(input: &ServerInput, stored_secret: bool) -> Option<String> {
+    let ip = input.ip_address.trim();
+    if ip.is_empty() {
+        return Some("ip_address: a server needs its IP address".into());
+    }
+    if ip.parse::<IpAddr>().is_err() {
+        return Some(format!("ip_address: {ip:?} is not an IPv4 or IPv6 address"));
+    }
+    if NEEDS_CREDENTIALS.contains(&input.module.as_str()) {
+        if input.username.trim().is_empty() {
+            return Some(format!(
+                "username: the {} module signs in with a user name",
+                input.module
+            ));
+        }
+        if !stored_secret && input.password.is_empty() && input.access_hash.is_empty() {
+            return Some(format!(
+                "password: the {} module needs a password or an access hash (API token)",
+                input.module
+            ));
+        }
+    }
+    None
+}
+
+impl App {
+    /// Checks `input` ([`server_input_problem`]) and saves it
+    /// ([`App::save_server_input`]: module known, records rules, unique name, audit event).
+    /// Errors are [`AppError::Invalid`] naming the field, or the store's.
+    pub async fn save_server_checked(&self, input: &ServerInput) -> Result<ServerId> {
+        let stored_secret = match input.id {
+            Some(id) => {
+                let s = self.store.server_by_id(id).await?;
+                !s.password.is_empty() || !s.access_hash.is_empty()
+            }
+            None => false,
+        };
+        if let Some(p) = server_input_problem(input, stored_secret) {
+            return Err(AppError::Invalid(p));
+        }
+        self.save_server_input(input).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> ServerInput {
+        ServerInput {
+            name: "web1".into(),
+            module: "cpanel".into(),
+            hostname: "web1.test".into(),
+            ip_address: "192.0.2.10".into(),
+            username: "root".into(),
+            access_hash: "TOKEN".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ip_and_credentials_are_checked() {
+        assert_eq!(server_input_problem(&input(), false), None);
+        let mut i = input();
+        i.ip_address = "300.1.1.1".into();
+        assert!(server_input_problem(&i, false)
+            .unwrap()
+            .starts_with("ip_address: \"300.1.1.1\""));
+        i.ip_address = "2001:db8::1".into();
+        assert_eq!(server_input_problem(&i, false), None);
+        i.access_hash.clear();
+        assert!(server_input_problem(&i, false)
+            .unwrap()
+            .starts_with("password: the cpanel module"));
+        // An edit keeps the stored secret.
+        assert_eq!(server_input_problem(&i, true), None);
+        i.username = " ".into();
+        assert!(server_input_problem(&i, true)
+            .unwrap()
+            .starts_with("username:"));
+        i.module = "mymodule".into();
+        assert_eq!(server_input_problem(&i, false), None);
+    }
+}
