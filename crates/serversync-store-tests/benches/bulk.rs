@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serversync_core::model::{Client, Product, Secret, Server, Service, ServiceStatus};
+#[allow(unused_imports)]
+use serversync_store::prelude::*;
 use serversync_store::secrets::SecretKey;
 use serversync_store::{ChangeSet, ClientRef, IdentifierFields, NewAuditEvent, Op, Records, Store};
 use serversync_store_tests::records_event;

@@ -13,6 +13,8 @@ use serversync_core::module::{RemoteAccount, RemoteStatus, SkippedRecord};
 use time::macros::{date, datetime};
 use time::OffsetDateTime;
 
+#[allow(unused_imports)]
+use serversync_store::prelude::*;
 use serversync_store::{
     AdminUser, ApiToken, ChangeSet, ClientRef, IdentifierFields, ImportCounts, ListingStatus,
     NewAuditEvent, NewRun, Op, Records, Role, Store, StoreError,

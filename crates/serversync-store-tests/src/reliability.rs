@@ -10,6 +10,8 @@ use serversync_core::module::UniqueIdField;
 use time::OffsetDateTime;
 
 use crate::{fixture, load, module, service, HASH_A, HASH_B};
+#[allow(unused_imports)]
+use serversync_store::prelude::*;
 use serversync_store::{
     AuditFilter, ChangeSet, ClientRef, HeldLock, IdentifierClash, IdentifierFields, LockHolder,
     NewAuditEvent, Op, ProcessId, Records, Role, SetupOffer, Store, StoreError,

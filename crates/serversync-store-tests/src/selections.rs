@@ -2,6 +2,8 @@
 //! unknown run or user refused, cleared after use.
 
 use super::{load, new_run, user_event, HASH_A};
+#[allow(unused_imports)]
+use serversync_store::prelude::*;
 use serversync_store::{Role, Store, StoreError};
 
 fn keys(v: &[&str]) -> Vec<String> {

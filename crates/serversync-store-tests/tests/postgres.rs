@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+#[allow(unused_imports)]
+use serversync_store::prelude::*;
 use serversync_store::postgres::PgStore;
 use serversync_store::secrets::SecretKey;
 use serversync_store::{Store, StoreErrorKind};

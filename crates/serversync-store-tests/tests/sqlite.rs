@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+#[allow(unused_imports)]
+use serversync_store::prelude::*;
 use serversync_store::secrets::SecretKey;
 use serversync_store::sqlite::SqliteStore;
 use serversync_store::{IdentifierFields, Store, StoreError};

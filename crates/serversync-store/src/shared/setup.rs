@@ -1,35 +1,35 @@
-//! The first-run setup token in SQLite: one row, created insert-if-absent while no
+//! Shared by both backends: the first-run setup token: one row, created insert-if-absent while no
 //! administrator exists, consumed in the transaction that creates the first administrator.
 
-use sqlx::sqlite::SqlitePool;
-
-use super::{audit_values, insert_rows, now_ts, user_from_row, Cols, AUDIT_COLS};
+use super::bulk::insert_rows;
+use super::rows::{audit_values, now_ts, user_from_row, Cols, AUDIT_COLS};
+use super::{begin_write, query, query_scalar, DbPool};
 use crate::{AdminUser, AuditFor, Result, Role, SetupOffer, StoreError};
 
-pub(super) async fn offer(pool: &SqlitePool, token_hash: &str) -> Result<SetupOffer> {
+pub(super) async fn offer(pool: &DbPool, token_hash: &str) -> Result<SetupOffer> {
     if token_hash.is_empty() {
         return Err(StoreError::Invalid("setup token hash is empty".into()));
     }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_users")
+    let mut tx = begin_write(pool).await?;
+    let users: i64 = query_scalar("SELECT COUNT(*) FROM admin_users")
         .fetch_one(&mut *tx)
         .await?;
     if users > 0 {
         // A token left from before the first administrator was added by hand is useless.
-        sqlx::query("DELETE FROM setup_token")
+        query("DELETE FROM setup_token")
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         return Ok(SetupOffer::NotNeeded);
     }
-    let existing = sqlx::query("SELECT id, created_at FROM setup_token WHERE id = 1")
+    let existing = query("SELECT id, created_at FROM setup_token WHERE id = 1")
         .fetch_optional(&mut *tx)
         .await?;
     if let Some(row) = existing {
         let created_at = Cols::new(&row, "setup_token")?.ts("created_at")?;
         return Ok(SetupOffer::Exists { created_at });
     }
-    sqlx::query("INSERT INTO setup_token (id, token_hash, created_at) VALUES (1, ?, ?)")
+    query("INSERT INTO setup_token (id, token_hash, created_at) VALUES (1, ?, ?)")
         .bind(token_hash)
         .bind(now_ts()?)
         .execute(&mut *tx)
@@ -38,11 +38,11 @@ pub(super) async fn offer(pool: &SqlitePool, token_hash: &str) -> Result<SetupOf
     Ok(SetupOffer::Created)
 }
 
-pub(super) async fn valid(pool: &SqlitePool, token_hash: &str) -> Result<bool> {
+pub(super) async fn valid(pool: &DbPool, token_hash: &str) -> Result<bool> {
     if token_hash.is_empty() {
         return Ok(false);
     }
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "SELECT EXISTS (SELECT 1 FROM setup_token WHERE id = 1 AND token_hash = ?) \
          AND NOT EXISTS (SELECT 1 FROM admin_users)",
     )
@@ -52,7 +52,7 @@ pub(super) async fn valid(pool: &SqlitePool, token_hash: &str) -> Result<bool> {
 }
 
 pub(super) async fn first_admin(
-    pool: &SqlitePool,
+    pool: &DbPool,
     token_hash: &str,
     username: &str,
     password_hash: &str,
@@ -67,9 +67,9 @@ pub(super) async fn first_admin(
     if token_hash.is_empty() {
         return Ok(None);
     }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = begin_write(pool).await?;
     // The token is consumed by the delete: of two concurrent posts only one deletes the row.
-    let consumed = sqlx::query(
+    let consumed = query(
         "DELETE FROM setup_token WHERE id = 1 AND token_hash = ? \
          AND NOT EXISTS (SELECT 1 FROM admin_users)",
     )
@@ -80,7 +80,7 @@ pub(super) async fn first_admin(
         return Ok(None);
     }
     let now = now_ts()?;
-    let row = sqlx::query(
+    let row = query(
         "INSERT INTO admin_users (username, password_hash, role, disabled, created_at) \
          VALUES (?, ?, ?, ?, ?) \
          RETURNING id, username, password_hash, role, disabled, created_at",

@@ -1,22 +1,24 @@
-//! Server leases in PostgreSQL (see [`crate::lease`]): take, renew, release, list, release by
-//! hand. Every change is one write transaction holding the store's advisory write lock
-//! ([`super::begin_write`]) or one conditional statement, so exactly one of several
-//! concurrent takers, of any instance, wins.
+//! Shared by both backends: server leases (see [`crate::lease`]) — take, renew, release,
+//! list, release by hand. Every change is one write transaction ([`super::begin_write`]) or
+//! one conditional statement, so exactly one of several concurrent takers, of any process,
+//! wins; expiry is judged by the backend's clock ([`super::clock`]).
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use serversync_core::model::ServerId;
-use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use time::OffsetDateTime;
 
-use super::{audit_values, fmt_ts, insert_rows, Cols, AUDIT_COLS};
+use super::bulk::insert_rows;
+use super::rows::{audit_values, fmt_ts, Cols, AUDIT_COLS};
+use super::{begin_write, clock, query, query_scalar, BackendStore, DbConn, DbPool, DbRow};
 use crate::lease::{LockHolder, ProcessId, ServerLock};
-use crate::{AuditFor, HeldLock, Result, StoreError};
+use crate::{AuditFor, HeldLock, Leases, Result, StoreError};
 
 const LOCK_SELECT: &str = "SELECT server_id, holder, actor, host, machine, pid, pid_start, \
      taken_at, expires_at FROM server_locks";
 
-fn lock_from_row(row: &PgRow) -> Result<ServerLock> {
+fn lock_from_row(row: &DbRow) -> Result<ServerLock> {
     let server_id: i64 = sqlx::Row::try_get(row, "server_id")
         .map_err(|e| StoreError::Corrupt(format!("server_locks.server_id: {e}")))?;
     // `Cols` names table, key and column in errors; the key here is the server id.
@@ -57,20 +59,8 @@ fn expiry(now: OffsetDateTime, ttl: Duration) -> Result<OffsetDateTime> {
         .ok_or_else(|| StoreError::Invalid(format!("lease time {ttl:?} is out of range")))
 }
 
-/// The database server's clock: every instance sharing the database judges a lease's
-/// expiry by the same clock, whatever the skew between their hosts.
-async fn db_now(conn: &mut PgConnection) -> Result<OffsetDateTime> {
-    let micros: i64 = super::sql::query_scalar(
-        "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .map_err(|e| StoreError::Corrupt(format!("the database clock: {e}")))
-}
-
-async fn current(conn: &mut PgConnection, server_id: ServerId) -> Result<Option<ServerLock>> {
-    super::sql::query(&format!("{LOCK_SELECT} WHERE server_id = ?"))
+async fn current(conn: &mut DbConn, server_id: ServerId) -> Result<Option<ServerLock>> {
+    query(&format!("{LOCK_SELECT} WHERE server_id = ?"))
         .bind(server_id)
         .fetch_optional(&mut *conn)
         .await?
@@ -79,14 +69,14 @@ async fn current(conn: &mut PgConnection, server_id: ServerId) -> Result<Option<
         .transpose()
 }
 
-pub(super) async fn lock(
-    pool: &PgPool,
+async fn lock(
+    pool: &DbPool,
     server_id: ServerId,
     holder: &LockHolder,
     ttl: Duration,
 ) -> Result<ServerLock> {
-    let mut tx = super::begin_write(pool).await?;
-    let now = db_now(&mut tx).await?;
+    let mut tx = begin_write(pool).await?;
+    let now = clock(&mut tx).await?;
     let lease = ServerLock {
         server_id,
         holder: holder.clone(),
@@ -106,7 +96,7 @@ pub(super) async fn lock(
         );
     }
     let p = holder.process.as_ref();
-    super::sql::query(
+    query(
         "INSERT INTO server_locks (server_id, holder, actor, host, machine, pid, pid_start, \
          taken_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (server_id) DO UPDATE SET holder = excluded.holder, \
@@ -129,22 +119,20 @@ pub(super) async fn lock(
     Ok(lease)
 }
 
-pub(super) async fn renew(
-    pool: &PgPool,
+async fn renew(
+    pool: &DbPool,
     server_id: ServerId,
     holder_id: &str,
     ttl: Duration,
 ) -> Result<OffsetDateTime> {
     let mut conn = pool.acquire().await?;
-    let expires = expiry(db_now(&mut conn).await?, ttl)?;
-    let done = super::sql::query(
-        "UPDATE server_locks SET expires_at = ? WHERE server_id = ? AND holder = ?",
-    )
-    .bind(fmt_ts(expires)?)
-    .bind(server_id)
-    .bind(holder_id)
-    .execute(&mut *conn)
-    .await?;
+    let expires = expiry(clock(&mut conn).await?, ttl)?;
+    let done = query("UPDATE server_locks SET expires_at = ? WHERE server_id = ? AND holder = ?")
+        .bind(fmt_ts(expires)?)
+        .bind(server_id)
+        .bind(holder_id)
+        .execute(&mut *conn)
+        .await?;
     if done.rows_affected() == 1 {
         Ok(expires)
     } else {
@@ -152,8 +140,8 @@ pub(super) async fn renew(
     }
 }
 
-pub(super) async fn unlock(pool: &PgPool, server_id: ServerId, holder_id: &str) -> Result<()> {
-    super::sql::query("DELETE FROM server_locks WHERE server_id = ? AND holder = ?")
+async fn unlock(pool: &DbPool, server_id: ServerId, holder_id: &str) -> Result<()> {
+    query("DELETE FROM server_locks WHERE server_id = ? AND holder = ?")
         .bind(server_id)
         .bind(holder_id)
         .execute(pool)
@@ -161,8 +149,8 @@ pub(super) async fn unlock(pool: &PgPool, server_id: ServerId, holder_id: &str) 
     Ok(())
 }
 
-pub(super) async fn all(pool: &PgPool) -> Result<Vec<ServerLock>> {
-    super::sql::query(&format!("{LOCK_SELECT} ORDER BY server_id"))
+async fn all(pool: &DbPool) -> Result<Vec<ServerLock>> {
+    query(&format!("{LOCK_SELECT} ORDER BY server_id"))
         .fetch_all(pool)
         .await?
         .iter()
@@ -170,20 +158,20 @@ pub(super) async fn all(pool: &PgPool) -> Result<Vec<ServerLock>> {
         .collect()
 }
 
-pub(super) async fn release(
-    pool: &PgPool,
+async fn release(
+    pool: &DbPool,
     server_id: ServerId,
     audit: AuditFor<'_, ServerLock>,
 ) -> Result<Option<ServerLock>> {
-    let mut tx = super::begin_write(pool).await?;
+    let mut tx = begin_write(pool).await?;
     let Some(old) = current(&mut tx, server_id).await? else {
         return Ok(None);
     };
-    super::sql::query("DELETE FROM server_locks WHERE server_id = ?")
+    query("DELETE FROM server_locks WHERE server_id = ?")
         .bind(server_id)
         .execute(&mut *tx)
         .await?;
-    let at = fmt_ts(OffsetDateTime::now_utc())?;
+    let at = fmt_ts(clock(&mut tx).await?)?;
     insert_rows(
         &mut tx,
         "audit_events",
@@ -198,9 +186,9 @@ pub(super) async fn release(
 
 /// Inside a write transaction: fails with [`StoreError::LockLost`] unless `held` is held by
 /// its holder (expired or not: nobody took it, and this transaction now keeps others out).
-pub(super) async fn check_held(conn: &mut PgConnection, held: &HeldLock) -> Result<()> {
+pub(super) async fn check_held(conn: &mut DbConn, held: &HeldLock) -> Result<()> {
     let holder: Option<String> =
-        super::sql::query_scalar("SELECT holder FROM server_locks WHERE server_id = ?")
+        query_scalar("SELECT holder FROM server_locks WHERE server_id = ?")
             .bind(held.server_id)
             .fetch_optional(&mut *conn)
             .await?;
@@ -208,5 +196,42 @@ pub(super) async fn check_held(conn: &mut PgConnection, held: &HeldLock) -> Resu
         Ok(())
     } else {
         Err(StoreError::LockLost(held.server_id))
+    }
+}
+
+#[async_trait]
+impl Leases for BackendStore {
+    async fn lock_server(
+        &self,
+        server_id: ServerId,
+        holder: &LockHolder,
+        ttl: Duration,
+    ) -> Result<ServerLock> {
+        lock(&self.pool, server_id, holder, ttl).await
+    }
+
+    async fn renew_lock(
+        &self,
+        server_id: ServerId,
+        holder_id: &str,
+        ttl: Duration,
+    ) -> Result<OffsetDateTime> {
+        renew(&self.pool, server_id, holder_id, ttl).await
+    }
+
+    async fn unlock_server(&self, server_id: ServerId, holder_id: &str) -> Result<()> {
+        unlock(&self.pool, server_id, holder_id).await
+    }
+
+    async fn locks(&self) -> Result<Vec<ServerLock>> {
+        all(&self.pool).await
+    }
+
+    async fn release_lock(
+        &self,
+        server_id: ServerId,
+        audit: AuditFor<'_, ServerLock>,
+    ) -> Result<Option<ServerLock>> {
+        release(&self.pool, server_id, audit).await
     }
 }

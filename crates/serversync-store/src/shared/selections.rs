@@ -1,8 +1,8 @@
-//! [`RunSelections`] in SQLite: the `run_selections` table (migration 0005).
+//! Shared by both backends: [`RunSelections`], the `run_selections` table.
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
+use super::{query, query_scalar, BackendStore};
 use crate::selections::{RunSelections, MAX_SELECTION_KEYS};
 use crate::{Result, RunId, StoreError};
 
@@ -10,9 +10,9 @@ use crate::{Result, RunId, StoreError};
 const MAX_KEY_LEN: usize = 64;
 
 #[async_trait]
-impl RunSelections for SqliteStore {
+impl RunSelections for BackendStore {
     async fn run_selection(&self, run_id: RunId, user_id: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(query_scalar(
             "SELECT item_key FROM run_selections WHERE run_id = ? AND user_id = ? ORDER BY item_key",
         )
         .bind(run_id)
@@ -39,14 +39,14 @@ impl RunSelections for SqliteStore {
             )));
         }
         let mut tx = self.begin_write().await?;
-        let run: Option<i64> = sqlx::query_scalar("SELECT id FROM sync_runs WHERE id = ?")
+        let run: Option<i64> = query_scalar("SELECT id FROM sync_runs WHERE id = ?")
             .bind(run_id)
             .fetch_optional(&mut *tx)
             .await?;
         if run.is_none() {
             return Err(StoreError::NotFound(format!("run {run_id}")));
         }
-        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM admin_users WHERE id = ?")
+        let user: Option<i64> = query_scalar("SELECT id FROM admin_users WHERE id = ?")
             .bind(user_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -54,7 +54,7 @@ impl RunSelections for SqliteStore {
             return Err(StoreError::NotFound(format!("admin user {user_id}")));
         }
         for k in unticked {
-            sqlx::query(
+            query(
                 "DELETE FROM run_selections WHERE run_id = ? AND user_id = ? AND item_key = ?",
             )
             .bind(run_id)
@@ -64,7 +64,7 @@ impl RunSelections for SqliteStore {
             .await?;
         }
         for k in ticked {
-            sqlx::query(
+            query(
                 "INSERT INTO run_selections (run_id, user_id, item_key) VALUES (?, ?, ?) \
                  ON CONFLICT DO NOTHING",
             )
@@ -74,7 +74,7 @@ impl RunSelections for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = query_scalar(
             "SELECT COUNT(*) FROM run_selections WHERE run_id = ? AND user_id = ?",
         )
         .bind(run_id)
@@ -92,7 +92,7 @@ impl RunSelections for SqliteStore {
     }
 
     async fn clear_run_selection(&self, run_id: RunId, user_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM run_selections WHERE run_id = ? AND user_id = ?")
+        query("DELETE FROM run_selections WHERE run_id = ? AND user_id = ?")
             .bind(run_id)
             .bind(user_id)
             .execute(&self.pool)

@@ -1,41 +1,57 @@
-//! Server secrets of the SQLite store at rest (see [`crate::secrets`]): rows of older
+//! Shared by both backends: server secrets at rest (see [`crate::secrets`]): rows of older
 //! databases sealed on open, the key checked against the stored secrets on open, and key
 //! rotation in one transaction.
 
 use std::sync::Arc;
 
-use super::{insert_audit, server_from_row, SqliteStore, SERVER_SELECT};
+use super::audit::insert_audit;
+use super::rows::{server_from_row, SERVER_SELECT};
+use super::{after_sealing, begin_write, query, query_as, BackendStore, Tx};
 use crate::secrets::SecretKey;
 use crate::{AuditFor, Result};
 
-impl SqliteStore {
+impl BackendStore {
+    /// The key secrets are sealed with now.
+    pub(super) fn key(&self) -> Arc<SecretKey> {
+        // A poisoned lock still holds a whole key (it is only ever replaced whole).
+        match self.key.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// A write transaction on this store's pool ([`super::begin_write`]).
+    pub(super) async fn begin_write(&self) -> Result<Tx> {
+        begin_write(&self.pool).await
+    }
+
     /// Encrypts the secrets of rows written before secrets were sealed (schema 4), in one
-    /// transaction, then truncates the WAL so that no copy of the plain text stays there.
+    /// transaction, then lets the backend drop copies of the plain text ([`super::after_sealing`]).
     pub(super) async fn seal_plain_secrets(&self) -> Result<()> {
         let key = self.key();
         let mut tx = self.begin_write().await?;
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, password, access_hash FROM servers WHERE secrets_sealed = 0",
+        let rows: Vec<(i64, String, String)> = query_as(
+            "SELECT id, password, access_hash FROM servers WHERE secrets_sealed = ?",
         )
+        .bind(false)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
             return Ok(());
         }
         for (id, password, access_hash) in &rows {
-            sqlx::query(
-                "UPDATE servers SET password = ?, access_hash = ?, secrets_sealed = 1 WHERE id = ?",
+            query(
+                "UPDATE servers SET password = ?, access_hash = ?, secrets_sealed = ? WHERE id = ?",
             )
             .bind(key.seal(*id, "password", password)?)
             .bind(key.seal(*id, "access_hash", access_hash)?)
+            .bind(true)
             .bind(id)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
+        after_sealing(&self.pool).await?;
         tracing::info!(
             servers = rows.len(),
             key_id = key.id(),
@@ -46,7 +62,7 @@ impl SqliteStore {
 
     /// Fails early, naming the server, when the key does not open a stored secret.
     pub(super) async fn check_secrets(&self) -> Result<()> {
-        let rows = sqlx::query(&format!("{SERVER_SELECT} ORDER BY id"))
+        let rows = query(&format!("{SERVER_SELECT} ORDER BY id"))
             .fetch_all(&self.pool)
             .await?;
         let key = self.key();
@@ -65,7 +81,7 @@ impl SqliteStore {
     ) -> Result<usize> {
         let old_key = self.key();
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&format!("{SERVER_SELECT} ORDER BY id"))
+        let rows = query(&format!("{SERVER_SELECT} ORDER BY id"))
             .fetch_all(&mut *tx)
             .await?;
         let mut count = 0;
@@ -74,11 +90,12 @@ impl SqliteStore {
             if s.password.is_empty() && s.access_hash.is_empty() {
                 continue;
             }
-            sqlx::query(
-                "UPDATE servers SET password = ?, access_hash = ?, secrets_sealed = 1 WHERE id = ?",
+            query(
+                "UPDATE servers SET password = ?, access_hash = ?, secrets_sealed = ? WHERE id = ?",
             )
             .bind(new_key.seal(s.id, "password", s.password.expose())?)
             .bind(new_key.seal(s.id, "access_hash", s.access_hash.expose())?)
+            .bind(true)
             .bind(s.id)
             .execute(&mut *tx)
             .await?;

@@ -1,4 +1,4 @@
-//! The unique-identifier re-checks of writes that create live services (issue 6 kind 5): an
+//! Shared by both backends: the unique-identifier re-checks of writes that create live services (issue 6 kind 5): an
 //! apply's import and a records import both check, inside their write transaction, that no
 //! other live service of the server has the new service's key, normalised exactly as the
 //! analysis does (serversync-core `identifier_key`).
@@ -9,7 +9,8 @@ use serversync_core::analysis::identifier_key;
 use serversync_core::model::{ServerId, Service, ServiceId};
 use serversync_core::module::UniqueIdField;
 use serversync_core::normalize::strip_www;
-use sqlx::postgres::PgConnection;
+
+use super::{json_rows, query_scalar, DbConn};
 
 use crate::{ChangeSet, IdentifierClash, IdentifierFields, Op, Result, StoreError};
 
@@ -47,16 +48,16 @@ fn field_path(field: &UniqueIdField) -> String {
 /// the lowest service id that has it; for domains also the `www.`-less form of a billing
 /// `www.` domain (the analysis' fallback match), after the exact keys.
 async fn live_keys(
-    conn: &mut PgConnection,
+    conn: &mut DbConn,
     server_id: ServerId,
     field: &UniqueIdField,
 ) -> Result<HashMap<String, ServiceId>> {
-    // One JSON array row: PostgreSQL builds it (see `services_where`).
-    let text: Option<String> = super::sql::query_scalar(
-        "SELECT CAST(json_agg(json_build_array(id, domain, username, custom_fields)) AS TEXT) \
-         FROM (SELECT id, domain, username, custom_fields FROM services WHERE server_id = ? \
-         AND status IN ('Pending', 'Active', 'Suspended') ORDER BY id) s",
-    )
+    // One JSON array row (see `json_rows`).
+    let text: Option<String> = query_scalar(&json_rows(
+        "s.id, s.domain, s.username, s.custom_fields",
+        "SELECT id, domain, username, custom_fields FROM services WHERE server_id = ? \
+         AND status IN ('Pending', 'Active', 'Suspended') ORDER BY id",
+    ))
     .bind(server_id)
     .fetch_one(&mut *conn)
     .await?;
@@ -94,7 +95,7 @@ async fn live_keys(
 /// Refuses a change set whose `CreateService` ops would add a live service under a key a live
 /// service of the same server already has ([`ChangeSet::identifier_fields`]). Runs inside the
 /// apply's write transaction, before anything is written.
-pub(super) async fn check_creates(conn: &mut PgConnection, cs: &ChangeSet) -> Result<()> {
+pub(super) async fn check_creates(conn: &mut DbConn, cs: &ChangeSet) -> Result<()> {
     if cs.identifier_fields.is_empty() {
         return Ok(());
     }
@@ -114,11 +115,10 @@ pub(super) async fn check_creates(conn: &mut PgConnection, cs: &ChangeSet) -> Re
     servers.dedup();
     let mut clashes = Vec::new();
     for server_id in servers {
-        let module: Option<String> =
-            super::sql::query_scalar("SELECT module FROM servers WHERE id = ?")
-                .bind(server_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let module: Option<String> = query_scalar("SELECT module FROM servers WHERE id = ?")
+            .bind(server_id)
+            .fetch_optional(&mut *conn)
+            .await?;
         let Some(field) = module.and_then(|m| cs.identifier_fields.get(&m)) else {
             continue;
         };
