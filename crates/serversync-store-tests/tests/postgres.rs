@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use serversync_store::postgres::PgStore;
 #[allow(unused_imports)]
 use serversync_store::prelude::*;
-use serversync_store::postgres::PgStore;
 use serversync_store::secrets::SecretKey;
 use serversync_store::{Store, StoreErrorKind};
 

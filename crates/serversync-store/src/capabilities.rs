@@ -10,17 +10,19 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serversync_core::model::{Client, Product, ProductId, RunId, Server, ServerId, Service, ServiceId};
+use serversync_core::model::{
+    Client, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
+};
 use time::OffsetDateTime;
 
 use crate::secrets::SecretKey;
+#[allow(unused_imports)] // named in the doc links
+use crate::StoreError;
 use crate::{
     AdminUser, ApiToken, Applied, AuditEvent, AuditFilter, AuditFor, ChangeSet, IdentifierFields,
     ImportCounts, LockHolder, NewAuditEvent, NewRun, Records, Result, Role, Run, RunSelections,
     RunSummary, ServerLock, Session, SetupOffer,
 };
-#[allow(unused_imports)] // named in the doc links
-use crate::StoreError;
 
 /// Billing records: clients, products, servers (with their sealed secrets) and services, the
 /// records document's import and export, and the atomic change sets an apply writes.

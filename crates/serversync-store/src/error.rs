@@ -185,7 +185,6 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
-
 /// `2026-11-30 14:05:09 UTC`: times in messages, to the second.
 pub fn show_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
@@ -283,4 +282,3 @@ mod error_tests {
         assert!(!e.to_string().contains("UNIQUE"), "{e}");
     }
 }
-

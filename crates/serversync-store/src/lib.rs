@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serversync_core::model::{Client, ClientId, Product, RunId, Server, ServerId, Service, ServiceId};
+use serversync_core::model::{
+    Client, ClientId, Product, RunId, Server, ServerId, Service, ServiceId,
+};
 use serversync_core::module::{RemoteAccount, SkippedRecord, UniqueIdField};
 use time::OffsetDateTime;
 
@@ -113,9 +115,7 @@ pub fn redact_url(raw: &str) -> String {
     shown
 }
 
-pub use capabilities::{
-    Audit, BillingRecords, Leases, Runs, Sessions, Store, Tokens, Users,
-};
+pub use capabilities::{Audit, BillingRecords, Leases, Runs, Sessions, Store, Tokens, Users};
 pub use error::{show_time, BackendError, StoreError, StoreErrorKind};
 pub use lease::{HeldLock, LockHolder, ProcessId, ServerLock};
 
@@ -434,4 +434,3 @@ pub struct AuditFilter {
     /// Skip this many (for paging).
     pub offset: i64,
 }
-

@@ -19,7 +19,6 @@ use time::OffsetDateTime;
 use crate::secrets::SecretKey;
 use crate::{Result, StoreError};
 
-mod sql;
 #[path = "shared/apply.rs"]
 mod apply;
 #[path = "shared/audit.rs"]
@@ -44,6 +43,7 @@ mod sealing;
 mod selections;
 #[path = "shared/setup.rs"]
 mod setup;
+mod sql;
 #[path = "shared/users.rs"]
 mod users;
 

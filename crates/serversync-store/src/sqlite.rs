@@ -115,7 +115,9 @@ fn json_rows(cols: &str, from: &str) -> String {
 /// After plain-text secrets were rewritten sealed: truncates the WAL, so that no copy of the
 /// plain text stays there.
 async fn after_sealing(pool: &DbPool) -> Result<()> {
-    query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+    query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

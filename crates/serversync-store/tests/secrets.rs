@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use serversync_core::model::{Secret, Server};
+use serversync_store::prelude::*;
 use serversync_store::secrets::SecretKey;
 use serversync_store::sqlite::SqliteStore;
-use serversync_store::{NewAuditEvent, Store};
+use serversync_store::NewAuditEvent;
 
 const PASSWORD: &str = "Pa55/w?rd@x-store";
 const TOKEN: &str = "TOKEN-SECRET-123-store";

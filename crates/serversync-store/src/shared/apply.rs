@@ -7,8 +7,8 @@ use serversync_core::model::{Client, Product, RunId, Service, ServiceId};
 
 use super::bulk::{existing_ids, insert_returning_ids, insert_rows, service_versions};
 use super::rows::{
-    audit_values, client_values, now_ts, product_values, service_values, V, AUDIT_COLS,
-    CLIENT_COLS, PRODUCT_COLS, SERVICE_COLS,
+    audit_values, client_values, now_ts, product_values, service_values, AUDIT_COLS, CLIENT_COLS,
+    PRODUCT_COLS, SERVICE_COLS, V,
 };
 use super::{identifiers, leases, query, query_scalar, DbConn};
 use crate::{Applied, ChangeSet, ClientRef, Op, Result, StoreError};

@@ -120,7 +120,8 @@ pub(super) const CLIENT_COLS: &[&str] = &[
     "company",
     "status",
 ];
-pub(super) const CLIENT_SELECT: &str = "SELECT id, email, first_name, last_name, company, status FROM clients";
+pub(super) const CLIENT_SELECT: &str =
+    "SELECT id, email, first_name, last_name, company, status FROM clients";
 
 pub(super) fn client_values(c: &Client, id: ClientId) -> Vec<V> {
     vec![
@@ -183,7 +184,8 @@ pub(super) const SERVER_COLS: &[&str] = &[
     "disabled",
     "secrets_sealed",
 ];
-pub(super) const SERVER_SELECT: &str = "SELECT id, name, module, hostname, ip_address, port, secure, \
+pub(super) const SERVER_SELECT: &str =
+    "SELECT id, name, module, hostname, ip_address, port, secure, \
      tls_verify, username, password, access_hash, disabled, secrets_sealed FROM servers";
 
 /// A server's row, its secrets sealed with `key` (the plain text is never bound).
@@ -256,7 +258,8 @@ pub(super) const SERVICE_COLS: &[&str] = &[
     "custom_fields",
     "version",
 ];
-pub(super) const SERVICE_SELECT: &str = "SELECT s.id, s.client_id, s.product_id, s.server_id, s.domain, \
+pub(super) const SERVICE_SELECT: &str =
+    "SELECT s.id, s.client_id, s.product_id, s.server_id, s.domain, \
      s.username, s.dedicated_ip, s.regdate, s.status, s.billing_cycle, s.amount, \
      s.next_due_date, s.termination_date, s.custom_fields, s.version FROM services s";
 
@@ -432,7 +435,8 @@ pub(super) fn listing_status(c: &Cols<'_>) -> Result<ListingStatus> {
     }
 }
 
-pub(super) const RUN_SELECT: &str = "SELECT id, server_id, started_at, finished_at, listing_status, error, \
+pub(super) const RUN_SELECT: &str =
+    "SELECT id, server_id, started_at, finished_at, listing_status, error, \
      accounts, skipped, analysis_json, counts_json, service_versions, applied_at FROM sync_runs";
 pub(super) const RUN_SUMMARY_SELECT: &str = "SELECT id, server_id, started_at, finished_at, \
      listing_status, error, accounts_count, counts_json, applied_at FROM sync_runs";

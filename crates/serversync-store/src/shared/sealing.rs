@@ -30,12 +30,11 @@ impl BackendStore {
     pub(super) async fn seal_plain_secrets(&self) -> Result<()> {
         let key = self.key();
         let mut tx = self.begin_write().await?;
-        let rows: Vec<(i64, String, String)> = query_as(
-            "SELECT id, password, access_hash FROM servers WHERE secrets_sealed = ?",
-        )
-        .bind(false)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<(i64, String, String)> =
+            query_as("SELECT id, password, access_hash FROM servers WHERE secrets_sealed = ?")
+                .bind(false)
+                .fetch_all(&mut *tx)
+                .await?;
         if rows.is_empty() {
             return Ok(());
         }

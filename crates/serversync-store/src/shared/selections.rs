@@ -54,14 +54,12 @@ impl RunSelections for BackendStore {
             return Err(StoreError::NotFound(format!("admin user {user_id}")));
         }
         for k in unticked {
-            query(
-                "DELETE FROM run_selections WHERE run_id = ? AND user_id = ? AND item_key = ?",
-            )
-            .bind(run_id)
-            .bind(user_id)
-            .bind(k)
-            .execute(&mut *tx)
-            .await?;
+            query("DELETE FROM run_selections WHERE run_id = ? AND user_id = ? AND item_key = ?")
+                .bind(run_id)
+                .bind(user_id)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
         }
         for k in ticked {
             query(
@@ -74,13 +72,12 @@ impl RunSelections for BackendStore {
             .execute(&mut *tx)
             .await?;
         }
-        let n: i64 = query_scalar(
-            "SELECT COUNT(*) FROM run_selections WHERE run_id = ? AND user_id = ?",
-        )
-        .bind(run_id)
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let n: i64 =
+            query_scalar("SELECT COUNT(*) FROM run_selections WHERE run_id = ? AND user_id = ?")
+                .bind(run_id)
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?;
         if usize::try_from(n).unwrap_or(usize::MAX) > MAX_SELECTION_KEYS {
             // Dropping `tx` rolls the whole update back.
             return Err(StoreError::Invalid(format!(

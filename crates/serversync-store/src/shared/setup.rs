@@ -16,9 +16,7 @@ pub(super) async fn offer(pool: &DbPool, token_hash: &str) -> Result<SetupOffer>
         .await?;
     if users > 0 {
         // A token left from before the first administrator was added by hand is useless.
-        query("DELETE FROM setup_token")
-            .execute(&mut *tx)
-            .await?;
+        query("DELETE FROM setup_token").execute(&mut *tx).await?;
         tx.commit().await?;
         return Ok(SetupOffer::NotNeeded);
     }

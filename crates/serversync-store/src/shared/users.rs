@@ -9,7 +9,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::audit::insert_audit;
-use super::rows::{api_token_from_row, fmt_ts, now_ts, user_from_row, API_TOKEN_COLUMNS, USER_SELECT};
+use super::rows::{
+    api_token_from_row, fmt_ts, now_ts, user_from_row, API_TOKEN_COLUMNS, USER_SELECT,
+};
 use super::{query, query_scalar, setup, BackendStore};
 use crate::{
     AdminUser, ApiToken, AuditFor, Result, Role, Session, Sessions, SetupOffer, StoreError, Tokens,
@@ -51,11 +53,10 @@ impl Users for BackendStore {
             return Err(StoreError::Invalid("password hash is empty".into()));
         }
         let mut tx = self.begin_write().await?;
-        let taken: Option<i64> =
-            query_scalar("SELECT id FROM admin_users WHERE username = ?")
-                .bind(username)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let taken: Option<i64> = query_scalar("SELECT id FROM admin_users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
         if taken.is_some() {
             return Err(StoreError::Invalid(format!(
                 "username {username:?} is already taken"
@@ -101,7 +102,6 @@ impl Users for BackendStore {
     ) -> Result<Option<AdminUser>> {
         setup::first_admin(&self.pool, token_hash, username, password_hash, audit).await
     }
-
 }
 
 #[async_trait]
@@ -202,7 +202,6 @@ impl Sessions for BackendStore {
             .await?;
         Ok(())
     }
-
 }
 
 #[async_trait]
@@ -230,11 +229,10 @@ impl Tokens for BackendStore {
                 "API token name {name:?} is already taken"
             )));
         }
-        let clash: Option<i64> =
-            query_scalar("SELECT id FROM api_tokens WHERE token_hash = ?")
-                .bind(token_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let clash: Option<i64> = query_scalar("SELECT id FROM api_tokens WHERE token_hash = ?")
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
         if clash.is_some() {
             return Err(StoreError::Invalid(
                 "API token is already in use (same hash)".into(),
