@@ -19,31 +19,46 @@ use time::OffsetDateTime;
 use crate::secrets::SecretKey;
 use crate::{Result, StoreError};
 
+// The shared statement files are compiled once per backend on purpose (one SQL text, two
+// sqlx drivers), hence the duplicate_mod allowances.
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/apply.rs"]
 mod apply;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/audit.rs"]
 mod audit;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/bulk.rs"]
 mod bulk;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/identifiers.rs"]
 mod identifiers;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/import.rs"]
 mod import;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/leases.rs"]
 mod leases;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/records.rs"]
 mod records;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/rows.rs"]
 mod rows;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/runs.rs"]
 mod runs;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/sealing.rs"]
 mod sealing;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/selections.rs"]
 mod selections;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/setup.rs"]
 mod setup;
 mod sql;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/users.rs"]
 mod users;
 
