@@ -16,6 +16,7 @@ use serversync_core::module::{RemoteAccount, SkippedRecord, UniqueIdField};
 use time::OffsetDateTime;
 
 pub mod lease;
+pub mod location;
 pub mod postgres;
 pub mod secrets;
 pub mod selections;
