@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 mod capabilities;
 mod error;
 pub mod lease;
+pub mod location;
 pub mod postgres;
 pub mod secrets;
 pub mod selections;

@@ -288,6 +288,11 @@ pub fn load_key(url: &str, given: Option<&Path>) -> Result<(SecretKey, KeyOrigin
             crate::redact_url(url)
         )));
     };
+    // The database file first: a missing directory or a read-only file system is then
+    // reported for the database, not for its key.
+    if let Some(db) = path.to_str().and_then(|p| p.strip_suffix(".key")) {
+        crate::location::create_database_file(Path::new(db))?;
+    }
     if path.exists() {
         return Ok((SecretKey::read_file(&path)?, KeyOrigin::Read));
     }

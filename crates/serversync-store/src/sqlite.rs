@@ -232,17 +232,10 @@ impl SqliteStore {
     }
 }
 
-/// Creates a missing database file readable by its owner only (0600): SQLite would create it
-/// world-readable (its -wal and -shm files copy the database file's mode).
+/// Creates a missing database file readable by its owner only (0600), naming the file and
+/// the cause when it cannot be ([`crate::location`]).
 fn create_private(path: &std::path::Path) -> Result<()> {
-    match crate::secrets::private_file(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Invalid(format!(
-            "cannot create the database file {}: {e}",
-            path.display()
-        ))),
-    }
+    crate::location::create_database_file(path)
 }
 
 /// Runs the migrations. Two processes opening one new database at once (two `serve`s) both
