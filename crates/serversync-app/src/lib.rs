@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 pub mod api_support;
 mod apply;
 pub mod auth;
+pub mod connection;
 pub mod items;
 pub mod jobs;
 mod lease;

@@ -15,6 +15,7 @@ use serversync_app::jobs::Jobs;
 use serversync_app::App;
 
 pub mod api;
+pub mod api_servers;
 pub mod auth;
 mod error;
 pub mod pages;
