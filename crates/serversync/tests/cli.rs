@@ -694,6 +694,11 @@ async fn moved_account_is_reassigned_by_move() {
         out.json()["results"][0]["changes"],
         json!([{"field": "server", "before": "web1", "after": "web2"}])
     );
+    // The server it moved from is named with its id.
+    assert_eq!(
+        out.json()["results"][0]["notes"],
+        json!(["moved from web1 (server 100)"])
+    );
     assert_eq!(env.service(1020).await["server_id"], 101);
     let an = env.analyse("web2").await;
     assert_eq!(nonzero_counts(&an), counts(&[("in_sync", 1)]), "{an:#}");
