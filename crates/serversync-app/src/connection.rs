@@ -4,8 +4,9 @@
 //!
 //! None of the built-in modules has a call cheaper than its listing that also proves the
 //! credentials may list accounts (cPanel's `listaccts` pages, the others list in one or a
-//! few calls), so the test is the module's ListAccounts, under the same deadline and byte
-//! bounds as an analysis. Nothing is stored and no lock is taken: a test never writes.
+//! few calls), so the test is the module's ListAccounts, under the byte bounds of an
+//! analysis and a deadline of its own ([`TEST_DEADLINE`]). Nothing is stored and no lock is
+//! taken: a test never writes.
 
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,10 @@ impl ConnectionTest {
     }
 }
 
+/// Longest a connection test waits for the listing (the analysis's own deadline is far
+/// longer): a person pressed a button and waits for the page.
+pub const TEST_DEADLINE: Duration = Duration::from_secs(120);
+
 fn seconds(d: Duration) -> f64 {
     // Rounded to milliseconds: more digits would only be noise.
     (d.as_secs_f64() * 1000.0).round() / 1000.0
@@ -90,18 +95,26 @@ impl App {
         };
         let params = ServerParams::from_server(&server);
         let started = Instant::now();
-        let listing = self
-            .registry
-            .list_accounts(module.as_ref(), &params, &NoProgress)
-            .await;
+        let listing = tokio::time::timeout(
+            TEST_DEADLINE,
+            self.registry
+                .list_accounts(module.as_ref(), &params, &NoProgress),
+        )
+        .await;
         test.seconds = seconds(started.elapsed());
         match listing {
-            Ok(l) => {
+            Ok(Ok(l)) => {
                 test.connected = true;
                 test.accounts = l.accounts.len();
                 test.skipped = l.skipped.len();
             }
-            Err(e) => test.error = Some(e.to_string()),
+            Ok(Err(e)) => test.error = Some(e.to_string()),
+            Err(_) => {
+                test.error = Some(format!(
+                    "no complete listing within {} s",
+                    TEST_DEADLINE.as_secs()
+                ))
+            }
         }
         tracing::info!(server = %server.name, connected = test.connected, "connection tested");
         Ok(test)

@@ -29,7 +29,8 @@ use serversync_core::model::Server;
 use crate::api::{ApiError, ApiUser};
 use crate::{WebError, WebState};
 
-/// The routes of this file as (method, path), listed in [`crate::api::API_ROUTES`].
+/// The handler of one entry of [`crate::api::API_ROUTES`] that this file serves; `None`
+/// for the other entries.
 pub(crate) fn handler(method: &str, path: &str) -> Option<MethodRouter<WebState>> {
     Some(match (method, path) {
         ("POST", "/api/servers") => post(create_server),

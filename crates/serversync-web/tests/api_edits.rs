@@ -420,6 +420,10 @@ async fn connection_test_lists_once_and_says_so_in_one_line() {
     assert_eq!(failed["line"], format!("web2: failed: {cause}"));
     assert!(cause.contains("403") || cause.contains("401"), "{cause}");
     assert!(!text.contains("WRONG"), "the secret is echoed: {text}");
+    insta::assert_json_snapshot!("connection_failed", failed, {
+        ".seconds" => "[seconds]",
+        ".server_id" => "[id]",
+    });
 
     let (status, _, _, v) = w
         .call(Method::POST, "/api/servers/nosuch/test", &w.admin, None)
