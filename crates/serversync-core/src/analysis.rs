@@ -14,7 +14,7 @@ use crate::module::{MetaData, RemoteAccount, RemoteStatus, UniqueIdField};
 use crate::normalize::{
     domain_key, domain_key_cow, fast_trim as t, strip_www, text_key, text_key_cow,
 };
-use index::{map_split, HKey, KeyIndex, Keyed, NONE};
+use index::{map_split, touch, HKey, KeyIndex, Keyed, BATCH, NONE};
 
 /// A service as the analysis sees it: the service itself, the product-field value of its
 /// product (the remote package name it should have, e.g. `configoption1`), and its client's
@@ -507,16 +507,71 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
 /// more threads are not used). The result does not depend on `threads` (benchmarks compare
 /// the single-thread figure with the default).
 pub fn analyse_threads(input: &AnalysisInput<'_>, threads: usize) -> Analysis {
+    analyse_observed(input, threads, &mut |_| {})
+}
+
+/// A step of the analysis, as reported to [`analyse_observed`]'s observer when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Normalising and hashing the identifier keys of both sides.
+    Keys,
+    /// Building the key index (both sides, the `www.` fallback, other servers' services).
+    Index,
+    /// Matching every account, comparing it with its candidates, building its items.
+    Accounts,
+    /// The services no account accounts for (`not_on_server`, `pending_not_on_server`),
+    /// and the accounts' lenient-read notes.
+    Services,
+    /// Sorting the items.
+    Sort,
+}
+
+impl Phase {
+    /// Every phase, in the order they run.
+    pub const ALL: [Phase; 5] = [
+        Phase::Keys,
+        Phase::Index,
+        Phase::Accounts,
+        Phase::Services,
+        Phase::Sort,
+    ];
+
+    /// A short name for printouts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Keys => "normalise + hash keys",
+            Phase::Index => "key index",
+            Phase::Accounts => "match + compare + account items",
+            Phase::Services => "services not on the server + notes",
+            Phase::Sort => "sort items",
+        }
+    }
+}
+
+/// [`analyse_threads`], calling `observe` at the end of each [`Phase`] (the benchmark times
+/// the phases of the real function with it; the analysis itself does no timing or IO).
+pub fn analyse_observed(
+    input: &AnalysisInput<'_>,
+    threads: usize,
+    observe: &mut dyn FnMut(Phase),
+) -> Analysis {
     let field = &input.meta.unique_identifier_field;
     let is_domain = *field == UniqueIdField::Domain;
 
     // Each key is normalised and hashed once, in one pass over its record.
-    let remote_keys = map_split(input.accounts, threads, |a| {
-        Keyed::new(key_cow(field, &a.unique_identifier))
-    });
-    let service_keys = map_split(input.services, threads, |r| {
-        Keyed::new(key_cow(field, billing_identifier(field, &r.service)))
-    });
+    let remote_keys = map_split(
+        input.accounts,
+        threads,
+        |a| touch(&a.unique_identifier),
+        |a| Keyed::new(key_cow(field, &a.unique_identifier)),
+    );
+    let service_keys = map_split(
+        input.services,
+        threads,
+        |r| touch(billing_identifier(field, &r.service)),
+        |r| Keyed::new(key_cow(field, billing_identifier(field, &r.service))),
+    );
+    observe(Phase::Keys);
 
     // Sized from the local record counts: at most every key of the larger side is new, plus
     // a margin for the keys of the smaller side that the other lacks.
@@ -554,6 +609,8 @@ pub fn analyse_threads(input: &AnalysisInput<'_>, threads: usize) -> Analysis {
         }
     }
 
+    observe(Phase::Index);
+
     let ctx = Ctx {
         input,
         is_domain,
@@ -579,6 +636,10 @@ pub fn analyse_threads(input: &AnalysisInput<'_>, threads: usize) -> Analysis {
         let (items, acc) = ctx.accounts(0..n);
         (items, [acc, Vec::new()])
     };
+    observe(Phase::Accounts);
+    // Only the services' keys are needed from here: free the index before the sort's peak.
+    drop((by_key, by_www, other_by_key, remote_slot));
+    drop(remote_keys);
     let mut accounted = vec![false; input.services.len()];
     for list in &accounted_lists {
         for &i in list {
@@ -639,7 +700,10 @@ pub fn analyse_threads(input: &AnalysisInput<'_>, threads: usize) -> Analysis {
         }
     }
 
+    observe(Phase::Services);
+
     sort_items(input, &mut items);
+    observe(Phase::Sort);
 
     let mut counts = Counts::default();
     for it in &items {
@@ -673,62 +737,40 @@ fn sort_items(input: &AnalysisInput<'_>, items: &mut Vec<Item>) {
             BillingRef::OtherServer(i) => input.other_live[i].service.id,
         })
     };
-    // The first 16 bytes of the key, big-endian and zero-padded, order like the key itself
-    // up to ties: most comparisons end there without reading the key's text (a cache miss
-    // per item in a million-item sort).
-    let prefix = |k: &str| -> u128 {
+    // One integer orders almost all items: the category in the top byte, then the key's
+    // first 15 bytes, big-endian and zero-padded (which order like the key itself up to
+    // ties). Only ties read the items again (full key, service id, account), so the sort
+    // moves 32-byte entries and rarely touches a key's text.
+    let rank = |it: &Item| -> u128 {
         let mut b = [0u8; 16];
-        let n = k.len().min(16);
-        b[..n].copy_from_slice(&k.as_bytes()[..n]);
+        b[0] = it.category as u8;
+        let k = it.key.as_bytes();
+        let n = k.len().min(15);
+        b[1..=n].copy_from_slice(&k[..n]);
         u128::from_be_bytes(b)
     };
-    let mut order: Vec<(Category, u128, &str, Option<ServiceId>, u32)> = items
+    let mut order: Vec<(u128, u32)> = items
         .iter()
         .enumerate()
-        .map(|(i, it)| {
-            (
-                it.category,
-                prefix(&it.key),
-                it.key.as_ref(),
-                service_id(it),
-                i as u32,
-            )
-        })
+        .map(|(i, it)| (rank(it), i as u32))
         .collect();
     order.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| a.1.cmp(&b.1))
-            .then_with(|| a.2.cmp(b.2))
-            .then_with(|| a.3.cmp(&b.3))
-            .then_with(|| {
-                let ra = items[a.4 as usize].remote.map(|i| &input.accounts[i]);
-                let rb = items[b.4 as usize].remote.map(|i| &input.accounts[i]);
-                remote_order(ra).cmp(&remote_order(rb))
-            })
+        a.0.cmp(&b.0).then_with(|| {
+            let (x, y) = (&items[a.1 as usize], &items[b.1 as usize]);
+            x.key
+                .cmp(&y.key)
+                .then_with(|| service_id(x).cmp(&service_id(y)))
+                .then_with(|| {
+                    remote_order(x.remote.map(|i| &input.accounts[i]))
+                        .cmp(&remote_order(y.remote.map(|i| &input.accounts[i])))
+                })
+        })
     });
-    let mut perm: Vec<u32> = order.into_iter().map(|o| o.4).collect();
-    permute_in_place(items, &mut perm);
-}
-
-/// Reorders `items` so that `items[i]` becomes the old `items[perm[i]]`, by following the
-/// permutation's cycles with swaps (no second vector of items; `perm` is consumed).
-fn permute_in_place<T>(items: &mut [T], perm: &mut [u32]) {
-    const DONE: u32 = u32::MAX;
-    for start in 0..perm.len() {
-        if perm[start] == DONE {
-            continue;
-        }
-        let mut cur = start;
-        loop {
-            let src = perm[cur] as usize;
-            perm[cur] = DONE;
-            if src == start {
-                break;
-            }
-            items.swap(cur, src);
-            cur = src;
-        }
-    }
+    let perm: Vec<u32> = order.into_iter().map(|o| o.1).collect();
+    // A gather (independent random reads, sequential writes) rather than swaps along the
+    // permutation's cycles (a chain of dependent random accesses).
+    let mut slots: Vec<Option<Item>> = std::mem::take(items).into_iter().map(Some).collect();
+    items.extend(perm.into_iter().filter_map(|i| slots[i as usize].take()));
 }
 
 /// What every account's analysis shares.
@@ -745,14 +787,48 @@ struct Ctx<'c, 'a> {
 }
 
 impl Ctx<'_, '_> {
+    /// Touches (see [`touch`]) the strings the comparison of the accounts `range` with their
+    /// first exact candidate reads, so that their cache misses overlap.
+    fn warm(&self, range: std::ops::Range<usize>) {
+        let input = self.input;
+        let mut acc = 0u8;
+        for ai in range {
+            let a = &input.accounts[ai];
+            acc ^= touch(&a.domain)
+                ^ touch(&a.username)
+                ^ touch(&a.product)
+                ^ touch(&a.primary_ip)
+                ^ touch(a.email.as_deref().unwrap_or(""))
+                ^ touch(a.owner.as_deref().unwrap_or(""));
+            let slot = self.remote_slot[ai];
+            if slot == NONE {
+                continue;
+            }
+            let first = self.by_key.slots[slot as usize].first;
+            if first == NONE {
+                continue;
+            }
+            let rec = &input.services[first as usize];
+            acc ^= touch(&rec.service.username)
+                ^ touch(&rec.service.dedicated_ip)
+                ^ touch(rec.package.as_deref().unwrap_or(""))
+                ^ touch(rec.client_email.as_deref().unwrap_or(""));
+        }
+        std::hint::black_box(acc);
+    }
+
     /// The items of the accounts `range`, and the services they account for.
     fn accounts(&self, range: std::ops::Range<usize>) -> (Vec<Item>, Vec<u32>) {
         let input = self.input;
+        let (start, end) = (range.start, range.end);
         let mut items: Vec<Item> = Vec::with_capacity(range.len() + range.len() / 16);
         let mut accounted: Vec<u32> = Vec::with_capacity(range.len());
         let mut candidates: Vec<usize> = Vec::new();
         let uid_name = || input.meta.unique_identifier_display_name.to_lowercase();
         for ai in range {
+            if (ai - start) % BATCH == 0 {
+                self.warm(ai..(ai + BATCH).min(end));
+            }
             let acc = &input.accounts[ai];
             let keyed = &self.remote_keys[ai];
             let (Some(hkey), slot) = (keyed.get(), self.remote_slot[ai]) else {
