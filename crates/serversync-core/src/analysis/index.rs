@@ -178,6 +178,13 @@ impl<'a> KeyIndex<'a> {
     pub fn services(&self, id: u32, out: &mut Vec<usize>) -> u32 {
         out.clear();
         let slot = self.slots[id as usize];
+        if slot.first == slot.last {
+            // None or one service (the common case): no read of `next`, a cache miss each.
+            if slot.first != NONE {
+                out.push(slot.first as usize);
+            }
+            return slot.remote;
+        }
         let mut i = slot.first;
         while i != NONE {
             out.push(i as usize);
