@@ -15,6 +15,7 @@ use crate::normalize::{
     domain_key, domain_key_cow, fast_trim as t, strip_www, text_key, text_key_cow,
 };
 use index::{map_split, touch, HKey, KeyIndex, Keyed, BATCH, NONE};
+use order::sort_items;
 
 /// A service as the analysis sees it: the service itself, the product-field value of its
 /// product (the remote package name it should have, e.g. `configoption1`), and its client's
@@ -728,51 +729,6 @@ pub fn analyse_observed(
     }
 }
 
-/// Deterministic order whatever the input order: category, key, service id, then the remote
-/// account's own fields. Sorts a compact array and moves each item once.
-fn sort_items(input: &AnalysisInput<'_>, items: &mut Vec<Item>) {
-    let service_id = |it: &Item| -> Option<ServiceId> {
-        it.billing.map(|b| match b {
-            BillingRef::ThisServer(i) => input.services[i].service.id,
-            BillingRef::OtherServer(i) => input.other_live[i].service.id,
-        })
-    };
-    // One integer orders almost all items: the category in the top byte, then the key's
-    // first 15 bytes, big-endian and zero-padded (which order like the key itself up to
-    // ties). Only ties read the items again (full key, service id, account), so the sort
-    // moves 32-byte entries and rarely touches a key's text.
-    let rank = |it: &Item| -> u128 {
-        let mut b = [0u8; 16];
-        b[0] = it.category as u8;
-        let k = it.key.as_bytes();
-        let n = k.len().min(15);
-        b[1..=n].copy_from_slice(&k[..n]);
-        u128::from_be_bytes(b)
-    };
-    let mut order: Vec<(u128, u32)> = items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| (rank(it), i as u32))
-        .collect();
-    order.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0).then_with(|| {
-            let (x, y) = (&items[a.1 as usize], &items[b.1 as usize]);
-            x.key
-                .cmp(&y.key)
-                .then_with(|| service_id(x).cmp(&service_id(y)))
-                .then_with(|| {
-                    remote_order(x.remote.map(|i| &input.accounts[i]))
-                        .cmp(&remote_order(y.remote.map(|i| &input.accounts[i])))
-                })
-        })
-    });
-    let perm: Vec<u32> = order.into_iter().map(|o| o.1).collect();
-    // A gather (independent random reads, sequential writes) rather than swaps along the
-    // permutation's cycles (a chain of dependent random accesses).
-    let mut slots: Vec<Option<Item>> = std::mem::take(items).into_iter().map(Some).collect();
-    items.extend(perm.into_iter().filter_map(|i| slots[i as usize].take()));
-}
-
 /// What every account's analysis shares.
 struct Ctx<'c, 'a> {
     input: &'c AnalysisInput<'a>,
@@ -1017,29 +973,6 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// A total order on remote accounts by content, so that ties sort the same whatever the
-/// input order.
-fn remote_order(a: Option<&RemoteAccount>) -> impl Ord + '_ {
-    a.map(|a| {
-        (
-            (
-                a.unique_identifier.as_str(),
-                a.username.as_str(),
-                a.domain.as_str(),
-                a.product.as_str(),
-            ),
-            (
-                a.primary_ip.as_str(),
-                a.status.as_str(),
-                a.created,
-                a.email.as_deref(),
-                a.owner.as_deref(),
-                a.status_detail.as_deref(),
-            ),
-        )
-    })
-}
-
 impl Item {
     /// A `conflict` item for account `ai`: no billing record, no action, explained by `note`.
     fn conflict(key: String, ai: usize, note: String, related_service_ids: Vec<ServiceId>) -> Item {
@@ -1163,6 +1096,7 @@ impl Serialize for ItemView<'_> {
 }
 
 mod index;
+mod order;
 #[cfg(test)]
 mod reference;
 #[cfg(test)]

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use super::{
-    billing_identifier, compare, has_sync_diff, identifier_key, remote_order, Action, Analysis,
-    AnalysisInput, BillingRef, Category, Counts, Diff, Item,
+    billing_identifier, compare, has_sync_diff, identifier_key, order::remote_order, Action,
+    Analysis, AnalysisInput, BillingRef, Category, Counts, Diff, Item,
 };
 use crate::model::{ServiceId, ServiceStatus};
 use crate::module::UniqueIdField;
