@@ -584,9 +584,17 @@ pub fn analyse_observed(
         .iter()
         .map(|k| k.get().map_or(NONE, |k| by_key.add_remote(k)))
         .collect();
-    for (i, k) in service_keys.iter().enumerate() {
-        if let Some(k) = k.get() {
-            by_key.add_service(k, i);
+    // A service's key usually matches an account's, and the table then compares the texts:
+    // touch each batch's own key texts ahead (see `touch`).
+    for (c, chunk) in service_keys.chunks(BATCH).enumerate() {
+        let warm = chunk
+            .iter()
+            .fold(0u8, |acc, k| acc ^ k.key.as_deref().map_or(0, touch));
+        std::hint::black_box(warm);
+        for (j, k) in chunk.iter().enumerate() {
+            if let Some(k) = k.get() {
+                by_key.add_service(k, c * BATCH + j);
+            }
         }
     }
     let mut by_www = KeyIndex::new(if is_domain { ns } else { 0 }, 0);
@@ -743,12 +751,15 @@ struct Ctx<'c, 'a> {
 }
 
 impl Ctx<'_, '_> {
-    /// Touches (see [`touch`]) the strings the comparison of the accounts `range` with their
-    /// first exact candidate reads, so that their cache misses overlap.
+    /// Touches (see [`touch`]) what the comparison of the accounts `range` (at most
+    /// [`BATCH`]) with their first exact candidate reads, so that the cache misses overlap:
+    /// first the accounts' strings and the candidates' records (in one loop: independent
+    /// loads), then the strings those records point to.
     fn warm(&self, range: std::ops::Range<usize>) {
         let input = self.input;
         let mut acc = 0u8;
-        for ai in range {
+        let mut recs: [Option<&BillingRecord>; BATCH] = [None; BATCH];
+        for (slot_of_batch, ai) in recs.iter_mut().zip(range) {
             let a = &input.accounts[ai];
             acc ^= touch(&a.domain)
                 ^ touch(&a.username)
@@ -765,6 +776,13 @@ impl Ctx<'_, '_> {
                 continue;
             }
             let rec = &input.services[first as usize];
+            // The record's lines (its string headers), not yet the strings.
+            acc ^= (rec.service.username.len()
+                ^ rec.service.dedicated_ip.len()
+                ^ rec.client_email.as_ref().map_or(0, String::len)) as u8;
+            *slot_of_batch = Some(rec);
+        }
+        for rec in recs.iter().flatten() {
             acc ^= touch(&rec.service.username)
                 ^ touch(&rec.service.dedicated_ip)
                 ^ touch(rec.package.as_deref().unwrap_or(""))
