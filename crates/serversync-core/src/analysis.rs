@@ -493,7 +493,7 @@ const PARALLEL_FROM: usize = 20_000;
 
 /// Analyses one server. See the module docs and DESIGN.md §3 for the rules.
 ///
-/// Inputs of [`PARALLEL_FROM`] accounts or more use two threads (the result is the same).
+/// Inputs of 20,000 accounts or more use two threads (the result is the same).
 pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
     let threads = if input.accounts.len() >= PARALLEL_FROM {
         2
