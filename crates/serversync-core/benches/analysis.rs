@@ -3,32 +3,39 @@
 //! `cargo bench -p serversync-core --bench analysis` (add `-- --quick` or set
 //! `BENCH_QUICK=1` for 100,000 × 100,000).
 //!
-//! Prints the time of `analyse` (min and median of a few iterations), items per second, the
-//! RSS before the analysis and the peak RSS (`VmHWM`) after it, against the targets
-//! (≤ 1 s, peak RSS ≤ 1.5 GB). It then times the phases the analysis goes through, rebuilt
-//! from the crate's public functions (key normalisation, hash indexes, field comparison,
-//! item construction/sort, result drop), so the time can be attributed.
+//! Prints, from one run: the median (and min) of `analyse` (two threads) and of
+//! `analyse_threads(_, 1)` (one thread) over a few iterations; the median of a plain hash join
+//! of the same normalised keys (an `FxHashMap` of the services' keys probed with every
+//! account's key, one thread, keys normalised outside its timing), run interleaved with the
+//! analyses so that load from other jobs hits them alike; the ratios; the RSS before the
+//! analysis and the peak RSS (`VmHWM`) during it — against the targets (≤ 1 s, ≤ 2× the
+//! join, peak RSS ≤ 1.5 GB). Then (unless `BENCH_PHASES=0`) the phases of the real function
+//! as `analyse_observed` reports them, on one thread and on two.
 //!
 //! No timed assertions: this prints figures only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rustc_hash::FxHashMap;
 use serversync_core::analysis::{
-    analyse, billing_identifier, compare, identifier_key, Analysis, AnalysisInput, BillingRecord,
-    BillingRef, Item,
+    analyse, analyse_observed, analyse_threads, billing_identifier, AnalysisInput, BillingRecord,
+    Phase,
 };
 use serversync_core::model::{Service, ServiceStatus};
 use serversync_core::module::{MetaData, RemoteAccount, RemoteStatus, UniqueIdField};
-use serversync_core::normalize::domain_key;
+use serversync_core::normalize::domain_key_cow;
 use time::{Date, Duration as TDuration, Month, PrimitiveDateTime, Time};
 
 const TARGET_SECS: f64 = 1.0;
 const TARGET_RSS_BYTES: f64 = 1.5e9;
+/// The analysis may take at most this many times the plain hash join of the same keys.
+const TARGET_JOIN_RATIO: f64 = 2.0;
 const SERVER_IP: &str = "192.0.2.10";
 
 const WORDS: &[&str] = &[
@@ -324,7 +331,8 @@ fn main() {
     let iters: usize = std::env::var("BENCH_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 7 } else { 5 });
+        .unwrap_or(if quick { 7 } else { 5 })
+        .max(1);
 
     println!("== analysis benchmark: {n} remote accounts x ~{n} services, {iters} iterations ==");
     println!(
@@ -334,8 +342,10 @@ fn main() {
             .trim()
     );
     println!(
-        "machine: {} CPUs available; analyse() is single-threaded",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "machine: {} CPUs available; analyse() uses 2 threads from {} accounts, \
+         analyse_threads(_, 1) one",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        20_000
     );
     let rss_start = proc_status("VmRSS:").unwrap_or(0);
     let (data, gen_t) = time(|| generate(n, 42));
@@ -375,22 +385,48 @@ fn main() {
     println!("result: {} items, counts {:?}", items, first.counts);
     let (_, t_drop) = time(|| drop(black_box(first)));
 
+    // The join's keys are normalised outside its timing (it is the floor of "find the
+    // pairs"), after the first run so that they are not part of its peak.
+    let rss_pre_join = proc_status("VmRSS:").unwrap_or(0);
+    let (join_keys, t_norm) = time(|| JoinKeys::new(&input));
+    let join_rss = proc_status("VmRSS:").unwrap_or(0);
+
+    // The three are interleaved, so that load from other jobs hits them alike.
     let mut runs = vec![secs(t_first)];
+    let mut runs1 = Vec::new();
+    let mut joins = Vec::new();
     let mut drops = vec![secs(t_drop)];
-    for _ in 1..iters {
-        let (a, t) = time(|| analyse(&input));
-        runs.push(secs(t));
-        let (_, d) = time(|| drop(black_box(a)));
-        drops.push(secs(d));
+    let mut matched = 0usize;
+    for i in 0..iters {
+        if i > 0 {
+            let (a, t) = time(|| analyse(&input));
+            runs.push(secs(t));
+            let (_, d) = time(|| drop(black_box(a)));
+            drops.push(secs(d));
+        }
+        let (a, t) = time(|| analyse_threads(&input, 1));
+        runs1.push(secs(t));
+        drop(black_box(a));
+        let (m, t) = time(|| join_keys.join());
+        matched = m;
+        joins.push(secs(t));
     }
-    let hwm_after = proc_status("VmHWM:").unwrap_or(0);
     let min = runs.iter().copied().fold(f64::INFINITY, f64::min);
-    let runs_str: Vec<String> = runs.iter().map(|r| format!("{r:.3}")).collect();
+    let fmt_runs = |v: &[f64]| -> String {
+        v.iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("analyse() runs (s): [{}]", fmt_runs(&runs));
+    println!("analyse_threads(_, 1) runs (s): [{}]", fmt_runs(&runs1));
+    println!("plain hash join runs (s): [{}]", fmt_runs(&joins));
     let med = median(&mut runs);
+    let med1 = median(&mut runs1);
+    let med_join = median(&mut joins);
     let med_drop = median(&mut drops);
     let total_in = data.accounts.len() + data.services.len();
 
-    println!("analyse() runs (s): [{}]", runs_str.join(", "));
     println!(
         "analyse(): min {:.3} s, median {:.3} s; {:.2} M input records/s ({:.2} M items/s); \
          dropping the result: median {:.3} s more",
@@ -401,38 +437,127 @@ fn main() {
         med_drop
     );
     println!(
+        "plain hash join of the same normalised keys (FxHashMap<&str, u32> of the services' \
+         keys, probed with every account's; one thread): median {:.3} s, {} accounts with a \
+         match; normalising the keys for it (outside its timing): {:.3} s, {} of keys",
+        med_join,
+        matched,
+        secs(t_norm),
+        gb(join_rss.saturating_sub(rss_pre_join))
+    );
+    // The first run's peak: later runs share the process with the join's keys.
+    let peak = hwm_first;
+    println!(
         "memory: RSS before {}; peak during analysis {}{}; analysis' own share ≈ {} \
          (result alone ≈ {})",
         gb(rss_inputs),
-        gb(hwm_first.max(hwm_after)),
+        gb(peak),
         if hwm_reset {
             ""
         } else {
             " (VmHWM could not be reset: includes input generation)"
         },
-        gb(hwm_first
-            .max(hwm_after)
-            .saturating_sub(hwm_before.max(rss_inputs))),
+        gb(peak.saturating_sub(hwm_before.max(rss_inputs))),
         gb(rss_with_result.saturating_sub(rss_inputs)),
     );
-    let peak = hwm_first.max(hwm_after);
     println!();
+    let (na, ns) = (fmt_n(data.accounts.len()), fmt_n(data.services.len()));
     println!(
-        "analysis {} x {}: {:.2} s median, {:.2} s min (target ≤ {:.0} s) {}, peak RSS {} (target ≤ {:.1} GB) {}",
-        fmt_n(data.accounts.len()),
-        fmt_n(data.services.len()),
+        "analysis {na} x {ns}: {:.3} s median (2 threads), {:.3} s min (target ≤ {:.0} s) {}",
         med,
         min,
         TARGET_SECS,
         verdict(med <= TARGET_SECS, med / TARGET_SECS),
+    );
+    println!(
+        "analysis {na} x {ns}, one thread: {:.3} s median (target ≤ {:.0} s) {}",
+        med1,
+        TARGET_SECS,
+        verdict(med1 <= TARGET_SECS, med1 / TARGET_SECS),
+    );
+    println!(
+        "vs the plain hash join ({:.3} s): 2 threads {:.2}×, one thread {:.2}× (target ≤ {:.0}×) {} / {}",
+        med_join,
+        med / med_join,
+        med1 / med_join,
+        TARGET_JOIN_RATIO,
+        verdict(
+            med / med_join <= TARGET_JOIN_RATIO,
+            med / med_join / TARGET_JOIN_RATIO
+        ),
+        verdict(
+            med1 / med_join <= TARGET_JOIN_RATIO,
+            med1 / med_join / TARGET_JOIN_RATIO
+        ),
+    );
+    // For context only (the target is against the join alone): the join plus normalising
+    // its keys, which the analysis must do too (this normalisation is the plain one, one
+    // record after the other).
+    let floor = med_join + secs(t_norm);
+    println!(
+        "   for context: join + normalising its keys {:.3} s → 2 threads {:.2}×, one thread {:.2}×",
+        floor,
+        med / floor,
+        med1 / floor
+    );
+    println!(
+        "peak RSS {} (target ≤ {:.1} GB) {}",
         gb(peak),
         TARGET_RSS_BYTES / 1e9,
-        verdict(peak as f64 <= TARGET_RSS_BYTES, peak as f64 / TARGET_RSS_BYTES),
+        verdict(
+            peak as f64 <= TARGET_RSS_BYTES,
+            peak as f64 / TARGET_RSS_BYTES
+        ),
     );
     println!();
+    drop(join_keys);
 
     if std::env::var("BENCH_PHASES").map_or(true, |v| v != "0") {
-        phases(&input, &data);
+        phases(&input);
+    }
+}
+
+/// The normalised keys of both sides, borrowed where the record already holds its key
+/// (as the analysis does), for the plain hash join.
+struct JoinKeys<'a> {
+    services: Vec<Cow<'a, str>>,
+    accounts: Vec<Cow<'a, str>>,
+}
+
+impl<'a> JoinKeys<'a> {
+    fn new(input: &AnalysisInput<'a>) -> Self {
+        let field = &input.meta.unique_identifier_field;
+        JoinKeys {
+            services: input
+                .services
+                .iter()
+                .filter_map(|r| domain_key_cow(billing_identifier(field, &r.service)))
+                .collect(),
+            accounts: input
+                .accounts
+                .iter()
+                .filter_map(|a| domain_key_cow(&a.unique_identifier))
+                .collect(),
+        }
+    }
+
+    /// Build a map of the services' keys (sized from their count), probe it with every
+    /// account's key; returns how many accounts found a service.
+    fn join(&self) -> usize {
+        let mut map: FxHashMap<&str, u32> =
+            FxHashMap::with_capacity_and_hasher(self.services.len(), Default::default());
+        for (i, k) in self.services.iter().enumerate() {
+            map.entry(k.as_ref()).or_insert(i as u32);
+        }
+        let mut hits = 0usize;
+        for k in &self.accounts {
+            if let Some(&i) = map.get(k.as_ref()) {
+                hits += 1;
+                black_box(i);
+            }
+        }
+        black_box(&map);
+        hits
     }
 }
 
@@ -456,287 +581,33 @@ fn fmt_n(n: usize) -> String {
     out
 }
 
-/// Phases of the analysis, rebuilt from public functions (approximate: the real function
-/// interleaves them). Each phase is timed alone; best of 3.
-fn phases(input: &AnalysisInput<'_>, data: &Data) {
-    println!("-- phases (rebuilt from public API; best of 3) --");
-    let field = &input.meta.unique_identifier_field;
-    let best = |f: &mut dyn FnMut() -> Duration| -> f64 {
-        (0..3).map(|_| secs(f())).fold(f64::INFINITY, f64::min)
-    };
-    let mut report = Vec::<(&str, f64)>::new();
-
-    // 1. Key normalisation (remote side, then billing side).
-    let t_rkeys = best(&mut || {
-        let (v, t) = time(|| {
-            input
-                .accounts
-                .iter()
-                .map(|a| identifier_key(field, &a.unique_identifier))
-                .collect::<Vec<_>>()
-        });
-        drop(black_box(v));
-        t
-    });
-    report.push((
-        "domain_key, remote side (alloc Vec<Option<String>>)",
-        t_rkeys,
-    ));
-    let t_skeys = best(&mut || {
-        let (v, t) = time(|| {
-            input
-                .services
-                .iter()
-                .map(|r| identifier_key(field, billing_identifier(field, &r.service)))
-                .collect::<Vec<_>>()
-        });
-        drop(black_box(v));
-        t
-    });
-    report.push(("domain_key, billing side", t_skeys));
-    // domain_key alone on ASCII (fast path) vs the non-plain inputs (IDNA path).
-    let plain: Vec<&str> = input
-        .services
-        .iter()
-        .map(|r| r.service.domain.as_str())
-        .collect();
-    let (idna_inputs, ascii_inputs): (Vec<&str>, Vec<&str>) = plain.iter().partition(|d| {
-        !d.is_ascii()
-            || d.chars().any(|c| c.is_ascii_uppercase())
-            || d.ends_with('.')
-            || d.contains("xn--")
-    });
-    let t_ascii = best(&mut || {
-        time(|| {
-            for d in &ascii_inputs {
-                black_box(domain_key(d));
-            }
-        })
-        .1
-    });
-    let t_idna = best(&mut || {
-        time(|| {
-            for d in &idna_inputs {
-                black_box(domain_key(d));
-            }
-        })
-        .1
-    });
-    let t_lower = best(&mut || {
-        time(|| {
-            for d in &ascii_inputs {
-                black_box(d.trim().to_ascii_lowercase());
-            }
-        })
-        .1
-    });
-    println!(
-        "   baseline: trim + to_ascii_lowercase (one String alloc) on the plain inputs {:.3} s ({:.0} ns each)",
-        t_lower,
-        t_lower * 1e9 / ascii_inputs.len().max(1) as f64
-    );
-    println!(
-        "   domain_key: {} plain inputs {:.3} s ({:.0} ns each); {} non-plain (upper/dot/IDN) {:.3} s ({:.0} ns each)",
-        ascii_inputs.len(),
-        t_ascii,
-        t_ascii * 1e9 / ascii_inputs.len().max(1) as f64,
-        idna_inputs.len(),
-        t_idna,
-        t_idna * 1e9 / idna_inputs.len().max(1) as f64
-    );
-
-    let remote_keys: Vec<Option<String>> = input
-        .accounts
-        .iter()
-        .map(|a| identifier_key(field, &a.unique_identifier))
-        .collect();
-    let service_keys: Vec<Option<String>> = input
-        .services
-        .iter()
-        .map(|r| identifier_key(field, billing_identifier(field, &r.service)))
-        .collect();
-
-    // 2. Hash indexes (as analyse builds them: &str keys, SipHash).
-    let t_index = best(&mut || {
-        let (v, t) = time(|| {
-            let mut count: HashMap<&str, u32> = HashMap::with_capacity(remote_keys.len());
-            for k in remote_keys.iter().flatten() {
-                *count.entry(k.as_str()).or_insert(0) += 1;
-            }
-            let mut by_key: HashMap<&str, Vec<usize>> = HashMap::with_capacity(service_keys.len());
-            for (i, k) in service_keys.iter().enumerate() {
-                if let Some(k) = k {
-                    by_key.entry(k.as_str()).or_default().push(i);
+/// The phases of the real function ([`analyse_observed`] reports the end of each), on one
+/// thread and on two: the median of 3 runs per phase.
+fn phases(input: &AnalysisInput<'_>) {
+    for threads in [1usize, 2] {
+        println!("-- phases of analyse_threads(_, {threads}), median of 3 runs --");
+        let mut per: Vec<Vec<f64>> = vec![Vec::new(); Phase::ALL.len()];
+        let mut totals = Vec::new();
+        for _ in 0..3 {
+            let start = Instant::now();
+            let mut last = start;
+            let mut seen = Vec::new();
+            let a = analyse_observed(input, threads, &mut |p| {
+                let now = Instant::now();
+                seen.push((p, secs(now - last)));
+                last = now;
+            });
+            totals.push(secs(start.elapsed()));
+            drop(black_box(a));
+            for (p, t) in seen {
+                if let Some(i) = Phase::ALL.iter().position(|q| *q == p) {
+                    per[i].push(t);
                 }
             }
-            (count, by_key)
-        });
-        drop(black_box(v));
-        t
-    });
-    report.push((
-        "hash indexes (remote counts + by_key Vec<usize> per key)",
-        t_index,
-    ));
-
-    let mut by_key: HashMap<&str, Vec<usize>> = HashMap::with_capacity(service_keys.len());
-    for (i, k) in service_keys.iter().enumerate() {
-        if let Some(k) = k {
-            by_key.entry(k.as_str()).or_default().push(i);
         }
+        for (p, v) in Phase::ALL.iter().zip(per.iter_mut()) {
+            println!("   {:<40} {:>7.3} s", p.as_str(), median(v));
+        }
+        println!("   {:<40} {:>7.3} s", "total", median(&mut totals));
     }
-    // 3. Lookups + compare() of every candidate.
-    let t_lookup = best(&mut || {
-        time(|| {
-            let mut hits = 0usize;
-            for k in remote_keys.iter().flatten() {
-                if let Some(v) = by_key.get(k.as_str()) {
-                    hits += v.len();
-                }
-            }
-            black_box(hits)
-        })
-        .1
-    });
-    report.push(("hash lookups (one per remote account)", t_lookup));
-    let pairs: Vec<(usize, usize)> = remote_keys
-        .iter()
-        .enumerate()
-        .filter_map(|(ai, k)| {
-            let k = k.as_deref()?;
-            by_key.get(k).map(|v| v.iter().map(move |&si| (ai, si)))
-        })
-        .flatten()
-        .collect();
-    let t_compare = best(&mut || {
-        let (v, t) = time(|| {
-            pairs
-                .iter()
-                .map(|&(ai, si)| {
-                    compare(
-                        input.meta,
-                        input.server_ip,
-                        &input.accounts[ai],
-                        &input.services[si],
-                    )
-                })
-                .collect::<Vec<_>>()
-        });
-        drop(black_box(v));
-        t
-    });
-    report.push(("compare() of every candidate pair", t_compare));
-    println!(
-        "   compare(): {} pairs, {:.0} ns per pair",
-        pairs.len(),
-        t_compare * 1e9 / pairs.len().max(1) as f64
-    );
-    // compare() sub-costs on the pairs: date formatting, e-mail lower-casing, IP parse.
-    let t_dates = best(&mut || {
-        time(|| {
-            for &(ai, si) in &pairs {
-                if let Some(c) = input.accounts[ai].created {
-                    black_box(serversync_core::model::format_date(c.date()));
-                }
-                if let Some(d) = input.services[si].service.regdate {
-                    black_box(serversync_core::model::format_date(d));
-                }
-            }
-        })
-        .1
-    });
-    let t_email = best(&mut || {
-        time(|| {
-            for &(ai, si) in &pairs {
-                let a = input.accounts[ai].email.as_deref().unwrap_or("");
-                let b = input.services[si].client_email.as_deref().unwrap_or("");
-                black_box(a.trim().to_lowercase() == b.trim().to_lowercase());
-            }
-        })
-        .1
-    });
-    let t_dk2 = best(&mut || {
-        time(|| {
-            for &(ai, si) in &pairs {
-                black_box(
-                    domain_key(&input.accounts[ai].domain)
-                        == domain_key(&input.services[si].service.domain),
-                );
-            }
-        })
-        .1
-    });
-    println!(
-        "   inside compare(): 2× format_date {:.3} s; e-mail to_lowercase ×2 {:.3} s; domain_key ×2 again {:.3} s",
-        t_dates, t_email, t_dk2
-    );
-
-    // 4. Item construction: key.to_string() + Vec allocations per item.
-    let t_items = best(&mut || {
-        let (v, t) = time(|| {
-            remote_keys
-                .iter()
-                .enumerate()
-                .map(|(ai, k)| Item {
-                    category: serversync_core::analysis::Category::InSync,
-                    key: k.clone().unwrap_or_default(),
-                    remote: Some(ai),
-                    billing: Some(BillingRef::ThisServer(
-                        ai.min(input.services.len().saturating_sub(1)),
-                    )),
-                    diffs: Vec::new(),
-                    actions: &[],
-                    notes: Vec::new(),
-                    related_service_ids: Vec::new(),
-                })
-                .collect::<Vec<_>>()
-        });
-        drop(black_box(v));
-        t
-    });
-    report.push(("Item construction (key String copy per item)", t_items));
-
-    // 5. The final sort, on a shuffled copy of a real result.
-    let analysis: Analysis = analyse(input);
-    let mut items = analysis.items.clone();
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let sid = |it: &Item| it.service_id(input);
-    let t_sort = best(&mut || {
-        items.shuffle(&mut rng);
-        time(|| {
-            items.sort_unstable_by(|a, b| {
-                a.category
-                    .cmp(&b.category)
-                    .then_with(|| a.key.cmp(&b.key))
-                    .then_with(|| sid(a).cmp(&sid(b)))
-                    .then_with(|| {
-                        let ra = a
-                            .remote_account(input)
-                            .map(|r| (&r.unique_identifier, &r.username));
-                        let rb = b
-                            .remote_account(input)
-                            .map(|r| (&r.unique_identifier, &r.username));
-                        ra.cmp(&rb)
-                    })
-            })
-        })
-        .1
-    });
-    report.push((
-        "final sort of the items (category, key, service id, …)",
-        t_sort,
-    ));
-    let (_, t_drop) = time(|| drop(black_box(analysis)));
-    report.push(("dropping the result (outside analyse)", secs(t_drop)));
-    drop(items);
-
-    let sum: f64 = report.iter().take(report.len() - 1).map(|r| r.1).sum();
-    for (name, t) in &report {
-        println!("   {:<62} {:>7.3} s", name, t);
-    }
-    println!(
-        "   {:<62} {:>7.3} s (phases inside analyse, approximate)",
-        "sum", sum
-    );
-    let _ = data;
 }

@@ -14,6 +14,8 @@ use crate::module::{MetaData, RemoteAccount, RemoteStatus, UniqueIdField};
 use crate::normalize::{
     domain_key, domain_key_cow, fast_trim as t, strip_www, text_key, text_key_cow,
 };
+use index::{map_split, touch, HKey, KeyIndex, Keyed, BATCH, NONE};
+use order::sort_items;
 
 /// A service as the analysis sees it: the service itself, the product-field value of its
 /// product (the remote package name it should have, e.g. `configoption1`), and its client's
@@ -488,46 +490,6 @@ fn has_sync_diff(diffs: &[Diff]) -> bool {
     diffs.iter().any(|d| d.field != Field::Email)
 }
 
-/// FxHash (rustc's hasher): the analysis hashes millions of short keys, where SipHash's
-/// flooding resistance buys nothing (keys come from our own panels and billing) and costs
-/// most of the index time.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        // FxHash leaves the low bits weak, and hashbrown picks buckets with them: mix once
-        // (splitmix64's finaliser) so that similar keys do not pile into one probe chain.
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
-
-fn fx_map<K, V>(cap: usize) -> FxMap<K, V> {
-    HashMap::with_capacity_and_hasher(cap, Default::default())
-}
-
 /// The comparison key of an identifier, borrowed when the input already is one.
 fn key_cow<'a>(field: &UniqueIdField, raw: &'a str) -> Option<Cow<'a, str>> {
     match field {
@@ -536,130 +498,144 @@ fn key_cow<'a>(field: &UniqueIdField, raw: &'a str) -> Option<Cow<'a, str>> {
     }
 }
 
-const NONE: u32 = u32::MAX;
-
-/// Per key: the newest service with it (chained to older ones through `next`, so there is
-/// no vector per key) and how many remote accounts carry it. One map serves both sides.
-#[derive(Clone, Copy)]
-struct Slot {
-    first: u32,
-    remote: u32,
-}
-
-struct KeyIndex<'a> {
-    slots: FxMap<&'a str, Slot>,
-    next: Vec<u32>,
-}
-
-impl<'a> KeyIndex<'a> {
-    fn new(services: usize, keys: usize) -> Self {
-        KeyIndex {
-            slots: fx_map(keys),
-            next: vec![NONE; services],
-        }
-    }
-    fn insert_service(&mut self, key: &'a str, i: usize) {
-        let slot = self.slots.entry(key).or_insert(Slot {
-            first: NONE,
-            remote: 0,
-        });
-        self.next[i] = slot.first;
-        slot.first = i as u32;
-    }
-    fn count_remote(&mut self, key: &'a str) {
-        self.slots
-            .entry(key)
-            .or_insert(Slot {
-                first: NONE,
-                remote: 0,
-            })
-            .remote += 1;
-    }
-    fn remote_count(&self, key: &str) -> u32 {
-        self.slots.get(key).map_or(0, |s| s.remote)
-    }
-    /// The services with `key` in input order, and how many remote accounts carry it.
-    fn get(&self, key: &str, out: &mut Vec<usize>) -> u32 {
-        out.clear();
-        let Some(slot) = self.slots.get(key) else {
-            return 0;
-        };
-        let mut i = slot.first;
-        while i != NONE {
-            out.push(i as usize);
-            i = self.next[i as usize];
-        }
-        out.reverse();
-        slot.remote
-    }
-}
-
-/// Computes keys on two threads for large inputs (the analysis has two cores to use).
-fn keys_of<'a, T: Sync>(
-    items: &'a [T],
-    f: impl Fn(&'a T) -> Option<Cow<'a, str>> + Sync,
-) -> Vec<Option<Cow<'a, str>>> {
-    const PARALLEL_FROM: usize = 20_000;
-    if items.len() < PARALLEL_FROM {
-        return items.iter().map(&f).collect();
-    }
-    let mid = items.len() / 2;
-    let (a, b) = items.split_at(mid);
-    std::thread::scope(|sc| {
-        let h = sc.spawn(|| b.iter().map(&f).collect::<Vec<_>>());
-        let mut out: Vec<_> = a.iter().map(&f).collect();
-        out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        out
-    })
-}
+/// Inputs from this many accounts on are analysed on two threads by [`analyse`] (below it,
+/// starting a thread costs more than it saves).
+const PARALLEL_FROM: usize = 20_000;
 
 /// Analyses one server. See the module docs and DESIGN.md §3 for the rules.
+///
+/// Inputs of 20,000 accounts or more use two threads (the result is the same).
 pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
+    let threads = if input.accounts.len() >= PARALLEL_FROM {
+        2
+    } else {
+        1
+    };
+    analyse_threads(input, threads)
+}
+
+/// [`analyse`] on `threads` threads: 1 runs on the calling thread; 2 or more split the key
+/// normalisation and the accounts into two halves (the work has two independent halves;
+/// more threads are not used). The result does not depend on `threads` (benchmarks compare
+/// the single-thread figure with the default).
+pub fn analyse_threads(input: &AnalysisInput<'_>, threads: usize) -> Analysis {
+    analyse_observed(input, threads, &mut |_| {})
+}
+
+/// A step of the analysis, as reported to [`analyse_observed`]'s observer when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Normalising and hashing the identifier keys of both sides.
+    Keys,
+    /// Building the key index (both sides, the `www.` fallback, other servers' services).
+    Index,
+    /// Matching every account, comparing it with its candidates, building its items.
+    Accounts,
+    /// The services no account accounts for (`not_on_server`, `pending_not_on_server`),
+    /// and the accounts' lenient-read notes.
+    Services,
+    /// Sorting the items.
+    Sort,
+}
+
+impl Phase {
+    /// Every phase, in the order they run.
+    pub const ALL: [Phase; 5] = [
+        Phase::Keys,
+        Phase::Index,
+        Phase::Accounts,
+        Phase::Services,
+        Phase::Sort,
+    ];
+
+    /// A short name for printouts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Keys => "normalise + hash keys",
+            Phase::Index => "key index",
+            Phase::Accounts => "match + compare + account items",
+            Phase::Services => "services not on the server + notes",
+            Phase::Sort => "sort items",
+        }
+    }
+}
+
+/// [`analyse_threads`], calling `observe` at the end of each [`Phase`] (the benchmark times
+/// the phases of the real function with it; the analysis itself does no timing or IO).
+pub fn analyse_observed(
+    input: &AnalysisInput<'_>,
+    threads: usize,
+    observe: &mut dyn FnMut(Phase),
+) -> Analysis {
     let field = &input.meta.unique_identifier_field;
     let is_domain = *field == UniqueIdField::Domain;
 
-    // Each side is keyed on two threads (the machine's two cores).
-    let remote_keys = keys_of(input.accounts, |a| key_cow(field, &a.unique_identifier));
-    let service_keys = keys_of(input.services, |r| {
-        key_cow(field, billing_identifier(field, &r.service))
-    });
-
-    let mut by_key = KeyIndex::new(
-        service_keys.len(),
-        service_keys.len() + service_keys.len() / 8,
+    // Each key is normalised and hashed once, in one pass over its record.
+    let remote_keys = map_split(
+        input.accounts,
+        threads,
+        |a| touch(&a.unique_identifier),
+        |a| Keyed::new(key_cow(field, &a.unique_identifier)),
     );
-    for (i, k) in service_keys.iter().enumerate() {
-        if let Some(k) = k {
-            by_key.insert_service(k.as_ref(), i);
+    let service_keys = map_split(
+        input.services,
+        threads,
+        |r| touch(billing_identifier(field, &r.service)),
+        |r| Keyed::new(key_cow(field, billing_identifier(field, &r.service))),
+    );
+    observe(Phase::Keys);
+
+    // Sized from the local record counts: at most every key of the larger side is new, plus
+    // a margin for the keys of the smaller side that the other lacks.
+    let (na, ns) = (remote_keys.len(), service_keys.len());
+    let mut by_key = KeyIndex::new(ns, na.max(ns) + na.min(ns) / 8);
+    // Accounts first, so that slot numbers follow account order and the per-account pass
+    // below reads the slots front to back; each account keeps its slot: no second lookup.
+    let remote_slot: Vec<u32> = remote_keys
+        .iter()
+        .map(|k| k.get().map_or(NONE, |k| by_key.add_remote(k)))
+        .collect();
+    // A service's key usually matches an account's, and the table then compares the texts:
+    // touch each batch's own key texts ahead (see `touch`).
+    for (c, chunk) in service_keys.chunks(BATCH).enumerate() {
+        let warm = chunk
+            .iter()
+            .fold(0u8, |acc, k| acc ^ k.key.as_deref().map_or(0, touch));
+        std::hint::black_box(warm);
+        for (j, k) in chunk.iter().enumerate() {
+            if let Some(k) = k.get() {
+                by_key.add_service(k, c * BATCH + j);
+            }
         }
     }
-    for k in remote_keys.iter().flatten() {
-        by_key.count_remote(k.as_ref());
-    }
-    let mut by_www = KeyIndex::new(service_keys.len(), 0);
+    let mut by_www = KeyIndex::new(if is_domain { ns } else { 0 }, 0);
     if is_domain {
         for (i, k) in service_keys.iter().enumerate() {
             // The `www.` fallback may only pick a service no remote account matches exactly.
-            if let Some(stripped) = k.as_deref().and_then(strip_www) {
-                if by_key.remote_count(k.as_deref().unwrap_or("")) == 0 {
-                    by_www.insert_service(stripped, i);
+            let Some(key) = k.get() else { continue };
+            if let Some(stripped) = strip_www(key.s) {
+                if by_key.remote_count(key) == 0 {
+                    by_www.add_service(HKey::of(stripped), i);
                 }
             }
         }
     }
-    let mut other_by_key: FxMap<String, Vec<usize>> = fx_map(0);
+    let mut other_by_key: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, r) in input.other_live.iter().enumerate() {
         if let Some(k) = identifier_key(field, billing_identifier(field, &r.service)) {
-            if by_key.remote_count(&k) > 0 {
+            if by_key.remote_count(HKey::of(&k)) > 0 {
                 other_by_key.entry(k).or_default().push(i);
             }
         }
     }
 
+    observe(Phase::Index);
+
     let ctx = Ctx {
         input,
         is_domain,
         remote_keys: &remote_keys,
+        remote_slot: &remote_slot,
         service_keys: &service_keys,
         by_key: &by_key,
         by_www: &by_www,
@@ -667,7 +643,7 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
     };
     // The accounts are independent of each other: two halves on two threads.
     let n = input.accounts.len();
-    let (mut items, accounted_lists) = if n >= 20_000 {
+    let (mut items, accounted_lists) = if threads >= 2 && n >= 2 {
         let mid = n / 2;
         std::thread::scope(|sc| {
             let h = sc.spawn(|| ctx.accounts(mid..n));
@@ -680,6 +656,10 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         let (items, acc) = ctx.accounts(0..n);
         (items, [acc, Vec::new()])
     };
+    observe(Phase::Accounts);
+    // Only the services' keys are needed from here: free the index before the sort's peak.
+    drop((by_key, by_www, other_by_key, remote_slot));
+    drop(remote_keys);
     let mut accounted = vec![false; input.services.len()];
     for list in &accounted_lists {
         for &i in list {
@@ -711,7 +691,7 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
                 notes.push("the listing was incomplete: termination is not offered".into());
             }
         }
-        if service_keys[si].is_none() {
+        if service_keys[si].key.is_none() {
             notes.push(format!(
                 "the service has no usable {} in billing",
                 input.meta.unique_identifier_display_name.to_lowercase()
@@ -719,7 +699,7 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         }
         items.push(Item {
             category,
-            key: service_keys[si].as_deref().unwrap_or("").to_string(),
+            key: service_keys[si].key.as_deref().unwrap_or("").to_string(),
             remote: None,
             billing: Some(BillingRef::ThisServer(si)),
             diffs: Vec::new(),
@@ -740,7 +720,10 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
         }
     }
 
+    observe(Phase::Services);
+
     sort_items(input, &mut items);
+    observe(Phase::Sort);
 
     let mut counts = Counts::default();
     for it in &items {
@@ -765,57 +748,75 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
     }
 }
 
-/// Deterministic order whatever the input order: category, key, service id, then the remote
-/// account's own fields. Sorts a compact array and moves each item once.
-fn sort_items(input: &AnalysisInput<'_>, items: &mut Vec<Item>) {
-    let service_id = |it: &Item| -> Option<ServiceId> {
-        it.billing.map(|b| match b {
-            BillingRef::ThisServer(i) => input.services[i].service.id,
-            BillingRef::OtherServer(i) => input.other_live[i].service.id,
-        })
-    };
-    let mut order: Vec<(Category, &str, Option<ServiceId>, u32)> = items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| (it.category, it.key.as_ref(), service_id(it), i as u32))
-        .collect();
-    order.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| a.1.cmp(b.1))
-            .then_with(|| a.2.cmp(&b.2))
-            .then_with(|| {
-                let ra = items[a.3 as usize].remote.map(|i| &input.accounts[i]);
-                let rb = items[b.3 as usize].remote.map(|i| &input.accounts[i]);
-                remote_order(ra).cmp(&remote_order(rb))
-            })
-    });
-    let perm: Vec<u32> = order.into_iter().map(|o| o.3).collect();
-    let mut slots: Vec<Option<Item>> = std::mem::take(items).into_iter().map(Some).collect();
-    items.extend(perm.into_iter().filter_map(|i| slots[i as usize].take()));
-}
-
 /// What every account's analysis shares.
 struct Ctx<'c, 'a> {
     input: &'c AnalysisInput<'a>,
     is_domain: bool,
-    remote_keys: &'c [Option<Cow<'a, str>>],
-    service_keys: &'c [Option<Cow<'a, str>>],
+    remote_keys: &'c [Keyed<'a>],
+    /// Per account: its key's slot in `by_key` (`NONE` without a key).
+    remote_slot: &'c [u32],
+    service_keys: &'c [Keyed<'a>],
     by_key: &'c KeyIndex<'c>,
     by_www: &'c KeyIndex<'c>,
-    other_by_key: &'c FxMap<String, Vec<usize>>,
+    other_by_key: &'c HashMap<String, Vec<usize>>,
 }
 
 impl Ctx<'_, '_> {
+    /// Touches (see [`touch`]) what the comparison of the accounts `range` (at most
+    /// [`BATCH`]) with their first exact candidate reads, so that the cache misses overlap:
+    /// first the accounts' strings and the candidates' records (in one loop: independent
+    /// loads), then the strings those records point to.
+    fn warm(&self, range: std::ops::Range<usize>) {
+        let input = self.input;
+        let mut acc = 0u8;
+        let mut recs: [Option<&BillingRecord>; BATCH] = [None; BATCH];
+        for (slot_of_batch, ai) in recs.iter_mut().zip(range) {
+            let a = &input.accounts[ai];
+            acc ^= touch(&a.domain)
+                ^ touch(&a.username)
+                ^ touch(&a.product)
+                ^ touch(&a.primary_ip)
+                ^ touch(a.email.as_deref().unwrap_or(""))
+                ^ touch(a.owner.as_deref().unwrap_or(""));
+            let slot = self.remote_slot[ai];
+            if slot == NONE {
+                continue;
+            }
+            let first = self.by_key.slots[slot as usize].first;
+            if first == NONE {
+                continue;
+            }
+            let rec = &input.services[first as usize];
+            // The record's lines (its string headers), not yet the strings.
+            acc ^= (rec.service.username.len()
+                ^ rec.service.dedicated_ip.len()
+                ^ rec.client_email.as_ref().map_or(0, String::len)) as u8;
+            *slot_of_batch = Some(rec);
+        }
+        for rec in recs.iter().flatten() {
+            acc ^= touch(&rec.service.username)
+                ^ touch(&rec.service.dedicated_ip)
+                ^ touch(rec.package.as_deref().unwrap_or(""))
+                ^ touch(rec.client_email.as_deref().unwrap_or(""));
+        }
+        std::hint::black_box(acc);
+    }
+
     /// The items of the accounts `range`, and the services they account for.
     fn accounts(&self, range: std::ops::Range<usize>) -> (Vec<Item>, Vec<u32>) {
         let input = self.input;
+        let (start, end) = (range.start, range.end);
         let mut items: Vec<Item> = Vec::with_capacity(range.len() + range.len() / 16);
         let mut accounted: Vec<u32> = Vec::with_capacity(range.len());
         let mut candidates: Vec<usize> = Vec::new();
         let uid_name = || input.meta.unique_identifier_display_name.to_lowercase();
         for ai in range {
+            if (ai - start) % BATCH == 0 {
+                self.warm(ai..(ai + BATCH).min(end));
+            }
             let acc = &input.accounts[ai];
-            let Some(key_cow) = self.remote_keys[ai].as_ref() else {
+            let keyed = &self.remote_keys[ai];
+            let (Some(hkey), slot) = (keyed.get(), self.remote_slot[ai]) else {
                 items.push(Item::conflict(
                     String::new(),
                     ai,
@@ -828,12 +829,12 @@ impl Ctx<'_, '_> {
                 ));
                 continue;
             };
-            let key: &str = key_cow.as_ref();
-            let shared = self.by_key.get(key, &mut candidates);
+            let key: &str = hkey.s;
+            let shared = self.by_key.services(slot, &mut candidates);
             if shared > 1 && candidates.is_empty() && self.is_domain {
                 // A billing `www.` form of the shared key belongs to the conflict as well: it
                 // must not be offered for termination while the accounts exist.
-                self.by_www.get(key, &mut candidates);
+                self.by_www.get(hkey, &mut candidates);
             }
             if shared > 1 {
                 let related: Vec<ServiceId> = candidates
@@ -856,8 +857,10 @@ impl Ctx<'_, '_> {
             }
 
             let mut notes = Vec::new();
+            // Exact candidates carry the account's own key; `www.` ones their own.
+            let exact = !candidates.is_empty();
             if candidates.is_empty() && self.is_domain {
-                self.by_www.get(key, &mut candidates);
+                self.by_www.get(hkey, &mut candidates);
                 if candidates.len() == 1 {
                     notes.push(
                         "matched by removing a leading \"www.\" from the billing domain".into(),
@@ -869,8 +872,10 @@ impl Ctx<'_, '_> {
 
             if !candidates.is_empty() {
                 let compare_with = |si: usize| {
-                    let keys = if self.is_domain {
-                        Some((key, self.service_keys[si].as_deref()))
+                    let keys = if self.is_domain && exact {
+                        Some((key, Some(key)))
+                    } else if self.is_domain {
+                        Some((key, self.service_keys[si].key.as_deref()))
                     } else {
                         None
                     };
@@ -992,29 +997,6 @@ impl Ctx<'_, '_> {
         }
         (items, accounted)
     }
-}
-
-/// A total order on remote accounts by content, so that ties sort the same whatever the
-/// input order.
-fn remote_order(a: Option<&RemoteAccount>) -> impl Ord + '_ {
-    a.map(|a| {
-        (
-            (
-                a.unique_identifier.as_str(),
-                a.username.as_str(),
-                a.domain.as_str(),
-                a.product.as_str(),
-            ),
-            (
-                a.primary_ip.as_str(),
-                a.status.as_str(),
-                a.created,
-                a.email.as_deref(),
-                a.owner.as_deref(),
-                a.status_detail.as_deref(),
-            ),
-        )
-    })
 }
 
 impl Item {
@@ -1139,5 +1121,9 @@ impl Serialize for ItemView<'_> {
     }
 }
 
+mod index;
+mod order;
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 pub(crate) mod tests;

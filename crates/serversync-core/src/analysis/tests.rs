@@ -524,7 +524,7 @@ fn arb_domain() -> impl Strategy<Value = String> {
         })
 }
 
-fn arb_account() -> impl Strategy<Value = RemoteAccount> {
+pub(crate) fn arb_account() -> impl Strategy<Value = RemoteAccount> {
     (
         arb_domain(),
         prop::sample::select(vec!["u1", "u2", "U1"]),
@@ -548,11 +548,11 @@ fn arb_account() -> impl Strategy<Value = RemoteAccount> {
         })
 }
 
-fn arb_service() -> impl Strategy<Value = (String, ServiceStatus, bool)> {
+pub(crate) fn arb_service() -> impl Strategy<Value = (String, ServiceStatus, bool)> {
     (arb_domain(), arb_status(), any::<bool>())
 }
 
-fn build_services(
+pub(crate) fn build_services(
     raw: &[(String, ServiceStatus, bool)],
     id0: i64,
     server: i64,
