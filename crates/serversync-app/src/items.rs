@@ -146,8 +146,12 @@ pub struct RunView {
 impl RunView {
     fn from_run(run: Run) -> Result<RunView> {
         let d: Doc = match &run.analysis_json {
+            // What core wrote no longer reads back: the database is damaged, not the request.
             Some(j) => serde_json::from_str(j).map_err(|e| {
-                AppError::Invalid(format!("run {}: stored analysis unreadable: {e}", run.id))
+                AppError::Store(serversync_store::StoreError::Corrupt(format!(
+                    "runs.id={} analysis_json: stored analysis unreadable: {e}",
+                    run.id
+                )))
             })?,
             // A failed listing has no analysis: an empty view of it.
             None => Doc {
@@ -368,7 +372,7 @@ impl App {
         let view = Arc::new(
             tokio::task::spawn_blocking(move || RunView::from_run(run))
                 .await
-                .map_err(|e| AppError::Invalid(format!("reading run {run_id}: {e}")))??,
+                .map_err(|e| AppError::Internal(format!("reading run {run_id}: {e}")))??,
         );
         cache.put(view.clone());
         Ok(view)
