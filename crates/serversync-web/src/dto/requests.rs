@@ -217,8 +217,7 @@ impl<const IDS: bool> utoipa::PartialSchema for Targets<IDS> {
                         .minimum(Some(1)),
                 )
                 .item(ObjectBuilder::new().schema_type(Type::String))
-                .build()
-                .into();
+                .build();
             RefOr::T(Schema::from(one))
         } else {
             ObjectBuilder::new().schema_type(Type::String).into()
