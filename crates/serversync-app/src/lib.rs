@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 mod apply;
 pub mod auth;
+pub mod edits;
 pub mod items;
 pub mod jobs;
 mod lease;
@@ -33,7 +34,6 @@ pub mod records;
 pub mod secrets;
 pub mod servers_edit;
 pub mod states;
-pub mod web_support;
 
 pub use apply::{
     ApplyReport, ApplyRequest, Chosen, ItemOutcome, ItemRef, ItemResult, REFUSED_EVENT,

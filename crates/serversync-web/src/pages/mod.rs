@@ -22,6 +22,8 @@ use crate::{WebError, WebState};
 
 mod chart;
 mod client_search;
+mod csv;
+mod form_picks;
 mod pager;
 mod records;
 mod runs;

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 use serde_json::Value;
-use serversync_app::web_support::ProductInput;
+use serversync_app::edits::ProductInput;
 use serversync_app::AppError;
 use serversync_core::model::{format_date, Client, Product, Service};
 use serversync_store::AuditFilter;

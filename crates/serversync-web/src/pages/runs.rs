@@ -9,14 +9,15 @@ use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
+use serversync_app::edits::selection_from_picks;
 use serversync_app::items::{category_counts, ItemQuery, RunView, StoredItem};
 use serversync_app::states::{any_stale, audit_href, ItemStatus};
-use serversync_app::web_support::{items_csv, selection_from_form};
 use serversync_app::{AppError, ApplyReport, ApplyRequest, ImportDefaults, ItemOutcome};
 use serversync_core::analysis::{Action, Category, Field};
 use serversync_core::model::{parse_date, Server};
 use serversync_core::module::{format_created, SkippedRecord};
 
+use super::csv::items_csv;
 use super::pager::{page_links, PageLink};
 use super::selection::{remember, run_href, shown_page};
 use super::{fmt_time, query_string};
@@ -667,11 +668,11 @@ async fn review_or_apply(
         f.c = remember(st, user, &view, &shown, &f.c).await?;
     }
     let v = view.clone();
-    let (c, all) = (f.c.clone(), f.all.clone());
+    let (picks, wholes) = super::form_picks::parse(&f.c, &f.all)?;
     // Fresh states: a review or an apply must not trust a cached "open".
     let states = st.app.compute_item_states(&view).await?;
     let (selection, selected) =
-        tokio::task::spawn_blocking(move || selection_from_form(&v, &c, &all, &states))
+        tokio::task::spawn_blocking(move || selection_from_picks(&v, &picks, &wholes, &states))
             .await
             .map_err(|e| WebError::Internal(format!("selection: {e}")))??;
     let defaults = f.defaults()?;
