@@ -3,10 +3,13 @@
 //!
 //! [`API_ROUTES`] is the one list of routes: [`routes`] is built from it (a route without an
 //! entry is never served, an entry without a handler panics when the router is built), and a
-//! test checks that `openapi.json` documents exactly these (method, path) pairs.
+//! test checks that `openapi.json` documents exactly these (method, path) pairs. The
+//! document is derived ([`crate::dto::openapi`]) from the `#[utoipa::path]` annotations here
+//! and the DTO types of [`crate::dto`].
 //!
-//! Handlers only check the token, call one application function of `serversync-app` and
-//! shape the answer; errors are `{"error": "<message>"}` with a fitting status.
+//! Handlers only check the token, parse their input into a DTO, call one application
+//! function of `serversync-app` and answer with a DTO; errors are `{"error": "<message>"}`
+//! with a fitting status (500s show only the request id).
 
 use std::collections::BTreeMap;
 

@@ -302,7 +302,7 @@ async fn view_and_server(
     id: i64,
 ) -> Result<(std::sync::Arc<RunView>, Server), WebError> {
     let view = st.app.run_view(&st.runs, id).await?;
-    let server = st.app.store.server_by_id(view.server_id).await?;
+    let server = st.app.server_by_id(view.server_id).await?;
     Ok((view, server))
 }
 
@@ -316,7 +316,6 @@ pub(super) async fn show(
     let (view, server) = view_and_server(&st, id).await?;
     let products: HashMap<i64, String> = st
         .app
-        .store
         .products()
         .await?
         .into_iter()
