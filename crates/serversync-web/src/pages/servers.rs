@@ -303,6 +303,10 @@ pub(super) async fn job(
         .get(id)
         .ok_or_else(|| WebError::NotFound(format!("sync job {id} not found (jobs are forgotten when serversync restarts): see the server's run history")))?;
     let s = job.snapshot();
+    if let Some(detail) = job.internal_failure() {
+        // A panicked job: the page gets the request id, the log the panic.
+        return Err(WebError::Internal(detail));
+    }
     let error = match s.status {
         JobStatus::Done { run_id } => {
             return Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())
