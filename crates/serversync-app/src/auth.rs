@@ -271,6 +271,29 @@ mod tests {
         assert!(!verify_password("x", "not a hash"));
     }
 
+    #[tokio::test]
+    async fn hashing_off_the_workers_round_trips_and_a_panic_is_internal() {
+        let h = hash_password_off_worker("correct horse battery")
+            .await
+            .unwrap();
+        assert!(verify_password_off_worker("correct horse battery", &h)
+            .await
+            .unwrap());
+        assert!(!verify_password_off_worker("wrong", &h).await.unwrap());
+        // The blocking pool's work runs on another thread than the async worker.
+        let here = std::thread::current().id();
+        let there = crate::blocking("t", || std::thread::current().id())
+            .await
+            .unwrap();
+        assert_ne!(here, there);
+        match crate::blocking("the test work", || -> u8 { panic!("boom") }).await {
+            Err(AppError::Internal(m)) => {
+                assert!(m.starts_with("the test work stopped unexpectedly"), "{m}")
+            }
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
+
     #[test]
     fn tokens_are_random_and_hashed() {
         let a = new_token("ssk_");

@@ -86,13 +86,10 @@ impl App {
     /// Every server with its live services count and its latest run.
     pub async fn server_overview(&self) -> Result<Vec<ServerOverview>> {
         let servers = self.store.servers().await?;
-        let services = self.store.services(None).await?;
+        let live = self.live_services_by_server().await?;
         let mut out = Vec::with_capacity(servers.len());
         for server in servers {
-            let live_services = services
-                .iter()
-                .filter(|s| s.server_id == Some(server.id) && s.status.is_live())
-                .count();
+            let live_services = live.get(&server.id).copied().unwrap_or(0);
             let last_run = self.store.runs(server.id, 1).await?.into_iter().next();
             out.push(ServerOverview {
                 server,

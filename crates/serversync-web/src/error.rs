@@ -67,7 +67,7 @@ impl WebError {
     /// the request id and shown as "internal error, request id X".
     pub fn client_message(&self) -> String {
         if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
-            crate::request_id::report_internal(self).1
+            crate::request_id::report_internal(self)
         } else {
             self.to_string()
         }

@@ -33,11 +33,10 @@ pub fn client_message(id: &str) -> String {
 
 /// Logs an internal failure's own text under the request id and returns the client's
 /// message.
-pub fn report_internal(detail: &dyn std::fmt::Display) -> (String, String) {
+pub fn report_internal(detail: &dyn std::fmt::Display) -> String {
     let id = current();
     tracing::error!(request_id = %id, error = %detail, "internal error");
-    let msg = client_message(&id);
-    (id, msg)
+    client_message(&id)
 }
 
 /// Outermost: drops a client's `x-request-id` unless it is short and plain
