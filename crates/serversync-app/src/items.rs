@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use serversync_core::analysis::{Action, Category, Counts, Field};
 use serversync_core::model::{RunId, ServerId, ServiceStatus};
 use serversync_core::module::{RemoteAccount, SkippedRecord};
@@ -385,20 +384,6 @@ pub fn category_counts(c: &Counts) -> Vec<(&'static str, usize)> {
         .iter()
         .map(|k| (k.as_str(), c.get(*k)))
         .collect()
-}
-
-/// A stored item as JSON (for the API), with its `index` in the run and its state
-/// (`state`, `state_action`, `audit_event_ids`, `state_reason`: see
-/// [`crate::states::ItemStatus`]).
-pub fn item_json(index: usize, it: &StoredItem, status: &crate::states::ItemStatus) -> Value {
-    let mut v = serde_json::to_value(it).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("index".into(), Value::from(index));
-        if let Ok(Value::Object(s)) = serde_json::to_value(status) {
-            m.extend(s);
-        }
-    }
-    v
 }
 
 #[cfg(test)]
