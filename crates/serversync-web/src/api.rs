@@ -24,10 +24,10 @@ use serversync_app::overview;
 use serversync_app::AppError;
 use serversync_store::{ApiToken, Role};
 
+use crate::dto::records::{AuditPageDto, ClientDto, ProductDto, ServiceDto};
 use crate::dto::requests::{ApplyBody, AuditQuery, ItemsQuery, RunsQuery, ServicesQuery};
 use crate::dto::responses::{
-    ApplyReportDto, AuditPageDto, ClientDto, ErrorBody, ItemDto, ItemPageDto, JobDto, ProductDto,
-    RunDto, RunSummaryDto, ServerDto, ServiceDto,
+    ApplyReportDto, ErrorBody, ItemDto, ItemPageDto, JobDto, RunDto, RunSummaryDto, ServerDto,
 };
 use crate::dto::{self};
 use crate::{WebError, WebState};

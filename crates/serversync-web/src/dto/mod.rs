@@ -8,6 +8,7 @@
 //! `From` conversions; nothing here reaches the store.
 
 pub mod openapi;
+pub mod records;
 pub mod requests;
 pub mod responses;
 mod schema;
