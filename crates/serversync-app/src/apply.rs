@@ -135,8 +135,15 @@ async fn apply_locked(
         accounts: run.accounts.clone(),
         skipped: run.skipped.clone(),
     };
+    // The analysis is CPU work (seconds for a big server): off the async workers. It takes
+    // the billing and the listing along and hands them back; the input is cheap to rebuild.
+    let (meta_owned, server_owned) = (meta.clone(), server.clone());
+    let (billing, listing, analysis) = crate::blocking("the analysis", move || {
+        let analysis = analyse(&billing.input(&meta_owned, &server_owned, &listing));
+        (billing, listing, analysis)
+    })
+    .await?;
     let input = billing.input(meta, server, &listing);
-    let analysis = analyse(&input);
     let mut plan = plan::select(&analysis, &input, &req.selection);
     let run_events = if plan.refused.is_empty() {
         Vec::new()

@@ -74,6 +74,22 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     })
 }
 
+/// [`hash_password`] on the blocking pool: argon2 is deliberately slow CPU work (tens of
+/// milliseconds) that must not hold an async worker.
+pub async fn hash_password_off_worker(password: &str) -> Result<String> {
+    let password = password.to_string();
+    crate::blocking("hashing a password", move || hash_password(&password)).await?
+}
+
+/// [`verify_password`] on the blocking pool (see [`hash_password_off_worker`]).
+pub async fn verify_password_off_worker(password: &str, phc: &str) -> Result<bool> {
+    let (password, phc) = (password.to_string(), phc.to_string());
+    crate::blocking("checking a password", move || {
+        verify_password(&password, &phc)
+    })
+    .await
+}
+
 fn check_username(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -103,7 +119,7 @@ impl App {
     pub async fn add_user(&self, username: &str, password: &str, role: Role) -> Result<AdminUser> {
         check_username(username)?;
         check_password(password)?;
-        let hash = hash_password(password)?;
+        let hash = hash_password_off_worker(password).await?;
         Ok(self
             .store
             .create_user(username, &hash, role, &|u| self.user_added(u))
@@ -158,7 +174,7 @@ impl App {
             // Spares the password hash for a link that cannot work.
             return Ok(None);
         }
-        let hash = hash_password(password)?;
+        let hash = hash_password_off_worker(password).await?;
         Ok(self
             .store
             .create_first_admin(&token_hash(token), username, &hash, &|u| self.user_added(u))
@@ -175,13 +191,18 @@ impl App {
     pub async fn login(&self, username: &str, password: &str) -> Result<Option<(String, Session)>> {
         let user = self.store.user_by_name(username).await?;
         let ok = match &user {
-            Some(u) => verify_password(password, &u.password_hash) && !u.disabled,
+            Some(u) => verify_password_off_worker(password, &u.password_hash).await? && !u.disabled,
             None => {
                 // Spend the same time as a real check so that names cannot be probed by timing.
-                static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
                 let dummy = DUMMY
-                    .get_or_init(|| hash_password("not a password at all").unwrap_or_default());
-                let _ = verify_password(password, dummy);
+                    .get_or_init(|| async {
+                        hash_password_off_worker("not a password at all")
+                            .await
+                            .unwrap_or_default()
+                    })
+                    .await;
+                let _ = verify_password_off_worker(password, dummy).await?;
                 false
             }
         };
@@ -248,6 +269,29 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterY", &h));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn hashing_off_the_workers_round_trips_and_a_panic_is_internal() {
+        let h = hash_password_off_worker("correct horse battery")
+            .await
+            .unwrap();
+        assert!(verify_password_off_worker("correct horse battery", &h)
+            .await
+            .unwrap());
+        assert!(!verify_password_off_worker("wrong", &h).await.unwrap());
+        // The blocking pool's work runs on another thread than the async worker.
+        let here = std::thread::current().id();
+        let there = crate::blocking("t", || std::thread::current().id())
+            .await
+            .unwrap();
+        assert_ne!(here, there);
+        match crate::blocking("the test work", || -> u8 { panic!("boom") }).await {
+            Err(AppError::Internal(m)) => {
+                assert!(m.starts_with("the test work stopped unexpectedly"), "{m}")
+            }
+            other => panic!("expected an internal error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use serversync_core::analysis::{Action, Category, Counts, Field};
 use serversync_core::model::{RunId, ServerId, ServiceStatus};
 use serversync_core::module::{RemoteAccount, SkippedRecord};
@@ -146,8 +145,12 @@ pub struct RunView {
 impl RunView {
     fn from_run(run: Run) -> Result<RunView> {
         let d: Doc = match &run.analysis_json {
+            // What core wrote no longer reads back: the database is damaged, not the request.
             Some(j) => serde_json::from_str(j).map_err(|e| {
-                AppError::Invalid(format!("run {}: stored analysis unreadable: {e}", run.id))
+                AppError::Store(serversync_store::StoreError::Corrupt(format!(
+                    "runs.id={} analysis_json: stored analysis unreadable: {e}",
+                    run.id
+                )))
             })?,
             // A failed listing has no analysis: an empty view of it.
             None => Doc {
@@ -368,7 +371,7 @@ impl App {
         let view = Arc::new(
             tokio::task::spawn_blocking(move || RunView::from_run(run))
                 .await
-                .map_err(|e| AppError::Invalid(format!("reading run {run_id}: {e}")))??,
+                .map_err(|e| AppError::Internal(format!("reading run {run_id}: {e}")))??,
         );
         cache.put(view.clone());
         Ok(view)
@@ -381,20 +384,6 @@ pub fn category_counts(c: &Counts) -> Vec<(&'static str, usize)> {
         .iter()
         .map(|k| (k.as_str(), c.get(*k)))
         .collect()
-}
-
-/// A stored item as JSON (for the API), with its `index` in the run and its state
-/// (`state`, `state_action`, `audit_event_ids`, `state_reason`: see
-/// [`crate::states::ItemStatus`]).
-pub fn item_json(index: usize, it: &StoredItem, status: &crate::states::ItemStatus) -> Value {
-    let mut v = serde_json::to_value(it).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("index".into(), Value::from(index));
-        if let Ok(Value::Object(s)) = serde_json::to_value(status) {
-            m.extend(s);
-        }
-    }
-    v
 }
 
 #[cfg(test)]

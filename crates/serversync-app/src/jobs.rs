@@ -38,6 +38,9 @@ pub struct Job {
     /// 0 while unknown.
     total: AtomicU64,
     status: Mutex<JobStatus>,
+    /// Set when the work panicked: the panic's text, for the log only (the status says
+    /// just that the sync stopped unexpectedly).
+    internal: Mutex<Option<String>>,
 }
 
 /// A job's state as shown to people and API clients:
@@ -54,6 +57,11 @@ pub struct JobSnapshot {
 }
 
 impl Job {
+    /// When the job's work panicked: what the panic said (for the log, never for a client).
+    pub fn internal_failure(&self) -> Option<String> {
+        self.internal.lock().ok().and_then(|i| i.clone())
+    }
+
     pub fn snapshot(&self) -> JobSnapshot {
         let total = self.total.load(Ordering::Relaxed);
         JobSnapshot {
@@ -133,6 +141,7 @@ impl Jobs {
         drop(jobs);
         let app = app.clone();
         let name = server.name.clone();
+        let name_for_log = name.clone();
         let j = job.clone();
         tokio::spawn(async move {
             // The work runs in its own task: should it panic, the job still ends (failed)
@@ -146,9 +155,14 @@ impl Jobs {
                 Ok(Err(e)) => JobStatus::Failed {
                     error: e.to_string(),
                 },
-                Err(e) => JobStatus::Failed {
-                    error: format!("internal error: the sync stopped unexpectedly ({e})"),
-                },
+                Err(e) => {
+                    if let Ok(mut i) = j.internal.lock() {
+                        *i = Some(format!("sync job {} of server {name_for_log}: {e}", j.id));
+                    }
+                    JobStatus::Failed {
+                        error: "internal error: the sync stopped unexpectedly".into(),
+                    }
+                }
             };
             if let Ok(mut s) = j.status.lock() {
                 *s = status;
@@ -168,6 +182,7 @@ impl Job {
             received: AtomicU64::new(0),
             total: AtomicU64::new(0),
             status: Mutex::new(JobStatus::Running),
+            internal: Mutex::new(None),
         }
     }
 }

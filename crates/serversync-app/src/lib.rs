@@ -21,20 +21,20 @@ use serversync_modules::{
 use serversync_store::{ImportCounts, ListingStatus, NewRun, Run, Store, StoreError};
 use time::OffsetDateTime;
 
-pub mod api_support;
 mod apply;
 pub mod auth;
 pub mod connection;
+pub mod edits;
 pub mod items;
 pub mod jobs;
 mod lease;
 mod locks;
+pub mod overview;
 mod reads;
 pub mod records;
 pub mod secrets;
 pub mod servers_edit;
 pub mod states;
-pub mod web_support;
 
 pub use apply::{
     ApplyReport, ApplyRequest, Chosen, ItemOutcome, ItemRef, ItemResult, REFUSED_EVENT,
@@ -92,6 +92,23 @@ pub enum AppError {
     /// Any other bad input, with what and where.
     #[error("{0}")]
     Invalid(String),
+    /// A failure inside serversync itself (a blocking task panicked): the text is for the
+    /// log; the web layer shows clients only a request id.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Runs CPU-heavy work (an analysis, argon2) on Tokio's blocking pool so that it does not
+/// hold an async worker: a big server's analysis takes seconds, a password hash ~50 ms.
+/// A panic in `f` is an [`AppError::Internal`] naming `what`.
+pub(crate) async fn blocking<T, F>(what: &str, f: F) -> Result<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(format!("{what} stopped unexpectedly: {e}")))
 }
 
 /// Result alias of the application layer.
@@ -408,20 +425,30 @@ impl App {
         };
         let billing = billing?;
         let t_listed = std::time::Instant::now();
-        let (complete, doc, counts, service_versions) = {
-            let input = billing.input(meta, server, &listing);
-            let mut analysis = analyse(&input);
-            name_moved_from(&mut analysis, &billing);
-            let doc = analysis_document_json(None, server, &listing, &analysis, &input)?;
-            let versions: Vec<(ServiceId, i64)> = billing
-                .services
-                .iter()
-                .chain(&billing.other_live)
-                .map(|r| (r.service.id, r.service.version))
-                .collect();
-            (input.listing_complete, doc, analysis.counts, versions)
-        };
-        drop(billing);
+        // The analysis is CPU work (seconds for a big server): off the async workers. It
+        // owns what it reads and gives the listing back for the run.
+        let (meta_owned, server_owned) = (meta.clone(), server.clone());
+        let (listing, analysed) = blocking("the analysis", move || {
+            let out = {
+                let input = billing.input(&meta_owned, &server_owned, &listing);
+                let mut analysis = analyse(&input);
+                name_moved_from(&mut analysis, &billing);
+                analysis_document_json(None, &server_owned, &listing, &analysis, &input).map(
+                    |doc| {
+                        let versions: Vec<(ServiceId, i64)> = billing
+                            .services
+                            .iter()
+                            .chain(&billing.other_live)
+                            .map(|r| (r.service.id, r.service.version))
+                            .collect();
+                        (input.listing_complete, doc, analysis.counts, versions)
+                    },
+                )
+            };
+            (listing, out)
+        })
+        .await?;
+        let (complete, doc, counts, service_versions) = analysed?;
         let t_analysed = std::time::Instant::now();
         let mut new_run = NewRun {
             server_id: server.id,

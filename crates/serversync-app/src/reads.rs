@@ -2,8 +2,14 @@
 //! server's run summaries, and the ticks a user keeps on a run's pages. The web layer calls
 //! these instead of the store.
 
-use serversync_core::model::{Client, Product, ProductId, RunId, ServerId};
-use serversync_store::{RunSummary, StoreError};
+use std::collections::HashMap;
+
+use serversync_core::model::{
+    Client, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
+};
+use serversync_store::{
+    AdminUser, ApiToken, AuditEvent, AuditFilter, Records, RunSummary, StoreError,
+};
 
 use crate::{App, AppError, Result};
 
@@ -51,5 +57,54 @@ impl App {
     /// Forgets the kept selection of `user_id` on `run_id` (after an apply).
     pub async fn clear_run_selection(&self, run_id: RunId, user_id: i64) -> Result<()> {
         Ok(self.store.clear_run_selection(run_id, user_id).await?)
+    }
+
+    /// A server by id.
+    pub async fn server_by_id(&self, id: ServerId) -> Result<Server> {
+        Ok(self.store.server_by_id(id).await?)
+    }
+
+    /// A service by id.
+    pub async fn service(&self, id: ServiceId) -> Result<Service> {
+        Ok(self.store.service(id).await?)
+    }
+
+    /// The services of server `server_id` (every service when `None`).
+    pub async fn services_by_server_id(&self, server_id: Option<ServerId>) -> Result<Vec<Service>> {
+        Ok(self.store.services(server_id).await?)
+    }
+
+    /// Live (Active, Suspended, Pending) services per server id, in one read for every
+    /// server (servers without any are absent).
+    pub async fn live_services_by_server(&self) -> Result<HashMap<ServerId, usize>> {
+        let mut out = HashMap::new();
+        for s in self.store.services(None).await? {
+            if let (Some(id), true) = (s.server_id, s.status.is_live()) {
+                *out.entry(id).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many audit events match `filter` in all, and its page of them.
+    pub async fn audit_events_page(&self, filter: &AuditFilter) -> Result<(i64, Vec<AuditEvent>)> {
+        let total = self.store.audit_count(filter).await?;
+        let events = self.store.audit_query(filter).await?;
+        Ok((total, events))
+    }
+
+    /// Every administrator of the web page.
+    pub async fn users(&self) -> Result<Vec<AdminUser>> {
+        Ok(self.store.users().await?)
+    }
+
+    /// Every API token (names and roles; the tokens themselves are not stored).
+    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>> {
+        Ok(self.store.api_tokens().await?)
+    }
+
+    /// The whole store as records (secrets included: for checks, never for output).
+    pub async fn records(&self) -> Result<Records> {
+        Ok(self.store.export_records().await?)
     }
 }

@@ -274,7 +274,7 @@ fn a_control_character_in_custom_fields_is_refused_too() {
 /// A server entered by hand (web page, API) follows the same rules.
 #[tokio::test]
 async fn a_server_entered_by_hand_is_held_to_the_same_rules() {
-    use crate::web_support::ServerInput;
+    use crate::edits::ServerInput;
     let store = serversync_store::open(
         "sqlite::memory:",
         serversync_store::secrets::SecretKey::ephemeral(),

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serversync_core::model::{Server, ServerId};
 
-use crate::web_support::ServerInput;
+use crate::edits::ServerInput;
 use crate::{App, AppError, Result};
 
 /// Built-in panel modules that sign in with a user name and a password or an access

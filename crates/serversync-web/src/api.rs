@@ -3,30 +3,34 @@
 //!
 //! [`API_ROUTES`] is the one list of routes: [`routes`] is built from it (a route without an
 //! entry is never served, an entry without a handler panics when the router is built), and a
-//! test checks that `openapi.json` documents exactly these (method, path) pairs.
+//! test checks that `openapi.json` documents exactly these (method, path) pairs. The
+//! document is derived ([`crate::dto::openapi`]) from the `#[utoipa::path]` annotations here
+//! and the DTO types of [`crate::dto`].
 //!
-//! Handlers only check the token, call one application function of `serversync-app` and
-//! shape the answer; errors are `{"error": "<message>"}` with a fitting status.
+//! Handlers only check the token, parse their input into a DTO, call one application
+//! function of `serversync-app` and answer with a DTO; errors are `{"error": "<message>"}`
+//! with a fitting status (500s show only the request id).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use serde_json::{json, Value};
-use serversync_app::api_support::{self, AuditParams};
-use serversync_app::items::item_json;
+use serversync_app::overview;
 use serversync_app::AppError;
 use serversync_store::{ApiToken, Role};
 
+use crate::dto::records::{AuditPageDto, ClientDto, ProductDto, ServiceDto};
+use crate::dto::requests::{ApplyBody, AuditQuery, ItemsQuery, RunsQuery, ServicesQuery};
+use crate::dto::responses::{
+    ApplyReportDto, ErrorBody, ItemDto, ItemPageDto, JobDto, RunDto, RunSummaryDto, ServerDto,
+};
+use crate::dto::{self};
 use crate::{WebError, WebState};
-
-/// The OpenAPI document (kept in step with [`API_ROUTES`] by a test).
-pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Every API route as (method, path), paths as served and as written in the OpenAPI
 /// document (`{id}` for path parameters).
@@ -87,15 +91,16 @@ impl IntoResponse for ApiError {
             return (
                 axum::http::StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(json!({"error": "missing or unknown API token: send Authorization: Bearer <token> (create one with `serversync tokens add NAME`)"})),
+                Json(ErrorBody { error: "missing or unknown API token: send Authorization: Bearer <token> (create one with `serversync tokens add NAME`)".into() }),
             )
                 .into_response();
         }
         let status = self.0.status();
-        if status.is_server_error() {
+        let message = self.0.client_message();
+        if status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self.0, "API request failed");
         }
-        (status, Json(json!({"error": self.0.to_string()}))).into_response()
+        (status, Json(ErrorBody { error: message })).into_response()
     }
 }
 
@@ -171,7 +176,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+type ApiResult<T> = Result<T, ApiError>;
 
 fn bad_request(msg: String) -> ApiError {
     ApiError(WebError::BadRequest(msg))
@@ -184,10 +189,6 @@ fn id_param<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> 
         .map_err(|_| bad_request(format!("{what} id: expected a number, got {raw:?}")))
 }
 
-fn q<'a>(query: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
-    query.get(key).map(String::as_str)
-}
-
 async fn not_found() -> ApiError {
     ApiError(WebError::NotFound(
         "no such API route (see /api/openapi.json)".into(),
@@ -197,34 +198,63 @@ async fn not_found() -> ApiError {
 async fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
-        Json(json!({"error": "method not allowed on this API route (see /api/openapi.json)"})),
+        Json(ErrorBody {
+            error: "method not allowed on this API route (see /api/openapi.json)".into(),
+        }),
     )
         .into_response()
 }
 
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::dto::openapi::json(),
+    )
+        .into_response()
 }
 
-async fn list_servers(State(st): State<WebState>, _user: ApiUser) -> ApiResult {
+/// Every server with its live services count and its last run.
+#[utoipa::path(get, path = "/api/servers", tag = "servers",
+    responses(
+        (status = 200, description = "every server", body = Vec<ServerDto>),
+        (status = 401, description = "no or unknown token", body = ErrorBody),
+    ))]
+async fn list_servers(
+    State(st): State<WebState>,
+    _user: ApiUser,
+) -> ApiResult<Json<Vec<ServerDto>>> {
     let servers = st.app.server_overview().await?;
-    Ok(Json(Value::Array(
-        servers.iter().map(|s| s.to_json()).collect(),
-    )))
+    Ok(Json(servers.iter().map(Into::into).collect()))
 }
 
+/// A server's runs, newest first.
+#[utoipa::path(get, path = "/api/servers/{id}/runs", tag = "runs",
+    params(("id" = String, Path, description = "server name or id"), RunsQuery),
+    responses(
+        (status = 200, description = "the server's runs, newest first", body = Vec<RunSummaryDto>),
+        (status = 400, description = "bad query (names the parameter)", body = ErrorBody),
+        (status = 404, description = "no such server", body = ErrorBody),
+    ))]
 async fn list_runs(
     State(st): State<WebState>,
     _user: ApiUser,
     Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult {
-    let runs = st.app.run_history(&id, q(&query, "limit")).await?;
-    Ok(Json(Value::Array(
-        runs.iter().map(api_support::run_summary_json).collect(),
-    )))
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Vec<RunSummaryDto>>> {
+    let q: RunsQuery = dto::query(raw.as_deref())?;
+    let runs = st.app.run_history(&id, q.limit).await?;
+    Ok(Json(runs.iter().map(Into::into).collect()))
 }
 
+/// Starts a sync job (listing + analysis) of a server; poll the job for its run.
+#[utoipa::path(post, path = "/api/servers/{id}/runs", tag = "runs",
+    params(("id" = String, Path, description = "server name or id")),
+    responses(
+        (status = 202, description = "the job started (Location: /api/jobs/{id})", body = JobDto),
+        (status = 403, description = "read-only token", body = ErrorBody),
+        (status = 404, description = "no such server", body = ErrorBody),
+        (status = 409, description = "a sync job of this server is running", body = ErrorBody),
+    ))]
 async fn start_run(
     State(st): State<WebState>,
     user: ApiUser,
@@ -244,121 +274,185 @@ async fn start_run(
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/api/jobs/{}", snapshot.id))],
-        Json(snapshot),
+        Json(JobDto::from(&snapshot)),
     )
         .into_response())
 }
 
+/// A sync job's progress.
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "runs",
+    params(("id" = u64, Path, description = "job id")),
+    responses(
+        (status = 200, description = "the job", body = JobDto),
+        (status = 404, description = "no such job (jobs live in the serving process)", body = ErrorBody),
+        (status = 500, description = "the job stopped unexpectedly (internal error, request id X)", body = ErrorBody),
+    ))]
 async fn get_job(
     State(st): State<WebState>,
     _user: ApiUser,
     Path(id): Path<String>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<JobDto>> {
     let id: u64 = id_param("job", &id)?;
     match st.jobs.get(id) {
-        Some(job) => Ok(Json(job.snapshot()).into_response()),
+        Some(job) => {
+            let snapshot = job.snapshot();
+            if let Some(detail) = job.internal_failure() {
+                return Err(ApiError(WebError::Internal(detail)));
+            }
+            Ok(Json(JobDto::from(&snapshot)))
+        }
         None => Err(ApiError(WebError::NotFound(format!("job {id} not found")))),
     }
 }
 
-async fn get_run(State(st): State<WebState>, _user: ApiUser, Path(id): Path<String>) -> ApiResult {
+/// One run, without its items.
+#[utoipa::path(get, path = "/api/runs/{id}", tag = "runs",
+    params(("id" = i64, Path, description = "run id")),
+    responses(
+        (status = 200, description = "the run", body = RunDto),
+        (status = 404, description = "no such run", body = ErrorBody),
+        (status = 500, description = "the stored run is unreadable (internal error, request id X)", body = ErrorBody),
+    ))]
+async fn get_run(
+    State(st): State<WebState>,
+    _user: ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunDto>> {
     let view = st.app.run_view(&st.runs, id_param("run", &id)?).await?;
     let server = st.app.run_server(&view).await?;
-    Ok(Json(api_support::run_view_json(&view, &server)))
+    Ok(Json(RunDto::new(&view, &server)))
 }
 
+/// A page of a run's items with their states.
+#[utoipa::path(get, path = "/api/runs/{id}/items", tag = "runs",
+    params(("id" = i64, Path, description = "run id"), ItemsQuery),
+    responses(
+        (status = 200, description = "a page of items", body = ItemPageDto),
+        (status = 400, description = "bad query (names the parameter)", body = ErrorBody),
+        (status = 404, description = "no such run", body = ErrorBody),
+    ))]
 async fn run_items(
     State(st): State<WebState>,
     _user: ApiUser,
     Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult {
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<ItemPageDto>> {
     let run_id = id_param("run", &id)?;
-    let item_query = api_support::item_query(
-        q(&query, "category"),
-        q(&query, "q"),
-        q(&query, "page"),
-        q(&query, "per_page"),
-    )?;
+    let q: ItemsQuery = dto::query(raw.as_deref())?;
+    let item_query = overview::item_query(q.category, q.q, q.page, q.per_page)?;
     let view = st.app.run_view(&st.runs, run_id).await?;
     let states = st.app.run_item_states(&st.runs, &view).await?;
     let page = view.query(&item_query);
-    let items: Vec<Value> = page
+    let items = page
         .items
         .iter()
-        .filter_map(|(i, it)| states.get(*i).map(|s| item_json(*i, it, s)))
+        .filter_map(|(i, it)| states.get(*i).map(|s| ItemDto::new(*i, it, s)))
         .collect();
-    Ok(Json(json!({
-        "total": page.total,
-        "page": page.page,
-        "per_page": page.per_page,
-        "items": items,
-    })))
+    Ok(Json(ItemPageDto {
+        total: page.total,
+        page: page.page,
+        per_page: page.per_page,
+        items,
+    }))
 }
 
+/// Applies (or, with `dry_run`, reviews) a selection of a run's items.
+#[utoipa::path(post, path = "/api/runs/{id}/apply", tag = "runs",
+    params(("id" = i64, Path, description = "run id")),
+    request_body = ApplyBody,
+    responses(
+        (status = 200, description = "what was (or would be) done per item", body = ApplyReportDto),
+        (status = 400, description = "bad body (names the field) or nothing selected", body = ErrorBody),
+        (status = 403, description = "read-only token", body = ErrorBody),
+        (status = 404, description = "no such run", body = ErrorBody),
+        (status = 409, description = "the run cannot be applied, or the server is busy", body = ErrorBody),
+    ))]
 async fn apply_run(
     State(st): State<WebState>,
     user: ApiUser,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult {
+) -> ApiResult<Json<ApplyReportDto>> {
     let run_id = id_param("run", &id)?;
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| bad_request(format!("body: not a JSON document ({e})")))?;
     // A dry run writes nothing: read-only tokens may review, as read-only users may on the
-    // page; anything but `"dry_run": true` needs an admin token, checked before any work.
-    if body.get("dry_run") != Some(&Value::Bool(true)) {
+    // page; anything but a literal `"dry_run": true` needs an admin token, checked before
+    // the body is even read as a request (a read-only token learns nothing from a 400).
+    let dry_run = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("dry_run").and_then(serde_json::Value::as_bool));
+    if dry_run != Some(true) {
         user.require_admin()?;
     }
+    let body: ApplyBody = dto::json_body(&body)?;
     let view = st.app.run_view(&st.runs, run_id).await?;
     let server = st.app.run_server(&view).await?;
     // Fresh states: an apply must not trust a cached "open".
     let states = st.app.compute_item_states(&view).await?;
-    let req = api_support::apply_request_from_json(&view, &server, &body, &states)?;
+    let req = overview::apply_request(&view, &server, body.into(), &states)?;
     let app = st.app.clone().with_actor(user.actor());
     let report = app.apply(&req).await;
     if !req.dry_run {
         // Even a failed apply may have been preceded by another one: reread the run.
         st.runs.forget(run_id);
     }
-    Ok(Json(serde_json::to_value(report?).map_err(|e| {
-        WebError::Internal(format!("apply report: {e}"))
-    })?))
+    Ok(Json(ApplyReportDto::from(&report?)))
 }
 
+/// The audit log, newest first, filtered and paged.
+#[utoipa::path(get, path = "/api/audit", tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "a page of audit events", body = AuditPageDto),
+        (status = 400, description = "bad query (names the parameter)", body = ErrorBody),
+    ))]
 async fn audit(
     State(st): State<WebState>,
     _user: ApiUser,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult {
-    let page = st
-        .app
-        .audit_page(&AuditParams {
-            server: q(&query, "server"),
-            run: q(&query, "run"),
-            service: q(&query, "service"),
-            actor: q(&query, "actor"),
-            limit: q(&query, "limit"),
-            offset: q(&query, "offset"),
-        })
-        .await?;
-    Ok(Json(page.to_json()))
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<AuditPageDto>> {
+    let q: AuditQuery = dto::query(raw.as_deref())?;
+    let page = st.app.audit_page(&q.into()).await?;
+    Ok(Json(AuditPageDto::from(&page)))
 }
 
-async fn clients(State(st): State<WebState>, _user: ApiUser) -> ApiResult {
-    Ok(Json(Value::Array(st.app.clients_json().await?)))
+/// Every client.
+#[utoipa::path(get, path = "/api/clients", tag = "records",
+    responses((status = 200, description = "every client", body = Vec<ClientDto>)))]
+async fn clients(State(st): State<WebState>, _user: ApiUser) -> ApiResult<Json<Vec<ClientDto>>> {
+    Ok(Json(
+        st.app.clients().await?.iter().map(Into::into).collect(),
+    ))
 }
 
-async fn products(State(st): State<WebState>, _user: ApiUser) -> ApiResult {
-    Ok(Json(Value::Array(st.app.products_json().await?)))
+/// Every product.
+#[utoipa::path(get, path = "/api/products", tag = "records",
+    responses((status = 200, description = "every product", body = Vec<ProductDto>)))]
+async fn products(State(st): State<WebState>, _user: ApiUser) -> ApiResult<Json<Vec<ProductDto>>> {
+    Ok(Json(
+        st.app.products().await?.iter().map(Into::into).collect(),
+    ))
 }
 
+/// Services, of one server when given.
+#[utoipa::path(get, path = "/api/services", tag = "records",
+    params(ServicesQuery),
+    responses(
+        (status = 200, description = "the services", body = Vec<ServiceDto>),
+        (status = 400, description = "bad query (names the parameter)", body = ErrorBody),
+        (status = 404, description = "no such server", body = ErrorBody),
+    ))]
 async fn services(
     State(st): State<WebState>,
     _user: ApiUser,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult {
-    Ok(Json(Value::Array(
-        st.app.services_json(q(&query, "server")).await?,
-    )))
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Vec<ServiceDto>>> {
+    let q: ServicesQuery = dto::query(raw.as_deref())?;
+    Ok(Json(
+        st.app
+            .services_of(q.server.as_deref())
+            .await?
+            .iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }

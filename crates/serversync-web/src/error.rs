@@ -57,7 +57,19 @@ impl WebError {
                     StatusCode::CONFLICT
                 }
                 AppError::Interrupted(_) => StatusCode::SERVICE_UNAVAILABLE,
+                AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
+        }
+    }
+
+    /// The message a client may see: the error's own text, except for internal failures
+    /// (HTTP 500: a damaged database, driver text, a panicked task), which are logged with
+    /// the request id and shown as "internal error, request id X".
+    pub fn client_message(&self) -> String {
+        if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            crate::request_id::report_internal(self)
+        } else {
+            self.to_string()
         }
     }
 }
@@ -85,14 +97,15 @@ impl IntoResponse for WebError {
             return axum::response::Redirect::to("/login").into_response();
         }
         let status = self.status();
-        if status.is_server_error() {
+        let message = self.client_message();
+        if status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "request failed");
         }
         let body = format!(
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>serversync: error</title><link rel=stylesheet href=/static/app.css></head><body><main><h1>{} {}</h1><p class=error>{}</p><p><a href=\"javascript:history.back()\">Back</a> · <a href=/servers>Servers</a></p></main></body></html>",
             status.as_u16(),
             escape(status.canonical_reason().unwrap_or("")),
-            escape(&self.to_string())
+            escape(&message)
         );
         (status, Html(body)).into_response()
     }

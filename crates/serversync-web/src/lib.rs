@@ -17,8 +17,10 @@ use serversync_app::App;
 pub mod api;
 pub mod api_servers;
 pub mod auth;
+pub mod dto;
 mod error;
 pub mod pages;
+pub mod request_id;
 mod throttle;
 
 pub use error::WebError;
@@ -73,6 +75,16 @@ pub fn router(state: WebState) -> Router {
         .fallback(|| async { WebError::NotFound("there is no such page".into()) })
         .with_state(state)
         .layer(axum::middleware::map_response(security_headers))
+        // Outermost last: a plain client id is kept, else one is made; handlers see it.
+        .layer(axum::middleware::from_fn(request_id::scope))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::new(
+            request_id::HEADER,
+        ))
+        .layer(tower_http::request_id::SetRequestIdLayer::new(
+            request_id::HEADER,
+            tower_http::request_id::MakeRequestUuid,
+        ))
+        .layer(axum::middleware::from_fn(request_id::sanitize))
 }
 
 /// Headers on every response: no framing, no MIME sniffing, no caching of pages that show

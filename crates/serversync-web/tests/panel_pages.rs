@@ -254,18 +254,20 @@ impl Browser {
 
 /// The service of `server` with `domain`, as a records-document entry read through `App`.
 async fn service_with_domain(app: &App, server: &str, domain: &str) -> Option<Value> {
-    app.services_json(Some(server))
+    app.services_of(Some(server))
         .await
         .unwrap()
-        .into_iter()
+        .iter()
+        .map(serversync_app::records::service_json)
         .find(|s| s["domain"] == domain)
 }
 
 async fn service_by_id(app: &App, server: &str, id: i64) -> Value {
-    app.services_json(Some(server))
+    app.services_of(Some(server))
         .await
         .unwrap()
-        .into_iter()
+        .iter()
+        .map(serversync_app::records::service_json)
         .find(|s| s["id"] == id)
         .unwrap_or_else(|| panic!("no service {id} on {server}"))
 }
@@ -284,10 +286,7 @@ async fn sync_review_apply_on_the_pages(case: Case) {
         .await
         .unwrap();
     assert_eq!(
-        app.services_json(Some(case.server_name))
-            .await
-            .unwrap()
-            .len(),
+        app.services_of(Some(case.server_name)).await.unwrap().len(),
         2,
         "{}: two services imported",
         case.module
@@ -412,7 +411,7 @@ async fn sync_review_apply_on_the_pages(case: Case) {
     assert_eq!(ed["client_id"], 1, "{ed}");
     assert_eq!(ed["status"], "Active", "{ed}");
     assert_eq!(ed["regdate"], "2024-01-31", "{ed}");
-    assert_eq!(app.services_json(Some(server)).await.unwrap().len(), 3);
+    assert_eq!(app.services_of(Some(server)).await.unwrap().len(), 3);
     assert_eq!(
         service_by_id(&app, server, case.suspended_service - 1).await["status"],
         "Active",

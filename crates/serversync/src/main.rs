@@ -666,7 +666,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     );
                 }
                 UsersCommand::List => {
-                    for u in app.store.users().await? {
+                    for u in app.users().await? {
                         outln!(
                             "{}\t{}{}",
                             output::clean(&u.username),
@@ -694,7 +694,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     outln!("{token}");
                 }
                 TokensCommand::List => {
-                    for t in app.store.api_tokens().await? {
+                    for t in app.api_tokens().await? {
                         let used = t
                             .last_used_at
                             .map(|d| d.to_string())
@@ -804,7 +804,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 Some(s) => Some(app.server_id(&s).await?),
                 None => None,
             };
-            let services = app.store.services(sid).await?;
+            let services = app.services_by_server_id(sid).await?;
             output::print_services(&services, json)?;
             Ok(0)
         }
@@ -812,14 +812,14 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             command: ListCommand::List { json },
         } => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
-            output::print_clients(&app.store.clients().await?, json)?;
+            output::print_clients(&app.clients().await?, json)?;
             Ok(0)
         }
         Command::Products {
             command: ListCommand::List { json },
         } => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
-            output::print_products(&app.store.products().await?, json)?;
+            output::print_products(&app.products().await?, json)?;
             Ok(0)
         }
         Command::Servers {

@@ -360,7 +360,7 @@ pub async fn print_servers(app: &App, json: bool) -> anyhow::Result<()> {
         "id", "name", "module", "hostname", "ip", "port", "tls", "last run",
     ]);
     for x in &servers {
-        let last = app.store.runs(x.id, 1).await?;
+        let last = app.server_runs(x.id, 1).await?;
         let last = last
             .first()
             .map(|r| format!("#{} {}", r.id, r.listing_status.as_str()))

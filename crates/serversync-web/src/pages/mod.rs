@@ -23,6 +23,8 @@ use crate::{WebError, WebState};
 mod chart;
 mod client_search;
 mod connection;
+mod csv;
+mod form_picks;
 mod pager;
 mod records;
 mod runs;

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 use serde_json::Value;
-use serversync_app::web_support::ProductInput;
+use serversync_app::edits::ProductInput;
 use serversync_app::AppError;
 use serversync_core::model::{format_date, Client, Product, Service};
 use serversync_store::AuditFilter;
@@ -83,7 +83,6 @@ pub(super) async fn products(
 ) -> Result<Html<String>, WebError> {
     let rows = st
         .app
-        .store
         .products()
         .await?
         .into_iter()
@@ -167,7 +166,6 @@ pub(super) async fn product_form(
     }
     let p = st
         .app
-        .store
         .products()
         .await?
         .into_iter()
@@ -263,12 +261,11 @@ pub(super) async fn services(
     let one: Option<i64> = opt_num("id", &q.id)?;
     let page = opt_num::<usize>("page", &q.page)?.unwrap_or(1).max(1);
     let all = match one {
-        Some(id) => vec![st.app.store.service(id).await?],
-        None => st.app.store.services(server).await?,
+        Some(id) => vec![st.app.service(id).await?],
+        None => st.app.services_by_server_id(server).await?,
     };
     let clients: HashMap<i64, String> = st
         .app
-        .store
         .clients()
         .await?
         .into_iter()
@@ -276,7 +273,6 @@ pub(super) async fn services(
         .collect();
     let products: HashMap<i64, String> = st
         .app
-        .store
         .products()
         .await?
         .into_iter()
@@ -454,8 +450,7 @@ pub(super) async fn audit(
         limit: AUDIT_PER_PAGE,
         offset: (page - 1) * AUDIT_PER_PAGE,
     };
-    let total = st.app.store.audit_count(&filter).await?;
-    let events = st.app.store.audit_query(&filter).await?;
+    let (total, events) = st.app.audit_events_page(&filter).await?;
     let servers: Vec<(i64, String)> = st
         .app
         .servers()

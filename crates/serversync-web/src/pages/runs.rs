@@ -9,14 +9,15 @@ use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
+use serversync_app::edits::selection_from_picks;
 use serversync_app::items::{category_counts, ItemQuery, RunView, StoredItem};
 use serversync_app::states::{any_stale, audit_href, ItemStatus};
-use serversync_app::web_support::{items_csv, selection_from_form};
 use serversync_app::{AppError, ApplyReport, ApplyRequest, ImportDefaults, ItemOutcome};
 use serversync_core::analysis::{Action, Category, Field};
 use serversync_core::model::{parse_date, Server};
 use serversync_core::module::{format_created, SkippedRecord};
 
+use super::csv::items_csv;
 use super::pager::{page_links, PageLink};
 use super::selection::{remember, run_href, shown_page};
 use super::{fmt_time, query_string};
@@ -301,7 +302,7 @@ async fn view_and_server(
     id: i64,
 ) -> Result<(std::sync::Arc<RunView>, Server), WebError> {
     let view = st.app.run_view(&st.runs, id).await?;
-    let server = st.app.store.server_by_id(view.server_id).await?;
+    let server = st.app.server_by_id(view.server_id).await?;
     Ok((view, server))
 }
 
@@ -315,7 +316,6 @@ pub(super) async fn show(
     let (view, server) = view_and_server(&st, id).await?;
     let products: HashMap<i64, String> = st
         .app
-        .store
         .products()
         .await?
         .into_iter()
@@ -667,11 +667,11 @@ async fn review_or_apply(
         f.c = remember(st, user, &view, &shown, &f.c).await?;
     }
     let v = view.clone();
-    let (c, all) = (f.c.clone(), f.all.clone());
+    let (picks, wholes) = super::form_picks::parse(&f.c, &f.all)?;
     // Fresh states: a review or an apply must not trust a cached "open".
     let states = st.app.compute_item_states(&view).await?;
     let (selection, selected) =
-        tokio::task::spawn_blocking(move || selection_from_form(&v, &c, &all, &states))
+        tokio::task::spawn_blocking(move || selection_from_picks(&v, &picks, &wholes, &states))
             .await
             .map_err(|e| WebError::Internal(format!("selection: {e}")))??;
     let defaults = f.defaults()?;

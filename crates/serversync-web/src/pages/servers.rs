@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
+use serversync_app::edits::ServerInput;
 use serversync_app::jobs::JobStatus;
-use serversync_app::web_support::ServerInput;
 use serversync_app::AppError;
 use serversync_core::model::Server;
 use serversync_store::{ListingStatus, RunSummary};
@@ -85,9 +85,10 @@ pub(super) async fn list(
     user: CurrentUser,
 ) -> Result<Html<String>, WebError> {
     let mut rows = Vec::new();
+    // One read of the services for every server, not one per server.
+    let live = st.app.live_services_by_server().await?;
     for server in st.app.servers().await? {
-        let services = st.app.store.services(Some(server.id)).await?;
-        let live_services = services.iter().filter(|s| s.status.is_live()).count();
+        let live_services = live.get(&server.id).copied().unwrap_or(0);
         let runs = st.app.server_runs(server.id, TREND_RUNS).await?;
         let last_run = runs.first().map(RunRow::of);
         let trend = run_points(&runs);
@@ -135,7 +136,7 @@ struct ServerPage {
 }
 
 async fn server_of(st: &WebState, id: i64) -> Result<Server, WebError> {
-    Ok(st.app.store.server_by_id(id).await?)
+    Ok(st.app.server_by_id(id).await?)
 }
 
 pub(super) async fn show(
@@ -144,7 +145,7 @@ pub(super) async fn show(
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
     let server = server_of(&st, id).await?;
-    let services = st.app.store.services(Some(id)).await?;
+    let services = st.app.services_by_server_id(Some(id)).await?;
     let summaries = st.app.server_runs(id, CHART_RUNS).await?;
     let runs = summaries.iter().take(10).map(RunRow::of).collect();
     let points = run_points(&summaries);
@@ -195,8 +196,7 @@ pub(super) async fn history(
     let server = server_of(&st, id).await?;
     let runs = st
         .app
-        .store
-        .runs(id, HISTORY)
+        .server_runs(id, HISTORY)
         .await?
         .iter()
         .map(RunRow::of)
@@ -303,6 +303,10 @@ pub(super) async fn job(
         .get(id)
         .ok_or_else(|| WebError::NotFound(format!("sync job {id} not found (jobs are forgotten when serversync restarts): see the server's run history")))?;
     let s = job.snapshot();
+    if let Some(detail) = job.internal_failure() {
+        // A panicked job: the page gets the request id, the log the panic.
+        return Err(WebError::Internal(detail));
+    }
     let error = match s.status {
         JobStatus::Done { run_id } => {
             return Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())

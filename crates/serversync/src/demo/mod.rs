@@ -264,7 +264,7 @@ pub async fn run(
     let app = open_app(Some(url), DEMO_DB, margs).await?;
     if db.is_some() {
         // Never load demo records over real ones: an explicit database must be empty.
-        let r = app.store.export_records().await?;
+        let r = app.records().await?;
         if !(r.clients.is_empty()
             && r.products.is_empty()
             && r.servers.is_empty()

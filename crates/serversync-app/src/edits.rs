@@ -1,17 +1,16 @@
 //! Application functions the admin pages need beyond the CLI's: saving a server or a
-//! product with an audit event, turning a page's checkbox fields into a plan selection (fast
-//! for 100,000 items), and the CSV export of a run's items (guarded against spreadsheet
-//! formula injection).
+//! product with an audit event, and turning picked (item, action) pairs and whole categories
+//! into a plan selection (fast for 100,000 items). The page's form fields are parsed into
+//! these typed arguments by the web crate.
 
 use std::collections::{BTreeMap, HashSet};
 
 use serversync_core::analysis::{Action, Category};
 use serversync_core::model::{ProductId, Secret, Server, ServerId};
-use serversync_core::module::format_created;
 use serversync_core::plan::{Selection, Selector};
 use serversync_store::NewAuditEvent;
 
-use crate::items::{ItemQuery, RunView};
+use crate::items::RunView;
 use crate::records::{product_json, server_json};
 use crate::{App, AppError, Result};
 
@@ -209,44 +208,22 @@ impl App {
     }
 }
 
-/// Turns a page's selection fields into a plan selection: `choices` are `"{index}:{action}"`
-/// (one item), `all` are `"{category}:{action}"` (every item of the category offering the
-/// action, across all pages). Duplicates are ignored. An unknown item, an item that does not
-/// offer the action, or a malformed value is an error naming it. Linear in the selection.
-/// Returns the selection and the number of selected (item, action) pairs.
+/// Turns picked items into a plan selection: `picks` are (item index, action) pairs, and
+/// `whole` (category, action) pairs select every item of the category offering the action
+/// (across all pages). Duplicates are ignored. An unknown item or an item that does not
+/// offer the action is an error naming it. Linear in the selection. Returns the selection
+/// and the number of selected (item, action) pairs.
 ///
-/// `states` (by item index) rule out items already applied or stale: a choice of one is an
+/// `states` (by item index) rule out items already applied or stale: a pick of one is an
 /// error, a whole category skips them.
-pub fn selection_from_form(
+pub fn selection_from_picks(
     view: &RunView,
-    choices: &[String],
-    all: &[String],
+    picks: &[(usize, Action)],
+    whole: &[(Category, Action)],
     states: &[crate::states::ItemStatus],
 ) -> Result<(Selection, usize)> {
-    let action_of = |a: &str, whole: &str| {
-        a.trim()
-            .parse::<Action>()
-            .map_err(|e| AppError::Invalid(format!("selection {whole:?}: {e}")))
-    };
-    let mut picked: Vec<(usize, Action)> = Vec::new();
-    for c in choices {
-        let (i, action) = c
-            .split_once(':')
-            .and_then(|(i, a)| i.trim().parse::<usize>().ok().map(|i| (i, a)))
-            .ok_or_else(|| AppError::Invalid(format!("selection {c:?} is not INDEX:ACTION")))?;
-        picked.push((i, action_of(action, c)?));
-    }
-    for a in all {
-        let (category, action) = a
-            .split_once(':')
-            .ok_or_else(|| AppError::Invalid(format!("selection {a:?} is not CATEGORY:ACTION")))?;
-        let category = Category::ALL
-            .into_iter()
-            .find(|k| k.as_str() == category.trim())
-            .ok_or_else(|| {
-                AppError::Invalid(format!("selection {a:?}: unknown category {category:?}"))
-            })?;
-        let action = action_of(action, a)?;
+    let mut picked: Vec<(usize, Action)> = picks.to_vec();
+    for &(category, action) in whole {
         picked.extend(
             view.offering(category, action)
                 .into_iter()
@@ -289,119 +266,4 @@ pub fn selection_from_form(
         n += 1;
     }
     Ok((selection, n))
-}
-
-/// A CSV cell: quoted when needed, and prefixed with `'` when it starts with `=`, `+`, `-`,
-/// `@`, a tab or a carriage return (spreadsheet formula injection).
-pub fn csv_cell(s: &str) -> String {
-    let guarded = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
-}
-
-/// The items of a run matching `q` (category and search; paging ignored) as CSV, one row
-/// per item, with a header row.
-pub fn items_csv(view: &RunView, q: &ItemQuery) -> String {
-    let header = [
-        "category",
-        "unique_identifier",
-        "remote_username",
-        "remote_domain",
-        "remote_product",
-        "remote_primary_ip",
-        "remote_status",
-        "remote_created",
-        "remote_email",
-        "remote_owner",
-        "service_id",
-        "billing_domain",
-        "billing_username",
-        "billing_dedicated_ip",
-        "billing_status",
-        "billing_regdate",
-        "billing_client_email",
-        "differing_fields",
-        "actions",
-        "notes",
-    ];
-    let mut out = header.join(",");
-    out.push_str("\r\n");
-    // `query` clamps per_page; walk the pages.
-    let mut page = 1;
-    loop {
-        let p = view.query(&ItemQuery {
-            page,
-            per_page: 1000,
-            ..q.clone()
-        });
-        for (_, it) in &p.items {
-            let r = it.remote.as_ref();
-            let b = it.billing.as_ref();
-            let cells = [
-                it.category.as_str().to_string(),
-                it.unique_identifier.clone().unwrap_or_default(),
-                r.map(|r| r.username.clone()).unwrap_or_default(),
-                r.map(|r| r.domain.clone()).unwrap_or_default(),
-                r.map(|r| r.product.clone()).unwrap_or_default(),
-                r.map(|r| r.primary_ip.clone()).unwrap_or_default(),
-                r.map(|r| r.status.as_str().to_string()).unwrap_or_default(),
-                r.and_then(|r| r.created)
-                    .map(format_created)
-                    .unwrap_or_default(),
-                r.and_then(|r| r.email.clone()).unwrap_or_default(),
-                r.and_then(|r| r.owner.clone()).unwrap_or_default(),
-                it.service_id.map(|i| i.to_string()).unwrap_or_default(),
-                b.map(|b| b.domain.clone()).unwrap_or_default(),
-                b.map(|b| b.username.clone()).unwrap_or_default(),
-                b.map(|b| b.dedicated_ip.clone()).unwrap_or_default(),
-                b.map(|b| b.status.as_str().to_string()).unwrap_or_default(),
-                b.and_then(|b| b.regdate.clone()).unwrap_or_default(),
-                b.and_then(|b| b.client_email.clone()).unwrap_or_default(),
-                it.diffs
-                    .iter()
-                    .map(|d| d.field.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                it.actions
-                    .iter()
-                    .map(|a| a.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                it.notes.join("; "),
-            ];
-            let row: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-            out.push_str(&row.join(","));
-            out.push_str("\r\n");
-        }
-        if page >= p.pages() {
-            break;
-        }
-        page += 1;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_cell;
-
-    #[test]
-    fn csv_cells_are_guarded_and_quoted() {
-        assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
-        assert_eq!(csv_cell("+1"), "'+1");
-        assert_eq!(csv_cell("-1"), "'-1");
-        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_cell("\tx"), "'\tx");
-        assert_eq!(csv_cell("\rx"), "\"'\rx\"");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("ann.test"), "ann.test");
-    }
 }
