@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use serversync_app::api_support::{self, AuditParams};
 use serversync_app::items::item_json;
 use serversync_app::AppError;
-use serversync_store::{ApiToken, Role};
+use serversync_store::{ApiToken, Role, StoreError};
 
 use crate::{WebError, WebState};
 
@@ -224,15 +224,15 @@ async fn start_run(
 ) -> ApiResult<Response> {
     user.require_admin()?;
     let server = st.app.server(&id).await?;
-    if let Some(job) = st.jobs.running_for(server.id) {
+    let app = st.app.clone().with_actor(user.actor());
+    let start = app.start_sync_job(&server).await?;
+    let snapshot = start.job;
+    if !start.started {
         return Err(ApiError(WebError::App(AppError::NotApplicable(format!(
             "server {} is busy: sync job {} is running (GET /api/jobs/{})",
-            server.name, job.id, job.id
+            server.name, snapshot.id, snapshot.id
         )))));
     }
-    let app = st.app.clone().with_actor(user.actor());
-    let job = st.jobs.start(&app, &server);
-    let snapshot = job.snapshot();
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/api/jobs/{}", snapshot.id))],
@@ -247,9 +247,12 @@ async fn get_job(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id: u64 = id_param("job", &id)?;
-    match st.jobs.get(id) {
-        Some(job) => Ok(Json(job.snapshot()).into_response()),
-        None => Err(ApiError(WebError::NotFound(format!("job {id} not found")))),
+    match st.app.sync_job(id).await {
+        Ok(job) => Ok(Json(job).into_response()),
+        Err(AppError::Store(StoreError::NotFound(_))) => {
+            Err(ApiError(WebError::NotFound(format!("job {id} not found"))))
+        }
+        Err(e) => Err(ApiError(WebError::App(e))),
     }
 }
 

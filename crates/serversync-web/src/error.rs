@@ -47,6 +47,10 @@ impl WebError {
                 ) => StatusCode::CONFLICT,
                 AppError::Store(StoreError::VersionConflict { .. }) => StatusCode::CONFLICT,
                 AppError::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
+                // The database is down or busy past its timeout: try again later. The
+                // message is the store's own ("the database is unavailable …"), never the
+                // driver's text.
+                AppError::Store(StoreError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
                 AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 AppError::Listing { .. } => StatusCode::BAD_GATEWAY,
                 AppError::Records(_)
@@ -95,5 +99,33 @@ impl IntoResponse for WebError {
             escape(&self.to_string())
         );
         (status, Html(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An unreachable database is a 503 whose page holds the store's own message, never the
+    /// driver's text (which may name hosts or users).
+    #[tokio::test]
+    async fn an_unavailable_store_is_503_without_driver_text() {
+        let driver = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connect to db.internal:5432 as serversync failed",
+        );
+        let e = WebError::from(StoreError::Unavailable {
+            source: Box::new(driver),
+        });
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let res = e.into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("the database is unavailable"), "{body}");
+        assert!(!body.contains("db.internal"), "{body}");
+        assert!(!body.contains("serversync failed"), "{body}");
     }
 }
