@@ -466,8 +466,8 @@ async fn simultaneous_syncs_on_two_instances_share_one_job() {
 
 /// (c) The same apply (import both accounts of one run, by name) posted to both instances at once:
 /// applied once, the other refused with its reason; one set of audit events; both
-/// instances then show the run applied (the run cache follows the data version, not a
-/// local call).
+/// instances then show the run applied, also a run applied by the CLI alone (the run cache
+/// follows the data version, not a local call).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_apply_posted_to_two_instances_is_applied_once() {
     let Some(db) = Db::new().await else { return };
@@ -548,6 +548,37 @@ async fn one_apply_posted_to_two_instances_is_applied_once() {
     );
     for i in [&a, &b] {
         let run = i.get(&path, &token).await;
+        assert!(
+            run["applied_at"].is_string(),
+            "stale cache on one instance: {run}"
+        );
+    }
+
+    // A run applied without either instance taking part (the CLI): both caches had it as
+    // not applied, and both show it applied (they follow the data version, not a call).
+    sim.set_accounts(vec![
+        acct("ann", "ann.test", "basic").to_value(),
+        acct("bob", "bob.test", "silver").to_value(),
+        acct("cy", "cy.test", "basic").to_value(),
+    ]);
+    let run2 = db.ok(&["analyse", "web7", "--json"]).await.json()["run_id"]
+        .as_i64()
+        .expect("run_id");
+    let path2 = format!("/api/runs/{run2}");
+    for i in [&a, &b] {
+        assert_eq!(i.get(&path2, &token).await["applied_at"], Value::Null);
+    }
+    db.ok(&[
+        "apply",
+        "web7",
+        "--run",
+        &run2.to_string(),
+        "--import",
+        "cy.test",
+    ])
+    .await;
+    for i in [&a, &b] {
+        let run = i.get(&path2, &token).await;
         assert!(
             run["applied_at"].is_string(),
             "stale cache on one instance: {run}"
