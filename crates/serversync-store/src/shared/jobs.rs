@@ -1,6 +1,6 @@
-//! Shared by both backends: sync jobs as rows (`sync_jobs`, [`crate::jobs`]). Starting runs in
-//! a write transaction (one starter at a time across instances); the partial unique index
-//! `sync_jobs_one_running` backs it. Readers mark a running job whose expiry passed failed
+//! Shared by both backends: sync jobs as rows (`sync_jobs`, [`crate::jobs`]). Of concurrent
+//! starters on any instances the partial unique index `sync_jobs_one_running` lets exactly
+//! one insert (`ON CONFLICT … DO NOTHING`); the others read the job that won. Readers mark a running job whose expiry passed failed
 //! ("instance stopped") before they show it.
 
 use std::time::Duration;
@@ -10,9 +10,13 @@ use serversync_core::model::ServerId;
 use time::OffsetDateTime;
 
 use super::rows::{fmt_ts, Cols};
-use super::{begin_write, clock, query, query_scalar, BackendStore, DbConn, DbRow};
+use super::{clock, query, query_scalar, BackendStore, DbConn, DbRow};
 use crate::jobs::{JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED};
 use crate::{Result, StoreError};
+
+/// How often [`Jobs::start_job`] tries again when the running job it lost to ended before
+/// it could be read.
+const START_ROUNDS: usize = 5;
 
 const JOB_SELECT: &str = "SELECT id, server_id, server_name, holder, state, received, total, \
                           run_id, error, started_at, updated_at, expires_at FROM sync_jobs";
@@ -159,40 +163,51 @@ impl Jobs for BackendStore {
         holder: &str,
         ttl: Duration,
     ) -> Result<JobStart> {
-        let mut tx = begin_write(&self.pool).await?;
+        // No write lock: the partial unique index decides between concurrent starters on
+        // every instance, so a start never waits behind a long import or apply.
+        let mut conn = self.pool.acquire().await?;
         let exists: Option<i64> = query_scalar("SELECT id FROM servers WHERE id = ?")
             .bind(server_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("server {server_id}")));
         }
-        let now = clock(&mut tx).await?;
-        mark_stopped(&mut tx, Some(server_id), now).await?;
-        if let Some(job) = running_of(&mut tx, server_id).await? {
-            tx.commit().await?;
-            return Ok(JobStart::Running(job));
+        // Between losing the insert and reading the winner, the winner may already have
+        // ended; then start again (bounded: each round needs a whole job to come and go).
+        for _ in 0..START_ROUNDS {
+            let now = clock(&mut conn).await?;
+            mark_stopped(&mut conn, Some(server_id), now).await?;
+            let (at, until) = (fmt_ts(now)?, fmt_ts(expiry(now, ttl)?)?);
+            let id: Option<i64> = query_scalar(
+                "INSERT INTO sync_jobs (server_id, server_name, holder, state, received, \
+                 total, run_id, error, started_at, updated_at, expires_at) \
+                 VALUES (?, ?, ?, 'running', 0, NULL, NULL, NULL, ?, ?, ?) \
+                 ON CONFLICT (server_id) WHERE state = 'running' DO NOTHING RETURNING id",
+            )
+            .bind(server_id)
+            .bind(server_name)
+            .bind(holder)
+            .bind(&at)
+            .bind(&at)
+            .bind(&until)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(id) = id {
+                let job = by_id(&mut conn, id)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::NotFound(format!("sync job {id}")))?;
+                return Ok(JobStart::Started(job));
+            }
+            if let Some(job) = running_of(&mut conn, server_id).await? {
+                return Ok(JobStart::Running(job));
+            }
         }
-        let (at, until) = (fmt_ts(now)?, fmt_ts(expiry(now, ttl)?)?);
-        let id: i64 = query_scalar(
-            "INSERT INTO sync_jobs (server_id, server_name, holder, state, received, total, \
-             run_id, error, started_at, updated_at, expires_at) \
-             VALUES (?, ?, ?, 'running', 0, NULL, NULL, NULL, ?, ?, ?) RETURNING id",
-        )
-        .bind(server_id)
-        .bind(server_name)
-        .bind(holder)
-        .bind(&at)
-        .bind(&at)
-        .bind(&until)
-        .fetch_one(&mut *tx)
-        .await?;
-        let job = by_id(&mut tx, id)
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::NotFound(format!("sync job {id}")))?;
-        tx.commit().await?;
-        Ok(JobStart::Started(job))
+        Err(StoreError::Invalid(format!(
+            "server {server_id}: sync jobs start and end faster than one can be started; try \
+             again"
+        )))
     }
 
     async fn job_progress(
