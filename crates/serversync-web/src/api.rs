@@ -85,7 +85,7 @@ impl IntoResponse for ApiError {
         }
         let status = self.0.status();
         if status.is_server_error() {
-            tracing::error!(error = %self.0, "API request failed");
+            tracing::error!(error = %crate::error::log_text(&self.0), "API request failed");
         }
         (status, Json(json!({"error": self.0.to_string()}))).into_response()
     }

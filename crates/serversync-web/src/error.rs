@@ -66,6 +66,22 @@ impl WebError {
     }
 }
 
+/// The error with its chain of causes, for the log only: the store's sources hold the
+/// database driver's text, which is logged but never sent to a client.
+pub(crate) fn log_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Escapes text for HTML (for the few places that build HTML without a template).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -90,7 +106,7 @@ impl IntoResponse for WebError {
         }
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %log_text(&self), "request failed");
         }
         let body = format!(
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>serversync: error</title><link rel=stylesheet href=/static/app.css></head><body><main><h1>{} {}</h1><p class=error>{}</p><p><a href=\"javascript:history.back()\">Back</a> · <a href=/servers>Servers</a></p></main></body></html>",
@@ -127,5 +143,18 @@ mod tests {
         assert!(body.contains("the database is unavailable"), "{body}");
         assert!(!body.contains("db.internal"), "{body}");
         assert!(!body.contains("serversync failed"), "{body}");
+    }
+
+    #[test]
+    fn the_log_text_holds_the_driver_cause() {
+        let driver = std::io::Error::other("connection reset by db.internal");
+        let e = WebError::from(StoreError::Unavailable {
+            source: Box::new(driver),
+        });
+        assert_eq!(
+            log_text(&e),
+            "the database is unavailable (cannot connect, or busy past the timeout): \
+             connection reset by db.internal"
+        );
     }
 }
