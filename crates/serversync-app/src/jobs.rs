@@ -191,6 +191,29 @@ impl App {
         Ok(self.store.running_job(server_id).await?.map(Into::into))
     }
 
+    /// Sync jobs of a server (by name or id) on every instance, newest first; `limit` (text
+    /// of a query) 1..=1000, default 20. Stopped ones are shown failed.
+    pub async fn sync_job_history(
+        &self,
+        server: &str,
+        limit: Option<&str>,
+    ) -> Result<Vec<JobSnapshot>> {
+        let limit = crate::api_support::parse_number::<i64>("limit", limit)?.unwrap_or(20);
+        if !(1..=1000).contains(&limit) {
+            return Err(crate::AppError::Invalid(format!(
+                "limit: must be between 1 and 1000, got {limit}"
+            )));
+        }
+        let server = self.store.server(server).await?;
+        Ok(self
+            .store
+            .recent_jobs(Some(server.id), limit)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
     /// The lifetime of a job's lease: that of the server leases.
     fn job_ttl(&self) -> Duration {
         self.lease_ttl.max(Duration::from_millis(300))

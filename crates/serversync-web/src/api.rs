@@ -35,6 +35,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/servers"),
     ("GET", "/api/servers/{id}/runs"),
     ("POST", "/api/servers/{id}/runs"),
+    ("GET", "/api/servers/{id}/jobs"),
     ("GET", "/api/jobs/{id}"),
     ("GET", "/api/runs/{id}"),
     ("GET", "/api/runs/{id}/items"),
@@ -52,6 +53,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<WebState> {
         ("GET", "/api/servers") => get(list_servers),
         ("GET", "/api/servers/{id}/runs") => get(list_runs),
         ("POST", "/api/servers/{id}/runs") => post(start_run),
+        ("GET", "/api/servers/{id}/jobs") => get(list_jobs),
         ("GET", "/api/jobs/{id}") => get(get_job),
         ("GET", "/api/runs/{id}") => get(get_run),
         ("GET", "/api/runs/{id}/items") => get(run_items),
@@ -239,6 +241,18 @@ async fn start_run(
         Json(snapshot),
     )
         .into_response())
+}
+
+async fn list_jobs(
+    State(st): State<WebState>,
+    _user: ApiUser,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let jobs = st.app.sync_job_history(&id, q(&query, "limit")).await?;
+    Ok(Json(serde_json::to_value(jobs).map_err(|e| {
+        WebError::Internal(format!("job list: {e}"))
+    })?))
 }
 
 async fn get_job(

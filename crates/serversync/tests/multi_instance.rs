@@ -386,6 +386,15 @@ async fn killed_instance_frees_server_7_within_the_lease() {
             .starts_with("instance stopped"),
         "{stopped}"
     );
+    // Both jobs in the server's job history, newest first.
+    let history = b.get("/api/servers/7/jobs", &token).await;
+    let states: Vec<(u64, &str)> = history
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|j| (j["id"].as_u64().unwrap(), j["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, vec![(b_id, "done"), (a_id, "failed")], "{history}");
     assert_eq!(
         count(
             &mut conn,
