@@ -670,12 +670,11 @@ impl Ctx<'_> {
                     let after = plan::moved_service(&rec.service, server);
                     result.changes = self.changes(&rec.service, &after);
                     push_update(&mut b.cs, &self.event("move"), &rec.service, after);
-                    result.notes.push(format!(
-                        "moved from server {}",
-                        rec.service
-                            .server_id
-                            .map_or("none".into(), |s| s.to_string())
-                    ));
+                    // Named with its id: names can change, ids are what the audit log keeps.
+                    result.notes.push(match rec.service.server_id {
+                        Some(from) => format!("moved from {}", self.server_label(from)),
+                        None => "moved from no server".into(),
+                    });
                 }
             }
             b.results.push(result);

@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 pub mod api_support;
 mod apply;
 pub mod auth;
+pub mod connection;
 pub mod items;
 pub mod jobs;
 mod lease;
@@ -146,6 +147,8 @@ pub fn counts_json(c: &Counts) -> Value {
 pub(crate) struct Billing {
     pub services: Vec<BillingRecord>,
     pub other_live: Vec<BillingRecord>,
+    /// Every server's name, to name the server of a `moved` item's service.
+    pub server_names: HashMap<ServerId, String>,
     pub products: Vec<Product>,
     pub clients: Vec<Client>,
 }
@@ -308,9 +311,17 @@ impl App {
         };
         let services = services.into_iter().map(rec).collect();
         let other_live = others.into_iter().map(rec).collect();
+        let server_names = self
+            .store
+            .servers()
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.name))
+            .collect();
         Ok(Billing {
             services,
             other_live,
+            server_names,
             products,
             clients,
         })
@@ -399,7 +410,8 @@ impl App {
         let t_listed = std::time::Instant::now();
         let (complete, doc, counts, service_versions) = {
             let input = billing.input(meta, server, &listing);
-            let analysis = analyse(&input);
+            let mut analysis = analyse(&input);
+            name_moved_from(&mut analysis, &billing);
             let doc = analysis_document_json(None, server, &listing, &analysis, &input)?;
             let versions: Vec<(ServiceId, i64)> = billing
                 .services
@@ -515,6 +527,31 @@ impl App {
 
     pub async fn server_id(&self, name_or_id: &str) -> Result<ServerId> {
         Ok(self.store.server(name_or_id).await?.id)
+    }
+}
+
+/// Names the server in each `moved` item's note ("billing has this service on web2
+/// (server 2)"): core knows the other servers by id only.
+fn name_moved_from(analysis: &mut Analysis, billing: &Billing) {
+    use serversync_core::analysis::{moved_note, BillingRef, Category};
+    for it in analysis
+        .items
+        .iter_mut()
+        .filter(|it| it.category == Category::Moved)
+    {
+        let Some(BillingRef::OtherServer(oi)) = it.billing else {
+            continue;
+        };
+        let Some(from) = billing.other_live.get(oi).and_then(|r| r.service.server_id) else {
+            continue;
+        };
+        let Some(name) = billing.server_names.get(&from) else {
+            continue;
+        };
+        let plain = moved_note(Some(from), None);
+        if let Some(n) = it.notes.iter_mut().find(|n| **n == plain) {
+            *n = moved_note(Some(from), Some(name));
+        }
     }
 }
 

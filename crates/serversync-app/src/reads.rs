@@ -2,15 +2,25 @@
 //! server's run summaries, and the ticks a user keeps on a run's pages. The web layer calls
 //! these instead of the store.
 
-use serversync_core::model::{Client, RunId, ServerId};
-use serversync_store::RunSummary;
+use serversync_core::model::{Client, Product, ProductId, RunId, ServerId};
+use serversync_store::{RunSummary, StoreError};
 
-use crate::{App, Result};
+use crate::{App, AppError, Result};
 
 impl App {
     /// Every client, by id.
     pub async fn clients(&self) -> Result<Vec<Client>> {
         Ok(self.store.clients().await?)
+    }
+
+    /// The product `id`; [`StoreError::NotFound`] naming it when there is none.
+    pub async fn product(&self, id: ProductId) -> Result<Product> {
+        self.store
+            .products()
+            .await?
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| AppError::Store(StoreError::NotFound(format!("product {id}"))))
     }
 
     /// The newest `limit` runs of `server_id`, newest first.

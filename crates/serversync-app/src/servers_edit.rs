@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use serversync_core::model::ServerId;
+use serversync_core::model::{Server, ServerId};
 
 use crate::web_support::ServerInput;
 use crate::{App, AppError, Result};
@@ -41,8 +41,27 @@ pub fn server_input_problem(input: &ServerInput, stored_secret: bool) -> Option<
     None
 }
 
+/// `name: …` when `name`, trimmed, is already used by another of `servers` ignoring case
+/// (Unicode lower case; the store's own check, the race guard, is ASCII-only in SQLite).
+/// Names the other server with its id.
+pub fn name_problem(servers: &[Server], id: Option<ServerId>, name: &str) -> Option<String> {
+    let key = name.trim().to_lowercase();
+    servers
+        .iter()
+        .find(|s| Some(s.id) != id && s.name.trim().to_lowercase() == key)
+        .map(|s| {
+            format!(
+                "name: {:?} is already used by {} (server {}); names are compared ignoring case and surrounding spaces",
+                name.trim(),
+                s.name,
+                s.id
+            )
+        })
+}
+
 impl App {
-    /// Checks `input` ([`server_input_problem`]) and saves it
+    /// Checks `input` ([`server_input_problem`], then [`name_problem`] against the stored
+    /// servers) and saves it
     /// ([`App::save_server_input`]: module known, records rules, unique name, audit event).
     /// Errors are [`AppError::Invalid`] naming the field, or the store's.
     pub async fn save_server_checked(&self, input: &ServerInput) -> Result<ServerId> {
@@ -54,6 +73,10 @@ impl App {
             None => false,
         };
         if let Some(p) = server_input_problem(input, stored_secret) {
+            return Err(AppError::Invalid(p));
+        }
+        let servers = self.store.servers().await?;
+        if let Some(p) = name_problem(&servers, input.id, &input.name) {
             return Err(AppError::Invalid(p));
         }
         self.save_server_input(input).await
@@ -98,5 +121,45 @@ mod tests {
             .starts_with("username:"));
         i.module = "mymodule".into();
         assert_eq!(server_input_problem(&i, false), None);
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let mut i = input();
+        i.password = "hunter2".into();
+        let shown = format!("{i:?}");
+        assert!(
+            !shown.contains("TOKEN") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(shown.contains("access_hash: \"(redacted)\""), "{shown}");
+        i.password.clear();
+        assert!(format!("{i:?}").contains("password: \"(keep)\""));
+    }
+
+    #[test]
+    fn names_are_unique_ignoring_case_and_spaces() {
+        let web1 = Server {
+            id: 100,
+            name: "Web1".into(),
+            module: "cpanel".into(),
+            hostname: "web1.test".into(),
+            ip_address: "192.0.2.10".into(),
+            port: None,
+            secure: true,
+            tls_verify: true,
+            username: "root".into(),
+            password: serversync_core::model::Secret::new(""),
+            access_hash: serversync_core::model::Secret::new("TOKEN"),
+            disabled: false,
+        };
+        let servers = [web1];
+        assert_eq!(
+            name_problem(&servers, None, "  wEB1 ").as_deref(),
+            Some("name: \"wEB1\" is already used by Web1 (server 100); names are compared ignoring case and surrounding spaces")
+        );
+        // The server itself may keep its name; other names are free.
+        assert_eq!(name_problem(&servers, Some(100), "web1"), None);
+        assert_eq!(name_problem(&servers, None, "web2"), None);
     }
 }

@@ -16,8 +16,9 @@ use crate::records::{product_json, server_json};
 use crate::{App, AppError, Result};
 
 /// A server as an administrator entered it. Empty `password` / `access_hash` keep the
-/// stored secrets (secrets are write-only).
-#[derive(Clone, Debug, Default)]
+/// stored secrets (secrets are write-only). `Debug` shows whether a secret was given, never
+/// the secret.
+#[derive(Clone, Default)]
 pub struct ServerInput {
     /// `None` creates a server.
     pub id: Option<ServerId>,
@@ -32,6 +33,26 @@ pub struct ServerInput {
     pub password: String,
     pub access_hash: String,
     pub disabled: bool,
+}
+
+impl std::fmt::Debug for ServerInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = |s: &str| if s.is_empty() { "(keep)" } else { "(redacted)" };
+        f.debug_struct("ServerInput")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("module", &self.module)
+            .field("hostname", &self.hostname)
+            .field("ip_address", &self.ip_address)
+            .field("port", &self.port)
+            .field("secure", &self.secure)
+            .field("tls_verify", &self.tls_verify)
+            .field("username", &self.username)
+            .field("password", &given(&self.password))
+            .field("access_hash", &given(&self.access_hash))
+            .field("disabled", &self.disabled)
+            .finish()
+    }
 }
 
 /// A product's module settings as an administrator entered them.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Serialize, Serializer};
 
-use crate::model::{format_date, Service, ServiceId, ServiceStatus};
+use crate::model::{format_date, ServerId, Service, ServiceId, ServiceStatus};
 use crate::module::{MetaData, RemoteAccount, RemoteStatus, UniqueIdField};
 use crate::normalize::{
     domain_key, domain_key_cow, fast_trim as t, strip_www, text_key, text_key_cow,
@@ -24,6 +24,17 @@ pub struct BillingRecord {
     /// `None` when the product has no value in the module's product field (an unmapped product).
     pub package: Option<String>,
     pub client_email: Option<String>,
+}
+
+/// The note of a `moved` item: where billing has the service. Core knows servers by id
+/// only; a caller that knows the name passes it (`billing has this service on web2 (server
+/// 2)`), and can find the note written without it as `moved_note(from, None)`.
+pub fn moved_note(from: Option<ServerId>, name: Option<&str>) -> String {
+    match (from, name) {
+        (Some(id), Some(name)) => format!("billing has this service on {name} (server {id})"),
+        (Some(id), None) => format!("billing has this service on server {id}"),
+        (None, _) => "billing has this service on another server".into(),
+    }
 }
 
 /// Everything the analysis of one server needs.
@@ -953,10 +964,7 @@ impl Ctx<'_, '_> {
                         billing: Some(BillingRef::OtherServer(*oi)),
                         diffs,
                         actions: &[Action::Move],
-                        notes: vec![match from {
-                            Some(id) => format!("billing has this service on server {id}"),
-                            None => "billing has this service on another server".into(),
-                        }],
+                        notes: vec![moved_note(from, None)],
                         related_service_ids: Vec::new(),
                     });
                 }

@@ -674,6 +674,8 @@ async fn servers_and_products_are_edited_by_admins_with_secrets_write_only() {
         ("name", "web9"),
         ("module", "cpanel"),
         ("hostname", "h.test"),
+        ("ip_address", "192.0.2.90"),
+        ("username", "root"),
         ("access_hash", "S3CRET"),
     ];
     let (status, url, page) = admin.post("/servers/new", &new).await;

@@ -156,7 +156,7 @@ enum Command {
     /// Servers.
     Servers {
         #[command(subcommand)]
-        command: ListCommand,
+        command: ServersCommand,
     },
     /// Serve the web page and the JSON API.
     Serve {
@@ -308,6 +308,22 @@ enum ListCommand {
         /// Print them as a JSON array of records-document entries instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServersCommand {
+    /// List them.
+    List {
+        /// Print them as a JSON array of records-document entries instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test a server's connection: one listing call to its panel, the result in one line
+    /// (stdout when connected; stderr and exit 2 when not). Writes nothing.
+    Test {
+        /// The server's name or id.
+        server: String,
     },
 }
 
@@ -820,11 +836,24 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Servers {
-            command: ListCommand::List { json },
+            command: ServersCommand::List { json },
         } => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
             output::print_servers(&app, json).await?;
             Ok(0)
+        }
+        Command::Servers {
+            command: ServersCommand::Test { server },
+        } => {
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
+            let test = app.test_connection(&server).await?;
+            if test.connected {
+                outln!("{}", test.line());
+                Ok(0)
+            } else {
+                eprintln!("{}", test.line());
+                Ok(2)
+            }
         }
     }
 }

@@ -654,6 +654,10 @@ async fn moved_account_is_reassigned_by_move() {
     assert_eq!(it["service_id"], 1020);
     assert_eq!(it["billing"]["server_id"], 100);
     assert_eq!(it["actions"], json!(["move"]));
+    assert_eq!(
+        it["notes"],
+        json!(["billing has this service on web1 (server 100)"])
+    );
 
     // web2 has no live service yet: one move is above the 25% share of its live services.
     let out = env.apply("web2", &["--move", "1020"]).await;
@@ -694,6 +698,11 @@ async fn moved_account_is_reassigned_by_move() {
         out.json()["results"][0]["changes"],
         json!([{"field": "server", "before": "web1", "after": "web2"}])
     );
+    // The server it moved from is named with its id.
+    assert_eq!(
+        out.json()["results"][0]["notes"],
+        json!(["moved from web1 (server 100)"])
+    );
     assert_eq!(env.service(1020).await["server_id"], 101);
     let an = env.analyse("web2").await;
     assert_eq!(nonzero_counts(&an), counts(&[("in_sync", 1)]), "{an:#}");
@@ -725,7 +734,7 @@ async fn move_is_refused_while_the_current_server_still_lists_the_account() {
     assert_eq!(out.code, 1, "{out:#?}");
     assert_eq!(
         out.json()["results"][0]["notes"],
-        json!([format!("the account is still listed on the service's current server (run {web1_run} of server 100): terminate it there or analyse that server again first")])
+        json!([format!("the account is still listed on the service's current server web1 (server 100) at run {web1_run}: terminate it there or analyse that server again first")])
     );
     assert_eq!(env.service(1020).await["server_id"], 100);
 }

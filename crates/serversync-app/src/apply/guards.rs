@@ -50,6 +50,11 @@ pub(super) async fn still_listed(
             continue;
         };
         let run = app.store.run(latest.id).await?;
+        // Named for people, with the id for scripts (a server that cannot be read by its id).
+        let current = match app.store.server_by_id(server_id).await {
+            Ok(s) => format!("{} (server {})", s.name, s.id),
+            Err(_) => format!("server {server_id}"),
+        };
         let listed: HashSet<String> = run
             .accounts
             .iter()
@@ -60,7 +65,7 @@ pub(super) async fn still_listed(
                 out.insert(
                     id,
                     format!(
-                        "the account is still listed on the service's current server (run {} of server {server_id}): terminate it there or analyse that server again first",
+                        "the account is still listed on the service's current server {current} at run {}: terminate it there or analyse that server again first",
                         run.id
                     ),
                 );

@@ -25,6 +25,14 @@ impl Ctx<'_> {
             .unwrap_or_else(|| format!("server {id}"))
     }
 
+    /// `web2 (server 2)`, or `server 2` when the server is unknown.
+    pub(super) fn server_label(&self, id: ServerId) -> String {
+        match self.server_names.get(&id) {
+            Some(name) => format!("{name} (server {id})"),
+            None => format!("server {id}"),
+        }
+    }
+
     pub(super) fn client_email(&self, id: i64) -> String {
         self.clients
             .email_of(id)

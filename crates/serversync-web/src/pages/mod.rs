@@ -22,6 +22,7 @@ use crate::{WebError, WebState};
 
 mod chart;
 mod client_search;
+mod connection;
 mod pager;
 mod records;
 mod runs;
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<WebState> {
         )
         .route("/servers/{id}/runs", get(servers::history))
         .route("/servers/{id}/sync", post(servers::sync))
+        .route("/servers/{id}/test", post(connection::test))
         .route("/jobs/{id}", get(servers::job))
         .route("/runs", get(servers::all_runs))
         .route("/runs/{id}", get(runs::show))

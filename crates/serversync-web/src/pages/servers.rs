@@ -260,7 +260,7 @@ pub(super) async fn all_runs(
 #[derive(Deserialize)]
 pub(super) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 /// Starts (or joins) the server's sync job and sends the browser to its progress page.
@@ -345,6 +345,29 @@ struct ServerFormPage {
     password_set: bool,
     access_hash_set: bool,
     error: Option<String>,
+    /// The form field the error is about (`ip_address: …` → `ip_address`), to show it
+    /// next to that field too.
+    error_field: Option<String>,
+}
+
+/// The fields of the server form an error message can name.
+const FORM_FIELDS: [&str; 9] = [
+    "name",
+    "module",
+    "hostname",
+    "ip_address",
+    "port",
+    "username",
+    "password",
+    "access_hash",
+    "disabled",
+];
+
+/// The form field `error` is about: messages of the application's checks start with
+/// `field: `.
+fn error_field(error: Option<&str>) -> Option<String> {
+    let (field, _) = error?.split_once(": ")?;
+    FORM_FIELDS.contains(&field).then(|| field.to_string())
 }
 
 /// The server form's fields (secrets are never rendered back).
@@ -453,6 +476,7 @@ fn form_page(
         modules: st.app.module_names(),
         password_set: secrets.0,
         access_hash_set: secrets.1,
+        error_field: error_field(error.as_deref()),
         error,
     })
 }
@@ -513,7 +537,8 @@ async fn save(
         }
     };
     let app = st.app.clone().with_actor(user.actor());
-    match app.save_server_input(&input).await {
+    // The same checks as the API's (IP address, unique name, the module's credentials).
+    match app.save_server_checked(&input).await {
         Ok(id) => Ok(Redirect::to(&format!("/servers/{id}")).into_response()),
         Err(
             e @ (AppError::Invalid(_) | AppError::Store(serversync_store::StoreError::Invalid(_))),
