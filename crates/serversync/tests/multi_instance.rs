@@ -367,6 +367,7 @@ async fn killed_instance_frees_server_7_within_the_lease() {
     let done = b.finished_job(b_id, &token, SLACK).await;
     assert_eq!(done["state"], "done", "{done}");
     let took = killed.elapsed();
+    eprintln!("B analysed server 7 {took:?} after A was killed (lease {LEASE_SECS} s)");
     assert!(
         took < Duration::from_secs(LEASE_SECS) + SLACK,
         "B analysed server 7 {took:?} after A was killed"
