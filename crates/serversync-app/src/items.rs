@@ -314,8 +314,14 @@ pub fn selection_from_choices(
 /// and their item states.
 #[derive(Default)]
 pub struct RunCache {
-    runs: Mutex<Vec<Arc<RunView>>>,
+    runs: Mutex<Vec<CachedRun>>,
     pub(crate) states: Mutex<Vec<CachedStates>>,
+}
+
+/// A parsed run and the data version ([`App::data_version`]) it was read at.
+struct CachedRun {
+    version: Option<i64>,
+    view: Arc<RunView>,
 }
 
 /// The item states of a run as computed at `at`, when the newest audit event was
@@ -332,28 +338,35 @@ pub(crate) struct CachedStates {
 const CACHED_RUNS: usize = 6;
 
 impl RunCache {
-    fn get(&self, id: RunId) -> Option<Arc<RunView>> {
+    /// The cached view of run `id` if it was read at data version `version`.
+    fn get(&self, id: RunId, version: Option<i64>) -> Option<Arc<RunView>> {
         let mut runs = self.runs.lock().ok()?;
-        let pos = runs.iter().position(|r| r.run_id == id)?;
+        let pos = runs.iter().position(|r| r.view.run_id == id)?;
         let r = runs.remove(pos);
-        runs.push(r.clone());
-        Some(r)
+        if r.version != version {
+            // Written since (by this instance or another one): read it again.
+            return None;
+        }
+        let view = r.view.clone();
+        runs.push(r);
+        Some(view)
     }
 
-    fn put(&self, view: Arc<RunView>) {
+    fn put(&self, view: Arc<RunView>, version: Option<i64>) {
         if let Ok(mut runs) = self.runs.lock() {
-            runs.retain(|r| r.run_id != view.run_id);
-            runs.push(view);
+            runs.retain(|r| r.view.run_id != view.run_id);
+            runs.push(CachedRun { version, view });
             if runs.len() > CACHED_RUNS {
                 runs.remove(0);
             }
         }
     }
 
-    /// Forgets a run (e.g. after it was applied: `applied_at` changed).
+    /// Forgets a run (e.g. after it was applied: `applied_at` changed). Only a shortcut:
+    /// a run applied by another instance is found stale by its data version.
     pub fn forget(&self, id: RunId) {
         if let Ok(mut runs) = self.runs.lock() {
-            runs.retain(|r| r.run_id != id);
+            runs.retain(|r| r.view.run_id != id);
         }
         if let Ok(mut states) = self.states.lock() {
             states.retain(|s| s.run_id != id);
@@ -362,9 +375,24 @@ impl RunCache {
 }
 
 impl App {
-    /// A stored run, parsed (from `cache` when there).
+    /// The version of the stored data: the id of the newest audit event (`None` while
+    /// there is none). Every write serversync makes on any instance is audited in its
+    /// transaction, so an unchanged version means unchanged records and runs' apply marks;
+    /// one cheap query (the newest row of an index).
+    pub async fn data_version(&self) -> Result<Option<i64>> {
+        Ok(self
+            .store
+            .audit_events(None, None, None, 1)
+            .await?
+            .first()
+            .map(|e| e.id))
+    }
+
+    /// A stored run, parsed (from `cache` when it was parsed at the current
+    /// [`App::data_version`]).
     pub async fn run_view(&self, cache: &RunCache, run_id: RunId) -> Result<Arc<RunView>> {
-        if let Some(v) = cache.get(run_id) {
+        let version = self.data_version().await?;
+        if let Some(v) = cache.get(run_id, version) {
             return Ok(v);
         }
         let run = self.store.run(run_id).await?;
@@ -373,7 +401,7 @@ impl App {
                 .await
                 .map_err(|e| AppError::Internal(format!("reading run {run_id}: {e}")))??,
         );
-        cache.put(view.clone());
+        cache.put(view.clone(), version);
         Ok(view)
     }
 }

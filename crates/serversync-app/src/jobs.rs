@@ -1,16 +1,23 @@
 //! Background sync jobs: a listing + analysis runs as a task while the page (or an API
-//! client) polls its progress. One job per server at a time.
+//! client) polls its progress. Jobs are rows of the store ([`serversync_store::Jobs`]), so
+//! every instance on the database shows the same job: one job per server at a time across
+//! all of them, and a job whose instance died shows failed ("instance stopped") once its
+//! lease ran out.
+//!
+//! The listing's progress callbacks only update counters in memory; a renewal task writes
+//! them with a new expiry every second (or a third of the lease, when that is shorter), so a
+//! big listing costs one small write per second, not one per account.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serversync_core::model::{RunId, Server, ServerId};
 use serversync_modules::ListingProgress;
-use time::OffsetDateTime;
+use serversync_store::{JobEnd, JobStart, JobState, Store, SyncJob};
 
-use crate::App;
+use crate::{App, Result};
 
 /// Where a job is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -21,31 +28,16 @@ pub enum JobStatus {
     Done {
         run_id: RunId,
     },
-    /// The listing (or the analysis) failed; the message names the server and the cause.
+    /// The listing (or the analysis) failed, or the instance running the job stopped; the
+    /// message names the server and the cause.
     Failed {
         error: String,
     },
 }
 
-/// One sync job.
-#[derive(Debug)]
-pub struct Job {
-    pub id: u64,
-    pub server_id: ServerId,
-    pub server_name: String,
-    pub started_at: OffsetDateTime,
-    received: AtomicU64,
-    /// 0 while unknown.
-    total: AtomicU64,
-    status: Mutex<JobStatus>,
-    /// Set when the work panicked: the panic's text, for the log only (the status says
-    /// just that the sync stopped unexpectedly).
-    internal: Mutex<Option<String>>,
-}
-
 /// A job's state as shown to people and API clients:
 /// `{"id", "server_id", "server_name", "received", "total", "state": "running"|"done"|"failed", "run_id"?, "error"?}`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct JobSnapshot {
     pub id: u64,
     pub server_id: ServerId,
@@ -56,30 +48,51 @@ pub struct JobSnapshot {
     pub status: JobStatus,
 }
 
-impl Job {
-    /// When the job's work panicked: what the panic said (for the log, never for a client).
-    pub fn internal_failure(&self) -> Option<String> {
-        self.internal.lock().ok().and_then(|i| i.clone())
-    }
-
-    pub fn snapshot(&self) -> JobSnapshot {
-        let total = self.total.load(Ordering::Relaxed);
+impl From<SyncJob> for JobSnapshot {
+    fn from(j: SyncJob) -> Self {
         JobSnapshot {
-            id: self.id,
-            server_id: self.server_id,
-            server_name: self.server_name.clone(),
-            received: self.received.load(Ordering::Relaxed),
-            total: (total > 0).then_some(total),
-            status: self
-                .status
-                .lock()
-                .map(|s| s.clone())
-                .unwrap_or(JobStatus::Running),
+            // Ids come from the database's identity: never negative.
+            id: u64::try_from(j.id).unwrap_or_default(),
+            server_id: j.server_id,
+            server_name: j.server_name,
+            received: j.received,
+            total: j.total,
+            status: match j.state {
+                JobState::Running => JobStatus::Running,
+                JobState::Done { run_id } => JobStatus::Done { run_id },
+                JobState::Failed { error } => JobStatus::Failed { error },
+            },
         }
     }
 }
 
-impl ListingProgress for Job {
+/// What [`App::start_sync_job`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobStarted {
+    pub job: JobSnapshot,
+    /// `false`: the job was already running (started by this or another instance).
+    pub started: bool,
+}
+
+/// The listing's progress as it arrives (written to the store by the renewal task).
+#[derive(Default)]
+struct Counter {
+    received: AtomicU64,
+    /// 0 while unknown.
+    total: AtomicU64,
+}
+
+impl Counter {
+    fn read(&self) -> (u64, Option<u64>) {
+        let total = self.total.load(Ordering::Relaxed);
+        (
+            self.received.load(Ordering::Relaxed),
+            (total > 0).then_some(total),
+        )
+    }
+}
+
+impl ListingProgress for Counter {
     fn total(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
     }
@@ -88,101 +101,154 @@ impl ListingProgress for Job {
     }
 }
 
-/// The jobs of this process.
-#[derive(Default)]
-pub struct Jobs {
-    next: AtomicU64,
-    jobs: Mutex<HashMap<u64, Arc<Job>>>,
-}
+/// The longest time between two progress writes of a running job.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-impl Jobs {
-    pub fn get(&self, id: u64) -> Option<Arc<Job>> {
-        self.jobs.lock().ok()?.get(&id).cloned()
-    }
-
-    /// The running job of a server, if any.
-    pub fn running_for(&self, server_id: ServerId) -> Option<Arc<Job>> {
-        let jobs = self.jobs.lock().ok()?;
-        jobs.values()
-            .filter(|j| j.server_id == server_id && j.snapshot().status == JobStatus::Running)
-            .max_by_key(|j| j.id)
-            .cloned()
-    }
-
+impl App {
     /// Starts listing + analysing `server` in the background, or returns the job already
-    /// running for it. Must be called inside a Tokio runtime.
-    pub fn start(self: &Arc<Self>, app: &App, server: &Server) -> Arc<Job> {
-        let Ok(mut jobs) = self.jobs.lock() else {
-            // A poisoned lock only follows a panic elsewhere; start untracked rather than fail.
-            return Arc::new(Job::new(0, server));
-        };
-        if let Some(j) = jobs
-            .values()
-            .find(|j| j.server_id == server.id && j.snapshot().status == JobStatus::Running)
+    /// running for it on any instance (`started: false`). Must be called inside a Tokio
+    /// runtime.
+    pub async fn start_sync_job(&self, server: &Server) -> Result<JobStarted> {
+        let holder = self.lock_holder().id;
+        let ttl = self.job_ttl();
+        let job = match self
+            .store
+            .start_job(server.id, &server.name, &holder, ttl)
+            .await?
         {
-            return j.clone();
-        }
-        // Keep the map small: forget finished jobs beyond the newest 200.
-        if jobs.len() > 200 {
-            let mut ids: Vec<u64> = jobs.keys().copied().collect();
-            ids.sort_unstable();
-            for id in ids.iter().take(jobs.len() - 200) {
-                if jobs
-                    .get(id)
-                    .is_some_and(|j| j.snapshot().status != JobStatus::Running)
-                {
-                    jobs.remove(id);
-                }
+            JobStart::Running(j) => {
+                return Ok(JobStarted {
+                    job: j.into(),
+                    started: false,
+                })
             }
-        }
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let job = Arc::new(Job::new(id, server));
-        jobs.insert(id, job.clone());
-        drop(jobs);
-        let app = app.clone();
+            JobStart::Started(j) => j,
+        };
+        let id = job.id;
+        let app = self.clone();
         let name = server.name.clone();
-        let name_for_log = name.clone();
-        let j = job.clone();
+        let server_name = name.clone();
         tokio::spawn(async move {
+            let counter = Arc::new(Counter::default());
+            let renewer = tokio::spawn(renew(
+                app.store.clone(),
+                id,
+                holder.clone(),
+                counter.clone(),
+                ttl,
+            ));
             // The work runs in its own task: should it panic, the job still ends (failed)
-            // instead of showing "running" for ever.
+            // instead of showing "running" until its lease runs out.
             let work = {
-                let j = j.clone();
-                tokio::spawn(async move { app.analyse_server(&name, j.as_ref()).await })
+                let (app, counter) = (app.clone(), counter.clone());
+                tokio::spawn(async move { app.analyse_server(&name, counter.as_ref()).await })
             };
-            let status = match work.await {
-                Ok(Ok(out)) => JobStatus::Done { run_id: out.run_id },
-                Ok(Err(e)) => JobStatus::Failed {
+            let end = match work.await {
+                Ok(Ok(out)) => JobEnd::Done { run_id: out.run_id },
+                Ok(Err(e)) => JobEnd::Failed {
                     error: e.to_string(),
                 },
                 Err(e) => {
-                    if let Ok(mut i) = j.internal.lock() {
-                        *i = Some(format!("sync job {} of server {name_for_log}: {e}", j.id));
-                    }
-                    JobStatus::Failed {
+                    // The panic's text goes to the log only; the job says just that it stopped.
+                    tracing::error!(job = id, server = %server_name, error = %e, "sync job panicked");
+                    JobEnd::Failed {
                         error: "internal error: the sync stopped unexpectedly".into(),
                     }
                 }
             };
-            if let Ok(mut s) = j.status.lock() {
-                *s = status;
+            renewer.abort();
+            let (received, total) = counter.read();
+            // A busy database gets a few tries; after them the job shows "instance stopped"
+            // once its lease runs out (the run, if any, is stored either way).
+            for attempt in 1..=3u64 {
+                match app
+                    .store
+                    .finish_job(id, &holder, &end, received, total)
+                    .await
+                {
+                    Ok(true) => return,
+                    Ok(false) => {
+                        tracing::warn!(job = id, "the sync job was no longer this instance's");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = id, error = %e, attempt, "cannot record the end of a sync job");
+                        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                    }
+                }
             }
         });
-        job
+        Ok(JobStarted {
+            job: job.into(),
+            started: true,
+        })
+    }
+
+    /// A sync job by id, from any instance; `NotFound("sync job 9")` when there is none.
+    pub async fn sync_job(&self, id: u64) -> Result<JobSnapshot> {
+        let id = i64::try_from(id)
+            .map_err(|_| serversync_store::StoreError::NotFound(format!("sync job {id}")))?;
+        Ok(self.store.job(id).await?.into())
+    }
+
+    /// The running sync job of a server (on any instance), if any.
+    pub async fn running_sync_job(&self, server_id: ServerId) -> Result<Option<JobSnapshot>> {
+        Ok(self.store.running_job(server_id).await?.map(Into::into))
+    }
+
+    /// Sync jobs of a server (by name or id) on every instance, newest first; `limit`
+    /// 1..=1000, default 20. Stopped ones are shown failed.
+    pub async fn sync_job_history(
+        &self,
+        server: &str,
+        limit: Option<i64>,
+    ) -> Result<Vec<JobSnapshot>> {
+        let limit = limit.unwrap_or(20);
+        if !(1..=1000).contains(&limit) {
+            return Err(crate::AppError::Invalid(format!(
+                "limit: must be between 1 and 1000, got {limit}"
+            )));
+        }
+        let server = self.store.server(server).await?;
+        Ok(self
+            .store
+            .recent_jobs(Some(server.id), limit)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The lifetime of a job's lease: that of the server leases.
+    fn job_ttl(&self) -> Duration {
+        self.lease_ttl.max(Duration::from_millis(300))
     }
 }
 
-impl Job {
-    fn new(id: u64, server: &Server) -> Job {
-        Job {
-            id,
-            server_id: server.id,
-            server_name: server.name.clone(),
-            started_at: OffsetDateTime::now_utc(),
-            received: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-            status: Mutex::new(JobStatus::Running),
-            internal: Mutex::new(None),
+/// Writes the job's progress and a new expiry every [`PROGRESS_EVERY`] (or third of `ttl`)
+/// until aborted, or until the job is no longer this instance's.
+async fn renew(
+    store: Arc<dyn Store>,
+    id: i64,
+    holder: String,
+    counter: Arc<Counter>,
+    ttl: Duration,
+) {
+    let every = (ttl / 3).min(PROGRESS_EVERY);
+    loop {
+        tokio::time::sleep(every).await;
+        let (received, total) = counter.read();
+        match store.job_progress(id, &holder, received, total, ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    job = id,
+                    "the sync job was marked stopped (its lease ran out): progress no longer shown"
+                );
+                return;
+            }
+            // A busy database: the next period tries again (the lease has two more).
+            Err(e) => tracing::warn!(job = id, error = %e, "sync job renewal failed"),
         }
     }
 }

@@ -287,12 +287,7 @@ impl App {
         cache: &RunCache,
         view: &RunView,
     ) -> Result<Arc<Vec<ItemStatus>>> {
-        let newest = self
-            .store
-            .audit_events(None, None, None, 1)
-            .await?
-            .first()
-            .map(|e| e.id);
+        let newest = self.data_version().await?;
         if let Ok(states) = cache.states.lock() {
             if let Some(c) = states.iter().find(|c| {
                 c.run_id == view.run_id && c.newest_event == newest && c.at.elapsed() < STATES_TTL

@@ -20,6 +20,8 @@ use serversync_store::{
     NewAuditEvent, NewRun, Op, Records, Role, Store, StoreError,
 };
 
+pub mod jobs;
+pub use jobs::*;
 pub mod reliability;
 pub use reliability::*;
 pub mod selections;
@@ -105,6 +107,9 @@ pub async fn run_all(store: Arc<dyn Store>) {
     save_server_insert_update_keep_secrets(s).await;
     save_product_insert_update(s).await;
     audit_query_filters_pages_and_counts(s).await;
+    jobs::jobs_one_running_progress_finish(s).await;
+    jobs::jobs_of_a_stopped_instance_fail_and_free_the_server(s).await;
+    jobs::jobs_concurrent_starts_make_one_job(s).await;
 }
 
 fn client(id: i64, email: &str, first: &str) -> Client {

@@ -92,6 +92,9 @@ suite!(
     save_server_insert_update_keep_secrets,
     save_product_insert_update,
     audit_query_filters_pages_and_counts,
+    jobs_one_running_progress_finish,
+    jobs_of_a_stopped_instance_fail_and_free_the_server,
+    jobs_concurrent_starts_make_one_job,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@ use serversync_core::model::{
 };
 use time::OffsetDateTime;
 
+use crate::jobs::Jobs;
 use crate::secrets::SecretKey;
 #[allow(unused_imports)] // named in the doc links
 use crate::StoreError;
@@ -285,11 +286,11 @@ pub trait Tokens: Send + Sync {
 /// type that has them all (a blanket impl), so a store is used as `Arc<dyn Store>` and its
 /// methods are called without naming the capability traits.
 pub trait Store:
-    BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections
+    BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections + Jobs
 {
 }
 
 impl<T> Store for T where
-    T: BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections
+    T: BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections + Jobs
 {
 }

@@ -1,7 +1,7 @@
 //! serversync-store: where billing records, sync runs and audit events live.
 //!
 //! The store is a set of small capability traits ([`BillingRecords`], [`Runs`], [`Audit`],
-//! [`Leases`], [`Users`], [`Sessions`], [`Tokens`], [`RunSelections`]) and [`Store`], all of
+//! [`Leases`], [`Jobs`], [`Users`], [`Sessions`], [`Tokens`], [`RunSelections`]) and [`Store`], all of
 //! them at once. [`sqlite::SqliteStore`] is the embedded default and [`postgres::PgStore`] the
 //! PostgreSQL backend; both run the same statements (`src/shared/`, compiled once per
 //! backend) and keep per backend only what differs (connection setup, migrations, the write
@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 mod capabilities;
 mod error;
+pub mod jobs;
 pub mod lease;
 pub mod location;
 pub mod postgres;
@@ -118,13 +119,14 @@ pub fn redact_url(raw: &str) -> String {
 
 pub use capabilities::{Audit, BillingRecords, Leases, Runs, Sessions, Store, Tokens, Users};
 pub use error::{show_time, BackendError, StoreError, StoreErrorKind};
+pub use jobs::{JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED};
 pub use lease::{HeldLock, LockHolder, ProcessId, ServerLock};
 
 /// Every capability trait, for code that calls a concrete store's methods
 /// (`use serversync_store::prelude::*;`); `Arc<dyn Store>` needs no import.
 pub mod prelude {
     pub use crate::{
-        Audit, BillingRecords, Leases, RunSelections, Runs, Sessions, Store, Tokens, Users,
+        Audit, BillingRecords, Jobs, Leases, RunSelections, Runs, Sessions, Store, Tokens, Users,
     };
 }
 

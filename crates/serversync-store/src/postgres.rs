@@ -37,6 +37,9 @@ mod identifiers;
 #[path = "shared/import.rs"]
 mod import;
 #[allow(clippy::duplicate_mod)]
+#[path = "shared/jobs.rs"]
+mod jobs;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/leases.rs"]
 mod leases;
 #[allow(clippy::duplicate_mod)]

@@ -22,7 +22,7 @@ use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serversync_app::overview;
 use serversync_app::AppError;
-use serversync_store::{ApiToken, Role};
+use serversync_store::{ApiToken, Role, StoreError};
 
 use crate::dto::records::{AuditPageDto, ClientDto, ProductDto, ServiceDto};
 use crate::dto::requests::{ApplyBody, AuditQuery, ItemsQuery, RunsQuery, ServicesQuery};
@@ -39,6 +39,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/servers"),
     ("GET", "/api/servers/{id}/runs"),
     ("POST", "/api/servers/{id}/runs"),
+    ("GET", "/api/servers/{id}/jobs"),
     ("GET", "/api/jobs/{id}"),
     ("GET", "/api/runs/{id}"),
     ("GET", "/api/runs/{id}/items"),
@@ -62,6 +63,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<WebState> {
         ("GET", "/api/servers") => get(list_servers),
         ("GET", "/api/servers/{id}/runs") => get(list_runs),
         ("POST", "/api/servers/{id}/runs") => post(start_run),
+        ("GET", "/api/servers/{id}/jobs") => get(list_jobs),
         ("GET", "/api/jobs/{id}") => get(get_job),
         ("GET", "/api/runs/{id}") => get(get_run),
         ("GET", "/api/runs/{id}/items") => get(run_items),
@@ -98,7 +100,7 @@ impl IntoResponse for ApiError {
         let status = self.0.status();
         let message = self.0.client_message();
         if status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self.0, "API request failed");
+            tracing::error!(error = %crate::error::log_text(&self.0), "API request failed");
         }
         (status, Json(ErrorBody { error: message })).into_response()
     }
@@ -262,15 +264,15 @@ async fn start_run(
 ) -> ApiResult<Response> {
     user.require_admin()?;
     let server = st.app.server(&id).await?;
-    if let Some(job) = st.jobs.running_for(server.id) {
+    let app = st.app.clone().with_actor(user.actor());
+    let start = app.start_sync_job(&server).await?;
+    let snapshot = start.job;
+    if !start.started {
         return Err(ApiError(WebError::App(AppError::NotApplicable(format!(
             "server {} is busy: sync job {} is running (GET /api/jobs/{})",
-            server.name, job.id, job.id
+            server.name, snapshot.id, snapshot.id
         )))));
     }
-    let app = st.app.clone().with_actor(user.actor());
-    let job = st.jobs.start(&app, &server);
-    let snapshot = job.snapshot();
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, format!("/api/jobs/{}", snapshot.id))],
@@ -279,12 +281,32 @@ async fn start_run(
         .into_response())
 }
 
+/// A server's sync jobs on every instance, newest first (stopped ones shown failed).
+#[utoipa::path(get, path = "/api/servers/{id}/jobs", tag = "runs",
+    params(("id" = String, Path, description = "server name or id"), RunsQuery),
+    responses(
+        (status = 200, description = "the server's jobs, newest first", body = Vec<JobDto>),
+        (status = 400, description = "bad query (names the parameter)", body = ErrorBody),
+        (status = 404, description = "no such server", body = ErrorBody),
+    ))]
+async fn list_jobs(
+    State(st): State<WebState>,
+    _user: ApiUser,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Vec<JobDto>>> {
+    // The same `limit` (1..=1000, default 20) as a server's runs.
+    let q: RunsQuery = dto::query(raw.as_deref())?;
+    let jobs = st.app.sync_job_history(&id, q.limit).await?;
+    Ok(Json(jobs.iter().map(Into::into).collect()))
+}
+
 /// A sync job's progress.
 #[utoipa::path(get, path = "/api/jobs/{id}", tag = "runs",
     params(("id" = u64, Path, description = "job id")),
     responses(
         (status = 200, description = "the job", body = JobDto),
-        (status = 404, description = "no such job (jobs live in the serving process)", body = ErrorBody),
+        (status = 404, description = "no such job", body = ErrorBody),
         (status = 500, description = "the job stopped unexpectedly (internal error, request id X)", body = ErrorBody),
     ))]
 async fn get_job(
@@ -293,15 +315,12 @@ async fn get_job(
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobDto>> {
     let id: u64 = id_param("job", &id)?;
-    match st.jobs.get(id) {
-        Some(job) => {
-            let snapshot = job.snapshot();
-            if let Some(detail) = job.internal_failure() {
-                return Err(ApiError(WebError::Internal(detail)));
-            }
-            Ok(Json(JobDto::from(&snapshot)))
+    match st.app.sync_job(id).await {
+        Ok(job) => Ok(Json(JobDto::from(&job))),
+        Err(AppError::Store(StoreError::NotFound(_))) => {
+            Err(ApiError(WebError::NotFound(format!("job {id} not found"))))
         }
-        None => Err(ApiError(WebError::NotFound(format!("job {id} not found")))),
+        Err(e) => Err(ApiError(WebError::App(e))),
     }
 }
 

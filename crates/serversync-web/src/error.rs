@@ -47,6 +47,10 @@ impl WebError {
                 ) => StatusCode::CONFLICT,
                 AppError::Store(StoreError::VersionConflict { .. }) => StatusCode::CONFLICT,
                 AppError::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
+                // The database is down or busy past its timeout: try again later. The
+                // message is the store's own ("the database is unavailable …"), never the
+                // driver's text.
+                AppError::Store(StoreError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
                 AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 AppError::Listing { .. } => StatusCode::BAD_GATEWAY,
                 AppError::Records(_)
@@ -67,11 +71,27 @@ impl WebError {
     /// the request id and shown as "internal error, request id X".
     pub fn client_message(&self) -> String {
         if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
-            crate::request_id::report_internal(self)
+            crate::request_id::report_internal(&log_text(self))
         } else {
             self.to_string()
         }
     }
+}
+
+/// The error with its chain of causes, for the log only: the store's sources hold the
+/// database driver's text, which is logged but never sent to a client.
+pub(crate) fn log_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Escapes text for HTML (for the few places that build HTML without a template).
@@ -99,7 +119,7 @@ impl IntoResponse for WebError {
         let status = self.status();
         let message = self.client_message();
         if status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %log_text(&self), "request failed");
         }
         let body = format!(
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>serversync: error</title><link rel=stylesheet href=/static/app.css></head><body><main><h1>{} {}</h1><p class=error>{}</p><p><a href=\"javascript:history.back()\">Back</a> · <a href=/servers>Servers</a></p></main></body></html>",
@@ -108,5 +128,46 @@ impl IntoResponse for WebError {
             escape(&message)
         );
         (status, Html(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An unreachable database is a 503 whose page holds the store's own message, never the
+    /// driver's text (which may name hosts or users).
+    #[tokio::test]
+    async fn an_unavailable_store_is_503_without_driver_text() {
+        let driver = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connect to db.internal:5432 as serversync failed",
+        );
+        let e = WebError::from(StoreError::Unavailable {
+            source: Box::new(driver),
+        });
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let res = e.into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("the database is unavailable"), "{body}");
+        assert!(!body.contains("db.internal"), "{body}");
+        assert!(!body.contains("serversync failed"), "{body}");
+    }
+
+    #[test]
+    fn the_log_text_holds_the_driver_cause() {
+        let driver = std::io::Error::other("connection reset by db.internal");
+        let e = WebError::from(StoreError::Unavailable {
+            source: Box::new(driver),
+        });
+        assert_eq!(
+            log_text(&e),
+            "the database is unavailable (cannot connect, or busy past the timeout): \
+             connection reset by db.internal"
+        );
     }
 }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use axum::Router;
 use serversync_app::auth::SetupLink;
 use serversync_app::items::RunCache;
-use serversync_app::jobs::Jobs;
 use serversync_app::App;
 
 pub mod api;
@@ -32,11 +31,12 @@ pub struct WebConfig {
     pub secure_cookies: bool,
 }
 
-/// Shared state of every request.
+/// Shared state of every request. Nothing in it may decide what another instance on the
+/// same database would answer otherwise: sync jobs live in the store, and the run cache is
+/// checked against the store's data version.
 #[derive(Clone)]
 pub struct WebState {
     pub app: App,
-    pub jobs: Arc<Jobs>,
     pub runs: Arc<RunCache>,
     pub config: WebConfig,
     /// Failed sign-ins per (user name, client address), for throttling.
@@ -47,7 +47,6 @@ impl WebState {
     pub fn new(app: App, config: WebConfig) -> Self {
         WebState {
             app,
-            jobs: Arc::new(Jobs::default()),
             runs: Arc::new(RunCache::default()),
             config,
             sign_in_failures: Arc::new(auth::Throttle::default()),

@@ -82,6 +82,18 @@ struct Cli {
         value_name = "SECS"
     )]
     listing_deadline_secs: u64,
+    /// Lifetime in seconds of a server lease and of a sync job's lease: renewed while the
+    /// work runs (every third of it), so an instance that dies (or loses the database)
+    /// blocks its servers at most this long and its sync jobs then show "instance stopped".
+    #[arg(
+        long,
+        global = true,
+        env = "SERVERSYNC_LEASE_SECS",
+        default_value_t = serversync_app::DEFAULT_LEASE_TTL.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        value_name = "SECS"
+    )]
+    lease_secs: u64,
     /// Modules directory: one folder per module (NAME/NAME.php, a WHMCS server module, or
     /// NAME/module.toml, an external module). Default: `modules` in the working directory
     /// when it exists.
@@ -449,6 +461,8 @@ pub(crate) struct ModuleArgs {
     pub max_listing_bytes: u64,
     /// `--listing-deadline-secs`.
     pub listing_deadline_secs: u64,
+    /// `--lease-secs`: lifetime of server and sync job leases.
+    pub lease_secs: u64,
     pub modules_dir: Option<PathBuf>,
     pub php: PathBuf,
 }
@@ -515,11 +529,9 @@ pub(crate) async fn open_app_keyed(
     let store = serversync_store::open(url, key)
         .await
         .with_context(|| format!("cannot open database {}", serversync_store::redact_url(url)))?;
-    Ok((
-        App::with_registry(store, registry, actor()),
-        key_id,
-        key_file,
-    ))
+    let mut app = App::with_registry(store, registry, actor());
+    app.lease_ttl = Duration::from_secs(m.lease_secs.max(1));
+    Ok((app, key_id, key_file))
 }
 
 /// The most bytes read from `SERVERSYNC_DATABASE_URL_FILE` (a URL, not a document).
@@ -572,6 +584,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         read: cli.read_timeout,
         max_listing_bytes: cli.max_listing_bytes,
         listing_deadline_secs: cli.listing_deadline_secs,
+        lease_secs: cli.lease_secs,
         modules_dir: cli.modules_dir,
         php: cli.php,
     };

@@ -1,5 +1,6 @@
 //! The binary's administrative edges: a database that cannot be opened is named with its
-//! cause; `servers test NAME` reports one line; an apply that changes nothing says so.
+//! cause; `servers test NAME` reports one line; an apply that changes nothing says so;
+//! `--lease-secs` out of range is refused.
 
 mod common;
 
@@ -32,4 +33,23 @@ async fn a_database_in_a_missing_directory_is_named() {
         )]
     );
     assert!(!missing.exists());
+}
+
+/// `--lease-secs` takes 1 to 3600 seconds: 0 (a lease that is always expired) is refused
+/// before anything runs; a valid value is accepted by every command.
+#[tokio::test]
+async fn lease_secs_out_of_range_is_refused() {
+    let env = Env::new();
+    let out = env.run(&["--lease-secs", "0", "servers", "list"]).await;
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(
+        out.stderr.contains("--lease-secs") && out.stderr.contains("0 is not in 1..=3600"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.path("t.db").exists(), "nothing was opened");
+    let out = env
+        .ok(&["--lease-secs", "4", "servers", "list", "--json"])
+        .await;
+    assert_eq!(out.stdout.trim(), "[]");
 }

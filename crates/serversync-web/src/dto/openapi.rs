@@ -43,6 +43,7 @@ impl Modify for BearerAuth {
         crate::api::list_servers,
         crate::api::list_runs,
         crate::api::start_run,
+        crate::api::list_jobs,
         crate::api::get_job,
         crate::api::get_run,
         crate::api::run_items,

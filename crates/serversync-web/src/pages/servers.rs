@@ -171,7 +171,7 @@ pub(super) async fn show(
         access_hash_set: !server.access_hash.is_empty(),
         live_services: services.iter().filter(|s| s.status.is_live()).count(),
         services: services.len(),
-        running_job: st.jobs.running_for(id).map(|j| j.id),
+        running_job: st.app.running_sync_job(id).await?.map(|j| j.id),
         runs,
         server,
     })
@@ -273,7 +273,7 @@ pub(super) async fn sync(
     user.check_admin_form(&f.csrf)?;
     let server = server_of(&st, id).await?;
     let app = st.app.clone().with_actor(user.actor());
-    let job = st.jobs.start(&app, &server);
+    let job = app.start_sync_job(&server).await?.job;
     Ok(Redirect::to(&format!("/jobs/{}", job.id)))
 }
 
@@ -298,15 +298,15 @@ pub(super) async fn job(
     user: CurrentUser,
     Path(id): Path<u64>,
 ) -> Result<Response, WebError> {
-    let job = st
-        .jobs
-        .get(id)
-        .ok_or_else(|| WebError::NotFound(format!("sync job {id} not found (jobs are forgotten when serversync restarts): see the server's run history")))?;
-    let s = job.snapshot();
-    if let Some(detail) = job.internal_failure() {
-        // A panicked job: the page gets the request id, the log the panic.
-        return Err(WebError::Internal(detail));
-    }
+    let s = match st.app.sync_job(id).await {
+        Ok(s) => s,
+        Err(serversync_app::AppError::Store(serversync_store::StoreError::NotFound(_))) => {
+            return Err(WebError::NotFound(format!(
+                "sync job {id} not found: see the server's run history"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let error = match s.status {
         JobStatus::Done { run_id } => {
             return Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())

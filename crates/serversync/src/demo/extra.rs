@@ -87,6 +87,7 @@ pub(crate) fn demo_module_args(m: &ModuleArgs) -> anyhow::Result<ModuleArgs> {
         read: m.read,
         max_listing_bytes: m.max_listing_bytes,
         listing_deadline_secs: m.listing_deadline_secs,
+        lease_secs: m.lease_secs,
         modules_dir: Some(dir),
         php: m.php.clone(),
     })
