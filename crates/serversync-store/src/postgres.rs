@@ -58,6 +58,7 @@ mod selections;
 #[path = "shared/setup.rs"]
 mod setup;
 mod sql;
+mod types;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/users.rs"]
 mod users;
@@ -84,6 +85,7 @@ type BackendStore = PgStore;
 const MAX_BINDS: usize = 65_000;
 
 use sql::{query, query_as, query_scalar};
+use types::{json_doc, Doc, Ts};
 
 /// The key of the transaction-level advisory lock every write transaction takes first.
 /// Writes that read first (imports, applies, leases, setup) are serialised as SQLite's

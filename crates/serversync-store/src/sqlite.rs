@@ -64,6 +64,9 @@ mod setup;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/users.rs"]
 mod users;
+mod types;
+
+use types::{json_doc, Doc, Ts};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

@@ -47,7 +47,7 @@ pub(super) async fn insert_audit(conn: &mut DbConn, event: &NewAuditEvent) -> Re
         "audit_events",
         AUDIT_COLS,
         false,
-        vec![audit_values(event, &now_ts()?)],
+        vec![audit_values(event, now_ts()?)?],
     )
     .await
 }

@@ -34,6 +34,9 @@ fn insert_statement<'a>(table: &str, cols: &[&str], rows: Vec<Vec<V>>) -> QueryB
                 V::T(x) => b.push_bind(x),
                 V::NT(x) => b.push_bind(x),
                 V::B(x) => b.push_bind(x),
+                V::Ts(x) => b.push_bind(x),
+                V::J(x) => b.push_bind(x),
+                V::NJ(x) => b.push_bind(x),
             };
         }
     });

@@ -177,7 +177,7 @@ async fn release(
         "audit_events",
         AUDIT_COLS,
         false,
-        vec![audit_values(&audit(&old), &at)],
+        vec![audit_values(&audit(&old), at)?],
     )
     .await?;
     tx.commit().await?;

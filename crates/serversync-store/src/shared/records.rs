@@ -12,7 +12,7 @@ use super::import::{check_unique_ids, import_in};
 use super::rows::{
     client_from_row, product_from_row, product_values, server_from_row, server_values,
     service_from_row, services_from_json, CLIENT_SELECT, PRODUCT_COLS, PRODUCT_SELECT, SERVER_COLS,
-    SERVER_SELECT, SERVICE_JSON_COLS, SERVICE_SELECT,
+    service_json_cols, SERVER_SELECT, SERVICE_SELECT,
 };
 use super::{json_rows, query, query_scalar, BackendStore};
 use crate::secrets::SecretKey;
@@ -32,7 +32,7 @@ impl BackendStore {
     ) -> Result<Vec<Service>> {
         // One row holding a JSON array (see `json_rows`): 1.1 s → ~0.2 s for a big server.
         let sql = json_rows(
-            SERVICE_JSON_COLS,
+            &service_json_cols(),
             &format!("SELECT * FROM services WHERE {cond} ORDER BY id"),
         );
         let mut q = query_scalar::<Option<String>>(&sql);

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serversync_core::model::{RunId, ServerId};
 
 use super::rows::{
-    fmt_ts, json, run_from_row, run_summary_from_row, RUN_SELECT, RUN_SUMMARY_SELECT,
+    doc, fmt_ts, json, opt_doc, run_from_row, run_summary_from_row, RUN_SELECT, RUN_SUMMARY_SELECT,
 };
 use super::{query, query_scalar, BackendStore};
 use crate::{NewRun, Result, Run, RunSummary, Runs, StoreError};
@@ -35,8 +35,8 @@ impl Runs for BackendStore {
         .bind(accounts_count)
         .bind(json("run accounts", &run.accounts)?)
         .bind(json("run skipped", &run.skipped)?)
-        .bind(run.analysis_json.as_deref())
-        .bind(run.counts_json.as_str())
+        .bind(opt_doc("run analysis_json", run.analysis_json.as_deref())?)
+        .bind(doc("run counts_json", &run.counts_json)?)
         .bind(json("run service_versions", &run.service_versions)?)
         .fetch_one(&self.pool)
         .await?;

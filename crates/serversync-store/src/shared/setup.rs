@@ -87,7 +87,7 @@ pub(super) async fn first_admin(
     .bind(password_hash)
     .bind(Role::Admin.as_str())
     .bind(false)
-    .bind(&now)
+    .bind(now)
     .fetch_one(&mut *tx)
     .await?;
     let user = user_from_row(&row)?;
@@ -96,7 +96,7 @@ pub(super) async fn first_admin(
         "audit_events",
         AUDIT_COLS,
         false,
-        vec![audit_values(&audit(&user), &now)],
+        vec![audit_values(&audit(&user), now)?],
     )
     .await?;
     tx.commit().await?;

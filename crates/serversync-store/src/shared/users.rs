@@ -5,14 +5,13 @@ use std::fmt::Display;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::audit::insert_audit;
 use super::rows::{
     api_token_from_row, fmt_ts, now_ts, user_from_row, API_TOKEN_COLUMNS, USER_SELECT,
 };
-use super::{query, query_scalar, setup, BackendStore};
+use super::{query, query_scalar, setup, BackendStore, Ts};
 use crate::{
     AdminUser, ApiToken, AuditFor, Result, Role, Session, Sessions, SetupOffer, StoreError, Tokens,
     Users,
@@ -117,7 +116,7 @@ impl Sessions for BackendStore {
         let mut tx = self.begin_write().await?;
         // Sign-ins are rare: a good time to drop the sessions that expired meanwhile.
         query("DELETE FROM sessions WHERE expires_at < ?")
-            .bind(&now)
+            .bind(now)
             .execute(&mut *tx)
             .await?;
         let user: Option<i64> = query_scalar("SELECT id FROM admin_users WHERE id = ?")
@@ -145,7 +144,7 @@ impl Sessions for BackendStore {
         .bind(user_id)
         .bind(csrf_token)
         .bind(fmt_ts(expires_at)?)
-        .bind(&now)
+        .bind(now)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -172,11 +171,10 @@ impl Sessions for BackendStore {
         let csrf_token: String = row
             .try_get("csrf_token")
             .map_err(|e| bad("csrf_token", &e))?;
-        let expires: String = row
-            .try_get("expires_at")
-            .map_err(|e| bad("expires_at", &e))?;
-        let expires_at = OffsetDateTime::parse(&expires, &Rfc3339)
-            .map_err(|e| bad("expires_at", &format!("invalid timestamp {expires:?}: {e}")))?;
+        let expires_at = row
+            .try_get::<Ts, _>("expires_at")
+            .map_err(|e| bad("expires_at", &e))?
+            .0;
         if expires_at < OffsetDateTime::now_utc() {
             query("DELETE FROM sessions WHERE token_hash = ?")
                 .bind(token_hash)
