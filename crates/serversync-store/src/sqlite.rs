@@ -61,10 +61,10 @@ mod selections;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/setup.rs"]
 mod setup;
+mod types;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/users.rs"]
 mod users;
-mod types;
 
 use types::{json_doc, Doc, Ts};
 

@@ -269,11 +269,10 @@ pub(super) async fn mark_applied(conn: &mut DbConn, run_id: RunId, at: Ts) -> Re
     if done.rows_affected() == 1 {
         return Ok(());
     }
-    let applied: Option<Option<Ts>> =
-        query_scalar("SELECT applied_at FROM sync_runs WHERE id = ?")
-            .bind(run_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let applied: Option<Option<Ts>> = query_scalar("SELECT applied_at FROM sync_runs WHERE id = ?")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await?;
     match applied {
         None => Err(StoreError::NotFound(format!("run {run_id}"))),
         // The row exists but was not updated: cannot happen inside the transaction.

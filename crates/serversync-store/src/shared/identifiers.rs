@@ -54,7 +54,10 @@ async fn live_keys(
 ) -> Result<HashMap<String, ServiceId>> {
     // One JSON array row (see `json_rows`).
     let text: Option<String> = query_scalar(&json_rows(
-        &format!("s.id, s.domain, s.username, {}", json_doc("s.custom_fields")),
+        &format!(
+            "s.id, s.domain, s.username, {}",
+            json_doc("s.custom_fields")
+        ),
         "SELECT id, domain, username, custom_fields FROM services WHERE server_id = ? \
          AND status IN ('Pending', 'Active', 'Suspended') ORDER BY id",
     ))

@@ -76,7 +76,8 @@ async fn lock(
     ttl: Duration,
 ) -> Result<ServerLock> {
     let mut tx = begin_write(pool).await?;
-    let now = clock(&mut tx).await?;
+    // As stored (whole microseconds), so the lease returned equals the one read back.
+    let now = fmt_ts(clock(&mut tx).await?)?.0;
     let lease = ServerLock {
         server_id,
         holder: holder.clone(),
@@ -126,15 +127,15 @@ async fn renew(
     ttl: Duration,
 ) -> Result<OffsetDateTime> {
     let mut conn = pool.acquire().await?;
-    let expires = expiry(clock(&mut conn).await?, ttl)?;
+    let expires = fmt_ts(expiry(clock(&mut conn).await?, ttl)?)?;
     let done = query("UPDATE server_locks SET expires_at = ? WHERE server_id = ? AND holder = ?")
-        .bind(fmt_ts(expires)?)
+        .bind(expires)
         .bind(server_id)
         .bind(holder_id)
         .execute(&mut *conn)
         .await?;
     if done.rows_affected() == 1 {
-        Ok(expires)
+        Ok(expires.0)
     } else {
         Err(StoreError::LockLost(server_id))
     }

@@ -11,8 +11,8 @@ use super::bulk::{insert_returning_ids, insert_rows};
 use super::import::{check_unique_ids, import_in};
 use super::rows::{
     client_from_row, product_from_row, product_values, server_from_row, server_values,
-    service_from_row, services_from_json, CLIENT_SELECT, PRODUCT_COLS, PRODUCT_SELECT, SERVER_COLS,
-    service_json_cols, SERVER_SELECT, SERVICE_SELECT,
+    service_from_row, service_json_cols, services_from_json, CLIENT_SELECT, PRODUCT_COLS,
+    PRODUCT_SELECT, SERVER_COLS, SERVER_SELECT, SERVICE_SELECT,
 };
 use super::{json_rows, query, query_scalar, BackendStore};
 use crate::secrets::SecretKey;

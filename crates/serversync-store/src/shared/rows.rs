@@ -11,7 +11,6 @@ use serversync_core::model::{
     format_date, parse_date, Client, ClientId, Product, Secret, Server, Service, ServiceId,
     ServiceStatus,
 };
-use sqlx::types::Json;
 use sqlx::Row;
 use time::{Date, OffsetDateTime, UtcOffset};
 
@@ -131,7 +130,8 @@ impl<'r> Cols<'r> {
 
     /// A JSON document column decoded into `T`.
     pub(super) fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T> {
-        Ok(self.get::<Json<T>>(col)?.0)
+        let text = self.doc(col)?;
+        serde_json::from_str(&text).map_err(|e| self.bad(col, format!("invalid JSON: {e}")))
     }
 
     /// A JSON document column's text (on PostgreSQL in `jsonb`'s normal form).
