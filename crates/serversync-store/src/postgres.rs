@@ -16,6 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::Connection;
 use time::OffsetDateTime;
 
+use crate::error::DbResult;
 use crate::secrets::SecretKey;
 use crate::{Result, StoreError};
 
@@ -95,11 +96,12 @@ const WRITE_LOCK: i64 = 0x7365_7276_7379_6e63; // "servsync"
 
 /// Begins a write transaction holding [`WRITE_LOCK`] (released at commit or rollback).
 async fn begin_write(pool: &DbPool) -> Result<Tx> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin().await.db()?;
     query("SELECT pg_advisory_xact_lock(?)")
         .bind(WRITE_LOCK)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .db()?;
     Ok(tx)
 }
 
@@ -109,7 +111,8 @@ async fn clock(conn: &mut DbConn) -> Result<OffsetDateTime> {
     let micros: i64 =
         query_scalar("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)")
             .fetch_one(&mut *conn)
-            .await?;
+            .await
+            .db()?;
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
         .map_err(|e| StoreError::Corrupt(format!("the database clock: {e}")))
 }
@@ -129,7 +132,8 @@ async fn identity_past_ids(conn: &mut DbConn, table: &str) -> Result<()> {
          FROM {table}"
     ))
     .execute(&mut *conn)
-    .await?;
+    .await
+    .db()?;
     Ok(())
 }
 
@@ -165,13 +169,14 @@ impl PgStore {
             .map_err(|_| StoreError::Invalid(format!("invalid PostgreSQL URL {shown}")))?;
         // One direct connection first: the pool would retry a refused connection until its
         // acquire timeout, where a wrong host or password should fail at once.
-        let probe = PgConnection::connect_with(&options).await?;
-        probe.close().await?;
+        let probe = PgConnection::connect_with(&options).await.db()?;
+        probe.close().await.db()?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
-            .await?;
+            .await
+            .db()?;
         migrate(&pool).await?;
         let store = PgStore {
             pool,
@@ -196,5 +201,5 @@ impl PgStore {
 /// Runs the migrations. sqlx's PostgreSQL migrator takes an advisory lock, so two instances
 /// migrating one new database at once wait for each other.
 async fn migrate(pool: &DbPool) -> Result<()> {
-    Ok(MIGRATOR.run(pool).await?)
+    Ok(MIGRATOR.run(pool).await.db()?)
 }

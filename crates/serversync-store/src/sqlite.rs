@@ -20,6 +20,7 @@ use sqlx::sqlite::{
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
+use crate::error::DbResult;
 use crate::secrets::SecretKey;
 use crate::{Result, StoreError};
 
@@ -114,7 +115,7 @@ where
 /// Begins a write transaction: `BEGIN IMMEDIATE` takes SQLite's write lock at once, so a
 /// write that reads first never decides on a snapshot another writer has changed.
 async fn begin_write(pool: &DbPool) -> Result<Tx> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await.db()?)
 }
 
 /// "Now" for leases and stored times: this host's clock (an SQLite file is shared by the
@@ -135,7 +136,8 @@ fn json_rows(cols: &str, from: &str) -> String {
 async fn after_sealing(pool: &DbPool) -> Result<()> {
     query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(pool)
-        .await?;
+        .await
+        .db()?;
     Ok(())
 }
 
@@ -213,7 +215,8 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(4)
         }
         .connect_with(options)
-        .await?;
+        .await
+        .db()?;
         migrate(&pool).await?;
         let store = SqliteStore {
             pool,
@@ -256,7 +259,7 @@ async fn migrate(pool: &DbPool) -> Result<()> {
                 tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 attempt += 1;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(crate::error::from_migrate(e)),
         }
     }
 }

@@ -11,6 +11,7 @@ use super::rows::{
     PRODUCT_COLS, SERVICE_COLS, V,
 };
 use super::{identifiers, leases, query, query_scalar, DbConn, Ts};
+use crate::error::DbResult;
 use crate::{Applied, ChangeSet, ClientRef, Op, Result, StoreError};
 
 /// A service to create, its references resolved to an existing row or an earlier op.
@@ -265,14 +266,16 @@ pub(super) async fn mark_applied(conn: &mut DbConn, run_id: RunId, at: Ts) -> Re
         .bind(at)
         .bind(run_id)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .db()?;
     if done.rows_affected() == 1 {
         return Ok(());
     }
     let applied: Option<Option<Ts>> = query_scalar("SELECT applied_at FROM sync_runs WHERE id = ?")
         .bind(run_id)
         .fetch_optional(&mut *conn)
-        .await?;
+        .await
+        .db()?;
     match applied {
         None => Err(StoreError::NotFound(format!("run {run_id}"))),
         // The row exists but was not updated: cannot happen inside the transaction.

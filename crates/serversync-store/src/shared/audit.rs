@@ -7,6 +7,7 @@ use sqlx::QueryBuilder;
 use super::bulk::insert_rows;
 use super::rows::{audit_from_row, audit_values, now_ts, AUDIT_COLS};
 use super::{BackendStore, Db, DbConn};
+use crate::error::DbResult;
 use crate::{Audit, AuditEvent, AuditFilter, NewAuditEvent, Result};
 
 const AUDIT_SELECT: &str = "SELECT id, at, actor, action, server_id, run_id, service_id, \
@@ -55,7 +56,7 @@ pub(super) async fn insert_audit(conn: &mut DbConn, event: &NewAuditEvent) -> Re
 #[async_trait]
 impl Audit for BackendStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.db()?;
         insert_audit(&mut conn, event).await
     }
 
@@ -72,7 +73,8 @@ impl Audit for BackendStore {
         qb.push_bind(filter.offset.max(0));
         qb.build()
             .fetch_all(&self.pool)
-            .await?
+            .await
+            .db()?
             .iter()
             .map(audit_from_row)
             .collect()
@@ -80,6 +82,6 @@ impl Audit for BackendStore {
 
     async fn audit_count(&self, filter: &AuditFilter) -> Result<i64> {
         let mut qb = filtered("SELECT COUNT(*) FROM audit_events", filter);
-        Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
+        Ok(qb.build_query_scalar().fetch_one(&self.pool).await.db()?)
     }
 }

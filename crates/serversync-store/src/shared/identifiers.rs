@@ -12,6 +12,7 @@ use serversync_core::normalize::strip_www;
 
 use super::{json_doc, json_rows, query_scalar, DbConn};
 
+use crate::error::DbResult;
 use crate::{ChangeSet, IdentifierClash, IdentifierFields, Op, Result, StoreError};
 
 /// The raw unique identifier of a service for `field`.
@@ -63,7 +64,8 @@ async fn live_keys(
     ))
     .bind(server_id)
     .fetch_one(&mut *conn)
-    .await?;
+    .await
+    .db()?;
     let rows: Vec<(i64, String, String, BTreeMap<String, String>)> =
         serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(|e| {
             StoreError::Corrupt(format!("services of server {server_id}: unreadable: {e}"))
@@ -115,7 +117,8 @@ pub(super) async fn check_creates(conn: &mut DbConn, cs: &ChangeSet) -> Result<(
         let module: Option<String> = query_scalar("SELECT module FROM servers WHERE id = ?")
             .bind(server_id)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await
+            .db()?;
         let Some(field) = module.and_then(|m| cs.identifier_fields.get(&m)) else {
             continue;
         };

@@ -4,6 +4,7 @@
 use super::bulk::insert_rows;
 use super::rows::{audit_values, now_ts, user_from_row, Cols, AUDIT_COLS};
 use super::{begin_write, query, query_scalar, DbPool};
+use crate::error::DbResult;
 use crate::{AdminUser, AuditFor, Result, Role, SetupOffer, StoreError};
 
 pub(super) async fn offer(pool: &DbPool, token_hash: &str) -> Result<SetupOffer> {
@@ -13,16 +14,21 @@ pub(super) async fn offer(pool: &DbPool, token_hash: &str) -> Result<SetupOffer>
     let mut tx = begin_write(pool).await?;
     let users: i64 = query_scalar("SELECT COUNT(*) FROM admin_users")
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .db()?;
     if users > 0 {
         // A token left from before the first administrator was added by hand is useless.
-        query("DELETE FROM setup_token").execute(&mut *tx).await?;
-        tx.commit().await?;
+        query("DELETE FROM setup_token")
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
         return Ok(SetupOffer::NotNeeded);
     }
     let existing = query("SELECT id, created_at FROM setup_token WHERE id = 1")
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .db()?;
     if let Some(row) = existing {
         let created_at = Cols::new(&row, "setup_token")?.ts("created_at")?;
         return Ok(SetupOffer::Exists { created_at });
@@ -31,8 +37,9 @@ pub(super) async fn offer(pool: &DbPool, token_hash: &str) -> Result<SetupOffer>
         .bind(token_hash)
         .bind(now_ts()?)
         .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+        .await
+        .db()?;
+    tx.commit().await.db()?;
     Ok(SetupOffer::Created)
 }
 
@@ -46,7 +53,8 @@ pub(super) async fn valid(pool: &DbPool, token_hash: &str) -> Result<bool> {
     )
     .bind(token_hash)
     .fetch_one(pool)
-    .await?)
+    .await
+    .db()?)
 }
 
 pub(super) async fn first_admin(
@@ -73,7 +81,8 @@ pub(super) async fn first_admin(
     )
     .bind(token_hash)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .db()?;
     if consumed.rows_affected() != 1 {
         return Ok(None);
     }
@@ -89,7 +98,8 @@ pub(super) async fn first_admin(
     .bind(false)
     .bind(now)
     .fetch_one(&mut *tx)
-    .await?;
+    .await
+    .db()?;
     let user = user_from_row(&row)?;
     insert_rows(
         &mut tx,
@@ -99,6 +109,6 @@ pub(super) async fn first_admin(
         vec![audit_values(&audit(&user), now)?],
     )
     .await?;
-    tx.commit().await?;
+    tx.commit().await.db()?;
     Ok(Some(user))
 }
