@@ -24,6 +24,8 @@ pub mod reliability;
 pub use reliability::*;
 pub mod selections;
 pub use selections::*;
+pub mod typed;
+pub use typed::*;
 
 /// `t` as every store keeps a timestamp: UTC, whole microseconds (PostgreSQL's
 /// `timestamptz` precision; SQLite keeps the same so both read back one value).

@@ -229,3 +229,42 @@ async fn instances_sharing_one_database_open_together_and_one_holds_a_lease() {
     assert_eq!(locks.len(), 1);
     assert_eq!(locks[0].holder.id, won[0]);
 }
+
+/// Stored times order and compare as time in SQL (`timestamptz`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_times_order_as_time() {
+    let Some(store) = fresh().await else { return };
+    let pool = store.pool().clone();
+    serversync_store_tests::run_times_order_as_time(&store, |sql| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_all(&pool)
+                .await
+                .expect("query")
+        }
+    })
+    .await;
+}
+
+/// A lease expires by the database server's clock (`clock_timestamp()`), whatever the
+/// clock of the host that took it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_expiry_follows_the_backend_clock() {
+    let Some(store) = fresh().await else { return };
+    let pool = store.pool().clone();
+    serversync_store_tests::lease_expiry_follows_the_backend_clock(&store, |server, secs| {
+        let pool = pool.clone();
+        async move {
+            let done = sqlx::query(&format!(
+                "UPDATE server_locks SET expires_at = \
+                 clock_timestamp() + make_interval(secs => {secs}) WHERE server_id = {server}"
+            ))
+            .execute(&pool)
+            .await
+            .expect("move the expiry");
+            assert_eq!(done.rows_affected(), 1);
+        }
+    })
+    .await;
+}
