@@ -201,5 +201,5 @@ impl PgStore {
 /// Runs the migrations. sqlx's PostgreSQL migrator takes an advisory lock, so two instances
 /// migrating one new database at once wait for each other.
 async fn migrate(pool: &DbPool) -> Result<()> {
-    Ok(MIGRATOR.run(pool).await.db()?)
+    MIGRATOR.run(pool).await.db()
 }

@@ -115,7 +115,7 @@ where
 /// Begins a write transaction: `BEGIN IMMEDIATE` takes SQLite's write lock at once, so a
 /// write that reads first never decides on a snapshot another writer has changed.
 async fn begin_write(pool: &DbPool) -> Result<Tx> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await.db()?)
+    pool.begin_with("BEGIN IMMEDIATE").await.db()
 }
 
 /// "Now" for leases and stored times: this host's clock (an SQLite file is shared by the

@@ -82,6 +82,6 @@ impl Audit for BackendStore {
 
     async fn audit_count(&self, filter: &AuditFilter) -> Result<i64> {
         let mut qb = filtered("SELECT COUNT(*) FROM audit_events", filter);
-        Ok(qb.build_query_scalar().fetch_one(&self.pool).await.db()?)
+        qb.build_query_scalar().fetch_one(&self.pool).await.db()
     }
 }

@@ -47,14 +47,14 @@ pub(super) async fn valid(pool: &DbPool, token_hash: &str) -> Result<bool> {
     if token_hash.is_empty() {
         return Ok(false);
     }
-    Ok(query_scalar(
+    query_scalar(
         "SELECT EXISTS (SELECT 1 FROM setup_token WHERE id = 1 AND token_hash = ?) \
          AND NOT EXISTS (SELECT 1 FROM admin_users)",
     )
     .bind(token_hash)
     .fetch_one(pool)
     .await
-    .db()?)
+    .db()
 }
 
 pub(super) async fn first_admin(
