@@ -7,10 +7,10 @@ use serversync_core::model::{Client, Product, RunId, Service, ServiceId};
 
 use super::bulk::{existing_ids, insert_returning_ids, insert_rows, service_versions};
 use super::rows::{
-    audit_values, client_values, now_ts, product_values, service_values, AUDIT_COLS, CLIENT_COLS,
+    audit_values, client_values, fmt_ts, product_values, service_values, AUDIT_COLS, CLIENT_COLS,
     PRODUCT_COLS, SERVICE_COLS, V,
 };
-use super::{identifiers, leases, query, query_scalar, DbConn, Ts};
+use super::{clock, identifiers, leases, query, query_scalar, DbConn, Ts};
 use crate::error::DbResult;
 use crate::{Applied, ChangeSet, ClientRef, Op, Result, StoreError};
 
@@ -228,7 +228,8 @@ pub(super) async fn apply_in(conn: &mut DbConn, cs: &ChangeSet) -> Result<Applie
     }
     insert_rows(conn, "services", SERVICE_COLS, true, rows).await?;
 
-    let at = now_ts()?;
+    // The backend's clock (the database server's on PostgreSQL), as for audit events.
+    let at = fmt_ts(clock(&mut *conn).await?)?;
     let audit_rows = cs
         .audit
         .iter()

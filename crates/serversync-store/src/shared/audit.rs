@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::bulk::insert_rows;
-use super::rows::{audit_from_row, audit_values, now_ts, AUDIT_COLS};
-use super::{BackendStore, Db, DbConn};
+use super::rows::{audit_from_row, audit_values, fmt_ts, AUDIT_COLS};
+use super::{clock, BackendStore, Db, DbConn};
 use crate::error::DbResult;
 use crate::{Audit, AuditEvent, AuditFilter, NewAuditEvent, Result};
 
@@ -41,14 +41,17 @@ fn filtered<'a>(select: &str, filter: &'a AuditFilter) -> QueryBuilder<'a, Db> {
     qb
 }
 
-/// Writes one audit event (time: now) on `conn`, e.g. inside the transaction of its write.
+/// Writes one audit event on `conn`, e.g. inside the transaction of its write, stamped by
+/// the backend's clock ([`super::clock`]: on PostgreSQL the database server's, as for
+/// leases, so events of every instance order by one clock).
 pub(super) async fn insert_audit(conn: &mut DbConn, event: &NewAuditEvent) -> Result<()> {
+    let at = fmt_ts(clock(&mut *conn).await?)?;
     insert_rows(
         conn,
         "audit_events",
         AUDIT_COLS,
         false,
-        vec![audit_values(event, now_ts()?)?],
+        vec![audit_values(event, at)?],
     )
     .await
 }
