@@ -32,7 +32,14 @@ pub enum StoreErrorKind {
 }
 
 /// Errors of the store. The message never holds a URL's password nor the driver's text
-/// (that is the [`std::error::Error::source`]).
+/// (that is the [`std::error::Error::source`]). The driver's error converts only inside
+/// this crate; no `From<sqlx::Error>` is public:
+///
+/// ```compile_fail,E0277
+/// fn convert(e: sqlx::Error) -> serversync_store::StoreError {
+///     serversync_store::StoreError::from(e)
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached (connect failed, the pool timed out, TLS failed) or
