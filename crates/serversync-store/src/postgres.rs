@@ -3,7 +3,8 @@
 //! The schema is created or migrated on first use (`migrations/postgres/`, embedded; sqlx's
 //! migrator holds an advisory lock meanwhile). The statements are the ones both backends
 //! share (`src/shared/`, compiled into this module with PostgreSQL's types), with `?`
-//! numbered for PostgreSQL ([`sql`]); this file holds only what PostgreSQL does differently.
+//! numbered for PostgreSQL ([`sql`]); this file holds only what PostgreSQL does differently
+//! (its typed values, `timestamptz` and `jsonb`, are in `postgres/types.rs`).
 //! Every write that reads first runs in a transaction holding one advisory lock
 //! ([`begin_write`]), so writers of every instance wait for each other as SQLite's
 //! `BEGIN IMMEDIATE` makes them, instead of deciding on a stale read; readers never wait.

@@ -7,7 +7,8 @@
 //!
 //! The statements are the ones both backends share (`src/shared/`, compiled into this module
 //! with SQLite's types); this file holds only what SQLite does differently: connecting,
-//! pragmas, migrating, the write transaction, the clock and the JSON aggregate.
+//! pragmas, migrating, the write transaction, the clock and the JSON aggregate; how its
+//! timestamps and JSON documents are stored (TEXT) is in `sqlite/types.rs`.
 
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
