@@ -674,7 +674,7 @@ pub(crate) fn new_run(server_id: i64, accounts: Vec<RemoteAccount>) -> NewRun {
     }
 }
 
-fn remote(user: &str, base: i64) -> RemoteAccount {
+pub(crate) fn remote(user: &str, base: i64) -> RemoteAccount {
     RemoteAccount {
         email: Some(format!("{user}.{base}@mail.test")),
         username: user.into(),

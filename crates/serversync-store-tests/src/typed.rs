@@ -142,3 +142,44 @@ where
     assert_eq!(locks.len(), 1);
     assert_eq!(locks[0], second);
 }
+
+/// A panel account holding a NUL character (a hostile panel can send one in any field): a
+/// backend whose documents can hold it (`holds_nul`: SQLite) stores the run and reads it
+/// back unchanged; one that cannot (PostgreSQL's `jsonb`) refuses it as invalid input,
+/// naming the document — never a driver error. A backslash followed by `u0000` is plain
+/// text, stored by both.
+pub async fn documents_with_a_nul_character(store: &dyn Store, holds_nul: bool) {
+    let base = 22_000_000;
+    load(store, base).await;
+    let server = base + 100;
+    let mut account = crate::remote("nul", base);
+    account.domain = "nul\u{0}.test".into();
+    let run = new_run(server, vec![account]);
+    match store.insert_run(&run).await {
+        Ok(id) if holds_nul => {
+            let got = store.run(id).await.expect("read back");
+            assert_eq!(got.accounts, run.accounts);
+            assert_eq!(got.accounts[0].domain, "nul\u{0}.test");
+        }
+        Err(StoreError::Invalid(m)) if !holds_nul => {
+            assert_eq!(
+                m,
+                "run accounts holds a NUL character (\\u0000), which this database cannot store"
+            );
+        }
+        other => panic!("holds_nul={holds_nul}: unexpected {other:?}"),
+    }
+    let mut account = crate::remote("slash", base);
+    account.domain = "slash\\u0000.test".into();
+    let run = NewRun {
+        analysis_json: Some(r#"{"note":"a\\u0000b"}"#.into()),
+        ..new_run(server, vec![account])
+    };
+    let id = store.insert_run(&run).await.expect("plain text is stored");
+    let got = store.run(id).await.expect("read back");
+    assert_eq!(got.accounts[0].domain, "slash\\u0000.test");
+    assert_eq!(
+        crate::json_of(got.analysis_json.as_deref()),
+        Some(serde_json::json!({"note": "a\\u0000b"}))
+    );
+}

@@ -447,3 +447,10 @@ async fn a_schema_3_database_upgrades_to_typed_columns_with_its_values() {
         Err(serversync_store::StoreError::Busy(_))
     ));
 }
+
+/// PostgreSQL's `jsonb` cannot hold a NUL character: refused as invalid input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_with_a_nul_character() {
+    let Some(store) = fresh().await else { return };
+    serversync_store_tests::documents_with_a_nul_character(&store, false).await;
+}

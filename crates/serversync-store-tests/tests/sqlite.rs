@@ -480,3 +480,10 @@ async fn lease_expiry_follows_the_backend_clock() {
     })
     .await;
 }
+
+/// SQLite's TEXT holds a NUL character in a document.
+#[tokio::test]
+async fn documents_with_a_nul_character() {
+    let (_dir, store) = fresh().await;
+    serversync_store_tests::documents_with_a_nul_character(&store, true).await;
+}

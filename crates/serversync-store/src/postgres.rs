@@ -89,6 +89,10 @@ const MAX_BINDS: usize = 65_000;
 use sql::{query, query_as, query_scalar};
 use types::{json_doc, Doc, Ts};
 
+/// Whether a JSON document may hold a NUL character (`\u0000`): no, PostgreSQL's `jsonb`
+/// (like its text) cannot.
+const DOCUMENTS_HOLD_NUL: bool = false;
+
 /// The key of the transaction-level advisory lock every write transaction takes first.
 /// Writes that read first (imports, applies, leases, setup) are serialised as SQLite's
 /// `BEGIN IMMEDIATE` serialises them, across every process sharing the database, so they

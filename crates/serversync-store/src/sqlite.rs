@@ -70,6 +70,9 @@ mod users;
 
 use types::{json_doc, Doc, Ts};
 
+/// Whether a JSON document may hold a NUL character (`\u0000`): yes, SQLite's TEXT may.
+const DOCUMENTS_HOLD_NUL: bool = true;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 // ---------------------------------------------------------------------------------------------

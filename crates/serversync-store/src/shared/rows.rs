@@ -62,9 +62,40 @@ pub(super) fn opt_date(d: Option<Date>) -> Option<String> {
 
 /// `v` as a JSON document column's value (`what` names it in the error).
 pub(super) fn json<T: serde::Serialize + ?Sized>(what: &str, v: &T) -> Result<Doc> {
-    serde_json::to_string(v)
-        .map(Doc)
-        .map_err(|e| StoreError::Invalid(format!("{what}: {e}")))
+    let text = serde_json::to_string(v).map_err(|e| StoreError::Invalid(format!("{what}: {e}")))?;
+    storable(what, &text)?;
+    Ok(Doc(text))
+}
+
+/// Refuses a document the backend cannot store: PostgreSQL's `jsonb` (like its text) holds
+/// no NUL character, and would refuse the whole write with a driver error; the message
+/// names the document instead (a panel's account can carry one in any field).
+fn storable(what: &str, text: &str) -> Result<()> {
+    if !super::DOCUMENTS_HOLD_NUL && has_nul_escape(text) {
+        return Err(StoreError::Invalid(format!(
+            "{what} holds a NUL character (\\u0000), which this database cannot store"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether JSON text holds the escape `\u0000` (an escaped backslash followed by `u0000`
+/// is text, not the escape).
+fn has_nul_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("\\u0000").map(|i| i + from) {
+        let backslashes = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        if backslashes % 2 == 0 {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 /// A document the caller serialised (`analysis_json`, audit `before`/`after`) as a JSON
@@ -73,6 +104,7 @@ pub(super) fn json<T: serde::Serialize + ?Sized>(what: &str, v: &T) -> Result<Do
 pub(super) fn doc(what: &str, text: &str) -> Result<Doc> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map_err(|e| StoreError::Invalid(format!("{what} is not JSON: {e}")))?;
+    storable(what, text)?;
     Ok(Doc(text.to_string()))
 }
 
