@@ -64,6 +64,9 @@ mod types;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/users.rs"]
 mod users;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/values.rs"]
+mod values;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

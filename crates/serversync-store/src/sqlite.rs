@@ -67,6 +67,9 @@ mod types;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/users.rs"]
 mod users;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/values.rs"]
+mod values;
 
 use types::{json_doc, Doc, Ts};
 
