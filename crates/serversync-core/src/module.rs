@@ -392,20 +392,40 @@ impl Listing {
             let over = values
                 .iter()
                 .zip(FIELD_LIMITS.iter())
-                .find(|((_, len), (_, max))| len > max);
-            if let Some(((name, len), (_, max))) = over {
+                .find(|((_, len), (_, max))| len > max)
+                .map(|((name, len), (_, max))| too_long(name, *len, *max));
+            // A NUL character is no text any database column or PostgreSQL's jsonb can hold
+            // (and no panel means one): the record breaks the contract like an over-long one.
+            let nul = || {
+                [
+                    ("domain", Some(acc.domain.as_str())),
+                    ("email", acc.email.as_deref()),
+                    ("uniqueIdentifier", Some(acc.unique_identifier.as_str())),
+                    ("username", Some(acc.username.as_str())),
+                    ("product", Some(acc.product.as_str())),
+                    ("primaryip", Some(acc.primary_ip.as_str())),
+                    ("owner", acc.owner.as_deref()),
+                ]
+                .into_iter()
+                .find(|(_, v)| v.is_some_and(|v| v.contains('\0')))
+                .map(|(name, _)| format!("{name} holds a NUL character"))
+            };
+            if let Some(reason) = over.or_else(nul) {
                 let ident = [&acc.username, &acc.domain, &acc.unique_identifier]
                     .into_iter()
                     .find(|s| !s.is_empty() && s.len() <= 255)
-                    .map(|s| s.chars().take(60).collect());
+                    .map(|s| bounded(s, MAX_SKIPPED_IDENTIFIER));
                 self.skipped.push(SkippedRecord {
                     index,
                     identifier: ident,
-                    reason: too_long(name, *len, *max),
+                    reason,
                 });
                 continue;
             }
             if let Some(d) = acc.status_detail.as_mut() {
+                if d.contains('\0') {
+                    *d = d.replace('\0', "\u{FFFD}");
+                }
                 if d.len() > MAX_STATUS_DETAIL {
                     let mut cut = MAX_STATUS_DETAIL;
                     while !d.is_char_boundary(cut) {
@@ -553,6 +573,43 @@ mod tests {
             ]
         );
         assert!(!l.is_complete());
+    }
+
+    #[test]
+    fn a_nul_character_skips_the_record() {
+        let acct = |user: &str, domain: &str, detail: Option<&str>| RemoteAccount {
+            email: None,
+            username: user.into(),
+            domain: domain.into(),
+            unique_identifier: domain.into(),
+            product: "basic".into(),
+            primary_ip: "192.0.2.1".into(),
+            created: None,
+            status: RemoteStatus::Active,
+            owner: None,
+            status_detail: detail.map(String::from),
+            notes: Vec::new(),
+        };
+        let mut l = Listing {
+            accounts: vec![
+                acct("ann", "ann.test", None),
+                acct("bob", "bob\0.test", Some("x")),
+                acct("cy", "cy.test", Some("held\0here")),
+            ],
+            skipped: vec![],
+        };
+        l.enforce_field_limits();
+        let kept: Vec<&str> = l.accounts.iter().map(|a| a.username.as_str()).collect();
+        assert_eq!(kept, ["ann", "cy"]);
+        assert_eq!(
+            l.accounts[1].status_detail.as_deref(),
+            Some("held\u{FFFD}here")
+        );
+        assert!(!l.is_complete());
+        assert_eq!(l.skipped.len(), 1);
+        assert_eq!(l.skipped[0].index, 1);
+        assert_eq!(l.skipped[0].identifier.as_deref(), Some("bob"));
+        assert_eq!(l.skipped[0].reason, "domain holds a NUL character");
     }
 
     #[test]

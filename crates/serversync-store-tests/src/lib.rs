@@ -26,6 +26,22 @@ pub mod reliability;
 pub use reliability::*;
 pub mod selections;
 pub use selections::*;
+pub mod typed;
+pub use typed::*;
+
+/// `t` as every store keeps a timestamp: UTC, whole microseconds (PostgreSQL's
+/// `timestamptz` precision; SQLite keeps the same so both read back one value).
+pub fn stored_time(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .expect("microseconds are valid nanoseconds")
+}
+
+/// A stored JSON document's text as a JSON value: stores keep documents as JSON, not as
+/// text (PostgreSQL's `jsonb` gives them back in its normal form, e.g. `{"a": 1}`).
+pub fn json_of(text: Option<&str>) -> Option<serde_json::Value> {
+    text.map(|t| serde_json::from_str(t).expect("a stored document is JSON"))
+}
 
 /// The audit event of a records import in these checks.
 pub fn records_event(c: &ImportCounts) -> NewAuditEvent {
@@ -663,7 +679,7 @@ pub(crate) fn new_run(server_id: i64, accounts: Vec<RemoteAccount>) -> NewRun {
     }
 }
 
-fn remote(user: &str, base: i64) -> RemoteAccount {
+pub(crate) fn remote(user: &str, base: i64) -> RemoteAccount {
     RemoteAccount {
         email: Some(format!("{user}.{base}@mail.test")),
         username: user.into(),
@@ -833,7 +849,10 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
     let ev: Vec<_> = events.iter().rev().collect();
     assert_eq!((ev[0].client_id, ev[0].service_id), (Some(c), None));
     assert_eq!((ev[1].client_id, ev[1].service_id), (Some(c), Some(s1)));
-    assert_eq!(ev[1].after, import_ev.after);
+    assert_eq!(
+        json_of(ev[1].after.as_deref()),
+        json_of(import_ev.after.as_deref())
+    );
     assert_eq!(
         (ev[2].client_id, ev[2].service_id),
         (Some(base + 1), Some(s2))
@@ -843,8 +862,14 @@ pub async fn apply_creates_with_refs_and_audits(store: &dyn Store) {
         (Some(base + 1), Some(base + 1000))
     );
     assert_eq!(
-        (ev[3].before.clone(), ev[3].after.clone()),
-        (sync_ev.before, sync_ev.after)
+        (
+            json_of(ev[3].before.as_deref()),
+            json_of(ev[3].after.as_deref())
+        ),
+        (
+            json_of(sync_ev.before.as_deref()),
+            json_of(sync_ev.after.as_deref())
+        )
     );
     assert_eq!((ev[4].client_id, ev[4].service_id), (None, None));
     assert_eq!(ev[4].note, force_ev.note);
@@ -1206,14 +1231,21 @@ pub async fn runs_round_trip(store: &dyn Store) {
     let got = store.run(id).await.unwrap();
     assert_eq!(got.id, id);
     assert_eq!(got.server_id, server);
-    assert_eq!(got.started_at, run.started_at);
+    // Kept to the microsecond (the run started at .123456789).
+    assert_eq!(got.started_at, datetime!(2024-05-01 10:00:00.123456 UTC));
     assert_eq!(got.finished_at, run.finished_at);
     assert_eq!(got.listing_status, ListingStatus::Incomplete);
     assert_eq!(got.error, None);
     assert_eq!(got.accounts, run.accounts);
     assert_eq!(got.skipped, run.skipped);
-    assert_eq!(got.analysis_json, run.analysis_json);
-    assert_eq!(got.counts_json, run.counts_json);
+    assert_eq!(
+        json_of(got.analysis_json.as_deref()),
+        json_of(run.analysis_json.as_deref())
+    );
+    assert_eq!(
+        json_of(Some(&got.counts_json)),
+        json_of(Some(&run.counts_json))
+    );
     assert_eq!(got.service_versions, run.service_versions);
     assert_eq!(got.applied_at, None);
 
@@ -1289,11 +1321,14 @@ pub async fn runs_summaries_and_latest(store: &dyn Store) {
     assert_eq!(sums[0].accounts, 0);
     assert_eq!(sums[0].listing_status, ListingStatus::Failed);
     assert_eq!(sums[0].error.as_deref(), Some("timeout"));
-    assert_eq!(sums[0].started_at, failed.started_at);
+    assert_eq!(sums[0].started_at, stored_time(failed.started_at));
     assert_eq!(sums[0].finished_at, failed.finished_at);
     assert_eq!(sums[1].accounts, 3);
     assert_eq!(sums[1].listing_status, ListingStatus::Complete);
-    assert_eq!(sums[1].counts_json, r#"{"in_sync":1}"#);
+    assert_eq!(
+        json_of(Some(&sums[1].counts_json)),
+        Some(serde_json::json!({"in_sync": 1}))
+    );
     assert_eq!(sums[1].server_id, server);
     assert!(sums.iter().all(|s| s.applied_at.is_none()));
     assert_eq!(
@@ -1404,8 +1439,8 @@ pub async fn audit_filters(store: &dyn Store) {
             sync.run_id,
             sync.service_id,
             sync.client_id,
-            &sync.before,
-            &sync.after,
+            json_of(sync.before.as_deref()),
+            json_of(sync.after.as_deref()),
             &sync.note
         ),
         (
@@ -1415,8 +1450,8 @@ pub async fn audit_filters(store: &dyn Store) {
             expected.run_id,
             expected.service_id,
             expected.client_id,
-            &expected.before,
-            &expected.after,
+            json_of(expected.before.as_deref()),
+            json_of(expected.after.as_deref()),
             &expected.note
         )
     );
@@ -1537,7 +1572,7 @@ pub async fn sessions_live_expired_deleted(store: &dyn Store) {
             token_hash: live.clone(),
             user: user.clone(),
             csrf_token: "csrf-live".into(),
-            expires_at,
+            expires_at: stored_time(expires_at),
         }
     );
     assert_eq!(

@@ -443,3 +443,50 @@ where
     }
     out
 }
+
+/// Stored times order and compare as time in SQL (fixed-width UTC text).
+#[tokio::test]
+async fn run_times_order_as_time() {
+    let (_dir, store) = fresh().await;
+    let pool = store.pool().clone();
+    serversync_store_tests::run_times_order_as_time(&store, |sql| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_all(&pool)
+                .await
+                .expect("query")
+        }
+    })
+    .await;
+}
+
+/// A lease expires by SQLite's clock (this host's): `expires_at` moved relative to SQLite's
+/// `'now'`, written in the store's fixed-width format.
+#[tokio::test]
+async fn lease_expiry_follows_the_backend_clock() {
+    let (_dir, store) = fresh().await;
+    let pool = store.pool().clone();
+    serversync_store_tests::lease_expiry_follows_the_backend_clock(&store, |server, secs| {
+        let pool = pool.clone();
+        async move {
+            let done = sqlx::query(&format!(
+                "UPDATE server_locks SET expires_at = \
+                 strftime('%Y-%m-%dT%H:%M:%f', 'now', '{secs} seconds') || '000000Z' \
+                 WHERE server_id = {server}"
+            ))
+            .execute(&pool)
+            .await
+            .expect("move the expiry");
+            assert_eq!(done.rows_affected(), 1);
+        }
+    })
+    .await;
+}
+
+/// SQLite's TEXT holds a NUL character in a document.
+#[tokio::test]
+async fn documents_with_a_nul_character() {
+    let (_dir, store) = fresh().await;
+    serversync_store_tests::documents_with_a_nul_character(&store, true).await;
+}

@@ -32,7 +32,14 @@ pub enum StoreErrorKind {
 }
 
 /// Errors of the store. The message never holds a URL's password nor the driver's text
-/// (that is the [`std::error::Error::source`]).
+/// (that is the [`std::error::Error::source`]). The driver's error converts only inside
+/// this crate; no `From<sqlx::Error>` is public:
+///
+/// ```compile_fail,E0277
+/// fn convert(e: sqlx::Error) -> serversync_store::StoreError {
+///     serversync_store::StoreError::from(e)
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached (connect failed, the pool timed out, TLS failed) or
@@ -137,51 +144,69 @@ fn unavailable_code(code: &str, sqlite: bool) -> bool {
         || matches!(code, "40001" | "40P01" | "55P03")
 }
 
-/// The driver's errors, sorted into kinds by what they mean (the driver's error is kept as
-/// the source). For the backends of this crate; callers never see `sqlx` types.
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        use sqlx::error::ErrorKind;
-        let unavailable = match &e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(db) => db.code().is_some_and(|c| {
-                unavailable_code(
-                    &c,
-                    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some(),
-                )
-            }),
-            _ => false,
-        };
-        let constraint = match &e {
-            sqlx::Error::Database(db) => matches!(
-                db.kind(),
-                ErrorKind::UniqueViolation
-                    | ErrorKind::ForeignKeyViolation
-                    | ErrorKind::NotNullViolation
-                    | ErrorKind::CheckViolation
-            ),
-            _ => false,
-        };
-        let source: BackendError = Box::new(e);
-        if unavailable {
-            StoreError::Unavailable { source }
-        } else if constraint {
-            StoreError::Conflict { source }
-        } else {
-            StoreError::Backend { source }
-        }
+/// The driver's error as a [`StoreError`], sorted into a kind by what it means (the driver's
+/// error is kept as the source, its text never in the message). Crate-private on purpose:
+/// no `From<sqlx::Error>` is public API, so callers never see (nor can build errors from)
+/// the backend's types; the store's statements convert with [`DbResult::db`].
+pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
+    use sqlx::error::ErrorKind;
+    let unavailable = match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            unavailable_code(
+                &c,
+                db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some(),
+            )
+        }),
+        _ => false,
+    };
+    let constraint = match &e {
+        sqlx::Error::Database(db) => matches!(
+            db.kind(),
+            ErrorKind::UniqueViolation
+                | ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation
+        ),
+        _ => false,
+    };
+    let source: BackendError = Box::new(e);
+    if unavailable {
+        StoreError::Unavailable { source }
+    } else if constraint {
+        StoreError::Conflict { source }
+    } else {
+        StoreError::Backend { source }
     }
 }
 
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Migration {
-            source: Box::new(e),
-        }
+/// A migration's failure as [`StoreError::Migration`] (crate-private, as [`from_sqlx`]).
+pub(crate) fn from_migrate(e: sqlx::migrate::MigrateError) -> StoreError {
+    StoreError::Migration {
+        source: Box::new(e),
+    }
+}
+
+/// `.db()` turns a driver result into the store's ([`from_sqlx`], [`from_migrate`]): what
+/// `?` would do with a `From` impl, without making that conversion public.
+pub(crate) trait DbResult<T> {
+    /// The result with the driver's error converted to a [`StoreError`].
+    fn db(self) -> Result<T, StoreError>;
+}
+
+impl<T> DbResult<T> for Result<T, sqlx::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(from_sqlx)
+    }
+}
+
+impl<T> DbResult<T> for Result<T, sqlx::migrate::MigrateError> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(from_migrate)
     }
 }
 
@@ -226,7 +251,7 @@ mod error_tests {
 
     #[test]
     fn driver_errors_are_sorted_into_kinds_with_the_driver_text_only_in_the_source() {
-        let e = StoreError::from(sqlx::Error::PoolTimedOut);
+        let e = from_sqlx(sqlx::Error::PoolTimedOut);
         assert_eq!(e.kind(), StoreErrorKind::Unavailable);
         assert_eq!(
             e.to_string(),
@@ -235,7 +260,7 @@ mod error_tests {
         let source = e.source().expect("driver error kept as source").to_string();
         assert!(source.contains("timed out"), "{source}");
 
-        let e = StoreError::from(sqlx::Error::ColumnNotFound("secret_col".into()));
+        let e = from_sqlx(sqlx::Error::ColumnNotFound("secret_col".into()));
         assert_eq!(e.kind(), StoreErrorKind::Other);
         assert_eq!(e.to_string(), "database error");
         assert!(e.source().unwrap().to_string().contains("secret_col"));
@@ -271,7 +296,7 @@ mod error_tests {
             .execute(&pool)
             .await
             .unwrap();
-        let e = StoreError::from(
+        let e = from_sqlx(
             sqlx::query("INSERT INTO t VALUES ('a')")
                 .execute(&pool)
                 .await

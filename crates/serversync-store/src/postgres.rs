@@ -3,7 +3,8 @@
 //! The schema is created or migrated on first use (`migrations/postgres/`, embedded; sqlx's
 //! migrator holds an advisory lock meanwhile). The statements are the ones both backends
 //! share (`src/shared/`, compiled into this module with PostgreSQL's types), with `?`
-//! numbered for PostgreSQL ([`sql`]); this file holds only what PostgreSQL does differently.
+//! numbered for PostgreSQL ([`sql`]); this file holds only what PostgreSQL does differently
+//! (its typed values, `timestamptz` and `jsonb`, are in `postgres/types.rs`).
 //! Every write that reads first runs in a transaction holding one advisory lock
 //! ([`begin_write`]), so writers of every instance wait for each other as SQLite's
 //! `BEGIN IMMEDIATE` makes them, instead of deciding on a stale read; readers never wait.
@@ -16,6 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::Connection;
 use time::OffsetDateTime;
 
+use crate::error::DbResult;
 use crate::secrets::SecretKey;
 use crate::{Result, StoreError};
 
@@ -61,9 +63,13 @@ mod selections;
 #[path = "shared/setup.rs"]
 mod setup;
 mod sql;
+mod types;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/users.rs"]
 mod users;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/values.rs"]
+mod values;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -87,6 +93,11 @@ type BackendStore = PgStore;
 const MAX_BINDS: usize = 65_000;
 
 use sql::{query, query_as, query_scalar};
+use types::{json_doc, Doc, Ts};
+
+/// Whether a JSON document may hold a NUL character (`\u0000`): no, PostgreSQL's `jsonb`
+/// (like its text) cannot.
+const DOCUMENTS_HOLD_NUL: bool = false;
 
 /// The key of the transaction-level advisory lock every write transaction takes first.
 /// Writes that read first (imports, applies, leases, setup) are serialised as SQLite's
@@ -96,11 +107,12 @@ const WRITE_LOCK: i64 = 0x7365_7276_7379_6e63; // "servsync"
 
 /// Begins a write transaction holding [`WRITE_LOCK`] (released at commit or rollback).
 async fn begin_write(pool: &DbPool) -> Result<Tx> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin().await.db()?;
     query("SELECT pg_advisory_xact_lock(?)")
         .bind(WRITE_LOCK)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .db()?;
     Ok(tx)
 }
 
@@ -110,7 +122,8 @@ async fn clock(conn: &mut DbConn) -> Result<OffsetDateTime> {
     let micros: i64 =
         query_scalar("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)")
             .fetch_one(&mut *conn)
-            .await?;
+            .await
+            .db()?;
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
         .map_err(|e| StoreError::Corrupt(format!("the database clock: {e}")))
 }
@@ -130,7 +143,8 @@ async fn identity_past_ids(conn: &mut DbConn, table: &str) -> Result<()> {
          FROM {table}"
     ))
     .execute(&mut *conn)
-    .await?;
+    .await
+    .db()?;
     Ok(())
 }
 
@@ -166,13 +180,14 @@ impl PgStore {
             .map_err(|_| StoreError::Invalid(format!("invalid PostgreSQL URL {shown}")))?;
         // One direct connection first: the pool would retry a refused connection until its
         // acquire timeout, where a wrong host or password should fail at once.
-        let probe = PgConnection::connect_with(&options).await?;
-        probe.close().await?;
+        let probe = PgConnection::connect_with(&options).await.db()?;
+        probe.close().await.db()?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
-            .await?;
+            .await
+            .db()?;
         migrate(&pool).await?;
         let store = PgStore {
             pool,
@@ -197,5 +212,5 @@ impl PgStore {
 /// Runs the migrations. sqlx's PostgreSQL migrator takes an advisory lock, so two instances
 /// migrating one new database at once wait for each other.
 async fn migrate(pool: &DbPool) -> Result<()> {
-    Ok(MIGRATOR.run(pool).await?)
+    MIGRATOR.run(pool).await.db()
 }

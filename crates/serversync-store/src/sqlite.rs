@@ -7,7 +7,8 @@
 //!
 //! The statements are the ones both backends share (`src/shared/`, compiled into this module
 //! with SQLite's types); this file holds only what SQLite does differently: connecting,
-//! pragmas, migrating, the write transaction, the clock and the JSON aggregate.
+//! pragmas, migrating, the write transaction, the clock and the JSON aggregate; how its
+//! timestamps and JSON documents are stored (TEXT) is in `sqlite/types.rs`.
 
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
+use crate::error::DbResult;
 use crate::secrets::SecretKey;
 use crate::{Result, StoreError};
 
@@ -64,9 +66,18 @@ mod selections;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/setup.rs"]
 mod setup;
+mod types;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/users.rs"]
 mod users;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/values.rs"]
+mod values;
+
+use types::{json_doc, Doc, Ts};
+
+/// Whether a JSON document may hold a NUL character (`\u0000`): yes, SQLite's TEXT may.
+const DOCUMENTS_HOLD_NUL: bool = true;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -114,7 +125,7 @@ where
 /// Begins a write transaction: `BEGIN IMMEDIATE` takes SQLite's write lock at once, so a
 /// write that reads first never decides on a snapshot another writer has changed.
 async fn begin_write(pool: &DbPool) -> Result<Tx> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    pool.begin_with("BEGIN IMMEDIATE").await.db()
 }
 
 /// "Now" for leases and stored times: this host's clock (an SQLite file is shared by the
@@ -135,7 +146,8 @@ fn json_rows(cols: &str, from: &str) -> String {
 async fn after_sealing(pool: &DbPool) -> Result<()> {
     query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(pool)
-        .await?;
+        .await
+        .db()?;
     Ok(())
 }
 
@@ -213,7 +225,8 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(4)
         }
         .connect_with(options)
-        .await?;
+        .await
+        .db()?;
         migrate(&pool).await?;
         let store = SqliteStore {
             pool,
@@ -256,7 +269,7 @@ async fn migrate(pool: &DbPool) -> Result<()> {
                 tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 attempt += 1;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(crate::error::from_migrate(e)),
         }
     }
 }

@@ -7,10 +7,11 @@ use serversync_core::model::{Client, Product, RunId, Service, ServiceId};
 
 use super::bulk::{existing_ids, insert_returning_ids, insert_rows, service_versions};
 use super::rows::{
-    audit_values, client_values, now_ts, product_values, service_values, AUDIT_COLS, CLIENT_COLS,
+    audit_values, client_values, fmt_ts, product_values, service_values, AUDIT_COLS, CLIENT_COLS,
     PRODUCT_COLS, SERVICE_COLS, V,
 };
-use super::{identifiers, leases, query, query_scalar, DbConn};
+use super::{clock, identifiers, leases, query, query_scalar, DbConn, Ts};
+use crate::error::DbResult;
 use crate::{Applied, ChangeSet, ClientRef, Op, Result, StoreError};
 
 /// A service to create, its references resolved to an existing row or an earlier op.
@@ -227,7 +228,8 @@ pub(super) async fn apply_in(conn: &mut DbConn, cs: &ChangeSet) -> Result<Applie
     }
     insert_rows(conn, "services", SERVICE_COLS, true, rows).await?;
 
-    let at = now_ts()?;
+    // The backend's clock (the database server's on PostgreSQL), as for audit events.
+    let at = fmt_ts(clock(&mut *conn).await?)?;
     let audit_rows = cs
         .audit
         .iter()
@@ -247,33 +249,34 @@ pub(super) async fn apply_in(conn: &mut DbConn, cs: &ChangeSet) -> Result<Applie
                     Op::CreateProduct(_) => {}
                 }
             }
-            audit_values(&e, &at)
+            audit_values(&e, at)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     insert_rows(conn, "audit_events", AUDIT_COLS, false, audit_rows).await?;
 
     if let Some(run_id) = cs.mark_run_applied {
-        mark_applied(conn, run_id, &at).await?;
+        mark_applied(conn, run_id, at).await?;
     }
     Ok(Applied {
         created_ids: created,
     })
 }
 
-pub(super) async fn mark_applied(conn: &mut DbConn, run_id: RunId, at: &str) -> Result<()> {
+pub(super) async fn mark_applied(conn: &mut DbConn, run_id: RunId, at: Ts) -> Result<()> {
     let done = query("UPDATE sync_runs SET applied_at = ? WHERE id = ?")
         .bind(at)
         .bind(run_id)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .db()?;
     if done.rows_affected() == 1 {
         return Ok(());
     }
-    let applied: Option<Option<String>> =
-        query_scalar("SELECT applied_at FROM sync_runs WHERE id = ?")
-            .bind(run_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let applied: Option<Option<Ts>> = query_scalar("SELECT applied_at FROM sync_runs WHERE id = ?")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?;
     match applied {
         None => Err(StoreError::NotFound(format!("run {run_id}"))),
         // The row exists but was not updated: cannot happen inside the transaction.

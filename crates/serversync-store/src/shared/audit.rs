@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
 use super::bulk::insert_rows;
-use super::rows::{audit_from_row, audit_values, now_ts, AUDIT_COLS};
-use super::{BackendStore, Db, DbConn};
+use super::rows::{audit_from_row, audit_values, fmt_ts, AUDIT_COLS};
+use super::{clock, BackendStore, Db, DbConn};
+use crate::error::DbResult;
 use crate::{Audit, AuditEvent, AuditFilter, NewAuditEvent, Result};
 
 const AUDIT_SELECT: &str = "SELECT id, at, actor, action, server_id, run_id, service_id, \
@@ -40,14 +41,17 @@ fn filtered<'a>(select: &str, filter: &'a AuditFilter) -> QueryBuilder<'a, Db> {
     qb
 }
 
-/// Writes one audit event (time: now) on `conn`, e.g. inside the transaction of its write.
+/// Writes one audit event on `conn`, e.g. inside the transaction of its write, stamped by
+/// the backend's clock ([`super::clock`]: on PostgreSQL the database server's, as for
+/// leases, so events of every instance order by one clock).
 pub(super) async fn insert_audit(conn: &mut DbConn, event: &NewAuditEvent) -> Result<()> {
+    let at = fmt_ts(clock(&mut *conn).await?)?;
     insert_rows(
         conn,
         "audit_events",
         AUDIT_COLS,
         false,
-        vec![audit_values(event, &now_ts()?)],
+        vec![audit_values(event, at)?],
     )
     .await
 }
@@ -55,7 +59,7 @@ pub(super) async fn insert_audit(conn: &mut DbConn, event: &NewAuditEvent) -> Re
 #[async_trait]
 impl Audit for BackendStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.db()?;
         insert_audit(&mut conn, event).await
     }
 
@@ -72,7 +76,8 @@ impl Audit for BackendStore {
         qb.push_bind(filter.offset.max(0));
         qb.build()
             .fetch_all(&self.pool)
-            .await?
+            .await
+            .db()?
             .iter()
             .map(audit_from_row)
             .collect()
@@ -80,6 +85,6 @@ impl Audit for BackendStore {
 
     async fn audit_count(&self, filter: &AuditFilter) -> Result<i64> {
         let mut qb = filtered("SELECT COUNT(*) FROM audit_events", filter);
-        Ok(qb.build_query_scalar().fetch_one(&self.pool).await?)
+        qb.build_query_scalar().fetch_one(&self.pool).await.db()
     }
 }

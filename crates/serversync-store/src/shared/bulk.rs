@@ -11,6 +11,7 @@ use sqlx::QueryBuilder;
 
 use super::rows::{Cols, V};
 use super::{Db, DbConn, MAX_BINDS};
+use crate::error::DbResult;
 use crate::Result;
 
 /// Rows per multi-row statement (fewer when the columns would pass the bind limit).
@@ -34,6 +35,9 @@ fn insert_statement<'a>(table: &str, cols: &[&str], rows: Vec<Vec<V>>) -> QueryB
                 V::T(x) => b.push_bind(x),
                 V::NT(x) => b.push_bind(x),
                 V::B(x) => b.push_bind(x),
+                V::Ts(x) => b.push_bind(x),
+                V::J(x) => b.push_bind(x),
+                V::NJ(x) => b.push_bind(x),
             };
         }
     });
@@ -67,7 +71,7 @@ pub(super) async fn insert_rows(
             qb.push(tail);
         }
         // Only the full-size shape is worth keeping prepared.
-        qb.build().persistent(full).execute(&mut *conn).await?;
+        qb.build().persistent(full).execute(&mut *conn).await.db()?;
     }
     Ok(())
 }
@@ -97,7 +101,8 @@ pub(super) async fn insert_returning_ids(
             .build_query_scalar()
             .persistent(full)
             .fetch_all(&mut *conn)
-            .await?;
+            .await
+            .db()?;
         got.sort_unstable();
         ids.extend(got);
     }
@@ -131,7 +136,8 @@ pub(super) async fn existing_ids(
         found.extend(
             q.persistent(chunk.len() == IN_CHUNK)
                 .fetch_all(&mut *conn)
-                .await?,
+                .await
+                .db()?,
         );
     }
     Ok(found)
@@ -150,7 +156,8 @@ pub(super) async fn service_versions(
             .build()
             .persistent(chunk.len() == IN_CHUNK)
             .fetch_all(&mut *conn)
-            .await?;
+            .await
+            .db()?;
         for row in rows {
             let c = Cols::new(&row, "services")?;
             found.insert(c.id, c.get::<i64>("version")?);

@@ -3,15 +3,16 @@
 //! other live service of the server has the new service's key, normalised exactly as the
 //! analysis does (serversync-core `identifier_key`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serversync_core::analysis::identifier_key;
 use serversync_core::model::{ServerId, Service, ServiceId};
 use serversync_core::module::UniqueIdField;
 use serversync_core::normalize::strip_www;
 
-use super::{json_rows, query_scalar, DbConn};
+use super::{json_doc, json_rows, query_scalar, DbConn};
 
+use crate::error::DbResult;
 use crate::{ChangeSet, IdentifierClash, IdentifierFields, Op, Result, StoreError};
 
 /// The raw unique identifier of a service for `field`.
@@ -54,26 +55,24 @@ async fn live_keys(
 ) -> Result<HashMap<String, ServiceId>> {
     // One JSON array row (see `json_rows`).
     let text: Option<String> = query_scalar(&json_rows(
-        "s.id, s.domain, s.username, s.custom_fields",
+        &format!(
+            "s.id, s.domain, s.username, {}",
+            json_doc("s.custom_fields")
+        ),
         "SELECT id, domain, username, custom_fields FROM services WHERE server_id = ? \
          AND status IN ('Pending', 'Active', 'Suspended') ORDER BY id",
     ))
     .bind(server_id)
     .fetch_one(&mut *conn)
-    .await?;
-    let rows: Vec<(i64, String, String, String)> =
+    .await
+    .db()?;
+    let rows: Vec<(i64, String, String, BTreeMap<String, String>)> =
         serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(|e| {
             StoreError::Corrupt(format!("services of server {server_id}: unreadable: {e}"))
         })?;
     let mut keys: HashMap<String, ServiceId> = HashMap::with_capacity(rows.len().min(1 << 20));
     let mut www = Vec::new();
     for (id, domain, username, custom) in rows {
-        let custom = match field {
-            UniqueIdField::CustomField(_) => serde_json::from_str(&custom).map_err(|e| {
-                StoreError::Corrupt(format!("services.id={id} custom_fields: invalid JSON: {e}"))
-            })?,
-            _ => Default::default(),
-        };
         let Some(k) = identifier_key(field, raw_identifier(field, &domain, &username, &custom))
         else {
             continue;
@@ -118,7 +117,8 @@ pub(super) async fn check_creates(conn: &mut DbConn, cs: &ChangeSet) -> Result<(
         let module: Option<String> = query_scalar("SELECT module FROM servers WHERE id = ?")
             .bind(server_id)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await
+            .db()?;
         let Some(field) = module.and_then(|m| cs.identifier_fields.get(&m)) else {
             continue;
         };

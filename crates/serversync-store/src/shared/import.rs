@@ -13,6 +13,7 @@ use super::rows::{
     PRODUCT_SELECT, SERVER_COLS, SERVER_SELECT, SERVICE_COLS, SERVICE_SELECT,
 };
 use super::{identity_past_ids, query, DbConn};
+use crate::error::DbResult;
 use crate::secrets::SecretKey;
 use crate::{IdentifierFields, ImportCounts, Records, Result, StoreError};
 
@@ -63,7 +64,8 @@ pub(super) async fn import_in(
     // Clients.
     let stored: HashMap<i64, Client> = query(CLIENT_SELECT)
         .fetch_all(&mut *conn)
-        .await?
+        .await
+        .db()?
         .iter()
         .map(|row| client_from_row(row).map(|c| (c.id, c)))
         .collect::<Result<_>>()?;
@@ -82,7 +84,8 @@ pub(super) async fn import_in(
     // Products.
     let stored: HashMap<i64, Product> = query(PRODUCT_SELECT)
         .fetch_all(&mut *conn)
-        .await?
+        .await
+        .db()?
         .iter()
         .map(|row| product_from_row(row).map(|p| (p.id, p)))
         .collect::<Result<_>>()?;
@@ -104,7 +107,8 @@ pub(super) async fn import_in(
     // Servers: empty secrets keep the stored ones; names stay unique.
     let stored: HashMap<i64, Server> = query(SERVER_SELECT)
         .fetch_all(&mut *conn)
-        .await?
+        .await
+        .db()?
         .iter()
         .map(|row| server_from_row(row, key).map(|s| (s.id, s)))
         .collect::<Result<_>>()?;
@@ -176,7 +180,8 @@ pub(super) async fn import_in(
     }
     let stored: HashMap<i64, Service> = query(SERVICE_SELECT)
         .fetch_all(&mut *conn)
-        .await?
+        .await
+        .db()?
         .iter()
         .map(|row| service_from_row(row).map(|s| (s.id, s)))
         .collect::<Result<_>>()?;

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::rows::{fmt_ts, Cols};
 use super::{clock, query, query_scalar, BackendStore, DbConn, DbRow};
+use crate::error::DbResult;
 use crate::jobs::{JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED};
 use crate::{Result, StoreError};
 
@@ -86,7 +87,7 @@ async fn mark_stopped(
     if let Some(id) = server_id {
         q = q.bind(id);
     }
-    Ok(q.execute(&mut *conn).await?.rows_affected())
+    Ok(q.execute(&mut *conn).await.db()?.rows_affected())
 }
 
 /// Before readers show `jobs`: when one of them is running past its expiry, marks the
@@ -112,7 +113,8 @@ async fn running_of(conn: &mut DbConn, server_id: ServerId) -> Result<Option<Syn
     ))
     .bind(server_id)
     .fetch_optional(&mut *conn)
-    .await?
+    .await
+    .db()?
     .as_ref()
     .map(job_from_row)
     .transpose()
@@ -122,7 +124,8 @@ async fn by_id(conn: &mut DbConn, id: JobId) -> Result<Vec<SyncJob>> {
     query(&format!("{JOB_SELECT} WHERE id = ?"))
         .bind(id)
         .fetch_all(&mut *conn)
-        .await?
+        .await
+        .db()?
         .iter()
         .map(job_from_row)
         .collect()
@@ -135,21 +138,19 @@ async fn recent(
 ) -> Result<Vec<SyncJob>> {
     let limit = if limit <= 0 { i64::MAX } else { limit };
     let rows = match server_id {
-        Some(s) => {
-            query(&format!(
-                "{JOB_SELECT} WHERE server_id = ? ORDER BY id DESC LIMIT ?"
-            ))
-            .bind(s)
+        Some(s) => query(&format!(
+            "{JOB_SELECT} WHERE server_id = ? ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(s)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
+        .db()?,
+        None => query(&format!("{JOB_SELECT} ORDER BY id DESC LIMIT ?"))
             .bind(limit)
             .fetch_all(&mut *conn)
-            .await?
-        }
-        None => {
-            query(&format!("{JOB_SELECT} ORDER BY id DESC LIMIT ?"))
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await?
-        }
+            .await
+            .db()?,
     };
     rows.iter().map(job_from_row).collect()
 }
@@ -165,11 +166,12 @@ impl Jobs for BackendStore {
     ) -> Result<JobStart> {
         // No write lock: the partial unique index decides between concurrent starters on
         // every instance, so a start never waits behind a long import or apply.
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.db()?;
         let exists: Option<i64> = query_scalar("SELECT id FROM servers WHERE id = ?")
             .bind(server_id)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await
+            .db()?;
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("server {server_id}")));
         }
@@ -192,7 +194,8 @@ impl Jobs for BackendStore {
             .bind(&at)
             .bind(&until)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await
+            .db()?;
             if let Some(id) = id {
                 let job = by_id(&mut conn, id)
                     .await?
@@ -218,7 +221,7 @@ impl Jobs for BackendStore {
         total: Option<u64>,
         ttl: Duration,
     ) -> Result<bool> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.db()?;
         let now = clock(&mut conn).await?;
         let done = query(
             "UPDATE sync_jobs SET received = ?, total = ?, updated_at = ?, expires_at = ? \
@@ -231,7 +234,8 @@ impl Jobs for BackendStore {
         .bind(id)
         .bind(holder)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .db()?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -247,7 +251,7 @@ impl Jobs for BackendStore {
             JobEnd::Done { run_id } => ("done", Some(*run_id), None),
             JobEnd::Failed { error } => ("failed", None, Some(error.as_str())),
         };
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.db()?;
         let now = clock(&mut conn).await?;
         let done = query(
             "UPDATE sync_jobs SET state = ?, run_id = ?, error = ?, received = ?, total = ?, \
@@ -264,12 +268,13 @@ impl Jobs for BackendStore {
         .bind(holder)
         .bind(JOB_STOPPED)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .db()?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn job(&self, id: JobId) -> Result<SyncJob> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.db()?;
         let mut jobs = by_id(&mut conn, id).await?;
         let server = jobs.first().map(|j| j.server_id);
         if settle(&mut conn, server, &jobs).await? {
@@ -280,7 +285,7 @@ impl Jobs for BackendStore {
     }
 
     async fn running_job(&self, server_id: ServerId) -> Result<Option<SyncJob>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.db()?;
         let job = running_of(&mut conn, server_id).await?;
         let jobs: Vec<SyncJob> = job.into_iter().collect();
         if settle(&mut conn, Some(server_id), &jobs).await? {
@@ -290,7 +295,7 @@ impl Jobs for BackendStore {
     }
 
     async fn recent_jobs(&self, server_id: Option<ServerId>, limit: i64) -> Result<Vec<SyncJob>> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.db()?;
         let jobs = recent(&mut conn, server_id, limit).await?;
         if settle(&mut conn, server_id, &jobs).await? {
             return recent(&mut conn, server_id, limit).await;

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use super::bulk::insert_rows;
 use super::rows::{audit_values, fmt_ts, Cols, AUDIT_COLS};
 use super::{begin_write, clock, query, query_scalar, BackendStore, DbConn, DbPool, DbRow};
+use crate::error::DbResult;
 use crate::lease::{LockHolder, ProcessId, ServerLock};
 use crate::{AuditFor, HeldLock, Leases, Result, StoreError};
 
@@ -63,7 +64,8 @@ async fn current(conn: &mut DbConn, server_id: ServerId) -> Result<Option<Server
     query(&format!("{LOCK_SELECT} WHERE server_id = ?"))
         .bind(server_id)
         .fetch_optional(&mut *conn)
-        .await?
+        .await
+        .db()?
         .as_ref()
         .map(lock_from_row)
         .transpose()
@@ -76,7 +78,8 @@ async fn lock(
     ttl: Duration,
 ) -> Result<ServerLock> {
     let mut tx = begin_write(pool).await?;
-    let now = clock(&mut tx).await?;
+    // As stored (whole microseconds), so the lease returned equals the one read back.
+    let now = fmt_ts(clock(&mut tx).await?)?.0;
     let lease = ServerLock {
         server_id,
         holder: holder.clone(),
@@ -114,8 +117,9 @@ async fn lock(
     .bind(fmt_ts(lease.taken_at)?)
     .bind(fmt_ts(lease.expires_at)?)
     .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    .await
+    .db()?;
+    tx.commit().await.db()?;
     Ok(lease)
 }
 
@@ -125,16 +129,17 @@ async fn renew(
     holder_id: &str,
     ttl: Duration,
 ) -> Result<OffsetDateTime> {
-    let mut conn = pool.acquire().await?;
-    let expires = expiry(clock(&mut conn).await?, ttl)?;
+    let mut conn = pool.acquire().await.db()?;
+    let expires = fmt_ts(expiry(clock(&mut conn).await?, ttl)?)?;
     let done = query("UPDATE server_locks SET expires_at = ? WHERE server_id = ? AND holder = ?")
-        .bind(fmt_ts(expires)?)
+        .bind(expires)
         .bind(server_id)
         .bind(holder_id)
         .execute(&mut *conn)
-        .await?;
+        .await
+        .db()?;
     if done.rows_affected() == 1 {
-        Ok(expires)
+        Ok(expires.0)
     } else {
         Err(StoreError::LockLost(server_id))
     }
@@ -145,14 +150,16 @@ async fn unlock(pool: &DbPool, server_id: ServerId, holder_id: &str) -> Result<(
         .bind(server_id)
         .bind(holder_id)
         .execute(pool)
-        .await?;
+        .await
+        .db()?;
     Ok(())
 }
 
 async fn all(pool: &DbPool) -> Result<Vec<ServerLock>> {
     query(&format!("{LOCK_SELECT} ORDER BY server_id"))
         .fetch_all(pool)
-        .await?
+        .await
+        .db()?
         .iter()
         .map(lock_from_row)
         .collect()
@@ -170,17 +177,18 @@ async fn release(
     query("DELETE FROM server_locks WHERE server_id = ?")
         .bind(server_id)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .db()?;
     let at = fmt_ts(clock(&mut tx).await?)?;
     insert_rows(
         &mut tx,
         "audit_events",
         AUDIT_COLS,
         false,
-        vec![audit_values(&audit(&old), &at)],
+        vec![audit_values(&audit(&old), at)?],
     )
     .await?;
-    tx.commit().await?;
+    tx.commit().await.db()?;
     Ok(Some(old))
 }
 
@@ -191,7 +199,8 @@ pub(super) async fn check_held(conn: &mut DbConn, held: &HeldLock) -> Result<()>
         query_scalar("SELECT holder FROM server_locks WHERE server_id = ?")
             .bind(held.server_id)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await
+            .db()?;
     if holder.as_deref() == Some(held.holder_id.as_str()) {
         Ok(())
     } else {

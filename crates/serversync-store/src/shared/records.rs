@@ -11,10 +11,11 @@ use super::bulk::{insert_returning_ids, insert_rows};
 use super::import::{check_unique_ids, import_in};
 use super::rows::{
     client_from_row, product_from_row, product_values, server_from_row, server_values,
-    service_from_row, services_from_json, CLIENT_SELECT, PRODUCT_COLS, PRODUCT_SELECT, SERVER_COLS,
-    SERVER_SELECT, SERVICE_JSON_COLS, SERVICE_SELECT,
+    service_from_row, service_json_cols, services_from_json, CLIENT_SELECT, PRODUCT_COLS,
+    PRODUCT_SELECT, SERVER_COLS, SERVER_SELECT, SERVICE_SELECT,
 };
 use super::{json_rows, query, query_scalar, BackendStore};
+use crate::error::DbResult;
 use crate::secrets::SecretKey;
 use crate::{
     Applied, AuditFor, BillingRecords, ChangeSet, IdentifierFields, ImportCounts, Records, Result,
@@ -32,7 +33,7 @@ impl BackendStore {
     ) -> Result<Vec<Service>> {
         // One row holding a JSON array (see `json_rows`): 1.1 s → ~0.2 s for a big server.
         let sql = json_rows(
-            SERVICE_JSON_COLS,
+            &service_json_cols(),
             &format!("SELECT * FROM services WHERE {cond} ORDER BY id"),
         );
         let mut q = query_scalar::<Option<String>>(&sql);
@@ -44,7 +45,8 @@ impl BackendStore {
         }
         let text = q
             .fetch_one(&self.pool)
-            .await?
+            .await
+            .db()?
             .unwrap_or_else(|| "[]".into());
         tokio::task::spawn_blocking(move || services_from_json(&text))
             .await
@@ -67,7 +69,7 @@ impl BillingRecords for BackendStore {
         let mut tx = self.begin_write().await?;
         let counts = import_in(&mut tx, records, identifiers, &self.key()).await?;
         insert_audit(&mut tx, &audit(&counts)).await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         tracing::debug!(
             inserted = counts.inserted,
             updated = counts.updated,
@@ -79,32 +81,36 @@ impl BillingRecords for BackendStore {
 
     async fn export_records(&self) -> Result<Records> {
         // One read transaction: a consistent snapshot.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.db()?;
         let clients = query(&format!("{CLIENT_SELECT} ORDER BY id"))
             .fetch_all(&mut *tx)
-            .await?
+            .await
+            .db()?
             .iter()
             .map(client_from_row)
             .collect::<Result<_>>()?;
         let products = query(&format!("{PRODUCT_SELECT} ORDER BY id"))
             .fetch_all(&mut *tx)
-            .await?
+            .await
+            .db()?
             .iter()
             .map(product_from_row)
             .collect::<Result<_>>()?;
         let servers = query(&format!("{SERVER_SELECT} ORDER BY id"))
             .fetch_all(&mut *tx)
-            .await?
+            .await
+            .db()?
             .iter()
             .map(|row| server_from_row(row, &self.key()))
             .collect::<Result<_>>()?;
         let services = query(&format!("{SERVICE_SELECT} ORDER BY s.id"))
             .fetch_all(&mut *tx)
-            .await?
+            .await
+            .db()?
             .iter()
             .map(service_from_row)
             .collect::<Result<_>>()?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(Records {
             clients,
             products,
@@ -120,7 +126,8 @@ impl BillingRecords for BackendStore {
             "SELECT * FROM clients ORDER BY id",
         ))
         .fetch_one(&self.pool)
-        .await?;
+        .await
+        .db()?;
         let mut rows: Vec<(i64, String, String, String, String, String)> =
             serde_json::from_str(text.as_deref().unwrap_or("[]"))
                 .map_err(|e| StoreError::Corrupt(format!("clients: unreadable row values: {e}")))?;
@@ -143,7 +150,8 @@ impl BillingRecords for BackendStore {
     async fn products(&self) -> Result<Vec<Product>> {
         query(&format!("{PRODUCT_SELECT} ORDER BY id"))
             .fetch_all(&self.pool)
-            .await?
+            .await
+            .db()?
             .iter()
             .map(product_from_row)
             .collect()
@@ -152,7 +160,8 @@ impl BillingRecords for BackendStore {
     async fn servers(&self) -> Result<Vec<Server>> {
         query(&format!("{SERVER_SELECT} ORDER BY id"))
             .fetch_all(&self.pool)
-            .await?
+            .await
+            .db()?
             .iter()
             .map(|row| server_from_row(row, &self.key()))
             .collect()
@@ -162,7 +171,8 @@ impl BillingRecords for BackendStore {
         let by_name = query(&format!("{SERVER_SELECT} WHERE name = ?"))
             .bind(name_or_id)
             .fetch_optional(&self.pool)
-            .await?;
+            .await
+            .db()?;
         if let Some(row) = by_name {
             return server_from_row(&row, &self.key());
         }
@@ -170,7 +180,8 @@ impl BillingRecords for BackendStore {
             let by_id = query(&format!("{SERVER_SELECT} WHERE id = ?"))
                 .bind(id)
                 .fetch_optional(&self.pool)
-                .await?;
+                .await
+                .db()?;
             if let Some(row) = by_id {
                 return server_from_row(&row, &self.key());
             }
@@ -182,7 +193,8 @@ impl BillingRecords for BackendStore {
         let row = query(&format!("{SERVER_SELECT} WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?
+            .await
+            .db()?
             .ok_or_else(|| StoreError::NotFound(format!("server {id}")))?;
         server_from_row(&row, &self.key())
     }
@@ -198,7 +210,8 @@ impl BillingRecords for BackendStore {
         let row = query(&format!("{SERVICE_SELECT} WHERE s.id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?
+            .await
+            .db()?
             .ok_or_else(|| StoreError::NotFound(format!("service {id}")))?;
         service_from_row(&row)
     }
@@ -220,7 +233,7 @@ impl BillingRecords for BackendStore {
         let mut tx = self.begin_write().await?;
         // On error the transaction is dropped, which rolls it back: nothing is written.
         let applied = apply_in(&mut tx, changes).await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(applied)
     }
     async fn save_server(
@@ -239,7 +252,8 @@ impl BillingRecords for BackendStore {
             let old = query(&format!("{SERVER_SELECT} WHERE id = ?"))
                 .bind(row.id)
                 .fetch_optional(&mut *tx)
-                .await?
+                .await
+                .db()?
                 .ok_or_else(|| StoreError::NotFound(format!("server {}", row.id)))?;
             let old = server_from_row(&old, &key)?;
             // Secrets are write-only: an empty one means "unchanged".
@@ -256,7 +270,8 @@ impl BillingRecords for BackendStore {
         .bind(&row.name)
         .bind(row.id)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .db()?;
         if let Some(other) = other {
             return Err(StoreError::Invalid(format!(
                 "server name {:?} is already used by server {other}",
@@ -283,7 +298,7 @@ impl BillingRecords for BackendStore {
         )
         .await?;
         insert_audit(&mut tx, &audit(&row.id)).await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         tracing::debug!(server_id = row.id, inserted, "server saved");
         Ok(row.id)
     }
@@ -314,7 +329,8 @@ impl BillingRecords for BackendStore {
             let found: Option<i64> = query_scalar("SELECT id FROM products WHERE id = ?")
                 .bind(product.id)
                 .fetch_optional(&mut *tx)
-                .await?;
+                .await
+                .db()?;
             let id =
                 found.ok_or_else(|| StoreError::NotFound(format!("product {}", product.id)))?;
             let row = product_values(product, id)?;
@@ -322,7 +338,7 @@ impl BillingRecords for BackendStore {
             id
         };
         insert_audit(&mut tx, &audit(&id)).await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         tracing::debug!(product_id = id, inserted = product.id == 0, "product saved");
         Ok(id)
     }

@@ -2,56 +2,25 @@
 //! rows of each table — column lists, the values written, the decoding of what is read back,
 //! naming table, row and column in every error.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
 use serde::de::DeserializeOwned;
 use serversync_core::model::{
-    format_date, parse_date, Client, ClientId, Product, Secret, Server, Service, ServiceId,
-    ServiceStatus,
+    parse_date, Client, ClientId, Product, Secret, Server, Service, ServiceId, ServiceStatus,
 };
 use sqlx::Row;
-use time::format_description::well_known::Rfc3339;
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime};
 
-use super::{Db, DbRow};
+use super::{Db, DbRow, Doc, Ts};
 use crate::secrets::SecretKey;
 use crate::{
     AdminUser, ApiToken, AuditEvent, ListingStatus, NewAuditEvent, Result, Role, Run, RunSummary,
     StoreError,
 };
 
-/// Timestamps: RFC 3339, UTC, fixed 9-digit fraction, so that text order is time order.
-pub(super) const TS_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
-);
-
-/// A value to bind in a multi-row statement.
-pub(super) enum V {
-    I(i64),
-    NI(Option<i64>),
-    T(String),
-    NT(Option<String>),
-    B(bool),
-}
-
-pub(super) fn fmt_ts(t: OffsetDateTime) -> Result<String> {
-    t.to_offset(UtcOffset::UTC)
-        .format(TS_FORMAT)
-        .map_err(|e| StoreError::Invalid(format!("timestamp {t} cannot be stored: {e}")))
-}
-
-pub(super) fn now_ts() -> Result<String> {
-    fmt_ts(OffsetDateTime::now_utc())
-}
-
-pub(super) fn opt_date(d: Option<Date>) -> Option<String> {
-    d.map(format_date)
-}
-
-pub(super) fn json<T: serde::Serialize + ?Sized>(what: &str, v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Invalid(format!("{what}: {e}")))
-}
+pub(super) use super::values::{doc, fmt_ts, json, now_ts, opt_date, opt_doc, V};
 
 /// The key e-mails are compared by: trimmed and lower-cased (Unicode).
 pub(super) fn email_key(email: &str) -> String {
@@ -90,24 +59,30 @@ impl<'r> Cols<'r> {
             .transpose()
     }
 
+    /// A timestamp column ([`Ts`]).
     pub(super) fn ts(&self, col: &str) -> Result<OffsetDateTime> {
-        let s: String = self.get(col)?;
-        OffsetDateTime::parse(&s, &Rfc3339)
-            .map_err(|e| self.bad(col, format!("invalid timestamp {s:?}: {e}")))
+        Ok(self.get::<Ts>(col)?.0)
     }
 
+    /// A nullable timestamp column.
     pub(super) fn opt_ts(&self, col: &str) -> Result<Option<OffsetDateTime>> {
-        let s: Option<String> = self.get(col)?;
-        s.map(|s| {
-            OffsetDateTime::parse(&s, &Rfc3339)
-                .map_err(|e| self.bad(col, format!("invalid timestamp {s:?}: {e}")))
-        })
-        .transpose()
+        Ok(self.get::<Option<Ts>>(col)?.map(|t| t.0))
     }
 
+    /// A JSON document column decoded into `T`.
     pub(super) fn json<T: DeserializeOwned>(&self, col: &str) -> Result<T> {
-        let s: String = self.get(col)?;
-        serde_json::from_str(&s).map_err(|e| self.bad(col, format!("invalid JSON: {e}")))
+        let text = self.doc(col)?;
+        serde_json::from_str(&text).map_err(|e| self.bad(col, format!("invalid JSON: {e}")))
+    }
+
+    /// A JSON document column's text (on PostgreSQL in `jsonb`'s normal form).
+    pub(super) fn doc(&self, col: &str) -> Result<String> {
+        Ok(self.get::<Doc>(col)?.0)
+    }
+
+    /// A nullable JSON document column's text.
+    pub(super) fn opt_doc(&self, col: &str) -> Result<Option<String>> {
+        Ok(self.get::<Option<Doc>>(col)?.map(|d| d.0))
     }
 }
 
@@ -155,7 +130,7 @@ pub(super) fn product_values(p: &Product, id: i64) -> Result<Vec<V>> {
         V::I(id),
         V::T(p.name.clone()),
         V::T(p.module.clone()),
-        V::T(json("product config_options", &p.config_options)?),
+        V::J(json("product config_options", &p.config_options)?),
     ])
 }
 
@@ -286,19 +261,23 @@ pub(super) fn service_values(
         V::T(s.amount.clone()),
         V::NT(opt_date(s.next_due_date)),
         V::NT(opt_date(s.termination_date)),
-        V::T(json("service custom_fields", &s.custom_fields)?),
+        V::J(json("service custom_fields", &s.custom_fields)?),
         V::I(version),
     ])
 }
 
-/// All columns of the selected services as one JSON array, ordered by id.
-/// `{where}` is replaced by the selection's condition on `services`.
-/// In [`super::json_rows`]: every column of a service, in [`ServiceTuple`] order.
-pub(super) const SERVICE_JSON_COLS: &str = "s.id, s.client_id, s.product_id, s.server_id, \
-     s.domain, s.username, s.dedicated_ip, s.regdate, s.status, s.billing_cycle, s.amount, \
-     s.next_due_date, s.termination_date, s.custom_fields, s.version";
+/// In [`super::json_rows`]: every column of a service (alias `s`), in [`ServiceTuple`]
+/// order, `custom_fields` embedded as a JSON object ([`super::json_doc`]).
+pub(super) fn service_json_cols() -> String {
+    format!(
+        "s.id, s.client_id, s.product_id, s.server_id, s.domain, s.username, s.dedicated_ip, \
+         s.regdate, s.status, s.billing_cycle, s.amount, s.next_due_date, s.termination_date, \
+         {}, s.version",
+        super::json_doc("s.custom_fields")
+    )
+}
 
-/// One service as [`SERVICE_JSON_COLS`] gives it.
+/// One service as [`service_json_cols`] gives it.
 #[derive(serde::Deserialize)]
 struct ServiceTuple(
     i64,
@@ -314,7 +293,7 @@ struct ServiceTuple(
     String,
     Option<String>,
     Option<String>,
-    String,
+    BTreeMap<String, String>,
     i64,
 );
 
@@ -347,8 +326,7 @@ pub(super) fn services_from_json(text: &str) -> Result<Vec<Service>> {
                 amount: r.10,
                 next_due_date: date(id, "next_due_date", r.11)?,
                 termination_date: date(id, "termination_date", r.12)?,
-                custom_fields: serde_json::from_str(&r.13)
-                    .map_err(|e| bad(id, "custom_fields", &format!("invalid JSON: {e}")))?,
+                custom_fields: r.13,
                 version: r.14,
             })
         })
@@ -390,19 +368,20 @@ pub(super) const AUDIT_COLS: &[&str] = &[
     "note",
 ];
 
-pub(super) fn audit_values(e: &NewAuditEvent, at: &str) -> Vec<V> {
-    vec![
-        V::T(at.to_string()),
+/// An audit event's row, written at `at`; refused unless its `before`/`after` are JSON.
+pub(super) fn audit_values(e: &NewAuditEvent, at: Ts) -> Result<Vec<V>> {
+    Ok(vec![
+        V::Ts(at),
         V::T(e.actor.clone()),
         V::T(e.action.clone()),
         V::NI(e.server_id),
         V::NI(e.run_id),
         V::NI(e.service_id),
         V::NI(e.client_id),
-        V::NT(e.before.clone()),
-        V::NT(e.after.clone()),
+        V::NJ(opt_doc("audit before", e.before.as_deref())?),
+        V::NJ(opt_doc("audit after", e.after.as_deref())?),
         V::NT(e.note.clone()),
-    ]
+    ])
 }
 
 pub(super) fn audit_from_row(row: &DbRow) -> Result<AuditEvent> {
@@ -416,8 +395,8 @@ pub(super) fn audit_from_row(row: &DbRow) -> Result<AuditEvent> {
         run_id: c.get("run_id")?,
         service_id: c.get("service_id")?,
         client_id: c.get("client_id")?,
-        before: c.get("before_json")?,
-        after: c.get("after_json")?,
+        before: c.opt_doc("before_json")?,
+        after: c.opt_doc("after_json")?,
         note: c.get("note")?,
     })
 }
@@ -452,8 +431,8 @@ pub(super) fn run_from_row(row: &DbRow) -> Result<Run> {
         error: c.get("error")?,
         accounts: c.json("accounts")?,
         skipped: c.json("skipped")?,
-        analysis_json: c.get("analysis_json")?,
-        counts_json: c.get("counts_json")?,
+        analysis_json: c.opt_doc("analysis_json")?,
+        counts_json: c.doc("counts_json")?,
         service_versions: c.json("service_versions")?,
         applied_at: c.opt_ts("applied_at")?,
     })
@@ -469,7 +448,7 @@ pub(super) fn run_summary_from_row(row: &DbRow) -> Result<RunSummary> {
         listing_status: listing_status(&c)?,
         error: c.get("error")?,
         accounts: c.get("accounts_count")?,
-        counts_json: c.get("counts_json")?,
+        counts_json: c.doc("counts_json")?,
         applied_at: c.opt_ts("applied_at")?,
     })
 }

@@ -5,9 +5,10 @@ use async_trait::async_trait;
 use serversync_core::model::{RunId, ServerId};
 
 use super::rows::{
-    fmt_ts, json, run_from_row, run_summary_from_row, RUN_SELECT, RUN_SUMMARY_SELECT,
+    doc, fmt_ts, json, opt_doc, run_from_row, run_summary_from_row, RUN_SELECT, RUN_SUMMARY_SELECT,
 };
 use super::{query, query_scalar, BackendStore};
+use crate::error::DbResult;
 use crate::{NewRun, Result, Run, RunSummary, Runs, StoreError};
 
 #[async_trait]
@@ -16,7 +17,8 @@ impl Runs for BackendStore {
         let exists: Option<i64> = query_scalar("SELECT id FROM servers WHERE id = ?")
             .bind(run.server_id)
             .fetch_optional(&self.pool)
-            .await?;
+            .await
+            .db()?;
         if exists.is_none() {
             return Err(StoreError::NotFound(format!("server {}", run.server_id)));
         }
@@ -35,11 +37,12 @@ impl Runs for BackendStore {
         .bind(accounts_count)
         .bind(json("run accounts", &run.accounts)?)
         .bind(json("run skipped", &run.skipped)?)
-        .bind(run.analysis_json.as_deref())
-        .bind(run.counts_json.as_str())
+        .bind(opt_doc("run analysis_json", run.analysis_json.as_deref())?)
+        .bind(doc("run counts_json", &run.counts_json)?)
         .bind(json("run service_versions", &run.service_versions)?)
         .fetch_one(&self.pool)
-        .await?;
+        .await
+        .db()?;
         Ok(id)
     }
 
@@ -47,7 +50,8 @@ impl Runs for BackendStore {
         let row = query(&format!("{RUN_SELECT} WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?
+            .await
+            .db()?
             .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
         run_from_row(&row)
     }
@@ -58,7 +62,8 @@ impl Runs for BackendStore {
         ))
         .bind(server_id)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .db()?;
         row.as_ref().map(run_from_row).transpose()
     }
 
@@ -70,7 +75,8 @@ impl Runs for BackendStore {
         .bind(server_id)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?
+        .await
+        .db()?
         .iter()
         .map(run_summary_from_row)
         .collect()

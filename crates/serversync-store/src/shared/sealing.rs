@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::audit::insert_audit;
 use super::rows::{server_from_row, SERVER_SELECT};
 use super::{after_sealing, begin_write, query, query_as, BackendStore, Tx};
+use crate::error::DbResult;
 use crate::secrets::SecretKey;
 use crate::{AuditFor, Result};
 
@@ -34,7 +35,8 @@ impl BackendStore {
             query_as("SELECT id, password, access_hash FROM servers WHERE secrets_sealed = ?")
                 .bind(false)
                 .fetch_all(&mut *tx)
-                .await?;
+                .await
+                .db()?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -47,9 +49,10 @@ impl BackendStore {
             .bind(true)
             .bind(id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         }
-        tx.commit().await?;
+        tx.commit().await.db()?;
         after_sealing(&self.pool).await?;
         tracing::info!(
             servers = rows.len(),
@@ -63,7 +66,8 @@ impl BackendStore {
     pub(super) async fn check_secrets(&self) -> Result<()> {
         let rows = query(&format!("{SERVER_SELECT} ORDER BY id"))
             .fetch_all(&self.pool)
-            .await?;
+            .await
+            .db()?;
         let key = self.key();
         for row in &rows {
             server_from_row(row, &key)?;
@@ -82,7 +86,8 @@ impl BackendStore {
         let mut tx = self.begin_write().await?;
         let rows = query(&format!("{SERVER_SELECT} ORDER BY id"))
             .fetch_all(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         let mut count = 0;
         for row in &rows {
             let s = server_from_row(row, &old_key)?;
@@ -97,11 +102,12 @@ impl BackendStore {
             .bind(true)
             .bind(s.id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .db()?;
             count += 1;
         }
         insert_audit(&mut tx, &audit(&count)).await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         match self.key.write() {
             Ok(mut k) => *k = Arc::new(new_key.clone()),
             Err(p) => *p.into_inner() = Arc::new(new_key.clone()),

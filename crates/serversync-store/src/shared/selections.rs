@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::{query, query_scalar, BackendStore};
+use crate::error::DbResult;
 use crate::selections::{RunSelections, MAX_SELECTION_KEYS};
 use crate::{Result, RunId, StoreError};
 
@@ -18,7 +19,7 @@ impl RunSelections for BackendStore {
         .bind(run_id)
         .bind(user_id)
         .fetch_all(&self.pool)
-        .await?)
+        .await.db()?)
     }
 
     async fn update_run_selection(
@@ -42,14 +43,16 @@ impl RunSelections for BackendStore {
         let run: Option<i64> = query_scalar("SELECT id FROM sync_runs WHERE id = ?")
             .bind(run_id)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         if run.is_none() {
             return Err(StoreError::NotFound(format!("run {run_id}")));
         }
         let user: Option<i64> = query_scalar("SELECT id FROM admin_users WHERE id = ?")
             .bind(user_id)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         if user.is_none() {
             return Err(StoreError::NotFound(format!("admin user {user_id}")));
         }
@@ -59,7 +62,8 @@ impl RunSelections for BackendStore {
                 .bind(user_id)
                 .bind(k)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .db()?;
         }
         for k in ticked {
             query(
@@ -70,21 +74,23 @@ impl RunSelections for BackendStore {
             .bind(user_id)
             .bind(k)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         }
         let n: i64 =
             query_scalar("SELECT COUNT(*) FROM run_selections WHERE run_id = ? AND user_id = ?")
                 .bind(run_id)
                 .bind(user_id)
                 .fetch_one(&mut *tx)
-                .await?;
+                .await
+                .db()?;
         if usize::try_from(n).unwrap_or(usize::MAX) > MAX_SELECTION_KEYS {
             // Dropping `tx` rolls the whole update back.
             return Err(StoreError::Invalid(format!(
                 "run selection: {n} items ticked, at most {MAX_SELECTION_KEYS} are kept"
             )));
         }
-        tx.commit().await?;
+        tx.commit().await.db()?;
         Ok(())
     }
 
@@ -93,7 +99,8 @@ impl RunSelections for BackendStore {
             .bind(run_id)
             .bind(user_id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .db()?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 use super::bulk::insert_rows;
 use super::rows::{audit_values, now_ts, user_from_row, Cols, AUDIT_COLS};
 use super::{begin_write, query, query_scalar, DbPool};
+use crate::error::DbResult;
 use crate::{AdminUser, AuditFor, Result, Role, SetupOffer, StoreError};
 
 pub(super) async fn offer(pool: &DbPool, token_hash: &str) -> Result<SetupOffer> {
@@ -13,16 +14,21 @@ pub(super) async fn offer(pool: &DbPool, token_hash: &str) -> Result<SetupOffer>
     let mut tx = begin_write(pool).await?;
     let users: i64 = query_scalar("SELECT COUNT(*) FROM admin_users")
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .db()?;
     if users > 0 {
         // A token left from before the first administrator was added by hand is useless.
-        query("DELETE FROM setup_token").execute(&mut *tx).await?;
-        tx.commit().await?;
+        query("DELETE FROM setup_token")
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
         return Ok(SetupOffer::NotNeeded);
     }
     let existing = query("SELECT id, created_at FROM setup_token WHERE id = 1")
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .db()?;
     if let Some(row) = existing {
         let created_at = Cols::new(&row, "setup_token")?.ts("created_at")?;
         return Ok(SetupOffer::Exists { created_at });
@@ -31,8 +37,9 @@ pub(super) async fn offer(pool: &DbPool, token_hash: &str) -> Result<SetupOffer>
         .bind(token_hash)
         .bind(now_ts()?)
         .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+        .await
+        .db()?;
+    tx.commit().await.db()?;
     Ok(SetupOffer::Created)
 }
 
@@ -40,13 +47,14 @@ pub(super) async fn valid(pool: &DbPool, token_hash: &str) -> Result<bool> {
     if token_hash.is_empty() {
         return Ok(false);
     }
-    Ok(query_scalar(
+    query_scalar(
         "SELECT EXISTS (SELECT 1 FROM setup_token WHERE id = 1 AND token_hash = ?) \
          AND NOT EXISTS (SELECT 1 FROM admin_users)",
     )
     .bind(token_hash)
     .fetch_one(pool)
-    .await?)
+    .await
+    .db()
 }
 
 pub(super) async fn first_admin(
@@ -73,7 +81,8 @@ pub(super) async fn first_admin(
     )
     .bind(token_hash)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .db()?;
     if consumed.rows_affected() != 1 {
         return Ok(None);
     }
@@ -87,18 +96,19 @@ pub(super) async fn first_admin(
     .bind(password_hash)
     .bind(Role::Admin.as_str())
     .bind(false)
-    .bind(&now)
+    .bind(now)
     .fetch_one(&mut *tx)
-    .await?;
+    .await
+    .db()?;
     let user = user_from_row(&row)?;
     insert_rows(
         &mut tx,
         "audit_events",
         AUDIT_COLS,
         false,
-        vec![audit_values(&audit(&user), &now)],
+        vec![audit_values(&audit(&user), now)?],
     )
     .await?;
-    tx.commit().await?;
+    tx.commit().await.db()?;
     Ok(Some(user))
 }

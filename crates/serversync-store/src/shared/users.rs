@@ -5,14 +5,14 @@ use std::fmt::Display;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::audit::insert_audit;
 use super::rows::{
     api_token_from_row, fmt_ts, now_ts, user_from_row, API_TOKEN_COLUMNS, USER_SELECT,
 };
-use super::{query, query_scalar, setup, BackendStore};
+use super::{query, query_scalar, setup, BackendStore, Ts};
+use crate::error::DbResult;
 use crate::{
     AdminUser, ApiToken, AuditFor, Result, Role, Session, Sessions, SetupOffer, StoreError, Tokens,
     Users,
@@ -23,7 +23,8 @@ impl Users for BackendStore {
     async fn users(&self) -> Result<Vec<AdminUser>> {
         query(&format!("{USER_SELECT} ORDER BY username, id"))
             .fetch_all(&self.pool)
-            .await?
+            .await
+            .db()?
             .iter()
             .map(user_from_row)
             .collect()
@@ -33,7 +34,8 @@ impl Users for BackendStore {
         query(&format!("{USER_SELECT} WHERE username = ?"))
             .bind(username)
             .fetch_optional(&self.pool)
-            .await?
+            .await
+            .db()?
             .as_ref()
             .map(user_from_row)
             .transpose()
@@ -56,7 +58,8 @@ impl Users for BackendStore {
         let taken: Option<i64> = query_scalar("SELECT id FROM admin_users WHERE username = ?")
             .bind(username)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         if taken.is_some() {
             return Err(StoreError::Invalid(format!(
                 "username {username:?} is already taken"
@@ -73,10 +76,11 @@ impl Users for BackendStore {
         .bind(false)
         .bind(now_ts()?)
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .db()?;
         let user = user_from_row(&row)?;
         insert_audit(&mut tx, &audit(&user)).await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         tracing::debug!(
             user_id = user.id,
             role = role.as_str(),
@@ -117,13 +121,15 @@ impl Sessions for BackendStore {
         let mut tx = self.begin_write().await?;
         // Sign-ins are rare: a good time to drop the sessions that expired meanwhile.
         query("DELETE FROM sessions WHERE expires_at < ?")
-            .bind(&now)
+            .bind(now)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         let user: Option<i64> = query_scalar("SELECT id FROM admin_users WHERE id = ?")
             .bind(user_id)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         if user.is_none() {
             return Err(StoreError::NotFound(format!("admin user {user_id}")));
         }
@@ -131,7 +137,8 @@ impl Sessions for BackendStore {
             query_scalar("SELECT token_hash FROM sessions WHERE token_hash = ?")
                 .bind(token_hash)
                 .fetch_optional(&mut *tx)
-                .await?;
+                .await
+                .db()?;
         if clash.is_some() {
             return Err(StoreError::Invalid(
                 "session token is already in use".into(),
@@ -145,10 +152,11 @@ impl Sessions for BackendStore {
         .bind(user_id)
         .bind(csrf_token)
         .bind(fmt_ts(expires_at)?)
-        .bind(&now)
+        .bind(now)
         .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        .await
+        .db()?;
+        tx.commit().await.db()?;
         Ok(())
     }
 
@@ -160,7 +168,8 @@ impl Sessions for BackendStore {
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        .db()?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -172,16 +181,16 @@ impl Sessions for BackendStore {
         let csrf_token: String = row
             .try_get("csrf_token")
             .map_err(|e| bad("csrf_token", &e))?;
-        let expires: String = row
-            .try_get("expires_at")
-            .map_err(|e| bad("expires_at", &e))?;
-        let expires_at = OffsetDateTime::parse(&expires, &Rfc3339)
-            .map_err(|e| bad("expires_at", &format!("invalid timestamp {expires:?}: {e}")))?;
+        let expires_at = row
+            .try_get::<Ts, _>("expires_at")
+            .map_err(|e| bad("expires_at", &e))?
+            .0;
         if expires_at < OffsetDateTime::now_utc() {
             query("DELETE FROM sessions WHERE token_hash = ?")
                 .bind(token_hash)
                 .execute(&self.pool)
-                .await?;
+                .await
+                .db()?;
             return Ok(None);
         }
         if user.disabled {
@@ -199,7 +208,8 @@ impl Sessions for BackendStore {
         query("DELETE FROM sessions WHERE token_hash = ?")
             .bind(token_hash)
             .execute(&self.pool)
-            .await?;
+            .await
+            .db()?;
         Ok(())
     }
 }
@@ -223,7 +233,8 @@ impl Tokens for BackendStore {
         let taken: Option<i64> = query_scalar("SELECT id FROM api_tokens WHERE name = ?")
             .bind(name)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         if taken.is_some() {
             return Err(StoreError::Invalid(format!(
                 "API token name {name:?} is already taken"
@@ -232,7 +243,8 @@ impl Tokens for BackendStore {
         let clash: Option<i64> = query_scalar("SELECT id FROM api_tokens WHERE token_hash = ?")
             .bind(token_hash)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .db()?;
         if clash.is_some() {
             return Err(StoreError::Invalid(
                 "API token is already in use (same hash)".into(),
@@ -247,10 +259,11 @@ impl Tokens for BackendStore {
         .bind(role.as_str())
         .bind(now_ts()?)
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .db()?;
         let token = api_token_from_row(&row)?;
         insert_audit(&mut tx, &audit(&token)).await?;
-        tx.commit().await?;
+        tx.commit().await.db()?;
         tracing::debug!(
             token_id = token.id,
             role = role.as_str(),
@@ -268,7 +281,8 @@ impl Tokens for BackendStore {
         .bind(now_ts()?)
         .bind(token_hash)
         .fetch_optional(&self.pool)
-        .await?
+        .await
+        .db()?
         .as_ref()
         .map(api_token_from_row)
         .transpose()
@@ -279,7 +293,8 @@ impl Tokens for BackendStore {
             "SELECT {API_TOKEN_COLUMNS} FROM api_tokens ORDER BY name, id"
         ))
         .fetch_all(&self.pool)
-        .await?
+        .await
+        .db()?
         .iter()
         .map(api_token_from_row)
         .collect()
