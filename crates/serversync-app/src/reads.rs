@@ -74,16 +74,16 @@ impl App {
         Ok(self.store.services(server_id).await?)
     }
 
-    /// Live (Active, Suspended, Pending) services per server id, in one read for every
-    /// server (servers without any are absent).
+    /// Live (Active, Suspended, Pending) services per server id, from one counting query
+    /// for every server (servers without any are absent).
     pub async fn live_services_by_server(&self) -> Result<HashMap<ServerId, usize>> {
-        let mut out = HashMap::new();
-        for s in self.store.services(None).await? {
-            if let (Some(id), true) = (s.server_id, s.status.is_live()) {
-                *out.entry(id).or_insert(0) += 1;
-            }
-        }
-        Ok(out)
+        Ok(self
+            .store
+            .live_service_counts()
+            .await?
+            .into_iter()
+            .map(|(id, n)| (id, usize::try_from(n).unwrap_or(0)))
+            .collect())
     }
 
     /// How many audit events match `filter` in all, and its page of them.

@@ -662,6 +662,13 @@ pub async fn live_services_of_module(store: &dyn Store) {
         .await
         .unwrap()
         .is_empty());
+    // The same rules, counted per server in one query: web1 has one live service (its
+    // Terminated one is not counted), web2 two.
+    let counts = store.live_service_counts().await.unwrap();
+    let of = |id: i64| counts.iter().find(|(s, _)| *s == id).map(|(_, n)| *n);
+    assert_eq!(of(base + 100), Some(1), "{counts:?}");
+    assert_eq!(of(base + 101), Some(2), "{counts:?}");
+    assert!(counts.windows(2).all(|w| w[0].0 < w[1].0), "{counts:?}");
 }
 
 pub(crate) fn new_run(server_id: i64, accounts: Vec<RemoteAccount>) -> NewRun {

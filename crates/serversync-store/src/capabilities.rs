@@ -72,6 +72,10 @@ pub trait BillingRecords: Send + Sync {
     async fn services(&self, server_id: Option<ServerId>) -> Result<Vec<Service>>;
     /// The service with this id; `NotFound("service 9")` when there is none.
     async fn service(&self, id: ServiceId) -> Result<Service>;
+    /// How many live (`Active`, `Suspended`, `Pending`) services each server has, as
+    /// `(server id, count)` ordered by server id, from one counting query; servers without
+    /// any are absent.
+    async fn live_service_counts(&self) -> Result<Vec<(ServerId, i64)>>;
     /// Live (`Active`, `Suspended`, `Pending`) services of the servers of `module` other than
     /// `except_server`, ordered by id.
     async fn live_services_of_module(

@@ -67,13 +67,26 @@ impl WebState {
 
 /// The whole application router.
 pub fn router(state: WebState) -> Router {
-    Router::new()
-        .merge(auth::routes())
-        .merge(pages::routes())
-        .nest("/api", api::routes())
-        .fallback(|| async { WebError::NotFound("there is no such page".into()) })
-        .with_state(state)
+    with_layers(
+        Router::new()
+            .merge(auth::routes())
+            .merge(pages::routes())
+            .nest("/api", api::routes())
+            .fallback(|| async { WebError::NotFound("there is no such page".into()) })
+            .with_state(state),
+    )
+}
+
+/// The layers around every route: security headers, a caught panic answered 500, and the
+/// request id.
+fn with_layers(router: Router) -> Router {
+    router
         .layer(axum::middleware::map_response(security_headers))
+        // A handler that panics answers 500 with the request id (inside the id scope, so
+        // the log line and the answer carry the same id) instead of dropping the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            request_id::panic_response,
+        ))
         // Outermost last: a plain client id is kept, else one is made; handlers see it.
         .layer(axum::middleware::from_fn(request_id::scope))
         .layer(tower_http::request_id::PropagateRequestIdLayer::new(
@@ -126,4 +139,39 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+#[cfg(test)]
+mod panic_tests {
+    use super::*;
+
+    /// A handler that panics: the client gets 500 and only the request id (the same as in
+    /// the response header), never the panic's text; the connection is answered, not dropped.
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_with_the_request_id() {
+        let app = with_layers(Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                if std::env::var("NEVER_SET_X").is_err() {
+                    panic!("secret driver text");
+                }
+                "unreachable"
+            }),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let resp = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(resp.status(), 500);
+        let id = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap()
+            .to_string();
+        assert_eq!(id.len(), 36, "{id}");
+        let body = resp.text().await.unwrap();
+        assert_eq!(body, format!("internal error, request id {id}"));
+        assert!(!body.contains("secret"));
+    }
 }

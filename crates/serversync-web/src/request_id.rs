@@ -6,7 +6,7 @@
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower_http::request_id::RequestId;
 
 /// The header that carries the id, both ways.
@@ -66,4 +66,16 @@ pub async fn scope(req: Request, next: Next) -> Response {
         .unwrap_or("-")
         .to_string();
     CURRENT.scope(id, next.run(req)).await
+}
+
+/// The answer to a request whose handler panicked: 500 with "internal error, request id X"
+/// (plain text, for pages and API alike); the panic's message goes to the log with the id.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    let message = report_internal(&format!("the handler panicked: {text}"));
+    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
 }

@@ -216,6 +216,23 @@ impl BillingRecords for BackendStore {
         service_from_row(&row)
     }
 
+    async fn live_service_counts(&self) -> Result<Vec<(ServerId, i64)>> {
+        let rows = query(
+            "SELECT server_id, COUNT(*) AS n FROM services WHERE server_id IS NOT NULL \
+             AND status IN ('Pending', 'Active', 'Suspended') GROUP BY server_id ORDER BY server_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = sqlx::Row::try_get(r, "server_id").db()?;
+                let n: i64 = sqlx::Row::try_get(r, "n").db()?;
+                Ok((id, n))
+            })
+            .collect()
+    }
+
     async fn live_services_of_module(
         &self,
         module: &str,
