@@ -30,6 +30,7 @@ mod lease;
 mod locks;
 mod reads;
 pub mod records;
+pub mod scan;
 pub mod secrets;
 pub mod servers_edit;
 pub mod states;
@@ -123,6 +124,8 @@ pub struct AnalyseOutcome {
     pub document_json: String,
     pub counts: Counts,
     pub complete: bool,
+    /// Accounts the listing returned.
+    pub accounts: usize,
 }
 
 impl AnalyseOutcome {
@@ -453,6 +456,7 @@ impl App {
             document_json,
             counts,
             complete,
+            accounts: new_run.accounts.len(),
         })
     }
 
