@@ -17,6 +17,9 @@ use tokio::sync::Semaphore;
 
 use crate::{App, AppError, Cancel, Result};
 
+mod index;
+pub(crate) use index::FleetIndex;
+
 /// Which servers one scan lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScanTargets {
@@ -149,11 +152,23 @@ impl App {
         cancel: &Cancel,
     ) -> FleetScan {
         let started = Instant::now();
+        // One index of the fleet's services for the pass (worth it from two servers on);
+        // without it each analysis loads its module's other servers whole.
+        let mut this = self.clone();
+        if servers.len() >= 2 {
+            let mut modules: Vec<String> = servers.iter().map(|s| s.module.clone()).collect();
+            modules.sort();
+            modules.dedup();
+            match FleetIndex::build(self, &modules).await {
+                Ok(idx) => this.fleet = Some(Arc::new(idx)),
+                Err(e) => tracing::warn!(error = %e, "fleet index not built; scanning without it"),
+            }
+        }
         let slots = Arc::new(Semaphore::new(opts.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         let n = servers.len();
         for (i, server) in servers.into_iter().enumerate() {
-            let app = self.clone();
+            let app = this.clone();
             let slots = Arc::clone(&slots);
             let deadline = opts
                 .deadlines

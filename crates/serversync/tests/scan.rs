@@ -218,3 +218,56 @@ async fn a_server_past_its_deadline_is_stopped_and_reported_failed() {
     let locks = f.env.ok(&["locks", "list", "--json"]).await.json();
     assert_eq!(locks, json!([]));
 }
+
+/// A scan finds the other servers' services through its fleet index: an account listed on
+/// web2 whose service is billed on web1 is `moved` on web2, exactly as `analyse` finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moved_accounts_across_the_fleet_are_found_as_analyse_finds_them() {
+    let web1 = common::sim(vec![acct("ann", "ann.test", "basic").into_value()]).await;
+    let web2 = common::sim(vec![
+        acct("bob", "bob.test", "basic").into_value(),
+        acct("dan", "dan.test", "basic").into_value(),
+    ])
+    .await;
+    let env = Env::new();
+    env.import(&json!({
+        "clients": [client(1, "ann@mail.test")],
+        "products": [product(10, "Basic Hosting", "basic")],
+        "servers": [
+            server(100, "web1", web1.addr.port(), WEB1_IP),
+            server(101, "web2", web2.addr.port(), WEB1_IP),
+        ],
+        "services": [
+            service(1000, 1, 10, 100, "ann.test", "ann", "Active"),
+            service(1001, 1, 10, 101, "bob.test", "bob", "Active"),
+            // Billed on web1, living on web2.
+            service(1003, 1, 10, 100, "dan.test", "dan", "Active"),
+        ],
+    }))
+    .await;
+    let out = env.run(&["scan", "--all", "--json"]).await;
+    assert_eq!(out.code, 1, "{out:#?}");
+    let doc = out.json();
+    let w1 = &doc["servers"][0]["counts"];
+    let w2 = &doc["servers"][1]["counts"];
+    assert_eq!(
+        (w1["in_sync"].as_u64(), w1["not_on_server"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (w2["in_sync"].as_u64(), w2["moved"].as_u64()),
+        (Some(1), Some(1))
+    );
+    // The same counts as `analyse` of each server on its own (which loads billing whole).
+    for (name, counts) in [("web1", w1), ("web2", w2)] {
+        let analysed = env.analyse(name).await;
+        assert_eq!(&analysed["counts"], counts, "{name}");
+    }
+    let analysed = env.analyse("web2").await;
+    let moved: Vec<&Value> = common::items(&analysed)
+        .iter()
+        .filter(|i| i["category"] == "moved")
+        .collect();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0]["unique_identifier"], "dan.test");
+}
