@@ -6,8 +6,8 @@
 //!
 //! `cargo bench -p serversync --bench fleet` after `cargo build --release -p serversync`
 //! (bench/fleet.sh does both). The simulators run in this process (panel-sim's library, on
-//! its own runtime); billing records are imported in this process too, so the peak RSS the
-//! kernel reports for this process's children is the scans' alone.
+//! its own runtime); billing records are imported in this process too. Peak RSS is GNU
+//! time's (`/usr/bin/time`, Debian package `time`) figure for the scan process alone.
 //!
 //! Environment: `BENCH_SERVERS` (500), `BENCH_ACCOUNTS` (1000), `BENCH_DELAY_MS` (20),
 //! `BENCH_CONCURRENCY` (16), `BENCH_SERIAL_SERVERS` (50; 0 skips the concurrency-1 scan).
@@ -91,17 +91,26 @@ fn services_for(
     }
 }
 
-/// Peak RSS (MB) of the largest child of this process waited for so far.
-fn children_peak_rss_mb() -> f64 {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map(|u| u.max_rss() as f64 / 1024.0)
-        .unwrap_or(f64::NAN)
-}
+/// GNU time, which reports the peak RSS of the process it runs. getrusage(RUSAGE_CHILDREN)
+/// cannot be used: a child started from this process (gigabytes of simulator data) keeps
+/// this process's high-water mark across its exec.
+const GNU_TIME: &str = "/usr/bin/time";
 
-/// Runs `serversync --database DB scan ARGS… --json`; returns (seconds, summary).
-fn scan(db: &str, args: &[&str]) -> (f64, Value) {
+/// Runs `serversync --database DB scan ARGS… --json` under GNU time; returns (seconds,
+/// summary, peak RSS in MB — NaN without GNU time).
+fn scan(db: &str, args: &[&str], tmp: &Path) -> (f64, Value, f64) {
+    let rss_file = tmp.join("rss");
+    let _ = std::fs::remove_file(&rss_file);
+    let timed = Path::new(GNU_TIME).is_file();
+    let mut cmd = if timed {
+        let mut c = Command::new(GNU_TIME);
+        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(binary());
+        c
+    } else {
+        Command::new(binary())
+    };
     let t = Instant::now();
-    let out = Command::new(binary())
+    let out = cmd
         .args(["--database", db, "scan"])
         .args(args)
         .arg("--json")
@@ -115,7 +124,23 @@ fn scan(db: &str, args: &[&str]) -> (f64, Value) {
         eprintln!("fleet: scan printed no JSON (exit {:?})", out.status.code());
         std::process::exit(2);
     }
-    (secs, doc["summary"].clone())
+    for f in doc["servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["result"] != "ok")
+        .take(3)
+    {
+        println!("  not ok: {} {}: {}", f["server"], f["result"], f["cause"]);
+    }
+    if timed && !rss_file.is_file() {
+        println!("  (GNU time wrote no figure to {})", rss_file.display());
+    }
+    let rss_kb: f64 = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
+        .unwrap_or(f64::NAN);
+    (secs, doc["summary"].clone(), rss_kb / 1024.0)
 }
 
 fn main() {
@@ -199,8 +224,7 @@ fn main() {
     );
 
     let conc = concurrency.to_string();
-    let (secs, summary) = scan(&db, &["--all", "--concurrency", &conc]);
-    let rss = children_peak_rss_mb();
+    let (secs, summary, rss) = scan(&db, &["--all", "--concurrency", &conc], tmp.path());
     println!(
         "scan --all --concurrency {conc}: {secs:.2} s wall (target <= {TARGET_SECS} s: {}), \
          peak RSS {rss:.0} MB (target <= {TARGET_RSS_MB} MB: {})",
@@ -222,11 +246,11 @@ fn main() {
         let names: Vec<String> = (1..=serial).map(|s| format!("web{s:03}")).collect();
         let mut args: Vec<&str> = names.iter().map(String::as_str).collect();
         args.extend(["--concurrency", "1"]);
-        let (s1, summary1) = scan(&db, &args);
+        let (s1, summary1, rss1) = scan(&db, &args, tmp.path());
         let whole = s1 * servers as f64 / serial as f64;
         println!(
-            "scan of {serial} servers --concurrency 1: {s1:.2} s wall; extrapolated to \
-             {servers} servers: {whole:.1} s"
+            "scan of {serial} servers --concurrency 1: {s1:.2} s wall (peak RSS {rss1:.0} MB); \
+             extrapolated to {servers} servers: {whole:.1} s"
         );
         println!("  summary: {summary1}");
         println!(
