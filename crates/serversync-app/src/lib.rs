@@ -180,7 +180,8 @@ pub(crate) struct Billing {
     pub services: Vec<BillingRecord>,
     pub other_live: Vec<BillingRecord>,
     pub products: Vec<Product>,
-    pub clients: Vec<Client>,
+    /// Shared: a fleet scan reads them once for every server.
+    pub clients: Arc<Vec<Client>>,
 }
 
 impl Billing {
@@ -334,7 +335,7 @@ impl App {
                     .live_services_of_module(&server.module, server.id)
                     .await?,
                 self.store.products().await?,
-                self.store.clients().await?,
+                Arc::new(self.store.clients().await?),
             ),
         };
         let records = RecordMaps::new(&products, &clients, product_field);

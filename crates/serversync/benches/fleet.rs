@@ -62,12 +62,13 @@ fn accounts_of(s: usize, n: usize) -> Vec<Value> {
     v
 }
 
-/// Services for ~95 % of `accounts` of server `sid` (the rest: not_in_billing), one client
-/// per server; products by plan (configoption1).
+/// Services for ~95 % of `accounts` of server `sid` (the rest: not_in_billing), each with
+/// its client (the account's e-mail) and regdate; products by plan (configoption1).
 fn services_for(
     accounts: &[Value],
     sid: usize,
     next_service: &mut i64,
+    clients: &mut Vec<Value>,
     products: &mut std::collections::BTreeMap<String, i64>,
     out: &mut Vec<Value>,
 ) {
@@ -81,11 +82,27 @@ fn services_for(
         let suspended =
             a.get("suspended").and_then(Value::as_i64) == Some(1) || text(a, "suspended") == "1";
         let ip = text(a, "ip");
+        // A client per service, with the account's e-mail (the analysis compares it).
+        let email = match text(a, "email") {
+            e if e.contains('@') && !e.starts_with('*') => e.to_string(),
+            // Placeholders (`*unknown*`) are no client address: the analysis skips them.
+            _ => format!("client{next_service}@mail.test"),
+        };
+        clients.push(json!({"id": *next_service, "email": email,
+            "first_name": "F", "last_name": "L", "company": "", "status": "Active"}));
+        let start = a
+            .get("unix_startdate")
+            .and_then(Value::as_i64)
+            .unwrap_or_else(|| text(a, "unix_startdate").parse().unwrap_or(0));
+        let regdate = time::OffsetDateTime::from_unix_timestamp(start)
+            .ok()
+            .filter(|_| start > 0)
+            .map(|t| serversync_core::model::format_date(t.date()));
         out.push(json!({
-            "id": *next_service, "client_id": sid, "product_id": pid, "server_id": sid,
+            "id": *next_service, "client_id": *next_service, "product_id": pid, "server_id": sid,
             "domain": text(a, "domain"), "username": text(a, "user"),
             "dedicated_ip": if ip == SHARED_IP { "" } else { ip },
-            "regdate": Value::Null, "status": if suspended { "Suspended" } else { "Active" },
+            "regdate": regdate, "status": if suspended { "Suspended" } else { "Active" },
             "billing_cycle": "Monthly", "amount": "9.99", "next_due_date": "2026-12-31"}));
         *next_service += 1;
     }
@@ -133,6 +150,14 @@ fn scan(db: &str, args: &[&str], tmp: &Path) -> (f64, Value, f64) {
     {
         println!("  not ok: {} {}: {}", f["server"], f["result"], f["cause"]);
     }
+    let mut by_category: std::collections::BTreeMap<String, u64> = Default::default();
+    for s in doc["servers"].as_array().into_iter().flatten() {
+        for (k, n) in s["counts"].as_object().into_iter().flatten() {
+            *by_category.entry(k.clone()).or_default() += n.as_u64().unwrap_or(0);
+        }
+    }
+    by_category.retain(|_, n| *n > 0);
+    println!("  items by category: {by_category:?}");
     if timed && !rss_file.is_file() {
         println!("  (GNU time wrote no figure to {})", rss_file.display());
     }
@@ -179,7 +204,14 @@ fn main() {
         let mut next_service = 1i64;
         for s in 1..=servers {
             let list = accounts_of(s, accounts);
-            services_for(&list, s, &mut next_service, &mut products, &mut services);
+            services_for(
+                &list,
+                s,
+                &mut next_service,
+                &mut clients,
+                &mut products,
+                &mut services,
+            );
             let cfg = panel_sim::CpanelSimConfig {
                 delay,
                 ..panel_sim::CpanelSimConfig::with_accounts(list)
@@ -192,8 +224,6 @@ fn main() {
                 "hostname": "127.0.0.1", "ip_address": SHARED_IP, "port": sim.addr.port(),
                 "secure": false, "tls_verify": true, "username": "root", "password": "",
                 "access_hash": TOKEN}));
-            clients.push(json!({"id": s, "email": format!("owner{s}@mail.test"),
-                "first_name": "F", "last_name": "L", "company": "", "status": "Active"}));
             sims.push(sim);
         }
         let products: Vec<Value> = products

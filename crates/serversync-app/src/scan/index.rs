@@ -23,8 +23,8 @@ use crate::{App, Billing, RecordMaps, Result};
 pub(crate) struct FleetIndex {
     /// Every product, read once for the pass.
     pub(crate) products: Vec<Product>,
-    /// Every client, read once for the pass.
-    pub(crate) clients: Vec<Client>,
+    /// Every client, read once for the pass and shared by every server's analysis.
+    pub(crate) clients: std::sync::Arc<Vec<Client>>,
     modules: HashMap<String, ModuleIndex>,
 }
 
@@ -45,7 +45,7 @@ impl FleetIndex {
     /// registry does not know is left out (its servers fail to scan anyway).
     pub(crate) async fn build(app: &App, modules: &[String]) -> Result<Self> {
         let products = app.store.products().await?;
-        let clients = app.store.clients().await?;
+        let clients = std::sync::Arc::new(app.store.clients().await?);
         let servers = app.store.servers().await?;
         let mut out = HashMap::new();
         for module in modules {
