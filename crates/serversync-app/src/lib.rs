@@ -150,26 +150,35 @@ pub fn counts_json(c: &Counts) -> Value {
 
 /// Package (by product) and client e-mail (by client) of services, to make
 /// [`BillingRecord`]s.
-pub(crate) struct RecordMaps<'a> {
+pub(crate) struct RecordMaps {
     package: HashMap<i64, Option<String>>,
-    email: HashMap<i64, &'a str>,
+    email: Arc<HashMap<i64, String>>,
 }
 
-impl<'a> RecordMaps<'a> {
-    pub(crate) fn new(products: &[Product], clients: &'a [Client], product_field: &str) -> Self {
+impl RecordMaps {
+    /// Client e-mails by client id (a fleet scan builds this once for every server).
+    pub(crate) fn emails(clients: &[Client]) -> Arc<HashMap<i64, String>> {
+        Arc::new(clients.iter().map(|c| (c.id, c.email.clone())).collect())
+    }
+
+    pub(crate) fn new(
+        products: &[Product],
+        email: Arc<HashMap<i64, String>>,
+        product_field: &str,
+    ) -> Self {
         RecordMaps {
             package: products
                 .iter()
                 .map(|p| (p.id, p.config_option(product_field).map(str::to_string)))
                 .collect(),
-            email: clients.iter().map(|c| (c.id, c.email.as_str())).collect(),
+            email,
         }
     }
 
     pub(crate) fn record(&self, s: Service) -> BillingRecord {
         BillingRecord {
             package: self.package.get(&s.product_id).cloned().flatten(),
-            client_email: self.email.get(&s.client_id).map(|e| e.to_string()),
+            client_email: self.email.get(&s.client_id).cloned(),
             service: s,
         }
     }
@@ -338,7 +347,11 @@ impl App {
                 Arc::new(self.store.clients().await?),
             ),
         };
-        let records = RecordMaps::new(&products, &clients, product_field);
+        let emails = match &self.fleet {
+            Some(f) => Arc::clone(&f.emails),
+            None => RecordMaps::emails(&clients),
+        };
+        let records = RecordMaps::new(&products, emails, product_field);
         let services = services.into_iter().map(|s| records.record(s)).collect();
         let other_live = others.into_iter().map(|s| records.record(s)).collect();
         Ok(Billing {

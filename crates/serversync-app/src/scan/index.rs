@@ -25,6 +25,8 @@ pub(crate) struct FleetIndex {
     pub(crate) products: Vec<Product>,
     /// Every client, read once for the pass and shared by every server's analysis.
     pub(crate) clients: std::sync::Arc<Vec<Client>>,
+    /// Their e-mails by id, built once (500 servers × every client was the pass's cost).
+    pub(crate) emails: std::sync::Arc<HashMap<i64, String>>,
     modules: HashMap<String, ModuleIndex>,
 }
 
@@ -71,6 +73,7 @@ impl FleetIndex {
         }
         Ok(FleetIndex {
             products,
+            emails: RecordMaps::emails(&clients),
             clients,
             modules: out,
         })
@@ -108,7 +111,11 @@ impl FleetIndex {
         }
         ids.sort_unstable();
         ids.dedup();
-        let maps = RecordMaps::new(&billing.products, &billing.clients, &meta.product_field);
+        let maps = RecordMaps::new(
+            &billing.products,
+            std::sync::Arc::clone(&self.emails),
+            &meta.product_field,
+        );
         for id in ids {
             match app.store.service(id).await {
                 Ok(s) if s.status.is_live() && s.server_id.is_some_and(|sid| sid != server.id) => {
