@@ -33,3 +33,7 @@ cargo bench -p serversync-core --bench analysis
 echo
 echo "== end-to-end benchmark =="
 cargo bench -p serversync --bench e2e
+
+echo
+echo "== fleet scan benchmark =="
+cargo bench -p serversync --bench fleet

@@ -72,8 +72,8 @@ struct Cli {
     fault: Option<Fault>,
 
     /// Milliseconds every request waits before it is answered (panels with one request per
-    /// account use it so benchmarks can show what concurrency buys; cPanel ignores it;
-    /// DirectAdmin, Plesk and HestiaCP apply it to every request).
+    /// account use it so benchmarks can show what concurrency buys; cPanel, DirectAdmin,
+    /// Plesk, Virtualmin and HestiaCP apply it to every request).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     delay_ms: u64,
 
@@ -158,6 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 token: cli.token,
                 password: cli.password,
                 fault,
+                delay,
             };
             spawn_cpanel(listen, cfg).await?
         }

@@ -445,3 +445,23 @@ async fn accounts_file_loading() {
         "{missing}"
     );
 }
+
+/// `delay` (the CLI's `--delay-ms`) is waited before every request is answered, refused
+/// ones included (a lower bound: it cannot fail on a slow machine).
+#[tokio::test]
+async fn delay_is_waited_before_every_answer() {
+    let h = sim(CpanelSimConfig {
+        delay: Duration::from_millis(300),
+        ..CpanelSimConfig::generated(3, 1)
+    })
+    .await;
+    let started = Instant::now();
+    let doc = get_json(&h, "listaccts?api.version=1").await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(doc["data"]["acct"].as_array().map(Vec::len), Some(3));
+    let started = Instant::now();
+    let (status, _) = get(&h, "listaccts?api.version=1", Some("whm root:WRONG")).await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(status, 403);
+    assert_eq!(h.request_count(), 2);
+}

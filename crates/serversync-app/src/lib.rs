@@ -32,6 +32,7 @@ mod locks;
 pub mod overview;
 mod reads;
 pub mod records;
+pub mod scan;
 pub mod secrets;
 pub mod servers_edit;
 pub mod states;
@@ -129,6 +130,9 @@ pub struct App {
     /// Random per `App::new`: makes lease holders unique (a lease taken over by another
     /// process with the same pid and actor must not be released by the first).
     instance: String,
+    /// Set during a fleet scan: the other servers' services are found through this index
+    /// instead of being loaded whole for every server ([`scan::FleetIndex`]).
+    pub(crate) fleet: Option<Arc<scan::FleetIndex>>,
 }
 
 /// The outcome of [`App::analyse_server`].
@@ -141,6 +145,8 @@ pub struct AnalyseOutcome {
     pub document_json: String,
     pub counts: Counts,
     pub complete: bool,
+    /// Accounts the listing returned.
+    pub accounts: usize,
 }
 
 impl AnalyseOutcome {
@@ -160,6 +166,42 @@ pub fn counts_json(c: &Counts) -> Value {
     serde_json::to_value(c).unwrap_or(Value::Null)
 }
 
+/// Package (by product) and client e-mail (by client) of services, to make
+/// [`BillingRecord`]s.
+pub(crate) struct RecordMaps {
+    package: HashMap<i64, Option<String>>,
+    email: Arc<HashMap<i64, String>>,
+}
+
+impl RecordMaps {
+    /// Client e-mails by client id (a fleet scan builds this once for every server).
+    pub(crate) fn emails(clients: &[Client]) -> Arc<HashMap<i64, String>> {
+        Arc::new(clients.iter().map(|c| (c.id, c.email.clone())).collect())
+    }
+
+    pub(crate) fn new(
+        products: &[Product],
+        email: Arc<HashMap<i64, String>>,
+        product_field: &str,
+    ) -> Self {
+        RecordMaps {
+            package: products
+                .iter()
+                .map(|p| (p.id, p.config_option(product_field).map(str::to_string)))
+                .collect(),
+            email,
+        }
+    }
+
+    pub(crate) fn record(&self, s: Service) -> BillingRecord {
+        BillingRecord {
+            package: self.package.get(&s.product_id).cloned().flatten(),
+            client_email: self.email.get(&s.client_id).cloned(),
+            service: s,
+        }
+    }
+}
+
 /// Everything loaded from the store that one analysis of a server needs.
 pub(crate) struct Billing {
     pub services: Vec<BillingRecord>,
@@ -167,7 +209,8 @@ pub(crate) struct Billing {
     /// Every server's name, to name the server of a `moved` item's service.
     pub server_names: HashMap<ServerId, String>,
     pub products: Vec<Product>,
-    pub clients: Vec<Client>,
+    /// Shared: a fleet scan reads them once for every server.
+    pub clients: Arc<Vec<Client>>,
 }
 
 impl Billing {
@@ -212,6 +255,7 @@ impl App {
             actor: actor.into(),
             lease_ttl: DEFAULT_LEASE_TTL,
             instance: auth::new_token("")[..12].to_string(),
+            fleet: None,
         }
     }
 
@@ -310,24 +354,26 @@ impl App {
         product_field: &str,
     ) -> Result<Billing> {
         let services = self.store.services(Some(server.id)).await?;
-        let others = self
-            .store
-            .live_services_of_module(&server.module, server.id)
-            .await?;
-        let products = self.store.products().await?;
-        let clients = self.store.clients().await?;
-        let package: HashMap<i64, Option<String>> = products
-            .iter()
-            .map(|p| (p.id, p.config_option(product_field).map(str::to_string)))
-            .collect();
-        let email: HashMap<i64, &str> = clients.iter().map(|c| (c.id, c.email.as_str())).collect();
-        let rec = |s: Service| BillingRecord {
-            package: package.get(&s.product_id).cloned().flatten(),
-            client_email: email.get(&s.client_id).map(|e| e.to_string()),
-            service: s,
+        let (others, products, clients) = match &self.fleet {
+            // A fleet scan finds the other servers' services after the listing
+            // (`FleetIndex::narrow`): loading them whole for each of 500 servers would read
+            // the whole fleet's billing 500 times.
+            Some(f) => (Vec::new(), f.products.clone(), f.clients.clone()),
+            None => (
+                self.store
+                    .live_services_of_module(&server.module, server.id)
+                    .await?,
+                self.store.products().await?,
+                Arc::new(self.store.clients().await?),
+            ),
         };
-        let services = services.into_iter().map(rec).collect();
-        let other_live = others.into_iter().map(rec).collect();
+        let emails = match &self.fleet {
+            Some(f) => Arc::clone(&f.emails),
+            None => RecordMaps::emails(&clients),
+        };
+        let records = RecordMaps::new(&products, emails, product_field);
+        let services = services.into_iter().map(|s| records.record(s)).collect();
+        let other_live = others.into_iter().map(|s| records.record(s)).collect();
         let server_names = self
             .store
             .servers()
@@ -423,7 +469,12 @@ impl App {
                 return Err(err);
             }
         };
-        let billing = billing?;
+        let mut billing = billing?;
+        if let Some(fleet) = &self.fleet {
+            fleet
+                .narrow(self, server, meta, &listing, &mut billing)
+                .await?;
+        }
         let t_listed = std::time::Instant::now();
         // The analysis is CPU work (seconds for a big server): off the async workers. It
         // owns what it reads and gives the listing back for the run.
@@ -492,6 +543,7 @@ impl App {
             document_json,
             counts,
             complete,
+            accounts: new_run.accounts.len(),
         })
     }
 

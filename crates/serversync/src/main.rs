@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serversync_app::{App, ApplyRequest, Cancel, ImportDefaults, Selection, Selector};
 
 /// `println!` that ends quietly on a closed pipe (`serversync … | head`) and reports any other
@@ -41,9 +41,12 @@ macro_rules! out {
     }};
 }
 
+mod config;
+mod config_check;
 mod demo;
 mod output;
 mod progress;
+mod scan;
 
 /// Reconcile hosting servers' accounts (cPanel/WHM, …) with the billing records of the same
 /// servers: list, analyse, then import, sync, terminate or move records.
@@ -123,6 +126,11 @@ struct Cli {
         value_name = "FILE"
     )]
     secret_key_file: Option<PathBuf>,
+    /// Configuration file (TOML; see `serversync config check`). Default: serversync.toml in
+    /// the working directory when it exists. Settings: command line > SERVERSYNC_…
+    /// environment variables > this file > defaults.
+    #[arg(long, global = true, env = "SERVERSYNC_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -157,6 +165,14 @@ enum Command {
     Servers {
         #[command(subcommand)]
         command: ServersCommand,
+    },
+    /// Analyse many servers in one pass (never applies anything): every enabled server
+    /// (--all) or the given ones, a few at once, and print a fleet summary table.
+    Scan(scan::ScanArgs),
+    /// The configuration (file, environment, command line).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Serve the web page and the JSON API.
     Serve {
@@ -205,6 +221,14 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the merged configuration, one `key = value  # source` line per setting (source:
+    /// default, file PATH, env NAME, command line FLAG), secrets redacted; exit 2 naming the
+    /// key and its source when a setting is unknown or invalid.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -397,7 +421,13 @@ struct ApplyArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches are kept: they tell which values the command line itself gave, the top
+    // layer of the configuration.
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SERVERSYNC_LOG")
@@ -419,7 +449,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(cli, &matches)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // One clear line: the chain of causes, joined.
@@ -534,61 +564,33 @@ pub(crate) async fn open_app_keyed(
     Ok((app, key_id, key_file))
 }
 
-/// The most bytes read from `SERVERSYNC_DATABASE_URL_FILE` (a URL, not a document).
-const MAX_URL_FILE: u64 = 8 * 1024;
-
-/// The database URL: `--database` / `SERVERSYNC_DATABASE_URL`, else the first line of the file
-/// `SERVERSYNC_DATABASE_URL_FILE` names (trimmed; at most [`MAX_URL_FILE`] bytes), else `None`
-/// (the default database). Errors name the file, never its content.
-fn database_url(given: Option<String>) -> anyhow::Result<Option<String>> {
-    if given.is_some() {
-        return Ok(given);
-    }
-    let Some(path) = std::env::var_os("SERVERSYNC_DATABASE_URL_FILE").filter(|p| !p.is_empty())
-    else {
-        return Ok(None);
-    };
-    let path = PathBuf::from(path);
-    let shown = path.display().to_string();
-    let shown = output::clean(&shown);
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(
-            std::fs::File::open(&path)
-                .with_context(|| format!("cannot read SERVERSYNC_DATABASE_URL_FILE {shown}"))?,
-            MAX_URL_FILE + 1,
-        ),
-        &mut text,
-    )
-    .with_context(|| format!("cannot read SERVERSYNC_DATABASE_URL_FILE {shown} (is it UTF-8?)"))?;
-    if text.len() as u64 > MAX_URL_FILE {
-        anyhow::bail!(
-            "SERVERSYNC_DATABASE_URL_FILE {shown} is larger than {MAX_URL_FILE} bytes: it must \
-             hold one database URL"
-        );
-    }
-    let url = text.lines().next().unwrap_or_default().trim().to_string();
-    if url.is_empty() {
-        anyhow::bail!("SERVERSYNC_DATABASE_URL_FILE {shown} holds no database URL");
-    }
-    Ok(Some(url))
-}
-
-async fn run(cli: Cli) -> anyhow::Result<u8> {
+async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
     const DEFAULT_DB: &str = "sqlite://serversync.db";
-    let database = database_url(cli.database)?;
-    let db = database.as_deref();
+    // Defaults < file < environment < command line (SERVERSYNC_DATABASE_URL_FILE included).
+    let loaded = config::load(cli.config.as_deref(), matches)?;
+    let cfg = &loaded.config;
+    let db = cfg.database_url.as_deref();
     let margs = ModuleArgs {
-        secret_key_file: cli.secret_key_file,
-        connect: cli.connect_timeout,
-        read: cli.read_timeout,
-        max_listing_bytes: cli.max_listing_bytes,
-        listing_deadline_secs: cli.listing_deadline_secs,
+        secret_key_file: cfg.secret_key_file.clone(),
+        connect: cfg.connect_timeout_secs,
+        read: cfg.read_timeout_secs,
+        max_listing_bytes: cfg.max_listing_bytes,
+        listing_deadline_secs: cfg.listing_deadline_secs,
         lease_secs: cli.lease_secs,
-        modules_dir: cli.modules_dir,
-        php: cli.php,
+        modules_dir: cfg.modules_dir.clone(),
+        php: cfg.php.clone(),
     };
     match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            config_check::print(&loaded)?;
+            Ok(0)
+        }
+        Command::Scan(a) => {
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
+            scan::run(&app, a, cfg).await
+        }
         Command::Secrets {
             command: SecretsCommand::RotateKey { new_key_file },
         } => {
@@ -641,11 +643,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
         Command::Serve {
-            listen,
+            listen: _,
             secure_cookies,
         } => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
-            serve(app, &listen, secure_cookies, None).await?;
+            // `--listen` when given, else the configuration's `listen`.
+            serve(app, &cfg.listen, secure_cookies, None).await?;
             Ok(0)
         }
         Command::Users { command } => {
@@ -805,8 +808,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(if a.exit_code && out.drift() > 0 { 1 } else { 0 })
         }
-        Command::Apply(a) => {
+        Command::Apply(mut a) => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
+            // The flags when given, else the configuration's [guards].
+            a.max_terminate_percent = cfg.guards.max_terminate_percent;
+            a.max_move_percent = cfg.guards.max_move_percent;
             apply(app, a).await
         }
         Command::Services {

@@ -86,12 +86,18 @@ impl Auth {
 struct AppState {
     auth: Auth,
     shared: Arc<Shared>,
+    /// Waited before every request is answered (`--delay-ms`; zero: none).
+    delay: std::time::Duration,
 }
 
-pub(crate) fn router(auth: Auth, shared: Arc<Shared>) -> Router {
+pub(crate) fn router(auth: Auth, shared: Arc<Shared>, delay: std::time::Duration) -> Router {
     Router::new()
         .route("/json-api/{function}", get(json_api).post(json_api))
-        .with_state(Arc::new(AppState { auth, shared }))
+        .with_state(Arc::new(AppState {
+            auth,
+            shared,
+            delay,
+        }))
 }
 
 /// Query parameters in request order; the first occurrence of a name wins.
@@ -114,6 +120,20 @@ async fn json_api(
 ) -> Response {
     st.shared.count_request();
     let (accounts, fault, cache) = st.shared.snapshot();
+    // Like a real panel's round trip, refused requests included (a fleet benchmark's
+    // 20 ms per request); shutdown ends the wait at once.
+    if !st.delay.is_zero() {
+        tokio::select! {
+            _ = tokio::time::sleep(st.delay) => {}
+            _ = st.shared.shutdown_requested() => {
+                return respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    Bytes::from_static(b"panel-sim is shutting down\n"),
+                );
+            }
+        }
+    }
     if fault == Some(Fault::BadAuth) || !st.auth.accepts(&headers) {
         return respond(
             StatusCode::FORBIDDEN,

@@ -89,6 +89,8 @@ pub struct CpanelSimConfig {
     pub password: Option<String>,
     /// Make every listing fail this way.
     pub fault: Option<Fault>,
+    /// Waited before every request is answered (`--delay-ms`; zero: none).
+    pub delay: std::time::Duration,
 }
 
 impl CpanelSimConfig {
@@ -105,6 +107,7 @@ impl CpanelSimConfig {
             token: "TOKEN".to_string(),
             password: None,
             fault: None,
+            delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -134,6 +137,7 @@ pub async fn spawn_cpanel(listen: SocketAddr, cfg: CpanelSimConfig) -> Result<Si
             password: cfg.password,
         },
         Arc::clone(&shared),
+        cfg.delay,
     );
     let signal = Arc::clone(&shared);
     let task = tokio::spawn(async move {

@@ -1,0 +1,351 @@
+//! The configuration through the real binary (issue 11): `serversync.toml`, `--config`,
+//! `SERVERSYNC_CONFIG`, `SERVERSYNC_…` variables and `_FILE` secrets, the command line on
+//! top; `config check` shows each value's source with secrets redacted; unknown keys are an
+//! error naming the key and the file; the merged values are the ones commands use.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{base_doc, Out};
+
+/// Runs serversync in `dir` with exactly these extra variables (every SERVERSYNC_ one of
+/// the test process removed first).
+fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Out {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_serversync"));
+    cmd.args(args).current_dir(dir).env("NO_COLOR", "1");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SERVERSYNC_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run serversync");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The `key = value  # source` line of `key`, as (value, source).
+fn setting(out: &Out, key: &str) -> (String, String) {
+    let prefix = format!("{key} = ");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no line for {key} in:\n{}", out.stdout));
+    let rest = &line[prefix.len()..];
+    let (value, source) = rest.split_once("# ").expect("a source comment");
+    (value.trim().to_string(), source.trim().to_string())
+}
+
+const FILE: &str = r#"
+database_url = "postgres://ss:hunter2-db@db.example:5432/ss"
+connect_timeout_secs = 5
+read_timeout_secs = 30
+
+[scan]
+concurrency = 8
+interval_secs = 600
+
+[scan.servers.web1]
+deadline_secs = 60
+
+[guards]
+max_terminate_percent = 10
+
+[[notify.webhooks]]
+url = "https://hooks.example/services/T000/B000/tokentoken"
+secret = "hunter2-hook"
+
+[notify.smtp]
+host = "mail.example"
+from = "serversync@example"
+to = ["ops@example"]
+password = "hunter2-smtp-in-file"
+"#;
+
+#[test]
+fn config_check_layers_file_env_and_command_line_with_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("serversync.toml"), FILE).unwrap();
+    let pw = dir.path().join("smtp-password");
+    std::fs::write(&pw, "hunter2-smtp-from-file\n").unwrap();
+    let pw_shown = pw.display().to_string();
+    let out = run(
+        dir.path(),
+        &["--connect-timeout", "3", "config", "check"],
+        &[
+            // env over file
+            ("SERVERSYNC_READ_TIMEOUT_SECS", "20"),
+            ("SERVERSYNC_SCAN__JITTER_SECS", "30"),
+            ("SERVERSYNC_NOTIFY__SMTP__PASSWORD_FILE", &pw_shown),
+            // not configuration: ignored
+            ("SERVERSYNC_LOG", "warn"),
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        out.stdout.lines().next(),
+        Some("# configuration file: serversync.toml")
+    );
+    let file = "file serversync.toml".to_string();
+    // command line > env > file > default
+    assert_eq!(
+        setting(&out, "connect_timeout_secs"),
+        ("3".into(), "command line --connect-timeout".into())
+    );
+    assert_eq!(
+        setting(&out, "read_timeout_secs"),
+        ("20".into(), "env SERVERSYNC_READ_TIMEOUT_SECS".into())
+    );
+    assert_eq!(
+        setting(&out, "scan.concurrency"),
+        ("8".into(), file.clone())
+    );
+    assert_eq!(
+        setting(&out, "scan.interval_secs"),
+        ("600".into(), file.clone())
+    );
+    assert_eq!(
+        setting(&out, "scan.jitter_secs"),
+        ("30".into(), "env SERVERSYNC_SCAN__JITTER_SECS".into())
+    );
+    assert_eq!(
+        setting(&out, "scan.deadline_secs"),
+        ("900".into(), "default".into())
+    );
+    assert_eq!(
+        setting(&out, "scan.servers.web1.deadline_secs"),
+        ("60".into(), file.clone())
+    );
+    assert_eq!(
+        setting(&out, "guards.max_terminate_percent"),
+        ("10.0".into(), file.clone())
+    );
+    assert_eq!(
+        setting(&out, "guards.max_move_percent"),
+        ("25.0".into(), "default".into())
+    );
+    assert_eq!(
+        setting(&out, "listen"),
+        ("\"127.0.0.1:8080\"".into(), "default".into())
+    );
+    // Secrets: the database password, the SMTP password (from the _FILE variable, over the
+    // file's), the webhook secret and the webhook URL's token path never appear.
+    let (db, source) = setting(&out, "database_url");
+    assert_eq!(source, file);
+    assert!(
+        !db.contains("hunter2") && db.contains("db.example:5432/ss"),
+        "{db}"
+    );
+    assert_eq!(
+        setting(&out, "notify.smtp.password"),
+        (
+            "\"(redacted)\"".into(),
+            format!("env SERVERSYNC_NOTIFY__SMTP__PASSWORD_FILE (file {pw_shown})")
+        )
+    );
+    assert_eq!(
+        setting(&out, "notify.webhooks"),
+        (
+            r#"[{"secret":"(redacted)","url":"https://hooks.example/…"}]"#.into(),
+            file.clone()
+        )
+    );
+    assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+    assert!(!out.stdout.contains("tokentoken"), "{}", out.stdout);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors_naming_key_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[scan]\nconcurency = 3\n").unwrap();
+    let bad_shown = bad.display().to_string();
+    let out = run(
+        dir.path(),
+        &["--config", &bad_shown, "config", "check"],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim(),
+        format!(
+            "serversync: error: configuration: unknown key `scan.concurency` (file {bad_shown})"
+        )
+    );
+    assert!(out.stdout.is_empty());
+    // SERVERSYNC_CONFIG names the file the same way; any command refuses to run with it.
+    let out = run(
+        dir.path(),
+        &["servers", "list"],
+        &[("SERVERSYNC_CONFIG", &bad_shown)],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("unknown key `scan.concurency`"),
+        "{out:#?}"
+    );
+    // A top-level typo in serversync.toml of the working directory.
+    std::fs::write(dir.path().join("serversync.toml"), "databse_url = \"x\"\n").unwrap();
+    let out = run(dir.path(), &["config", "check"], &[]);
+    assert_eq!(
+        out.stderr.trim(),
+        "serversync: error: configuration: unknown key `databse_url` (file serversync.toml)"
+    );
+    std::fs::remove_file(dir.path().join("serversync.toml")).unwrap();
+    // A value out of range, from the environment.
+    let out = run(
+        dir.path(),
+        &["config", "check"],
+        &[("SERVERSYNC_GUARDS__MAX_MOVE_PERCENT", "120")],
+    );
+    assert_eq!(
+        out.stderr.trim(),
+        "serversync: error: configuration: `guards.max_move_percent` is 120, not between 0 \
+         and 100 (env SERVERSYNC_GUARDS__MAX_MOVE_PERCENT)"
+    );
+    // A value of the wrong type, from the command line.
+    let out = run(dir.path(), &["scan", "--all", "--concurrency", "0"], &[]);
+    assert_eq!(
+        out.stderr.trim(),
+        "serversync: error: configuration: `scan.concurrency` must be at least 1 (command \
+         line --concurrency)"
+    );
+    // A --config file that does not exist is an error, not an empty configuration.
+    let out = run(
+        dir.path(),
+        &["--config", "missing.toml", "config", "check"],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .starts_with("serversync: error: cannot read the configuration file missing.toml"),
+        "{out:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_merged_configuration_is_what_commands_use() {
+    let dir = tempfile::tempdir().unwrap();
+    // The database of the file, the records imported into it, read back through it.
+    std::fs::write(
+        dir.path().join("serversync.toml"),
+        "database_url = \"sqlite://from-config.db\"\n",
+    )
+    .unwrap();
+    let sim = common::sim(vec![]).await;
+    let doc = base_doc(sim.addr.port(), vec![]);
+    let records = dir.path().join("records.json");
+    std::fs::write(&records, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let d = dir.path().to_path_buf();
+    let r = records.display().to_string();
+    let out = tokio::task::spawn_blocking(move || run(&d, &["records", "import", &r], &[]))
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(dir.path().join("from-config.db").exists());
+    assert!(!dir.path().join("serversync.db").exists());
+    // SERVERSYNC_DATABASE_URL_FILE (a secret file) still works, below SERVERSYNC_DATABASE_URL
+    // and above the file.
+    let url_file = dir.path().join("db-url");
+    std::fs::write(&url_file, "sqlite://from-secret-file.db\n").unwrap();
+    let shown = url_file.display().to_string();
+    let out = run(
+        dir.path(),
+        &["config", "check"],
+        &[("SERVERSYNC_DATABASE_URL_FILE", &shown)],
+    );
+    assert_eq!(
+        setting(&out, "database_url"),
+        (
+            "\"sqlite://from-secret-file.db\"".into(),
+            format!("env SERVERSYNC_DATABASE_URL_FILE (file {shown})")
+        )
+    );
+    let out = run(
+        dir.path(),
+        &["config", "check"],
+        &[
+            ("SERVERSYNC_DATABASE_URL_FILE", &shown),
+            ("SERVERSYNC_DATABASE_URL", "sqlite://from-env.db"),
+        ],
+    );
+    assert_eq!(
+        setting(&out, "database_url"),
+        (
+            "\"sqlite://from-env.db\"".into(),
+            "env SERVERSYNC_DATABASE_URL".into()
+        )
+    );
+    let out = run(
+        dir.path(),
+        &["--database", "sqlite://from-cli.db", "config", "check"],
+        &[("SERVERSYNC_DATABASE_URL", "sqlite://from-env.db")],
+    );
+    assert_eq!(
+        setting(&out, "database_url"),
+        (
+            "\"sqlite://from-cli.db\"".into(),
+            "command line --database".into()
+        )
+    );
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || run(&d, &["servers", "list", "--json"], &[]))
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.json()[0]["name"], "web1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guards_of_the_configuration_are_applys_defaults() {
+    // Two billed services, one not listed: terminating it is 50 % of the live services.
+    // Refused under the default 25 %; allowed when the file raises the limit to 60 %;
+    // refused again when the command line lowers it to 10 %.
+    let env = common::Env::new();
+    let sim = common::sim(vec![common::acct("ann", "ann.test", "basic").into_value()]).await;
+    env.import(&base_doc(
+        sim.addr.port(),
+        vec![
+            common::service(1000, 1, 10, 100, "ann.test", "ann", "Active"),
+            common::service(1001, 1, 10, 100, "gone.test", "gone", "Active"),
+        ],
+    ))
+    .await;
+    env.analyse("web1").await;
+    let refused = env
+        .apply("web1", &["--terminate", "all", "--dry-run"])
+        .await;
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    std::fs::write(
+        env.path("serversync.toml"),
+        "[guards]\nmax_terminate_percent = 60\n",
+    )
+    .unwrap();
+    let allowed = env
+        .apply("web1", &["--terminate", "all", "--dry-run"])
+        .await;
+    assert_eq!(allowed.code, 0, "{allowed:#?}");
+    let flag = env
+        .apply(
+            "web1",
+            &[
+                "--terminate",
+                "all",
+                "--dry-run",
+                "--max-terminate-percent",
+                "10",
+            ],
+        )
+        .await;
+    assert_eq!(flag.code, 1, "{flag:#?}");
+}
