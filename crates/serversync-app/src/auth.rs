@@ -114,6 +114,10 @@ fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// How long failed sign-ins are remembered after the last one: a run of failures older than
+/// this no longer slows sign-ins down.
+pub const SIGN_IN_MEMORY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 impl App {
     /// Creates an administrator. Errors: invalid name, short password, name taken.
     pub async fn add_user(&self, username: &str, password: &str, role: Role) -> Result<AdminUser> {
@@ -184,6 +188,25 @@ impl App {
     /// Whether any administrator exists (else the first-run setup link is offered).
     pub async fn has_users(&self) -> Result<bool> {
         Ok(!self.store.users().await?.is_empty())
+    }
+
+    /// Failed sign-ins in a row for a throttle key on every instance sharing the database
+    /// (those within [`SIGN_IN_MEMORY`] of the last one).
+    pub async fn sign_in_failures(&self, key: &str) -> Result<u32> {
+        Ok(self.store.sign_in_failures(key, SIGN_IN_MEMORY).await?)
+    }
+
+    /// Counts a failed sign-in for a throttle key (for every instance); the new count.
+    pub async fn record_sign_in_failure(&self, key: &str) -> Result<u32> {
+        Ok(self
+            .store
+            .record_sign_in_failure(key, SIGN_IN_MEMORY)
+            .await?)
+    }
+
+    /// A successful sign-in: the key's failures are forgotten on every instance.
+    pub async fn clear_sign_in_failures(&self, key: &str) -> Result<()> {
+        Ok(self.store.clear_sign_in_failures(key).await?)
     }
 
     /// Signs in: on success returns the new session token (for the cookie) and the session.

@@ -118,6 +118,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     reliability::writes_and_their_audit_are_one_transaction(s).await;
     users_create_lookup_and_refuse_duplicates(s).await;
     sessions_live_expired_deleted(s).await;
+    sign_in_failures_count_expire_and_clear(s).await;
     run_selection_per_run_and_user(s).await;
     api_tokens_create_lookup_and_refuse_duplicates(s).await;
     save_server_insert_update_keep_secrets(s).await;
@@ -1554,6 +1555,40 @@ pub async fn users_create_lookup_and_refuse_duplicates(store: &dyn Store) {
 
 /// Sessions: found with their user and CSRF token while live; unknown, expired and deleted
 /// ones are `None`.
+/// Failed sign-ins are counted per key in the database (every instance's together), forgotten
+/// after the throttle's memory, and cleared by a success.
+pub async fn sign_in_failures_count_expire_and_clear(store: &dyn Store) {
+    use std::time::Duration;
+    let hour = Duration::from_secs(3600);
+    let (a, b) = ("admin|192.0.2.1", "admin|192.0.2.2");
+    assert_eq!(store.sign_in_failures(a, hour).await.unwrap(), 0);
+    for n in 1..=3 {
+        assert_eq!(store.record_sign_in_failure(a, hour).await.unwrap(), n);
+    }
+    assert_eq!(store.record_sign_in_failure(b, hour).await.unwrap(), 1);
+    assert_eq!(store.sign_in_failures(a, hour).await.unwrap(), 3);
+    // Concurrent failures (as from several instances) each count.
+    let (x, y) = tokio::join!(
+        store.record_sign_in_failure(a, hour),
+        store.record_sign_in_failure(a, hour)
+    );
+    let mut got = [x.unwrap(), y.unwrap()];
+    got.sort_unstable();
+    assert_eq!(got, [4, 5]);
+    assert_eq!(store.sign_in_failures(a, hour).await.unwrap(), 5);
+    // A run older than the memory does not count, and the next failure starts again at 1.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let short = Duration::from_millis(10);
+    assert_eq!(store.sign_in_failures(a, short).await.unwrap(), 0);
+    assert_eq!(store.record_sign_in_failure(a, short).await.unwrap(), 1);
+    // ... and dropped b's stale row on the way.
+    assert_eq!(store.sign_in_failures(b, hour).await.unwrap(), 0);
+    assert_eq!(store.record_sign_in_failure(a, hour).await.unwrap(), 2);
+    store.clear_sign_in_failures(a).await.unwrap();
+    assert_eq!(store.sign_in_failures(a, hour).await.unwrap(), 0);
+    store.clear_sign_in_failures("never|failed").await.unwrap();
+}
+
 pub async fn sessions_live_expired_deleted(store: &dyn Store) {
     let base = 16_000_000;
     let user = store

@@ -87,6 +87,7 @@ suite!(
     writes_and_their_audit_are_one_transaction,
     users_create_lookup_and_refuse_duplicates,
     sessions_live_expired_deleted,
+    sign_in_failures_count_expire_and_clear,
     run_selection_per_run_and_user,
     api_tokens_create_lookup_and_refuse_duplicates,
     save_server_insert_update_keep_secrets,
@@ -370,8 +371,8 @@ async fn a_schema_3_database_upgrades_to_typed_columns_with_its_values() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    // 21 of schema 3, and the three of 0004's `sync_jobs`.
-    assert_eq!(types.len(), 24, "{types:?}");
+    // 21 of schema 3, the three of 0004's `sync_jobs` and 0006's `sign_in_failures.last_at`.
+    assert_eq!(types.len(), 25, "{types:?}");
     for (table, col, ty) in &types {
         let want = if col == "at" || col.ends_with("_at") {
             "timestamp with time zone"

@@ -65,6 +65,7 @@ suite!(
     writes_and_their_audit_are_one_transaction,
     users_create_lookup_and_refuse_duplicates,
     sessions_live_expired_deleted,
+    sign_in_failures_count_expire_and_clear,
     run_selection_per_run_and_user,
     api_tokens_create_lookup_and_refuse_duplicates,
     save_server_insert_update_keep_secrets,

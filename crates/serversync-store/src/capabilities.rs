@@ -265,6 +265,16 @@ pub trait Sessions: Send + Sync {
     async fn session(&self, token_hash: &str) -> Result<Option<Session>>;
     /// Ends a session; deleting an unknown one is not an error.
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
+
+    /// Failed sign-ins in a row for a throttle `key` (every instance's), counting only a run
+    /// whose last failure is at most `memory` old; 0 when there is none.
+    async fn sign_in_failures(&self, key: &str, memory: Duration) -> Result<u32>;
+    /// Counts one more failed sign-in for `key` (a run older than `memory` starts again at
+    /// 1) and returns the new count; rows older than `memory` are dropped on the way, so the
+    /// table holds only keys that failed recently.
+    async fn record_sign_in_failure(&self, key: &str, memory: Duration) -> Result<u32>;
+    /// A successful sign-in: forgets `key`'s failures.
+    async fn clear_sign_in_failures(&self, key: &str) -> Result<()>;
 }
 
 /// API (Bearer) tokens; only their SHA-256 hex hash is stored.

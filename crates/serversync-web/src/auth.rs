@@ -216,7 +216,20 @@ async fn login(
     }
     // Failed sign-ins for this name from this address slow the next ones down (a bounded
     // wait, then the password is checked); only a long queue of them is refused.
-    let wait = match st.sign_in_failures.admit(&f.username, addr, Instant::now()) {
+    // The count of every instance sharing the database; should it be unreadable, this
+    // instance's own count still holds.
+    let shared_key = crate::throttle::shared_key(&f.username, addr);
+    let shared = match st.app.sign_in_failures(&shared_key).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %crate::error::log_text(&e), "sign-in failures unreadable");
+            0
+        }
+    };
+    let wait = match st
+        .sign_in_failures
+        .admit(&f.username, addr, Instant::now(), shared)
+    {
         Admission::Now => None,
         Admission::After(d) => {
             tokio::time::sleep(d).await;
@@ -245,9 +258,15 @@ async fn login(
     let login = st.app.login(f.username.trim(), &f.password).await?;
     if login.is_some() {
         st.sign_in_failures.succeeded(&f.username, addr);
+        if let Err(e) = st.app.clear_sign_in_failures(&shared_key).await {
+            tracing::warn!(error = %crate::error::log_text(&e), "sign-in failures not cleared");
+        }
     } else {
         st.sign_in_failures
             .failed(&f.username, addr, Instant::now());
+        if let Err(e) = st.app.record_sign_in_failure(&shared_key).await {
+            tracing::warn!(error = %crate::error::log_text(&e), "sign-in failure not counted");
+        }
     }
     match login {
         Some((token, _session)) => {

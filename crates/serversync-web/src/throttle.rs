@@ -90,6 +90,13 @@ fn key(username: &str, addr: Option<IpAddr>) -> (String, String) {
     (name, addr)
 }
 
+/// The key of a user name and address as one text, as the database counts it across
+/// instances (`admin|192.0.2.1`, `admin|2001:db8:1:2::/64`).
+pub fn shared_key(username: &str, addr: Option<IpAddr>) -> String {
+    let (name, addr) = key(username, addr);
+    format!("{name}|{addr}")
+}
+
 impl Throttle {
     pub fn new(config: ThrottleConfig) -> Self {
         Throttle {
@@ -115,13 +122,37 @@ impl Throttle {
     }
 
     /// Admits one attempt for `username` from `addr` at `now`, reserving its slot.
-    pub fn admit(&self, username: &str, addr: Option<IpAddr>, now: Instant) -> Admission {
+    /// `shared` is the key's failure count on every instance (from the database,
+    /// [`shared_key`]): the delay follows the larger of it and this instance's own count,
+    /// so failures spread over several instances slow each of them down.
+    pub fn admit(
+        &self,
+        username: &str,
+        addr: Option<IpAddr>,
+        now: Instant,
+        shared: u32,
+    ) -> Admission {
         let Ok(mut map) = self.entries.lock() else {
             return Admission::Now;
         };
-        let Some(e) = map.get_mut(&key(username, addr)) else {
+        let k = key(username, addr);
+        if !map.contains_key(&k) {
+            if self.delay(shared).is_zero() || map.len() >= self.config.max_entries {
+                return Admission::Now;
+            }
+            map.insert(
+                k.clone(),
+                Entry {
+                    failures: shared,
+                    next_at: now,
+                    last: now,
+                },
+            );
+        }
+        let Some(e) = map.get_mut(&k) else {
             return Admission::Now;
         };
+        e.failures = e.failures.max(shared);
         let delay = self.delay(e.failures);
         if delay.is_zero() {
             return Admission::Now;
@@ -186,25 +217,44 @@ mod tests {
         Some(s.parse().unwrap())
     }
 
+    /// Failures counted on other instances (the database's count) slow this one down even
+    /// when it saw none itself.
+    #[test]
+    fn the_shared_count_slows_an_instance_that_saw_no_failure() {
+        let t = Throttle::default();
+        let t0 = Instant::now();
+        let a = ip("192.0.2.1");
+        // Below the free failures: no wait, nothing kept.
+        assert_eq!(t.admit("admin", a, t0, 4), Admission::Now);
+        assert_eq!(t.admit("admin", a, t0, 4), Admission::Now);
+        // Five elsewhere: this attempt goes now and reserves the next slot a delay later.
+        assert_eq!(t.admit("admin", a, t0, 5), Admission::Now);
+        assert_eq!(
+            t.admit("admin", a, t0, 5),
+            Admission::After(Duration::from_secs(1))
+        );
+        assert_eq!(shared_key(" Admin", a), "admin|192.0.2.1");
+    }
+
     #[test]
     fn five_failures_from_one_address_slow_only_that_address_and_boundedly() {
         let t = Throttle::default();
         let t0 = Instant::now();
         let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
         for i in 0..5 {
-            assert_eq!(t.admit("admin", a, t0), Admission::Now, "attempt {i}");
+            assert_eq!(t.admit("admin", a, t0, 0), Admission::Now, "attempt {i}");
             t.failed("admin", a, t0);
         }
         // Another address, and another user name from the first one: not slowed at all.
-        assert_eq!(t.admit("Admin ", b, t0), Admission::Now);
-        assert_eq!(t.admit("other", a, t0), Admission::Now);
+        assert_eq!(t.admit("Admin ", b, t0, 0), Admission::Now);
+        assert_eq!(t.admit("other", a, t0, 0), Admission::Now);
         // The same address waits one second, then is checked (the right password works).
         assert_eq!(
-            t.admit("ADMIN", a, t0),
+            t.admit("ADMIN", a, t0, 0),
             Admission::After(Duration::from_secs(1))
         );
         t.succeeded("admin", a);
-        assert_eq!(t.admit("admin", a, t0), Admission::Now);
+        assert_eq!(t.admit("admin", a, t0, 0), Admission::Now);
     }
 
     #[test]
@@ -222,9 +272,9 @@ mod tests {
         // Another host of the same /64 shares the key: it takes the free slot, so the
         // attempts below queue behind it.
         let same64 = ip("2001:db8:1:2:bbbb::9");
-        assert_eq!(t.admit("admin", same64, now), Admission::Now);
+        assert_eq!(t.admit("admin", same64, now, 0), Admission::Now);
         // Parallel attempts each get a later slot, 8 s apart, until the queue is full.
-        let waits: Vec<Admission> = (0..6).map(|_| t.admit("admin", a, now)).collect();
+        let waits: Vec<Admission> = (0..6).map(|_| t.admit("admin", a, now, 0)).collect();
         assert_eq!(
             waits,
             vec![
@@ -238,7 +288,7 @@ mod tests {
         );
         // Once the queue has drained, one attempt waits at most one delay.
         assert_eq!(
-            t.admit("admin", a, now + Duration::from_secs(40)),
+            t.admit("admin", a, now + Duration::from_secs(40), 0),
             Admission::Now
         );
     }

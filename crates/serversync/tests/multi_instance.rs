@@ -360,3 +360,92 @@ async fn a_password_with_url_characters_works_and_is_never_printed() {
         assert!(!printed.contains(secret), "{secret:?} printed: {printed}");
     }
 }
+
+/// One sign-in attempt on `inst` (GET /login for the form's CSRF token and cookie, then the
+/// POST); the HTTP status.
+async fn sign_in(inst: &Instance, user: &str, password: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn raw(addr: &str, req: String) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    let page = raw(
+        &inst.addr,
+        format!(
+            "GET /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            inst.addr
+        ),
+    )
+    .await;
+    let cookie = page
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: serversync_login_csrf=")
+                .or_else(|| l.strip_prefix("Set-Cookie: serversync_login_csrf="))
+        })
+        .and_then(|v| v.split(';').next())
+        .expect("login CSRF cookie")
+        .to_string();
+    let csrf = page
+        .split_once("name=\"csrf\" value=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(v, _)| v.to_string())
+        .expect("csrf field");
+    let body = format!("username={user}&password={password}&csrf={csrf}");
+    let answer = raw(
+        &inst.addr,
+        format!(
+            "POST /login HTTP/1.1\r\nHost: {}\r\nCookie: serversync_login_csrf={cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            inst.addr,
+            body.len()
+        ),
+    )
+    .await;
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sign-in throttling holds across instances: failures on A and on B are one count in the
+/// database (per user name and address), so spreading guesses over instances does not
+/// reset it; a success on either clears it for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_on_two_instances_are_one_count() {
+    let Some(db) = Db::new().await else { return };
+    let pw = db.dir.path().join("pw");
+    std::fs::write(&pw, "right-password-1\n").unwrap();
+    db.ok(&[
+        "users",
+        "add",
+        "ops",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ])
+    .await;
+    let a = db.serve(None).await;
+    let b = db.serve(None).await;
+    let mut conn = db.connect().await;
+    let failures = "SELECT COALESCE(MAX(failures), 0) FROM sign_in_failures \
+                    WHERE key = 'ops|127.0.0.1'";
+    for _ in 0..3 {
+        assert_eq!(sign_in(&a, "ops", "wrong").await, 401);
+    }
+    for _ in 0..2 {
+        assert_eq!(sign_in(&b, "ops", "wrong").await, 401);
+    }
+    assert_eq!(count(&mut conn, failures).await, 5);
+    // B has seen two failures itself, but the shared count (5) is what slows it: a wrong
+    // password there is still counted, now the sixth.
+    assert_eq!(sign_in(&b, "OPS", "wrong").await, 401);
+    assert_eq!(count(&mut conn, failures).await, 6);
+    // The right password still works (after a bounded wait), on A, and clears the count.
+    assert_eq!(sign_in(&a, "ops", "right-password-1").await, 303);
+    assert_eq!(count(&mut conn, failures).await, 0);
+}

@@ -2,6 +2,7 @@
 //! and API tokens.
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -11,7 +12,7 @@ use super::audit::insert_audit;
 use super::rows::{
     api_token_from_row, fmt_ts, now_ts, user_from_row, API_TOKEN_COLUMNS, USER_SELECT,
 };
-use super::{query, query_scalar, setup, BackendStore, Ts};
+use super::{clock, query, query_scalar, setup, BackendStore, Ts};
 use crate::error::DbResult;
 use crate::{
     AdminUser, ApiToken, AuditFor, Result, Role, Session, Sessions, SetupOffer, StoreError, Tokens,
@@ -212,6 +213,62 @@ impl Sessions for BackendStore {
             .db()?;
         Ok(())
     }
+
+    async fn sign_in_failures(&self, key: &str, memory: Duration) -> Result<u32> {
+        let mut conn = self.pool.acquire().await.db()?;
+        let since = fmt_ts(before(clock(&mut conn).await?, memory)?)?;
+        let n: Option<i64> =
+            query_scalar("SELECT failures FROM sign_in_failures WHERE key = ? AND last_at >= ?")
+                .bind(key)
+                .bind(since)
+                .fetch_optional(&mut *conn)
+                .await
+                .db()?;
+        Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    async fn record_sign_in_failure(&self, key: &str, memory: Duration) -> Result<u32> {
+        let mut conn = self.pool.acquire().await.db()?;
+        let now = clock(&mut conn).await?;
+        let since = before(now, memory)?;
+        query("DELETE FROM sign_in_failures WHERE last_at < ? AND key <> ?")
+            .bind(fmt_ts(since)?)
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .db()?;
+        // One statement: concurrent failures on several instances each count.
+        let n: i64 = query_scalar(
+            "INSERT INTO sign_in_failures (key, failures, last_at) VALUES (?, 1, ?) \
+             ON CONFLICT (key) DO UPDATE SET failures = CASE \
+             WHEN sign_in_failures.last_at < ? THEN 1 ELSE sign_in_failures.failures + 1 END, \
+             last_at = excluded.last_at RETURNING failures",
+        )
+        .bind(key)
+        .bind(fmt_ts(now)?)
+        .bind(fmt_ts(since)?)
+        .fetch_one(&mut *conn)
+        .await
+        .db()?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn clear_sign_in_failures(&self, key: &str) -> Result<()> {
+        query("DELETE FROM sign_in_failures WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .db()?;
+        Ok(())
+    }
+}
+
+/// `now` less `memory`, refused when out of range.
+fn before(now: OffsetDateTime, memory: Duration) -> Result<OffsetDateTime> {
+    time::Duration::try_from(memory)
+        .ok()
+        .and_then(|d| now.checked_sub(d))
+        .ok_or_else(|| StoreError::Invalid(format!("sign-in memory {memory:?} is out of range")))
 }
 
 #[async_trait]
