@@ -83,7 +83,7 @@ async fn mark_stopped(
             ""
         }
     );
-    let mut q = query(&sql).bind(JOB_STOPPED).bind(&now).bind(&now);
+    let mut q = query(&sql).bind(JOB_STOPPED).bind(now).bind(now);
     if let Some(id) = server_id {
         q = q.bind(id);
     }
@@ -190,9 +190,9 @@ impl Jobs for BackendStore {
             .bind(server_id)
             .bind(server_name)
             .bind(holder)
-            .bind(&at)
-            .bind(&at)
-            .bind(&until)
+            .bind(at)
+            .bind(at)
+            .bind(until)
             .fetch_optional(&mut *conn)
             .await
             .db()?;
