@@ -49,6 +49,7 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/products"),
     ("GET", "/api/services"),
     // Record edits and the connection test (api_servers.rs).
+    ("GET", "/api/servers/{id}"),
     ("POST", "/api/servers"),
     ("PUT", "/api/servers/{id}"),
     ("PATCH", "/api/servers/{id}"),

@@ -35,6 +35,7 @@ use crate::{WebError, WebState};
 /// for the other entries.
 pub(crate) fn handler(method: &str, path: &str) -> Option<MethodRouter<WebState>> {
     Some(match (method, path) {
+        ("GET", "/api/servers/{id}") => axum::routing::get(get_server),
         ("POST", "/api/servers") => post(create_server),
         ("PUT", "/api/servers/{id}") => put(replace_server),
         ("PATCH", "/api/servers/{id}") => patch(patch_server),
@@ -147,7 +148,7 @@ pub struct ServerPatch {
     pub hostname: Option<String>,
     pub ip_address: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u16>)]
+    #[schema(value_type = Option<u16>, minimum = 1, maximum = 65535)]
     pub port: Option<Option<u16>>,
     pub secure: Option<bool>,
     pub tls_verify: Option<bool>,
@@ -276,6 +277,22 @@ async fn save(st: &WebState, user: &ApiUser, input: ServerInput) -> Result<Serve
     let app = st.app.clone().with_actor(user.actor());
     let id = app.save_server_checked(&input).await?;
     Ok(app.server(&id.to_string()).await?)
+}
+
+/// One server's settings (secrets never sent: `password_set` / `access_hash_set` say whether
+/// each is stored).
+#[utoipa::path(get, path = "/api/servers/{id}", tag = "servers",
+    params(("id" = String, Path, description = "server name or id")),
+    responses(
+        (status = 200, description = "the server", body = SavedServerDto),
+        (status = 404, description = "no such server", body = ErrorBody),
+    ))]
+pub(crate) async fn get_server(
+    State(st): State<WebState>,
+    _user: ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<SavedServerDto>, ApiError> {
+    Ok(Json(SavedServerDto::from(&st.app.server(&id).await?)))
 }
 
 /// Adds a server (checked as the page's form checks it).

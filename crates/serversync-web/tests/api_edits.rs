@@ -186,6 +186,9 @@ async fn servers_are_added_replaced_and_patched() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["web1", "web2"]);
+    // The Location answers with the server as created, by id and by name.
+    assert_eq!(w.get(&format!("/api/servers/{id}")).await, created);
+    assert_eq!(w.get("/api/servers/web2").await, created);
 
     // PATCH by name: only the fields given change; the stored token is kept.
     let (status, patched) = w

@@ -55,6 +55,8 @@ pub struct Config {
     pub max_listing_bytes: u64,
     /// `--listing-deadline-secs`.
     pub listing_deadline_secs: u64,
+    /// `--lease-secs`: lifetime of server leases and sync jobs, 1 to 3600 seconds.
+    pub lease_secs: u64,
     /// Fleet scans (`scan`, and the scheduler of `serve`).
     pub scan: ScanConfig,
     /// Default guards of `apply`.
@@ -75,6 +77,7 @@ impl Default for Config {
             read_timeout_secs: 60,
             max_listing_bytes: 1 << 30,
             listing_deadline_secs: 1800,
+            lease_secs: serversync_app::DEFAULT_LEASE_TTL.as_secs(),
             scan: ScanConfig::default(),
             guards: GuardsConfig::default(),
             notify: NotifyConfig::default(),
@@ -291,6 +294,7 @@ const ENV_KEYS: &[&str] = &[
     "read_timeout_secs",
     "max_listing_bytes",
     "listing_deadline_secs",
+    "lease_secs",
     "scan.interval_secs",
     "scan.jitter_secs",
     "scan.concurrency",
@@ -327,6 +331,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("read_timeout_secs", "--read-timeout"),
     ("max_listing_bytes", "--max-listing-bytes"),
     ("listing_deadline_secs", "--listing-deadline-secs"),
+    ("lease_secs", "--lease-secs"),
     ("scan.concurrency", "--concurrency"),
     ("scan.deadline_secs", "--deadline-secs"),
     ("guards.max_terminate_percent", "--max-terminate-percent"),
@@ -358,6 +363,7 @@ fn command_line(matches: &ArgMatches) -> Vec<(&'static str, serde_json::Value)> 
         ("read_timeout", "read_timeout_secs"),
         ("max_listing_bytes", "max_listing_bytes"),
         ("listing_deadline_secs", "listing_deadline_secs"),
+        ("lease_secs", "lease_secs"),
         ("concurrency", "scan.concurrency"),
         ("deadline_secs", "scan.deadline_secs"),
         ("max_terminate_percent", "guards.max_terminate_percent"),
@@ -567,6 +573,12 @@ impl Loaded {
             if !(0.0..=100.0).contains(&v) {
                 return Err(bad(key, &format!("is {v}, not between 0 and 100")));
             }
+        }
+        if !(1..=3600).contains(&c.lease_secs) {
+            return Err(bad(
+                "lease_secs",
+                &format!("is {}, not between 1 and 3600", c.lease_secs),
+            ));
         }
         if c.scan.concurrency == 0 {
             return Err(bad("scan.concurrency", "must be at least 1"));

@@ -576,7 +576,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         read: cfg.read_timeout_secs,
         max_listing_bytes: cfg.max_listing_bytes,
         listing_deadline_secs: cfg.listing_deadline_secs,
-        lease_secs: cli.lease_secs,
+        lease_secs: cfg.lease_secs,
         modules_dir: cfg.modules_dir.clone(),
         php: cfg.php.clone(),
     };

@@ -349,3 +349,45 @@ async fn guards_of_the_configuration_are_applys_defaults() {
         .await;
     assert_eq!(flag.code, 1, "{flag:#?}");
 }
+
+/// `lease_secs` is a configuration key like the other long options: from the file, below
+/// the environment, checked for its range with the file named.
+#[test]
+fn lease_secs_comes_from_the_file_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("l.toml");
+    std::fs::write(&f, "lease_secs = 30\n").unwrap();
+    let shown = f.display().to_string();
+    let out = run(dir.path(), &["--config", &shown, "config", "check"], &[]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("lease_secs "))
+        .expect("lease_secs shown");
+    assert!(
+        line.contains("= 30") && line.ends_with(&format!("# file {shown}")),
+        "{line}"
+    );
+    let out = run(
+        dir.path(),
+        &["--config", &shown, "config", "check"],
+        &[("SERVERSYNC_LEASE_SECS", "40")],
+    );
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("lease_secs "))
+        .expect("lease_secs shown");
+    assert!(
+        line.contains("= 40") && line.ends_with("# env SERVERSYNC_LEASE_SECS"),
+        "{line}"
+    );
+    std::fs::write(&f, "lease_secs = 0\n").unwrap();
+    let out = run(dir.path(), &["--config", &shown, "config", "check"], &[]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim(),
+        format!("serversync: error: configuration: `lease_secs` is 0, not between 1 and 3600 (file {shown})")
+    );
+}

@@ -52,6 +52,7 @@ impl Modify for BearerAuth {
         crate::api::clients,
         crate::api::products,
         crate::api::services,
+        crate::api_servers::get_server,
         crate::api_servers::create_server,
         crate::api_servers::replace_server,
         crate::api_servers::patch_server,
