@@ -162,13 +162,15 @@ fn print_table(scan: &FleetScan) {
         ]);
     }
     outln!("{t}");
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     outln!(
-        "{} servers: {} ok, {} failed, {} busy; {} drift items; {:.1} s",
-        scan.servers.len(),
+        "{}: {} ok, {} failed, {} busy; {}; {:.1} s",
+        plural(scan.servers.len(), "server", "servers"),
         scan.count(ScanResult::Ok),
         scan.count(ScanResult::Failed),
         scan.count(ScanResult::Busy),
-        scan.drift(),
+        plural(scan.drift(), "drift item", "drift items"),
         scan.seconds
     );
 }

@@ -93,7 +93,7 @@ async fn scan_all_prints_the_fleet_table_and_exits_2_on_a_failure() {
     );
     assert!(
         out.stdout
-            .contains("3 servers: 2 ok, 1 failed, 0 busy; 1 drift items;"),
+            .contains("3 servers: 2 ok, 1 failed, 0 busy; 1 drift item;"),
         "{}",
         out.stdout
     );

@@ -307,7 +307,18 @@ pub async fn run(
     } else {
         String::new()
     };
-    outln!("Try, in another terminal while the simulators run:");
+    // The demo's module folders (external and WHMCS PHP modules) are where `scan --all`
+    // and `analyse` of those servers find them.
+    let modules_arg = margs
+        .modules_dir
+        .as_ref()
+        .map(|d| format!(" --modules-dir {}", output::clean(&d.display().to_string())))
+        .unwrap_or_default();
+    if once {
+        outln!("With --once the simulators have stopped; start `serversync demo` (without --once) and try, in another terminal:");
+    } else {
+        outln!("Try, in another terminal while the simulators run:");
+    }
     outln!("  serversync{db_arg} apply web1 --dry-run --sync all --import all");
     outln!("  serversync{db_arg} apply web1 --import all --unassigned-client 5");
     outln!("  serversync{db_arg} apply web1 --sync all --move all");
@@ -315,6 +326,7 @@ pub async fn run(
         "  serversync{db_arg} apply web4 --terminate all      # refused: web4 listed 0 accounts"
     );
     outln!("  serversync{db_arg} analyse web1");
+    outln!("  serversync{db_arg}{modules_arg} scan --all     # every demo server, one table");
     if once {
         return Ok(0);
     }
