@@ -186,6 +186,9 @@ async fn servers_are_added_replaced_and_patched() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["web1", "web2"]);
+    // The list says which secrets are stored, as the single server does.
+    assert_eq!(listed[1]["access_hash_set"], true, "{listed}");
+    assert_eq!(listed[1]["password_set"], false, "{listed}");
     // The Location answers with the server as created, by id and by name.
     assert_eq!(w.get(&format!("/api/servers/{id}")).await, created);
     assert_eq!(w.get("/api/servers/web2").await, created);

@@ -119,6 +119,10 @@ pub struct ServerDto {
     pub tls_verify: bool,
     pub username: String,
     pub disabled: bool,
+    /// Whether a password is stored (it is never sent).
+    pub password_set: bool,
+    /// Whether an access hash (API token) is stored (never sent).
+    pub access_hash_set: bool,
     /// Active, Suspended and Pending services of this server.
     pub live_services: usize,
     pub last_run: Option<RunSummaryDto>,
@@ -138,6 +142,8 @@ impl From<&ServerOverview> for ServerDto {
             tls_verify: s.tls_verify,
             username: s.username.clone(),
             disabled: s.disabled,
+            password_set: !s.password.is_empty(),
+            access_hash_set: !s.access_hash.is_empty(),
             live_services: o.live_services,
             last_run: o.last_run.as_ref().map(Into::into),
         }
