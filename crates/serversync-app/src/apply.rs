@@ -156,6 +156,7 @@ async fn apply_locked(
         .map(|r| ItemResult {
             action: r.action,
             service_id: None,
+            service_domain: None,
             outcome: ItemOutcome::Refused,
             notes: vec![
                 already_applied(&run_events, &analysis, &input, &r, run.id).unwrap_or(r.reason)
@@ -365,6 +366,9 @@ impl Ctx<'_> {
                 action: p.action,
                 target,
                 service_id: rec.map(|r| r.service.id),
+                service_domain: rec
+                    .map(|r| r.service.domain.clone())
+                    .filter(|d| !d.is_empty()),
                 outcome: if req.dry_run {
                     ItemOutcome::WouldApply
                 } else {

@@ -4,7 +4,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement,
 use serde_json::Value;
 use serversync_app::records::{client_json, product_json, server_json, service_json};
 use serversync_app::{App, ApplyReport, ItemOutcome};
-use serversync_core::analysis::Category;
+use serversync_core::analysis::{Action, Category};
 use serversync_core::model::{format_date, Client, Product, Service};
 
 /// Most drift items shown per category in a table (all are in `--json`).
@@ -240,7 +240,13 @@ pub fn print_apply(r: &ApplyReport) {
         };
         t.add_row(vec![
             Cell::new(it.action.as_str()),
-            Cell::new(c(&it.target)),
+            // Terminate and move select by service id: named with the service's domain.
+            Cell::new(match (it.action, it.service_id, &it.service_domain) {
+                (Action::Terminate | Action::Move, Some(id), Some(d)) => {
+                    format!("service #{id} {}", c(d))
+                }
+                _ => c(&it.target),
+            }),
             Cell::new(it.service_id.map(|i| i.to_string()).unwrap_or_default()),
             outcome,
             Cell::new(change_lines(it).join("\n")),

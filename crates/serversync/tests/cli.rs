@@ -226,6 +226,38 @@ async fn zero_accounts_blocks_terminations_unless_forced() {
     }
     assert_eq!(env.services().await, before, "nothing changed");
 
+    // The review table names each terminate target (a service id) with its domain, as the
+    // page does; the JSON carries the domain beside the id.
+    let table = env
+        .run(&[
+            "apply",
+            "web1",
+            "--terminate",
+            "all",
+            "--force",
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(table.code, 0, "{table:#?}");
+    let first = &before[0];
+    let label = format!(
+        "service #{} {}",
+        first["id"],
+        first["domain"].as_str().unwrap()
+    );
+    assert!(table.stdout.contains(&label), "{label} in {}", table.stdout);
+    let dry = env
+        .apply("web1", &["--terminate", "all", "--force", "--dry-run"])
+        .await
+        .json();
+    let item = dry["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service_id"] == first["id"])
+        .expect("the first service is a target");
+    assert_eq!(item["service_domain"], first["domain"], "{item}");
+
     let out = env.apply("web1", &["--terminate", "all", "--force"]).await;
     assert_eq!(out.code, 0, "{out:#?}");
     let rep = out.json();

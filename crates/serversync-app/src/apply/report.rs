@@ -23,6 +23,10 @@ pub struct ItemResult {
     /// The unique identifier or service id the item was selected by.
     pub target: String,
     pub service_id: Option<ServiceId>,
+    /// The billing service's domain (for people: terminate and move targets are service
+    /// ids); absent when the item has no service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_domain: Option<String>,
     pub outcome: ItemOutcome,
     /// Why it was refused, or notes on what was done (e.g. `created client 12`).
     pub notes: Vec<String>,
