@@ -33,6 +33,7 @@ pub mod overview;
 mod reads;
 pub mod records;
 pub mod scan;
+pub mod scheduler;
 pub mod secrets;
 pub mod servers_edit;
 pub mod states;

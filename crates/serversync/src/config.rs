@@ -89,6 +89,9 @@ impl Default for Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScanConfig {
+    /// Whether `serve` runs the scan scheduler (default false: a `serve` scans nothing
+    /// unless asked, so existing deployments and tests see no new runs).
+    pub enabled: bool,
     /// Seconds between two scheduled scans of a server (default 3600: hourly).
     pub interval_secs: u64,
     /// Up to this many seconds added at random to each server's start, so servers do not
@@ -106,6 +109,7 @@ pub struct ScanConfig {
 impl Default for ScanConfig {
     fn default() -> Self {
         ScanConfig {
+            enabled: false,
             interval_secs: 3600,
             jitter_secs: 300,
             concurrency: 16,
@@ -295,6 +299,7 @@ const ENV_KEYS: &[&str] = &[
     "max_listing_bytes",
     "listing_deadline_secs",
     "lease_secs",
+    "scan.enabled",
     "scan.interval_secs",
     "scan.jitter_secs",
     "scan.concurrency",

@@ -647,8 +647,26 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
             secure_cookies,
         } => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
+            // The scan scheduler (`[scan] enabled`, off by default) runs beside the web server
+            // and is stopped, its started scans finished or interrupted, when it stops.
+            let stop = Cancel::new();
+            let scheduler = cfg.scan.enabled.then(|| {
+                // Logged, not printed: serve's first line is its address.
+                tracing::info!(
+                    interval_secs = cfg.scan.interval_secs,
+                    "scan scheduler started"
+                );
+                let (app, stop) = (app.clone(), stop.clone());
+                let opts = scan::schedule_options(&cfg.scan);
+                tokio::spawn(async move { app.run_scheduler(opts, stop).await })
+            });
             // `--listen` when given, else the configuration's `listen`.
-            serve(app, &cfg.listen, secure_cookies, None).await?;
+            let served = serve(app, &cfg.listen, secure_cookies, None).await;
+            stop.cancel();
+            if let Some(task) = scheduler {
+                let _ = task.await;
+            }
+            served?;
             Ok(0)
         }
         Command::Users { command } => {

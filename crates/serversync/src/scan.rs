@@ -187,3 +187,26 @@ fn bounded(cause: &str) -> String {
         s
     }
 }
+
+/// The schedule of `serve`'s scan scheduler from `[scan]` and its `[scan.servers.NAME]`
+/// overrides (seconds in the file, durations here).
+pub fn schedule_options(
+    c: &crate::config::ScanConfig,
+) -> serversync_app::scheduler::ScheduleOptions {
+    let per = |f: fn(&crate::config::ServerScanConfig) -> Option<u64>| {
+        c.servers
+            .iter()
+            .filter_map(|(name, s)| f(s).map(|v| (name.clone(), Duration::from_secs(v))))
+            .collect()
+    };
+    serversync_app::scheduler::ScheduleOptions {
+        interval: Duration::from_secs(c.interval_secs),
+        intervals: per(|s| s.interval_secs),
+        jitter: Duration::from_secs(c.jitter_secs),
+        concurrency: c.concurrency,
+        deadline: Duration::from_secs(c.deadline_secs),
+        deadlines: per(|s| s.deadline_secs),
+        // New or disabled servers are noticed within a minute (or one interval if shorter).
+        refresh: Duration::from_secs(c.interval_secs.clamp(1, 60)),
+    }
+}
