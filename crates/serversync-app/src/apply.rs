@@ -190,13 +190,8 @@ async fn apply_locked(
         .iter()
         .map(|p| (p.id, p.name.clone()))
         .collect();
-    let server_names: HashMap<ServerId, String> = app
-        .store
-        .servers()
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s.name))
-        .collect();
+    // Read with the billing records (one servers read per apply).
+    let server_names = &billing.server_names;
     let module_products: Vec<Product> = billing
         .products
         .iter()
@@ -222,7 +217,7 @@ async fn apply_locked(
         block_moves,
         still_listed: &still_listed,
         product_names: &product_names,
-        server_names: &server_names,
+        server_names,
         forced: &forced,
     };
 

@@ -203,12 +203,7 @@ impl App {
         server: &str,
         limit: Option<i64>,
     ) -> Result<Vec<JobSnapshot>> {
-        let limit = limit.unwrap_or(20);
-        if !(1..=1000).contains(&limit) {
-            return Err(crate::AppError::Invalid(format!(
-                "limit: must be between 1 and 1000, got {limit}"
-            )));
-        }
+        let limit = crate::overview::history_limit(limit)?;
         let server = self.store.server(server).await?;
         Ok(self
             .store

@@ -375,13 +375,16 @@ impl App {
         let records = RecordMaps::new(&products, emails, product_field);
         let services = services.into_iter().map(|s| records.record(s)).collect();
         let other_live = others.into_iter().map(|s| records.record(s)).collect();
-        let server_names = self
-            .store
-            .servers()
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s.name))
-            .collect();
+        let server_names = match &self.fleet {
+            Some(f) => f.server_names.clone(),
+            None => self
+                .store
+                .servers()
+                .await?
+                .into_iter()
+                .map(|s| (s.id, s.name))
+                .collect(),
+        };
         Ok(Billing {
             services,
             other_live,

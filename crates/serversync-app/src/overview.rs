@@ -21,6 +21,18 @@ pub const MAX_AUDIT_LIMIT: i64 = 1000;
 pub const RUN_HISTORY_LIMIT: i64 = 20;
 pub const MAX_RUN_HISTORY_LIMIT: i64 = 1000;
 
+/// A history's `limit` (a server's runs or sync jobs): default [`RUN_HISTORY_LIMIT`],
+/// `Invalid` outside 1..=[`MAX_RUN_HISTORY_LIMIT`].
+pub(crate) fn history_limit(limit: Option<i64>) -> Result<i64> {
+    let limit = limit.unwrap_or(RUN_HISTORY_LIMIT);
+    if !(1..=MAX_RUN_HISTORY_LIMIT).contains(&limit) {
+        return Err(AppError::Invalid(format!(
+            "limit: must be between 1 and {MAX_RUN_HISTORY_LIMIT}, got {limit}"
+        )));
+    }
+    Ok(limit)
+}
+
 /// Checks the paging of an item listing (`page` ≥ 1, default 1; `per_page` 1..=1000,
 /// default 100). Errors name the field (`page: …`, `per_page: …`).
 pub fn item_query(
@@ -102,12 +114,7 @@ impl App {
 
     /// A server's runs, newest first (`limit` default 20, 1..=1000).
     pub async fn run_history(&self, server: &str, limit: Option<i64>) -> Result<Vec<RunSummary>> {
-        let limit = limit.unwrap_or(RUN_HISTORY_LIMIT);
-        if !(1..=MAX_RUN_HISTORY_LIMIT).contains(&limit) {
-            return Err(AppError::Invalid(format!(
-                "limit: must be between 1 and {MAX_RUN_HISTORY_LIMIT}, got {limit}"
-            )));
-        }
+        let limit = history_limit(limit)?;
         let server = self.store.server(server).await?;
         Ok(self.store.runs(server.id, limit).await?)
     }

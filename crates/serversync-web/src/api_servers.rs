@@ -29,6 +29,7 @@ use utoipa::ToSchema;
 use crate::api::{ApiError, ApiUser};
 use crate::dto::records::ProductDto;
 use crate::dto::responses::ErrorBody;
+use crate::dto::{self};
 use crate::{WebError, WebState};
 
 /// The handler of one entry of [`crate::api::API_ROUTES`] that this file serves; `None`
@@ -45,31 +46,12 @@ pub(crate) fn handler(method: &str, path: &str) -> Option<MethodRouter<WebState>
     })
 }
 
-/// Longest error text about a body: serde's messages quote the offending key or value,
-/// which the client chose.
-const MAX_BODY_ERROR: usize = 300;
-
 /// The body as `T`, or a 400 naming the path of the first bad value
-/// (`port: invalid value: integer `70000`, expected u16 …`).
+/// (`port: invalid value: integer `70000`, expected u16 …`), cut as every API input error is
+/// ([`dto::input_error`]).
 fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let mut msg = if path == "." {
-            format!("body: {}", e.inner())
-        } else {
-            format!("{path}: {}", e.inner())
-        };
-        if msg.len() > MAX_BODY_ERROR {
-            let mut end = MAX_BODY_ERROR;
-            while !msg.is_char_boundary(end) {
-                end -= 1;
-            }
-            msg.truncate(end);
-            msg.push('…');
-        }
-        ApiError(WebError::BadRequest(msg))
-    })
+    serde_path_to_error::deserialize(de).map_err(|e| ApiError(dto::input_error("body", &e)))
 }
 
 fn yes() -> bool {
@@ -510,7 +492,7 @@ mod tests {
             "{whole}"
         );
         let long = format!(r#"{{"{}": 1}}"#, "x".repeat(5000));
-        assert!(err(&long).chars().count() <= MAX_BODY_ERROR + 1);
+        assert!(err(&long).chars().count() <= dto::MAX_INPUT_ERROR + 1);
         let p: ServerPatch = parse_body(&Bytes::from_static(br#"{"port": null}"#))
             .ok()
             .expect("null port");

@@ -27,6 +27,8 @@ pub(crate) struct FleetIndex {
     pub(crate) clients: std::sync::Arc<Vec<Client>>,
     /// Their e-mails by id, built once (500 servers × every client was the pass's cost).
     pub(crate) emails: std::sync::Arc<HashMap<i64, String>>,
+    /// Every server's name by id (for "moved from web2" notes), read once for the pass.
+    pub(crate) server_names: HashMap<ServerId, String>,
     modules: HashMap<String, ModuleIndex>,
 }
 
@@ -75,6 +77,7 @@ impl FleetIndex {
             products,
             emails: RecordMaps::emails(&clients),
             clients,
+            server_names: servers.iter().map(|s| (s.id, s.name.clone())).collect(),
             modules: out,
         })
     }

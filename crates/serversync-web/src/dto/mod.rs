@@ -38,15 +38,34 @@ pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
             "body: expected a JSON object, got {kind}"
         )));
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let text = e.inner().to_string();
-        WebError::BadRequest(if path == "." {
-            format!("body: {text}")
-        } else {
-            format!("{path}: {text}")
-        })
-    })
+    serde_path_to_error::deserialize(value).map_err(|e| input_error("body", &e))
+}
+
+/// Longest error text about a request's input: serde's messages quote the offending key or
+/// value, which the client chose.
+pub const MAX_INPUT_ERROR: usize = 300;
+
+/// A 400 naming the path of the bad value (`whole` when it is the input itself), its text
+/// cut to [`MAX_INPUT_ERROR`] bytes (with `…`).
+pub fn input_error<E: std::fmt::Display>(
+    whole: &str,
+    e: &serde_path_to_error::Error<E>,
+) -> WebError {
+    let path = e.path().to_string();
+    let mut msg = if path == "." {
+        format!("{whole}: {}", e.inner())
+    } else {
+        format!("{path}: {}", e.inner())
+    };
+    if msg.len() > MAX_INPUT_ERROR {
+        let mut end = MAX_INPUT_ERROR;
+        while !msg.is_char_boundary(end) {
+            end -= 1;
+        }
+        msg.truncate(end);
+        msg.push('…');
+    }
+    WebError::BadRequest(msg)
 }
 
 /// Parses a URL query string (`a=1&b=x`, without `?`) into `T`. Every value arrives as
@@ -59,15 +78,7 @@ pub fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, WebError> {
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
-        let path = e.path().to_string();
-        let text = e.inner().to_string();
-        WebError::BadRequest(if path == "." {
-            format!("query: {text}")
-        } else {
-            format!("{path}: {text}")
-        })
-    })
+    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| input_error("query", &e))
 }
 
 #[cfg(test)]
