@@ -36,6 +36,7 @@ pub mod scan;
 pub mod scheduler;
 pub mod secrets;
 pub mod servers_edit;
+mod shrink;
 pub mod states;
 
 pub use apply::{

@@ -1,8 +1,8 @@
 //! serversync-core: the pure heart of serversync.
 //!
 //! Domain types ([`model`]), the module contract and its WHMCS wire form ([`module`]),
-//! identifier normalisation ([`normalize`]), the analysis of one server ([`analysis`]) and
-//! plans ([`plan`]). No IO, no async runtime: every function here is deterministic.
+//! identifier normalisation ([`normalize`]), the analysis of one server ([`analysis`]),
+//! plans ([`plan`]) and the shrunken-listing check ([`shrink`]). No IO, no async runtime: every function here is deterministic.
 
 pub mod analysis;
 pub mod changes;
@@ -10,6 +10,7 @@ pub mod model;
 pub mod module;
 pub mod normalize;
 pub mod plan;
+pub mod shrink;
 
 /// Errors of the core crate: invalid values, each naming what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -201,6 +201,9 @@ pub struct Guards {
     /// Largest share of the target server's live services one apply may move onto it
     /// (default 0.25).
     pub max_move_share: f64,
+    /// Largest share of the previous complete listing's accounts that may be missing at
+    /// once before a listing counts as shrunken ([`crate::shrink::shrinkage`]; default 0.5).
+    pub max_shrink_share: f64,
 }
 
 impl Default for Guards {
@@ -208,6 +211,7 @@ impl Default for Guards {
         Guards {
             max_termination_share: 0.25,
             max_move_share: 0.25,
+            max_shrink_share: 0.5,
         }
     }
 }
