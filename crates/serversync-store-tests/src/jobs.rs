@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::load;
 #[allow(unused_imports)]
 use serversync_store::prelude::*;
-use serversync_store::{JobEnd, JobStart, JobState, Store, StoreError, JOB_STOPPED};
+use serversync_store::{
+    JobEnd, JobStart, JobState, Store, StoreError, JOB_STOPPED, KEPT_FINISHED_JOBS,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -258,4 +260,74 @@ pub async fn jobs_concurrent_starts_make_one_job(store: &dyn Store) {
     let id = winners[0].job().id;
     assert!(all.iter().all(|s| s.job().id == id), "{all:?}");
     assert_eq!(store.recent_jobs(Some(server), 0).await.unwrap().len(), 1);
+}
+
+pub async fn jobs_finished_beyond_the_kept_number_are_pruned(store: &dyn Store) {
+    let base = 29_000_000;
+    load(store, base).await;
+    let (server, other) = (base + 100, base + 101);
+    let name = format!("web{base}");
+    // A finished job of another server is never pruned by this server's starts.
+    let kept_elsewhere = started(
+        store
+            .start_job(other, "other", "inst-a", MINUTE)
+            .await
+            .unwrap(),
+    );
+    let end = JobEnd::Failed {
+        error: "listing failed".into(),
+    };
+    assert!(store
+        .finish_job(kept_elsewhere.id, "inst-a", &end, 0, None)
+        .await
+        .unwrap());
+    let total = KEPT_FINISHED_JOBS + 5;
+    let mut ids = Vec::new();
+    for i in 0..total {
+        let j = started(
+            store
+                .start_job(server, &name, "inst-a", MINUTE)
+                .await
+                .unwrap(),
+        );
+        ids.push(j.id);
+        let end = JobEnd::Done { run_id: i };
+        assert!(store
+            .finish_job(j.id, "inst-a", &end, 1, Some(1))
+            .await
+            .unwrap());
+    }
+    // The last start pruned down to the kept number, counting the job it started; the
+    // job finished after it makes one more.
+    let left: Vec<i64> = store
+        .recent_jobs(Some(server), 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    let newest: Vec<i64> = ids.iter().rev().take(left.len()).copied().collect();
+    assert_eq!(left.len() as i64, KEPT_FINISHED_JOBS + 1);
+    assert_eq!(left, newest);
+    assert!(matches!(
+        store.job(ids[0]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // A running job is never pruned.
+    let running = started(
+        store
+            .start_job(server, &name, "inst-a", MINUTE)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store.running_job(server).await.unwrap().map(|j| j.id),
+        Some(running.id)
+    );
+    assert_eq!(
+        store.job(kept_elsewhere.id).await.unwrap().state,
+        JobState::Failed {
+            error: "listing failed".into()
+        }
+    );
 }

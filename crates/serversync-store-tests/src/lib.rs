@@ -127,6 +127,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     jobs::jobs_one_running_progress_finish(s).await;
     jobs::jobs_of_a_stopped_instance_fail_and_free_the_server(s).await;
     jobs::jobs_concurrent_starts_make_one_job(s).await;
+    jobs::jobs_finished_beyond_the_kept_number_are_pruned(s).await;
 }
 
 fn client(id: i64, email: &str, first: &str) -> Client {

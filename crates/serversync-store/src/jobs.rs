@@ -24,6 +24,10 @@ pub type JobId = i64;
 pub const JOB_STOPPED: &str = "instance stopped: the serversync instance running this sync \
                                stopped before it finished (start the sync again)";
 
+/// Finished (done or failed) jobs kept per server: starting a job deletes the server's older
+/// finished ones, so the table stays small on a fleet scanned every hour.
+pub const KEPT_FINISHED_JOBS: i64 = 100;
+
 /// Where a job is (`state` column: `running`, `done`, `failed`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobState {
@@ -93,6 +97,8 @@ pub trait Jobs: Send + Sync {
     /// ([`JobStart::Running`]). A running job of the server whose expiry passed is first
     /// marked failed ([`JOB_STOPPED`]). Atomic: of concurrent starters on any instances
     /// exactly one gets [`JobStart::Started`]. `NotFound("server 9")` for an unknown server.
+    /// A start also deletes the server's finished jobs but the newest
+    /// [`KEPT_FINISHED_JOBS`].
     async fn start_job(
         &self,
         server_id: ServerId,

@@ -119,7 +119,7 @@ pub fn redact_url(raw: &str) -> String {
 
 pub use capabilities::{Audit, BillingRecords, Leases, Runs, Sessions, Store, Tokens, Users};
 pub use error::{show_time, BackendError, StoreError, StoreErrorKind};
-pub use jobs::{JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED};
+pub use jobs::{JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED, KEPT_FINISHED_JOBS};
 pub use lease::{HeldLock, LockHolder, ProcessId, ServerLock};
 
 /// Every capability trait, for code that calls a concrete store's methods

@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 use super::rows::{fmt_ts, Cols};
 use super::{clock, query, query_scalar, BackendStore, DbConn, DbRow};
 use crate::error::DbResult;
-use crate::jobs::{JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED};
+use crate::jobs::{
+    JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED, KEPT_FINISHED_JOBS,
+};
 use crate::{Result, StoreError};
 
 /// How often [`Jobs::start_job`] tries again when the running job it lost to ended before
@@ -155,6 +157,22 @@ async fn recent(
     rows.iter().map(job_from_row).collect()
 }
 
+/// Deletes `server_id`'s finished jobs but the newest [`KEPT_FINISHED_JOBS`].
+async fn prune_finished(conn: &mut DbConn, server_id: ServerId) -> Result<()> {
+    query(
+        "DELETE FROM sync_jobs WHERE server_id = ? AND state <> 'running' AND id NOT IN \
+         (SELECT id FROM sync_jobs WHERE server_id = ? AND state <> 'running' \
+         ORDER BY id DESC LIMIT ?)",
+    )
+    .bind(server_id)
+    .bind(server_id)
+    .bind(KEPT_FINISHED_JOBS)
+    .execute(&mut *conn)
+    .await
+    .db()?;
+    Ok(())
+}
+
 #[async_trait]
 impl Jobs for BackendStore {
     async fn start_job(
@@ -197,6 +215,7 @@ impl Jobs for BackendStore {
             .await
             .db()?;
             if let Some(id) = id {
+                prune_finished(&mut conn, server_id).await?;
                 let job = by_id(&mut conn, id)
                     .await?
                     .pop()
