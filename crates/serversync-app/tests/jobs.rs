@@ -175,3 +175,62 @@ async fn a_job_left_by_a_stopped_instance_shows_stopped_and_frees_the_server() {
         JobStatus::Done { .. }
     ));
 }
+
+/// A module of the embedding program whose listing panics (a bug in a module, not a panel
+/// answer): the job still ends, failed with a fixed sentence that holds none of the panic's
+/// text, and the next sync of the server starts a new job.
+struct PanickingModule(serversync_modules::MetaData);
+
+#[async_trait::async_trait]
+impl serversync_modules::Module for PanickingModule {
+    fn name(&self) -> &str {
+        "panicky"
+    }
+    fn meta(&self) -> &serversync_modules::MetaData {
+        &self.0
+    }
+    async fn list_accounts(
+        &self,
+        _params: &serversync_modules::ServerParams,
+        _progress: &dyn serversync_modules::ListingProgress,
+    ) -> Result<serversync_modules::Listing, serversync_modules::ModuleError> {
+        panic!("secret-ish internal detail 0xdeadbeef");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_module_ends_its_job_failed_without_the_panic_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = serversync_store::open_with_default_key(&url).await.unwrap();
+    let mut registry = serversync_modules::ModuleRegistry::builtin(Default::default());
+    registry
+        .register(Arc::new(PanickingModule(
+            serversync_modules::cpanel::CpanelModule::meta_data(),
+        )))
+        .unwrap();
+    let app = App::with_registry(store, Arc::new(registry), "web:admin");
+    let doc = json!({
+        "clients": [], "products": [], "services": [],
+        "servers": [{"id": 7, "name": "odd1", "module": "panicky", "hostname": "127.0.0.1",
+                     "ip_address": "192.0.2.7", "port": 1, "secure": false, "tls_verify": true,
+                     "username": "root", "password": "", "access_hash": ""}],
+    });
+    app.import_records(doc.to_string().as_bytes())
+        .await
+        .unwrap();
+    let server = app.server("odd1").await.unwrap();
+    let job = app.start_sync_job(&server).await.unwrap();
+    assert!(job.started);
+    let end = finished(&app, job.job.id).await;
+    assert_eq!(
+        end.status,
+        JobStatus::Failed {
+            error: "internal error: the sync stopped unexpectedly".into()
+        }
+    );
+    assert!(!serde_json::to_string(&end).unwrap().contains("deadbeef"));
+    let again = app.start_sync_job(&server).await.unwrap();
+    assert!(again.started, "a new job starts after the panicked one");
+    assert_ne!(again.job.id, job.job.id);
+}

@@ -246,6 +246,31 @@ impl ModuleRegistry {
         Ok(reg)
     }
 
+    /// Registers a module the embedding program built itself (its own Rust [`Module`]),
+    /// after the checks a modules-directory module gets: a module name (lower-case letters,
+    /// digits and `_`, at most 64), not taken (a built-in name cannot be shadowed), and valid
+    /// meta data. Errors: [`RegistryError::Unusable`] naming the module and the rule broken.
+    pub fn register(&mut self, m: Arc<dyn Module>) -> Result<(), RegistryError> {
+        let name = m.name().to_string();
+        let unusable = |reason: String| RegistryError::Unusable {
+            name: name.clone(),
+            reason,
+        };
+        if !valid_name(&name) {
+            return Err(unusable(
+                "not a module name (lower-case letters, digits and _ only)".into(),
+            ));
+        }
+        if self.entries.contains_key(&name) {
+            return Err(unusable(
+                "a module of this name is registered already".into(),
+            ));
+        }
+        m.meta().validate().map_err(|e| unusable(e.to_string()))?;
+        self.insert_ready(m, None);
+        Ok(())
+    }
+
     fn insert_ready(&mut self, m: Arc<dyn Module>, path: Option<PathBuf>) {
         let name = m.name().to_string();
         self.order.push(name.clone());
@@ -410,6 +435,50 @@ mod tests {
         assert!(!valid_name("MyPanel"));
         assert!(!valid_name("2panel"));
         assert!(!valid_name("a-b"));
+    }
+
+    struct Own(&'static str, MetaData);
+
+    #[async_trait::async_trait]
+    impl Module for Own {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn meta(&self) -> &MetaData {
+            &self.1
+        }
+        async fn list_accounts(
+            &self,
+            _params: &ServerParams,
+            _progress: &dyn crate::ListingProgress,
+        ) -> Result<Listing, crate::ModuleError> {
+            Ok(Listing::default())
+        }
+    }
+
+    #[test]
+    fn an_embedding_program_registers_its_own_module_after_the_same_checks() {
+        let mut r = ModuleRegistry::builtin(ModuleOptions::default());
+        let meta = crate::cpanel::CpanelModule::meta_data();
+        r.register(Arc::new(Own("my_panel", meta.clone()))).unwrap();
+        assert_eq!(r.get("my_panel").unwrap().meta(), &meta);
+        assert_eq!(r.names().last().map(String::as_str), Some("my_panel"));
+        let mut err = |m: Own| r.register(Arc::new(m)).unwrap_err().to_string();
+        assert_eq!(
+            err(Own("cpanel", meta.clone())),
+            "module \"cpanel\" is unusable: a module of this name is registered already"
+        );
+        let mut bad = meta.clone();
+        bad.product_field = "configoption25".into();
+        assert!(
+            err(Own("other", bad)).starts_with("module \"other\" is unusable: "),
+            "bad meta data refused"
+        );
+        assert_eq!(
+            err(Own("My-Panel", meta)),
+            "module \"My-Panel\" is unusable: not a module name (lower-case letters, digits and _ only)"
+        );
+        assert!(r.get("other").is_err());
     }
 
     #[tokio::test]
