@@ -22,6 +22,9 @@
 //!   auth modes with their HTTP status rules): [`spawn_hestiacp`], [`HestiaSimConfig`],
 //!   [`generate_hestia_accounts`], [`hestia_user`]. See the [`hestiacp`] module.
 //!
+//! A fleet of cPanel simulators with the records of a provider who bills most of their
+//! accounts: [`fleet::spawn_cpanel_fleet`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), panel_sim::SimError> {
 //! use panel_sim::{spawn_cpanel, CpanelSimConfig, Fault};
@@ -37,6 +40,7 @@ pub mod cpanel;
 pub mod directadmin;
 mod error;
 mod fault;
+pub mod fleet;
 mod handle;
 pub mod hestiacp;
 pub mod plesk;

@@ -16,10 +16,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-const TOKEN: &str = "TOKEN";
-const SHARED_IP: &str = "192.0.2.10";
 const TARGET_SECS: f64 = 30.0;
 const TARGET_RSS_MB: f64 = 512.0;
 
@@ -43,69 +41,6 @@ fn binary() -> std::path::PathBuf {
         std::process::exit(2);
     }
     p
-}
-
-fn text<'a>(a: &'a Value, k: &str) -> &'a str {
-    a.get(k).and_then(Value::as_str).unwrap_or("")
-}
-
-/// Server `s`'s accounts: the generator's, with user names and domains made unique across
-/// the fleet (so no account of one server is another's `moved`).
-fn accounts_of(s: usize, n: usize) -> Vec<Value> {
-    let mut v = panel_sim::generate_cpanel_accounts(n, s as u64);
-    for a in &mut v {
-        let user = format!("s{s}x{}", text(a, "user"));
-        let domain = format!("s{s}-{}", text(a, "domain"));
-        a["user"] = json!(user);
-        a["domain"] = json!(domain);
-    }
-    v
-}
-
-/// Services for ~95 % of `accounts` of server `sid` (the rest: not_in_billing), each with
-/// its client (the account's e-mail) and regdate; products by plan (configoption1).
-fn services_for(
-    accounts: &[Value],
-    sid: usize,
-    next_service: &mut i64,
-    clients: &mut Vec<Value>,
-    products: &mut std::collections::BTreeMap<String, i64>,
-    out: &mut Vec<Value>,
-) {
-    for (i, a) in accounts.iter().enumerate() {
-        let plan = text(a, "plan").to_string();
-        let n = products.len() as i64;
-        let pid = *products.entry(plan).or_insert(100 + n);
-        if i % 20 == 7 {
-            continue;
-        }
-        let suspended =
-            a.get("suspended").and_then(Value::as_i64) == Some(1) || text(a, "suspended") == "1";
-        let ip = text(a, "ip");
-        // A client per service, with the account's e-mail (the analysis compares it).
-        let email = match text(a, "email") {
-            e if e.contains('@') && !e.starts_with('*') => e.to_string(),
-            // Placeholders (`*unknown*`) are no client address: the analysis skips them.
-            _ => format!("client{next_service}@mail.test"),
-        };
-        clients.push(json!({"id": *next_service, "email": email,
-            "first_name": "F", "last_name": "L", "company": "", "status": "Active"}));
-        let start = a
-            .get("unix_startdate")
-            .and_then(Value::as_i64)
-            .unwrap_or_else(|| text(a, "unix_startdate").parse().unwrap_or(0));
-        let regdate = time::OffsetDateTime::from_unix_timestamp(start)
-            .ok()
-            .filter(|_| start > 0)
-            .map(|t| serversync_core::model::format_date(t.date()));
-        out.push(json!({
-            "id": *next_service, "client_id": *next_service, "product_id": pid, "server_id": sid,
-            "domain": text(a, "domain"), "username": text(a, "user"),
-            "dedicated_ip": if ip == SHARED_IP { "" } else { ip },
-            "regdate": regdate, "status": if suspended { "Suspended" } else { "Active" },
-            "billing_cycle": "Monthly", "amount": "9.99", "next_due_date": "2026-12-31"}));
-        *next_service += 1;
-    }
 }
 
 /// GNU time, which reports the peak RSS of the process it runs. getrusage(RUSAGE_CHILDREN)
@@ -195,48 +130,12 @@ fn main() {
     let db = format!("sqlite://{}", db_path.display());
 
     let t_setup = Instant::now();
-    let (sims, doc) = rt.block_on(async {
-        let mut sims = Vec::with_capacity(servers);
-        let mut server_rows = Vec::with_capacity(servers);
-        let mut clients = Vec::with_capacity(servers);
-        let mut services = Vec::new();
-        let mut products = std::collections::BTreeMap::new();
-        let mut next_service = 1i64;
-        for s in 1..=servers {
-            let list = accounts_of(s, accounts);
-            services_for(
-                &list,
-                s,
-                &mut next_service,
-                &mut clients,
-                &mut products,
-                &mut services,
-            );
-            let cfg = panel_sim::CpanelSimConfig {
-                delay,
-                ..panel_sim::CpanelSimConfig::with_accounts(list)
-            };
-            let sim = panel_sim::spawn_cpanel("127.0.0.1:0".parse().expect("addr"), cfg)
-                .await
-                .expect("spawn cpanel simulator");
-            server_rows.push(json!({
-                "id": s, "name": format!("web{s:03}"), "module": "cpanel",
-                "hostname": "127.0.0.1", "ip_address": SHARED_IP, "port": sim.addr.port(),
-                "secure": false, "tls_verify": true, "username": "root", "password": "",
-                "access_hash": TOKEN}));
-            sims.push(sim);
-        }
-        let products: Vec<Value> = products
-            .iter()
-            .map(|(p, id)| {
-                json!({"id": id, "name": format!("Hosting {p}"), "module": "cpanel",
-                                  "config_options": {"configoption1": p}})
-            })
-            .collect();
-        let doc = json!({"clients": clients, "products": products, "servers": server_rows,
-                         "services": services});
-        (sims, doc)
-    });
+    let fleet = rt
+        .block_on(panel_sim::fleet::spawn_cpanel_fleet(
+            servers, accounts, delay,
+        ))
+        .expect("spawn cpanel simulators");
+    let (sims, doc) = (fleet.sims, fleet.records);
     let services_total = doc["services"].as_array().map_or(0, Vec::len);
     let bytes = serde_json::to_vec(&doc).expect("json");
     drop(doc);
@@ -273,7 +172,9 @@ fn main() {
     );
 
     if serial > 0 {
-        let names: Vec<String> = (1..=serial).map(|s| format!("web{s:03}")).collect();
+        let names: Vec<String> = (1..=serial)
+            .map(panel_sim::fleet::fleet_server_name)
+            .collect();
         let mut args: Vec<&str> = names.iter().map(String::as_str).collect();
         args.extend(["--concurrency", "1"]);
         let (s1, summary1, rss1) = scan(&db, &args, tmp.path());

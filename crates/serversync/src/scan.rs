@@ -118,7 +118,7 @@ pub async fn run(app: &App, args: ScanArgs, config: &Config) -> anyhow::Result<u
 }
 
 /// The fleet summary table and one closing line.
-fn print_table(scan: &FleetScan) {
+pub(crate) fn print_table(scan: &FleetScan) {
     if scan.servers.is_empty() {
         outln!("no enabled server to scan");
         return;

@@ -10,6 +10,7 @@ use crate::{open_app, output};
 mod directadmin;
 mod external;
 mod extra;
+pub mod fleet;
 mod hestiacp;
 mod plesk;
 mod virtualmin;
@@ -230,26 +231,52 @@ fn lock_demo_folder() -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
     )
 }
 
+/// The demo's database: `db` when given, else [`DEMO_DB`], recreated, with the lock that
+/// keeps a second demo in this folder from deleting it meanwhile (held until dropped).
+pub(crate) fn fresh_database(
+    db: Option<&str>,
+) -> anyhow::Result<(Option<nix::fcntl::Flock<std::fs::File>>, String)> {
+    let Some(db) = db else {
+        let lock = lock_demo_folder()?;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("serversync-demo.db{suffix}"));
+        }
+        return Ok((Some(lock), DEMO_DB.to_string()));
+    };
+    Ok((None, db.to_string()))
+}
+
+/// Never loads demo records over real ones: an explicit database (`db`) must be empty.
+pub(crate) async fn refuse_a_database_with_records(
+    app: &serversync_app::App,
+    db: Option<&str>,
+    url: &str,
+) -> anyhow::Result<()> {
+    if db.is_none() {
+        return Ok(());
+    }
+    let r = app.records().await?;
+    if !(r.clients.is_empty()
+        && r.products.is_empty()
+        && r.servers.is_empty()
+        && r.services.is_empty())
+    {
+        anyhow::bail!(
+            "the demo loads its records into an empty database, and {} already has records: leave out --database (and SERVERSYNC_DATABASE_URL) to use {DEMO_DB}",
+            serversync_store::redact_url(url)
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(
     db: Option<&str>,
     margs: &crate::ModuleArgs,
     once: bool,
     listen: &str,
 ) -> anyhow::Result<u8> {
-    let url = db.unwrap_or(DEMO_DB);
-    // Held until this demo ends: a second demo in the same folder would otherwise delete the
-    // database from under this one.
-    let _lock = if db.is_none() {
-        Some(lock_demo_folder()?)
-    } else {
-        None
-    };
-    if db.is_none() {
-        // The demo database is recreated on every run.
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("serversync-demo.db{suffix}"));
-        }
-    }
+    let (_lock, url) = fresh_database(db)?;
+    let url = url.as_str();
     let sims = start_sims().await?;
     // The demo's own module folders (external and WHMCS-style modules) go to a folder beside
     // its database, recreated each run; a --modules-dir given by the user is left alone.
@@ -262,20 +289,7 @@ pub async fn run(
         sims[3].addr.port(),
     ];
     let app = open_app(Some(url), DEMO_DB, margs).await?;
-    if db.is_some() {
-        // Never load demo records over real ones: an explicit database must be empty.
-        let r = app.records().await?;
-        if !(r.clients.is_empty()
-            && r.products.is_empty()
-            && r.servers.is_empty()
-            && r.services.is_empty())
-        {
-            anyhow::bail!(
-                "the demo loads its records into an empty database, and {} already has records: leave out --database (and SERVERSYNC_DATABASE_URL) to use {DEMO_DB}",
-                serversync_store::redact_url(url)
-            );
-        }
-    }
+    refuse_a_database_with_records(&app, db, url).await?;
     let mut doc = demo_records(ports);
     for x in &extras {
         extra::merge(&mut doc, &x.records);
