@@ -661,7 +661,8 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
                 tokio::spawn(async move { app.run_scheduler(opts, stop).await })
             });
             // `--listen` when given, else the configuration's `listen`.
-            let served = serve(app, &cfg.listen, secure_cookies, None).await;
+            let metrics_token = cfg.metrics.token.as_ref().map(|t| t.expose());
+            let served = serve(app, &cfg.listen, secure_cookies, None, metrics_token).await;
             stop.cancel();
             if let Some(task) = scheduler {
                 let _ = task.await;
@@ -928,12 +929,19 @@ pub(crate) async fn serve(
     listen: &str,
     secure_cookies: bool,
     credentials: Option<(&str, &str)>,
+    metrics_token: Option<&str>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let state = serversync_web::WebState::new(app, serversync_web::WebConfig { secure_cookies });
+    let state = serversync_web::WebState::new(
+        app,
+        serversync_web::WebConfig {
+            secure_cookies,
+            metrics: serversync_web::metrics::MetricsAccess::new(addr, metrics_token),
+        },
+    );
     let url = format!("http://{addr}");
     outln!("Web page: {url}/");
     if let Some((user, password)) = credentials {
