@@ -234,6 +234,11 @@ impl Metrics {
                 .register(c)
                 .unwrap_or_else(|e| unreachable!("metric names are distinct constants: {e}"));
         }
+        // Every result exists from the start (at 0), so a scraper sees the family and can
+        // compute rates before the first delivery.
+        for d in [Delivery::Delivered, Delivery::Retrying, Delivery::Failed] {
+            webhook_deliveries.with_label_values(&[d.as_str()]);
+        }
         Metrics {
             registry,
             scan_seconds,
