@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use serversync_core::analysis::Counts;
+use serversync_core::analysis::Category;
 use serversync_core::model::Server;
 use serversync_store::{ListingStatus, RunSummary};
 use time::OffsetDateTime;
@@ -59,9 +59,13 @@ impl FleetServer {
 /// The drift items (every category but `in_sync`) of a run, from its stored counts; 0 for
 /// a failed run (stored as `{}`) or counts that do not parse.
 pub fn run_drift(r: &RunSummary) -> u64 {
-    serde_json::from_str::<Counts>(&r.counts_json)
-        .map(|c| u64::try_from(c.drift()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    // Read per category (a missing one counts 0), as the pages read stored counts.
+    let counts: serde_json::Value = serde_json::from_str(&r.counts_json).unwrap_or_default();
+    Category::ALL
+        .iter()
+        .filter(|c| c.is_drift())
+        .filter_map(|c| counts.get(c.as_str()).and_then(serde_json::Value::as_u64))
+        .fold(0u64, u64::saturating_add)
 }
 
 /// The fleet's summary line: how many servers are in each state, and the drift of all of
@@ -133,5 +137,88 @@ impl App {
                 server,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(status: ListingStatus, counts: &str) -> RunSummary {
+        RunSummary {
+            id: 1,
+            server_id: 1,
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            finished_at: OffsetDateTime::UNIX_EPOCH,
+            listing_status: status,
+            error: None,
+            accounts: 0,
+            counts_json: counts.into(),
+            applied_at: None,
+        }
+    }
+
+    #[test]
+    fn drift_sums_every_category_but_in_sync() {
+        let r = run(
+            ListingStatus::Complete,
+            r#"{"in_sync":7,"out_of_sync":2,"not_on_server":3}"#,
+        );
+        assert_eq!(run_drift(&r), 5);
+        assert_eq!(run_drift(&run(ListingStatus::Failed, "{}")), 0);
+        assert_eq!(run_drift(&run(ListingStatus::Complete, "not json")), 0);
+    }
+
+    #[test]
+    fn the_summary_counts_states_busy_and_drift() {
+        let server = |id: i64, disabled: bool| Server {
+            id,
+            name: format!("web{id}"),
+            module: "cpanel".into(),
+            hostname: "h".into(),
+            ip_address: "192.0.2.1".into(),
+            port: None,
+            secure: true,
+            tls_verify: true,
+            username: "root".into(),
+            password: Default::default(),
+            access_hash: Default::default(),
+            disabled,
+        };
+        let fleet = vec![
+            FleetServer {
+                server: server(1, false),
+                live_services: 0,
+                runs: vec![run(ListingStatus::Complete, r#"{"moved":4}"#)],
+                busy: true,
+            },
+            FleetServer {
+                server: server(2, true),
+                live_services: 0,
+                runs: vec![
+                    run(ListingStatus::Failed, "{}"),
+                    run(ListingStatus::Complete, r#"{"moved":9}"#),
+                ],
+                busy: false,
+            },
+            FleetServer {
+                server: server(3, false),
+                live_services: 0,
+                runs: Vec::new(),
+                busy: false,
+            },
+        ];
+        assert_eq!(
+            FleetSummary::of(&fleet),
+            FleetSummary {
+                servers: 3,
+                ok: 1,
+                failed: 1,
+                never: 1,
+                busy: 1,
+                disabled: 1,
+                drift: 4,
+            }
+        );
     }
 }
