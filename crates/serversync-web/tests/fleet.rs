@@ -2,8 +2,6 @@
 //! simulators, the router on a loopback port. The metrics text is parsed and its values are
 //! compared with what the simulators hold and the analyses found.
 
-use std::sync::Arc;
-
 use panel_sim::{spawn_cpanel, CpanelAccount, CpanelSimConfig, Fault, SimHandle};
 use serde_json::json;
 use serversync_app::App;
