@@ -386,3 +386,48 @@ async fn servers_page_shows_the_fleet_summary_and_a_drift_trend_of_three_runs() 
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+/// A fleet of 250 servers: the summary counts all of them, the page shows 100 at a time
+/// with a pager, and the last page holds the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_fleet_is_paged_and_summarised_whole() {
+    let w = world().await;
+    w.app
+        .add_user("admin", ADMIN_PW, Role::Admin)
+        .await
+        .unwrap();
+    // 247 more servers (ids 1000..): 250 with web1..web3.
+    let servers: Vec<_> = (0..247)
+        .map(|i| server(1000 + i, &format!("fleet{i:03}"), 9))
+        .collect();
+    let doc = json!({"clients": [], "products": [], "servers": servers, "services": []});
+    w.app
+        .import_records(doc.to_string().as_bytes())
+        .await
+        .unwrap();
+    w.app.analyse_server("web1", &NoProgress).await.unwrap();
+    let base = serve(&w.app, loopback()).await;
+    let http = sign_in(&base).await;
+    let get = |path: String| {
+        let http = http.clone();
+        async move { http.get(path).send().await.unwrap().text().await.unwrap() }
+    };
+    let rows = |page: &str| page.matches("<tr data-server=\"").count();
+    let first = get(format!("{base}/servers")).await;
+    assert_eq!(rows(&first), 100);
+    assert!(
+        first.contains("<strong>250 servers</strong>: 1 ok, <span>0 failed</span>, 249 never"),
+        "{first}"
+    );
+    assert!(first.contains("page 1 of 3"), "{first}");
+    assert!(first.contains("<a href=\"/servers?page=2\" rel=\"next\">"));
+    let last = get(format!("{base}/servers?page=3")).await;
+    assert_eq!(rows(&last), 50);
+    assert!(last.contains("<tr data-server=\"fleet246\""));
+    assert!(last.contains("<a href=\"/servers?page=2\" rel=\"prev\">"));
+    assert!(!last.contains("rel=\"next\""));
+    // Past the last page: an empty table, the summary still whole.
+    let past = get(format!("{base}/servers?page=9")).await;
+    assert_eq!(rows(&past), 0);
+    assert!(past.contains("<strong>250 servers</strong>"));
+}

@@ -291,10 +291,11 @@ pub(super) async fn all_runs(
     State(st): State<WebState>,
     user: CurrentUser,
 ) -> Result<Html<String>, WebError> {
+    // The newest runs of every server from one read ([`serversync_app::App::fleet`]).
     let mut all: Vec<(RunSummary, i64, String)> = Vec::new();
-    for server in st.app.servers().await? {
-        for r in st.app.server_runs(server.id, FLEET_PER_SERVER).await? {
-            all.push((r, server.id, server.name.clone()));
+    for f in st.app.fleet(FLEET_PER_SERVER).await? {
+        for r in f.runs {
+            all.push((r, f.server.id, f.server.name.clone()));
         }
     }
     // Newest first; ties (same start) by run id, newest first.
