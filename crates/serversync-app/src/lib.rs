@@ -458,7 +458,7 @@ impl App {
         let listing: Listing = match listing {
             Ok(l) => l,
             Err(source) => {
-                (self.metrics).listing_failed(
+                self.metrics.listing_failed(
                     &server.name,
                     &server.module,
                     started_wall.elapsed(),
@@ -541,7 +541,7 @@ impl App {
         }
         // The point of no return: the run is stored whatever happens meanwhile.
         let run_id = self.store.insert_run(&new_run).await?;
-        (self.metrics).scan_done(
+        self.metrics.scan_done(
             &server.name,
             &server.module,
             started_wall.elapsed(),
