@@ -157,6 +157,7 @@ impl App {
         let holder = self.lock_holder();
         let ttl = self.lease_ttl.max(Duration::from_millis(300));
         match self.store.lock_server(server.id, &holder, ttl).await {
+            Ok(l) if l.took_over => self.metrics.lease_taken_over(),
             Ok(_) => {}
             Err(StoreError::Busy(l)) => {
                 return Err(AppError::Busy {

@@ -25,10 +25,12 @@ mod apply;
 pub mod auth;
 pub mod connection;
 pub mod edits;
+pub mod fleet;
 pub mod items;
 pub mod jobs;
 mod lease;
 mod locks;
+pub mod metrics;
 pub mod overview;
 mod reads;
 pub mod records;
@@ -135,6 +137,8 @@ pub struct App {
     /// Set during a fleet scan: the other servers' services are found through this index
     /// instead of being loaded whole for every server ([`scan::FleetIndex`]).
     pub(crate) fleet: Option<Arc<scan::FleetIndex>>,
+    /// This process's metrics (`/metrics`), shared by every clone of the app.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The outcome of [`App::analyse_server`].
@@ -258,6 +262,7 @@ impl App {
             lease_ttl: DEFAULT_LEASE_TTL,
             instance: auth::new_token("")[..12].to_string(),
             fleet: None,
+            metrics: Arc::new(metrics::Metrics::default()),
         }
     }
 
@@ -453,6 +458,12 @@ impl App {
         let listing: Listing = match listing {
             Ok(l) => l,
             Err(source) => {
+                self.metrics.listing_failed(
+                    &server.name,
+                    &server.module,
+                    started_wall.elapsed(),
+                    &source,
+                );
                 let err = AppError::Listing {
                     server: server.name.clone(),
                     source,
@@ -530,6 +541,13 @@ impl App {
         }
         // The point of no return: the run is stored whatever happens meanwhile.
         let run_id = self.store.insert_run(&new_run).await?;
+        self.metrics.scan_done(
+            &server.name,
+            &server.module,
+            started_wall.elapsed(),
+            new_run.accounts.len(),
+            &counts,
+        );
         tracing::info!(
             server = %server.name,
             accounts = new_run.accounts.len(),

@@ -97,19 +97,17 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 impl App {
     /// Every server with its live services count and its latest run.
     pub async fn server_overview(&self) -> Result<Vec<ServerOverview>> {
-        let servers = self.store.servers().await?;
-        let live = self.live_services_by_server().await?;
-        let mut out = Vec::with_capacity(servers.len());
-        for server in servers {
-            let live_services = live.get(&server.id).copied().unwrap_or(0);
-            let last_run = self.store.runs(server.id, 1).await?.into_iter().next();
-            out.push(ServerOverview {
-                server,
-                live_services,
-                last_run,
-            });
-        }
-        Ok(out)
+        // A fixed number of reads for the whole fleet, not one per server ([`App::fleet`]).
+        Ok(self
+            .fleet(1)
+            .await?
+            .into_iter()
+            .map(|f| ServerOverview {
+                server: f.server,
+                live_services: f.live_services,
+                last_run: f.runs.into_iter().next(),
+            })
+            .collect())
     }
 
     /// A server's runs, newest first (`limit` default 20, 1..=1000).

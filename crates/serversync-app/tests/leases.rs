@@ -205,3 +205,35 @@ async fn a_cancelled_apply_writes_nothing_and_frees_the_server() {
     let applied = w.app.apply(&import_all(false)).await.unwrap();
     assert_eq!(applied.count(serversync_app::ItemOutcome::Applied), 1);
 }
+
+/// A lease that ran out is taken over by the next analysis, and the takeover is counted in
+/// the metrics (`serversync_lease_takeovers_total`); taking a free lease is not a takeover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_of_a_lease_that_ran_out_is_counted() {
+    let w = world().await;
+    let takeovers = |app: &App| -> String {
+        app.metrics
+            .render()
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("serversync_lease_takeovers_total "))
+            .unwrap()
+            .to_string()
+    };
+    w.app.analyse_server("web1", &NoProgress).await.unwrap();
+    assert_eq!(takeovers(&w.app), "serversync_lease_takeovers_total 0");
+    // Held by another holder with a lifetime that has already run out (never released).
+    let holder = serversync_store::LockHolder {
+        id: "gone-holder".into(),
+        actor: "cli:gone".into(),
+        host: "elsewhere".into(),
+        process: None,
+    };
+    w.store
+        .lock_server(100, &holder, Duration::ZERO)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    w.app.analyse_server("web1", &NoProgress).await.unwrap();
+    assert_eq!(takeovers(&w.app), "serversync_lease_takeovers_total 1");
+}

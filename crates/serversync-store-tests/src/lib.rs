@@ -20,6 +20,8 @@ use serversync_store::{
     NewAuditEvent, NewRun, Op, Records, Role, Store, StoreError,
 };
 
+pub mod fleet;
+pub use fleet::*;
 pub mod jobs;
 pub use jobs::*;
 pub mod reliability;
@@ -109,6 +111,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     apply_version_conflict_rolls_back(s).await;
     runs_round_trip(s).await;
     runs_summaries_and_latest(s).await;
+    fleet::recent_runs_are_the_newest_per_server(s).await;
     audit_filters(s).await;
     reliability::lease_busy_expiry_renew_release(s).await;
     reliability::lease_of_a_gone_process_is_taken_over(s).await;

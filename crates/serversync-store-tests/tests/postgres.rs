@@ -78,6 +78,7 @@ suite!(
     apply_version_conflict_rolls_back,
     runs_round_trip,
     runs_summaries_and_latest,
+    recent_runs_are_the_newest_per_server,
     audit_filters,
     lease_busy_expiry_renew_release,
     lease_of_a_gone_process_is_taken_over,

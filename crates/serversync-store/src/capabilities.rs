@@ -136,6 +136,10 @@ pub trait Runs: Send + Sync {
     async fn latest_run(&self, server_id: ServerId) -> Result<Option<Run>>;
     /// Runs of a server, newest first; `limit` ≤ 0 means all.
     async fn runs(&self, server_id: ServerId, limit: i64) -> Result<Vec<RunSummary>>;
+    /// The newest `per_server` runs of every server (`per_server` ≤ 0: none), from one
+    /// query, ordered by server id and then newest first: what a fleet's servers page shows
+    /// without one query per server.
+    async fn recent_runs(&self, per_server: i64) -> Result<Vec<RunSummary>>;
 }
 
 /// The audit log: who did what to which record. Writes that change records add their own

@@ -115,6 +115,10 @@ pub struct ServerLock {
     pub taken_at: OffsetDateTime,
     /// Renewals move this ahead; after it the lease may be taken over.
     pub expires_at: OffsetDateTime,
+    /// Set on the lease [`crate::Leases::lock_server`] returns when it replaced another
+    /// holder's lease that had run out or whose process was gone (for the takeover metric);
+    /// always `false` on leases read back.
+    pub took_over: bool,
 }
 
 impl ServerLock {

@@ -18,6 +18,7 @@ pub mod api_servers;
 pub mod auth;
 pub mod dto;
 mod error;
+pub mod metrics;
 pub mod pages;
 pub mod request_id;
 mod throttle;
@@ -29,6 +30,8 @@ pub use error::WebError;
 pub struct WebConfig {
     /// Mark cookies `Secure` (set when serving behind HTTPS).
     pub secure_cookies: bool,
+    /// Who may read `/metrics` (default: nobody).
+    pub metrics: metrics::MetricsAccess,
 }
 
 /// Shared state of every request. Nothing in it may decide what another instance on the
@@ -72,6 +75,7 @@ pub fn router(state: WebState) -> Router {
             .merge(auth::routes())
             .merge(pages::routes())
             .nest("/api", api::routes())
+            .route("/metrics", axum::routing::get(metrics::metrics))
             .fallback(|| async { WebError::NotFound("there is no such page".into()) })
             .with_state(state),
     )

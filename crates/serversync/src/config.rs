@@ -63,6 +63,8 @@ pub struct Config {
     pub guards: GuardsConfig,
     /// Where alerts go (parsed and shown; sending them is a later part of issue 11).
     pub notify: NotifyConfig,
+    /// `/metrics` of `serve`.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -81,6 +83,7 @@ impl Default for Config {
             scan: ScanConfig::default(),
             guards: GuardsConfig::default(),
             notify: NotifyConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -149,6 +152,16 @@ impl Default for GuardsConfig {
     }
 }
 
+/// `[metrics]`: who may read `serve`'s `/metrics`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// The metrics token a scraper sends as `Authorization: Bearer <token>`
+    /// (`SERVERSYNC_METRICS__TOKEN`, `SERVERSYNC_METRICS__TOKEN_FILE`); never shown. Without
+    /// one, `/metrics` is open only when `serve` listens on loopback.
+    pub token: Option<Secret>,
+}
+
 /// `[notify]`: alert targets.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -212,7 +225,6 @@ pub struct Secret(String);
 
 impl Secret {
     /// The secret's text, for the code that uses it.
-    #[allow(dead_code)] // sending alerts is the next part of issue 11
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -312,10 +324,11 @@ const ENV_KEYS: &[&str] = &[
     "notify.smtp.username",
     "notify.smtp.password",
     "notify.smtp.from",
+    "metrics.token",
 ];
 
 /// Secret keys a `SERVERSYNC_…_FILE` variable may read from a file (first line, trimmed).
-const SECRET_FILE_KEYS: &[&str] = &["database_url", "notify.smtp.password"];
+const SECRET_FILE_KEYS: &[&str] = &["database_url", "notify.smtp.password", "metrics.token"];
 
 /// A key's variable name: `scan.concurrency` → `SERVERSYNC_SCAN__CONCURRENCY`.
 pub fn env_name(key: &str) -> String {

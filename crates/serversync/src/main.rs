@@ -947,7 +947,8 @@ pub(crate) async fn serve_with_scheduler(
         let opts = scan::schedule_options(&cfg.scan);
         tokio::spawn(async move { app.run_scheduler(opts, stop).await })
     });
-    let served = serve(app, &cfg.listen, secure_cookies, credentials).await;
+    let metrics_token = cfg.metrics.token.as_ref().map(|t| t.expose());
+    let served = serve(app, &cfg.listen, secure_cookies, credentials, metrics_token).await;
     stop.cancel();
     if let Some(task) = scheduler {
         let _ = task.await;
@@ -960,12 +961,19 @@ pub(crate) async fn serve(
     listen: &str,
     secure_cookies: bool,
     credentials: Option<(&str, &str)>,
+    metrics_token: Option<&str>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let state = serversync_web::WebState::new(app, serversync_web::WebConfig { secure_cookies });
+    let state = serversync_web::WebState::new(
+        app,
+        serversync_web::WebConfig {
+            secure_cookies,
+            metrics: serversync_web::metrics::MetricsAccess::new(addr, metrics_token),
+        },
+    );
     let url = format!("http://{addr}");
     outln!("Web page: {url}/");
     if let Some((user, password)) = credentials {

@@ -391,3 +391,99 @@ fn lease_secs_comes_from_the_file_and_is_checked() {
         format!("serversync: error: configuration: `lease_secs` is 0, not between 1 and 3600 (file {shown})")
     );
 }
+
+/// `GET path` over plain HTTP/1.0 with an optional `Authorization` header: (status, body).
+fn http_get(addr: &str, path: &str, auth: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to serve");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `[metrics] token` read from `SERVERSYNC_METRICS__TOKEN_FILE`: never shown by `config
+/// check`, and `serve` (on loopback) then answers `/metrics` only with that token.
+#[test]
+fn the_metrics_token_comes_from_a_file_is_never_shown_and_guards_serve() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("metrics-token");
+    std::fs::write(&token_file, "scrape-s3cret\n").unwrap();
+    let shown = token_file.display().to_string();
+    let vars = [("SERVERSYNC_METRICS__TOKEN_FILE", shown.as_str())];
+    let out = run(dir.path(), &["config", "check"], &vars);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        setting(&out, "metrics.token"),
+        (
+            "\"(redacted)\"".into(),
+            format!("env SERVERSYNC_METRICS__TOKEN_FILE (file {shown})")
+        )
+    );
+    assert!(!out.stdout.contains("scrape-s3cret"), "{}", out.stdout);
+    let plain = run(dir.path(), &["config", "check"], &[]);
+    assert_eq!(
+        setting(&plain, "metrics.token"),
+        ("(not set)".into(), "default".into())
+    );
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_serversync"));
+    cmd.args([
+        "--database",
+        "sqlite://m.db",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .current_dir(dir.path())
+    .env_remove("SERVERSYNC_LOG")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SERVERSYNC_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env(vars[0].0, vars[0].1);
+    let mut child = cmd.spawn().expect("start serve");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("Web page: http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    // Keep reading serve's stdout so that it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let without = http_get(&addr, "/metrics", None);
+    let wrong = http_get(&addr, "/metrics", Some("Bearer nope"));
+    let with = http_get(&addr, "/metrics", Some("Bearer scrape-s3cret"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(without.0, 401, "{without:?}");
+    assert_eq!(wrong.0, 401, "{wrong:?}");
+    assert_eq!(with.0, 200, "{with:?}");
+    assert!(
+        with.1
+            .contains("# TYPE serversync_lease_takeovers_total counter"),
+        "{}",
+        with.1
+    );
+    assert!(!with.1.contains("scrape-s3cret"));
+}

@@ -50,6 +50,7 @@ fn lock_from_row(row: &DbRow) -> Result<ServerLock> {
         },
         taken_at: c.ts("taken_at")?,
         expires_at: c.ts("expires_at")?,
+        took_over: false,
     })
 }
 
@@ -80,17 +81,19 @@ async fn lock(
     let mut tx = begin_write(pool).await?;
     // As stored (whole microseconds), so the lease returned equals the one read back.
     let now = fmt_ts(clock(&mut tx).await?)?.0;
-    let lease = ServerLock {
+    let mut lease = ServerLock {
         server_id,
         holder: holder.clone(),
         taken_at: now,
         expires_at: expiry(now, ttl)?,
+        took_over: false,
     };
     if let Some(old) = current(&mut tx, server_id).await? {
         let dead = old.holder.process.as_ref().is_some_and(ProcessId::is_gone);
         if !dead && !old.expired_at(now) {
             return Err(StoreError::Busy(Box::new(old)));
         }
+        lease.took_over = true;
         tracing::warn!(
             server_id,
             holder = %old.holder.describe(),

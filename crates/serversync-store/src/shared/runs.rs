@@ -81,4 +81,24 @@ impl Runs for BackendStore {
         .map(run_summary_from_row)
         .collect()
     }
+
+    async fn recent_runs(&self, per_server: i64) -> Result<Vec<RunSummary>> {
+        if per_server <= 0 {
+            return Ok(Vec::new());
+        }
+        // Numbered per server, newest first, by one window over the runs (both backends
+        // have ROW_NUMBER); the index on (server_id, id) serves the partitions.
+        query(&format!(
+            "{RUN_SUMMARY_SELECT} WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
+             (PARTITION BY server_id ORDER BY id DESC) AS n FROM sync_runs) ranked \
+             WHERE n <= ?) ORDER BY server_id, id DESC"
+        ))
+        .bind(per_server)
+        .fetch_all(&self.pool)
+        .await
+        .db()?
+        .iter()
+        .map(run_summary_from_row)
+        .collect()
+    }
 }

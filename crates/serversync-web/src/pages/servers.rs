@@ -1,19 +1,20 @@
 //! Servers: the list, one server's sync page, run history, add/edit, and sync jobs.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use serde::Deserialize;
 use serversync_app::edits::ServerInput;
+use serversync_app::fleet::{FleetServer, FleetSummary};
 use serversync_app::jobs::JobStatus;
 use serversync_app::AppError;
 use serversync_core::model::Server;
 use serversync_store::{ListingStatus, RunSummary};
 
 use super::chart::{self, RunPoint};
-use super::{drift_counts, fmt_time};
+use super::{drift_counts, fmt_time, opt_num};
 use crate::auth::{render, CurrentUser, Nav};
 use crate::{WebError, WebState};
 
@@ -26,6 +27,54 @@ pub struct ServerRow {
     pub trend: Vec<RunPoint>,
     /// The drift trend as SVG (escaped in [`chart`]; inserted unescaped).
     pub trend_svg: String,
+    /// The drift of the last [`TEXT_TREND_RUNS`] runs as text, oldest first:
+    /// `12 → 9 → failed → 9`.
+    pub trend_text: String,
+    /// Its lease is held right now (an analysis or apply runs).
+    pub busy: bool,
+}
+
+impl ServerRow {
+    fn of(f: FleetServer) -> ServerRow {
+        let trend = run_points(&f.runs);
+        let trend_svg = chart::drift_trend(
+            &trend,
+            &format!(
+                "Drift of {} over its last {} runs",
+                f.server.name,
+                trend.len()
+            ),
+        );
+        ServerRow {
+            last_run: f.runs.first().map(RunRow::of),
+            trend_text: text_trend(&trend),
+            trend,
+            trend_svg,
+            busy: f.busy,
+            live_services: f.live_services,
+            server: f.server,
+        }
+    }
+}
+
+/// How many runs the text trend of the servers page names.
+const TEXT_TREND_RUNS: usize = 5;
+/// Servers per page of the servers page (a 500-server fleet is five pages; the summary line
+/// counts all of them).
+const SERVERS_PER_PAGE: usize = 100;
+
+/// The drift totals of the last [`TEXT_TREND_RUNS`] of `points` (oldest first), joined by
+/// arrows; a failed listing is `failed`.
+fn text_trend(points: &[RunPoint]) -> String {
+    let skip = points.len().saturating_sub(TEXT_TREND_RUNS);
+    points[skip..]
+        .iter()
+        .map(|p| match p.accounts {
+            None => "failed".to_string(),
+            Some(_) => p.drift_total().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 /// How many runs the drift trend of the servers page and the chart of a server's page span.
@@ -78,41 +127,49 @@ struct ServersPage {
     is_admin: bool,
     csrf: String,
     rows: Vec<ServerRow>,
+    summary: FleetSummary,
+    page: usize,
+    pages: usize,
+    prev_href: Option<String>,
+    next_href: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+pub(super) struct ServersQuery {
+    #[serde(default)]
+    page: Option<String>,
+}
+
+/// The servers page: the fleet summary, then one page of servers with their last run and
+/// drift trend. The whole fleet is read in a fixed number of queries ([`App::fleet`]).
+///
+/// [`App::fleet`]: serversync_app::App::fleet
 pub(super) async fn list(
     State(st): State<WebState>,
     user: CurrentUser,
+    Query(q): Query<ServersQuery>,
 ) -> Result<Html<String>, WebError> {
-    let mut rows = Vec::new();
-    // One read of the services for every server, not one per server.
-    let live = st.app.live_services_by_server().await?;
-    for server in st.app.servers().await? {
-        let live_services = live.get(&server.id).copied().unwrap_or(0);
-        let runs = st.app.server_runs(server.id, TREND_RUNS).await?;
-        let last_run = runs.first().map(RunRow::of);
-        let trend = run_points(&runs);
-        let trend_svg = chart::drift_trend(
-            &trend,
-            &format!(
-                "Drift of {} over its last {} runs",
-                server.name,
-                trend.len()
-            ),
-        );
-        rows.push(ServerRow {
-            server,
-            live_services,
-            last_run,
-            trend,
-            trend_svg,
-        });
-    }
+    let page = opt_num::<usize>("page", &q.page)?.unwrap_or(1).max(1);
+    let fleet = st.app.fleet(TREND_RUNS).await?;
+    let summary = FleetSummary::of(&fleet);
+    let pages = fleet.len().div_ceil(SERVERS_PER_PAGE).max(1);
+    let rows = fleet
+        .into_iter()
+        .skip((page - 1).saturating_mul(SERVERS_PER_PAGE))
+        .take(SERVERS_PER_PAGE)
+        .map(ServerRow::of)
+        .collect();
+    let href = |p: usize| format!("/servers?page={p}");
     render(&ServersPage {
         nav: Nav::of(&user),
         is_admin: user.is_admin(),
         csrf: user.csrf().to_string(),
         rows,
+        summary,
+        page,
+        pages,
+        prev_href: (page > 1).then(|| href(page - 1)),
+        next_href: (page < pages).then(|| href(page + 1)),
     })
 }
 
@@ -234,10 +291,11 @@ pub(super) async fn all_runs(
     State(st): State<WebState>,
     user: CurrentUser,
 ) -> Result<Html<String>, WebError> {
+    // The newest runs of every server from one read ([`serversync_app::App::fleet`]).
     let mut all: Vec<(RunSummary, i64, String)> = Vec::new();
-    for server in st.app.servers().await? {
-        for r in st.app.server_runs(server.id, FLEET_PER_SERVER).await? {
-            all.push((r, server.id, server.name.clone()));
+    for f in st.app.fleet(FLEET_PER_SERVER).await? {
+        for r in f.runs {
+            all.push((r, f.server.id, f.server.name.clone()));
         }
     }
     // Newest first; ties (same start) by run id, newest first.

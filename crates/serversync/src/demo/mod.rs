@@ -350,7 +350,7 @@ pub async fn run(
         .add_user("admin", &password, serversync_store::Role::Admin)
         .await?;
     outln!("\nThe simulators and the web page keep running until Ctrl-C.");
-    crate::serve(app, listen, false, Some(("admin", &password))).await?;
+    crate::serve(app, listen, false, Some(("admin", &password)), None).await?;
     for s in sims {
         s.shutdown().await;
     }
