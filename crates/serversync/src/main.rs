@@ -136,6 +136,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of its largest variant (apply's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Load or write a records document (clients, products, servers, services).
