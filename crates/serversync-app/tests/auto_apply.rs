@@ -229,3 +229,62 @@ async fn without_terminate_in_auto_apply_a_gone_service_stays() {
     assert_eq!(w.stored_misses().await, vec![(BOB, 3)]);
     assert_eq!(w.bob_status().await, ServiceStatus::Active);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_apply_never_terminates_from_a_shrunken_listing() {
+    let mut w = world(&["terminate"]).await;
+    // Gone at the first miss, and no share limit: only the shrink guard is left to stop it.
+    w.app.gone_after.default = 1;
+    w.app.guards.max_termination_share = 1.0;
+    w.scheduled().await;
+    // 4 → 1 accounts: 75% missing at once, above the 50% limit.
+    w.sim.set_accounts(accounts(&["ann"]));
+    let (o, applied) = w.scheduled().await;
+    assert_eq!(bob_item(&o), Some((1, 1, true)));
+    let report = applied.expect("three gone services were chosen");
+    assert_eq!(report.results.len(), 3);
+    for r in &report.results {
+        assert_eq!(r.outcome, ItemOutcome::Refused, "{r:?}");
+        assert_eq!(
+            r.notes.first().map(String::as_str),
+            Some(
+                "blocked: the listing shrank from 4 to 1 accounts (75% missing at once, above \
+                 the 50% limit) (override the guards to go ahead)"
+            )
+        );
+    }
+    assert!(report.forced.is_empty());
+    assert_eq!(w.bob_status().await, ServiceStatus::Active);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_apply_sync_status_syncs_only_items_that_differ_in_status_alone() {
+    let w = world(&["sync:status"]).await;
+    // bob suspended on the panel (status only); cat suspended and on another package.
+    let mut listed = accounts(&["ann", "dan"]);
+    let mut bob = CpanelAccount::new("bob", "bob.test")
+        .created(1_706_706_900)
+        .suspended("nonpayment", 1_730_000_000);
+    bob.plan = "basic".into();
+    bob.ip = IP.into();
+    let mut cat = bob.clone();
+    cat.user = "cat".into();
+    cat.domain = "cat.test".into();
+    cat.plan = "gold".into();
+    listed.extend([bob.into_value(), cat.into_value()]);
+    w.sim.set_accounts(listed);
+    let (_, applied) = w.scheduled().await;
+    let report = applied.expect("bob's status is synced");
+    let done: Vec<_> = report
+        .results
+        .iter()
+        .map(|r| (r.action.as_str(), r.target.as_str(), r.outcome))
+        .collect();
+    assert_eq!(done, vec![("sync", "bob.test", ItemOutcome::Applied)]);
+    assert_eq!(w.bob_status().await, ServiceStatus::Suspended);
+    assert_eq!(
+        w.store.service(1002).await.unwrap().status,
+        ServiceStatus::Active,
+        "cat differs in its package too: left for a person"
+    );
+}
