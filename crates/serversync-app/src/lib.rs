@@ -486,6 +486,19 @@ impl App {
         let mut billing = billing?;
         // Read under the lease: the count the document shows is the one the run stores.
         let doc_misses = self.doc_misses(server, listing.is_complete()).await?;
+        // A listing that shrank at once is said up front: applies refuse its terminations.
+        let shrink_warning = match listing.is_complete() {
+            true => self
+                .listing_shrink(server.id, listing.accounts.len(), None)
+                .await?
+                .map(|s| {
+                    format!(
+                        "{}: no termination is offered without force",
+                        s.describe(self.guards.max_shrink_share)
+                    )
+                }),
+            false => None,
+        };
         if let Some(fleet) = &self.fleet {
             fleet
                 .narrow(self, server, meta, &listing, &mut billing)
@@ -500,6 +513,7 @@ impl App {
                 let input = billing.input(&meta_owned, &server_owned, &listing);
                 let mut analysis = analyse(&input);
                 name_moved_from(&mut analysis, &billing);
+                analysis.warnings.extend(shrink_warning);
                 let update = misses::miss_update(&analysis, &input);
                 document_json(
                     None,

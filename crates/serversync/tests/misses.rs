@@ -50,6 +50,17 @@ async fn a_listing_that_drops_from_1000_to_10_offers_no_termination_without_forc
     );
     let shrank =
         "the listing shrank from 1000 to 10 accounts (99% missing at once, above the 50% limit)";
+    assert!(
+        doc["warnings"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(format!(
+                "{shrank}: no termination is offered without force"
+            ))),
+        "{:#}",
+        doc["warnings"]
+    );
+    assert_eq!(first["warnings"], serde_json::json!([]));
 
     // The review (a dry run) refuses the termination with the sentence and the count.
     // Exit 1: an item was refused.
