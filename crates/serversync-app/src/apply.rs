@@ -96,10 +96,11 @@ async fn apply_locked(
         .map_err(|e| AppError::Invalid(e.to_string()))?;
     let module = app.module_for(server)?;
     let meta = module.meta();
-    let (run, billing) = stoppable(lease, cancel, server, async {
+    let (run, billing, misses) = stoppable(lease, cancel, server, async {
         let run = app.run_for(server, req.run).await?;
         let billing = app.load_billing(server, &meta.product_field).await?;
-        Ok((run, billing))
+        let misses = app.miss_counts(server).await?;
+        Ok((run, billing, misses))
     })
     .await?;
     let mut forced = Vec::new();
@@ -167,8 +168,20 @@ async fn apply_locked(
             product: None,
         })
         .collect();
-    let violations =
+    let mut violations =
         plan::termination_guard_violations(&analysis, listing.accounts.len(), &plan, &app.guards);
+    // A listing that shrank at once (1000 → 10) is a broken panel, not customers leaving: no
+    // termination from it unless forced (issue 11).
+    if plan.count(Action::Terminate) > 0 && run.listing_status == ListingStatus::Complete {
+        let shrink = stoppable(
+            lease,
+            cancel,
+            server,
+            app.listing_shrink(server.id, listing.accounts.len(), Some(run.id)),
+        )
+        .await?;
+        violations.extend(shrink.map(|s| s.describe(app.guards.max_shrink_share)));
+    }
     let block_terminations = !violations.is_empty() && !req.force;
     if !violations.is_empty() && req.force {
         forced.extend(violations.iter().cloned());
@@ -219,6 +232,7 @@ async fn apply_locked(
         product_names: &product_names,
         server_names,
         forced: &forced,
+        misses: &misses,
     };
 
     // Imports whose key a live service took meanwhile, with the reason (by plan action).
@@ -322,6 +336,8 @@ struct Ctx<'a> {
     product_names: &'a HashMap<i64, String>,
     server_names: &'a HashMap<ServerId, String>,
     forced: &'a [String],
+    /// The stored miss counts of the server's services (shown on terminations).
+    misses: &'a HashMap<ServiceId, serversync_core::misses::MissCount>,
 }
 
 /// A change set and the results it gives, per planned action.
@@ -399,14 +415,22 @@ impl Ctx<'_> {
                     }
                 }
             }
+            // A manual apply may terminate after one listing (as WHMCS's tool does); the
+            // review says how many listings missed the account.
+            let missed = (p.action == Action::Terminate)
+                .then(|| rec.and_then(|r| self.misses.get(&r.service.id)))
+                .flatten()
+                .map(|m| m.describe());
             if p.action == Action::Terminate && self.block_terminations {
-                b.results.push(refuse(
+                let mut r = refuse(
                     result,
                     format!(
                         "blocked: {} (override the guards to go ahead)",
                         self.violations.join("; ")
                     ),
-                ));
+                );
+                r.notes.extend(missed);
+                b.results.push(r);
                 continue;
             }
             if p.action == Action::Move {
@@ -667,6 +691,7 @@ impl Ctx<'_> {
                 }
                 Action::Terminate => {
                     let Some(rec) = rec else { continue };
+                    result.notes.extend(missed);
                     let after = plan::terminated_service(&rec.service, self.today);
                     result.changes = self.changes(&rec.service, &after);
                     push_update(&mut b.cs, &self.event("terminate"), &rec.service, after);

@@ -54,9 +54,26 @@ pub struct StoredItem {
     pub notes: Vec<String>,
     #[serde(default)]
     pub related_service_ids: Vec<i64>,
+    /// `not_on_server` only: complete listings in a row without the account (this one
+    /// included), the server's `gone_after` and whether the service is gone
+    /// ([`serversync_core::misses`]); absent in documents stored before issue 11.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misses: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gone_after: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gone: Option<bool>,
 }
 
 impl StoredItem {
+    /// The item's miss count, when its document has one ("missing in 1 of 3 listings").
+    pub fn miss_count(&self) -> Option<serversync_core::misses::MissCount> {
+        Some(serversync_core::misses::MissCount::new(
+            self.misses?,
+            self.gone_after?,
+        ))
+    }
+
     /// Whether the differing `field` is among the diffs.
     pub fn differs(&self, field: Field) -> bool {
         self.diffs.iter().any(|d| d.field == field)
@@ -429,6 +446,9 @@ mod tests {
             actions: Vec::new(),
             notes: Vec::new(),
             related_service_ids: Vec::new(),
+            misses: None,
+            gone_after: None,
+            gone: None,
         }
     }
 

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 mod apply;
 pub mod auth;
+pub mod auto_apply;
 pub mod connection;
 pub mod edits;
 pub mod fleet;
@@ -31,6 +32,7 @@ pub mod jobs;
 mod lease;
 mod locks;
 pub mod metrics;
+pub mod misses;
 pub mod overview;
 mod reads;
 pub mod records;
@@ -139,6 +141,10 @@ pub struct App {
     pub(crate) fleet: Option<Arc<scan::FleetIndex>>,
     /// This process's metrics (`/metrics`), shared by every clone of the app.
     pub metrics: Arc<metrics::Metrics>,
+    /// Each server's `gone_after` threshold of the miss counter ([`misses::GoneAfter`]).
+    pub gone_after: misses::GoneAfter,
+    /// What scheduled scans apply by themselves ([`auto_apply`]; nothing by default).
+    pub auto_apply: auto_apply::AutoApplyPolicy,
 }
 
 /// The outcome of [`App::analyse_server`].
@@ -263,6 +269,8 @@ impl App {
             instance: auth::new_token("")[..12].to_string(),
             fleet: None,
             metrics: Arc::new(metrics::Metrics::default()),
+            gone_after: misses::GoneAfter::default(),
+            auto_apply: auto_apply::AutoApplyPolicy::default(),
         }
     }
 
@@ -480,12 +488,28 @@ impl App {
                         analysis_json: None,
                         counts_json: "{}".into(),
                         service_versions: Vec::new(),
+                        misses: None,
                     })
                     .await?;
                 return Err(err);
             }
         };
         let mut billing = billing?;
+        // Read under the lease: the count the document shows is the one the run stores.
+        let doc_misses = self.doc_misses(server, listing.is_complete()).await?;
+        // A listing that shrank at once is said up front: applies refuse its terminations.
+        let shrink_warning = match listing.is_complete() {
+            true => self
+                .listing_shrink(server.id, listing.accounts.len(), None)
+                .await?
+                .map(|s| {
+                    format!(
+                        "{}: no termination is offered without force",
+                        s.describe(self.guards.max_shrink_share)
+                    )
+                }),
+            false => None,
+        };
         if let Some(fleet) = &self.fleet {
             fleet
                 .narrow(self, server, meta, &listing, &mut billing)
@@ -500,22 +524,36 @@ impl App {
                 let input = billing.input(&meta_owned, &server_owned, &listing);
                 let mut analysis = analyse(&input);
                 name_moved_from(&mut analysis, &billing);
-                analysis_document_json(None, &server_owned, &listing, &analysis, &input).map(
-                    |doc| {
-                        let versions: Vec<(ServiceId, i64)> = billing
-                            .services
-                            .iter()
-                            .chain(&billing.other_live)
-                            .map(|r| (r.service.id, r.service.version))
-                            .collect();
-                        (input.listing_complete, doc, analysis.counts, versions)
-                    },
+                analysis.warnings.extend(shrink_warning);
+                let update = misses::miss_update(&analysis, &input);
+                document_json(
+                    None,
+                    &server_owned,
+                    &listing,
+                    &analysis,
+                    &input,
+                    Some(&doc_misses),
                 )
+                .map(|doc| {
+                    let versions: Vec<(ServiceId, i64)> = billing
+                        .services
+                        .iter()
+                        .chain(&billing.other_live)
+                        .map(|r| (r.service.id, r.service.version))
+                        .collect();
+                    (
+                        input.listing_complete,
+                        doc,
+                        analysis.counts,
+                        versions,
+                        update,
+                    )
+                })
             };
             (listing, out)
         })
         .await?;
-        let (complete, doc, counts, service_versions) = analysed?;
+        let (complete, doc, counts, service_versions, miss_update) = analysed?;
         let t_analysed = std::time::Instant::now();
         let mut new_run = NewRun {
             server_id: server.id,
@@ -532,6 +570,7 @@ impl App {
             counts_json: counts_json(&counts).to_string(),
             analysis_json: Some(doc),
             service_versions,
+            misses: miss_update,
         };
         if cancel.is_cancelled() {
             return Err(AppError::Interrupted(format!(
@@ -665,7 +704,8 @@ pub fn analysis_document(
     analysis: &Analysis,
     input: &AnalysisInput<'_>,
 ) -> Value {
-    serde_json::to_value(document(run_id, server, listing, analysis, input)).unwrap_or(Value::Null)
+    serde_json::to_value(document(run_id, server, listing, analysis, input, None))
+        .unwrap_or(Value::Null)
 }
 
 /// [`analysis_document`] as compact JSON text, serialised straight from the analysis (no
@@ -677,12 +717,26 @@ pub fn analysis_document_json(
     analysis: &Analysis,
     input: &AnalysisInput<'_>,
 ) -> Result<String> {
-    serde_json::to_string(&document(run_id, server, listing, analysis, input)).map_err(|e| {
-        AppError::Invalid(format!(
-            "server {}: the analysis document could not be written: {e}",
-            server.name
-        ))
-    })
+    document_json(run_id, server, listing, analysis, input, None)
+}
+
+/// [`analysis_document_json`] with the miss counts of `not_on_server` items.
+fn document_json(
+    run_id: Option<RunId>,
+    server: &Server,
+    listing: &Listing,
+    analysis: &Analysis,
+    input: &AnalysisInput<'_>,
+    misses: Option<&misses::DocMisses>,
+) -> Result<String> {
+    serde_json::to_string(&document(run_id, server, listing, analysis, input, misses)).map_err(
+        |e| {
+            AppError::Invalid(format!(
+                "server {}: the analysis document could not be written: {e}",
+                server.name
+            ))
+        },
+    )
 }
 
 #[derive(Serialize)]
@@ -704,6 +758,7 @@ fn document<'a>(
     listing: &Listing,
     analysis: &'a Analysis,
     input: &'a AnalysisInput<'a>,
+    misses: Option<&misses::DocMisses>,
 ) -> Doc<'a> {
     Doc {
         run_id,
@@ -724,7 +779,11 @@ fn document<'a>(
         items: analysis
             .items
             .iter()
-            .map(|item| ItemView { item, input })
+            .map(|item| ItemView {
+                item,
+                input,
+                misses: misses.and_then(|m| m.of(item, input)),
+            })
             .collect(),
     }
 }

@@ -1,6 +1,7 @@
 //! The scan scheduler of `serve` (issue 11): every enabled server is analysed on its
 //! interval, its first attempt delayed by a random jitter, at most `concurrency` at once,
-//! each within its deadline. A scheduled scan never applies anything.
+//! each within its deadline. A scheduled scan applies nothing but what the server's
+//! `auto_apply` list allows ([`crate::auto_apply`]), through the guarded apply.
 //!
 //! Several instances may run on one database: each attempt takes the server's lease first
 //! (busy → this round is skipped) and only then asks the database whether the server is due
@@ -198,6 +199,7 @@ impl App {
             Ok(DueScan::Scanned(o)) => {
                 tracing::info!(server = %server.name, run = %o.run_id, accounts = o.accounts,
                     drift = o.drift(), "scheduled scan stored");
+                self.log_auto_apply(server, &o).await;
                 interval
             }
             // Asked again just after it becomes due (the other instance's run decides).
@@ -211,6 +213,21 @@ impl App {
                     "scheduled scan failed; tried again next interval");
                 interval
             }
+        }
+    }
+}
+
+impl App {
+    /// [`App::auto_apply_after_scan`] of a scheduled scan, its outcome logged (a failure
+    /// is the next scan's business, like a failed scan).
+    async fn log_auto_apply(&self, server: &Server, scan: &AnalyseOutcome) {
+        use crate::ItemOutcome;
+        match self.auto_apply_after_scan(server, scan).await {
+            Ok(None) => {}
+            Ok(Some(r)) => tracing::info!(server = %server.name, run = %r.run_id,
+                applied = r.count(ItemOutcome::Applied), refused = r.count(ItemOutcome::Refused),
+                "auto_apply"),
+            Err(e) => tracing::warn!(server = %server.name, error = %e, "auto_apply failed"),
         }
     }
 }

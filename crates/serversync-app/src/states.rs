@@ -407,6 +407,9 @@ mod tests {
             actions: action.into_iter().collect(),
             notes: Vec::new(),
             related_service_ids: Vec::new(),
+            misses: None,
+            gone_after: None,
+            gone: None,
         }
     }
 

@@ -1070,14 +1070,25 @@ struct ItemDoc<'a> {
     notes: &'a [String],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     related_service_ids: &'a [ServiceId],
+    /// `not_on_server` only: complete listings in a row without the account, the server's
+    /// threshold, and whether the service counts as gone ([`crate::misses`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    misses: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gone_after: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gone: Option<bool>,
 }
 
 /// A borrowed view of one item in the analysis document's shape (CONTRACT.md): serialises to
 /// `{"category", "unique_identifier", "service_id", "remote", "billing", "diffs", "actions",
-/// "notes"}` (+ `related_service_ids` for conflicts that hide services).
+/// "notes"}` (+ `related_service_ids` for conflicts that hide services; + `misses`,
+/// `gone_after` and `gone` when [`ItemView::misses`] is set, for `not_on_server` items).
 pub struct ItemView<'a> {
     pub item: &'a Item,
     pub input: &'a AnalysisInput<'a>,
+    /// The item's miss count ([`crate::misses::MissCount`]); `None` leaves the fields out.
+    pub misses: Option<crate::misses::MissCount>,
 }
 
 impl Serialize for ItemView<'_> {
@@ -1116,6 +1127,9 @@ impl Serialize for ItemView<'_> {
             actions: it.actions,
             notes: &it.notes,
             related_service_ids: &it.related_service_ids,
+            misses: self.misses.map(|m| m.misses),
+            gone_after: self.misses.map(|m| m.gone_after),
+            gone: self.misses.map(|m| m.is_gone()),
         }
         .serialize(s)
     }

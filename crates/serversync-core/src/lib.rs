@@ -2,10 +2,11 @@
 //!
 //! Domain types ([`model`]), the module contract and its WHMCS wire form ([`module`]),
 //! identifier normalisation ([`normalize`]), the analysis of one server ([`analysis`]),
-//! plans ([`plan`]) and the shrunken-listing check ([`shrink`]). No IO, no async runtime: every function here is deterministic.
+//! plans ([`plan`]), the miss counter's meaning ([`misses`]) and the shrunken-listing check ([`shrink`]). No IO, no async runtime: every function here is deterministic.
 
 pub mod analysis;
 pub mod changes;
+pub mod misses;
 pub mod model;
 pub mod module;
 pub mod normalize;

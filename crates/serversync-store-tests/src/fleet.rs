@@ -7,7 +7,7 @@ use crate::{load, new_run};
 /// `recent_runs(n)`: at most the `n` newest runs of each server, ordered by server id and
 /// then newest first, failed runs included; `n` ≤ 0 gives nothing.
 pub async fn recent_runs_are_the_newest_per_server(store: &dyn Store) {
-    let base = 31_000_000;
+    let base = 35_000_000;
     load(store, base).await;
     let (a, b) = (base + 100, base + 101);
     let mut of_a = Vec::new();

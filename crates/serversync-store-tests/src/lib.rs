@@ -24,6 +24,8 @@ pub mod fleet;
 pub use fleet::*;
 pub mod jobs;
 pub use jobs::*;
+pub mod misses;
+pub use misses::*;
 pub mod reliability;
 pub use reliability::*;
 pub mod selections;
@@ -131,6 +133,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
     jobs::jobs_of_a_stopped_instance_fail_and_free_the_server(s).await;
     jobs::jobs_concurrent_starts_make_one_job(s).await;
     jobs::jobs_finished_beyond_the_kept_number_are_pruned(s).await;
+    misses::misses_present_absent_present_count_1_then_0(s).await;
+    misses::misses_three_absent_count_3(s).await;
+    misses::misses_failed_between_unchanged(s).await;
+    misses::misses_of_terminated_services_drop_out(s).await;
 }
 
 fn client(id: i64, email: &str, first: &str) -> Client {
@@ -688,6 +694,7 @@ pub(crate) fn new_run(server_id: i64, accounts: Vec<RemoteAccount>) -> NewRun {
         analysis_json: Some(r#"{"items":[]}"#.into()),
         counts_json: r#"{"in_sync":1}"#.into(),
         service_versions: vec![(1, 1), (2, 3)],
+        misses: None,
     }
 }
 

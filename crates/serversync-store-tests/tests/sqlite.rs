@@ -76,6 +76,10 @@ suite!(
     jobs_of_a_stopped_instance_fail_and_free_the_server,
     jobs_concurrent_starts_make_one_job,
     jobs_finished_beyond_the_kept_number_are_pruned,
+    misses_present_absent_present_count_1_then_0,
+    misses_three_absent_count_3,
+    misses_failed_between_unchanged,
+    misses_of_terminated_services_drop_out,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

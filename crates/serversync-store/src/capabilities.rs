@@ -16,6 +16,7 @@ use serversync_core::model::{
 use time::OffsetDateTime;
 
 use crate::jobs::Jobs;
+use crate::misses::Misses;
 use crate::secrets::SecretKey;
 #[allow(unused_imports)] // named in the doc links
 use crate::StoreError;
@@ -304,11 +305,20 @@ pub trait Tokens: Send + Sync {
 /// type that has them all (a blanket impl), so a store is used as `Arc<dyn Store>` and its
 /// methods are called without naming the capability traits.
 pub trait Store:
-    BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections + Jobs
+    BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections + Jobs + Misses
 {
 }
 
 impl<T> Store for T where
-    T: BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections + Jobs
+    T: BillingRecords
+        + Runs
+        + Audit
+        + Leases
+        + Users
+        + Sessions
+        + Tokens
+        + RunSelections
+        + Jobs
+        + Misses
 {
 }

@@ -22,6 +22,7 @@ mod error;
 pub mod jobs;
 pub mod lease;
 pub mod location;
+pub mod misses;
 pub mod postgres;
 pub mod secrets;
 pub mod selections;
@@ -121,12 +122,14 @@ pub use capabilities::{Audit, BillingRecords, Leases, Runs, Sessions, Store, Tok
 pub use error::{show_time, BackendError, StoreError, StoreErrorKind};
 pub use jobs::{JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED, KEPT_FINISHED_JOBS};
 pub use lease::{HeldLock, LockHolder, ProcessId, ServerLock};
+pub use misses::{MissUpdate, Misses, ServiceMisses};
 
 /// Every capability trait, for code that calls a concrete store's methods
 /// (`use serversync_store::prelude::*;`); `Arc<dyn Store>` needs no import.
 pub mod prelude {
     pub use crate::{
-        Audit, BillingRecords, Jobs, Leases, RunSelections, Runs, Sessions, Store, Tokens, Users,
+        Audit, BillingRecords, Jobs, Leases, Misses, RunSelections, Runs, Sessions, Store, Tokens,
+        Users,
     };
 }
 
@@ -207,6 +210,9 @@ pub struct NewRun {
     pub counts_json: String,
     /// Version of every service of the server at analysis time.
     pub service_versions: Vec<(ServiceId, i64)>,
+    /// The miss counter after this listing ([`misses`]); stored only with a complete
+    /// listing, `None` leaves the counts alone.
+    pub misses: Option<MissUpdate>,
 }
 
 /// A stored sync run.

@@ -45,6 +45,9 @@ mod jobs;
 #[path = "shared/leases.rs"]
 mod leases;
 #[allow(clippy::duplicate_mod)]
+#[path = "shared/misses.rs"]
+mod misses;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/records.rs"]
 mod records;
 #[allow(clippy::duplicate_mod)]

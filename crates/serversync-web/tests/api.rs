@@ -468,6 +468,20 @@ async fn items_paging_and_filters() {
         let v = w.get(&items(&format!("?category={cat}"))).await;
         assert_eq!(v["total"], n, "{cat}");
     }
+    // The miss counter (issue 11): the first listing without the account counts 1 of 3;
+    // other categories carry no count.
+    let nos = w.get(&items("?category=not_on_server")).await;
+    let it = &nos["items"][0];
+    assert_eq!(
+        (&it["misses"], &it["gone_after"], &it["gone"]),
+        (&json!(1), &json!(3), &json!(false))
+    );
+    assert!(all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["category"] != "not_on_server")
+        .all(|i| i.get("misses").is_none()));
     let found = w.get(&items("?q=NEW1")).await;
     assert_eq!(found["total"], 3, "{found}");
     let found = w.get(&items("?q=new1&category=out_of_sync")).await;

@@ -251,6 +251,15 @@ async fn sync_review_apply_end_to_end() {
         run.contains(">Not on the server <span class=\"count\">6<"),
         "{run}"
     );
+    // Each not_on_server item says how many listings missed it (issue 11).
+    let (_, _, nos) = admin
+        .get(&format!("/runs/{run_id}?category=not_on_server"))
+        .await;
+    assert_eq!(
+        nos.matches("<div>missing in 1 of 3 listings</div>").count(),
+        6,
+        "{nos}"
+    );
     assert!(!run.contains(">out_of_sync<") && !run.contains(">not_in_billing <"));
     assert!(bob.contains("href=\"/clients?q=1\">client #1</a>"), "{bob}");
     assert!(bob.contains("href=\"/products#product-10\""), "{bob}");

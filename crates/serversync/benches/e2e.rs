@@ -539,6 +539,7 @@ fn breakdown(
                     .chain(&other_live)
                     .map(|r| (r.service.id, r.service.version))
                     .collect(),
+                misses: None,
             };
             store.insert_run(&run).await.expect("insert run");
             rec(10, "store.insert_run (accounts + document)", t);

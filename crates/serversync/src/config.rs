@@ -107,6 +107,10 @@ pub struct ScanConfig {
     pub deadline_secs: u64,
     /// Per-server overrides, by server name (`[scan.servers.web1]`).
     pub servers: BTreeMap<String, ServerScanConfig>,
+    /// What a scheduled scan applies by itself, on every server without its own list
+    /// (`serversync_app::auto_apply`: `"sync"`, `"sync:status"`, `"sync:ip"`, …,
+    /// `"terminate"`); default none.
+    pub auto_apply: Vec<String>,
 }
 
 impl Default for ScanConfig {
@@ -118,6 +122,7 @@ impl Default for ScanConfig {
             concurrency: 16,
             deadline_secs: 900,
             servers: BTreeMap::new(),
+            auto_apply: Vec::new(),
         }
     }
 }
@@ -130,6 +135,10 @@ pub struct ServerScanConfig {
     pub interval_secs: Option<u64>,
     /// This server's deadline, seconds.
     pub deadline_secs: Option<u64>,
+    /// This server's miss-counter threshold (`[guards] gone_after` otherwise).
+    pub gone_after: Option<u32>,
+    /// This server's `auto_apply` list (`[scan] auto_apply` otherwise; `[]` turns it off).
+    pub auto_apply: Option<Vec<String>>,
 }
 
 /// `[guards]`: defaults of `apply --max-terminate-percent` / `--max-move-percent`.
@@ -141,6 +150,12 @@ pub struct GuardsConfig {
     /// Largest share of the target server's live services one apply may move onto it,
     /// percent (default 25).
     pub max_move_percent: f64,
+    /// Largest share of the previous complete listing's accounts that may be missing at
+    /// once before no termination is offered without force, percent (default 50).
+    pub max_shrink_percent: f64,
+    /// Complete listings in a row without an account after which its service counts as gone
+    /// (for scheduled scans and `auto_apply`; default 3).
+    pub gone_after: u32,
 }
 
 impl Default for GuardsConfig {
@@ -148,6 +163,8 @@ impl Default for GuardsConfig {
         GuardsConfig {
             max_terminate_percent: 25.0,
             max_move_percent: 25.0,
+            max_shrink_percent: 50.0,
+            gone_after: serversync_core::misses::DEFAULT_GONE_AFTER,
         }
     }
 }
@@ -318,6 +335,8 @@ const ENV_KEYS: &[&str] = &[
     "scan.deadline_secs",
     "guards.max_terminate_percent",
     "guards.max_move_percent",
+    "guards.max_shrink_percent",
+    "guards.gone_after",
     "notify.smtp.host",
     "notify.smtp.port",
     "notify.smtp.tls",
@@ -354,6 +373,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("scan.deadline_secs", "--deadline-secs"),
     ("guards.max_terminate_percent", "--max-terminate-percent"),
     ("guards.max_move_percent", "--max-move-percent"),
+    ("guards.max_shrink_percent", "--max-shrink-percent"),
 ];
 
 /// The values given on the command line itself (not clap defaults, not clap's reading of
@@ -386,6 +406,7 @@ fn command_line(matches: &ArgMatches) -> Vec<(&'static str, serde_json::Value)> 
         ("deadline_secs", "scan.deadline_secs"),
         ("max_terminate_percent", "guards.max_terminate_percent"),
         ("max_move_percent", "guards.max_move_percent"),
+        ("max_shrink_percent", "guards.max_shrink_percent"),
     ];
     let mut levels = vec![matches];
     let mut m = matches;
@@ -587,6 +608,7 @@ impl Loaded {
                 c.guards.max_terminate_percent,
             ),
             ("guards.max_move_percent", c.guards.max_move_percent),
+            ("guards.max_shrink_percent", c.guards.max_shrink_percent),
         ] {
             if !(0.0..=100.0).contains(&v) {
                 return Err(bad(key, &format!("is {v}, not between 0 and 100")));
@@ -615,6 +637,7 @@ impl Loaded {
                 ));
             }
         }
+        self.validate_misses()?;
         for (i, w) in c.notify.webhooks.iter().enumerate() {
             if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
                 return Err(bad(

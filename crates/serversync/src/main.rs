@@ -43,6 +43,7 @@ macro_rules! out {
 
 mod config;
 mod config_check;
+mod config_misses;
 mod demo;
 mod output;
 mod progress;
@@ -135,6 +136,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of its largest variant (apply's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Load or write a records document (clients, products, servers, services).
@@ -426,6 +429,10 @@ struct ApplyArgs {
     /// percent.
     #[arg(long, default_value_t = 25.0)]
     max_move_percent: f64,
+    /// Largest share of the previous complete listing's accounts that may be missing at once
+    /// before terminations are refused without --force, in percent.
+    #[arg(long, default_value_t = 50.0)]
+    max_shrink_percent: f64,
 }
 
 fn main() -> ExitCode {
@@ -503,6 +510,8 @@ pub(crate) struct ModuleArgs {
     pub lease_secs: u64,
     pub modules_dir: Option<PathBuf>,
     pub php: PathBuf,
+    /// `gone_after`, `auto_apply` and the shrink limit of the configuration.
+    pub policies: config_misses::Policies,
 }
 
 impl ModuleArgs {
@@ -569,6 +578,7 @@ pub(crate) async fn open_app_keyed(
         .with_context(|| format!("cannot open database {}", serversync_store::redact_url(url)))?;
     let mut app = App::with_registry(store, registry, actor());
     app.lease_ttl = Duration::from_secs(m.lease_secs.max(1));
+    m.policies.apply_to(&mut app);
     Ok((app, key_id, key_file))
 }
 
@@ -587,6 +597,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         lease_secs: cfg.lease_secs,
         modules_dir: cfg.modules_dir.clone(),
         php: cfg.php.clone(),
+        policies: config_misses::Policies::of(cfg),
     };
     match cli.command {
         Command::Config {
@@ -835,6 +846,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
             // The flags when given, else the configuration's [guards].
             a.max_terminate_percent = cfg.guards.max_terminate_percent;
             a.max_move_percent = cfg.guards.max_move_percent;
+            a.max_shrink_percent = cfg.guards.max_shrink_percent;
             apply(app, a).await
         }
         Command::Services {
@@ -1019,6 +1031,13 @@ async fn apply(mut app: App, a: ApplyArgs) -> anyhow::Result<u8> {
         );
     }
     app.guards.max_move_share = a.max_move_percent / 100.0;
+    if !(0.0..=100.0).contains(&a.max_shrink_percent) {
+        anyhow::bail!(
+            "--max-shrink-percent {} is not between 0 and 100",
+            a.max_shrink_percent
+        );
+    }
+    app.guards.max_shrink_share = a.max_shrink_percent / 100.0;
     let selection = Selection {
         import: a.import.as_deref().map(Selector::from_args),
         sync: a.sync.as_deref().map(Selector::from_args),

@@ -187,6 +187,10 @@ pub fn print_analysis(doc: &Value) {
             })
             .collect();
         lines.extend(it["notes"].as_array().into_iter().flatten().map(s));
+        // The miss counter of a `not_on_server` item (issue 11).
+        if let (Some(m), Some(n)) = (it["misses"].as_u64(), it["gone_after"].as_u64()) {
+            lines.push(format!("missing in {m} of {n} listings"));
+        }
         let actions: Vec<String> = it["actions"]
             .as_array()
             .into_iter()

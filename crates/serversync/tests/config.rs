@@ -487,3 +487,74 @@ fn the_metrics_token_comes_from_a_file_is_never_shown_and_guards_serve() {
     );
     assert!(!with.1.contains("scrape-s3cret"));
 }
+
+#[test]
+fn gone_after_shrink_limit_and_auto_apply_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("serversync.toml"),
+        "[scan]\nauto_apply = [\"sync:status\"]\n[scan.servers.web1]\ngone_after = 5\n\
+         auto_apply = [\"sync:ip\", \"terminate\"]\n[guards]\nmax_shrink_percent = 40\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["config", "check"], &[]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        setting(&out, "guards.max_shrink_percent"),
+        ("40.0".into(), "file serversync.toml".into())
+    );
+    assert_eq!(
+        setting(&out, "guards.gone_after"),
+        ("3".into(), "default".into())
+    );
+    assert_eq!(
+        setting(&out, "scan.servers.web1.gone_after").0,
+        "5".to_string()
+    );
+    assert_eq!(
+        setting(&out, "scan.servers.web1.auto_apply").0,
+        r#"["sync:ip","terminate"]"#.to_string()
+    );
+    // An action that is not safe, a zero threshold and a shrink limit out of range are
+    // refused naming the key and the source.
+    std::fs::write(
+        dir.path().join("serversync.toml"),
+        "[scan.servers.web1]\nauto_apply = [\"import\"]\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["config", "check"], &[]);
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(
+        out.stderr.contains("`scan.servers.web1.auto_apply`")
+            && out.stderr.contains("\"import\" is not a safe action"),
+        "{out:#?}"
+    );
+    std::fs::remove_file(dir.path().join("serversync.toml")).unwrap();
+    let out = run(
+        dir.path(),
+        &["config", "check"],
+        &[("SERVERSYNC_GUARDS__GONE_AFTER", "0")],
+    );
+    assert_eq!(
+        out.stderr.trim(),
+        "serversync: error: configuration: `guards.gone_after` must be at least 1 (env \
+         SERVERSYNC_GUARDS__GONE_AFTER)"
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "apply",
+            "web1",
+            "--terminate",
+            "all",
+            "--max-shrink-percent",
+            "101",
+        ],
+        &[],
+    );
+    assert_eq!(
+        out.stderr.trim(),
+        "serversync: error: configuration: `guards.max_shrink_percent` is 101, not between 0 \
+         and 100 (command line --max-shrink-percent)"
+    );
+}

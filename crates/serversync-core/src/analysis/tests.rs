@@ -447,6 +447,40 @@ fn incomplete_listing_never_offers_termination() {
 }
 
 #[test]
+fn not_on_server_item_view_carries_its_miss_count() {
+    let meta = cpanel_meta();
+    let services = [svc(2, "b.test", "b", ServiceStatus::Active)];
+    let input = AnalysisInput {
+        meta: &meta,
+        server_ip: "192.0.2.10",
+        accounts: &[],
+        listing_complete: true,
+        services: &services,
+        other_live: &[],
+    };
+    let a = analyse(&input);
+    assert_eq!(a.items[0].category, Category::NotOnServer);
+    let view = |misses| {
+        serde_json::to_value(ItemView {
+            item: &a.items[0],
+            input: &input,
+            misses: Some(crate::misses::MissCount::new(misses, 3)),
+        })
+        .unwrap()
+    };
+    let once = view(1);
+    assert_eq!(
+        (&once["misses"], &once["gone_after"], &once["gone"]),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(3),
+            &serde_json::json!(false)
+        )
+    );
+    assert_eq!(view(3)["gone"], serde_json::json!(true));
+}
+
+#[test]
 fn email_alone_is_informational() {
     let mut a1 = acct("e.test", "e", "basic");
     a1.email = Some("new@mail.test".into());
@@ -475,8 +509,13 @@ fn item_view_serialises_contract_shape() {
     let v = serde_json::to_value(ItemView {
         item: &a.items[0],
         input: &input,
+        misses: None,
     })
     .unwrap();
+    assert!(
+        v.get("misses").is_none(),
+        "only not_on_server items count misses"
+    );
     assert_eq!(v["category"], "out_of_sync");
     assert_eq!(v["unique_identifier"], "ann.test");
     assert_eq!(v["service_id"], 1000);

@@ -7,16 +7,18 @@ use serversync_core::model::{RunId, ServerId};
 use super::rows::{
     doc, fmt_ts, json, opt_doc, run_from_row, run_summary_from_row, RUN_SELECT, RUN_SUMMARY_SELECT,
 };
-use super::{query, query_scalar, BackendStore};
+use super::{begin_write, query, query_scalar, BackendStore};
 use crate::error::DbResult;
 use crate::{NewRun, Result, Run, RunSummary, Runs, StoreError};
 
 #[async_trait]
 impl Runs for BackendStore {
     async fn insert_run(&self, run: &NewRun) -> Result<RunId> {
+        // One transaction: the run and the miss counter it moves are stored together.
+        let mut tx = begin_write(&self.pool).await?;
         let exists: Option<i64> = query_scalar("SELECT id FROM servers WHERE id = ?")
             .bind(run.server_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .db()?;
         if exists.is_none() {
@@ -40,9 +42,11 @@ impl Runs for BackendStore {
         .bind(opt_doc("run analysis_json", run.analysis_json.as_deref())?)
         .bind(doc("run counts_json", &run.counts_json)?)
         .bind(json("run service_versions", &run.service_versions)?)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .db()?;
+        super::misses::record(&mut tx, run, id).await?;
+        tx.commit().await.db()?;
         Ok(id)
     }
 

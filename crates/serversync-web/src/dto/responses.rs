@@ -403,6 +403,16 @@ pub struct ItemDto {
     pub actions: Vec<Action>,
     pub notes: Vec<String>,
     pub related_service_ids: Vec<i64>,
+    /// `not_on_server` only: complete listings in a row without the account, this one
+    /// included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub misses: Option<u32>,
+    /// `not_on_server` only: the server's threshold of misses after which the service is gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gone_after: Option<u32>,
+    /// `not_on_server` only: whether `misses` reached `gone_after`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gone: Option<bool>,
     #[schema(schema_with = schema::item_state)]
     pub state: ItemState,
     /// The action applied or refused.
@@ -431,6 +441,9 @@ impl ItemDto {
             actions: it.actions.clone(),
             notes: it.notes.clone(),
             related_service_ids: it.related_service_ids.clone(),
+            misses: it.misses,
+            gone_after: it.gone_after,
+            gone: it.gone,
             state: status.state,
             state_action: status.action,
             audit_event_ids: status.audit_event_ids.clone(),

@@ -200,7 +200,14 @@ fn item_row(
         b_regdate: Cell::default(),
         b_email: Cell::default(),
         actions: it.actions.iter().map(|a| a.as_str().to_string()).collect(),
-        notes: it.notes.clone(),
+        // A `not_on_server` item says how many listings missed it ("missing in 1 of 3
+        // listings"): one missing listing may be a panel's glitch.
+        notes: it
+            .notes
+            .iter()
+            .cloned()
+            .chain(it.miss_count().map(|m| m.describe()))
+            .collect(),
         state: status.map_or("open", |s| s.state.as_str()),
         state_reason: status.and_then(|s| s.reason.clone()).unwrap_or_default(),
         audit_href: status.filter(|s| !s.audit_event_ids.is_empty()).map(|_| {
