@@ -29,6 +29,7 @@ pub mod items;
 pub mod jobs;
 mod lease;
 mod locks;
+pub mod notify;
 pub mod overview;
 mod reads;
 pub mod records;
@@ -135,6 +136,8 @@ pub struct App {
     /// Set during a fleet scan: the other servers' services are found through this index
     /// instead of being loaded whole for every server ([`scan::FleetIndex`]).
     pub(crate) fleet: Option<Arc<scan::FleetIndex>>,
+    /// Where stored runs' alerts are queued ([`notify::Notifier`]); `None`: no alerts.
+    pub notifier: Option<notify::Notifier>,
 }
 
 /// The outcome of [`App::analyse_server`].
@@ -258,6 +261,7 @@ impl App {
             lease_ttl: DEFAULT_LEASE_TTL,
             instance: auth::new_token("")[..12].to_string(),
             fleet: None,
+            notifier: None,
         }
     }
 
@@ -457,7 +461,8 @@ impl App {
                     server: server.name.clone(),
                     source,
                 };
-                self.store
+                let failed_run = self
+                    .store
                     .insert_run(&NewRun {
                         server_id: server.id,
                         started_at,
@@ -471,6 +476,15 @@ impl App {
                         service_versions: Vec::new(),
                     })
                     .await?;
+                self.announce(notify::StoredRun {
+                    server_id: server.id,
+                    server: server.name.clone(),
+                    run_id: failed_run,
+                    failed: Some(err.to_string()),
+                    complete: false,
+                    accounts: 0,
+                    counts: Counts::default(),
+                });
                 return Err(err);
             }
         };
@@ -538,6 +552,15 @@ impl App {
             store_run_ms = t_analysed.elapsed().as_millis() as u64,
             "analysed"
         );
+        self.announce(notify::StoredRun {
+            server_id: server.id,
+            server: server.name.clone(),
+            run_id,
+            failed: None,
+            complete,
+            accounts: new_run.accounts.len(),
+            counts: counts.clone(),
+        });
         let document_json = with_run_id(
             new_run.analysis_json.take().as_deref().unwrap_or("null"),
             run_id,

@@ -20,6 +20,8 @@ use serversync_store::{
     NewAuditEvent, NewRun, Op, Records, Role, Store, StoreError,
 };
 
+pub mod deliveries;
+pub use deliveries::*;
 pub mod jobs;
 pub use jobs::*;
 pub mod reliability;
@@ -127,6 +129,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     jobs::jobs_one_running_progress_finish(s).await;
     jobs::jobs_of_a_stopped_instance_fail_and_free_the_server(s).await;
     jobs::jobs_concurrent_starts_make_one_job(s).await;
+    deliveries::deliveries_log_attempts_newest_first(s).await;
 }
 
 fn client(id: i64, email: &str, first: &str) -> Client {

@@ -74,6 +74,7 @@ suite!(
     jobs_one_running_progress_finish,
     jobs_of_a_stopped_instance_fail_and_free_the_server,
     jobs_concurrent_starts_make_one_job,
+    deliveries_log_attempts_newest_first,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

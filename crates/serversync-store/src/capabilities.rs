@@ -15,6 +15,7 @@ use serversync_core::model::{
 };
 use time::OffsetDateTime;
 
+use crate::deliveries::Deliveries;
 use crate::jobs::Jobs;
 use crate::secrets::SecretKey;
 #[allow(unused_imports)] // named in the doc links
@@ -300,11 +301,29 @@ pub trait Tokens: Send + Sync {
 /// type that has them all (a blanket impl), so a store is used as `Arc<dyn Store>` and its
 /// methods are called without naming the capability traits.
 pub trait Store:
-    BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections + Jobs
+    BillingRecords
+    + Runs
+    + Audit
+    + Leases
+    + Users
+    + Sessions
+    + Tokens
+    + RunSelections
+    + Jobs
+    + Deliveries
 {
 }
 
 impl<T> Store for T where
-    T: BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections + Jobs
+    T: BillingRecords
+        + Runs
+        + Audit
+        + Leases
+        + Users
+        + Sessions
+        + Tokens
+        + RunSelections
+        + Jobs
+        + Deliveries
 {
 }
