@@ -44,6 +44,7 @@ macro_rules! out {
 mod config;
 mod config_check;
 mod demo;
+mod notify;
 mod output;
 mod progress;
 mod scan;
@@ -589,7 +590,10 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         }
         Command::Scan(a) => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
-            scan::run(&app, a, cfg).await
+            let (app, notifier) = notify::attach(app, &cfg.notify);
+            let code = scan::run(&app, a, cfg).await;
+            notify::flush(notifier).await;
+            code
         }
         Command::Secrets {
             command: SecretsCommand::RotateKey { new_key_file },
@@ -647,6 +651,8 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
             secure_cookies,
         } => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
+            // Alerts of every stored run (scheduled scans and syncs from the page).
+            let (app, _notifier) = notify::attach(app, &cfg.notify);
             // The scan scheduler (`[scan] enabled`, off by default) runs beside the web server
             // and is stopped, its started scans finished or interrupted, when it stops.
             let stop = Cancel::new();

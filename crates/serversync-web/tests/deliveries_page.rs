@@ -1,0 +1,111 @@
+//! The alert delivery log page (issue 11): linked from the servers page, every attempt
+//! newest first with its status or error, remote text escaped, sign-in required.
+
+use serde_json::json;
+use serversync_app::App;
+#[allow(unused_imports)]
+use serversync_store::prelude::*;
+use serversync_store::{Channel, NewDelivery, Role};
+use serversync_web::{router, WebConfig, WebState};
+
+const PW: &str = "viewer password 1";
+const XSS: &str = "<script>alert(1)</script>";
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_log_lists_attempts_newest_first_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = serversync_store::open_with_default_key(&format!(
+        "sqlite://{}",
+        dir.path().join("t.db").display()
+    ))
+    .await
+    .unwrap();
+    let doc = json!({"clients": [], "products": [], "services": [],
+        "servers": [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1",
+            "ip_address": "192.0.2.10", "port": 1, "secure": false, "tls_verify": true,
+            "username": "root", "password": "", "access_hash": "TOKEN"}]});
+    let app = App::new(store.clone(), "test");
+    app.import_records(doc.to_string().as_bytes())
+        .await
+        .unwrap();
+    app.add_user("viewer", PW, Role::ReadOnly).await.unwrap();
+    for (attempt, status, error) in [(1, 500, Some(XSS)), (2, 200, None)] {
+        store
+            .record_delivery(&NewDelivery {
+                event_id: "7-listing_failed".into(),
+                kind: "listing_failed".into(),
+                channel: Channel::Webhook,
+                server_id: Some(100),
+                target: "https://hooks.example.test/…".into(),
+                attempt,
+                status: Some(status),
+                error: error.map(str::to_string),
+                delivered: error.is_none(),
+            })
+            .await
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let r = router(WebState::new(app, WebConfig::default()));
+    tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
+
+    // Signed out: the sign-in page.
+    let anon = reqwest::Client::new();
+    let r = anon.get(format!("{base}/deliveries")).send().await.unwrap();
+    assert!(r.url().path().starts_with("/login"), "{}", r.url());
+
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").unwrap();
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[("username", "viewer"), ("password", PW), ("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    let servers = r.text().await.unwrap();
+    assert!(
+        servers.contains("<a href=\"/deliveries\" id=\"deliveries-link\">"),
+        "{servers}"
+    );
+
+    let r = http.get(format!("{base}/deliveries")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let table = between(&page, "<table id=\"deliveries\">", "</table>").unwrap();
+    let first = table.find("data-attempt=\"2\"").expect("attempt 2");
+    let second = table.find("data-attempt=\"1\"").expect("attempt 1");
+    assert!(first < second, "newest first: {table}");
+    assert!(table.contains("data-delivered=\"true\""), "{table}");
+    assert!(
+        table.contains("<a href=\"/servers/100\">web1</a>"),
+        "{table}"
+    );
+    assert!(table.contains("https://hooks.example.test/…"), "{table}");
+    assert!(
+        table.contains("<td>500</td>") && table.contains("<td>200</td>"),
+        "{table}"
+    );
+    assert!(!page.contains(XSS), "remote text is escaped");
+    assert!(
+        page.contains("&#60;script&#62;") || page.contains("&lt;script&gt;"),
+        "{table}"
+    );
+}
