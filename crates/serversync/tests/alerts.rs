@@ -124,3 +124,71 @@ async fn scan_posts_signed_drift_and_listing_failed_webhooks_before_it_exits() {
         assert_eq!(d.target, format!("{host}/…"));
     }
 }
+
+/// Kills the `serve` process when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_the_scheduler_posts_alerts_of_its_scheduled_scans() {
+    let web3 = common::sim(vec![]).await;
+    web3.set_fault(Some(Fault::Http500));
+    let env = Env::new();
+    env.import(&json!({
+        "clients": [], "products": [], "services": [],
+        "servers": [server(102, "web3", web3.addr.port(), WEB1_IP)],
+    }))
+    .await;
+    let hooks = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hooks)
+        .await;
+    std::fs::write(
+        env.path("serversync.toml"),
+        format!(
+            "[scan]\nenabled = true\njitter_secs = 0\n\n[notify]\n\n\
+             [[notify.webhooks]]\nurl = \"{}/hook\"\nsecret = \"{SECRET}\"\n",
+            hooks.uri()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(env.path("serve.log")).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_serversync"))
+        .args(["--database", &env.db, "serve", "--listen", "127.0.0.1:0"])
+        .current_dir(env.dir.path())
+        .env_remove("SERVERSYNC_DATABASE_URL")
+        .env("SERVERSYNC_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let _serve = Killed(child);
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        got = hooks.received_requests().await.unwrap();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let served = std::fs::read_to_string(env.path("serve.log")).unwrap_or_default();
+    assert_eq!(got.len(), 1, "{served}");
+    let b: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(b["kind"], "listing_failed", "{b}");
+    assert_eq!(b["server"]["name"], "web3");
+    let sig = got[0]
+        .headers
+        .get("x-serversync-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(signed(&got[0].body, sig));
+    assert!(!served.contains(SECRET), "{served}");
+}
