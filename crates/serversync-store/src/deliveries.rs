@@ -42,6 +42,7 @@ pub struct NewDelivery {
     pub event_id: String,
     /// `drift`, `listing_failed`, `shrank` or `daily_report`.
     pub kind: String,
+    /// Webhook or e-mail.
     pub channel: Channel,
     /// The server the event is about (`None` for the daily report).
     pub server_id: Option<ServerId>,
@@ -61,9 +62,11 @@ pub struct NewDelivery {
 /// One logged attempt, as read back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
+    /// Assigned by the store; later attempts have larger ids.
     pub id: i64,
     /// When the attempt ended (the store's clock).
     pub at: OffsetDateTime,
+    /// The fields of [`NewDelivery`], as logged (texts bounded).
     pub event_id: String,
     pub kind: String,
     pub channel: Channel,

@@ -43,10 +43,15 @@ impl SmtpTls {
 /// The mail server and addresses of alert e-mails. `Debug` never shows the password.
 #[derive(Clone)]
 pub struct SmtpSettings {
+    /// Host name of the mail server (also the name its TLS certificate must carry).
     pub host: String,
+    /// Its port (587 for STARTTLS, 465 for TLS).
     pub port: u16,
+    /// How the connection is secured.
     pub tls: SmtpTls,
+    /// User name of SMTP AUTH; used only together with `password`.
     pub username: Option<String>,
+    /// Password of SMTP AUTH; never logged or shown.
     pub password: Option<String>,
     /// Sender address (`serversync <alerts@example.com>` or a bare address).
     pub from: String,
@@ -78,7 +83,9 @@ impl SmtpSettings {
 /// A mail to send: subject and plain-text body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mail {
+    /// One line (cut to 200 characters when sent).
     pub subject: String,
+    /// Plain text, lines ending in `\n`.
     pub body: String,
 }
 
@@ -119,11 +126,13 @@ pub fn event_mail(ev: &AlertEvent) -> Option<Mail> {
 /// One server's line of the daily report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportLine {
+    /// The server's name (bounded).
     pub server: String,
     /// Its latest run (`None`: never listed).
     pub run_id: Option<RunId>,
     /// `complete`, `incomplete`, `failed` or `never`.
     pub status: &'static str,
+    /// Accounts its latest listing returned (0 for a failed or no listing).
     pub accounts: i64,
     /// Drift categories with a non-zero count, as (label, count), in CONTRACT.md's order.
     pub drift: Vec<(&'static str, u64)>,
@@ -136,6 +145,7 @@ pub struct ReportLine {
 pub struct DailyReport {
     /// `YYYY-MM-DD`, UTC.
     pub date: String,
+    /// One line per enabled server, in the store's order (by id).
     pub lines: Vec<ReportLine>,
 }
 

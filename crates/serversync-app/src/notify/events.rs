@@ -54,7 +54,9 @@ pub struct Growth {
 /// The server an event is about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EventServer {
+    /// The server's id in billing.
     pub id: ServerId,
+    /// Its name (billing text).
     pub name: String,
 }
 
@@ -66,7 +68,9 @@ pub struct AlertEvent {
     pub kind: AlertKind,
     /// When the event was made, RFC 3339 UTC.
     pub at: String,
+    /// The server the event is about.
     pub server: EventServer,
+    /// The stored run that raised the event.
     pub run_id: RunId,
     /// The run's page: `{base_url}/runs/{run_id}` (the path alone without a base URL).
     pub link: String,

@@ -88,8 +88,11 @@ pub fn parse_time_of_day(s: &str) -> Option<(u8, u8)> {
 /// What the worker needs of one stored run (a few hundred bytes, whatever the server's size).
 #[derive(Clone, Debug)]
 pub struct StoredRun {
+    /// The server listed.
     pub server_id: ServerId,
+    /// Its name, for the event and the mail.
     pub server: String,
+    /// The run as stored (failed listings are stored runs too).
     pub run_id: RunId,
     /// The listing's error when it failed (the stored run's error text).
     pub failed: Option<String>,
