@@ -35,6 +35,7 @@ async fn the_delivery_log_lists_attempts_newest_first_escaped() {
         .await
         .unwrap();
     app.add_user("viewer", PW, Role::ReadOnly).await.unwrap();
+    let (token, _) = app.add_api_token("monitor", Role::ReadOnly).await.unwrap();
     for (attempt, status, error) in [(1, 500, Some(XSS)), (2, 200, None)] {
         store
             .record_delivery(&NewDelivery {
@@ -56,8 +57,57 @@ async fn the_delivery_log_lists_attempts_newest_first_escaped() {
     let r = router(WebState::new(app, WebConfig::default()));
     tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
 
-    // Signed out: the sign-in page.
+    // The JSON API: the same rows, newest first; a read-only token may read them.
     let anon = reqwest::Client::new();
+    let api = |q: &'static str| {
+        anon.get(format!("{base}/api/deliveries{q}"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let r = api("").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let rows: serde_json::Value = r.json().await.unwrap();
+    let got: Vec<(u64, Option<u64>, bool)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["attempt"].as_u64().unwrap(),
+                d["status"].as_u64(),
+                d["delivered"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(2, Some(200), true), (1, Some(500), false)]);
+    assert_eq!(rows[1]["error"], XSS);
+    assert_eq!(rows[1]["event_id"], "7-listing_failed");
+    assert_eq!(rows[1]["kind"], "listing_failed");
+    assert_eq!(rows[1]["channel"], "webhook");
+    assert_eq!(rows[1]["server_id"], 100);
+    assert_eq!(rows[1]["target"], "https://hooks.example.test/…");
+    let r = api("?limit=1").await.unwrap();
+    assert_eq!(
+        r.json::<serde_json::Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = api("?limit=0").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "limit: must be between 1 and 1000, got 0");
+    let r = anon
+        .get(format!("{base}/api/deliveries"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Signed out: the sign-in page.
     let r = anon.get(format!("{base}/deliveries")).send().await.unwrap();
     assert!(r.url().path().starts_with("/login"), "{}", r.url());
 

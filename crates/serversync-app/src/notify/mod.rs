@@ -182,6 +182,21 @@ impl App {
         }
     }
 
+    /// The latest attempts of the alert delivery log, newest first: `limit` of them
+    /// (default 100, 1 to 1000; otherwise [`crate::AppError::Invalid`] naming `limit`).
+    pub async fn delivery_log(
+        &self,
+        limit: Option<i64>,
+    ) -> crate::Result<Vec<serversync_store::Delivery>> {
+        let limit = limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(crate::AppError::Invalid(format!(
+                "limit: must be between 1 and 1000, got {limit}"
+            )));
+        }
+        self.recent_deliveries(limit).await
+    }
+
     /// The latest attempts of the alert delivery log, newest first, at most `limit`.
     pub async fn recent_deliveries(
         &self,
