@@ -372,8 +372,9 @@ async fn a_schema_3_database_upgrades_to_typed_columns_with_its_values() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    // 21 of schema 3, the three of 0004's `sync_jobs` and 0006's `sign_in_failures.last_at`.
-    assert_eq!(types.len(), 25, "{types:?}");
+    // 21 of schema 3, the three of 0004's `sync_jobs`, 0006's `sign_in_failures.last_at`
+    // and 0008's `alert_deliveries.at`.
+    assert_eq!(types.len(), 26, "{types:?}");
     for (table, col, ty) in &types {
         let want = if col == "at" || col.ends_with("_at") {
             "timestamp with time zone"
