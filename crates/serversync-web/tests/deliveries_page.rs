@@ -159,3 +159,136 @@ async fn the_delivery_log_lists_attempts_newest_first_escaped() {
         "{table}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_from_the_page_raises_its_alert_in_the_background() {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use panel_sim::{spawn_cpanel, CpanelAccount, CpanelSimConfig};
+    use serversync_app::notify::{Notifier, NotifyOptions, WebhookTarget};
+
+    let sim = spawn_cpanel(
+        "127.0.0.1:0".parse().unwrap(),
+        CpanelSimConfig::with_accounts(vec![CpanelAccount::new("ann", "ann.test").into_value()]),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = serversync_store::open_with_default_key(&format!(
+        "sqlite://{}",
+        dir.path().join("t.db").display()
+    ))
+    .await
+    .unwrap();
+    let doc = json!({"clients": [], "products": [], "services": [],
+        "servers": [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1",
+            "ip_address": "192.0.2.10", "port": sim.addr.port(), "secure": false,
+            "tls_verify": true, "username": "root", "password": "", "access_hash": "TOKEN"}]});
+    let app = App::new(store.clone(), "test");
+    app.import_records(doc.to_string().as_bytes())
+        .await
+        .unwrap();
+    app.add_user("admin", PW, Role::Admin).await.unwrap();
+
+    // The webhook receiver.
+    let got: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let shared = Arc::clone(&got);
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let shared = Arc::clone(&shared);
+            async move {
+                shared.lock().unwrap().push(body.to_vec());
+                "ok"
+            }
+        }),
+    );
+    let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", hook_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(hook_listener, hook).await.unwrap() });
+
+    let (notifier, _task) = Notifier::start(
+        &app,
+        NotifyOptions {
+            webhooks: vec![WebhookTarget {
+                url: hook_url,
+                secret: None,
+            }],
+            base_url: Some("https://sync.example.test".into()),
+            ..NotifyOptions::default()
+        },
+    );
+    let app = app.with_notifier(notifier.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let r = router(WebState::new(app, WebConfig::default()));
+    tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
+
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").unwrap();
+    let servers = http
+        .post(format!("{base}/login"))
+        .form(&[("username", "admin"), ("password", PW), ("csrf", csrf)])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = between(&servers, "name=\"csrf\" value=\"", "\"").unwrap();
+    let r = http
+        .post(format!("{base}/servers/100/sync"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for _ in 0..300 {
+        if !got.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(notifier.flush(Duration::from_secs(60)).await);
+    let bodies = got.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let b: serde_json::Value = serde_json::from_slice(&bodies[0]).unwrap();
+    assert_eq!(b["kind"], "drift");
+    assert_eq!(b["server"]["name"], "web1");
+    assert_eq!(
+        b["grew"],
+        json!([{"category": "not_in_billing", "before": 0, "now": 1}])
+    );
+    let run_id = b["run_id"].as_i64().unwrap();
+    assert_eq!(
+        b["link"],
+        format!("https://sync.example.test/runs/{run_id}")
+    );
+
+    let page = http
+        .get(format!("{base}/deliveries"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(
+            "data-event=\"{run_id}-drift\" data-attempt=\"1\" data-delivered=\"true\""
+        )),
+        "{page}"
+    );
+}
