@@ -590,7 +590,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         }
         Command::Scan(a) => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
-            let (app, notifier) = notify::attach(app, &cfg.notify);
+            let (app, notifier) = notify::attach(app, &cfg.notify, false);
             let code = scan::run(&app, a, cfg).await;
             notify::flush(notifier).await;
             code
@@ -652,7 +652,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         } => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
             // Alerts of every stored run (scheduled scans and syncs from the page).
-            let (app, _notifier) = notify::attach(app, &cfg.notify);
+            let (app, _notifier) = notify::attach(app, &cfg.notify, true);
             // The scan scheduler (`[scan] enabled`, off by default) runs beside the web server
             // and is stopped, its started scans finished or interrupted, when it stops.
             let stop = Cancel::new();

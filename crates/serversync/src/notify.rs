@@ -47,11 +47,15 @@ pub fn options(c: &NotifyConfig) -> Option<NotifyOptions> {
 }
 
 /// `app` with the alert worker of `c` attached (unchanged when `[notify]` is empty), and the
-/// worker's handle to flush it.
-pub fn attach(app: App, c: &NotifyConfig) -> (App, Option<Notifier>) {
+/// worker's handle to flush it. `daily`: whether this process sends the daily report (only
+/// `serve` runs long enough; a `scan` crossing `daily_report_at` must not send it).
+pub fn attach(app: App, c: &NotifyConfig, daily: bool) -> (App, Option<Notifier>) {
     match options(c) {
         None => (app, None),
-        Some(opts) => {
+        Some(mut opts) => {
+            if !daily {
+                opts.daily_report_at = None;
+            }
             tracing::info!(
                 webhooks = opts.webhooks.len(),
                 mail = opts.smtp.is_some(),
