@@ -33,6 +33,7 @@ mod lease;
 mod locks;
 pub mod metrics;
 pub mod misses;
+pub mod notify;
 pub mod overview;
 mod reads;
 pub mod records;
@@ -145,6 +146,8 @@ pub struct App {
     pub gone_after: misses::GoneAfter,
     /// What scheduled scans apply by themselves ([`auto_apply`]; nothing by default).
     pub auto_apply: auto_apply::AutoApplyPolicy,
+    /// Where stored runs' alerts are queued ([`notify::Notifier`]); `None`: no alerts.
+    pub notifier: Option<notify::Notifier>,
 }
 
 /// The outcome of [`App::analyse_server`].
@@ -271,6 +274,7 @@ impl App {
             metrics: Arc::new(metrics::Metrics::default()),
             gone_after: misses::GoneAfter::default(),
             auto_apply: auto_apply::AutoApplyPolicy::default(),
+            notifier: None,
         }
     }
 
@@ -476,7 +480,8 @@ impl App {
                     server: server.name.clone(),
                     source,
                 };
-                self.store
+                let failed_run = self
+                    .store
                     .insert_run(&NewRun {
                         server_id: server.id,
                         started_at,
@@ -491,6 +496,15 @@ impl App {
                         misses: None,
                     })
                     .await?;
+                self.announce(notify::StoredRun {
+                    server_id: server.id,
+                    server: server.name.clone(),
+                    run_id: failed_run,
+                    failed: Some(err.to_string()),
+                    complete: false,
+                    accounts: 0,
+                    counts: Counts::default(),
+                });
                 return Err(err);
             }
         };
@@ -595,6 +609,15 @@ impl App {
             store_run_ms = t_analysed.elapsed().as_millis() as u64,
             "analysed"
         );
+        self.announce(notify::StoredRun {
+            server_id: server.id,
+            server: server.name.clone(),
+            run_id,
+            failed: None,
+            complete,
+            accounts: new_run.accounts.len(),
+            counts: counts.clone(),
+        });
         let document_json = with_run_id(
             new_run.analysis_json.take().as_deref().unwrap_or("null"),
             run_id,

@@ -22,6 +22,8 @@ use serversync_store::{
 
 pub mod fleet;
 pub use fleet::*;
+pub mod deliveries;
+pub use deliveries::*;
 pub mod jobs;
 pub use jobs::*;
 pub mod misses;
@@ -137,6 +139,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     misses::misses_three_absent_count_3(s).await;
     misses::misses_failed_between_unchanged(s).await;
     misses::misses_of_terminated_services_drop_out(s).await;
+    deliveries::deliveries_log_attempts_newest_first(s).await;
 }
 
 fn client(id: i64, email: &str, first: &str) -> Client {

@@ -80,6 +80,7 @@ suite!(
     misses_three_absent_count_3,
     misses_failed_between_unchanged,
     misses_of_terminated_services_drop_out,
+    deliveries_log_attempts_newest_first,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

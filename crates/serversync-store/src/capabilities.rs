@@ -15,6 +15,7 @@ use serversync_core::model::{
 };
 use time::OffsetDateTime;
 
+use crate::deliveries::Deliveries;
 use crate::jobs::Jobs;
 use crate::misses::Misses;
 use crate::secrets::SecretKey;
@@ -305,7 +306,17 @@ pub trait Tokens: Send + Sync {
 /// type that has them all (a blanket impl), so a store is used as `Arc<dyn Store>` and its
 /// methods are called without naming the capability traits.
 pub trait Store:
-    BillingRecords + Runs + Audit + Leases + Users + Sessions + Tokens + RunSelections + Jobs + Misses
+    BillingRecords
+    + Runs
+    + Audit
+    + Leases
+    + Users
+    + Sessions
+    + Tokens
+    + RunSelections
+    + Jobs
+    + Misses
+    + Deliveries
 {
 }
 
@@ -320,5 +331,6 @@ impl<T> Store for T where
         + RunSelections
         + Jobs
         + Misses
+        + Deliveries
 {
 }

@@ -1,7 +1,8 @@
 //! serversync-store: where billing records, sync runs and audit events live.
 //!
 //! The store is a set of small capability traits ([`BillingRecords`], [`Runs`], [`Audit`],
-//! [`Leases`], [`Jobs`], [`Users`], [`Sessions`], [`Tokens`], [`RunSelections`]) and [`Store`], all of
+//! [`Leases`], [`Jobs`], [`Users`], [`Sessions`], [`Tokens`], [`RunSelections`],
+//! [`Deliveries`]) and [`Store`], all of
 //! them at once. [`sqlite::SqliteStore`] is the embedded default and [`postgres::PgStore`] the
 //! PostgreSQL backend; both run the same statements (`src/shared/`, compiled once per
 //! backend) and keep per backend only what differs (connection setup, migrations, the write
@@ -18,6 +19,7 @@ use serversync_core::module::{RemoteAccount, SkippedRecord, UniqueIdField};
 use time::OffsetDateTime;
 
 mod capabilities;
+pub mod deliveries;
 mod error;
 pub mod jobs;
 pub mod lease;
@@ -119,6 +121,7 @@ pub fn redact_url(raw: &str) -> String {
 }
 
 pub use capabilities::{Audit, BillingRecords, Leases, Runs, Sessions, Store, Tokens, Users};
+pub use deliveries::{Channel, Deliveries, Delivery, NewDelivery};
 pub use error::{show_time, BackendError, StoreError, StoreErrorKind};
 pub use jobs::{JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED, KEPT_FINISHED_JOBS};
 pub use lease::{HeldLock, LockHolder, ProcessId, ServerLock};
@@ -128,8 +131,8 @@ pub use misses::{MissUpdate, Misses, ServiceMisses};
 /// (`use serversync_store::prelude::*;`); `Arc<dyn Store>` needs no import.
 pub mod prelude {
     pub use crate::{
-        Audit, BillingRecords, Jobs, Leases, Misses, RunSelections, Runs, Sessions, Store, Tokens,
-        Users,
+        Audit, BillingRecords, Deliveries, Jobs, Leases, Misses, RunSelections, Runs, Sessions,
+        Store, Tokens, Users,
     };
 }
 

@@ -33,6 +33,9 @@ mod audit;
 #[path = "shared/bulk.rs"]
 mod bulk;
 #[allow(clippy::duplicate_mod)]
+#[path = "shared/deliveries.rs"]
+mod deliveries;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/identifiers.rs"]
 mod identifiers;
 #[allow(clippy::duplicate_mod)]

@@ -55,6 +55,8 @@ pub const API_ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/servers/{id}"),
     ("POST", "/api/servers/{id}/test"),
     ("PATCH", "/api/products/{id}"),
+    // The alert delivery log (api_deliveries.rs).
+    ("GET", "/api/deliveries"),
 ];
 
 /// The handler of one entry of [`API_ROUTES`].
@@ -73,6 +75,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<WebState> {
         ("GET", "/api/clients") => get(clients),
         ("GET", "/api/products") => get(products),
         ("GET", "/api/services") => get(services),
+        ("GET", "/api/deliveries") => get(crate::api_deliveries::list_deliveries),
         _ => crate::api_servers::handler(method, path).unwrap_or_else(|| {
             panic!("API_ROUTES lists {method} {path}, but no handler serves it")
         }),

@@ -14,6 +14,7 @@ use serversync_app::items::RunCache;
 use serversync_app::App;
 
 pub mod api;
+pub mod api_deliveries;
 pub mod api_servers;
 pub mod auth;
 pub mod dto;

@@ -61,7 +61,7 @@ pub struct Config {
     pub scan: ScanConfig,
     /// Default guards of `apply`.
     pub guards: GuardsConfig,
-    /// Where alerts go (parsed and shown; sending them is a later part of issue 11).
+    /// Where alerts go and how hard delivery tries (`serve` and `scan` send them).
     pub notify: NotifyConfig,
     /// `/metrics` of `serve`.
     pub metrics: MetricsConfig,
@@ -180,13 +180,39 @@ pub struct MetricsConfig {
 }
 
 /// `[notify]`: alert targets.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
     /// `[[notify.webhooks]]`: JSON POST targets.
     pub webhooks: Vec<Webhook>,
     /// `[notify.smtp]`: the mail server of alert e-mails.
     pub smtp: Option<Smtp>,
+    /// The web page's address as people reach it (`https://sync.example.com`), for the run
+    /// links of alerts; `None`: alerts carry the path only (`/runs/12`).
+    pub base_url: Option<String>,
+    /// Attempts per alert and target, 1 to 10 (default 3).
+    pub attempts: u32,
+    /// Milliseconds before the second attempt, doubled before each further one (default
+    /// 2000).
+    pub retry_delay_ms: u64,
+    /// Seconds one attempt may take, 1 to 300 (default 10).
+    pub timeout_secs: u64,
+    /// `HH:MM` (UTC) of the daily drift report mail of `serve`; `None`: no report.
+    pub daily_report_at: Option<String>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            webhooks: Vec::new(),
+            smtp: None,
+            base_url: None,
+            attempts: 3,
+            retry_delay_ms: 2000,
+            timeout_secs: 10,
+            daily_report_at: None,
+        }
+    }
 }
 
 /// One webhook target.
@@ -344,6 +370,11 @@ const ENV_KEYS: &[&str] = &[
     "notify.smtp.password",
     "notify.smtp.from",
     "metrics.token",
+    "notify.base_url",
+    "notify.attempts",
+    "notify.retry_delay_ms",
+    "notify.timeout_secs",
+    "notify.daily_report_at",
 ];
 
 /// Secret keys a `SERVERSYNC_…_FILE` variable may read from a file (first line, trimmed).
@@ -644,6 +675,25 @@ impl Loaded {
                     "notify.webhooks",
                     &format!("entry {} has a URL that is not http:// or https://", i + 1),
                 ));
+            }
+        }
+        if !(1..=10).contains(&c.notify.attempts) {
+            return Err(bad("notify.attempts", "is not between 1 and 10"));
+        }
+        if !(1..=300).contains(&c.notify.timeout_secs) {
+            return Err(bad("notify.timeout_secs", "is not between 1 and 300"));
+        }
+        if let Some(at) = &c.notify.daily_report_at {
+            if serversync_app::notify::parse_time_of_day(at).is_none() {
+                return Err(bad(
+                    "notify.daily_report_at",
+                    "is not a time of day HH:MM (UTC)",
+                ));
+            }
+        }
+        if let Some(u) = &c.notify.base_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(bad("notify.base_url", "is not an http:// or https:// URL"));
             }
         }
         if let Some(s) = &c.notify.smtp {

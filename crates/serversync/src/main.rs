@@ -45,6 +45,7 @@ mod config;
 mod config_check;
 mod config_misses;
 mod demo;
+mod notify;
 mod output;
 mod progress;
 mod scan;
@@ -608,7 +609,10 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         }
         Command::Scan(a) => {
             let app = open_app(db, DEFAULT_DB, &margs).await?;
-            scan::run(&app, a, cfg).await
+            let (app, notifier) = notify::attach(app, &cfg.notify, false);
+            let code = scan::run(&app, a, cfg).await;
+            notify::flush(notifier).await;
+            code
         }
         Command::Secrets {
             command: SecretsCommand::RotateKey { new_key_file },
@@ -948,6 +952,9 @@ pub(crate) async fn serve_with_scheduler(
     secure_cookies: bool,
     credentials: Option<(&str, &str)>,
 ) -> anyhow::Result<()> {
+    // Alerts of every stored run (scheduled scans and syncs from the page); the notifier
+    // delivers in the background while it lives.
+    let (app, _notifier) = notify::attach(app, &cfg.notify, true);
     let stop = Cancel::new();
     let scheduler = cfg.scan.enabled.then(|| {
         // Logged, not printed: serve's first line is its address.

@@ -558,3 +558,63 @@ fn gone_after_shrink_limit_and_auto_apply_are_read_and_checked() {
          and 100 (command line --max-shrink-percent)"
     );
 }
+
+#[test]
+fn notify_delivery_keys_come_from_the_file_and_env_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("n.toml");
+    std::fs::write(
+        &f,
+        "[notify]\nbase_url = \"https://sync.example\"\ndaily_report_at = \"07:30\"\n\
+         retry_delay_ms = 50\n",
+    )
+    .unwrap();
+    let shown = f.display().to_string();
+    let file = format!("file {shown}");
+    let out = run(
+        dir.path(),
+        &["--config", &shown, "config", "check"],
+        &[("SERVERSYNC_NOTIFY__ATTEMPTS", "5")],
+    );
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        setting(&out, "notify.daily_report_at"),
+        ("\"07:30\"".into(), file.clone())
+    );
+    assert_eq!(
+        setting(&out, "notify.base_url"),
+        ("\"https://sync.example\"".into(), file.clone())
+    );
+    assert_eq!(
+        setting(&out, "notify.retry_delay_ms"),
+        ("50".into(), file.clone())
+    );
+    assert_eq!(
+        setting(&out, "notify.attempts"),
+        ("5".into(), "env SERVERSYNC_NOTIFY__ATTEMPTS".into())
+    );
+    assert_eq!(
+        setting(&out, "notify.timeout_secs"),
+        ("10".into(), "default".into())
+    );
+    std::fs::write(&f, "[notify]\ndaily_report_at = \"7am\"\n").unwrap();
+    let out = run(dir.path(), &["--config", &shown, "config", "check"], &[]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim(),
+        format!(
+            "serversync: error: configuration: `notify.daily_report_at` is not a time of day \
+             HH:MM (UTC) ({file})"
+        )
+    );
+    let out = run(
+        dir.path(),
+        &["config", "check"],
+        &[("SERVERSYNC_NOTIFY__ATTEMPTS", "0")],
+    );
+    assert_eq!(
+        out.stderr.trim(),
+        "serversync: error: configuration: `notify.attempts` is not between 1 and 10 (env \
+         SERVERSYNC_NOTIFY__ATTEMPTS)"
+    );
+}

@@ -58,6 +58,7 @@ impl Modify for BearerAuth {
         crate::api_servers::patch_server,
         crate::api_servers::test_server,
         crate::api_servers::patch_product,
+        crate::api_deliveries::list_deliveries,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -66,6 +67,7 @@ impl Modify for BearerAuth {
         (name = "runs", description = "sync jobs, stored runs, their items, and applies"),
         (name = "audit", description = "the audit log"),
         (name = "records", description = "billing records"),
+        (name = "alerts", description = "the alert delivery log"),
     )
 )]
 pub struct ApiDoc;

@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::schema;
 
 /// A query value that is a whole number, given as text; empty means absent.
-fn number<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Option<T>, D::Error> {
+pub(crate) fn number<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Option<T>, D::Error> {
     let raw = Option::<String>::deserialize(d)?;
     match raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),

@@ -24,6 +24,7 @@ mod chart;
 mod client_search;
 mod connection;
 mod csv;
+mod deliveries;
 mod form_picks;
 mod pager;
 mod records;
@@ -52,6 +53,7 @@ pub(crate) fn routes() -> Router<WebState> {
         .route("/runs/{id}/review", post(runs::review))
         .route("/runs/{id}/apply", post(runs::apply))
         .route("/audit", get(records::audit))
+        .route("/deliveries", get(deliveries::list))
         .route("/clients", get(records::clients))
         .route("/products", get(records::products))
         .route(

@@ -1,0 +1,119 @@
+//! Checks of [`serversync_store::Deliveries`]: attempts logged and read back newest first
+//! with every field, texts bounded, empty ids refused, delivered events found per channel.
+
+use serversync_store::deliveries::MAX_DELIVERY_TEXT;
+#[allow(unused_imports)]
+use serversync_store::prelude::*;
+use serversync_store::{Channel, NewDelivery, Store, StoreError};
+use time::OffsetDateTime;
+
+fn attempt(event: &str, n: u32, status: Option<u16>, delivered: bool) -> NewDelivery {
+    NewDelivery {
+        event_id: event.into(),
+        kind: "listing_failed".into(),
+        channel: Channel::Webhook,
+        server_id: Some(42),
+        target: "https://hooks.example.test".into(),
+        attempt: n,
+        status,
+        error: (!delivered).then(|| format!("HTTP {}", status.unwrap_or(0))),
+        delivered,
+    }
+}
+
+pub async fn deliveries_log_attempts_newest_first(store: &dyn Store) {
+    let event = format!(
+        "delivery-check-{}",
+        OffsetDateTime::now_utc().unix_timestamp()
+    );
+    let before = OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    assert!(!store
+        .event_delivered(&event, Channel::Webhook)
+        .await
+        .unwrap());
+    let a = store
+        .record_delivery(&attempt(&event, 1, Some(500), false))
+        .await
+        .unwrap();
+    let b = store
+        .record_delivery(&attempt(&event, 2, Some(500), false))
+        .await
+        .unwrap();
+    // Not delivered yet: two failed attempts.
+    assert!(!store
+        .event_delivered(&event, Channel::Webhook)
+        .await
+        .unwrap());
+    let c = store
+        .record_delivery(&attempt(&event, 3, Some(200), true))
+        .await
+        .unwrap();
+    assert!(a < b && b < c, "ids {a} {b} {c}");
+    assert!(store
+        .event_delivered(&event, Channel::Webhook)
+        .await
+        .unwrap());
+    // Per channel: the e-mail of the same event was not sent.
+    assert!(!store.event_delivered(&event, Channel::Email).await.unwrap());
+
+    let recent = store.recent_deliveries(3).await.unwrap();
+    let got: Vec<(u32, Option<u16>, bool, Option<&str>)> = recent
+        .iter()
+        .map(|d| (d.attempt, d.status, d.delivered, d.error.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, Some(200), true, None),
+            (2, Some(500), false, Some("HTTP 500")),
+            (1, Some(500), false, Some("HTTP 500")),
+        ]
+    );
+    let first = &recent[2];
+    assert_eq!(first.id, a);
+    assert_eq!(first.event_id, event);
+    assert_eq!(first.kind, "listing_failed");
+    assert_eq!(first.channel, Channel::Webhook);
+    assert_eq!(first.server_id, Some(42));
+    assert_eq!(first.target, "https://hooks.example.test");
+    let now = OffsetDateTime::now_utc() + time::Duration::seconds(5);
+    assert!(first.at > before && first.at < now, "at {}", first.at);
+    assert!(store.recent_deliveries(0).await.unwrap().len() >= 3);
+
+    // An e-mail without a server, with an over-long error: cut to the bound.
+    let long = "é".repeat(MAX_DELIVERY_TEXT + 50);
+    store
+        .record_delivery(&NewDelivery {
+            event_id: format!("{event}-mail"),
+            kind: "daily_report".into(),
+            channel: Channel::Email,
+            server_id: None,
+            target: "ops@example.test".into(),
+            attempt: 1,
+            status: None,
+            error: Some(long),
+            delivered: false,
+        })
+        .await
+        .unwrap();
+    let mail = &store.recent_deliveries(1).await.unwrap()[0];
+    assert_eq!(mail.channel, Channel::Email);
+    assert_eq!(mail.server_id, None);
+    assert_eq!(mail.status, None);
+    assert_eq!(
+        mail.error.as_deref().map(|e| e.chars().count()),
+        Some(MAX_DELIVERY_TEXT)
+    );
+
+    let mut empty = attempt("", 1, None, false);
+    assert!(matches!(
+        store.record_delivery(&empty).await,
+        Err(StoreError::Invalid(_))
+    ));
+    empty.event_id = event.clone();
+    empty.target = "  ".into();
+    assert!(matches!(
+        store.record_delivery(&empty).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
