@@ -545,7 +545,10 @@ fn only(input: &AnalysisInput<'_>, threads: usize, iters: usize) {
             format!("{:.3}", secs(t))
         })
         .collect();
-    println!("analyse_threads(_, {threads}) runs (s): [{}]", runs.join(", "));
+    println!(
+        "analyse_threads(_, {threads}) runs (s): [{}]",
+        runs.join(", ")
+    );
 }
 
 /// The normalised keys of both sides, borrowed where the record already holds its key

@@ -355,6 +355,11 @@ pub fn package_matches(remote: &str, owner: Option<&str>, billing: &str) -> bool
 
 /// Case-insensitive equality of trimmed text, without allocating for ASCII.
 fn eq_text(a: &str, b: &str) -> bool {
+    // Equal as given (the common case: both sides from the same source) is equal trimmed
+    // and case-insensitively: one comparison instead of two trims and a folded comparison.
+    if a == b {
+        return true;
+    }
     let (a, b) = (t(a), t(b));
     if a.is_ascii() && b.is_ascii() {
         a.eq_ignore_ascii_case(b)
