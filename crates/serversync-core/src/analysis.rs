@@ -766,11 +766,10 @@ impl Ctx<'_, '_> {
             if slot == NONE {
                 continue;
             }
-            let first = self.by_key.slot(slot).first;
-            if first == NONE {
+            let Some(first) = self.by_key.first_service(slot) else {
                 continue;
-            }
-            let rec = &input.services[first as usize];
+            };
+            let rec = &input.services[first];
             // The record's lines (its string headers), not yet the strings.
             acc ^= (rec.service.username.len()
                 ^ rec.service.dedicated_ip.len()

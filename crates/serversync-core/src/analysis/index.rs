@@ -111,6 +111,10 @@ pub(super) struct Slot {
     pub first: u32,
     pub last: u32,
     pub remote: u32,
+    /// The caller's own id of the first service (a part of a split index numbers its
+    /// services locally, and keeps the service index here: no second lookup for the common
+    /// key with one service); `NONE` unless the caller sets it.
+    pub first_id: u32,
 }
 
 /// Every key of one side or both, each once; a record refers to its key by slot number.
@@ -138,6 +142,7 @@ impl<'a> KeyIndex<'a> {
                 first: NONE,
                 last: NONE,
                 remote: 0,
+                first_id: NONE,
             });
             (slots.len() - 1) as u32
         })

@@ -1,29 +1,49 @@
-//! The analysis' key index in two halves by key hash, built on two threads.
+//! The analysis' key index, partitioned by key hash into parts whose tables fit in cache,
+//! built on two threads.
 //!
-//! Building one table of two million keys is serial and bound by memory latency (a cache
-//! miss per insert); it was the largest serial phase of a two-thread analysis. A key's half
-//! is one bit of its hash, so each half is a complete [`KeyIndex`] of its own keys: each
-//! thread reads every key record (sequentially) and inserts only its own, accounts first,
-//! then services in input order — so within a key, services chain in input order exactly
-//! as in one table, and the result does not depend on the number of threads.
+//! One table of two million keys costs a cache miss per insert and per lookup (it was the
+//! largest serial phase). Here the keys of both sides are first scattered into parts by a few
+//! bits of their hash (sequential writes), then each part's table — about 16,000 keys — is
+//! built from its part alone while it sits in cache; the parts are independent, so two
+//! threads build half of them each. Within a part, accounts come first in account order and
+//! then services in input order, so a key's services chain in input order exactly as in one
+//! table, and the result depends neither on the number of parts nor on the threads.
 
-use super::index::{touch, HKey, KeyIndex, Keyed, Slot, BATCH, NONE};
+use super::index::{touch, HKey, KeyIndex, Keyed, BATCH, NONE};
 use crate::normalize::strip_www;
 
-/// The slot-id bit naming the half (slot ids stay below 2^31: inputs are counted in `u32`).
-const PART_BIT: u32 = 1 << 31;
+/// About this many keys per part (a table of 32,768 buckets of 32 bytes: 1 MB).
+const PART_KEYS: usize = 16_384;
+/// At most 2^8 parts: a slot id keeps 24 bits for a part's own slot number.
+const MAX_PART_BITS: u32 = 8;
 
-/// The half of a key: a hash bit that neither hashbrown's bucket (the low bits, for tables
-/// up to 2^32 buckets) nor its tag (the top seven) uses.
+/// The part of a key: `bits` hash bits that neither hashbrown's bucket (the low bits, for
+/// tables up to 2^40 buckets) nor its tag (the top seven) uses.
 #[inline]
-fn part_of(hash: u64) -> usize {
-    ((hash >> 40) & 1) as usize
+fn part_of(hash: u64, bits: u32) -> usize {
+    ((hash >> 40) & ((1u64 << bits) - 1)) as usize
 }
 
-/// The identifier keys of both sides, in two halves by hash; slot ids carry their half in
-/// [`PART_BIT`].
+/// The number of part bits for `keys` keys of both sides: 1 to [`MAX_PART_BITS`].
+fn part_bits(keys: usize) -> u32 {
+    let mut bits = 1;
+    while bits < MAX_PART_BITS && (keys >> bits) > PART_KEYS {
+        bits += 1;
+    }
+    bits
+}
+
+/// One part: its table over its keys, and per local service number the service's index.
+struct Part<'a> {
+    index: KeyIndex<'a>,
+    services: Vec<u32>,
+}
+
+/// The identifier keys of both sides in parts by hash; a slot id is the part's own slot
+/// number shifted left by `bits`, or-ed with the part.
 pub(super) struct SplitIndex<'a> {
-    parts: [KeyIndex<'a>; 2],
+    parts: Vec<Part<'a>>,
+    bits: u32,
 }
 
 /// What [`SplitIndex::build`] produces besides the index.
@@ -37,9 +57,25 @@ pub(super) struct Built<'a> {
     pub www: Vec<u32>,
 }
 
-/// One half: its index, its accounts' slots (`NONE` for the other half's) and its `www.`
-/// candidates.
-type Part<'a> = (KeyIndex<'a>, Vec<u32>, Vec<u32>);
+/// The records of one side in parts: each record's key and index, in input order per part.
+type Buckets<'a> = Vec<Vec<(HKey<'a>, u32)>>;
+
+/// Scatters the records with a key into `1 << bits` parts.
+fn scatter<'a>(keys: &'a [Keyed<'a>], bits: u32) -> Buckets<'a> {
+    let n = 1usize << bits;
+    let mut out: Buckets<'a> = (0..n)
+        .map(|_| Vec::with_capacity(keys.len() / n + keys.len() / n / 8 + 8))
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(h) = k.get() {
+            out[part_of(h.hash, bits)].push((h, i as u32));
+        }
+    }
+    out
+}
+
+/// One built part, with its accounts' local slots (in bucket order) and `www.` candidates.
+type BuiltPart<'a> = (Part<'a>, Vec<u32>, Vec<u32>);
 
 impl<'a> SplitIndex<'a> {
     /// Indexes `remote` (account keys) and `services` (service keys), on two threads when
@@ -50,122 +86,134 @@ impl<'a> SplitIndex<'a> {
         threads: usize,
         www: bool,
     ) -> Built<'a> {
-        let (p0, p1) = if threads >= 2 && remote.len() + services.len() >= 2 {
+        let bits = part_bits(remote.len() + services.len());
+        let parallel = threads >= 2 && remote.len() + services.len() >= 2 * PART_KEYS;
+        let (rb, sb) = if parallel {
             std::thread::scope(|sc| {
-                let h = sc.spawn(|| build_part(1, remote, services, www));
-                let p0 = build_part(0, remote, services, www);
+                let h = sc.spawn(|| scatter(services, bits));
+                let rb = scatter(remote, bits);
                 (
-                    p0,
+                    rb,
                     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
                 )
             })
         } else {
-            (
-                build_part(0, remote, services, www),
-                build_part(1, remote, services, www),
-            )
+            (scatter(remote, bits), scatter(services, bits))
         };
-        let (i0, s0, w0) = p0;
-        let (i1, s1, w1) = p1;
-        let remote_slot = s0
-            .iter()
-            .zip(&s1)
-            .map(|(&a, &b)| {
-                if a != NONE {
-                    a
-                } else if b != NONE {
-                    b | PART_BIT
-                } else {
-                    NONE
-                }
+        let n = 1usize << bits;
+        let build_range = |r: std::ops::Range<usize>| -> Vec<BuiltPart<'a>> {
+            r.map(|p| build_part(&rb[p], &sb[p], www)).collect()
+        };
+        let built: Vec<BuiltPart<'a>> = if parallel {
+            std::thread::scope(|sc| {
+                let h = sc.spawn(|| build_range(n / 2..n));
+                let mut first = build_range(0..n / 2);
+                first.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+                first
             })
-            .collect();
+        } else {
+            build_range(0..n)
+        };
+        let mut remote_slot = vec![NONE; remote.len()];
+        let mut www_all = Vec::new();
+        let mut parts = Vec::with_capacity(n);
+        for (p, ((part, local, w), bucket)) in built.into_iter().zip(&rb).enumerate() {
+            for (&(_, ai), &slot) in bucket.iter().zip(&local) {
+                remote_slot[ai as usize] = (slot << bits) | p as u32;
+            }
+            www_all.extend(w);
+            parts.push(part);
+        }
+        www_all.sort_unstable();
         Built {
-            index: SplitIndex { parts: [i0, i1] },
+            index: SplitIndex { parts, bits },
             remote_slot,
-            www: merge_ascending(&w0, &w1),
+            www: www_all,
         }
     }
 
-    /// The slot of slot id `id` (from [`Built::remote_slot`]).
-    pub fn slot(&self, id: u32) -> Slot {
-        self.parts[(id >> 31) as usize].slots[(id & !PART_BIT) as usize]
+    fn part(&self, id: u32) -> (&Part<'a>, u32) {
+        let mask = (1u32 << self.bits) - 1;
+        (&self.parts[(id & mask) as usize], id >> self.bits)
+    }
+
+    /// The first service (in input order) of slot id `id`, if any.
+    pub fn first_service(&self, id: u32) -> Option<usize> {
+        let (part, local) = self.part(id);
+        let first = part.index.slots[local as usize].first_id;
+        (first != NONE).then_some(first as usize)
     }
 
     /// The services of slot id `id` in input order, into `out` (cleared first); returns the
     /// slot's remote count.
     pub fn services(&self, id: u32, out: &mut Vec<usize>) -> u32 {
-        self.parts[(id >> 31) as usize].services(id & !PART_BIT, out)
+        let (part, local) = self.part(id);
+        let slot = part.index.slots[local as usize];
+        if slot.first == slot.last {
+            // None or one service (the common case): its index is in the slot.
+            out.clear();
+            if slot.first_id != NONE {
+                out.push(slot.first_id as usize);
+            }
+            return slot.remote;
+        }
+        let remote = part.index.services(local, out);
+        for s in out.iter_mut() {
+            *s = part.services[*s] as usize;
+        }
+        remote
     }
 
     /// How many remote accounts carry `key`.
     pub fn remote_count(&self, key: HKey<'_>) -> u32 {
-        self.parts[part_of(key.hash)].remote_count(key)
+        self.parts[part_of(key.hash, self.bits)]
+            .index
+            .remote_count(key)
     }
 }
 
-/// The half `part` of the index: its accounts' keys, then its services' keys in input order.
+/// One part: its accounts' keys, then its services' keys in input order.
 fn build_part<'a>(
-    part: usize,
-    remote: &'a [Keyed<'a>],
-    services: &'a [Keyed<'a>],
+    remote: &[(HKey<'a>, u32)],
+    services: &[(HKey<'a>, u32)],
     www: bool,
-) -> Part<'a> {
-    let mine = |k: &'a Keyed<'a>| k.get().filter(|h| part_of(h.hash) == part);
-    // Sized for half of the larger side plus a margin for the keys the other side lacks.
+) -> BuiltPart<'a> {
     let (na, ns) = (remote.len(), services.len());
-    let mut index = KeyIndex::new(ns, (na.max(ns) + na.min(ns) / 8) / 2 + 16);
-    // Accounts first, so that slot numbers follow account order and the per-account pass
-    // reads the slots front to back; each account keeps its slot: no second lookup.
-    let slots: Vec<u32> = remote
-        .iter()
-        .map(|k| mine(k).map_or(NONE, |h| index.add_remote(h)))
-        .collect();
+    // Sized for the larger side plus a margin for the keys the other side lacks.
+    let mut index = KeyIndex::new(ns, na.max(ns) + na.min(ns) / 8 + 8);
+    // Accounts first; each account keeps its slot: no second lookup.
+    let local: Vec<u32> = remote.iter().map(|&(h, _)| index.add_remote(h)).collect();
     let mut www_candidates = Vec::new();
     // A service's key usually matches an account's, and the table then compares the texts:
     // touch each batch's own key texts ahead (see `touch`).
     for (c, chunk) in services.chunks(BATCH).enumerate() {
-        let warm = chunk
-            .iter()
-            .fold(0u8, |acc, k| acc ^ mine(k).map_or(0, |h| touch(h.s)));
+        let warm = chunk.iter().fold(0u8, |acc, (h, _)| acc ^ touch(h.s));
         std::hint::black_box(warm);
-        for (j, k) in chunk.iter().enumerate() {
-            let Some(h) = mine(k) else { continue };
-            let i = c * BATCH + j;
-            let id = index.add_service(h, i);
+        for (j, &(h, si)) in chunk.iter().enumerate() {
+            let id = index.add_service(h, c * BATCH + j);
+            let slot = &mut index.slots[id as usize];
+            if slot.first_id == NONE {
+                slot.first_id = si;
+            }
             // Every account is in already: the remote count is final. The `www.` fallback
             // may only pick a service no remote account matches exactly.
             if www && index.slots[id as usize].remote == 0 && strip_www(h.s).is_some() {
-                www_candidates.push(i as u32);
+                www_candidates.push(si);
             }
         }
     }
-    (index, slots, www_candidates)
-}
-
-/// Two ascending lists as one.
-fn merge_ascending(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if b[j] < a[i] {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push(a[i]);
-            i += 1;
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+    let part = Part {
+        index,
+        services: services.iter().map(|&(_, si)| si).collect(),
+    };
+    (part, local, www_candidates)
 }
 
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
 
-    use super::{merge_ascending, SplitIndex};
+    use super::{part_bits, SplitIndex};
     use crate::analysis::index::{HKey, Keyed, NONE};
 
     fn keyed<'a>(keys: &[&'a str]) -> Vec<Keyed<'a>> {
@@ -210,7 +258,7 @@ mod tests {
                 let want_count = remote.iter().filter(|k| *k == key).count() as u32;
                 assert_eq!(count, want_count, "{key}");
                 assert_eq!(built.index.remote_count(HKey::of(key)), want_count);
-                assert_eq!(built.index.slot(slot).remote, want_count);
+                assert_eq!(built.index.first_service(slot), want.first().copied());
             }
             assert_eq!(built.index.remote_count(HKey::of("absent.test")), 0);
             // `www.k1.test` is an account's key; `www.k3.test` and `www.alone.test` are not.
@@ -220,11 +268,10 @@ mod tests {
     }
 
     #[test]
-    fn merge_ascending_keeps_order() {
-        assert_eq!(
-            merge_ascending(&[1, 4, 9], &[0, 5, 10, 11]),
-            vec![0, 1, 4, 5, 9, 10, 11]
-        );
-        assert_eq!(merge_ascending(&[], &[2]), vec![2]);
+    fn part_bits_grow_with_the_keys() {
+        assert_eq!(part_bits(0), 1);
+        assert_eq!(part_bits(40_000), 2);
+        assert_eq!(part_bits(2_000_000), 7);
+        assert_eq!(part_bits(usize::MAX), 8);
     }
 }
