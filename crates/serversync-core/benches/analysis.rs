@@ -12,6 +12,11 @@
 //! join, peak RSS ≤ 1.5 GB). Then (unless `BENCH_PHASES=0`) the phases of the real function
 //! as `analyse_observed` reports them, on one thread and on two.
 //!
+//! `BENCH_ONLY_THREADS=T` runs nothing but `BENCH_ITERS` analyses on `T` threads after
+//! generating the inputs, for `perf stat` and `valgrind --tool=callgrind` (compare two runs
+//! that differ in `BENCH_ITERS` only: instruction and cycle counts do not depend on the load
+//! from other jobs the way wall time does).
+//!
 //! No timed assertions: this prints figures only.
 
 use std::borrow::Cow;
@@ -331,8 +336,13 @@ fn main() {
     let iters: usize = std::env::var("BENCH_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 7 } else { 5 })
-        .max(1);
+        .unwrap_or(if quick { 7 } else { 5 });
+    // Zero runs only make sense for `BENCH_ONLY_THREADS` (see `only`).
+    let iters = if std::env::var("BENCH_ONLY_THREADS").is_ok() {
+        iters
+    } else {
+        iters.max(1)
+    };
 
     println!("== analysis benchmark: {n} remote accounts x ~{n} services, {iters} iterations ==");
     println!(
@@ -359,6 +369,13 @@ fn main() {
         other_live: &[],
     };
     let rss_inputs = proc_status("VmRSS:").unwrap_or(0);
+    if let Some(threads) = std::env::var("BENCH_ONLY_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        only(&input, threads, iters);
+        return;
+    }
     println!(
         "inputs: {} accounts, {} services, generated in {:.2} s; mix: {:?}",
         data.accounts.len(),
@@ -515,6 +532,23 @@ fn main() {
     if std::env::var("BENCH_PHASES").map_or(true, |v| v != "0") {
         phases(&input);
     }
+}
+
+/// `BENCH_ONLY_THREADS=T`: nothing but `iters` runs of `analyse_threads(_, T)` after the
+/// input generation (`BENCH_ITERS=0`: none), for profilers and counters (`perf stat`,
+/// `valgrind --tool=callgrind`): the difference of two such runs is the analysis alone.
+fn only(input: &AnalysisInput<'_>, threads: usize, iters: usize) {
+    let runs: Vec<String> = (0..iters)
+        .map(|_| {
+            let (a, t) = time(|| analyse_threads(input, threads));
+            drop(black_box(a));
+            format!("{:.3}", secs(t))
+        })
+        .collect();
+    println!(
+        "analyse_threads(_, {threads}) runs (s): [{}]",
+        runs.join(", ")
+    );
 }
 
 /// The normalised keys of both sides, borrowed where the record already holds its key

@@ -16,6 +16,7 @@ use crate::normalize::{
 };
 use index::{map_split, touch, HKey, KeyIndex, Keyed, BATCH, NONE};
 use order::sort_items;
+use split::{Built, SplitIndex};
 
 /// A service as the analysis sees it: the service itself, the product-field value of its
 /// product (the remote package name it should have, e.g. `configoption1`), and its client's
@@ -354,6 +355,11 @@ pub fn package_matches(remote: &str, owner: Option<&str>, billing: &str) -> bool
 
 /// Case-insensitive equality of trimmed text, without allocating for ASCII.
 fn eq_text(a: &str, b: &str) -> bool {
+    // Equal as given (the common case: both sides from the same source) is equal trimmed
+    // and case-insensitively: one comparison instead of two trims and a folded comparison.
+    if a == b {
+        return true;
+    }
     let (a, b) = (t(a), t(b));
     if a.is_ascii() && b.is_ascii() {
         a.eq_ignore_ascii_case(b)
@@ -585,39 +591,17 @@ pub fn analyse_observed(
     );
     observe(Phase::Keys);
 
-    // Sized from the local record counts: at most every key of the larger side is new, plus
-    // a margin for the keys of the smaller side that the other lacks.
-    let (na, ns) = (remote_keys.len(), service_keys.len());
-    let mut by_key = KeyIndex::new(ns, na.max(ns) + na.min(ns) / 8);
-    // Accounts first, so that slot numbers follow account order and the per-account pass
-    // below reads the slots front to back; each account keeps its slot: no second lookup.
-    let remote_slot: Vec<u32> = remote_keys
-        .iter()
-        .map(|k| k.get().map_or(NONE, |k| by_key.add_remote(k)))
-        .collect();
-    // A service's key usually matches an account's, and the table then compares the texts:
-    // touch each batch's own key texts ahead (see `touch`).
-    for (c, chunk) in service_keys.chunks(BATCH).enumerate() {
-        let warm = chunk
-            .iter()
-            .fold(0u8, |acc, k| acc ^ k.key.as_deref().map_or(0, touch));
-        std::hint::black_box(warm);
-        for (j, k) in chunk.iter().enumerate() {
-            if let Some(k) = k.get() {
-                by_key.add_service(k, c * BATCH + j);
-            }
-        }
-    }
-    let mut by_www = KeyIndex::new(if is_domain { ns } else { 0 }, 0);
-    if is_domain {
-        for (i, k) in service_keys.iter().enumerate() {
-            // The `www.` fallback may only pick a service no remote account matches exactly.
-            let Some(key) = k.get() else { continue };
-            if let Some(stripped) = strip_www(key.s) {
-                if by_key.remote_count(key) == 0 {
-                    by_www.add_service(HKey::of(stripped), i);
-                }
-            }
+    // Both halves of the index at once (see `split`), with the `www.` candidates.
+    let Built {
+        index: by_key,
+        remote_slot,
+        www,
+    } = SplitIndex::build(&remote_keys, &service_keys, threads, is_domain);
+    let mut by_www = KeyIndex::new(if is_domain { service_keys.len() } else { 0 }, www.len());
+    for &i in &www {
+        let i = i as usize;
+        if let Some(stripped) = service_keys[i].key.as_deref().and_then(strip_www) {
+            by_www.add_service(HKey::of(stripped), i);
         }
     }
     let mut other_by_key: HashMap<String, Vec<usize>> = HashMap::new();
@@ -658,7 +642,7 @@ pub fn analyse_observed(
     };
     observe(Phase::Accounts);
     // Only the services' keys are needed from here: free the index before the sort's peak.
-    drop((by_key, by_www, other_by_key, remote_slot));
+    drop((by_key, by_www, other_by_key, remote_slot, www));
     drop(remote_keys);
     let mut accounted = vec![false; input.services.len()];
     for list in &accounted_lists {
@@ -722,7 +706,7 @@ pub fn analyse_observed(
 
     observe(Phase::Services);
 
-    sort_items(input, &mut items);
+    sort_items(input, &mut items, threads);
     observe(Phase::Sort);
 
     let mut counts = Counts::default();
@@ -756,7 +740,7 @@ struct Ctx<'c, 'a> {
     /// Per account: its key's slot in `by_key` (`NONE` without a key).
     remote_slot: &'c [u32],
     service_keys: &'c [Keyed<'a>],
-    by_key: &'c KeyIndex<'c>,
+    by_key: &'c SplitIndex<'c>,
     by_www: &'c KeyIndex<'c>,
     other_by_key: &'c HashMap<String, Vec<usize>>,
 }
@@ -782,11 +766,10 @@ impl Ctx<'_, '_> {
             if slot == NONE {
                 continue;
             }
-            let first = self.by_key.slots[slot as usize].first;
-            if first == NONE {
+            let Some(first) = self.by_key.first_service(slot) else {
                 continue;
-            }
-            let rec = &input.services[first as usize];
+            };
+            let rec = &input.services[first];
             // The record's lines (its string headers), not yet the strings.
             acc ^= (rec.service.username.len()
                 ^ rec.service.dedicated_ip.len()
@@ -1139,5 +1122,6 @@ mod index;
 mod order;
 #[cfg(test)]
 mod reference;
+mod split;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -42,31 +42,62 @@ pub fn domain_key_cow(raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
+/// Byte classes of [`plain_ascii_domain`]: 0 for `a-z`, `0-9`, `_`; the bits below otherwise.
+const UPPER: u8 = 1;
+const HYPHEN: u8 = 2;
+const DOT: u8 = 4;
+const OTHER: u8 = 8;
+
+/// The class of every byte (one table lookup per byte instead of a chain of range tests).
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'_' => 0,
+            b'A'..=b'Z' => UPPER,
+            b'-' => HYPHEN,
+            b'.' => DOT,
+            _ => OTHER,
+        };
+        c += 1;
+    }
+    t
+};
+
+/// Whether one label of a plain ASCII domain is valid: not empty, no `-` at either end, not
+/// a `??--` label such as punycode `xn--`.
+#[inline]
+fn plain_label_ok(label: &[u8]) -> bool {
+    match (label.first(), label.last()) {
+        (Some(&f), Some(&l)) => {
+            f != b'-' && l != b'-' && !(label.len() >= 4 && label[2] == b'-' && label[3] == b'-')
+        }
+        _ => false,
+    }
+}
+
 /// One pass over a domain: `Some(has_upper_case)` when it is plain ASCII labels
 /// (letters, digits, `-`, `_`; no empty label; no label starting or ending with `-`; no
 /// `??--` label such as punycode `xn--`), else `None` (IDNA decides).
 fn plain_ascii_domain(b: &[u8]) -> Option<bool> {
-    let mut upper = false;
+    let mut seen = 0u8;
     let mut start = 0usize;
-    for i in 0..=b.len() {
-        let c = if i == b.len() { b'.' } else { b[i] };
-        match c {
-            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => {}
-            b'A'..=b'Z' => upper = true,
-            b'.' => {
-                let label = &b[start..i];
-                if label.is_empty() || label[0] == b'-' || label[label.len() - 1] == b'-' {
-                    return None;
-                }
-                if label.len() >= 4 && label[2] == b'-' && label[3] == b'-' {
-                    return None;
-                }
-                start = i + 1;
+    for (i, &c) in b.iter().enumerate() {
+        let class = CLASS[c as usize];
+        seen |= class;
+        if class == DOT {
+            if !plain_label_ok(&b[start..i]) {
+                return None;
             }
-            _ => return None,
+            start = i + 1;
         }
     }
-    Some(upper)
+    if seen & OTHER != 0 || !plain_label_ok(&b[start..]) {
+        return None;
+    }
+    Some(seen & UPPER != 0)
 }
 
 /// `str::trim` for the common case: strips ASCII whitespace bytes, and defers to `trim` only
@@ -116,7 +147,50 @@ pub fn email_eq(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// The previous byte-by-byte range tests of [`plain_ascii_domain`], as its test oracle.
+    fn plain_ascii_domain_reference(b: &[u8]) -> Option<bool> {
+        let mut upper = false;
+        let mut start = 0usize;
+        for i in 0..=b.len() {
+            let c = if i == b.len() { b'.' } else { b[i] };
+            match c {
+                b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => {}
+                b'A'..=b'Z' => upper = true,
+                b'.' => {
+                    let label = &b[start..i];
+                    if label.is_empty() || label[0] == b'-' || label[label.len() - 1] == b'-' {
+                        return None;
+                    }
+                    if label.len() >= 4 && label[2] == b'-' && label[3] == b'-' {
+                        return None;
+                    }
+                    start = i + 1;
+                }
+                _ => return None,
+            }
+        }
+        Some(upper)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// The table-driven check equals the range tests on strings of every byte class
+        /// (dots, hyphens at label ends and in `??--` position, upper case, non-ASCII).
+        #[test]
+        fn plain_ascii_domain_equals_the_range_tests(
+            s in "[a-cxnA-C0-9_. ü-]{0,12}"
+        ) {
+            prop_assert_eq!(
+                plain_ascii_domain(s.as_bytes()),
+                plain_ascii_domain_reference(s.as_bytes())
+            );
+        }
+    }
 
     #[test]
     fn domain_keys() {

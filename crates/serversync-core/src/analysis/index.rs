@@ -111,6 +111,10 @@ pub(super) struct Slot {
     pub first: u32,
     pub last: u32,
     pub remote: u32,
+    /// The caller's own id of the first service (a part of a split index numbers its
+    /// services locally, and keeps the service index here: no second lookup for the common
+    /// key with one service); `NONE` unless the caller sets it.
+    pub first_id: u32,
 }
 
 /// Every key of one side or both, each once; a record refers to its key by slot number.
@@ -138,6 +142,7 @@ impl<'a> KeyIndex<'a> {
                 first: NONE,
                 last: NONE,
                 remote: 0,
+                first_id: NONE,
             });
             (slots.len() - 1) as u32
         })
@@ -150,16 +155,17 @@ impl<'a> KeyIndex<'a> {
         id
     }
 
-    /// Adds service `i` (services are added in input order).
-    pub fn add_service(&mut self, key: HKey<'a>, i: usize) {
-        let id = self.slot(key) as usize;
-        let slot = &mut self.slots[id];
+    /// Adds service `i` (services are added in input order); returns the key's slot.
+    pub fn add_service(&mut self, key: HKey<'a>, i: usize) -> u32 {
+        let id = self.slot(key);
+        let slot = &mut self.slots[id as usize];
         if slot.last == NONE {
             slot.first = i as u32;
         } else {
             self.next[slot.last as usize] = i as u32;
         }
         slot.last = i as u32;
+        id
     }
 
     /// The slot of `key`, if any record has it.
@@ -218,14 +224,14 @@ pub(super) fn touch(s: &str) -> u8 {
     s.as_bytes().first().copied().unwrap_or(0)
 }
 
-/// `items.map(f)`, touching each batch of records ahead (`warm` returns the [`touch`]es of
-/// one record).
+/// `items.map(f)` appended to `out`, touching each batch of records ahead (`warm` returns
+/// the [`touch`]es of one record).
 fn map_warm<'a, T, R>(
     items: &'a [T],
     warm: &(impl Fn(&'a T) -> u8 + Sync),
     f: &(impl Fn(&'a T) -> R + Sync),
-) -> Vec<R> {
-    let mut out = Vec::with_capacity(items.len());
+    out: &mut Vec<R>,
+) {
     for chunk in items.chunks(BATCH) {
         let mut acc = 0u8;
         for it in chunk {
@@ -234,28 +240,32 @@ fn map_warm<'a, T, R>(
         std::hint::black_box(acc);
         out.extend(chunk.iter().map(f));
     }
-    out
 }
 
 /// Maps `f` over `items` (touching ahead with `warm`, see [`touch`]), on two threads when
 /// `threads` ≥ 2 (the halves are joined in order, so the result does not depend on the
-/// split).
+/// split). The first half is written straight into the result; only the second is copied.
 pub(super) fn map_split<'a, T: Sync, R: Send>(
     items: &'a [T],
     threads: usize,
     warm: impl Fn(&'a T) -> u8 + Sync,
     f: impl Fn(&'a T) -> R + Sync,
 ) -> Vec<R> {
+    let mut out: Vec<R> = Vec::with_capacity(items.len());
     if threads < 2 || items.len() < 2 {
-        return map_warm(items, &warm, &f);
+        map_warm(items, &warm, &f, &mut out);
+        return out;
     }
     let mid = items.len() / 2;
     let (a, b) = items.split_at(mid);
     std::thread::scope(|sc| {
-        let h = sc.spawn(|| map_warm(b, &warm, &f));
-        let mut out: Vec<R> = Vec::with_capacity(items.len());
-        out.extend(map_warm(a, &warm, &f));
+        let h = sc.spawn(|| {
+            let mut part = Vec::with_capacity(b.len());
+            map_warm(b, &warm, &f, &mut part);
+            part
+        });
+        map_warm(a, &warm, &f, &mut out);
         out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        out
-    })
+    });
+    out
 }

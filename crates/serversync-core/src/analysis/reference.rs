@@ -292,7 +292,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::reference_analyse;
-    use crate::analysis::tests::{arb_account, arb_service, build_services, cpanel_meta};
+    use crate::analysis::tests::{acct, arb_account, arb_service, build_services, cpanel_meta};
     use crate::analysis::{analyse, analyse_threads, Analysis, AnalysisInput, BillingRef};
     use crate::module::UniqueIdField;
 
@@ -319,6 +319,90 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// Inputs large enough for every two-thread path (keys, split index, accounts, sort from
+    /// 20,000 records on), with keys colliding often (shared remote keys, duplicates, `www.`,
+    /// case and trailing-dot forms, IDN): one thread, two threads and the reference agree.
+    #[test]
+    fn large_colliding_inputs_equal_the_reference_on_one_and_two_threads() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let forms = |rng: &mut rand_chacha::ChaCha8Rng, name: &str| -> String {
+            match rng.gen_range(0..12) {
+                0 => format!("www.{name}.test"),
+                1 => format!("{}.TEST.", name.to_uppercase()),
+                2 => format!("münchen{name}.test"),
+                3 => String::new(),
+                _ => format!("{name}.test"),
+            }
+        };
+        let accounts: Vec<_> = (0..24_000)
+            .map(|i| {
+                let name = format!("d{}", rng.gen_range(0..20_000));
+                let d = forms(&mut rng, &name);
+                let mut a = acct(&d, &format!("u{}", i % 7), "basic");
+                if rng.gen_ratio(1, 9) {
+                    a.status = crate::module::RemoteStatus::Suspended;
+                }
+                if rng.gen_ratio(1, 50) {
+                    a.notes.push(format!("lenient {i}"));
+                }
+                a
+            })
+            .collect();
+        let raw: Vec<_> = (0..24_000)
+            .map(|i| {
+                let name = format!("d{}", rng.gen_range(0..22_000));
+                let st = crate::model::ServiceStatus::ALL
+                    [rng.gen_range(0..crate::model::ServiceStatus::ALL.len())];
+                (forms(&mut rng, &name), st, i % 3 == 0)
+            })
+            .collect();
+        let services = build_services(&raw, 1, 100);
+        // Other servers' services of names that this server's billing may lack (`moved`).
+        let raw_others: Vec<_> = (0..3_000)
+            .map(|_| {
+                let name = format!("d{}", rng.gen_range(0..20_000));
+                let st = crate::model::ServiceStatus::ALL
+                    [rng.gen_range(0..crate::model::ServiceStatus::ALL.len())];
+                (forms(&mut rng, &name), st, false)
+            })
+            .collect();
+        let others: Vec<_> = build_services(&raw_others, 100_000, 200)
+            .into_iter()
+            .filter(|r| r.service.status.is_live())
+            .collect();
+        let meta = cpanel_meta();
+        for complete in [true, false] {
+            let input = AnalysisInput {
+                meta: &meta,
+                server_ip: "192.0.2.10",
+                accounts: &accounts,
+                listing_complete: complete,
+                services: &services,
+                other_live: &others,
+            };
+            let want = reference_analyse(&input);
+            assert!(want.counts.conflict > 0 && want.counts.duplicate > 0);
+            assert!(want.counts.moved > 0 && want.counts.not_on_server > 0);
+            for (threads, got) in [
+                (1, analyse_threads(&input, 1)),
+                (2, analyse_threads(&input, 2)),
+            ] {
+                let (g, w) = (view(&got, &input), view(&want, &input));
+                assert_eq!(g.len(), w.len(), "{threads} threads: item count");
+                if let Some(i) = (0..g.len()).find(|&i| g[i] != w[i]) {
+                    panic!(
+                        "{threads} threads, item {i}:\n got  {}\n want {}",
+                        g[i], w[i]
+                    );
+                }
+                assert_eq!(got.counts, want.counts);
+                assert_eq!(got.live_services, want.live_services);
+                assert_eq!(got.warnings, want.warnings);
+            }
+        }
     }
 
     proptest! {
