@@ -202,6 +202,11 @@ async fn a_webhook_answering_500_twice_then_200_is_delivered_once_with_three_att
         assert_eq!(d.target, format!("http://127.0.0.1:{port}/…"));
     }
     assert_eq!(log[0].error.as_deref(), Some("HTTP 500"));
+    // `/metrics` counts each attempt by its result.
+    assert_eq!(
+        deliveries_metric(&app),
+        [("delivered", 1), ("failed", 0), ("retrying", 2)]
+    );
 
     // The next run with the same drift is no news: nothing more is sent.
     app.analyse_server("web1", &NoProgress).await.unwrap();
@@ -220,6 +225,10 @@ async fn a_target_that_keeps_failing_is_tried_attempts_times_and_logged_undelive
     let log = log_of(&*w.store, &format!("{}-drift", out.run_id)).await;
     assert_eq!(log.len(), 3);
     assert!(log.iter().all(|d| !d.delivered && d.status == Some(503)));
+    assert_eq!(
+        deliveries_metric(&app),
+        [("delivered", 0), ("failed", 1), ("retrying", 2)]
+    );
     assert!(!w
         .store
         .event_delivered(&format!("{}-drift", out.run_id), Channel::Webhook)
@@ -425,4 +434,23 @@ async fn scheduled_scans_raise_alerts_in_the_background() {
     let runs = w.store.runs(101, 10).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(body["run_id"], runs[0].id);
+}
+
+/// `serversync_webhook_deliveries_total` by result, from the app's `/metrics` text.
+fn deliveries_metric(app: &serversync_app::App) -> Vec<(&'static str, u64)> {
+    let text = app.metrics.render().unwrap();
+    ["delivered", "failed", "retrying"]
+        .into_iter()
+        .map(|r| {
+            let key = format!("serversync_webhook_deliveries_total{{result=\"{r}\"}} ");
+            let n = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&key))
+                .unwrap_or_else(|| panic!("no {key} in {text}"))
+                .trim()
+                .parse()
+                .unwrap();
+            (r, n)
+        })
+        .collect()
 }

@@ -16,6 +16,7 @@ use super::email::{self, Mail};
 use super::events::AlertEvent;
 use super::webhook::{self, Attempt};
 use super::{Msg, NotifyOptions};
+use crate::metrics::Delivery;
 use crate::App;
 
 /// Deliveries in flight at once.
@@ -216,6 +217,15 @@ where
             .await;
         if let Err(e) = logged {
             tracing::warn!(event = %key.event_id, error = %e, "delivery attempt not logged");
+        }
+        if key.channel == Channel::Webhook {
+            app.metrics.webhook_delivery(if delivered {
+                Delivery::Delivered
+            } else if a.retry && n < attempts {
+                Delivery::Retrying
+            } else {
+                Delivery::Failed
+            });
         }
         if delivered {
             tracing::info!(event = %key.event_id, channel = key.channel.as_str(),
