@@ -32,6 +32,8 @@ mod locks;
 pub mod overview;
 mod reads;
 pub mod records;
+pub mod retention;
+mod run_doc;
 pub mod scan;
 pub mod scheduler;
 pub mod secrets;
@@ -135,6 +137,9 @@ pub struct App {
     /// Set during a fleet scan: the other servers' services are found through this index
     /// instead of being loaded whole for every server ([`scan::FleetIndex`]).
     pub(crate) fleet: Option<Arc<scan::FleetIndex>>,
+    /// Runs kept per server after each stored run ([`retention::DEFAULT_KEEP_RUNS`]; applied
+    /// runs and the newest complete one are always kept).
+    pub keep_runs: usize,
 }
 
 /// The outcome of [`App::analyse_server`].
@@ -258,6 +263,7 @@ impl App {
             lease_ttl: DEFAULT_LEASE_TTL,
             instance: auth::new_token("")[..12].to_string(),
             fleet: None,
+            keep_runs: retention::DEFAULT_KEEP_RUNS,
         }
     }
 
@@ -471,6 +477,7 @@ impl App {
                         service_versions: Vec::new(),
                     })
                     .await?;
+                self.prune_runs_of(server).await;
                 return Err(err);
             }
         };
@@ -489,24 +496,31 @@ impl App {
                 let input = billing.input(&meta_owned, &server_owned, &listing);
                 let mut analysis = analyse(&input);
                 name_moved_from(&mut analysis, &billing);
-                analysis_document_json(None, &server_owned, &listing, &analysis, &input).map(
+                analysis_document_json(None, &server_owned, &listing, &analysis, &input).and_then(
                     |doc| {
+                        let stored =
+                            stored_document_json(&server_owned, &listing, &analysis, &input)?;
                         let versions: Vec<(ServiceId, i64)> = billing
                             .services
                             .iter()
                             .chain(&billing.other_live)
                             .map(|r| (r.service.id, r.service.version))
                             .collect();
-                        (input.listing_complete, doc, analysis.counts, versions)
+                        Ok((
+                            input.listing_complete,
+                            (doc, stored),
+                            analysis.counts,
+                            versions,
+                        ))
                     },
                 )
             };
             (listing, out)
         })
         .await?;
-        let (complete, doc, counts, service_versions) = analysed?;
+        let (complete, (doc, stored), counts, service_versions) = analysed?;
         let t_analysed = std::time::Instant::now();
-        let mut new_run = NewRun {
+        let new_run = NewRun {
             server_id: server.id,
             started_at,
             finished_at: OffsetDateTime::now_utc(),
@@ -519,7 +533,7 @@ impl App {
             accounts: listing.accounts,
             skipped: listing.skipped,
             counts_json: counts_json(&counts).to_string(),
-            analysis_json: Some(doc),
+            analysis_json: Some(stored),
             service_versions,
         };
         if cancel.is_cancelled() {
@@ -538,10 +552,8 @@ impl App {
             store_run_ms = t_analysed.elapsed().as_millis() as u64,
             "analysed"
         );
-        let document_json = with_run_id(
-            new_run.analysis_json.take().as_deref().unwrap_or("null"),
-            run_id,
-        );
+        self.prune_runs_of(server).await;
+        let document_json = with_run_id(&doc, run_id);
         Ok(AnalyseOutcome {
             run_id,
             server: server.clone(),
@@ -678,6 +690,9 @@ struct Doc<'a> {
     live_services: usize,
     warnings: &'a [String],
     items: Vec<ItemView<'a>>,
+    /// Only in the stored form ([`stored_document_json`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_sync_rows: Option<Vec<run_doc::RowOut>>,
 }
 
 fn document<'a>(
@@ -708,7 +723,31 @@ fn document<'a>(
             .iter()
             .map(|item| ItemView { item, input })
             .collect(),
+        in_sync_rows: None,
     }
+}
+
+/// The analysis document in the form a run stores it (`run_doc`): the head as in
+/// [`analysis_document_json`], the items with drift whole and plain `in_sync` items as
+/// compact rows; `run_id` null.
+pub(crate) fn stored_document_json(
+    server: &Server,
+    listing: &Listing,
+    analysis: &Analysis,
+    input: &AnalysisInput<'_>,
+) -> Result<String> {
+    let split = run_doc::stored_items(analysis, input);
+    let doc = Doc {
+        items: split.items,
+        in_sync_rows: Some(split.in_sync_rows),
+        ..document(None, server, listing, analysis, input)
+    };
+    serde_json::to_string(&doc).map_err(|e| {
+        AppError::Invalid(format!(
+            "server {}: the stored analysis could not be written: {e}",
+            server.name
+        ))
+    })
 }
 
 /// Sets `run_id` in a document made by [`analysis_document_json`] with `run_id` null.

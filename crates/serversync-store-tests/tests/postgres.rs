@@ -78,6 +78,8 @@ suite!(
     apply_version_conflict_rolls_back,
     runs_round_trip,
     runs_summaries_and_latest,
+    runs_prune_keeps_applied_and_latest_complete,
+    compact_runs_read_back_whole,
     audit_filters,
     lease_busy_expiry_renew_release,
     lease_of_a_gone_process_is_taken_over,

@@ -18,6 +18,7 @@ use serversync_core::module::{RemoteAccount, SkippedRecord, UniqueIdField};
 use time::OffsetDateTime;
 
 mod capabilities;
+mod compact;
 mod error;
 pub mod jobs;
 pub mod lease;

@@ -63,6 +63,8 @@ pub struct Config {
     pub guards: GuardsConfig,
     /// Where alerts go (parsed and shown; sending them is a later part of issue 11).
     pub notify: NotifyConfig,
+    /// Retention of stored runs.
+    pub runs: RunsConfig,
 }
 
 impl Default for Config {
@@ -81,6 +83,24 @@ impl Default for Config {
             scan: ScanConfig::default(),
             guards: GuardsConfig::default(),
             notify: NotifyConfig::default(),
+            runs: RunsConfig::default(),
+        }
+    }
+}
+
+/// `[runs]`: how many stored runs each server keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunsConfig {
+    /// Runs kept per server after each stored run (default 50); every applied run and the
+    /// newest complete run are kept as well.
+    pub keep: usize,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        RunsConfig {
+            keep: serversync_app::retention::DEFAULT_KEEP_RUNS,
         }
     }
 }
@@ -306,6 +326,7 @@ const ENV_KEYS: &[&str] = &[
     "scan.deadline_secs",
     "guards.max_terminate_percent",
     "guards.max_move_percent",
+    "runs.keep",
     "notify.smtp.host",
     "notify.smtp.port",
     "notify.smtp.tls",
@@ -584,6 +605,9 @@ impl Loaded {
                 "lease_secs",
                 &format!("is {}, not between 1 and 3600", c.lease_secs),
             ));
+        }
+        if c.runs.keep == 0 {
+            return Err(bad("runs.keep", "must be at least 1"));
         }
         if c.scan.concurrency == 0 {
             return Err(bad("scan.concurrency", "must be at least 1"));

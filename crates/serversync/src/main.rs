@@ -495,6 +495,8 @@ pub(crate) struct ModuleArgs {
     pub lease_secs: u64,
     pub modules_dir: Option<PathBuf>,
     pub php: PathBuf,
+    /// `[runs] keep`: runs kept per server.
+    pub keep_runs: usize,
 }
 
 impl ModuleArgs {
@@ -561,6 +563,7 @@ pub(crate) async fn open_app_keyed(
         .with_context(|| format!("cannot open database {}", serversync_store::redact_url(url)))?;
     let mut app = App::with_registry(store, registry, actor());
     app.lease_ttl = Duration::from_secs(m.lease_secs.max(1));
+    app.keep_runs = m.keep_runs.max(1);
     Ok((app, key_id, key_file))
 }
 
@@ -579,6 +582,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         lease_secs: cfg.lease_secs,
         modules_dir: cfg.modules_dir.clone(),
         php: cfg.php.clone(),
+        keep_runs: cfg.runs.keep,
     };
     match cli.command {
         Command::Config {

@@ -90,6 +90,7 @@ pub(crate) fn demo_module_args(m: &ModuleArgs) -> anyhow::Result<ModuleArgs> {
         lease_secs: m.lease_secs,
         modules_dir: Some(dir),
         php: m.php.clone(),
+        keep_runs: m.keep_runs,
     })
 }
 
