@@ -107,7 +107,7 @@ struct Doc {
     items: Vec<StoredItem>,
     /// Plain `in_sync` items of a compact run (`run_doc`); absent in runs stored before.
     #[serde(default)]
-    in_sync_rows: Vec<crate::run_doc::Row<ServiceStatus>>,
+    in_sync_rows: Vec<crate::run_doc::RowIn>,
 }
 
 #[derive(Deserialize)]

@@ -489,36 +489,38 @@ impl App {
         }
         let t_listed = std::time::Instant::now();
         // The analysis is CPU work (seconds for a big server): off the async workers. It
-        // owns what it reads and gives the listing back for the run.
+        // owns what it reads and hands it back with what the run stores (its own copy of
+        // the remote list), so that the document the caller gets is written while the run
+        // is stored: the two are independent (the run's id is set in the document after).
         let (meta_owned, server_owned) = (meta.clone(), server.clone());
-        let (listing, analysed) = blocking("the analysis", move || {
-            let out = {
-                let input = billing.input(&meta_owned, &server_owned, &listing);
-                let mut analysis = analyse(&input);
-                name_moved_from(&mut analysis, &billing);
-                analysis_document_json(None, &server_owned, &listing, &analysis, &input).and_then(
-                    |doc| {
-                        let stored =
-                            stored_document_json(&server_owned, &listing, &analysis, &input)?;
-                        let versions: Vec<(ServiceId, i64)> = billing
-                            .services
-                            .iter()
-                            .chain(&billing.other_live)
-                            .map(|r| (r.service.id, r.service.version))
-                            .collect();
-                        Ok((
-                            input.listing_complete,
-                            (doc, stored),
-                            analysis.counts,
-                            versions,
-                        ))
-                    },
-                )
+        let (analysed, stored) = blocking("the analysis", move || {
+            let input = billing.input(&meta_owned, &server_owned, &listing);
+            let mut analysis = analyse(&input);
+            name_moved_from(&mut analysis, &billing);
+            let stored = stored_document_json(&server_owned, &listing, &analysis, &input);
+            let complete = input.listing_complete;
+            let versions: Vec<(ServiceId, i64)> = billing
+                .services
+                .iter()
+                .chain(&billing.other_live)
+                .map(|r| (r.service.id, r.service.version))
+                .collect();
+            let run_listing = listing.clone();
+            let analysed = Analysed {
+                meta: meta_owned,
+                server: server_owned,
+                listing,
+                billing,
+                analysis,
             };
-            (listing, out)
+            (
+                analysed,
+                stored.map(|s| (s, complete, versions, run_listing)),
+            )
         })
         .await?;
-        let (complete, (doc, stored), counts, service_versions) = analysed?;
+        let (stored, complete, service_versions, run_listing) = stored?;
+        let counts = analysed.analysis.counts.clone();
         let t_analysed = std::time::Instant::now();
         let new_run = NewRun {
             server_id: server.id,
@@ -530,8 +532,8 @@ impl App {
                 ListingStatus::Incomplete
             },
             error: None,
-            accounts: listing.accounts,
-            skipped: listing.skipped,
+            accounts: run_listing.accounts,
+            skipped: run_listing.skipped,
             counts_json: counts_json(&counts).to_string(),
             analysis_json: Some(stored),
             service_versions,
@@ -543,13 +545,18 @@ impl App {
             )));
         }
         // The point of no return: the run is stored whatever happens meanwhile.
-        let run_id = self.store.insert_run(&new_run).await?;
+        let (run_id, doc) = tokio::join!(
+            self.store.insert_run(&new_run),
+            blocking("the analysis document", move || analysed.document_json())
+        );
+        let run_id = run_id?;
+        let doc = doc??;
         tracing::info!(
             server = %server.name,
             accounts = new_run.accounts.len(),
             listing_ms = (t_listed - started_wall).as_millis() as u64,
-            analysis_and_document_ms = (t_analysed - t_listed).as_millis() as u64,
-            store_run_ms = t_analysed.elapsed().as_millis() as u64,
+            analysis_ms = (t_analysed - t_listed).as_millis() as u64,
+            store_run_and_document_ms = t_analysed.elapsed().as_millis() as u64,
             "analysed"
         );
         self.prune_runs_of(server).await;
@@ -626,6 +633,24 @@ impl App {
     }
 }
 
+/// An analysis with everything its document reads, owned (to write the document on a
+/// blocking thread while the run is stored).
+struct Analysed {
+    meta: serversync_core::module::MetaData,
+    server: Server,
+    listing: Listing,
+    billing: Billing,
+    analysis: Analysis,
+}
+
+impl Analysed {
+    /// [`analysis_document_json`] of this analysis, `run_id` null.
+    fn document_json(&self) -> Result<String> {
+        let input = self.billing.input(&self.meta, &self.server, &self.listing);
+        analysis_document_json(None, &self.server, &self.listing, &self.analysis, &input)
+    }
+}
+
 /// Names the server in each `moved` item's note ("billing has this service on web2
 /// (server 2)"): core knows the other servers by id only.
 fn name_moved_from(analysis: &mut Analysis, billing: &Billing) {
@@ -692,7 +717,7 @@ struct Doc<'a> {
     items: Vec<ItemView<'a>>,
     /// Only in the stored form ([`stored_document_json`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    in_sync_rows: Option<Vec<run_doc::RowOut>>,
+    in_sync_rows: Option<Vec<run_doc::RowOut<'a>>>,
 }
 
 fn document<'a>(
@@ -730,11 +755,11 @@ fn document<'a>(
 /// The analysis document in the form a run stores it (`run_doc`): the head as in
 /// [`analysis_document_json`], the items with drift whole and plain `in_sync` items as
 /// compact rows; `run_id` null.
-pub(crate) fn stored_document_json(
+pub fn stored_document_json<'a>(
     server: &Server,
     listing: &Listing,
-    analysis: &Analysis,
-    input: &AnalysisInput<'_>,
+    analysis: &'a Analysis,
+    input: &'a AnalysisInput<'a>,
 ) -> Result<String> {
     let split = run_doc::stored_items(analysis, input);
     let doc = Doc {

@@ -31,7 +31,7 @@ const SAME_EMAIL: u8 = 4;
 /// `flags` says they are the account's.
 /// (Deserialised from that array: serde's derive reads a struct from a sequence.)
 #[derive(Deserialize)]
-pub(crate) struct Row<S> {
+pub(crate) struct Row<S, T> {
     item: usize,
     account: usize,
     service_id: i64,
@@ -42,13 +42,13 @@ pub(crate) struct Row<S> {
     regdate: Option<String>,
     server_id: Option<i64>,
     flags: u8,
-    domain: Option<String>,
-    username: Option<String>,
-    client_email: Option<String>,
-    dedicated_ip: String,
+    domain: Option<T>,
+    username: Option<T>,
+    client_email: Option<T>,
+    dedicated_ip: T,
 }
 
-impl<S: Serialize> Serialize for Row<S> {
+impl<S: Serialize, T: Serialize> Serialize for Row<S, T> {
     fn serialize<Z: serde::Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
         (
             self.item,
@@ -73,11 +73,14 @@ impl<S: Serialize> Serialize for Row<S> {
 /// What is stored of the document's items: the items kept whole, in order, and the rows.
 pub(crate) struct StoredItems<'a> {
     pub items: Vec<ItemView<'a>>,
-    pub in_sync_rows: Vec<RowOut>,
+    pub in_sync_rows: Vec<RowOut<'a>>,
 }
 
-/// A [`Row`] as written (the status as core names it).
-pub(crate) type RowOut = Row<&'static str>;
+/// A [`Row`] as written: the status as core names it, the texts borrowed from the input.
+pub(crate) type RowOut<'a> = Row<&'static str, &'a str>;
+
+/// A [`Row`] as read back.
+pub(crate) type RowIn = Row<ServiceStatus, String>;
 
 /// Whether `it` is a plain `in_sync` item: nothing but its account and its billing record.
 fn plain_in_sync(it: &Item) -> Option<(usize, usize)> {
@@ -111,12 +114,12 @@ pub(crate) fn stored_items<'a>(
         let (acc, rec) = (&input.accounts[a], &input.services[s]);
         let sv = &rec.service;
         let mut flags = 0;
-        let mut keep = |same: bool, bit: u8, v: Option<&str>| {
+        let mut keep = |same: bool, bit: u8, v: Option<&'a str>| {
             if same {
                 flags |= bit;
                 None
             } else {
-                v.map(str::to_string)
+                v
             }
         };
         let domain = keep(sv.domain == acc.domain, SAME_DOMAIN, Some(&sv.domain));
@@ -144,7 +147,7 @@ pub(crate) fn stored_items<'a>(
             domain,
             username,
             client_email,
-            dedicated_ip: sv.dedicated_ip.clone(),
+            dedicated_ip: &sv.dedicated_ip,
         });
     }
     out
@@ -155,7 +158,7 @@ pub(crate) fn stored_items<'a>(
 /// the run's remote list. `Err` says what does not fit (a damaged run).
 pub(crate) fn expand(
     items: Vec<StoredItem>,
-    rows: Vec<Row<ServiceStatus>>,
+    rows: Vec<RowIn>,
     accounts: &[RemoteAccount],
 ) -> Result<Vec<StoredItem>, String> {
     if rows.is_empty() {
