@@ -489,11 +489,11 @@ impl App {
         }
         let t_listed = std::time::Instant::now();
         // The analysis is CPU work (seconds for a big server): off the async workers. It
-        // owns what it reads and hands it back with what the run stores (its own copy of
-        // the remote list), so that the document the caller gets is written while the run
-        // is stored: the two are independent (the run's id is set in the document after).
+        // owns what it reads and hands it back, so that the document the caller gets is
+        // written while the run is stored: the two are independent (the run's id is set in
+        // the document after), and share the remote list.
         let (meta_owned, server_owned) = (meta.clone(), server.clone());
-        let (analysed, stored) = blocking("the analysis", move || {
+        let (analysed, listing, stored) = blocking("the analysis", move || {
             let input = billing.input(&meta_owned, &server_owned, &listing);
             let mut analysis = analyse(&input);
             name_moved_from(&mut analysis, &billing);
@@ -505,24 +505,19 @@ impl App {
                 .chain(&billing.other_live)
                 .map(|r| (r.service.id, r.service.version))
                 .collect();
-            let run_listing = listing.clone();
             let analysed = Analysed {
                 meta: meta_owned,
                 server: server_owned,
-                listing,
                 billing,
                 analysis,
             };
-            (
-                analysed,
-                stored.map(|s| (s, complete, versions, run_listing)),
-            )
+            (analysed, listing, stored.map(|s| (s, complete, versions)))
         })
         .await?;
-        let (stored, complete, service_versions, run_listing) = stored?;
+        let (stored, complete, service_versions) = stored?;
         let counts = analysed.analysis.counts.clone();
         let t_analysed = std::time::Instant::now();
-        let new_run = NewRun {
+        let new_run = Arc::new(NewRun {
             server_id: server.id,
             started_at,
             finished_at: OffsetDateTime::now_utc(),
@@ -532,12 +527,12 @@ impl App {
                 ListingStatus::Incomplete
             },
             error: None,
-            accounts: run_listing.accounts,
-            skipped: run_listing.skipped,
+            accounts: listing.accounts,
+            skipped: listing.skipped,
             counts_json: counts_json(&counts).to_string(),
             analysis_json: Some(stored),
             service_versions,
-        };
+        });
         if cancel.is_cancelled() {
             return Err(AppError::Interrupted(format!(
                 "interrupted before anything was written: the analysis of server {} was cancelled",
@@ -545,9 +540,11 @@ impl App {
             )));
         }
         // The point of no return: the run is stored whatever happens meanwhile.
+        let doc_run = new_run.clone();
         let (run_id, doc) = tokio::join!(
             self.store.insert_run(&new_run),
-            blocking("the analysis document", move || analysed.document_json())
+            blocking("the analysis document", move || analysed
+                .document_json(&doc_run))
         );
         let run_id = run_id?;
         let doc = doc??;
@@ -638,16 +635,23 @@ impl App {
 struct Analysed {
     meta: serversync_core::module::MetaData,
     server: Server,
-    listing: Listing,
     billing: Billing,
     analysis: Analysis,
 }
 
 impl Analysed {
-    /// [`analysis_document_json`] of this analysis, `run_id` null.
-    fn document_json(&self) -> Result<String> {
-        let input = self.billing.input(&self.meta, &self.server, &self.listing);
-        analysis_document_json(None, &self.server, &self.listing, &self.analysis, &input)
+    /// [`analysis_document_json`] of this analysis of `run`'s listing, `run_id` null.
+    fn document_json(&self, run: &NewRun) -> Result<String> {
+        let input = AnalysisInput {
+            meta: &self.meta,
+            server_ip: &self.server.ip_address,
+            accounts: &run.accounts,
+            listing_complete: run.skipped.is_empty(),
+            services: &self.billing.services,
+            other_live: &self.billing.other_live,
+        };
+        let doc = document(None, &self.server, &run.skipped, &self.analysis, &input);
+        doc_text(&self.server, &doc)
     }
 }
 
@@ -684,7 +688,8 @@ pub fn analysis_document(
     analysis: &Analysis,
     input: &AnalysisInput<'_>,
 ) -> Value {
-    serde_json::to_value(document(run_id, server, listing, analysis, input)).unwrap_or(Value::Null)
+    serde_json::to_value(document(run_id, server, &listing.skipped, analysis, input))
+        .unwrap_or(Value::Null)
 }
 
 /// [`analysis_document`] as compact JSON text, serialised straight from the analysis (no
@@ -696,7 +701,13 @@ pub fn analysis_document_json(
     analysis: &Analysis,
     input: &AnalysisInput<'_>,
 ) -> Result<String> {
-    serde_json::to_string(&document(run_id, server, listing, analysis, input)).map_err(|e| {
+    let doc = document(run_id, server, &listing.skipped, analysis, input);
+    doc_text(server, &doc)
+}
+
+/// A document as compact JSON text.
+fn doc_text(server: &Server, doc: &Doc<'_>) -> Result<String> {
+    serde_json::to_string(doc).map_err(|e| {
         AppError::Invalid(format!(
             "server {}: the analysis document could not be written: {e}",
             server.name
@@ -720,10 +731,11 @@ struct Doc<'a> {
     in_sync_rows: Option<Vec<run_doc::RowOut<'a>>>,
 }
 
+/// The document of `analysis` of the listing `input.accounts` + `skipped`.
 fn document<'a>(
     run_id: Option<RunId>,
     server: &Server,
-    listing: &Listing,
+    skipped: &[serversync_core::module::SkippedRecord],
     analysis: &'a Analysis,
     input: &'a AnalysisInput<'a>,
 ) -> Doc<'a> {
@@ -731,10 +743,10 @@ fn document<'a>(
         run_id,
         server: json!({"id": server.id, "name": server.name, "module": server.module}),
         listing: json!({
-            "complete": listing.is_complete(),
-            "accounts": listing.accounts.len(),
+            "complete": skipped.is_empty(),
+            "accounts": input.accounts.len(),
             "error": Value::Null,
-            "skipped": listing.skipped,
+            "skipped": skipped,
         }),
         unique_identifier: json!({
             "field": input.meta.unique_identifier_field.as_meta(),
@@ -765,7 +777,7 @@ pub fn stored_document_json<'a>(
     let doc = Doc {
         items: split.items,
         in_sync_rows: Some(split.in_sync_rows),
-        ..document(None, server, listing, analysis, input)
+        ..document(None, server, &listing.skipped, analysis, input)
     };
     serde_json::to_string(&doc).map_err(|e| {
         AppError::Invalid(format!(
