@@ -210,8 +210,9 @@ pub(crate) fn expand(
             related_service_ids: Vec::new(),
         });
     }
+    // Each row took its own slot of `total`, so the slots left are exactly `items.len()`.
     let mut whole = items.into_iter();
-    let out = slots
+    slots
         .into_iter()
         .map(|s| match s {
             Some(it) => Ok(it),
@@ -219,9 +220,102 @@ pub(crate) fn expand(
                 .next()
                 .ok_or_else(|| "fewer items than the in_sync rows leave room for".to_string()),
         })
-        .collect::<Result<Vec<_>, String>>()?;
-    match whole.next() {
-        None => Ok(out),
-        Some(_) => Err("more items than the in_sync rows leave room for".into()),
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(user: &str) -> RemoteAccount {
+        serde_json::from_value(serde_json::json!({"email": format!("{user}@mail.test"),
+            "username": user, "domain": format!("{user}.test"),
+            "uniqueIdentifier": format!("{user}.test"), "product": "basic",
+            "primaryip": "192.0.2.1", "created": null, "status": "Active"}))
+        .unwrap()
+    }
+
+    fn drift(uid: &str) -> StoredItem {
+        StoredItem {
+            category: Category::NotOnServer,
+            unique_identifier: Some(uid.into()),
+            service_id: Some(9),
+            remote: None,
+            billing: None,
+            diffs: Vec::new(),
+            actions: Vec::new(),
+            notes: Vec::new(),
+            related_service_ids: Vec::new(),
+        }
+    }
+
+    /// A row as a stored document holds it: `[item, account, service, client, product,
+    /// version, status, regdate, server, flags, domain, username, email, ip]`.
+    fn row(item: usize, account: usize, flags: u8, domain: Option<&str>) -> RowIn {
+        serde_json::from_value(serde_json::json!([
+            item,
+            account,
+            7,
+            8,
+            9,
+            3,
+            "Active",
+            "2024-01-31",
+            1,
+            flags,
+            domain,
+            null,
+            "billing@mail.test",
+            ""
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn rows_go_back_to_their_places_with_the_accounts_fields() {
+        let accounts = vec![account("ann"), account("bob")];
+        let items = expand(
+            vec![drift("x.test")],
+            vec![
+                row(0, 1, SAME_DOMAIN | SAME_USERNAME, None),
+                row(2, 0, SAME_USERNAME, Some("ANN.test")),
+            ],
+            &accounts,
+        )
+        .unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[1], drift("x.test"));
+        let (bob, ann) = (&items[0], &items[2]);
+        assert_eq!(bob.remote.as_ref(), Some(&accounts[1]));
+        assert_eq!(bob.unique_identifier.as_deref(), Some("bob.test"));
+        let b = bob.billing.as_ref().unwrap();
+        assert_eq!(
+            (b.domain.as_str(), b.username.as_str()),
+            ("bob.test", "bob")
+        );
+        assert_eq!(b.client_email.as_deref(), Some("billing@mail.test"));
+        assert_eq!(
+            (b.service_id, b.client_id, b.product_id, b.version),
+            (7, 8, 9, 3)
+        );
+        assert_eq!(b.regdate.as_deref(), Some("2024-01-31"));
+        assert_eq!(ann.billing.as_ref().unwrap().domain, "ANN.test");
+        assert_eq!(ann.service_id, Some(7));
+    }
+
+    #[test]
+    fn rows_that_do_not_fit_are_errors() {
+        let accounts = vec![account("ann")];
+        let bad =
+            |items: Vec<StoredItem>, rows: Vec<RowIn>| expand(items, rows, &accounts).unwrap_err();
+        assert!(bad(vec![], vec![row(0, 5, 0, None)]).contains("account 5"));
+        assert!(bad(vec![], vec![row(3, 0, 0, None)]).contains("out of place"));
+        assert!(bad(vec![], vec![row(0, 0, 0, None), row(0, 0, 0, None)]).contains("out of place"));
+        assert!(bad(vec![], vec![row(1, 0, 0, None)]).contains("out of place"));
+        // No rows: the items as stored (a run stored before compact runs).
+        assert_eq!(
+            expand(vec![drift("a")], vec![], &accounts).unwrap(),
+            vec![drift("a")]
+        );
     }
 }

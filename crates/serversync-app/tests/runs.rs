@@ -152,6 +152,27 @@ async fn a_stored_run_reads_back_as_the_document_analyse_returned() {
         out.document_json.len()
     );
     assert_eq!(run.accounts.len(), 600);
+
+    // A run stored as before compact runs (the whole document, no rows) reads the same.
+    let old = w
+        .store
+        .insert_run(&serversync_store::NewRun {
+            server_id: run.server_id,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            listing_status: run.listing_status,
+            error: None,
+            accounts: run.accounts.clone(),
+            skipped: run.skipped.clone(),
+            analysis_json: Some(out.document_json.clone()),
+            counts_json: run.counts_json.clone(),
+            service_versions: run.service_versions.clone(),
+        })
+        .await
+        .unwrap();
+    let old_view = app.run_view(&RunCache::default(), old).await.unwrap();
+    assert_eq!(old_view.items, view.items);
+    assert_eq!(old_view.counts, view.counts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
