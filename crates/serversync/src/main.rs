@@ -205,6 +205,12 @@ enum Command {
         #[command(subcommand)]
         command: LocksCommand,
     },
+    /// Stored runs: `prune` deletes each server's runs beyond `[runs] keep` (applied runs and
+    /// the newest complete run stay), as every stored run does for its server.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
     /// Server secrets (passwords, access hashes), encrypted at rest.
     Secrets {
         #[command(subcommand)]
@@ -294,6 +300,12 @@ enum TokensCommand {
     },
     /// List API tokens (names and roles, never the tokens).
     List,
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Prune every server's runs to `[runs] keep` now; prints `SERVER: N runs deleted`.
+    Prune,
 }
 
 #[derive(Subcommand)]
@@ -740,6 +752,21 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
                         outln!("{}\t{}\t{}", output::clean(&t.name), t.role.as_str(), used);
                     }
                 }
+            }
+            Ok(0)
+        }
+        Command::Runs {
+            command: RunsCommand::Prune,
+        } => {
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
+            for p in app.prune_all_runs().await? {
+                let noun = if p.deleted == 1 { "run" } else { "runs" };
+                outln!(
+                    "{}: {} {noun} deleted (keeping {})",
+                    output::clean(&p.server),
+                    p.deleted,
+                    app.keep_runs
+                );
             }
             Ok(0)
         }

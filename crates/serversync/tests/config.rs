@@ -450,4 +450,18 @@ async fn runs_keep_of_the_configuration_prunes_old_runs() {
         .await
         .unwrap();
     assert_eq!(left, vec![runs[2], runs[3]]);
+    // `runs prune` applies a smaller `keep` to every server now.
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        run(&d, &["runs", "prune"], &[("SERVERSYNC_RUNS__KEEP", "1")])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.stdout, "web1: 1 run deleted (keeping 1)\n");
+    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM sync_runs ORDER BY id")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![runs[3]]);
 }
