@@ -116,6 +116,25 @@ where
         .map_err(|e| AppError::Internal(format!("{what} stopped unexpectedly: {e}")))
 }
 
+/// A spawned task that is aborted when dropped unjoined (a cancelled analysis stops its
+/// billing read).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<Result<T>> {
+    /// The task's result (a panicked task as [`AppError::Internal`]).
+    async fn join(mut self) -> Result<T> {
+        (&mut self.0)
+            .await
+            .map_err(|e| AppError::Internal(format!("reading the billing records stopped: {e}")))?
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Result alias of the application layer.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
@@ -446,14 +465,20 @@ impl App {
         let started_wall = std::time::Instant::now();
         let params = ServerParams::from_server(server);
         let meta = module.meta();
-        // Billing is read while the panel answers: a big server's listing is mostly waiting.
-        // Until the run is stored nothing is written, so a cancel or a lost lease stops it.
+        // Billing is read while the panel answers, in a task of its own: decoding 100,000
+        // services and parsing the listing's pages are both CPU work, which one task would
+        // do in turn. Until the run is stored nothing is written, so a cancel or a lost lease
+        // stops it (and the billing task: `AbortOnDrop`).
+        let billing_task = {
+            let (app, server, field) = (self.clone(), server.clone(), meta.product_field.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                app.load_billing(&server, &field).await
+            }))
+        };
         let (listing, billing) = lease
             .unless_stopped(cancel, "the analysis", async {
-                Ok(tokio::join!(
-                    self.registry.list_accounts(module, &params, progress),
-                    self.load_billing(server, &meta.product_field)
-                ))
+                let listing = self.registry.list_accounts(module, &params, progress).await;
+                Ok((listing, billing_task.join().await))
             })
             .await?;
         let listing: Listing = match listing {
