@@ -122,6 +122,9 @@ struct Doc {
     #[serde(default)]
     warnings: Vec<String>,
     items: Vec<StoredItem>,
+    /// Plain `in_sync` items of a compact run (`run_doc`); absent in runs stored before.
+    #[serde(default)]
+    in_sync_rows: Vec<crate::run_doc::RowIn>,
 }
 
 #[derive(Deserialize)]
@@ -161,14 +164,15 @@ pub struct RunView {
 
 impl RunView {
     fn from_run(run: Run) -> Result<RunView> {
-        let d: Doc = match &run.analysis_json {
-            // What core wrote no longer reads back: the database is damaged, not the request.
-            Some(j) => serde_json::from_str(j).map_err(|e| {
-                AppError::Store(serversync_store::StoreError::Corrupt(format!(
-                    "runs.id={} analysis_json: stored analysis unreadable: {e}",
-                    run.id
-                )))
-            })?,
+        // What core wrote no longer reads back: the database is damaged, not the request.
+        let corrupt = |e: String| {
+            AppError::Store(serversync_store::StoreError::Corrupt(format!(
+                "runs.id={} analysis_json: stored analysis unreadable: {e}",
+                run.id
+            )))
+        };
+        let mut d: Doc = match &run.analysis_json {
+            Some(j) => serde_json::from_str(j).map_err(|e| corrupt(e.to_string()))?,
             // A failed listing has no analysis: an empty view of it.
             None => Doc {
                 listing: ListingDoc {
@@ -184,8 +188,12 @@ impl RunView {
                 live_services: 0,
                 warnings: Vec::new(),
                 items: Vec::new(),
+                in_sync_rows: Vec::new(),
             },
         };
+        let rows = std::mem::take(&mut d.in_sync_rows);
+        let items = crate::run_doc::expand(std::mem::take(&mut d.items), rows, &run.accounts)
+            .map_err(corrupt)?;
         Ok(RunView {
             run_id: run.id,
             server_id: run.server_id,
@@ -202,7 +210,7 @@ impl RunView {
             counts: d.counts,
             live_services: d.live_services,
             warnings: d.warnings,
-            items: d.items,
+            items,
         })
     }
 

@@ -37,6 +37,8 @@ pub mod notify;
 pub mod overview;
 mod reads;
 pub mod records;
+pub mod retention;
+mod run_doc;
 pub mod scan;
 pub mod scheduler;
 pub mod secrets;
@@ -119,6 +121,25 @@ where
         .map_err(|e| AppError::Internal(format!("{what} stopped unexpectedly: {e}")))
 }
 
+/// A spawned task that is aborted when dropped unjoined (a cancelled analysis stops its
+/// billing read).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<Result<T>> {
+    /// The task's result (a panicked task as [`AppError::Internal`]).
+    async fn join(mut self) -> Result<T> {
+        (&mut self.0)
+            .await
+            .map_err(|e| AppError::Internal(format!("reading the billing records stopped: {e}")))?
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Result alias of the application layer.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
@@ -148,6 +169,9 @@ pub struct App {
     pub auto_apply: auto_apply::AutoApplyPolicy,
     /// Where stored runs' alerts are queued ([`notify::Notifier`]); `None`: no alerts.
     pub notifier: Option<notify::Notifier>,
+    /// Runs kept per server after each stored run ([`retention::DEFAULT_KEEP_RUNS`]; applied
+    /// runs and the newest complete one are always kept).
+    pub keep_runs: usize,
 }
 
 /// The outcome of [`App::analyse_server`].
@@ -275,6 +299,7 @@ impl App {
             gone_after: misses::GoneAfter::default(),
             auto_apply: auto_apply::AutoApplyPolicy::default(),
             notifier: None,
+            keep_runs: retention::DEFAULT_KEEP_RUNS,
         }
     }
 
@@ -457,14 +482,20 @@ impl App {
         let started_wall = std::time::Instant::now();
         let params = ServerParams::from_server(server);
         let meta = module.meta();
-        // Billing is read while the panel answers: a big server's listing is mostly waiting.
-        // Until the run is stored nothing is written, so a cancel or a lost lease stops it.
+        // Billing is read while the panel answers, in a task of its own: decoding 100,000
+        // services and parsing the listing's pages are both CPU work, which one task would
+        // do in turn. Until the run is stored nothing is written, so a cancel or a lost lease
+        // stops it (and the billing task: `AbortOnDrop`).
+        let billing_task = {
+            let (app, server, field) = (self.clone(), server.clone(), meta.product_field.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                app.load_billing(&server, &field).await
+            }))
+        };
         let (listing, billing) = lease
             .unless_stopped(cancel, "the analysis", async {
-                Ok(tokio::join!(
-                    self.registry.list_accounts(module, &params, progress),
-                    self.load_billing(server, &meta.product_field)
-                ))
+                let listing = self.registry.list_accounts(module, &params, progress).await;
+                Ok((listing, billing_task.join().await))
             })
             .await?;
         let listing: Listing = match listing {
@@ -505,6 +536,7 @@ impl App {
                     accounts: 0,
                     counts: Counts::default(),
                 });
+                self.prune_runs_of(server).await;
                 return Err(err);
             }
         };
@@ -531,45 +563,43 @@ impl App {
         }
         let t_listed = std::time::Instant::now();
         // The analysis is CPU work (seconds for a big server): off the async workers. It
-        // owns what it reads and gives the listing back for the run.
+        // owns what it reads and hands it back, so that the document the caller gets is
+        // written while the run is stored: the two are independent (the run's id is set in
+        // the document after), and share the remote list.
         let (meta_owned, server_owned) = (meta.clone(), server.clone());
-        let (listing, analysed) = blocking("the analysis", move || {
-            let out = {
-                let input = billing.input(&meta_owned, &server_owned, &listing);
-                let mut analysis = analyse(&input);
-                name_moved_from(&mut analysis, &billing);
-                analysis.warnings.extend(shrink_warning);
-                let update = misses::miss_update(&analysis, &input);
-                document_json(
-                    None,
-                    &server_owned,
-                    &listing,
-                    &analysis,
-                    &input,
-                    Some(&doc_misses),
-                )
-                .map(|doc| {
-                    let versions: Vec<(ServiceId, i64)> = billing
-                        .services
-                        .iter()
-                        .chain(&billing.other_live)
-                        .map(|r| (r.service.id, r.service.version))
-                        .collect();
-                    (
-                        input.listing_complete,
-                        doc,
-                        analysis.counts,
-                        versions,
-                        update,
-                    )
-                })
+        let (analysed, listing, stored) = blocking("the analysis", move || {
+            let input = billing.input(&meta_owned, &server_owned, &listing);
+            let mut analysis = analyse(&input);
+            name_moved_from(&mut analysis, &billing);
+            analysis.warnings.extend(shrink_warning);
+            let update = misses::miss_update(&analysis, &input);
+            let stored =
+                stored_document_json(&server_owned, &listing, &analysis, &input, &doc_misses);
+            let complete = input.listing_complete;
+            let versions: Vec<(ServiceId, i64)> = billing
+                .services
+                .iter()
+                .chain(&billing.other_live)
+                .map(|r| (r.service.id, r.service.version))
+                .collect();
+            let analysed = Analysed {
+                meta: meta_owned,
+                server: server_owned,
+                billing,
+                analysis,
+                misses: doc_misses,
             };
-            (listing, out)
+            (
+                analysed,
+                listing,
+                stored.map(|s| (s, complete, versions, update)),
+            )
         })
         .await?;
-        let (complete, doc, counts, service_versions, miss_update) = analysed?;
+        let (stored, complete, service_versions, miss_update) = stored?;
+        let counts = analysed.analysis.counts.clone();
         let t_analysed = std::time::Instant::now();
-        let mut new_run = NewRun {
+        let new_run = Arc::new(NewRun {
             server_id: server.id,
             started_at,
             finished_at: OffsetDateTime::now_utc(),
@@ -582,10 +612,10 @@ impl App {
             accounts: listing.accounts,
             skipped: listing.skipped,
             counts_json: counts_json(&counts).to_string(),
-            analysis_json: Some(doc),
+            analysis_json: Some(stored),
             service_versions,
             misses: miss_update,
-        };
+        });
         if cancel.is_cancelled() {
             return Err(AppError::Interrupted(format!(
                 "interrupted before anything was written: the analysis of server {} was cancelled",
@@ -593,7 +623,14 @@ impl App {
             )));
         }
         // The point of no return: the run is stored whatever happens meanwhile.
-        let run_id = self.store.insert_run(&new_run).await?;
+        let doc_run = new_run.clone();
+        let (run_id, doc) = tokio::join!(
+            self.store.insert_run(&new_run),
+            blocking("the analysis document", move || analysed
+                .document_json(&doc_run))
+        );
+        let run_id = run_id?;
+        let doc = doc??;
         self.metrics.scan_done(
             &server.name,
             &server.module,
@@ -605,8 +642,8 @@ impl App {
             server = %server.name,
             accounts = new_run.accounts.len(),
             listing_ms = (t_listed - started_wall).as_millis() as u64,
-            analysis_and_document_ms = (t_analysed - t_listed).as_millis() as u64,
-            store_run_ms = t_analysed.elapsed().as_millis() as u64,
+            analysis_ms = (t_analysed - t_listed).as_millis() as u64,
+            store_run_and_document_ms = t_analysed.elapsed().as_millis() as u64,
             "analysed"
         );
         self.announce(notify::StoredRun {
@@ -618,10 +655,8 @@ impl App {
             accounts: new_run.accounts.len(),
             counts: counts.clone(),
         });
-        let document_json = with_run_id(
-            new_run.analysis_json.take().as_deref().unwrap_or("null"),
-            run_id,
-        );
+        self.prune_runs_of(server).await;
+        let document_json = with_run_id(&doc, run_id);
         Ok(AnalyseOutcome {
             run_id,
             server: server.clone(),
@@ -694,6 +729,40 @@ impl App {
     }
 }
 
+/// An analysis with everything its document reads, owned (to write the document on a
+/// blocking thread while the run is stored).
+struct Analysed {
+    meta: serversync_core::module::MetaData,
+    server: Server,
+    billing: Billing,
+    analysis: Analysis,
+    /// The miss counts its `not_on_server` items show.
+    misses: misses::DocMisses,
+}
+
+impl Analysed {
+    /// [`analysis_document_json`] of this analysis of `run`'s listing, `run_id` null.
+    fn document_json(&self, run: &NewRun) -> Result<String> {
+        let input = AnalysisInput {
+            meta: &self.meta,
+            server_ip: &self.server.ip_address,
+            accounts: &run.accounts,
+            listing_complete: run.skipped.is_empty(),
+            services: &self.billing.services,
+            other_live: &self.billing.other_live,
+        };
+        let doc = document(
+            None,
+            &self.server,
+            &run.skipped,
+            &self.analysis,
+            &input,
+            Some(&self.misses),
+        );
+        doc_text(&self.server, &doc)
+    }
+}
+
 /// Names the server in each `moved` item's note ("billing has this service on web2
 /// (server 2)"): core knows the other servers by id only.
 fn name_moved_from(analysis: &mut Analysis, billing: &Billing) {
@@ -727,8 +796,15 @@ pub fn analysis_document(
     analysis: &Analysis,
     input: &AnalysisInput<'_>,
 ) -> Value {
-    serde_json::to_value(document(run_id, server, listing, analysis, input, None))
-        .unwrap_or(Value::Null)
+    serde_json::to_value(document(
+        run_id,
+        server,
+        &listing.skipped,
+        analysis,
+        input,
+        None,
+    ))
+    .unwrap_or(Value::Null)
 }
 
 /// [`analysis_document`] as compact JSON text, serialised straight from the analysis (no
@@ -740,26 +816,18 @@ pub fn analysis_document_json(
     analysis: &Analysis,
     input: &AnalysisInput<'_>,
 ) -> Result<String> {
-    document_json(run_id, server, listing, analysis, input, None)
+    let doc = document(run_id, server, &listing.skipped, analysis, input, None);
+    doc_text(server, &doc)
 }
 
-/// [`analysis_document_json`] with the miss counts of `not_on_server` items.
-fn document_json(
-    run_id: Option<RunId>,
-    server: &Server,
-    listing: &Listing,
-    analysis: &Analysis,
-    input: &AnalysisInput<'_>,
-    misses: Option<&misses::DocMisses>,
-) -> Result<String> {
-    serde_json::to_string(&document(run_id, server, listing, analysis, input, misses)).map_err(
-        |e| {
-            AppError::Invalid(format!(
-                "server {}: the analysis document could not be written: {e}",
-                server.name
-            ))
-        },
-    )
+/// A document as compact JSON text.
+fn doc_text(server: &Server, doc: &Doc<'_>) -> Result<String> {
+    serde_json::to_string(doc).map_err(|e| {
+        AppError::Invalid(format!(
+            "server {}: the analysis document could not be written: {e}",
+            server.name
+        ))
+    })
 }
 
 #[derive(Serialize)]
@@ -773,12 +841,16 @@ struct Doc<'a> {
     live_services: usize,
     warnings: &'a [String],
     items: Vec<ItemView<'a>>,
+    /// Only in the stored form ([`stored_document_json`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_sync_rows: Option<Vec<run_doc::RowOut<'a>>>,
 }
 
+/// The document of `analysis` of the listing `input.accounts` + `skipped`.
 fn document<'a>(
     run_id: Option<RunId>,
     server: &Server,
-    listing: &Listing,
+    skipped: &[serversync_core::module::SkippedRecord],
     analysis: &'a Analysis,
     input: &'a AnalysisInput<'a>,
     misses: Option<&misses::DocMisses>,
@@ -787,10 +859,10 @@ fn document<'a>(
         run_id,
         server: json!({"id": server.id, "name": server.name, "module": server.module}),
         listing: json!({
-            "complete": listing.is_complete(),
-            "accounts": listing.accounts.len(),
+            "complete": skipped.is_empty(),
+            "accounts": input.accounts.len(),
             "error": Value::Null,
-            "skipped": listing.skipped,
+            "skipped": skipped,
         }),
         unique_identifier: json!({
             "field": input.meta.unique_identifier_field.as_meta(),
@@ -808,7 +880,32 @@ fn document<'a>(
                 misses: misses.and_then(|m| m.of(item, input)),
             })
             .collect(),
+        in_sync_rows: None,
     }
+}
+
+/// The analysis document in the form a run stores it (`run_doc`): the head as in
+/// [`analysis_document_json`], the items with drift whole and plain `in_sync` items as
+/// compact rows (`not_on_server` items with their miss counts); `run_id` null.
+pub fn stored_document_json<'a>(
+    server: &Server,
+    listing: &Listing,
+    analysis: &'a Analysis,
+    input: &'a AnalysisInput<'a>,
+    misses: &misses::DocMisses,
+) -> Result<String> {
+    let split = run_doc::stored_items(analysis, input, misses);
+    let doc = Doc {
+        items: split.items,
+        in_sync_rows: Some(split.in_sync_rows),
+        ..document(None, server, &listing.skipped, analysis, input, None)
+    };
+    serde_json::to_string(&doc).map_err(|e| {
+        AppError::Invalid(format!(
+            "server {}: the stored analysis could not be written: {e}",
+            server.name
+        ))
+    })
 }
 
 /// Sets `run_id` in a document made by [`analysis_document_json`] with `run_id` null.

@@ -30,6 +30,8 @@ pub mod misses;
 pub use misses::*;
 pub mod reliability;
 pub use reliability::*;
+pub mod retention;
+pub use retention::*;
 pub mod selections;
 pub use selections::*;
 pub mod typed;
@@ -116,6 +118,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     runs_round_trip(s).await;
     runs_summaries_and_latest(s).await;
     fleet::recent_runs_are_the_newest_per_server(s).await;
+    retention::runs_prune_keeps_applied_and_latest_complete(s).await;
+    retention::compact_runs_read_back_whole(s).await;
     audit_filters(s).await;
     reliability::lease_busy_expiry_renew_release(s).await;
     reliability::lease_of_a_gone_process_is_taken_over(s).await;
@@ -717,7 +721,7 @@ pub(crate) fn remote(user: &str, base: i64) -> RemoteAccount {
     }
 }
 
-fn event(action: &str, server_id: Option<i64>, run_id: Option<i64>) -> NewAuditEvent {
+pub(crate) fn event(action: &str, server_id: Option<i64>, run_id: Option<i64>) -> NewAuditEvent {
     NewAuditEvent {
         actor: "cli:test".into(),
         action: action.into(),

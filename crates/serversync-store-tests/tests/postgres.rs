@@ -79,6 +79,8 @@ suite!(
     runs_round_trip,
     runs_summaries_and_latest,
     recent_runs_are_the_newest_per_server,
+    runs_prune_keeps_applied_and_latest_complete,
+    compact_runs_read_back_whole,
     audit_filters,
     lease_busy_expiry_renew_release,
     lease_of_a_gone_process_is_taken_over,

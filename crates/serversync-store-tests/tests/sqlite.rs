@@ -57,6 +57,8 @@ suite!(
     runs_round_trip,
     runs_summaries_and_latest,
     recent_runs_are_the_newest_per_server,
+    runs_prune_keeps_applied_and_latest_complete,
+    compact_runs_read_back_whole,
     audit_filters,
     lease_busy_expiry_renew_release,
     lease_of_a_gone_process_is_taken_over,
@@ -497,4 +499,106 @@ async fn lease_expiry_follows_the_backend_clock() {
 async fn documents_with_a_nul_character() {
     let (_dir, store) = fresh().await;
     serversync_store_tests::documents_with_a_nul_character(&store, true).await;
+}
+
+/// New runs keep their remote list and analysis only in the compressed columns (far smaller
+/// than the JSON they replace); a run stored in the JSON columns before schema 10 still reads
+/// back; a damaged frame is reported with table, row and column.
+#[tokio::test]
+async fn compact_run_columns_old_rows_and_damage() {
+    let (_dir, store) = fresh().await;
+    sqlx::query(
+        "INSERT INTO servers (id, name, module, hostname, ip_address, port, secure, tls_verify, \
+         username, password, access_hash, disabled) \
+         VALUES (3, 'web3', 'cpanel', 'h', '192.0.2.1', NULL, 1, 1, 'root', '', '', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .expect("a server");
+    let account = serde_json::json!({"email": "a@b.test", "username": "ann",
+        "domain": "ann.test", "uniqueIdentifier": "ann.test", "product": "basic",
+        "primaryip": "192.0.2.1", "created": null, "status": "Active"});
+    let accounts: Vec<serde_json::Value> = (0..1000)
+        .map(|i| {
+            let mut a = account.clone();
+            a["username"] = format!("u{i}").into();
+            a["domain"] = format!("u{i}.test").into();
+            a["uniqueIdentifier"] = format!("u{i}.test").into();
+            a
+        })
+        .collect();
+    let remote: Vec<serversync_core::module::RemoteAccount> =
+        serde_json::from_value(serde_json::Value::from(accounts.clone())).expect("accounts");
+    let id = store
+        .insert_run(&serversync_store::NewRun {
+            server_id: 3,
+            started_at: time::OffsetDateTime::UNIX_EPOCH,
+            finished_at: time::OffsetDateTime::UNIX_EPOCH,
+            listing_status: serversync_store::ListingStatus::Complete,
+            error: None,
+            accounts: remote.clone(),
+            skipped: Vec::new(),
+            analysis_json: Some(r#"{"items":[]}"#.into()),
+            counts_json: "{}".into(),
+            service_versions: Vec::new(),
+        })
+        .await
+        .expect("insert");
+    let (json_accounts, json_analysis, z_accounts, z_analysis): (
+        String,
+        Option<String>,
+        Vec<u8>,
+        Vec<u8>,
+    ) = sqlx::query_as(
+        "SELECT accounts, analysis_json, accounts_zstd, analysis_zstd FROM sync_runs WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!((json_accounts.as_str(), json_analysis), ("[]", None));
+    let plain = serde_json::to_string(&remote).unwrap().len();
+    assert!(
+        z_accounts.len() * 5 < plain,
+        "{} compressed of {plain}",
+        z_accounts.len()
+    );
+    assert!(!z_analysis.is_empty());
+    assert_eq!(store.run(id).await.unwrap().accounts, remote);
+
+    // A run as schema 9 and earlier stored it.
+    sqlx::query(
+        "INSERT INTO sync_runs (id, server_id, started_at, finished_at, listing_status, error, \
+         accounts_count, accounts, skipped, analysis_json, counts_json, service_versions) \
+         VALUES (90, 3, '2026-12-03T12:00:00.000000000Z', '2026-12-03T12:00:01.000000000Z', \
+         'complete', NULL, 1000, ?, '[]', '{\"items\":[1]}', '{}', '[[4,1]]')",
+    )
+    .bind(serde_json::Value::from(accounts).to_string())
+    .execute(store.pool())
+    .await
+    .expect("an old run");
+    let old = store.run(90).await.expect("the old run reads");
+    assert_eq!(old.accounts, remote);
+    assert_eq!(
+        serversync_store_tests::json_of(old.analysis_json.as_deref()),
+        Some(serde_json::json!({"items": [1]}))
+    );
+    assert_eq!(old.service_versions, vec![(4, 1)]);
+
+    sqlx::query("UPDATE sync_runs SET accounts_zstd = x'00010203' WHERE id = ?")
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    match store.run(id).await {
+        Err(StoreError::Corrupt(m)) => {
+            assert!(
+                m.starts_with(&format!(
+                    "sync_runs.id={id} accounts_zstd: not a zstd frame"
+                )),
+                "{m}"
+            )
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }

@@ -19,6 +19,7 @@ use serversync_core::module::{RemoteAccount, SkippedRecord, UniqueIdField};
 use time::OffsetDateTime;
 
 mod capabilities;
+mod compact;
 pub mod deliveries;
 mod error;
 pub mod jobs;

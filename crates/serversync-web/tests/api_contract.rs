@@ -118,17 +118,20 @@ impl World {
     }
 
     /// Damages run `run_id`'s stored analysis in the SQLite file itself, as a broken disk
-    /// or a hand edit would.
+    /// or a hand edit would: as a run stored before the compact columns (schema 10), whose
+    /// analysis is the JSON column.
     async fn corrupt_run(&self) {
         use sqlx::Connection;
         let url = format!("sqlite://{}", self.dir.path().join("t.db").display());
         let mut db = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
-        let done = sqlx::query("UPDATE sync_runs SET analysis_json = ? WHERE id = ?")
-            .bind(r#"{"listing": {"complete": tru"#)
-            .bind(self.run_id)
-            .execute(&mut db)
-            .await
-            .expect("update");
+        let done = sqlx::query(
+            "UPDATE sync_runs SET analysis_json = ?, analysis_zstd = NULL WHERE id = ?",
+        )
+        .bind(r#"{"listing": {"complete": tru"#)
+        .bind(self.run_id)
+        .execute(&mut db)
+        .await
+        .expect("update");
         assert_eq!(done.rows_affected(), 1);
     }
 

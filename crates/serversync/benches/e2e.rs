@@ -437,8 +437,34 @@ fn main() {
     );
     println!();
 
+    profiled(&db_url);
     breakdown(&rt, m.as_ref(), &p, &db_url);
     drop(sim);
+}
+
+/// One more `analyse --json` with the app's own timing log (`SERVERSYNC_LOG`): its
+/// `analysed` line splits the wall time into listing, analysis + documents and storing.
+fn profiled(db_url: &str) {
+    let t = Instant::now();
+    let out = Command::new(binary("serversync"))
+        .arg("--database")
+        .arg(db_url)
+        .args(["analyse", "web1", "--json"])
+        .env("SERVERSYNC_LOG", "serversync_app=info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run serversync");
+    let wall = t.elapsed().as_secs_f64();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log
+        .lines()
+        .find(|l| l.contains("analysed"))
+        .unwrap_or("(no `analysed` line logged)");
+    println!("-- one profiled run: {wall:.3} s wall; the app logged --");
+    println!("   {}", line.trim());
+    println!();
 }
 
 /// The steps of `serversync analyse` (serversync-app `analyse_locked` + the CLI's printing),
@@ -451,6 +477,12 @@ fn breakdown(
 ) {
     println!("-- where (c) goes: the steps of `serversync analyse`, in process (median of 3) --");
     let mut steps: BTreeMap<usize, (&str, Vec<f64>)> = BTreeMap::new();
+    let pool = rt.block_on(async {
+        sqlx::SqlitePool::connect(&db_url.replace("sqlite://", "sqlite:"))
+            .await
+            .expect("bench database")
+    });
+    let mut bytes: Vec<(i64, i64, i64, i64)> = Vec::new();
     let mut rec = |i: usize, name: &'static str, t: Instant| {
         steps
             .entry(i)
@@ -517,12 +549,21 @@ fn breakdown(
             let analysis = analyse(&input);
             rec(7, "analyse()", t);
             let t = Instant::now();
-            let document =
-                serversync_app::analysis_document(None, &server, &listing, &analysis, &input);
-            rec(8, "analysis_document (serde_json::Value tree)", t);
+            let doc_text =
+                serversync_app::analysis_document_json(None, &server, &listing, &analysis, &input)
+                    .expect("document");
+            rec(8, "analysis_document_json (the --json output)", t);
             let t = Instant::now();
-            let doc_text = document.to_string();
-            rec(9, "document.to_string (for the run)", t);
+            let stored_text = serversync_app::stored_document_json(
+                &server,
+                &listing,
+                &analysis,
+                &input,
+                &Default::default(),
+            )
+            .expect("stored document");
+            rec(9, "stored_document_json (what the run keeps)", t);
+            let pages_before = db_bytes(&pool).await;
             let t = Instant::now();
             let run = NewRun {
                 server_id: server.id,
@@ -532,7 +573,7 @@ fn breakdown(
                 error: None,
                 accounts: listing.accounts.clone(),
                 skipped: listing.skipped.clone(),
-                analysis_json: Some(doc_text),
+                analysis_json: Some(stored_text),
                 counts_json: serde_json::to_string(&analysis.counts).expect("counts"),
                 service_versions: services
                     .iter()
@@ -541,14 +582,53 @@ fn breakdown(
                     .collect(),
                 misses: None,
             };
-            store.insert_run(&run).await.expect("insert run");
-            rec(10, "store.insert_run (accounts + document)", t);
+            let id = store.insert_run(&run).await.expect("insert run");
+            rec(
+                10,
+                "store.insert_run (compressed accounts + stored analysis)",
+                t,
+            );
+            let after = db_bytes(&pool).await - pages_before;
+            // The same run as the format before issue 11 stored it: the remote list and the
+            // whole document as JSON text columns (a row that format's reader still reads).
+            let accounts_json = serde_json::to_string(&run.accounts).expect("accounts");
+            let before_db = db_bytes(&pool).await;
+            let old_id: i64 = sqlx::query_scalar(
+                "INSERT INTO sync_runs (server_id, started_at, finished_at, listing_status, \
+                 accounts_count, accounts, skipped, analysis_json, counts_json, \
+                 service_versions) SELECT server_id, started_at, finished_at, listing_status, \
+                 accounts_count, ?, skipped, ?, counts_json, service_versions FROM sync_runs \
+                 WHERE id = ? RETURNING id",
+            )
+            .bind(&accounts_json)
+            .bind(&doc_text)
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("an old-format run");
+            let before = db_bytes(&pool).await - before_db;
+            let (cols_now, cols_old): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT length(accounts) + length(accounts_zstd) + length(skipped) \
+                 + length(analysis_zstd) + length(counts_json) + length(service_versions) \
+                 FROM sync_runs WHERE id = ?), (SELECT length(accounts) + length(skipped) \
+                 + length(analysis_json) + length(counts_json) + length(service_versions) \
+                 FROM sync_runs WHERE id = ?)",
+            )
+            .bind(id)
+            .bind(old_id)
+            .fetch_one(&pool)
+            .await
+            .expect("column sizes");
+            sqlx::query("DELETE FROM sync_runs WHERE id IN (?, ?)")
+                .bind(id)
+                .bind(old_id)
+                .execute(&pool)
+                .await
+                .expect("delete the measured runs");
+            bytes.push((before, after, cols_old, cols_now));
             let t = Instant::now();
-            let pretty = serde_json::to_string_pretty(&document).expect("pretty");
-            rec(11, "to_string_pretty (the --json output)", t);
-            let t = Instant::now();
-            drop((pretty, document, analysis, run));
-            rec(12, "drops", t);
+            drop((doc_text, accounts_json, analysis, run));
+            rec(11, "drops", t);
             let _ = json!(null);
         });
     }
@@ -562,4 +642,43 @@ fn breakdown(
         "   {:<48} {:>7.3} s (+ process start, runtime, printing to /dev/null)",
         "sum", sum
     );
+    println!();
+    if let Some(&(before, after, cols_old, cols_now)) = bytes.last() {
+        let mb = |b: i64| b as f64 / 1e6;
+        println!("-- bytes stored per run of this server (SQLite) --");
+        println!(
+            "   before (JSON columns: remote list + whole document): {:>8.2} MB database growth, {:>8.2} MB in its columns",
+            mb(before),
+            mb(cols_old)
+        );
+        println!(
+            "   after  (compact: zstd remote list + drift items):    {:>8.2} MB database growth, {:>8.2} MB in its columns",
+            mb(after),
+            mb(cols_now)
+        );
+        if after > 0 {
+            println!(
+                "   {:.1} x fewer bytes per run",
+                before as f64 / after as f64
+            );
+        }
+    }
+}
+
+/// The bytes the database's pages take (page count × page size; WAL frames included, as
+/// the connection sees the database).
+async fn db_bytes(pool: &sqlx::SqlitePool) -> i64 {
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(pool)
+        .await
+        .expect("page_count");
+    let free: i64 = sqlx::query_scalar("PRAGMA freelist_count")
+        .fetch_one(pool)
+        .await
+        .expect("freelist_count");
+    let size: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(pool)
+        .await
+        .expect("page_size");
+    (pages - free) * size
 }

@@ -65,6 +65,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// `/metrics` of `serve`.
     pub metrics: MetricsConfig,
+    /// Retention of stored runs.
+    pub runs: RunsConfig,
 }
 
 impl Default for Config {
@@ -84,6 +86,24 @@ impl Default for Config {
             guards: GuardsConfig::default(),
             notify: NotifyConfig::default(),
             metrics: MetricsConfig::default(),
+            runs: RunsConfig::default(),
+        }
+    }
+}
+
+/// `[runs]`: how many stored runs each server keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunsConfig {
+    /// Runs kept per server after each stored run (default 50); every applied run and the
+    /// newest complete run are kept as well.
+    pub keep: usize,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        RunsConfig {
+            keep: serversync_app::retention::DEFAULT_KEEP_RUNS,
         }
     }
 }
@@ -363,6 +383,7 @@ const ENV_KEYS: &[&str] = &[
     "guards.max_move_percent",
     "guards.max_shrink_percent",
     "guards.gone_after",
+    "runs.keep",
     "notify.smtp.host",
     "notify.smtp.port",
     "notify.smtp.tls",
@@ -650,6 +671,9 @@ impl Loaded {
                 "lease_secs",
                 &format!("is {}, not between 1 and 3600", c.lease_secs),
             ));
+        }
+        if c.runs.keep == 0 {
+            return Err(bad("runs.keep", "must be at least 1"));
         }
         if c.scan.concurrency == 0 {
             return Err(bad("scan.concurrency", "must be at least 1"));

@@ -209,6 +209,12 @@ enum Command {
         #[command(subcommand)]
         command: LocksCommand,
     },
+    /// Stored runs: `prune` deletes each server's runs beyond `[runs] keep` (applied runs and
+    /// the newest complete run stay), as every stored run does for its server.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
     /// Server secrets (passwords, access hashes), encrypted at rest.
     Secrets {
         #[command(subcommand)]
@@ -306,6 +312,12 @@ enum TokensCommand {
     },
     /// List API tokens (names and roles, never the tokens).
     List,
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Prune every server's runs to `[runs] keep` now; prints `SERVER: N runs deleted`.
+    Prune,
 }
 
 #[derive(Subcommand)]
@@ -513,6 +525,8 @@ pub(crate) struct ModuleArgs {
     pub php: PathBuf,
     /// `gone_after`, `auto_apply` and the shrink limit of the configuration.
     pub policies: config_misses::Policies,
+    /// `[runs] keep`: runs kept per server.
+    pub keep_runs: usize,
 }
 
 impl ModuleArgs {
@@ -580,6 +594,7 @@ pub(crate) async fn open_app_keyed(
     let mut app = App::with_registry(store, registry, actor());
     app.lease_ttl = Duration::from_secs(m.lease_secs.max(1));
     m.policies.apply_to(&mut app);
+    app.keep_runs = m.keep_runs.max(1);
     Ok((app, key_id, key_file))
 }
 
@@ -599,6 +614,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         modules_dir: cfg.modules_dir.clone(),
         php: cfg.php.clone(),
         policies: config_misses::Policies::of(cfg),
+        keep_runs: cfg.runs.keep,
     };
     match cli.command {
         Command::Config {
@@ -755,6 +771,21 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
                         outln!("{}\t{}\t{}", output::clean(&t.name), t.role.as_str(), used);
                     }
                 }
+            }
+            Ok(0)
+        }
+        Command::Runs {
+            command: RunsCommand::Prune,
+        } => {
+            let app = open_app(db, DEFAULT_DB, &margs).await?;
+            for p in app.prune_all_runs().await? {
+                let noun = if p.deleted == 1 { "run" } else { "runs" };
+                outln!(
+                    "{}: {} {noun} deleted (keeping {})",
+                    output::clean(&p.server),
+                    p.deleted,
+                    app.keep_runs
+                );
             }
             Ok(0)
         }

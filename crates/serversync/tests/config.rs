@@ -618,3 +618,77 @@ fn notify_delivery_keys_come_from_the_file_and_env_and_are_checked() {
          SERVERSYNC_NOTIFY__ATTEMPTS)"
     );
 }
+
+/// `[runs] keep` (file or `SERVERSYNC_RUNS__KEEP`) is what `analyse` prunes each server's
+/// runs to; 0 is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_keep_of_the_configuration_prunes_old_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("serversync.toml");
+    std::fs::write(&f, "database_url = \"sqlite://k.db\"\n[runs]\nkeep = 2\n").unwrap();
+    let out = run(dir.path(), &["config", "check"], &[]);
+    assert_eq!(
+        setting(&out, "runs.keep"),
+        ("2".into(), "file serversync.toml".into())
+    );
+    let out = run(
+        dir.path(),
+        &["config", "check"],
+        &[("SERVERSYNC_RUNS__KEEP", "3")],
+    );
+    assert_eq!(
+        setting(&out, "runs.keep"),
+        ("3".into(), "env SERVERSYNC_RUNS__KEEP".into())
+    );
+    let out = run(
+        dir.path(),
+        &["config", "check"],
+        &[("SERVERSYNC_RUNS__KEEP", "0")],
+    );
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr.trim(),
+        "serversync: error: configuration: `runs.keep` must be at least 1 (env SERVERSYNC_RUNS__KEEP)"
+    );
+
+    let sim = common::sim(vec![]).await;
+    let doc = base_doc(sim.addr.port(), vec![]);
+    let records = dir.path().join("records.json");
+    std::fs::write(&records, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let d = dir.path().to_path_buf();
+    let r = records.display().to_string();
+    let runs = tokio::task::spawn_blocking(move || {
+        assert_eq!(run(&d, &["records", "import", &r], &[]).code, 0);
+        (0..4)
+            .map(|_| {
+                let out = run(&d, &["analyse", "web1", "--json"], &[]);
+                assert_eq!(out.code, 0, "{out:#?}");
+                out.json()["run_id"].as_i64().expect("a run id")
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM sync_runs ORDER BY id")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![runs[2], runs[3]]);
+    // `runs prune` applies a smaller `keep` to every server now.
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        run(&d, &["runs", "prune"], &[("SERVERSYNC_RUNS__KEEP", "1")])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.stdout, "web1: 1 run deleted (keeping 1)\n");
+    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM sync_runs ORDER BY id")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![runs[3]]);
+}

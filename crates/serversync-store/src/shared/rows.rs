@@ -84,6 +84,13 @@ impl<'r> Cols<'r> {
     pub(super) fn opt_doc(&self, col: &str) -> Result<Option<String>> {
         Ok(self.get::<Option<Doc>>(col)?.map(|d| d.0))
     }
+
+    /// The text of a nullable compressed column (`crate::compact`).
+    pub(super) fn zstd(&self, col: &str) -> Result<Option<String>> {
+        self.get::<Option<Vec<u8>>>(col)?
+            .map(|b| crate::compact::decompress(&b).map_err(|e| self.bad(col, e)))
+            .transpose()
+    }
 }
 
 pub(super) const CLIENT_COLS: &[&str] = &[
@@ -415,8 +422,9 @@ pub(super) fn listing_status(c: &Cols<'_>) -> Result<ListingStatus> {
 }
 
 pub(super) const RUN_SELECT: &str =
-    "SELECT id, server_id, started_at, finished_at, listing_status, error, \
-     accounts, skipped, analysis_json, counts_json, service_versions, applied_at FROM sync_runs";
+    "SELECT id, server_id, started_at, finished_at, listing_status, error, accounts, \
+     accounts_zstd, skipped, analysis_json, analysis_zstd, counts_json, service_versions, \
+     applied_at FROM sync_runs";
 pub(super) const RUN_SUMMARY_SELECT: &str = "SELECT id, server_id, started_at, finished_at, \
      listing_status, error, accounts_count, counts_json, applied_at FROM sync_runs";
 
@@ -429,9 +437,17 @@ pub(super) fn run_from_row(row: &DbRow) -> Result<Run> {
         finished_at: c.ts("finished_at")?,
         listing_status: listing_status(&c)?,
         error: c.get("error")?,
-        accounts: c.json("accounts")?,
+        accounts: match c.zstd("accounts_zstd")? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| c.bad("accounts_zstd", format!("invalid JSON: {e}")))?,
+            // Stored before the runs were compact (schema 10 / 9).
+            None => c.json("accounts")?,
+        },
         skipped: c.json("skipped")?,
-        analysis_json: c.opt_doc("analysis_json")?,
+        analysis_json: match c.zstd("analysis_zstd")? {
+            Some(text) => Some(text),
+            None => c.opt_doc("analysis_json")?,
+        },
         counts_json: c.doc("counts_json")?,
         service_versions: c.json("service_versions")?,
         applied_at: c.opt_ts("applied_at")?,

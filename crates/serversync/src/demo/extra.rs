@@ -91,6 +91,7 @@ pub(crate) fn demo_module_args(m: &ModuleArgs) -> anyhow::Result<ModuleArgs> {
         modules_dir: Some(dir),
         php: m.php.clone(),
         policies: m.policies.clone(),
+        keep_runs: m.keep_runs,
     })
 }
 
