@@ -255,6 +255,9 @@ mod tests {
             actions: Vec::new(),
             notes: Vec::new(),
             related_service_ids: Vec::new(),
+            misses: Some(1),
+            gone_after: Some(3),
+            gone: Some(false),
         }
     }
 

@@ -167,6 +167,7 @@ async fn a_stored_run_reads_back_as_the_document_analyse_returned() {
             analysis_json: Some(out.document_json.clone()),
             counts_json: run.counts_json.clone(),
             service_versions: run.service_versions.clone(),
+            misses: None,
         })
         .await
         .unwrap();

@@ -541,6 +541,7 @@ async fn compact_run_columns_old_rows_and_damage() {
             analysis_json: Some(r#"{"items":[]}"#.into()),
             counts_json: "{}".into(),
             service_versions: Vec::new(),
+            misses: None,
         })
         .await
         .expect("insert");

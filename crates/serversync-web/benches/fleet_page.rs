@@ -107,6 +107,7 @@ async fn bench() -> Result<()> {
                         serde_json::to_string(&counts)?
                     },
                     service_versions: Vec::new(),
+                    misses: None,
                 })
                 .await?;
             if r + 1 == runs && !failed {
