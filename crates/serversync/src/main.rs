@@ -42,8 +42,6 @@ macro_rules! out {
 }
 
 mod config;
-mod config_check;
-mod config_misses;
 mod demo;
 mod notify;
 mod output;
@@ -524,7 +522,7 @@ pub(crate) struct ModuleArgs {
     pub modules_dir: Option<PathBuf>,
     pub php: PathBuf,
     /// `gone_after`, `auto_apply` and the shrink limit of the configuration.
-    pub policies: config_misses::Policies,
+    pub policies: config::policies::Policies,
     /// `[runs] keep`: runs kept per server.
     pub keep_runs: usize,
 }
@@ -613,14 +611,14 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<u8> {
         lease_secs: cfg.lease_secs,
         modules_dir: cfg.modules_dir.clone(),
         php: cfg.php.clone(),
-        policies: config_misses::Policies::of(cfg),
+        policies: config::policies::Policies::of(cfg),
         keep_runs: cfg.runs.keep,
     };
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check,
         } => {
-            config_check::print(&loaded)?;
+            config::check::print(&loaded)?;
             Ok(0)
         }
         Command::Scan(a) => {

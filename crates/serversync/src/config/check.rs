@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::config::Loaded;
+use super::Loaded;
 use crate::output;
 
 /// The lines of `config check` (without the header), in key order.

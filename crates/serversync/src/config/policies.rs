@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serversync_app::auto_apply::{AutoApply, AutoApplyPolicy};
 use serversync_app::misses::GoneAfter;
 
-use crate::config::{Config, Loaded};
+use super::{Config, Loaded};
 use crate::output;
 
 /// What every app of this process gets from the configuration, beside the module options.
