@@ -17,15 +17,11 @@
 //! sense), [`check`] (`config check`'s lines) and [`policies`] (the miss counter's and
 //! `auto_apply`'s part).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use clap::parser::ValueSource;
 use clap::ArgMatches;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::{value::Dict, value::Map, Figment, Metadata, Profile, Provider};
-use serde::{Deserialize, Serialize};
 
 use crate::output;
 

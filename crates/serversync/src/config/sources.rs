@@ -47,7 +47,8 @@ pub(super) const ENV_KEYS: &[&str] = &[
 ];
 
 /// Secret keys a `SERVERSYNC_…_FILE` variable may read from a file (first line, trimmed).
-pub(super) const SECRET_FILE_KEYS: &[&str] = &["database_url", "notify.smtp.password", "metrics.token"];
+pub(super) const SECRET_FILE_KEYS: &[&str] =
+    &["database_url", "notify.smtp.password", "metrics.token"];
 
 /// A key's variable name: `scan.concurrency` → `SERVERSYNC_SCAN__CONCURRENCY`.
 pub fn env_name(key: &str) -> String {
