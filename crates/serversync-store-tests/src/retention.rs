@@ -9,7 +9,7 @@ use serversync_store::{ChangeSet, ListingStatus, NewRun, Store, StoreError};
 /// Pruning to the newest `keep` runs of a server keeps every applied run and the newest
 /// complete one, deletes the rest of that server's runs only, and is idempotent.
 pub async fn runs_prune_keeps_applied_and_latest_complete(store: &dyn Store) {
-    let base = 31_000_000;
+    let base = 36_000_000;
     load(store, base).await;
     let (server, other) = (base + 100, base + 101);
     let with = |status: ListingStatus| NewRun {
@@ -80,7 +80,7 @@ pub async fn runs_prune_keeps_applied_and_latest_complete(store: &dyn Store) {
 
 /// A big run (remote list and analysis) reads back exactly as it was stored.
 pub async fn compact_runs_read_back_whole(store: &dyn Store) {
-    let base = 32_000_000;
+    let base = 37_000_000;
     load(store, base).await;
     let server = base + 100;
     let accounts: Vec<_> = (0..2_000)
