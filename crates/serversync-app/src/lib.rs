@@ -44,6 +44,7 @@ pub mod scheduler;
 pub mod secrets;
 pub mod servers_edit;
 mod shrink;
+pub use shrink::SHRINK_MEMORY;
 pub mod states;
 
 pub use apply::{

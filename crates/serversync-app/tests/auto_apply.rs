@@ -255,6 +255,32 @@ async fn auto_apply_never_terminates_from_a_shrunken_listing() {
     }
     assert!(report.forced.is_empty());
     assert_eq!(w.bob_status().await, ServiceStatus::Active);
+    // A panel that stays broken is still shrunk against the 4 accounts it had, for as long
+    // as that listing is one of the last SHRINK_MEMORY complete ones.
+    for _ in 1..serversync_app::SHRINK_MEMORY {
+        let (_, applied) = w.scheduled().await;
+        let report = applied.expect("gone services were chosen");
+        assert!(
+            report
+                .results
+                .iter()
+                .all(|r| r.outcome == ItemOutcome::Refused),
+            "{report:?}"
+        );
+        assert_eq!(w.bob_status().await, ServiceStatus::Active);
+    }
+    // Then the last complete listings all have 1 account: the guard has nothing to compare
+    // with any more, and only the share limit (here none) is left.
+    let (_, applied) = w.scheduled().await;
+    let report = applied.expect("gone services were chosen");
+    assert!(
+        report
+            .results
+            .iter()
+            .all(|r| r.outcome != ItemOutcome::Refused),
+        "{report:?}"
+    );
+    assert_eq!(w.bob_status().await, ServiceStatus::Terminated);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
