@@ -21,7 +21,7 @@ use serversync_core::model::Server;
 use serversync_core::plan::{Selection, Selector};
 
 use crate::items::StoredItem;
-use crate::{AnalyseOutcome, App, AppError, ApplyReport, ApplyRequest, Result};
+use crate::{AnalyseOutcome, App, AppError, ApplyReport, ApplyRequest, ItemOutcome, Result};
 
 /// What `auto_apply` may do on one server.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -177,14 +177,28 @@ impl App {
         let Some(selection) = policy.selection(&doc.items) else {
             return Ok(None);
         };
-        let req = ApplyRequest {
+        let mut req = ApplyRequest {
             server: server.name.clone(),
             run: Some(scan.run_id),
             selection,
-            dry_run: false,
+            dry_run: true,
             force: false,
             defaults: Default::default(),
         };
+        // A dry run first: when the guards refuse every chosen item (a shrunken listing, a
+        // share limit), the same refusal would otherwise be written to the audit log again
+        // on every scan for as long as the cause lasts. Then nothing is applied nor audited.
+        let dry = self.apply(&req).await?;
+        if dry
+            .results
+            .iter()
+            .all(|r| r.outcome == ItemOutcome::Refused)
+        {
+            tracing::info!(server = %server.name, run = scan.run_id, refused = dry.results.len(),
+                "auto_apply: every chosen item is refused; nothing applied");
+            return Ok(Some(dry));
+        }
+        req.dry_run = false;
         self.apply(&req).await.map(Some)
     }
 }

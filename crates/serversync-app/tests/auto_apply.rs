@@ -269,6 +269,23 @@ async fn auto_apply_never_terminates_from_a_shrunken_listing() {
         );
         assert_eq!(w.bob_status().await, ServiceStatus::Active);
     }
+    // Refusals of the scheduler are not written to the audit log scan after scan.
+    let events = w
+        .store
+        .audit_query(&serversync_store::AuditFilter {
+            actor: Some("scheduler".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == serversync_app::REFUSED_EVENT)
+            .count(),
+        0,
+        "{events:?}"
+    );
     // Then the last complete listings all have 1 account: the guard has nothing to compare
     // with any more, and only the share limit (here none) is left.
     let (_, applied) = w.scheduled().await;

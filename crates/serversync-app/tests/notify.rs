@@ -292,6 +292,30 @@ async fn a_failed_listing_raises_a_listing_failed_webhook_and_mail() {
         "ops@example.test, oncall@example.test"
     )));
     assert!(channels.iter().any(|c| c.0 == Channel::Webhook && c.1));
+
+    // Failing again the same way is no news; a listing, then a failure, is.
+    let hooks = hook.requests().len();
+    app.analyse_server("web1", &NoProgress).await.unwrap_err();
+    assert!(notifier.flush(FLUSH).await);
+    assert_eq!(
+        hook.requests().len(),
+        hooks,
+        "the same failure again: no alert"
+    );
+    w.sim.set_fault(None);
+    app.analyse_server("web1", &NoProgress).await.unwrap();
+    w.sim.set_fault(Some(Fault::Http500));
+    app.analyse_server("web1", &NoProgress).await.unwrap_err();
+    assert!(notifier.flush(FLUSH).await);
+    let kinds: Vec<Value> = hook.requests()[hooks..]
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["kind"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![json!("drift"), json!("listing_failed")],
+        "after a listing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

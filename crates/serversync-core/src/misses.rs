@@ -37,9 +37,17 @@ impl MissCount {
         self.misses >= self.gone_after
     }
 
-    /// For people: "missing in 1 of 3 listings".
+    /// For people: "missing in 1 of 3 listings"; past the threshold "missing in 4 listings
+    /// in a row (gone after 3)".
     pub fn describe(&self) -> String {
-        format!("missing in {} of {} listings", self.misses, self.gone_after)
+        if self.misses > self.gone_after {
+            format!(
+                "missing in {} listings in a row (gone after {})",
+                self.misses, self.gone_after
+            )
+        } else {
+            format!("missing in {} of {} listings", self.misses, self.gone_after)
+        }
     }
 }
 
@@ -56,6 +64,14 @@ mod tests {
         let back = MissCount::new(0, DEFAULT_GONE_AFTER);
         assert!(!back.is_gone());
         assert_eq!(back.describe(), "missing in 0 of 3 listings");
+        assert_eq!(
+            MissCount::new(3, 2).describe(),
+            "missing in 3 listings in a row (gone after 2)"
+        );
+        assert_eq!(
+            MissCount::new(2, 2).describe(),
+            "missing in 2 of 2 listings"
+        );
     }
 
     #[test]

@@ -189,19 +189,28 @@ pub fn growth(before: &Value, now: &Counts) -> Vec<Growth> {
 impl App {
     /// The alert events of a stored run. Drift is compared with the server's latest listed
     /// (not failed) run stored before it; a server's first listed run is compared with
-    /// nothing, so its drift is all new.
+    /// nothing, so its drift is all new. A failed listing right after a failed listing with
+    /// the same error raises nothing.
     pub async fn alert_events(
         &self,
         run: &StoredRun,
         base_url: Option<&str>,
     ) -> Result<Vec<AlertEvent>> {
+        let runs = self.store.runs(run.server_id, LOOK_BACK).await?;
         if let Some(error) = &run.failed {
+            // A server that keeps failing the same way is news once: only a failure after
+            // a listed run, or with another cause, raises the alert again.
+            let again = runs.iter().find(|r| r.id < run.run_id).is_some_and(|p| {
+                p.listing_status == ListingStatus::Failed && p.error.as_deref() == Some(error)
+            });
+            if again {
+                return Ok(Vec::new());
+            }
             let mut ev = AlertEvent::new(AlertKind::ListingFailed, run, base_url);
             ev.error = Some(bounded(error, MAX_ERROR_CHARS));
             return Ok(vec![ev]);
         }
         let mut out = Vec::new();
-        let runs = self.store.runs(run.server_id, LOOK_BACK).await?;
         let previous = runs
             .iter()
             .find(|r| r.id < run.run_id && r.listing_status != ListingStatus::Failed);

@@ -84,6 +84,14 @@ pub async fn run(
         .await?;
     let stop = Cancel::new();
     let churn = tokio::spawn(churn(fleet, accounts, stop.clone()));
+    let db_arg = match db {
+        None => format!(" --database {}", super::DEMO_DB),
+        Some(_) => String::new(),
+    };
+    outln!("Try, in another terminal while the simulators run:");
+    outln!("  serversync{db_arg} scan --all                 # one pass, the fleet table");
+    outln!("  serversync{db_arg} analyse web013             # after 3 minutes: a shrunken listing");
+    outln!("  serversync{db_arg} apply web013 --terminate all --dry-run   # refused: it shrank");
     outln!("The simulators and the web page keep running until Ctrl-C.");
     let served = crate::serve_with_scheduler(app, &cfg, false, Some(("admin", &password))).await;
     stop.cancel();
