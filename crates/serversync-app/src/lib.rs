@@ -856,6 +856,27 @@ fn document<'a>(
     input: &'a AnalysisInput<'a>,
     misses: Option<&misses::DocMisses>,
 ) -> Doc<'a> {
+    let items = analysis
+        .items
+        .iter()
+        .map(|item| ItemView {
+            item,
+            input,
+            misses: misses.and_then(|m| m.of(item, input)),
+        })
+        .collect();
+    document_with(run_id, server, skipped, analysis, input, items)
+}
+
+/// The document's head around `items` (all of them, or the stored form's drift items).
+fn document_with<'a>(
+    run_id: Option<RunId>,
+    server: &Server,
+    skipped: &[serversync_core::module::SkippedRecord],
+    analysis: &'a Analysis,
+    input: &'a AnalysisInput<'a>,
+    items: Vec<ItemView<'a>>,
+) -> Doc<'a> {
     Doc {
         run_id,
         server: json!({"id": server.id, "name": server.name, "module": server.module}),
@@ -872,15 +893,7 @@ fn document<'a>(
         counts: &analysis.counts,
         live_services: analysis.live_services,
         warnings: &analysis.warnings,
-        items: analysis
-            .items
-            .iter()
-            .map(|item| ItemView {
-                item,
-                input,
-                misses: misses.and_then(|m| m.of(item, input)),
-            })
-            .collect(),
+        items,
         in_sync_rows: None,
     }
 }
@@ -896,10 +909,10 @@ pub fn stored_document_json<'a>(
     misses: &misses::DocMisses,
 ) -> Result<String> {
     let split = run_doc::stored_items(analysis, input, misses);
+    // The head only: building every item's view for `document` would be thrown away here.
     let doc = Doc {
-        items: split.items,
         in_sync_rows: Some(split.in_sync_rows),
-        ..document(None, server, &listing.skipped, analysis, input, None)
+        ..document_with(None, server, &listing.skipped, analysis, input, split.items)
     };
     serde_json::to_string(&doc).map_err(|e| {
         AppError::Invalid(format!(

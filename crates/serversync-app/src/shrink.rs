@@ -3,13 +3,13 @@
 
 use serversync_core::model::{RunId, ServerId};
 use serversync_core::shrink::{shrinkage, Shrink};
-use serversync_store::ListingStatus;
+use serversync_store::{ListingStatus, RunSummary};
 
 use crate::{App, Result};
 
 /// Runs looked back through for previous complete listings; a server whose last 200
 /// listings all failed or were incomplete has no previous size to compare with.
-const LOOK_BACK: i64 = 200;
+pub(crate) const LOOK_BACK: i64 = 200;
 
 /// Complete listings a new listing is compared with: the largest of them is the size the
 /// panel is expected to have. A panel that stays broken at a tenth of its accounts is still
@@ -32,6 +32,17 @@ impl App {
         before: Option<RunId>,
     ) -> Result<Option<Shrink>> {
         let runs = self.store.runs(server_id, LOOK_BACK).await?;
+        Ok(self.shrink_among(&runs, now, before))
+    }
+
+    /// [`App::listing_shrink`] over run summaries already read (newest first, at least
+    /// [`LOOK_BACK`] of them when the server has that many).
+    pub(crate) fn shrink_among(
+        &self,
+        runs: &[RunSummary],
+        now: usize,
+        before: Option<RunId>,
+    ) -> Option<Shrink> {
         let previous = runs
             .iter()
             .filter(|r| {
@@ -40,6 +51,6 @@ impl App {
             .take(SHRINK_MEMORY)
             .map(|r| usize::try_from(r.accounts).unwrap_or(0))
             .max();
-        Ok(previous.and_then(|p| shrinkage(p, now, self.guards.max_shrink_share)))
+        previous.and_then(|p| shrinkage(p, now, self.guards.max_shrink_share))
     }
 }

@@ -16,8 +16,8 @@ use crate::{App, Result};
 
 /// Longest listing error carried by an event, in characters (panel text).
 pub const MAX_ERROR_CHARS: usize = 500;
-/// Runs looked back through for the previous listed run.
-const LOOK_BACK: i64 = 50;
+// Runs looked back through: the shrink check's reach, so that one read serves both.
+use crate::shrink::LOOK_BACK;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -225,10 +225,8 @@ impl App {
             out.push(ev);
         }
         if run.complete {
-            if let Some(s) = self
-                .listing_shrink(run.server_id, run.accounts, Some(run.run_id))
-                .await?
-            {
+            // The runs read above serve the shrink check too (no second read).
+            if let Some(s) = self.shrink_among(&runs, run.accounts, Some(run.run_id)) {
                 let mut ev = AlertEvent::new(AlertKind::Shrank, run, base_url);
                 ev.shrink = Some(s);
                 ev.max_missing_share = Some(self.guards.max_shrink_share);
