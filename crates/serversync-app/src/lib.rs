@@ -459,11 +459,33 @@ impl App {
         progress: &dyn ListingProgress,
         cancel: &Cancel,
     ) -> Result<AnalyseOutcome> {
+        self.analyse_server_within(name_or_id, progress, cancel, None)
+            .await
+    }
+
+    /// [`App::analyse_server_with`] whose listing must end within `listing_deadline` too
+    /// (a scan's per-server deadline): a listing past it fails like any failed listing — a
+    /// failed run is stored and alerted ([`AppError::Listing`] with
+    /// [`serversync_modules::ModuleError::Deadline`]).
+    pub async fn analyse_server_within(
+        &self,
+        name_or_id: &str,
+        progress: &dyn ListingProgress,
+        cancel: &Cancel,
+        listing_deadline: Option<std::time::Duration>,
+    ) -> Result<AnalyseOutcome> {
         let server = self.store.server(name_or_id).await?;
         let module = self.module_for(&server)?;
         let lease = self.take_lease(&server).await?;
         let out = self
-            .analyse_locked(&server, module.as_ref(), progress, &lease, cancel)
+            .analyse_locked(
+                &server,
+                module.as_ref(),
+                progress,
+                &lease,
+                cancel,
+                listing_deadline,
+            )
             .await;
         let released = lease.release().await;
         let out = out?;
@@ -478,6 +500,7 @@ impl App {
         progress: &dyn ListingProgress,
         lease: &Lease,
         cancel: &Cancel,
+        listing_deadline: Option<std::time::Duration>,
     ) -> Result<AnalyseOutcome> {
         let started_at = OffsetDateTime::now_utc();
         let started_wall = std::time::Instant::now();
@@ -495,7 +518,10 @@ impl App {
         };
         let (listing, billing) = lease
             .unless_stopped(cancel, "the analysis", async {
-                let listing = self.registry.list_accounts(module, &params, progress).await;
+                let listing = self
+                    .registry
+                    .list_accounts_within(module, &params, progress, listing_deadline)
+                    .await;
                 Ok((listing, billing_task.join().await))
             })
             .await?;

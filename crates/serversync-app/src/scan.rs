@@ -34,8 +34,9 @@ pub enum ScanTargets {
 pub struct ScanOptions {
     /// Servers listed at once (at least 1).
     pub concurrency: usize,
-    /// Longest time one server's scan may take; past it the scan of that server is stopped
-    /// before it writes (no run stored) and reported failed.
+    /// Longest time one server's listing may take; past it the listing fails: a failed run
+    /// is stored (and alerted, under `serve`) and the server is reported failed. A scan still
+    /// running at twice the deadline (a hung analysis or store) is stopped before it writes.
     pub deadline: Duration,
     /// Deadlines of particular servers, by name, instead of `deadline`.
     pub deadlines: HashMap<String, Duration>,
@@ -217,12 +218,15 @@ impl App {
         }
         let cancel = Cancel::new();
         let id = server.id.to_string();
-        let work = self.analyse_server_with(&id, &NoProgress, &cancel);
+        // The deadline bounds the listing: past it the listing fails (a failed run is
+        // stored, and alerted, like any failed listing). The backstop stops an analysis or
+        // store that hangs after the listing, before anything is written.
+        let work = self.analyse_server_within(&id, &NoProgress, &cancel, Some(deadline));
         tokio::pin!(work);
         let mut past_deadline = false;
         let out = tokio::select! {
             r = &mut work => r,
-            () = tokio::time::sleep(deadline) => {
+            () = tokio::time::sleep(backstop(deadline)) => {
                 past_deadline = true;
                 cancel.cancel();
                 work.await
@@ -251,7 +255,9 @@ impl App {
             }
             Err(AppError::Interrupted(_)) if past_deadline => {
                 line.cause = Some(format!(
-                    "deadline of {} s passed; stopped before anything was written",
+                    "still not done {} s after the start (its listing deadline is {} s); \
+                     stopped before anything was written",
+                    backstop(deadline).as_secs(),
                     deadline.as_secs()
                 ));
             }
@@ -262,4 +268,11 @@ impl App {
         }
         line
     }
+}
+
+/// How long a scan may run in all before it is stopped: twice its listing deadline (the
+/// listing itself ends at the deadline; what follows it — the analysis and the stored run —
+/// gets as long again).
+pub(crate) fn backstop(deadline: Duration) -> Duration {
+    deadline.saturating_mul(2)
 }

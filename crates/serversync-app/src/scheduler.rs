@@ -36,8 +36,9 @@ pub struct ScheduleOptions {
     pub jitter: Duration,
     /// Servers scanned at once (at least 1).
     pub concurrency: usize,
-    /// Longest time one server's scan may take; past it the scan is stopped before it
-    /// writes (no run stored) and logged as failed.
+    /// Longest time one server's listing may take; past it the listing fails like any
+    /// failed listing (a failed run is stored and alerted). A scan still running at twice
+    /// the deadline is stopped before it writes and logged as failed.
     pub deadline: Duration,
     /// Deadlines of particular servers, by name, instead of `deadline`.
     pub deadlines: HashMap<String, Duration>,
@@ -83,15 +84,35 @@ impl App {
         interval: Duration,
         cancel: &Cancel,
     ) -> Result<DueScan> {
+        self.scan_if_due_within(server, interval, cancel, None)
+            .await
+    }
+
+    /// [`App::scan_if_due`] whose listing must end within `listing_deadline` too (see
+    /// [`App::analyse_server_within`]: past it, a failed run is stored and alerted).
+    pub async fn scan_if_due_within(
+        &self,
+        server: &Server,
+        interval: Duration,
+        cancel: &Cancel,
+        listing_deadline: Option<Duration>,
+    ) -> Result<DueScan> {
         let module = self.module_for(server)?;
         let lease = self.take_lease(server).await?;
         let out = async {
             if let Some(wait) = self.not_due_for(server.id, interval).await? {
                 return Ok(DueScan::NotDue(wait));
             }
-            self.analyse_locked(server, module.as_ref(), &NoProgress, &lease, cancel)
-                .await
-                .map(|o| DueScan::Scanned(Box::new(o)))
+            self.analyse_locked(
+                server,
+                module.as_ref(),
+                &NoProgress,
+                &lease,
+                cancel,
+                listing_deadline,
+            )
+            .await
+            .map(|o| DueScan::Scanned(Box::new(o)))
         }
         .await;
         let released = lease.release().await;
@@ -180,14 +201,16 @@ impl App {
         stop: &Cancel,
     ) -> Duration {
         let cancel = Cancel::new();
-        let work = self.scan_if_due(server, interval, &cancel);
+        // The deadline bounds the listing (past it: a failed run, alerted); the backstop
+        // stops an analysis or store that hangs after the listing (nothing is written).
+        let work = self.scan_if_due_within(server, interval, &cancel, Some(deadline));
         tokio::pin!(work);
         let out = tokio::select! {
             r = &mut work => r,
-            () = tokio::time::sleep(deadline) => {
+            () = tokio::time::sleep(crate::scan::backstop(deadline)) => {
                 cancel.cancel();
-                tracing::warn!(server = %server.name, secs = deadline.as_secs(),
-                    "scheduled scan past its deadline: stopped");
+                tracing::warn!(server = %server.name, secs = crate::scan::backstop(deadline).as_secs(),
+                    "scheduled scan past its deadline after the listing: stopped");
                 work.await
             }
             () = stop.cancelled() => {

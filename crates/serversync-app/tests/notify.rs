@@ -236,6 +236,40 @@ async fn a_target_that_keeps_failing_is_tried_attempts_times_and_logged_undelive
         .unwrap());
 }
 
+/// A target nobody listens on: each attempt's log line says why (the connection was refused),
+/// never the URL's path, which may carry a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_target_logs_the_cause_without_the_url() {
+    let w = world(two_accounts()).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut opts = options(None, None);
+    opts.webhooks = vec![WebhookTarget {
+        url: format!("http://127.0.0.1:{port}/hooks/T0KEN-in-the-path"),
+        secret: None,
+    }];
+    let (app, notifier) = app_with(&w, opts);
+    let out = app.analyse_server("web1", &NoProgress).await.unwrap();
+    assert!(notifier.flush(FLUSH).await);
+    let log = log_of(&*w.store, &format!("{}-drift", out.run_id)).await;
+    assert_eq!(log.len(), 3, "{log:?}");
+    for d in &log {
+        let error = d.error.as_deref().unwrap_or("");
+        assert!(
+            error.starts_with("could not connect: ") && error.contains("refused"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("T0KEN") && !d.target.contains("T0KEN"),
+            "{d:?}"
+        );
+        assert_eq!((d.status, d.delivered), (None, false));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_listing_raises_a_listing_failed_webhook_and_mail() {
     let w = world(two_accounts()).await;
@@ -457,6 +491,82 @@ async fn scheduled_scans_raise_alerts_in_the_background() {
     assert_eq!(body["kind"], "drift");
     let runs = w.store.runs(101, 10).await.unwrap();
     assert_eq!(runs.len(), 1);
+    assert_eq!(body["run_id"], runs[0].id);
+}
+
+/// Two instances on one database asked for the daily report at the same moment send one mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_send_the_daily_report_once() {
+    let w = world(two_accounts()).await;
+    let sink = Sink::start().await;
+    let (app, first) = app_with(&w, options(None, Some(&sink)));
+    app.analyse_server("web1", &NoProgress).await.unwrap();
+    let (_other_app, second) = app_with(&w, options(None, Some(&sink)));
+    let (a, b) = tokio::join!(
+        first.send_daily_report(FLUSH),
+        second.send_daily_report(FLUSH)
+    );
+    assert!(a && b);
+    assert_eq!(sink.mails().len(), 1, "{:?}", sink.mails());
+    let today = time::OffsetDateTime::now_utc().date();
+    let event = format!(
+        "daily-{:04}-{:02}-{:02}",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    let log = log_of(&*w.store, &event).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].delivered);
+}
+
+/// A scheduled scan whose panel does not answer within the server's deadline is a failed
+/// listing: a failed run is stored and `listing_failed` is raised, while the scheduler goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_scan_past_its_deadline_stores_a_failed_run_and_alerts() {
+    let w = world(two_accounts()).await;
+    w.sim.set_fault(Some(Fault::Slow(Duration::from_secs(120))));
+    let hook = Receiver::start(vec![]).await;
+    let (app, _notifier) = app_with(&w, options(Some(&hook), None));
+    let stop = Cancel::new();
+    let sched = tokio::spawn({
+        let (app, stop) = (app.clone(), stop.clone());
+        async move {
+            app.run_scheduler(
+                ScheduleOptions {
+                    interval: Duration::from_secs(3600),
+                    intervals: HashMap::new(),
+                    jitter: Duration::ZERO,
+                    concurrency: 4,
+                    deadline: Duration::from_secs(30),
+                    deadlines: HashMap::from([("web1".to_string(), Duration::from_secs(1))]),
+                    refresh: Duration::from_secs(5),
+                },
+                stop,
+            )
+            .await
+        }
+    });
+    let got = hook.wait_for(1).await;
+    stop.cancel();
+    sched.await.unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["kind"], "listing_failed");
+    assert_eq!(
+        body["error"],
+        "server web1: listing failed: the listing did not finish within 1 s"
+    );
+    let runs = w.store.runs(101, 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0].listing_status,
+        serversync_store::ListingStatus::Failed
+    );
+    assert_eq!(
+        runs[0].error.as_deref(),
+        Some("server web1: listing failed: the listing did not finish within 1 s")
+    );
     assert_eq!(body["run_id"], runs[0].id);
 }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -342,7 +343,23 @@ impl ModuleRegistry {
         params: &ServerParams,
         progress: &dyn ListingProgress,
     ) -> Result<Listing, ModuleError> {
-        let deadline = self.shared.opts.listing_deadline;
+        self.list_accounts_within(module, params, progress, None)
+            .await
+    }
+
+    /// [`ModuleRegistry::list_accounts`] within `deadline` as well, when it is shorter than
+    /// the listing deadline (a scan's per-server deadline): running past it is
+    /// [`ModuleError::Deadline`] naming the shorter one, a failed listing like any other.
+    pub async fn list_accounts_within(
+        &self,
+        module: &dyn Module,
+        params: &ServerParams,
+        progress: &dyn ListingProgress,
+        deadline: Option<Duration>,
+    ) -> Result<Listing, ModuleError> {
+        let deadline = deadline.map_or(self.shared.opts.listing_deadline, |d| {
+            d.min(self.shared.opts.listing_deadline)
+        });
         let budget = Arc::new(crate::http::ListingBudget::new(
             self.shared.opts.max_listing_bytes,
         ));

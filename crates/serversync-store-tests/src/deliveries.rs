@@ -117,3 +117,42 @@ pub async fn deliveries_log_attempts_newest_first(store: &dyn Store) {
         Err(StoreError::Invalid(_))
     ));
 }
+
+/// Claims of an event: the first claim wins, every later one (another holder, the same
+/// holder again, several at once) loses; each channel is claimed on its own; an empty id is
+/// refused.
+pub async fn deliveries_claims_are_won_once(store: &dyn Store) {
+    let event = format!(
+        "daily-claim-check-{}",
+        OffsetDateTime::now_utc().unix_timestamp_nanos()
+    );
+    assert!(store
+        .claim_event(&event, Channel::Email, "a:1@host")
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_event(&event, Channel::Email, "b:2@host")
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_event(&event, Channel::Email, "a:1@host")
+        .await
+        .unwrap());
+    assert!(store
+        .claim_event(&event, Channel::Webhook, "b:2@host")
+        .await
+        .unwrap());
+    // Claimed at once by three: one wins.
+    let other = format!("{event}-at-once");
+    let (x, y, z) = tokio::join!(
+        store.claim_event(&other, Channel::Email, "x:1@host"),
+        store.claim_event(&other, Channel::Email, "y:1@host"),
+        store.claim_event(&other, Channel::Email, "z:1@host"),
+    );
+    let won = [x.unwrap(), y.unwrap(), z.unwrap()];
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    assert!(matches!(
+        store.claim_event(" ", Channel::Email, "a:1@host").await,
+        Err(StoreError::Invalid(_))
+    ));
+}

@@ -144,6 +144,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     misses::misses_failed_between_unchanged(s).await;
     misses::misses_of_terminated_services_drop_out(s).await;
     deliveries::deliveries_log_attempts_newest_first(s).await;
+    deliveries::deliveries_claims_are_won_once(s).await;
 }
 
 fn client(id: i64, email: &str, first: &str) -> Client {

@@ -105,6 +105,7 @@ suite!(
     misses_failed_between_unchanged,
     misses_of_terminated_services_drop_out,
     deliveries_log_attempts_newest_first,
+    deliveries_claims_are_won_once,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,9 +381,9 @@ async fn a_schema_3_database_upgrades_to_typed_columns_with_its_values() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    // 21 of schema 3, the three of 0004's `sync_jobs`, 0006's `sign_in_failures.last_at`
-    // and 0008's `alert_deliveries.at`.
-    assert_eq!(types.len(), 26, "{types:?}");
+    // 21 of schema 3, the three of 0004's `sync_jobs`, 0006's `sign_in_failures.last_at`,
+    // 0008's `alert_deliveries.at` and 0011's `alert_claims.claimed_at`.
+    assert_eq!(types.len(), 27, "{types:?}");
     for (table, col, ty) in &types {
         let want = if col == "at" || col.ends_with("_at") {
             "timestamp with time zone"

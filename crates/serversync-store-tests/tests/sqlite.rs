@@ -83,6 +83,7 @@ suite!(
     misses_failed_between_unchanged,
     misses_of_terminated_services_drop_out,
     deliveries_log_attempts_newest_first,
+    deliveries_claims_are_won_once,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

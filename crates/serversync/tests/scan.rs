@@ -197,7 +197,7 @@ async fn a_busy_server_is_reported_busy_and_the_others_are_scanned() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_past_its_deadline_is_stopped_and_reported_failed() {
+async fn a_listing_past_its_deadline_fails_and_stores_a_failed_run() {
     let f = fleet().await;
     // web3 now answers after 120 s; its deadline is 1 s.
     f._sims[2].set_fault(Some(Fault::Slow(Duration::from_secs(120))));
@@ -211,12 +211,22 @@ async fn a_server_past_its_deadline_is_stopped_and_reported_failed() {
     assert_eq!(doc["servers"][0]["result"], "failed");
     assert_eq!(
         doc["servers"][0]["cause"],
-        "deadline of 1 s passed; stopped before anything was written"
+        "listing failed: the listing did not finish within 1 s"
     );
     assert_eq!(doc["servers"][1]["result"], "ok");
     // The stopped server's lock was released.
     let locks = f.env.ok(&["locks", "list", "--json"]).await.json();
     assert_eq!(locks, json!([]));
+    // Like any failed listing, it left a failed run: web3's latest run, never applicable.
+    let apply = f.env.apply("web3", &["--dry-run", "--import", "all"]).await;
+    assert_ne!(apply.code, 0, "{apply:#?}");
+    assert!(
+        apply.stderr.contains(
+            "cannot be applied: its listing failed (server web3: listing failed: \
+             the listing did not finish within 1 s)"
+        ),
+        "{apply:#?}"
+    );
 }
 
 /// A scan finds the other servers' services through its fleet index: an account listed on

@@ -98,11 +98,10 @@ pub(crate) async fn post(
     }
     let mut resp = match req.send().await {
         Ok(r) => r,
-        // The error without its URL: the URL may carry a token.
         Err(e) => {
             return Attempt {
                 status: None,
-                error: Some(super::events::bounded(&e.without_url().to_string(), 300)),
+                error: Some(super::events::bounded(&send_error(e, &target.url), 300)),
                 retry: true,
             }
         }
@@ -144,6 +143,36 @@ pub(crate) fn client(timeout: std::time::Duration) -> reqwest::Client {
         // Building fails only when the TLS backend cannot start; a default client then
         // still delivers (also verifying certificates) rather than no alert at all.
         .unwrap_or_default()
+}
+
+/// A failed send, said without the target's URL (it may carry a token): what failed and its
+/// causes, e.g. `could not connect: … Connection refused (os error 111)` or `timed out`.
+fn send_error(e: reqwest::Error, url: &str) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "the request failed"
+    };
+    let e = e.without_url();
+    let mut text = what.to_string();
+    let mut seen: Vec<String> = Vec::new();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !t.is_empty() && !seen.iter().any(|s| s.contains(&t)) {
+            text.push_str(": ");
+            text.push_str(&t);
+            seen.push(t);
+        }
+        cause = c.source();
+    }
+    // A cause that names the URL after all is cut to "<url>".
+    match url.trim() {
+        "" => text,
+        u => text.replace(u, "<url>"),
+    }
 }
 
 #[cfg(test)]

@@ -171,6 +171,20 @@ async fn daily_report(app: &App, opts: &NotifyOptions) {
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "delivery log not read; sending the report"),
     }
+    // Instances sharing the database fire at the same time of day: the one whose claim is
+    // inserted first sends the report (the log check above cannot tell before a send ended).
+    match app
+        .store
+        .claim_event(&event_id, Channel::Email, &app.lock_holder().id)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(event = %event_id, "daily drift report claimed by another instance");
+            return;
+        }
+        Err(e) => tracing::warn!(error = %e, "daily report not claimed; sending it anyway"),
+    }
     let report = match app.daily_report(&date).await {
         Ok(r) => r,
         Err(e) => {

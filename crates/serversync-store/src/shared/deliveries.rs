@@ -1,4 +1,4 @@
-//! Shared by both backends: [`Deliveries`], the `alert_deliveries` table.
+//! Shared by both backends: [`Deliveries`], the `alert_deliveries` and `alert_claims` tables.
 
 use async_trait::async_trait;
 
@@ -96,5 +96,27 @@ impl Deliveries for BackendStore {
         .await
         .db()?;
         Ok(n.0 > 0)
+    }
+
+    async fn claim_event(&self, event_id: &str, channel: Channel, holder: &str) -> Result<bool> {
+        if event_id.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "event claim: the event id must not be empty".into(),
+            ));
+        }
+        let mut conn = self.pool.acquire().await.db()?;
+        let now = fmt_ts(clock(&mut conn).await?)?;
+        let done = query(
+            "INSERT INTO alert_claims (event_id, channel, holder, claimed_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (event_id, channel) DO NOTHING",
+        )
+        .bind(bounded(event_id))
+        .bind(channel.as_str())
+        .bind(bounded(holder))
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .db()?;
+        Ok(done.rows_affected() == 1)
     }
 }
