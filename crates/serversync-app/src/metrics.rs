@@ -274,6 +274,17 @@ impl Metrics {
         }
     }
 
+    /// Makes every failure cause of `module` a series at 0 (the scheduler and `scan` call
+    /// it for each module they scan): a scraper then sees the family, and computes rates,
+    /// before the first failure.
+    pub fn module_scanned(&self, module: &str) {
+        let module = label(module);
+        for cause in FailureCause::ALL {
+            self.listing_failures
+                .with_label_values(&[module.as_str(), cause.as_str()]);
+        }
+    }
+
     /// Records a failed listing of `server` (of `module`) after `took`.
     pub fn listing_failed(&self, server: &str, module: &str, took: Duration, e: &ModuleError) {
         let (server, module) = (label(server), label(module));
@@ -399,6 +410,31 @@ mod tests {
         assert!(!t.contains("panel text"), "{t}");
         // A failure leaves the accounts gauge alone: no series appears for it.
         assert!(!t.contains("serversync_accounts_listed{"), "{t}");
+    }
+
+    #[test]
+    fn a_scanned_module_shows_every_failure_cause_at_zero() {
+        let m = Metrics::new();
+        assert!(!m
+            .render()
+            .unwrap()
+            .contains("serversync_listing_failures_total"));
+        m.module_scanned("cpanel");
+        m.module_scanned("cpanel");
+        let t = m.render().unwrap();
+        for cause in FailureCause::ALL {
+            let key = format!(
+                "serversync_listing_failures_total{{cause=\"{}\",module=\"cpanel\"}}",
+                cause.as_str()
+            );
+            assert_eq!(sample(&t, &key), Some(0.0), "{key} in {t}");
+        }
+        assert_eq!(
+            t.lines()
+                .filter(|l| l.starts_with("serversync_listing_failures_total{"))
+                .count(),
+            FailureCause::ALL.len()
+        );
     }
 
     #[test]

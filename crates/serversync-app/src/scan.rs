@@ -153,6 +153,9 @@ impl App {
         cancel: &Cancel,
     ) -> FleetScan {
         let started = Instant::now();
+        for s in &servers {
+            self.metrics.module_scanned(&s.module);
+        }
         // One index of the fleet's services for the pass (worth it from two servers on);
         // without it each analysis loads its module's other servers whole.
         let mut this = self.clone();

@@ -138,6 +138,9 @@ impl App {
                 refreshed = Some(now);
                 match app.scan_targets(&ScanTargets::All).await {
                     Ok(list) => {
+                        for s in &list {
+                            app.metrics.module_scanned(&s.module);
+                        }
                         next.retain(|id, _| list.iter().any(|s| s.id == *id));
                         servers = list;
                     }
