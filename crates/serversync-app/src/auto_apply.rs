@@ -50,7 +50,7 @@ impl AutoApply {
                 Some(("sync", field)) => {
                     let f = field_named(field.trim()).ok_or_else(|| {
                         AppError::Invalid(format!(
-                            "auto_apply: {:?} names no field that sync writes (status, ip, \
+                            "{:?} names no field that sync writes (status, ip, \
                              product, username, domain, created, unique_identifier)",
                             shown(e)
                         ))
@@ -59,7 +59,7 @@ impl AutoApply {
                 }
                 _ => {
                     return Err(AppError::Invalid(format!(
-                        "auto_apply: {:?} is not a safe action (sync, sync:FIELD or terminate; \
+                        "{:?} is not a safe action (sync, sync:FIELD or terminate; \
                          imports, moves and reactivations need a person)",
                         shown(e)
                     )))
@@ -233,5 +233,18 @@ mod tests {
                 "{bad}"
             );
         }
+        // The entry is named once; the caller says which setting held it.
+        let e = AutoApply::parse(&list(&["sync:status", "import"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "\"import\" is not a safe action (sync, sync:FIELD or terminate; imports, moves \
+             and reactivations need a person)"
+        );
+        let e = AutoApply::parse(&list(&["sync:email"])).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("\"sync:email\" names no field that sync writes ("),
+            "{e}"
+        );
     }
 }
