@@ -1214,32 +1214,6 @@ async fn two_accounts_with_one_key_are_a_conflict_and_never_acted_on() {
 // The `panel-sim` binary as a child process: the whole CONTRACT.md flow.
 // ---------------------------------------------------------------------------------------------
 
-/// Kills (by its own handle) and reaps the child on drop.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn panel_sim_binary() -> std::path::PathBuf {
-    let path = std::path::Path::new(env!("CARGO_BIN_EXE_serversync"))
-        .with_file_name(format!("panel-sim{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        // `cargo test -p serversync` builds only serversync's binaries: build the simulator.
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "panel-sim", "--bin", "panel-sim"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build -p panel-sim");
-        assert!(status.success(), "cargo build -p panel-sim failed");
-    }
-    assert!(path.exists(), "no panel-sim binary at {}", path.display());
-    path
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn panel_sim_binary_import_analyse_apply_analyse() {
     let env = Env::new();
@@ -1256,42 +1230,13 @@ async fn panel_sim_binary_import_analyse_apply_analyse() {
     ];
     let accounts_file = env.write_json("accounts.json", &Value::Array(accounts));
 
-    let bin = panel_sim_binary();
-    let mut child = std::process::Command::new(&bin)
-        .args(["cpanel", "--listen", "127.0.0.1:0", "--accounts-file"])
-        .arg(&accounts_file)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("start panel-sim");
-    let stdout = child.stdout.take().unwrap();
-    let _guard = KillOnDrop(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("panel-sim printed nothing within 30 s");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|e| panic!("{addr:?}: {e}"));
+    let (_panel_sim, addr) =
+        start_panel_sim(&["cpanel", "--listen", "127.0.0.1:0"], &accounts_file);
     assert_eq!(addr.ip().to_string(), "127.0.0.1");
     assert_ne!(addr.port(), 0);
 
     // records import
-    let services = vec![
-        service(1000, 1, 10, 100, "ann.test", "ann", "Active"),
-        service(1001, 1, 10, 100, "bob.test", "bob", "Active"),
-        service(1002, 1, 10, 100, "dan.test", "dan", "Active"),
-        service(1003, 1, 10, 100, "carol.test", "carol", "Active"),
-        service(1004, 1, 10, 100, "gone.test", "gone", "Active"),
-    ];
-    let doc = base_doc(addr.port(), services);
+    let doc = base_doc(addr.port(), five_billed_services(1000, 10, 100));
     let out = env.import(&doc).await;
     assert!(out.stdout.contains("inserted"), "{out:#?}");
     // Loading the same file twice changes nothing.
@@ -1369,7 +1314,5 @@ async fn panel_sim_binary_import_analyse_apply_analyse() {
     assert_eq!(ed_svc["billing_cycle"], "Free Account");
 
     // analyse again: everything in sync.
-    let out = env.run(&["analyse", "web1", "--json", "--exit-code"]).await;
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(nonzero_counts(&out.json()), counts(&[("in_sync", 5)]));
+    assert_all_in_sync(&env, "web1", 5).await;
 }

@@ -44,6 +44,18 @@ fn setting(out: &Out, key: &str) -> (String, String) {
     (value.trim().to_string(), source.trim().to_string())
 }
 
+/// Asserts each `(key, value, source)`: the `config check` line of `key` shows that value and
+/// that source.
+fn assert_settings(out: &Out, expected: &[(&str, &str, &str)]) {
+    for &(key, value, source) in expected {
+        assert_eq!(
+            setting(out, key),
+            (value.to_string(), source.to_string()),
+            "{key}"
+        );
+    }
+}
+
 const FILE: &str = r#"
 database_url = "postgres://ss:hunter2-db@db.example:5432/ss"
 connect_timeout_secs = 5
@@ -96,45 +108,28 @@ fn config_check_layers_file_env_and_command_line_with_sources() {
     );
     let file = "file serversync.toml".to_string();
     // command line > env > file > default
-    assert_eq!(
-        setting(&out, "connect_timeout_secs"),
-        ("3".into(), "command line --connect-timeout".into())
-    );
-    assert_eq!(
-        setting(&out, "read_timeout_secs"),
-        ("20".into(), "env SERVERSYNC_READ_TIMEOUT_SECS".into())
-    );
-    assert_eq!(
-        setting(&out, "scan.concurrency"),
-        ("8".into(), file.clone())
-    );
-    assert_eq!(
-        setting(&out, "scan.interval_secs"),
-        ("600".into(), file.clone())
-    );
-    assert_eq!(
-        setting(&out, "scan.jitter_secs"),
-        ("30".into(), "env SERVERSYNC_SCAN__JITTER_SECS".into())
-    );
-    assert_eq!(
-        setting(&out, "scan.deadline_secs"),
-        ("900".into(), "default".into())
-    );
-    assert_eq!(
-        setting(&out, "scan.servers.web1.deadline_secs"),
-        ("60".into(), file.clone())
-    );
-    assert_eq!(
-        setting(&out, "guards.max_terminate_percent"),
-        ("10.0".into(), file.clone())
-    );
-    assert_eq!(
-        setting(&out, "guards.max_move_percent"),
-        ("25.0".into(), "default".into())
-    );
-    assert_eq!(
-        setting(&out, "listen"),
-        ("\"127.0.0.1:8080\"".into(), "default".into())
+    assert_settings(
+        &out,
+        &[
+            (
+                "connect_timeout_secs",
+                "3",
+                "command line --connect-timeout",
+            ),
+            (
+                "read_timeout_secs",
+                "20",
+                "env SERVERSYNC_READ_TIMEOUT_SECS",
+            ),
+            ("scan.concurrency", "8", &file),
+            ("scan.interval_secs", "600", &file),
+            ("scan.jitter_secs", "30", "env SERVERSYNC_SCAN__JITTER_SECS"),
+            ("scan.deadline_secs", "900", "default"),
+            ("scan.servers.web1.deadline_secs", "60", &file),
+            ("guards.max_terminate_percent", "10.0", &file),
+            ("guards.max_move_percent", "25.0", "default"),
+            ("listen", "\"127.0.0.1:8080\"", "default"),
+        ],
     );
     // Secrets: the database password, the SMTP password (from the _FILE variable, over the
     // file's), the webhook secret and the webhook URL's token path never appear.
@@ -577,25 +572,15 @@ fn notify_delivery_keys_come_from_the_file_and_env_and_are_checked() {
         &[("SERVERSYNC_NOTIFY__ATTEMPTS", "5")],
     );
     assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(
-        setting(&out, "notify.daily_report_at"),
-        ("\"07:30\"".into(), file.clone())
-    );
-    assert_eq!(
-        setting(&out, "notify.base_url"),
-        ("\"https://sync.example\"".into(), file.clone())
-    );
-    assert_eq!(
-        setting(&out, "notify.retry_delay_ms"),
-        ("50".into(), file.clone())
-    );
-    assert_eq!(
-        setting(&out, "notify.attempts"),
-        ("5".into(), "env SERVERSYNC_NOTIFY__ATTEMPTS".into())
-    );
-    assert_eq!(
-        setting(&out, "notify.timeout_secs"),
-        ("10".into(), "default".into())
+    assert_settings(
+        &out,
+        &[
+            ("notify.daily_report_at", "\"07:30\"", &file),
+            ("notify.base_url", "\"https://sync.example\"", &file),
+            ("notify.retry_delay_ms", "50", &file),
+            ("notify.attempts", "5", "env SERVERSYNC_NOTIFY__ATTEMPTS"),
+            ("notify.timeout_secs", "10", "default"),
+        ],
     );
     std::fs::write(&f, "[notify]\ndaily_report_at = \"7am\"\n").unwrap();
     let out = run(dir.path(), &["--config", &shown, "config", "check"], &[]);
