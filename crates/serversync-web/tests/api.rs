@@ -1,110 +1,53 @@
 //! The JSON API, in-process: a temporary SQLite store, a cPanel simulator on loopback, the
 //! web router served on loopback, driven with reqwest.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use panel_sim::{spawn_cpanel, CpanelAccount, CpanelSimConfig, Fault, SimHandle};
+use common::{acct, service, ApiWorld};
+use panel_sim::Fault;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use serversync_app::App;
-use serversync_store::Role;
 use serversync_web::api::API_ROUTES;
 use serversync_web::dto::requests::APPLY_FIELDS;
-use serversync_web::{router, WebConfig, WebState};
-
-/// 2024-01-31 13:15:00 UTC.
-const CREATED: i64 = 1_706_706_900;
-const WEB1_IP: &str = "192.0.2.10";
-
-fn acct(user: &str, domain: &str) -> CpanelAccount {
-    let mut a = CpanelAccount::new(user, domain).created(CREATED);
-    a.plan = "basic".into();
-    a.ip = WEB1_IP.into();
-    a.email = "ann@mail.test".into();
-    a
-}
 
 /// web1's 16 accounts: `ann`, `other`, `more` in sync, `bob` suspended (billing says
 /// Active), `new01`…`new12` not in billing. Billing also has `gone.test` (Active, not on the
 /// server). 17 items: 3 in_sync, 1 out_of_sync, 12 not_in_billing, 1 not_on_server.
 fn accounts() -> Vec<Value> {
     let mut v = vec![
-        acct("ann", "ann.test").into_value(),
-        acct("bob", "bob.test")
+        acct("ann", "ann.test", "basic").into_value(),
+        acct("bob", "bob.test", "basic")
             .suspended("Suspended for nonpayment.", 1_730_000_000)
             .into_value(),
-        acct("other", "other.test").into_value(),
-        acct("more", "more.test").into_value(),
+        acct("other", "other.test", "basic").into_value(),
+        acct("more", "more.test", "basic").into_value(),
     ];
     for i in 1..=12 {
-        v.push(acct(&format!("new{i:02}"), &format!("new{i:02}.test")).into_value());
+        v.push(acct(&format!("new{i:02}"), &format!("new{i:02}.test"), "basic").into_value());
     }
     v
 }
 
-fn service(id: i64, domain: &str, user: &str) -> Value {
-    json!({"id": id, "client_id": 1, "product_id": 10, "server_id": 100,
-           "domain": domain, "username": user, "dedicated_ip": "", "regdate": "2024-01-31",
-           "status": "Active", "billing_cycle": "Monthly", "amount": "9.99",
-           "next_due_date": "2026-12-31"})
-}
-
-fn records(port: u16) -> Value {
-    json!({
-        "clients": [{"id": 1, "email": "ann@mail.test", "first_name": "Ann", "last_name": "Lee",
-                     "company": "", "status": "Active"}],
-        "products": [{"id": 10, "name": "Basic Hosting", "module": "cpanel",
-                      "config_options": {"configoption1": "basic"}}],
-        "servers": [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1",
-                     "ip_address": WEB1_IP, "port": port, "secure": false, "tls_verify": true,
-                     "username": "root", "password": "", "access_hash": "TOKEN"}],
-        "services": [service(1000, "ann.test", "ann"), service(1001, "bob.test", "bob"),
-                     service(1002, "gone.test", "gone"), service(1003, "other.test", "other"),
-                     service(1004, "more.test", "more")],
-    })
+/// Billing's services of web1.
+fn services() -> Vec<Value> {
+    vec![
+        service(1000, "ann.test", "ann", "Active"),
+        service(1001, "bob.test", "bob", "Active"),
+        service(1002, "gone.test", "gone", "Active"),
+        service(1003, "other.test", "other", "Active"),
+        service(1004, "more.test", "more", "Active"),
+    ]
 }
 
 /// One test's world.
-struct World {
-    _dir: tempfile::TempDir,
-    sim: SimHandle,
-    base: String,
-    http: reqwest::Client,
-    admin: String,
-    readonly: String,
-}
+type World = ApiWorld;
 
 impl World {
     async fn new() -> World {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = serversync_store::open_with_default_key(&url)
-            .await
-            .expect("open store");
-        let app = App::new(store, "test");
-        let sim = spawn_cpanel(
-            "127.0.0.1:0".parse().unwrap(),
-            CpanelSimConfig::with_accounts(accounts()),
-        )
-        .await
-        .expect("cpanel simulator");
-        let doc = serde_json::to_vec(&records(sim.addr.port())).unwrap();
-        app.import_records(&doc).await.expect("import records");
-        let (admin, _) = app.add_api_token("deploy", Role::Admin).await.unwrap();
-        let (readonly, _) = app.add_api_token("monitor", Role::ReadOnly).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = WebState::new(app, WebConfig::default());
-        tokio::spawn(async move { axum::serve(listener, router(state)).await });
-        World {
-            _dir: dir,
-            sim,
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            admin,
-            readonly,
-        }
+        World::start(accounts(), services()).await
     }
 
     async fn call(

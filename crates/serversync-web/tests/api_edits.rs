@@ -2,16 +2,14 @@
 //! cPanel simulator on loopback (accepting the WHM token `TOKEN`), the web router served on
 //! loopback, driven with reqwest. Also: a read-only token may dry-run but never apply.
 
+mod common;
+
 use std::time::Duration;
 
-use panel_sim::{spawn_cpanel, CpanelAccount, CpanelSimConfig, SimHandle};
+use common::{service, ApiWorld, WEB1_IP};
+use panel_sim::CpanelAccount;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use serversync_app::App;
-use serversync_store::Role;
-use serversync_web::{router, WebConfig, WebState};
-
-const WEB1_IP: &str = "192.0.2.10";
 
 /// web1 lists `ann.test` (in sync) and `bob.test` (suspended; billing says Active).
 fn accounts() -> Vec<Value> {
@@ -28,65 +26,18 @@ fn accounts() -> Vec<Value> {
     ]
 }
 
-fn service(id: i64, domain: &str, user: &str) -> Value {
-    json!({"id": id, "client_id": 1, "product_id": 10, "server_id": 100,
-           "domain": domain, "username": user, "dedicated_ip": "", "regdate": "2024-01-31",
-           "status": "Active", "billing_cycle": "Monthly", "amount": "9.99",
-           "next_due_date": "2026-12-31"})
-}
-
-fn records(port: u16) -> Value {
-    json!({
-        "clients": [{"id": 1, "email": "ann@mail.test", "first_name": "Ann", "last_name": "Lee",
-                     "company": "", "status": "Active"}],
-        "products": [{"id": 10, "name": "Basic Hosting", "module": "cpanel",
-                      "config_options": {"configoption1": "basic"}}],
-        "servers": [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1",
-                     "ip_address": WEB1_IP, "port": port, "secure": false, "tls_verify": true,
-                     "username": "root", "password": "", "access_hash": "TOKEN"}],
-        "services": [service(1000, "ann.test", "ann"), service(1001, "bob.test", "bob")],
-    })
-}
-
-struct World {
-    _dir: tempfile::TempDir,
-    sim: SimHandle,
-    base: String,
-    http: reqwest::Client,
-    admin: String,
-    readonly: String,
-}
+type World = ApiWorld;
 
 impl World {
     async fn new() -> World {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = serversync_store::open_with_default_key(&url)
-            .await
-            .expect("open store");
-        let app = App::new(store, "test");
-        let sim = spawn_cpanel(
-            "127.0.0.1:0".parse().unwrap(),
-            CpanelSimConfig::with_accounts(accounts()),
+        World::start(
+            accounts(),
+            vec![
+                service(1000, "ann.test", "ann", "Active"),
+                service(1001, "bob.test", "bob", "Active"),
+            ],
         )
         .await
-        .expect("cpanel simulator");
-        let doc = serde_json::to_vec(&records(sim.addr.port())).unwrap();
-        app.import_records(&doc).await.expect("import records");
-        let (admin, _) = app.add_api_token("deploy", Role::Admin).await.unwrap();
-        let (readonly, _) = app.add_api_token("monitor", Role::ReadOnly).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = WebState::new(app, WebConfig::default());
-        tokio::spawn(async move { axum::serve(listener, router(state)).await });
-        World {
-            _dir: dir,
-            sim,
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            admin,
-            readonly,
-        }
     }
 
     /// The answer as (status, headers, body text, body JSON).

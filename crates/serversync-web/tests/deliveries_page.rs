@@ -1,31 +1,22 @@
 //! The alert delivery log page (issue 11): linked from the servers page, every attempt
 //! newest first with its status or error, remote text escaped, sign-in required.
 
+mod common;
+
+use common::{between, serve, sign_in, sqlite_store};
 use serde_json::json;
 use serversync_app::App;
 #[allow(unused_imports)]
 use serversync_store::prelude::*;
 use serversync_store::{Channel, NewDelivery, Role};
-use serversync_web::{router, WebConfig, WebState};
 
 const PW: &str = "viewer password 1";
 const XSS: &str = "<script>alert(1)</script>";
 
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let i = s.find(start)? + start.len();
-    let j = s[i..].find(end)? + i;
-    Some(&s[i..j])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_delivery_log_lists_attempts_newest_first_escaped() {
     let dir = tempfile::tempdir().unwrap();
-    let store = serversync_store::open_with_default_key(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = sqlite_store(dir.path()).await;
     let doc = json!({"clients": [], "products": [], "services": [],
         "servers": [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1",
             "ip_address": "192.0.2.10", "port": 1, "secure": false, "tls_verify": true,
@@ -52,10 +43,7 @@ async fn the_delivery_log_lists_attempts_newest_first_escaped() {
             .await
             .unwrap();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let r = router(WebState::new(app, WebConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
+    let base = serve(app).await;
 
     // The JSON API: the same rows, newest first; a read-only token may read them.
     let anon = reqwest::Client::new();
@@ -111,25 +99,7 @@ async fn the_delivery_log_lists_attempts_newest_first_escaped() {
     let r = anon.get(format!("{base}/deliveries")).send().await.unwrap();
     assert!(r.url().path().starts_with("/login"), "{}", r.url());
 
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let page = http
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").unwrap();
-    let r = http
-        .post(format!("{base}/login"))
-        .form(&[("username", "viewer"), ("password", PW), ("csrf", csrf)])
-        .send()
-        .await
-        .unwrap();
+    let (http, r) = sign_in(&base, "viewer", PW).await;
     let servers = r.text().await.unwrap();
     assert!(
         servers.contains("<a href=\"/deliveries\" id=\"deliveries-link\">"),
@@ -175,12 +145,7 @@ async fn a_sync_from_the_page_raises_its_alert_in_the_background() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = serversync_store::open_with_default_key(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = sqlite_store(dir.path()).await;
     let doc = json!({"clients": [], "products": [], "services": [],
         "servers": [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1",
             "ip_address": "192.0.2.10", "port": sim.addr.port(), "secure": false,
@@ -220,33 +185,10 @@ async fn a_sync_from_the_page_raises_its_alert_in_the_background() {
         },
     );
     let app = app.with_notifier(notifier.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let r = router(WebState::new(app, WebConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
+    let base = serve(app).await;
 
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let page = http
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").unwrap();
-    let servers = http
-        .post(format!("{base}/login"))
-        .form(&[("username", "admin"), ("password", PW), ("csrf", csrf)])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (http, r) = sign_in(&base, "admin", PW).await;
+    let servers = r.text().await.unwrap();
     let csrf = between(&servers, "name=\"csrf\" value=\"", "\"").unwrap();
     let r = http
         .post(format!("{base}/servers/100/sync"))

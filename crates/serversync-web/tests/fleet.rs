@@ -2,6 +2,9 @@
 //! simulators, the router on a loopback port. The metrics text is parsed and its values are
 //! compared with what the simulators hold and the analyses found.
 
+mod common;
+
+use common::ADMIN_PW;
 use panel_sim::{spawn_cpanel, CpanelAccount, CpanelSimConfig, Fault, SimHandle};
 use serde_json::json;
 use serversync_app::App;
@@ -13,7 +16,6 @@ use serversync_web::{router, WebConfig, WebState};
 
 /// 2024-01-31 13:15:00 UTC.
 const CREATED: i64 = 1_706_706_900;
-const ADMIN_PW: &str = "admin password 1";
 /// web1's API token: must never show in the metrics.
 const SECRET: &str = "s3cret-access-hash";
 
@@ -50,12 +52,7 @@ struct World {
 /// panel and is never scanned.
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let store = serversync_store::open_with_default_key(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = common::sqlite_store(dir.path()).await;
     let sim = |users: &[&str]| {
         let accounts = users.iter().map(|u| acct(u)).collect();
         let cfg = CpanelSimConfig {
@@ -270,33 +267,7 @@ async fn metrics_are_open_on_loopback_hidden_elsewhere_and_need_a_configured_tok
 
 /// Signs `admin` in; returns a cookie-keeping client.
 async fn sign_in(base: &str) -> reqwest::Client {
-    let between = |s: &str, a: &str, b: &str| -> String {
-        let i = s.find(a).unwrap() + a.len();
-        s[i..][..s[i..].find(b).unwrap()].to_string()
-    };
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let page = http
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = between(&page, "name=\"csrf\" value=\"", "\"");
-    let r = http
-        .post(format!("{base}/login"))
-        .form(&[
-            ("username", "admin"),
-            ("password", ADMIN_PW),
-            ("csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (http, r) = common::sign_in(base, "admin", ADMIN_PW).await;
     assert!(r.url().path().starts_with("/servers"), "{}", r.url());
     http
 }

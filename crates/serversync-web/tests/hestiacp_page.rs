@@ -3,25 +3,18 @@
 //! of a user whose `NAME` broke the JSON, and shows the note of a user with several web
 //! domains.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::*;
 use panel_sim::{
     hestia_admin, hestia_user, hestia_web_domain, spawn_hestiacp, HestiaSimConfig,
     HESTIA_SHARED_IP, HESTIA_TEST_ACCESS_KEY,
 };
 use serde_json::json;
 use serversync_app::App;
-use serversync_modules::{ModuleOptions, ModuleRegistry, NoProgress};
-use serversync_store::Role;
-use serversync_web::{router, WebConfig, WebState};
-
-const ADMIN_PW: &str = "admin password 1";
-
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let i = s.find(start)? + start.len();
-    let j = s[i..].find(end)? + i;
-    Some(&s[i..j])
-}
+use serversync_modules::{ModuleOptions, ModuleRegistry};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hestiacp_on_the_server_form_and_its_run_page() {
@@ -45,12 +38,7 @@ async fn hestiacp_on_the_server_form_and_its_run_page() {
     .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let store = serversync_store::open_with_default_key(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = sqlite_store(dir.path()).await;
     let registry = ModuleRegistry::builtin(ModuleOptions::default());
     let app = App::with_registry(store, Arc::new(registry), "test");
     let doc = json!({
@@ -61,70 +49,8 @@ async fn hestiacp_on_the_server_form_and_its_run_page() {
                      "ip_address": HESTIA_SHARED_IP, "port": sim.addr.port(), "secure": false,
                      "username": "", "access_hash": HESTIA_TEST_ACCESS_KEY}],
     });
-    app.import_records(doc.to_string().as_bytes())
-        .await
-        .unwrap();
-    let run_id = app
-        .analyse_server("hestia1", &NoProgress)
-        .await
-        .unwrap()
-        .run_id;
-    app.add_user("admin", ADMIN_PW, Role::Admin).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let r = router(WebState::new(app, WebConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
-
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let login = http
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = between(&login, "name=\"csrf\" value=\"", "\"").unwrap();
-    let r = http
-        .post(format!("{base}/login"))
-        .form(&[
-            ("username", "admin"),
-            ("password", ADMIN_PW),
-            ("csrf", csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-
-    let form = http
-        .get(format!("{base}/servers/new"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        form.contains("<option value=\"hestiacp\">hestiacp</option>"),
-        "{form}"
-    );
-
-    let page = http
-        .get(format!("{base}/runs/{run_id}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains("<th><span id=\"uid-heading\">Domain</span> / service"),
-        "{page}"
-    );
+    let (base, run_id) = analyse_and_serve(app, &doc, "hestia1").await;
+    let page = module_offered_and_run_page(&base, "hestiacp", run_id, "Domain").await;
     for d in ["ann.test", "cid.test"] {
         assert!(page.contains(d), "{d} missing: {page}");
     }

@@ -1,51 +1,17 @@
 //! The admin pages, end to end in-process: a temporary SQLite store, a cPanel simulator,
 //! the router on a loopback port, and a cookie-keeping HTTP client.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use panel_sim::{spawn_cpanel, CpanelAccount, CpanelSimConfig, Fault, SimHandle};
-use serde_json::json;
-use serversync_app::App;
-use serversync_store::{Role, Store};
-use serversync_web::{router, WebConfig, WebState};
+use common::*;
+use panel_sim::Fault;
 
-/// 2024-01-31 13:15:00 UTC.
-const CREATED: i64 = 1_706_706_900;
 const XSS: &str = "<img src=x onerror=alert(1)>.test";
 const FORMULA: &str = "=cmd|' /C calc'!A0";
-const ADMIN_PW: &str = "admin password 1";
-const VIEWER_PW: &str = "viewer password 1";
-
-fn acct(user: &str, domain: &str, plan: &str) -> CpanelAccount {
-    let mut a = CpanelAccount::new(user, domain).created(CREATED);
-    a.plan = plan.into();
-    a.ip = "192.0.2.10".into();
-    a.email = "ann@mail.test".into();
-    a
-}
-
-fn service(id: i64, domain: &str, user: &str, status: &str) -> serde_json::Value {
-    json!({"id": id, "client_id": 1, "product_id": 10, "server_id": 100, "domain": domain,
-           "username": user, "dedicated_ip": "", "regdate": "2024-01-31", "status": status,
-           "billing_cycle": "Monthly", "amount": "9.99", "next_due_date": "2026-12-31"})
-}
-
-struct World {
-    _dir: tempfile::TempDir,
-    store: Arc<dyn Store>,
-    sim: SimHandle,
-    base: String,
-}
 
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = serversync_store::open_with_default_key(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .unwrap();
     let accounts = vec![
         acct("ann", "ann.test", "basic").into_value(),
         acct("bob", "bob.test", "basic")
@@ -54,116 +20,24 @@ async fn world() -> World {
         acct("fresh", "fresh.test", "basic").into_value(),
         acct("xss", XSS, "basic").into_value(),
     ];
-    let sim = spawn_cpanel(
-        "127.0.0.1:0".parse().unwrap(),
-        CpanelSimConfig::with_accounts(accounts),
-    )
-    .await
-    .unwrap();
-    let doc = json!({
-        "clients": [{"id": 1, "email": "ann@mail.test", "first_name": "Ann", "last_name": "Lee", "company": "", "status": "Active"}],
-        "products": [{"id": 10, "name": "Basic Hosting", "module": "cpanel", "config_options": {"configoption1": "basic"}},
-                     {"id": 11, "name": "Silver Hosting", "module": "cpanel", "config_options": {"configoption1": "silver"}}],
-        "servers": [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1", "ip_address": "192.0.2.10",
-                     "port": sim.addr.port(), "secure": false, "tls_verify": true, "username": "root", "password": "",
-                     "access_hash": "TOKEN"}],
-        "services": [service(1000, "ann.test", "ann", "Active"), service(1001, "bob.test", "bob", "Active"),
-                     service(1002, "gone.test", "gone", "Active"), service(1003, FORMULA, "formula", "Active"),
-                     service(1004, "more.test", "more", "Active"), service(1005, "other.test", "other", "Active"),
-                     service(1006, "x1.test", "x1", "Active"), service(1007, "x2.test", "x2", "Active")],
-    });
-    let app = App::new(store.clone(), "test");
-    app.import_records(doc.to_string().as_bytes())
-        .await
-        .unwrap();
-    app.add_user("admin", ADMIN_PW, Role::Admin).await.unwrap();
-    app.add_user("viewer", VIEWER_PW, Role::ReadOnly)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let r = router(WebState::new(app, WebConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
-    World {
-        _dir: dir,
-        store,
-        sim,
-        base,
-    }
-}
-
-/// The text between `start` (after it) and the next `end`.
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let i = s.find(start)? + start.len();
-    let j = s[i..].find(end)? + i;
-    Some(&s[i..j])
-}
-
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    csrf: String,
+    let products = vec![
+        product(10, "Basic Hosting", "basic"),
+        product(11, "Silver Hosting", "silver"),
+    ];
+    let services = vec![
+        service(1000, "ann.test", "ann", "Active"),
+        service(1001, "bob.test", "bob", "Active"),
+        service(1002, "gone.test", "gone", "Active"),
+        service(1003, FORMULA, "formula", "Active"),
+        service(1004, "more.test", "more", "Active"),
+        service(1005, "other.test", "other", "Active"),
+        service(1006, "x1.test", "x1", "Active"),
+        service(1007, "x2.test", "x2", "Active"),
+    ];
+    World::start(accounts, products, services).await
 }
 
 impl Browser {
-    async fn login(base: &str, user: &str, pw: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let page = http
-            .get(format!("{base}/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = between(&page, "name=\"csrf\" value=\"", "\"")
-            .unwrap()
-            .to_string();
-        let r = http
-            .post(format!("{base}/login"))
-            .form(&[("username", user), ("password", pw), ("csrf", &csrf)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        assert!(r.url().path().starts_with("/servers"), "{}", r.url());
-        let page = r.text().await.unwrap();
-        let csrf = between(&page, "name=\"csrf\" value=\"", "\"")
-            .unwrap()
-            .to_string();
-        Browser {
-            http,
-            base: base.to_string(),
-            csrf,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let url = r.url().path().to_string();
-        (r.status().as_u16(), url, r.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let url = r.url().path().to_string();
-        (r.status().as_u16(), url, r.text().await.unwrap())
-    }
-
     /// Posts the sync form and follows the job page until it leaves it; returns the final
     /// path and page.
     async fn sync(&self, server_id: i64) -> (String, String) {
@@ -205,7 +79,7 @@ fn choice(page: &str, uid: &str, action: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_review_apply_end_to_end() {
     let w = world().await;
-    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let admin = Browser::login_to_servers(&w.base, "admin", ADMIN_PW).await;
 
     let (_, _, servers) = admin.get("/servers").await;
     assert!(servers.contains("id=\"sync-web1\""), "{servers}");
@@ -355,7 +229,7 @@ async fn sync_review_apply_end_to_end() {
     assert_eq!(w.store.services(None).await.unwrap(), before);
 
     // A read-only user may look and review, never apply, sync or edit.
-    let viewer = Browser::login(&w.base, "viewer", VIEWER_PW).await;
+    let viewer = Browser::login_to_servers(&w.base, "viewer", VIEWER_PW).await;
     let (_, _, vservers) = viewer.get("/servers").await;
     assert!(!vservers.contains("id=\"sync-web1\""), "{vservers}");
     let (status, _, vrun) = viewer.get(&format!("/runs/{run_id}")).await;
@@ -566,7 +440,7 @@ async fn sync_review_apply_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_values_are_escaped_and_csv_is_guarded() {
     let w = world().await;
-    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let admin = Browser::login_to_servers(&w.base, "admin", ADMIN_PW).await;
     let (url, run) = admin.sync(100).await;
     let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
     // askama escapes `<` as `&#60;` (equivalent to `&lt;`).
@@ -618,7 +492,7 @@ async fn untrusted_values_are_escaped_and_csv_is_guarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_sync_shows_the_error_and_a_retry_button() {
     let w = world().await;
-    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let admin = Browser::login_to_servers(&w.base, "admin", ADMIN_PW).await;
     w.sim.set_fault(Some(Fault::Http500));
     let (url, page) = admin.sync(100).await;
     assert!(url.starts_with("/jobs/"), "{url}");
@@ -637,7 +511,7 @@ async fn failed_sync_shows_the_error_and_a_retry_button() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_and_products_are_edited_by_admins_with_secrets_write_only() {
     let w = world().await;
-    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let admin = Browser::login_to_servers(&w.base, "admin", ADMIN_PW).await;
     let (status, _, form) = admin.get("/servers/100/edit").await;
     assert_eq!(status, 200);
     assert!(!form.contains("TOKEN"), "a secret was rendered back");
@@ -729,7 +603,7 @@ async fn servers_and_products_are_edited_by_admins_with_secrets_write_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticks_are_kept_across_tabs_per_user_until_apply() {
     let w = world().await;
-    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let admin = Browser::login_to_servers(&w.base, "admin", ADMIN_PW).await;
     let (url, run) = admin.sync(100).await;
     let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
     let sync_bob = choice(&run, "bob.test", "sync");
@@ -776,7 +650,7 @@ async fn ticks_are_kept_across_tabs_per_user_until_apply() {
     assert!(found.contains("id=\"kept-top\">1 ticked"), "{found}");
 
     // Another user's ticks are their own.
-    let viewer = Browser::login(&w.base, "viewer", VIEWER_PW).await;
+    let viewer = Browser::login_to_servers(&w.base, "viewer", VIEWER_PW).await;
     let (_, _, vrun) = viewer.get(&format!("/runs/{run_id}")).await;
     assert!(
         !vrun.contains(&checked) && !vrun.contains("id=\"kept-top\""),
@@ -849,7 +723,7 @@ async fn ticks_are_kept_across_tabs_per_user_until_apply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_are_found_by_id_email_or_name_on_the_page_and_in_the_review() {
     let w = world().await;
-    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let admin = Browser::login_to_servers(&w.base, "admin", ADMIN_PW).await;
     let (_, _, found) = admin.get("/clients?q=LEE").await;
     assert!(found.contains("id=\"client-1\""), "{found}");
     assert!(found.contains("1 client matches “LEE”"), "{found}");
@@ -890,7 +764,7 @@ async fn clients_are_found_by_id_email_or_name_on_the_page_and_in_the_review() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn review_names_terminate_targets_as_services_with_their_domain() {
     let w = world().await;
-    let admin = Browser::login(&w.base, "admin", ADMIN_PW).await;
+    let admin = Browser::login_to_servers(&w.base, "admin", ADMIN_PW).await;
     let (url, _) = admin.sync(100).await;
     let run_id: i64 = url.trim_start_matches("/runs/").parse().unwrap();
     let form = [

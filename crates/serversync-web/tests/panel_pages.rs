@@ -7,27 +7,20 @@
 //! The assertions are on behaviour (status codes, form fields read from the pages, the
 //! records read through `App`), not on the run page's layout, which changes independently.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{between, serve, sqlite_store, Browser, ADMIN_PW};
 use serde_json::Value;
 use serversync_app::items::{RunCache, RunView};
 use serversync_app::App;
 use serversync_store::Role;
-use serversync_web::{router, WebConfig, WebState};
 
 #[path = "panel_pages/cases.rs"]
 mod cases;
 
 use cases::*;
-
-const ADMIN_PW: &str = "admin password 1";
-
-/// The text between `start` (after it) and the next `end`.
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let i = s.find(start)? + start.len();
-    let j = s[i..].find(end)? + i;
-    Some(&s[i..j])
-}
 
 /// Every `start…end` span of `s`, in order.
 fn all_between<'a>(s: &'a str, start: &str, end: &str) -> Vec<&'a str> {
@@ -152,75 +145,7 @@ fn category_of(view: &RunView, uid: &str) -> String {
         .to_string()
 }
 
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    csrf: String,
-}
-
 impl Browser {
-    async fn login(base: &str, user: &str, pw: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let page = http
-            .get(format!("{base}/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = between(&page, "name=\"csrf\" value=\"", "\"")
-            .expect("a CSRF token on the login page")
-            .to_string();
-        let r = http
-            .post(format!("{base}/login"))
-            .form(&[("username", user), ("password", pw), ("csrf", &csrf)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        assert!(r.url().path().starts_with("/servers"), "{}", r.url());
-        let page = r.text().await.unwrap();
-        let csrf = between(&page, "name=\"csrf\" value=\"", "\"")
-            .expect("a CSRF token after signing in")
-            .to_string();
-        Browser {
-            http,
-            base: base.to_string(),
-            csrf,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let url = r.url().path().to_string();
-        (r.status().as_u16(), url, r.text().await.unwrap())
-    }
-
-    async fn post<T: serde::Serialize + ?Sized>(
-        &self,
-        path: &str,
-        form: &T,
-    ) -> (u16, String, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let url = r.url().path().to_string();
-        (r.status().as_u16(), url, r.text().await.unwrap())
-    }
-
     /// Presses Sync accounts and follows the job page to the run page; returns the run id
     /// and the run page.
     async fn sync(&self, server_id: i64) -> (i64, String) {
@@ -275,13 +200,7 @@ async fn service_by_id(app: &App, server: &str, id: i64) -> Value {
 /// The flow on the pages for one panel (see the file's doc comment).
 async fn sync_review_apply_on_the_pages(case: Case) {
     let dir = tempfile::tempdir().unwrap();
-    let store = serversync_store::open_with_default_key(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .unwrap();
-    let app = App::new(store, "test");
+    let app = App::new(sqlite_store(dir.path()).await, "test");
     app.import_records(case.doc.to_string().as_bytes())
         .await
         .unwrap();
@@ -292,11 +211,8 @@ async fn sync_review_apply_on_the_pages(case: Case) {
         case.module
     );
     app.add_user("admin", ADMIN_PW, Role::Admin).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let r = router(WebState::new(app.clone(), WebConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
-    let admin = Browser::login(&base, "admin", ADMIN_PW).await;
+    let base = serve(app.clone()).await;
+    let admin = Browser::login_to_servers(&base, "admin", ADMIN_PW).await;
     let server = case.server_name;
 
     // The servers form offers the module.

@@ -3,153 +3,33 @@
 //! client): the server form's checks with the error beside its field and the entered values
 //! kept, the Test connection button, and a review where nothing would apply.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use panel_sim::{spawn_cpanel, CpanelAccount, CpanelSimConfig, SimHandle};
-use serde_json::json;
-use serversync_app::App;
-use serversync_store::{Role, Store};
-use serversync_web::{router, WebConfig, WebState};
-
-const ADMIN_PW: &str = "admin password 1";
-const VIEWER_PW: &str = "viewer password 1";
-
-struct World {
-    _dir: tempfile::TempDir,
-    store: Arc<dyn Store>,
-    sim: SimHandle,
-    base: String,
-}
+use common::*;
+use panel_sim::CpanelAccount;
 
 /// web1 lists `ann.test` only; billing has ann and five more Active services that are not
 /// on the server (terminating them all would exceed the 25% guard).
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = serversync_store::open_with_default_key(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await
-    .unwrap();
     let mut ann = CpanelAccount::new("ann", "ann.test").created(1_706_706_900);
     ann.plan = "basic".into();
     ann.ip = "192.0.2.10".into();
-    let sim = spawn_cpanel(
-        "127.0.0.1:0".parse().unwrap(),
-        CpanelSimConfig::with_accounts(vec![ann.into_value()]),
+    let services = ["ann", "gone1", "gone2", "gone3", "gone4", "gone5"]
+        .iter()
+        .zip(1000..)
+        .map(|(u, id)| service(id, &format!("{u}.test"), u, "Active"))
+        .collect();
+    World::start(
+        vec![ann.into_value()],
+        vec![product(10, "Basic Hosting", "basic")],
+        services,
     )
     .await
-    .unwrap();
-    let services: Vec<_> = ["ann", "gone1", "gone2", "gone3", "gone4", "gone5"]
-        .iter()
-        .enumerate()
-        .map(|(i, u)| {
-            json!({"id": 1000 + i, "client_id": 1, "product_id": 10, "server_id": 100,
-                   "domain": format!("{u}.test"), "username": u, "dedicated_ip": "",
-                   "regdate": "2024-01-31", "status": "Active", "billing_cycle": "Monthly",
-                   "amount": "9.99", "next_due_date": "2026-12-31"})
-        })
-        .collect();
-    let doc = json!({
-        "clients": [{"id": 1, "email": "ann@mail.test", "first_name": "Ann", "last_name": "Lee", "company": "", "status": "Active"}],
-        "products": [{"id": 10, "name": "Basic Hosting", "module": "cpanel", "config_options": {"configoption1": "basic"}}],
-        "servers": [{"id": 100, "name": "web1", "module": "cpanel", "hostname": "127.0.0.1", "ip_address": "192.0.2.10",
-                     "port": sim.addr.port(), "secure": false, "tls_verify": true, "username": "root", "password": "",
-                     "access_hash": "TOKEN"}],
-        "services": services,
-    });
-    let app = App::new(store.clone(), "test");
-    app.import_records(doc.to_string().as_bytes())
-        .await
-        .unwrap();
-    app.add_user("admin", ADMIN_PW, Role::Admin).await.unwrap();
-    app.add_user("viewer", VIEWER_PW, Role::ReadOnly)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let r = router(WebState::new(app, WebConfig::default()));
-    tokio::spawn(async move { axum::serve(listener, r).await.unwrap() });
-    World {
-        _dir: dir,
-        store,
-        sim,
-        base,
-    }
-}
-
-/// The text between `start` (after it) and the next `end`.
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let i = s.find(start)? + start.len();
-    let j = s[i..].find(end)? + i;
-    Some(&s[i..j])
-}
-
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    csrf: String,
 }
 
 impl Browser {
-    async fn login(base: &str, user: &str, pw: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let page = http
-            .get(format!("{base}/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = between(&page, "name=\"csrf\" value=\"", "\"")
-            .unwrap()
-            .to_string();
-        let r = http
-            .post(format!("{base}/login"))
-            .form(&[("username", user), ("password", pw), ("csrf", &csrf)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let page = r.text().await.unwrap();
-        let csrf = between(&page, "name=\"csrf\" value=\"", "\"")
-            .unwrap()
-            .to_string();
-        Browser {
-            http,
-            base: base.to_string(),
-            csrf,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let url = r.url().path().to_string();
-        (r.status().as_u16(), url, r.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let url = r.url().path().to_string();
-        (r.status().as_u16(), url, r.text().await.unwrap())
-    }
-
     /// Syncs server 100 and follows the job page to the run; returns the run id.
     async fn sync(&self) -> i64 {
         let (status, mut url, mut page) = self
@@ -346,7 +226,7 @@ async fn test_connection_button_says_in_one_line_whether_the_panel_answered() {
     assert!(!page.contains("WRONG-TOKEN"), "{page}");
 
     // Without the CSRF token: refused. Nothing was stored by any test.
-    let (status, _, _) = admin.post("/servers/100/test", &[]).await;
+    let (status, _, _) = admin.post::<[(&str, &str)]>("/servers/100/test", &[]).await;
     assert_eq!(status, 403);
     assert!(w.store.runs(100, 10).await.unwrap().is_empty());
 }
