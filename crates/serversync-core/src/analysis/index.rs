@@ -37,16 +37,38 @@ pub(super) fn hash_key(s: &str) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A record's normalised identifier key and its hash (`None`: no usable identifier).
+/// The first 16 bytes of a key, big-endian and zero-padded, as two integers: they order like
+/// the key itself up to ties (keys sharing those 16 bytes, or differing only in trailing
+/// zero bytes), so that sorting by key rarely reads a key's text.
+pub(super) type Rank = (u64, u64);
+
+/// The [`Rank`] of a key's bytes.
+#[inline]
+pub(super) fn rank_of(k: &[u8]) -> Rank {
+    let mut b = [0u8; 16];
+    let n = k.len().min(16);
+    b[..n].copy_from_slice(&k[..n]);
+    let (mut hi, mut lo) = ([0u8; 8], [0u8; 8]);
+    hi.copy_from_slice(&b[..8]);
+    lo.copy_from_slice(&b[8..]);
+    (u64::from_be_bytes(hi), u64::from_be_bytes(lo))
+}
+
+/// A record's normalised identifier key, its hash and its [`Rank`] (`None`: no usable
+/// identifier; hash and rank 0).
 pub(super) struct Keyed<'a> {
     pub key: Option<Cow<'a, str>>,
     pub hash: u64,
+    pub rank: Rank,
 }
 
 impl<'a> Keyed<'a> {
+    /// Hashes and ranks the key while its text is in cache.
     pub fn new(key: Option<Cow<'a, str>>) -> Self {
-        let hash = key.as_deref().map_or(0, hash_key);
-        Keyed { key, hash }
+        let (hash, rank) = key
+            .as_deref()
+            .map_or((0, (0, 0)), |k| (hash_key(k), rank_of(k.as_bytes())));
+        Keyed { key, hash, rank }
     }
     pub fn get(&self) -> Option<HKey<'_>> {
         self.key.as_deref().map(|s| HKey { hash: self.hash, s })
