@@ -105,6 +105,11 @@ fn plain_ascii_domain(b: &[u8]) -> Option<bool> {
 /// analysis' time).
 #[inline]
 pub fn fast_trim(s: &str) -> &str {
+    // Printable ASCII at both ends (the common case: nothing to trim) needs no scan.
+    let printable = |b: Option<&u8>| b.is_some_and(|&c| c > b' ' && c.is_ascii());
+    if printable(s.as_bytes().first()) && printable(s.as_bytes().last()) {
+        return s;
+    }
     let t = s.trim_ascii();
     let b = t.as_bytes();
     match (b.first(), b.last()) {
@@ -189,6 +194,20 @@ mod tests {
                 plain_ascii_domain(s.as_bytes()),
                 plain_ascii_domain_reference(s.as_bytes())
             );
+        }
+    }
+
+    proptest! {
+        /// The fast path of [`fast_trim`] changes nothing: it equals the ASCII trim with
+        /// the Unicode trim for non-ASCII ends.
+        #[test]
+        fn fast_trim_equals_the_plain_trims(s in "[ a\\t\\n\\x0b\\x0c\\r\\x7f\u{a0}\u{2003}ü.-]{0,6}") {
+            let t = s.trim_ascii();
+            let want = match (t.as_bytes().first(), t.as_bytes().last()) {
+                (Some(f), Some(l)) if !f.is_ascii() || !l.is_ascii() => t.trim(),
+                _ => t,
+            };
+            prop_assert_eq!(fast_trim(&s), want);
         }
     }
 
