@@ -7,14 +7,12 @@
 //! cost most of the index time.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// "No index" in the `u32` links below.
 pub(super) const NONE: u32 = u32::MAX;
 
-/// FxHash of a key's bytes, finalised so that the low bits (which pick hashbrown's bucket)
-/// and the top seven (its tag) are both well mixed.
+/// FxHash of a key's bytes, finalised so that every bit is well mixed (the low bits pick a
+/// [`KeyIndex`] bucket, bits 40 on a part of the split index).
 #[inline]
 pub(super) fn hash_key(s: &str) -> u64 {
     const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
@@ -92,40 +90,6 @@ impl<'a> HKey<'a> {
     }
 }
 
-impl Hash for HKey<'_> {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.hash);
-    }
-}
-
-impl PartialEq for HKey<'_> {
-    fn eq(&self, o: &Self) -> bool {
-        self.hash == o.hash && self.s == o.s
-    }
-}
-
-impl Eq for HKey<'_> {}
-
-/// Passes [`HKey`]'s precomputed hash through.
-#[derive(Default)]
-pub(super) struct PassHasher(u64);
-
-impl Hasher for PassHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached by keys other than `HKey` (none today): hash them properly anyway.
-        self.0 ^= std::str::from_utf8(bytes).map_or(bytes.len() as u64, hash_key);
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A map on precomputed hashes.
-pub(super) type HMap<'a, V> = HashMap<HKey<'a>, V, BuildHasherDefault<PassHasher>>;
-
 /// One distinct key: its services (a chain through [`KeyIndex::next`], in input order) and
 /// how many remote accounts carry it.
 #[derive(Clone, Copy)]
@@ -140,34 +104,86 @@ pub(super) struct Slot {
 }
 
 /// Every key of one side or both, each once; a record refers to its key by slot number.
+///
+/// The table is open addressing with linear probing over the keys' precomputed hashes
+/// (bucket: the hash's low bits; a key's text is compared only when the full 64-bit hashes
+/// agree): a general map's entry API cost several times the instructions per insert.
 pub(super) struct KeyIndex<'a> {
-    map: HMap<'a, u32>,
+    /// Per bucket: a key's hash and slot, or `EMPTY`.
+    table: Vec<(u64, u32)>,
+    /// Per slot: its key.
+    keys: Vec<&'a str>,
     pub slots: Vec<Slot>,
     /// Per service: the next service (in input order) with the same key.
     next: Vec<u32>,
+}
+
+/// An empty bucket of [`KeyIndex::table`].
+const EMPTY: (u64, u32) = (0, NONE);
+
+/// A table of at least 4/3 of `keys` buckets, a power of two (the load stays ≤ 3/4).
+fn table_for(keys: usize) -> Vec<(u64, u32)> {
+    vec![EMPTY; (keys + keys / 3 + 1).next_power_of_two().max(8)]
 }
 
 impl<'a> KeyIndex<'a> {
     /// Sized from the local record counts (`services` links, about `keys` distinct keys).
     pub fn new(services: usize, keys: usize) -> Self {
         KeyIndex {
-            map: HashMap::with_capacity_and_hasher(keys, Default::default()),
+            table: table_for(keys),
+            keys: Vec::with_capacity(keys),
             slots: Vec::with_capacity(keys),
             next: vec![NONE; services],
         }
     }
 
+    /// The bucket holding `key`, or the empty bucket where it would go.
+    #[inline]
+    fn bucket(&self, key: HKey<'_>) -> usize {
+        let mask = self.table.len() - 1;
+        let mut b = key.hash as usize & mask;
+        loop {
+            let (h, slot) = self.table[b];
+            if slot == NONE || (h == key.hash && self.keys[slot as usize] == key.s) {
+                return b;
+            }
+            b = (b + 1) & mask;
+        }
+    }
+
     fn slot(&mut self, key: HKey<'a>) -> u32 {
-        let slots = &mut self.slots;
-        *self.map.entry(key).or_insert_with(|| {
-            slots.push(Slot {
-                first: NONE,
-                last: NONE,
-                remote: 0,
-                first_id: NONE,
-            });
-            (slots.len() - 1) as u32
-        })
+        let b = self.bucket(key);
+        let (_, slot) = self.table[b];
+        if slot != NONE {
+            return slot;
+        }
+        let id = self.slots.len() as u32;
+        self.table[b] = (key.hash, id);
+        self.keys.push(key.s);
+        self.slots.push(Slot {
+            first: NONE,
+            last: NONE,
+            remote: 0,
+            first_id: NONE,
+        });
+        if self.slots.len() * 4 > self.table.len() * 3 {
+            self.grow();
+        }
+        id
+    }
+
+    /// Doubles the table (more keys than sized for), re-placing every key by its hash.
+    fn grow(&mut self) {
+        let size = self.table.len() * 2;
+        let old = std::mem::replace(&mut self.table, vec![EMPTY; size]);
+        let mask = self.table.len() - 1;
+        for (h, slot) in old.into_iter().filter(|&(_, s)| s != NONE) {
+            let mut b = h as usize & mask;
+            while self.table[b].1 != NONE {
+                b = (b + 1) & mask;
+            }
+            self.table[b] = (h, slot);
+        }
     }
 
     /// Counts a remote account with `key`; returns the key's slot.
@@ -192,7 +208,8 @@ impl<'a> KeyIndex<'a> {
 
     /// The slot of `key`, if any record has it.
     pub fn find(&self, key: HKey<'_>) -> Option<u32> {
-        self.map.get(&key).copied()
+        let (_, slot) = self.table[self.bucket(key)];
+        (slot != NONE).then_some(slot)
     }
 
     /// How many remote accounts carry `key`.
@@ -290,4 +307,36 @@ pub(super) fn map_split<'a, T: Sync, R: Send>(
         out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HKey, KeyIndex};
+
+    /// A table sized for far fewer keys grows and still finds every key, with its services
+    /// in input order and its remote count.
+    #[test]
+    fn undersized_table_grows_and_finds_every_key() {
+        let keys: Vec<String> = (0..1000).map(|i| format!("k{i}.test")).collect();
+        let mut index = KeyIndex::new(2000, 2);
+        for (i, k) in keys.iter().enumerate() {
+            index.add_service(HKey::of(k), i);
+        }
+        for (i, k) in keys.iter().enumerate().step_by(3) {
+            index.add_remote(HKey::of(k));
+            index.add_service(HKey::of(k), 1000 + i);
+        }
+        assert_eq!(index.slots.len(), 1000);
+        let mut out = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let remote = index.get(HKey::of(k), &mut out);
+            if i % 3 == 0 {
+                assert_eq!((remote, out.clone()), (1, vec![i, 1000 + i]));
+            } else {
+                assert_eq!((remote, out.clone()), (0, vec![i]));
+            }
+        }
+        assert_eq!(index.find(HKey::of("absent.test")), None);
+        assert_eq!(index.remote_count(HKey::of("absent.test")), 0);
+    }
 }

@@ -12,13 +12,13 @@
 use super::index::{touch, HKey, KeyIndex, Keyed, Rank, BATCH, NONE};
 use crate::normalize::strip_www;
 
-/// About this many keys per part (a table of 32,768 buckets of 32 bytes: 1 MB).
+/// About this many keys per part (a table of at most 32,768 buckets of 16 bytes: 512 KB).
 const PART_KEYS: usize = 16_384;
 /// At most 2^8 parts: a slot id keeps 24 bits for a part's own slot number.
 const MAX_PART_BITS: u32 = 8;
 
-/// The part of a key: `bits` hash bits that neither hashbrown's bucket (the low bits, for
-/// tables up to 2^40 buckets) nor its tag (the top seven) uses.
+/// The part of a key: `bits` hash bits that a part's [`KeyIndex`] bucket (the low bits,
+/// for tables up to 2^40 buckets) does not use.
 #[inline]
 fn part_of(hash: u64, bits: u32) -> usize {
     ((hash >> 40) & ((1u64 << bits) - 1)) as usize
