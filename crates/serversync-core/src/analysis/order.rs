@@ -116,7 +116,7 @@ mod tests {
         ) {
             let keys: Vec<Keyed<'_>> = raw
                 .iter()
-                .map(|(k, _)| Keyed::new((!k.is_empty()).then(|| Cow::Borrowed(k.as_str()))))
+                .map(|(k, _)| Keyed::new((!k.is_empty()).then_some(Cow::Borrowed(k.as_str()))))
                 .collect();
             let accounts: Vec<_> = raw
                 .iter()
