@@ -151,6 +151,24 @@ impl<'a> KeyIndex<'a> {
         }
     }
 
+    /// [`touch`] of the text of the first key in the table with `key`'s hash (0 if none):
+    /// its cache miss can then overlap with others before the real lookup compares it.
+    #[inline]
+    pub fn touch_match(&self, key: HKey<'_>) -> u8 {
+        let mask = self.table.len() - 1;
+        let mut b = key.hash as usize & mask;
+        loop {
+            let (h, slot) = self.table[b];
+            if slot == NONE {
+                return 0;
+            }
+            if h == key.hash {
+                return touch(self.keys[slot as usize]);
+            }
+            b = (b + 1) & mask;
+        }
+    }
+
     fn slot(&mut self, key: HKey<'a>) -> u32 {
         let b = self.bucket(key);
         let (_, slot) = self.table[b];

@@ -251,9 +251,12 @@ fn build_part<'a>(
     }
     let mut www_candidates = Vec::new();
     // A service's key usually matches an account's, and the table then compares the texts:
-    // touch each batch's own key texts ahead (see `touch`).
+    // touch each batch's own key texts ahead (see `touch`), and the texts of the keys already
+    // in the table that they will be compared with (the table itself is in cache).
     for (c, chunk) in services.chunks(BATCH).enumerate() {
-        let warm = chunk.iter().fold(0u8, |acc, (h, _)| acc ^ touch(h.s));
+        let warm = chunk
+            .iter()
+            .fold(0u8, |acc, (h, _)| acc ^ touch(h.s) ^ index.touch_match(*h));
         std::hint::black_box(warm);
         for (j, &(h, si)) in chunk.iter().enumerate() {
             let id = index.add_service(h, c * BATCH + j);
