@@ -16,7 +16,7 @@ use crate::normalize::{
 };
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
-use index::{map_split, touch, HKey, KeyIndex, Keyed, Rank, BATCH, NONE};
+use index::{map_split, touch, HKey, Halves, KeyIndex, Keyed, Rank, BATCH, NONE};
 use order::sort_entries;
 use split::{Built, Entry, SplitIndex};
 
@@ -832,7 +832,7 @@ struct Absent {
 
 fn absent_services(
     input: &AnalysisInput<'_>,
-    service_keys: &[Keyed<'_>],
+    service_keys: &Halves<Keyed<'_>>,
     accounted: &[AtomicBool],
     range: std::ops::Range<usize>,
 ) -> Absent {
@@ -874,8 +874,8 @@ fn with_lenient(acc: &RemoteAccount, notes: Vec<String>) -> Vec<String> {
 struct Ctx<'c, 'a> {
     input: &'c AnalysisInput<'a>,
     is_domain: bool,
-    remote_keys: &'c [Keyed<'a>],
-    service_keys: &'c [Keyed<'a>],
+    remote_keys: &'c Halves<Keyed<'a>>,
+    service_keys: &'c Halves<Keyed<'a>>,
     by_key: &'c SplitIndex<'c>,
     by_www: &'c KeyIndex<'c>,
     other_by_key: &'c HashMap<String, Vec<usize>>,

@@ -299,32 +299,69 @@ fn map_warm<'a, T, R>(
     }
 }
 
+/// What [`map_split`] produces: the results in input order, as the two halves the threads
+/// wrote (joining them into one vector would copy the second half, serially).
+pub(super) struct Halves<R> {
+    first: Vec<R>,
+    second: Vec<R>,
+}
+
+impl<R> Halves<R> {
+    pub fn len(&self) -> usize {
+        self.first.len() + self.second.len()
+    }
+
+    /// Every result, in input order.
+    pub fn iter(&self) -> impl Iterator<Item = &R> {
+        self.first.iter().chain(&self.second)
+    }
+}
+
+impl<R> From<Vec<R>> for Halves<R> {
+    fn from(first: Vec<R>) -> Self {
+        Halves {
+            first,
+            second: Vec::new(),
+        }
+    }
+}
+
+impl<R> std::ops::Index<usize> for Halves<R> {
+    type Output = R;
+    #[inline]
+    fn index(&self, i: usize) -> &R {
+        match i.checked_sub(self.first.len()) {
+            None => &self.first[i],
+            Some(j) => &self.second[j],
+        }
+    }
+}
+
 /// Maps `f` over `items` (touching ahead with `warm`, see [`touch`]), on two threads when
-/// `threads` ≥ 2 (the halves are joined in order, so the result does not depend on the
-/// split). The first half is written straight into the result; only the second is copied.
+/// `threads` ≥ 2 (the halves are kept in order, so the result does not depend on the split).
 pub(super) fn map_split<'a, T: Sync, R: Send>(
     items: &'a [T],
     threads: usize,
     warm: impl Fn(&'a T) -> u8 + Sync,
     f: impl Fn(&'a T) -> R + Sync,
-) -> Vec<R> {
-    let mut out: Vec<R> = Vec::with_capacity(items.len());
+) -> Halves<R> {
+    let map = |part: &'a [T]| {
+        let mut out = Vec::with_capacity(part.len());
+        map_warm(part, &warm, &f, &mut out);
+        out
+    };
     if threads < 2 || items.len() < 2 {
-        map_warm(items, &warm, &f, &mut out);
-        return out;
+        return Halves::from(map(items));
     }
-    let mid = items.len() / 2;
-    let (a, b) = items.split_at(mid);
+    let (a, b) = items.split_at(items.len() / 2);
     std::thread::scope(|sc| {
-        let h = sc.spawn(|| {
-            let mut part = Vec::with_capacity(b.len());
-            map_warm(b, &warm, &f, &mut part);
-            part
-        });
-        map_warm(a, &warm, &f, &mut out);
-        out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-    });
-    out
+        let h = sc.spawn(|| map(b));
+        let first = map(a);
+        Halves {
+            first,
+            second: h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -10,12 +10,17 @@
 
 use std::cmp::Ordering;
 
-use super::index::Keyed;
+use super::index::{Halves, Keyed};
 use super::split::Entry;
 use crate::module::RemoteAccount;
 
 /// The full order of two account entries: rank, key, the account's content, its index.
-fn entry_cmp(a: &Entry, b: &Entry, keys: &[Keyed<'_>], accounts: &[RemoteAccount]) -> Ordering {
+fn entry_cmp(
+    a: &Entry,
+    b: &Entry,
+    keys: &Halves<Keyed<'_>>,
+    accounts: &[RemoteAccount],
+) -> Ordering {
     a.rank.cmp(&b.rank).then_with(|| {
         let (x, y) = (a.ai as usize, b.ai as usize);
         let key = |i: usize| keys[i].key.as_deref().unwrap_or("");
@@ -31,7 +36,7 @@ fn entry_cmp(a: &Entry, b: &Entry, keys: &[Keyed<'_>], accounts: &[RemoteAccount
 /// in cache — sorted by rank, and runs of equal rank (rare) by the full order.
 pub(super) fn sort_entries(
     sources: &[&[Entry]],
-    keys: &[Keyed<'_>],
+    keys: &Halves<Keyed<'_>>,
     accounts: &[RemoteAccount],
 ) -> Vec<Entry> {
     let bucket = |e: &Entry| (e.rank.0 >> 56) as usize;
@@ -102,7 +107,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::sort_entries;
-    use crate::analysis::index::Keyed;
+    use crate::analysis::index::{Halves, Keyed};
     use crate::analysis::split::Entry;
     use crate::analysis::tests::acct;
 
@@ -114,10 +119,11 @@ mod tests {
             raw in prop::collection::vec(("[a-c\\x00]{0,20}", 0u8..3), 0..80),
             split in 0usize..80,
         ) {
-            let keys: Vec<Keyed<'_>> = raw
+            let keys: Halves<Keyed<'_>> = raw
                 .iter()
                 .map(|(k, _)| Keyed::new((!k.is_empty()).then_some(Cow::Borrowed(k.as_str()))))
-                .collect();
+                .collect::<Vec<_>>()
+                .into();
             let accounts: Vec<_> = raw
                 .iter()
                 .map(|(k, u)| acct(k, &format!("u{u}"), "basic"))

@@ -9,7 +9,7 @@
 //! then services in input order, so a key's services chain in input order exactly as in one
 //! table, and the result depends neither on the number of parts nor on the threads.
 
-use super::index::{touch, HKey, KeyIndex, Keyed, Rank, BATCH, NONE};
+use super::index::{touch, HKey, Halves, KeyIndex, Keyed, Rank, BATCH, NONE};
 use crate::normalize::strip_www;
 
 /// About this many keys per part (a table of at most 32,768 buckets of 16 bytes: 512 KB).
@@ -77,7 +77,7 @@ type Buckets<T> = Vec<Vec<T>>;
 /// Scatters the records with a key into `1 << bits` parts (`rec` makes a part's element);
 /// returns the parts and the records without a key.
 fn scatter<'a, T>(
-    keys: &'a [Keyed<'a>],
+    keys: &'a Halves<Keyed<'a>>,
     bits: u32,
     rec: impl Fn(HKey<'a>, u32, &Keyed<'a>) -> T,
 ) -> (Buckets<T>, Vec<u32>) {
@@ -98,9 +98,9 @@ fn scatter<'a, T>(
 /// The median rank of an evenly spaced sample of the accounts' keys: the boundary between
 /// the two groups of [`Built::groups`] (any value gives the same result; the median gives
 /// two threads equal shares).
-fn pivot(remote: &[Keyed<'_>]) -> Rank {
+fn pivot(remote: &Halves<Keyed<'_>>) -> Rank {
     const SAMPLES: usize = 1023;
-    if remote.is_empty() {
+    if remote.len() == 0 {
         return (0, 0);
     }
     let mut sample: Vec<Rank> = (0..SAMPLES)
@@ -117,8 +117,8 @@ impl<'a> SplitIndex<'a> {
     /// Indexes `remote` (account keys) and `services` (service keys), on two threads when
     /// `threads` ≥ 2; `www` asks for the `www.` candidates (domain identifiers only).
     pub fn build(
-        remote: &'a [Keyed<'a>],
-        services: &'a [Keyed<'a>],
+        remote: &'a Halves<Keyed<'a>>,
+        services: &'a Halves<Keyed<'a>>,
         threads: usize,
         www: bool,
     ) -> Built<'a> {
@@ -283,12 +283,14 @@ mod tests {
     use std::borrow::Cow;
 
     use super::{part_bits, SplitIndex};
-    use crate::analysis::index::{HKey, Keyed, NONE};
+    use crate::analysis::index::{HKey, Halves, Keyed, NONE};
 
-    fn keyed<'a>(keys: &[&'a str]) -> Vec<Keyed<'a>> {
-        keys.iter()
+    fn keyed<'a>(keys: &[&'a str]) -> Halves<Keyed<'a>> {
+        let all: Vec<Keyed<'a>> = keys
+            .iter()
             .map(|k| Keyed::new((!k.is_empty()).then_some(Cow::Borrowed(*k))))
-            .collect()
+            .collect();
+        all.into()
     }
 
     /// Both halves together answer like one table, on one thread and on two: each account's
