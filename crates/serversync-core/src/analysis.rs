@@ -569,10 +569,10 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
     analyse_threads(input, threads)
 }
 
-/// [`analyse`] on `threads` threads: 1 runs on the calling thread; 2 or more split the key
-/// normalisation and the accounts into two halves (the work has two independent halves;
-/// more threads are not used). The result does not depend on `threads` (benchmarks compare
-/// the single-thread figure with the default).
+/// [`analyse`] on `threads` threads: 1 runs on the calling thread; 2 or more split every
+/// phase into two halves (the key normalisation, the index parts, the accounts — by key, at
+/// the median — and the services; more threads are not used). The result does not depend on
+/// `threads` (benchmarks compare the single-thread figure with the default).
 pub fn analyse_threads(input: &AnalysisInput<'_>, threads: usize) -> Analysis {
     analyse_observed(input, threads, &mut |_| {})
 }
@@ -584,12 +584,12 @@ pub enum Phase {
     Keys,
     /// Building the key index (both sides, the `www.` fallback, other servers' services).
     Index,
-    /// Matching every account, comparing it with its candidates, building its items.
+    /// Sorting the accounts by key, matching every account, comparing it with its
+    /// candidates, building its items (with its lenient-read notes) in key order.
     Accounts,
-    /// The services no account accounts for (`not_on_server`, `pending_not_on_server`),
-    /// and the accounts' lenient-read notes.
+    /// The services no account accounts for (`not_on_server`, `pending_not_on_server`).
     Services,
-    /// Sorting the items.
+    /// Putting the items in order: joining the per-category lists of both threads.
     Sort,
 }
 
