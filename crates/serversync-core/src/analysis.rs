@@ -807,6 +807,9 @@ pub fn analyse_observed(
             }
             counts.set(c, items.len() - counts.total());
         }
+        // The first list was reserved for every item an input could give: return the
+        // untouched rest (a remap of the allocation, no copy for a large one).
+        items.shrink_to_fit();
         (items, counts)
     };
     let garbage = (remote_keys, service_keys, accounted);
