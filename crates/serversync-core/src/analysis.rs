@@ -14,9 +14,11 @@ use crate::module::{MetaData, RemoteAccount, RemoteStatus, UniqueIdField};
 use crate::normalize::{
     domain_key, domain_key_cow, fast_trim as t, strip_www, text_key, text_key_cow,
 };
-use index::{map_split, touch, HKey, KeyIndex, Keyed, BATCH, NONE};
-use order::sort_items;
-use split::{Built, SplitIndex};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
+use index::{map_split, touch, HKey, Halves, KeyIndex, Keyed, Rank, BATCH, NONE};
+use order::sort_entries;
+use split::{Built, Entry, SplitIndex};
 
 /// A service as the analysis sees it: the service itself, the product-field value of its
 /// product (the remote package name it should have, e.g. `configoption1`), and its client's
@@ -282,7 +284,7 @@ impl Counts {
         }
     }
 
-    fn bump(&mut self, c: Category) {
+    fn set(&mut self, c: Category, n: usize) {
         let slot = match c {
             Category::InSync => &mut self.in_sync,
             Category::OutOfSync => &mut self.out_of_sync,
@@ -294,7 +296,18 @@ impl Counts {
             Category::NotOnServer => &mut self.not_on_server,
             Category::PendingNotOnServer => &mut self.pending_not_on_server,
         };
-        *slot += 1;
+        *slot = n;
+    }
+
+    /// Counts one more item of `c` (the test oracle counts item by item).
+    #[cfg(test)]
+    fn bump(&mut self, c: Category) {
+        self.set(c, self.get(c) + 1);
+    }
+
+    /// Items of every category.
+    fn total(&self) -> usize {
+        Category::ALL.iter().map(|c| self.get(*c)).sum()
     }
 
     /// Items that are drift (everything but `in_sync`).
@@ -353,13 +366,46 @@ pub fn package_matches(remote: &str, owner: Option<&str>, billing: &str) -> bool
     }
 }
 
+/// `a == b`, inline for short texts (the compared fields are a few bytes to a few dozen):
+/// eight bytes at a time, the last word overlapping, instead of a call to `memcmp` each.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
 /// Case-insensitive equality of trimmed text, without allocating for ASCII.
+#[inline]
 fn eq_text(a: &str, b: &str) -> bool {
     // Equal as given (the common case: both sides from the same source) is equal trimmed
-    // and case-insensitively: one comparison instead of two trims and a folded comparison.
-    if a == b {
-        return true;
-    }
+    // and case-insensitively: one comparison instead of two trims and a folded comparison,
+    // inline (the rest is a call).
+    same(a, b) || eq_text_folded(a, b)
+}
+
+/// [`eq_text`] of texts that differ as given.
+#[cold]
+#[inline(never)]
+fn eq_text_folded(a: &str, b: &str) -> bool {
     let (a, b) = (t(a), t(b));
     if a.is_ascii() && b.is_ascii() {
         a.eq_ignore_ascii_case(b)
@@ -370,7 +416,7 @@ fn eq_text(a: &str, b: &str) -> bool {
 
 fn ip_eq(a: &str, b: &str) -> bool {
     let (a, b) = (t(a), t(b));
-    if a == b {
+    if same(a, b) {
         return true;
     }
     match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
@@ -435,7 +481,7 @@ fn compare_keyed(
     }
     if !t(&acc.domain).is_empty() {
         let same = match domain_keys {
-            Some((r, b)) => Some(r) == b,
+            Some((r, b)) => b.is_some_and(|b| same(r, b)),
             None => domain_key_cow(&acc.domain) == domain_key_cow(&s.domain),
         };
         check!(Field::Domain, same, &acc.domain, &s.domain);
@@ -452,7 +498,10 @@ fn compare_keyed(
         let pkg = rec.package.as_deref().unwrap_or("");
         check!(
             Field::Product,
-            !pkg.is_empty() && package_matches(&acc.product, acc.owner.as_deref(), pkg),
+            // Equal as given is a match (`package_matches` would find it so after trimming).
+            !pkg.is_empty()
+                && (same(&acc.product, pkg)
+                    || package_matches(&acc.product, acc.owner.as_deref(), pkg)),
             &acc.product,
             pkg
         );
@@ -520,10 +569,10 @@ pub fn analyse(input: &AnalysisInput<'_>) -> Analysis {
     analyse_threads(input, threads)
 }
 
-/// [`analyse`] on `threads` threads: 1 runs on the calling thread; 2 or more split the key
-/// normalisation and the accounts into two halves (the work has two independent halves;
-/// more threads are not used). The result does not depend on `threads` (benchmarks compare
-/// the single-thread figure with the default).
+/// [`analyse`] on `threads` threads: 1 runs on the calling thread; 2 or more split every
+/// phase into two halves (the key normalisation, the index parts, the accounts — by key, at
+/// the median — and the services; more threads are not used). The result does not depend on
+/// `threads` (benchmarks compare the single-thread figure with the default).
 pub fn analyse_threads(input: &AnalysisInput<'_>, threads: usize) -> Analysis {
     analyse_observed(input, threads, &mut |_| {})
 }
@@ -535,12 +584,12 @@ pub enum Phase {
     Keys,
     /// Building the key index (both sides, the `www.` fallback, other servers' services).
     Index,
-    /// Matching every account, comparing it with its candidates, building its items.
+    /// Sorting the accounts by key, matching every account, comparing it with its
+    /// candidates, building its items (with its lenient-read notes) in key order.
     Accounts,
-    /// The services no account accounts for (`not_on_server`, `pending_not_on_server`),
-    /// and the accounts' lenient-read notes.
+    /// The services no account accounts for (`not_on_server`, `pending_not_on_server`).
     Services,
-    /// Sorting the items.
+    /// Putting the items in order: joining the per-category lists of both threads.
     Sort,
 }
 
@@ -575,8 +624,9 @@ pub fn analyse_observed(
 ) -> Analysis {
     let field = &input.meta.unique_identifier_field;
     let is_domain = *field == UniqueIdField::Domain;
+    let two = threads >= 2;
 
-    // Each key is normalised and hashed once, in one pass over its record.
+    // Each key is normalised, hashed and ranked once, in one pass over its record.
     let remote_keys = map_split(
         input.accounts,
         threads,
@@ -591,10 +641,11 @@ pub fn analyse_observed(
     );
     observe(Phase::Keys);
 
-    // Both halves of the index at once (see `split`), with the `www.` candidates.
+    // Both halves of the index at once (see `split`), with the `www.` candidates and the
+    // accounts' entries in two key-ordered groups.
     let Built {
         index: by_key,
-        remote_slot,
+        groups,
         www,
     } = SplitIndex::build(&remote_keys, &service_keys, threads, is_domain);
     let mut by_www = KeyIndex::new(if is_domain { service_keys.len() } else { 0 }, www.len());
@@ -604,6 +655,7 @@ pub fn analyse_observed(
             by_www.add_service(HKey::of(stripped), i);
         }
     }
+    drop(www);
     let mut other_by_key: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, r) in input.other_live.iter().enumerate() {
         if let Some(k) = identifier_key(field, billing_identifier(field, &r.service)) {
@@ -615,57 +667,96 @@ pub fn analyse_observed(
 
     observe(Phase::Index);
 
+    // Per service: whether an account's item accounts for it (set by either thread).
+    let accounted: Vec<AtomicBool> = (0..input.services.len())
+        .map(|_| AtomicBool::new(false))
+        .collect();
     let ctx = Ctx {
         input,
         is_domain,
         remote_keys: &remote_keys,
-        remote_slot: &remote_slot,
         service_keys: &service_keys,
         by_key: &by_key,
         by_www: &by_www,
         other_by_key: &other_by_key,
+        accounted: &accounted,
     };
-    // The accounts are independent of each other: two halves on two threads.
-    let n = input.accounts.len();
-    let (mut items, accounted_lists) = if threads >= 2 && n >= 2 {
-        let mid = n / 2;
+    // Each group: its entries from every building thread, sorted, then its items.
+    let group = |g: usize, out: &mut Out| {
+        let sources: Vec<&[Entry]> = groups.iter().map(|gs| gs[g].as_slice()).collect();
+        let sorted = sort_entries(&sources, &remote_keys, input.accounts);
+        ctx.accounts(&sorted, out);
+    };
+    // The first group's lists take every item (it is first in each category): room for
+    // all of them in the first category, so that joining moves no in-sync item twice.
+    let first_out = || Out::new(input.accounts.len() + input.services.len());
+    let (mut out_a, out_b) = if two {
         std::thread::scope(|sc| {
-            let h = sc.spawn(|| ctx.accounts(mid..n));
-            let (mut items, acc_a) = ctx.accounts(0..mid);
-            let (items_b, acc_b) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            items.extend(items_b);
-            (items, [acc_a, acc_b])
+            let h = sc.spawn(|| {
+                let mut out = Out::new(groups.iter().map(|gs| gs[1].len()).sum());
+                group(1, &mut out);
+                out
+            });
+            let mut out = first_out();
+            group(0, &mut out);
+            (
+                out,
+                Some(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            )
         })
     } else {
-        let (items, acc) = ctx.accounts(0..n);
-        (items, [acc, Vec::new()])
+        let mut out = first_out();
+        group(0, &mut out);
+        group(1, &mut out);
+        (out, None)
     };
     observe(Phase::Accounts);
-    // Only the services' keys are needed from here: free the index before the sort's peak.
-    drop((by_key, by_www, other_by_key, remote_slot, www));
-    drop(remote_keys);
-    let mut accounted = vec![false; input.services.len()];
-    for list in &accounted_lists {
-        for &i in list {
-            accounted[i as usize] = true;
-        }
-    }
-    drop(accounted_lists);
 
-    let mut live_services = 0usize;
-    for (si, rec) in input.services.iter().enumerate() {
-        let status = rec.service.status;
-        if status.is_live() {
-            live_services += 1;
-        }
-        if accounted[si] {
-            continue;
-        }
-        let category = match status {
-            ServiceStatus::Active | ServiceStatus::Suspended => Category::NotOnServer,
-            ServiceStatus::Pending => Category::PendingNotOnServer,
-            _ => continue,
-        };
+    // The services no account accounts for, in two halves; meanwhile the other thread
+    // frees the index (its pages are returned while the first thread works).
+    let field_name = input.meta.unique_identifier_display_name.to_lowercase();
+    let n_services = input.services.len();
+    let absent = |r: std::ops::Range<usize>| absent_services(input, &service_keys, &accounted, r);
+    let (mut absent_a, absent_b) = if two && n_services >= PARALLEL_FROM {
+        let mid = n_services / 2;
+        let garbage = (by_key, by_www, other_by_key, groups);
+        std::thread::scope(|sc| {
+            let h = sc.spawn(|| {
+                let b = absent(mid..n_services);
+                drop(garbage);
+                b
+            });
+            let a = absent(0..mid);
+            (
+                a,
+                Some(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            )
+        })
+    } else {
+        drop((by_key, by_www, other_by_key, groups));
+        (absent(0..n_services), None)
+    };
+    if let Some(b) = absent_b {
+        absent_a.live += b.live;
+        absent_a.not_on_server.extend(b.not_on_server);
+        absent_a.pending.extend(b.pending);
+    }
+    let live_services = absent_a.live;
+    let key_of = |si: usize| service_keys[si].key.as_deref();
+    let by_order = |a: &(Rank, usize), b: &(Rank, usize)| {
+        a.0.cmp(&b.0)
+            .then_with(|| key_of(a.1).cmp(&key_of(b.1)))
+            .then_with(|| {
+                input.services[a.1]
+                    .service
+                    .id
+                    .cmp(&input.services[b.1].service.id)
+            })
+            .then(a.1.cmp(&b.1))
+    };
+    absent_a.not_on_server.sort_unstable_by(by_order);
+    absent_a.pending.sort_unstable_by(by_order);
+    let service_item = |category: Category, &(_, si): &(Rank, usize)| {
         let mut notes = Vec::new();
         let mut actions: &'static [Action] = &[];
         if category == Category::NotOnServer {
@@ -675,44 +766,64 @@ pub fn analyse_observed(
                 notes.push("the listing was incomplete: termination is not offered".into());
             }
         }
-        if service_keys[si].key.is_none() {
-            notes.push(format!(
-                "the service has no usable {} in billing",
-                input.meta.unique_identifier_display_name.to_lowercase()
-            ));
+        if key_of(si).is_none() {
+            notes.push(format!("the service has no usable {field_name} in billing"));
         }
-        items.push(Item {
+        Item {
             category,
-            key: service_keys[si].key.as_deref().unwrap_or("").to_string(),
+            key: key_of(si).unwrap_or("").to_string(),
             remote: None,
             billing: Some(BillingRef::ThisServer(si)),
             diffs: Vec::new(),
             actions,
             notes,
             related_service_ids: Vec::new(),
-        });
-    }
-
-    // What a module's record was read leniently with is shown on the account's own item.
-    for it in &mut items {
-        let Some(ai) = it.remote.filter(|_| it.category.is_primary()) else {
-            continue;
-        };
-        let lenient = &input.accounts[ai].notes;
-        if !lenient.is_empty() {
-            it.notes.splice(0..0, lenient.iter().cloned());
         }
-    }
-
+    };
+    out_a.cats[Category::NotOnServer as usize] = absent_a
+        .not_on_server
+        .iter()
+        .map(|s| service_item(Category::NotOnServer, s))
+        .collect();
+    out_a.cats[Category::PendingNotOnServer as usize] = absent_a
+        .pending
+        .iter()
+        .map(|s| service_item(Category::PendingNotOnServer, s))
+        .collect();
     observe(Phase::Services);
 
-    sort_items(input, &mut items, threads);
+    // The lists joined in category order: the first group's before the second's. The
+    // second thread frees what is left of the intermediate data meanwhile.
+    let join = || {
+        let mut counts = Counts::default();
+        let mut lists = std::mem::take(&mut out_a.cats).into_iter();
+        let mut items = lists.next().unwrap_or_default();
+        let mut b_lists = out_b.map(|b| b.cats.into_iter());
+        let firsts = std::iter::once(Vec::new()).chain(lists);
+        for (c, a_list) in Category::ALL.into_iter().zip(firsts) {
+            items.extend(a_list);
+            if let Some(mut b) = b_lists.as_mut().and_then(|l| l.next()) {
+                items.append(&mut b);
+            }
+            counts.set(c, items.len() - counts.total());
+        }
+        // The first list was reserved for every item an input could give: return the
+        // untouched rest (a remap of the allocation, no copy for a large one).
+        items.shrink_to_fit();
+        (items, counts)
+    };
+    let garbage = (remote_keys, service_keys, accounted);
+    let (items, counts) = if two {
+        std::thread::scope(|sc| {
+            sc.spawn(move || drop(garbage));
+            join()
+        })
+    } else {
+        drop(garbage);
+        join()
+    };
     observe(Phase::Sort);
 
-    let mut counts = Counts::default();
-    for it in &items {
-        counts.bump(it.category);
-    }
     let mut warnings = Vec::new();
     if input.accounts.is_empty() && live_services > 0 {
         warnings.push(format!(
@@ -732,41 +843,112 @@ pub fn analyse_observed(
     }
 }
 
+/// One thread's items, one list per category (in [`Category`] order), each in item order.
+struct Out {
+    cats: [Vec<Item>; 9],
+}
+
+impl Out {
+    /// Room for `first` items in the first category (`in_sync`: most items).
+    fn new(first: usize) -> Out {
+        let mut cats: [Vec<Item>; 9] = Default::default();
+        cats[0] = Vec::with_capacity(first);
+        Out { cats }
+    }
+
+    fn push(&mut self, it: Item) {
+        self.cats[it.category as usize].push(it);
+    }
+}
+
+/// The services of `range` that no account accounts for, with their ranks, by category;
+/// and how many of `range` are live.
+struct Absent {
+    live: usize,
+    not_on_server: Vec<(Rank, usize)>,
+    pending: Vec<(Rank, usize)>,
+}
+
+fn absent_services(
+    input: &AnalysisInput<'_>,
+    service_keys: &Halves<Keyed<'_>>,
+    accounted: &[AtomicBool],
+    range: std::ops::Range<usize>,
+) -> Absent {
+    let mut out = Absent {
+        live: 0,
+        not_on_server: Vec::new(),
+        pending: Vec::new(),
+    };
+    for si in range {
+        let status = input.services[si].service.status;
+        if status.is_live() {
+            out.live += 1;
+        }
+        if accounted[si].load(AtomicOrdering::Relaxed) {
+            continue;
+        }
+        let list = match status {
+            ServiceStatus::Active | ServiceStatus::Suspended => &mut out.not_on_server,
+            ServiceStatus::Pending => &mut out.pending,
+            _ => continue,
+        };
+        list.push((service_keys[si].rank, si));
+    }
+    out
+}
+
+/// The primary item's notes: what the account's record was read leniently with, first.
+fn with_lenient(acc: &RemoteAccount, notes: Vec<String>) -> Vec<String> {
+    if acc.notes.is_empty() {
+        notes
+    } else {
+        let mut all = acc.notes.clone();
+        all.extend(notes);
+        all
+    }
+}
+
 /// What every account's analysis shares.
 struct Ctx<'c, 'a> {
     input: &'c AnalysisInput<'a>,
     is_domain: bool,
-    remote_keys: &'c [Keyed<'a>],
-    /// Per account: its key's slot in `by_key` (`NONE` without a key).
-    remote_slot: &'c [u32],
-    service_keys: &'c [Keyed<'a>],
+    remote_keys: &'c Halves<Keyed<'a>>,
+    service_keys: &'c Halves<Keyed<'a>>,
     by_key: &'c SplitIndex<'c>,
     by_www: &'c KeyIndex<'c>,
     other_by_key: &'c HashMap<String, Vec<usize>>,
+    /// Per service: whether an item accounts for it.
+    accounted: &'c [AtomicBool],
 }
 
 impl Ctx<'_, '_> {
-    /// Touches (see [`touch`]) what the comparison of the accounts `range` (at most
+    fn account_for(&self, si: usize) {
+        self.accounted[si].store(true, AtomicOrdering::Relaxed);
+    }
+
+    /// Touches (see [`touch`]) what the comparison of the accounts `batch` (at most
     /// [`BATCH`]) with their first exact candidate reads, so that the cache misses overlap:
     /// first the accounts' strings and the candidates' records (in one loop: independent
     /// loads), then the strings those records point to.
-    fn warm(&self, range: std::ops::Range<usize>) {
+    fn warm(&self, batch: &[Entry]) {
         let input = self.input;
         let mut acc = 0u8;
         let mut recs: [Option<&BillingRecord>; BATCH] = [None; BATCH];
-        for (slot_of_batch, ai) in recs.iter_mut().zip(range) {
-            let a = &input.accounts[ai];
+        for (slot_of_batch, e) in recs.iter_mut().zip(batch) {
+            let a = &input.accounts[e.ai as usize];
             acc ^= touch(&a.domain)
+                ^ touch(&a.unique_identifier)
                 ^ touch(&a.username)
                 ^ touch(&a.product)
                 ^ touch(&a.primary_ip)
                 ^ touch(a.email.as_deref().unwrap_or(""))
-                ^ touch(a.owner.as_deref().unwrap_or(""));
-            let slot = self.remote_slot[ai];
-            if slot == NONE {
+                ^ touch(a.owner.as_deref().unwrap_or(""))
+                ^ (self.remote_keys[e.ai as usize].hash as u8);
+            if e.slot == NONE {
                 continue;
             }
-            let Some(first) = self.by_key.first_service(slot) else {
+            let Some(first) = self.by_key.first_service(e.slot) else {
                 continue;
             };
             let rec = &input.services[first];
@@ -785,206 +967,236 @@ impl Ctx<'_, '_> {
         std::hint::black_box(acc);
     }
 
-    /// The items of the accounts `range`, and the services they account for.
-    fn accounts(&self, range: std::ops::Range<usize>) -> (Vec<Item>, Vec<u32>) {
+    /// The items of the accounts `entries` (in key order), into `out`; marks the services
+    /// they account for.
+    fn accounts(&self, entries: &[Entry], out: &mut Out) {
         let input = self.input;
-        let (start, end) = (range.start, range.end);
-        let mut items: Vec<Item> = Vec::with_capacity(range.len() + range.len() / 16);
-        let mut accounted: Vec<u32> = Vec::with_capacity(range.len());
         let mut candidates: Vec<usize> = Vec::new();
         let uid_name = || input.meta.unique_identifier_display_name.to_lowercase();
-        for ai in range {
-            if (ai - start) % BATCH == 0 {
-                self.warm(ai..(ai + BATCH).min(end));
+        for batch in entries.chunks(BATCH) {
+            self.warm(batch);
+            for e in batch {
+                self.account(e, &mut candidates, &uid_name, out);
             }
-            let acc = &input.accounts[ai];
-            let keyed = &self.remote_keys[ai];
-            let (Some(hkey), slot) = (keyed.get(), self.remote_slot[ai]) else {
-                items.push(Item::conflict(
-                    String::new(),
-                    ai,
-                    format!(
+        }
+    }
+
+    /// The items of one account.
+    fn account(
+        &self,
+        e: &Entry,
+        candidates: &mut Vec<usize>,
+        uid_name: &dyn Fn() -> String,
+        out: &mut Out,
+    ) {
+        let input = self.input;
+        let ai = e.ai as usize;
+        let slot = e.slot;
+        let acc = &input.accounts[ai];
+        let keyed = &self.remote_keys[ai];
+        let Some(hkey) = keyed.get().filter(|_| slot != NONE) else {
+            out.push(Item::conflict(
+                String::new(),
+                ai,
+                with_lenient(
+                    acc,
+                    vec![format!(
                         "the account has no usable {} ({:?})",
                         uid_name(),
                         acc.unique_identifier
-                    ),
-                    Vec::new(),
-                ));
-                continue;
-            };
-            let key: &str = hkey.s;
-            let shared = self.by_key.services(slot, &mut candidates);
-            if shared > 1 && candidates.is_empty() && self.is_domain {
-                // A billing `www.` form of the shared key belongs to the conflict as well: it
-                // must not be offered for termination while the accounts exist.
-                self.by_www.get(hkey, &mut candidates);
-            }
-            if shared > 1 {
-                let related: Vec<ServiceId> = candidates
-                    .iter()
-                    .map(|&i| {
-                        accounted.push(i as u32);
-                        input.services[i].service.id
-                    })
-                    .collect();
-                items.push(Item::conflict(
-                    key.to_string(),
-                    ai,
-                    format!(
+                    )],
+                ),
+                Vec::new(),
+            ));
+            return;
+        };
+        let key: &str = hkey.s;
+        let shared = self.by_key.services(slot, candidates);
+        if shared > 1 && candidates.is_empty() && self.is_domain {
+            // A billing `www.` form of the shared key belongs to the conflict as well: it
+            // must not be offered for termination while the accounts exist.
+            self.by_www.get(hkey, candidates);
+        }
+        if shared > 1 {
+            let related: Vec<ServiceId> = candidates
+                .iter()
+                .map(|&i| {
+                    self.account_for(i);
+                    input.services[i].service.id
+                })
+                .collect();
+            out.push(Item::conflict(
+                key.to_string(),
+                ai,
+                with_lenient(
+                    acc,
+                    vec![format!(
                         "{shared} accounts on the server share the {} {key:?}",
                         uid_name()
-                    ),
-                    related,
-                ));
-                continue;
-            }
+                    )],
+                ),
+                related,
+            ));
+            return;
+        }
 
-            let mut notes = Vec::new();
-            // Exact candidates carry the account's own key; `www.` ones their own.
-            let exact = !candidates.is_empty();
-            if candidates.is_empty() && self.is_domain {
-                self.by_www.get(hkey, &mut candidates);
-                if candidates.len() == 1 {
-                    notes.push(
-                        "matched by removing a leading \"www.\" from the billing domain".into(),
-                    );
-                } else {
-                    candidates.clear();
-                }
-            }
-
-            if !candidates.is_empty() {
-                let compare_with = |si: usize| {
-                    let keys = if self.is_domain && exact {
-                        Some((key, Some(key)))
-                    } else if self.is_domain {
-                        Some((key, self.service_keys[si].key.as_deref()))
-                    } else {
-                        None
-                    };
-                    compare_keyed(input.meta, input.server_ip, acc, &input.services[si], keys)
-                };
-                let (best, diffs, rest) = if candidates.len() == 1 {
-                    let (d, _) = compare_with(candidates[0]);
-                    (candidates[0], d, Vec::new())
-                } else {
-                    // Rank: live above closed, then more equal fields, then the lower service id.
-                    let mut ranked: Vec<(usize, Vec<Diff>, usize)> = candidates
-                        .iter()
-                        .map(|&si| {
-                            let (d, eq) = compare_with(si);
-                            (si, d, eq)
-                        })
-                        .collect();
-                    ranked.sort_by(|a, b| {
-                        let sa = &input.services[a.0].service;
-                        let sb = &input.services[b.0].service;
-                        sb.status
-                            .is_live()
-                            .cmp(&sa.status.is_live())
-                            .then(b.2.cmp(&a.2))
-                            .then(sa.id.cmp(&sb.id))
-                    });
-                    let mut it = ranked.into_iter();
-                    let Some((best, d, _)) = it.next() else {
-                        continue;
-                    };
-                    (best, d, it.map(|(si, d, _)| (si, d)).collect())
-                };
-                accounted.push(best as u32);
-                let best_live = input.services[best].service.status.is_live();
-                let (category, actions): (Category, &'static [Action]) = if !best_live {
-                    (Category::TerminatedInBilling, &[Action::Reactivate])
-                } else if has_sync_diff(&diffs) {
-                    (Category::OutOfSync, &[Action::Sync])
-                } else {
-                    (Category::InSync, &[])
-                };
-                let mut dup_items = Vec::new();
-                for (si, d) in rest {
-                    accounted.push(si as u32);
-                    let svc = &input.services[si].service;
-                    if svc.status.is_live() {
-                        dup_items.push(Item {
-                            category: Category::Duplicate,
-                            key: key.to_string(),
-                            remote: Some(ai),
-                            billing: Some(BillingRef::ThisServer(si)),
-                            diffs: d,
-                            actions: &[Action::Terminate],
-                            notes: vec![format!(
-                                "service {} also matches; service {} is the better match",
-                                svc.id, input.services[best].service.id
-                            )],
-                            related_service_ids: Vec::new(),
-                        });
-                    } else {
-                        notes.push(format!(
-                            "also matches {} service {}",
-                            svc.status.as_str(),
-                            svc.id
-                        ));
-                    }
-                }
-                items.push(Item {
-                    category,
-                    key: key.to_string(),
-                    remote: Some(ai),
-                    billing: Some(BillingRef::ThisServer(best)),
-                    diffs,
-                    actions,
-                    notes,
-                    related_service_ids: Vec::new(),
-                });
-                items.extend(dup_items);
-                continue;
-            }
-
-            match self.other_by_key.get(key).map(|v| v.as_slice()) {
-                Some([oi]) => {
-                    let (diffs, _) =
-                        compare(input.meta, input.server_ip, acc, &input.other_live[*oi]);
-                    let from = input.other_live[*oi].service.server_id;
-                    items.push(Item {
-                        category: Category::Moved,
-                        key: key.to_string(),
-                        remote: Some(ai),
-                        billing: Some(BillingRef::OtherServer(*oi)),
-                        diffs,
-                        actions: &[Action::Move],
-                        notes: vec![moved_note(from, None)],
-                        related_service_ids: Vec::new(),
-                    });
-                }
-                Some(several) if several.len() > 1 => {
-                    let mut ids: Vec<ServiceId> = several
-                        .iter()
-                        .map(|&i| input.other_live[i].service.id)
-                        .collect();
-                    ids.sort_unstable();
-                    items.push(Item::conflict(key.to_string(), ai, format!(
-                            "not in billing on this server, but live on several other servers (services {ids:?})"
-                        ), Vec::new()));
-                }
-                _ => items.push(Item {
-                    category: Category::NotInBilling,
-                    key: key.to_string(),
-                    remote: Some(ai),
-                    billing: None,
-                    diffs: Vec::new(),
-                    actions: &[Action::Import],
-                    notes: Vec::new(),
-                    related_service_ids: Vec::new(),
-                }),
+        let mut notes = Vec::new();
+        // Exact candidates carry the account's own key; `www.` ones their own.
+        let exact = !candidates.is_empty();
+        if candidates.is_empty() && self.is_domain {
+            self.by_www.get(hkey, candidates);
+            if candidates.len() == 1 {
+                notes.push("matched by removing a leading \"www.\" from the billing domain".into());
+            } else {
+                candidates.clear();
             }
         }
-        (items, accounted)
+
+        if !candidates.is_empty() {
+            let compare_with = |si: usize| {
+                let keys = if self.is_domain && exact {
+                    Some((key, Some(key)))
+                } else if self.is_domain {
+                    Some((key, self.service_keys[si].key.as_deref()))
+                } else {
+                    None
+                };
+                compare_keyed(input.meta, input.server_ip, acc, &input.services[si], keys)
+            };
+            let (best, diffs, rest) = if candidates.len() == 1 {
+                let (d, _) = compare_with(candidates[0]);
+                (candidates[0], d, Vec::new())
+            } else {
+                // Rank: live above closed, then more equal fields, then the lower service id.
+                let mut ranked: Vec<(usize, Vec<Diff>, usize)> = candidates
+                    .iter()
+                    .map(|&si| {
+                        let (d, eq) = compare_with(si);
+                        (si, d, eq)
+                    })
+                    .collect();
+                ranked.sort_by(|a, b| {
+                    let sa = &input.services[a.0].service;
+                    let sb = &input.services[b.0].service;
+                    sb.status
+                        .is_live()
+                        .cmp(&sa.status.is_live())
+                        .then(b.2.cmp(&a.2))
+                        .then(sa.id.cmp(&sb.id))
+                });
+                let mut it = ranked.into_iter();
+                let Some((best, d, _)) = it.next() else {
+                    return;
+                };
+                (best, d, it.map(|(si, d, _)| (si, d)).collect())
+            };
+            self.account_for(best);
+            let best_live = input.services[best].service.status.is_live();
+            let (category, actions): (Category, &'static [Action]) = if !best_live {
+                (Category::TerminatedInBilling, &[Action::Reactivate])
+            } else if has_sync_diff(&diffs) {
+                (Category::OutOfSync, &[Action::Sync])
+            } else {
+                (Category::InSync, &[])
+            };
+            let mut dup_items = Vec::new();
+            for (si, d) in rest {
+                self.account_for(si);
+                let svc = &input.services[si].service;
+                if svc.status.is_live() {
+                    dup_items.push(Item {
+                        category: Category::Duplicate,
+                        key: key.to_string(),
+                        remote: Some(ai),
+                        billing: Some(BillingRef::ThisServer(si)),
+                        diffs: d,
+                        actions: &[Action::Terminate],
+                        notes: vec![format!(
+                            "service {} also matches; service {} is the better match",
+                            svc.id, input.services[best].service.id
+                        )],
+                        related_service_ids: Vec::new(),
+                    });
+                } else {
+                    notes.push(format!(
+                        "also matches {} service {}",
+                        svc.status.as_str(),
+                        svc.id
+                    ));
+                }
+            }
+            out.push(Item {
+                category,
+                key: key.to_string(),
+                remote: Some(ai),
+                billing: Some(BillingRef::ThisServer(best)),
+                diffs,
+                actions,
+                notes: with_lenient(acc, notes),
+                related_service_ids: Vec::new(),
+            });
+            // One account's duplicates share its key: the item order wants them by service id.
+            let sid = |it: &Item| it.service_id(input);
+            dup_items.sort_by_key(sid);
+            for it in dup_items {
+                out.push(it);
+            }
+            return;
+        }
+
+        let item = match self.other_by_key.get(key).map(|v| v.as_slice()) {
+            Some([oi]) => {
+                let (diffs, _) = compare(input.meta, input.server_ip, acc, &input.other_live[*oi]);
+                let from = input.other_live[*oi].service.server_id;
+                Item {
+                    category: Category::Moved,
+                    key: key.to_string(),
+                    remote: Some(ai),
+                    billing: Some(BillingRef::OtherServer(*oi)),
+                    diffs,
+                    actions: &[Action::Move],
+                    notes: with_lenient(acc, vec![moved_note(from, None)]),
+                    related_service_ids: Vec::new(),
+                }
+            }
+            Some(several) if several.len() > 1 => {
+                let mut ids: Vec<ServiceId> = several
+                    .iter()
+                    .map(|&i| input.other_live[i].service.id)
+                    .collect();
+                ids.sort_unstable();
+                Item::conflict(
+                    key.to_string(),
+                    ai,
+                    with_lenient(acc, vec![format!(
+                        "not in billing on this server, but live on several other servers (services {ids:?})"
+                    )]),
+                    Vec::new(),
+                )
+            }
+            _ => Item {
+                category: Category::NotInBilling,
+                key: key.to_string(),
+                remote: Some(ai),
+                billing: None,
+                diffs: Vec::new(),
+                actions: &[Action::Import],
+                notes: with_lenient(acc, Vec::new()),
+                related_service_ids: Vec::new(),
+            },
+        };
+        out.push(item);
     }
 }
 
 impl Item {
-    /// A `conflict` item for account `ai`: no billing record, no action, explained by `note`.
-    fn conflict(key: String, ai: usize, note: String, related_service_ids: Vec<ServiceId>) -> Item {
+    /// A `conflict` item for account `ai`: no billing record, no action, explained by `notes`.
+    fn conflict(
+        key: String,
+        ai: usize,
+        notes: Vec<String>,
+        related_service_ids: Vec<ServiceId>,
+    ) -> Item {
         Item {
             category: Category::Conflict,
             key,
@@ -992,7 +1204,7 @@ impl Item {
             billing: None,
             diffs: Vec::new(),
             actions: &[],
-            notes: vec![note],
+            notes,
             related_service_ids,
         }
     }

@@ -42,30 +42,6 @@ pub fn domain_key_cow(raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Byte classes of [`plain_ascii_domain`]: 0 for `a-z`, `0-9`, `_`; the bits below otherwise.
-const UPPER: u8 = 1;
-const HYPHEN: u8 = 2;
-const DOT: u8 = 4;
-const OTHER: u8 = 8;
-
-/// The class of every byte (one table lookup per byte instead of a chain of range tests).
-static CLASS: [u8; 256] = {
-    let mut t = [OTHER; 256];
-    let mut c = 0usize;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = match b {
-            b'a'..=b'z' | b'0'..=b'9' | b'_' => 0,
-            b'A'..=b'Z' => UPPER,
-            b'-' => HYPHEN,
-            b'.' => DOT,
-            _ => OTHER,
-        };
-        c += 1;
-    }
-    t
-};
-
 /// Whether one label of a plain ASCII domain is valid: not empty, no `-` at either end, not
 /// a `??--` label such as punycode `xn--`.
 #[inline]
@@ -81,23 +57,86 @@ fn plain_label_ok(label: &[u8]) -> bool {
 /// One pass over a domain: `Some(has_upper_case)` when it is plain ASCII labels
 /// (letters, digits, `-`, `_`; no empty label; no label starting or ending with `-`; no
 /// `??--` label such as punycode `xn--`), else `None` (IDNA decides).
+///
+/// The bytes are classified eight at a time in a `u64` (SWAR: a few integer operations per
+/// word instead of a table lookup and a branch per byte); only the labels' ends, found from
+/// the dots' bit mask, are looked at one by one.
 fn plain_ascii_domain(b: &[u8]) -> Option<bool> {
-    let mut seen = 0u8;
+    let len = b.len();
+    // The little-endian word of the 8 bytes from `i` (a fixed-size copy: one load).
+    let word_at = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut upper = 0u64;
     let mut start = 0usize;
-    for (i, &c) in b.iter().enumerate() {
-        let class = CLASS[c as usize];
-        seen |= class;
-        if class == DOT {
+    let mut base = 0usize;
+    while base < len {
+        let n = (len - base).min(8);
+        let w = if n == 8 {
+            word_at(base)
+        } else {
+            // The last `n` bytes: from the word ending at the end when there is one, else
+            // byte by byte; padded with a letter (valid, not upper case, not a dot).
+            let tail = if len >= 8 {
+                word_at(len - 8) >> (8 * (8 - n))
+            } else {
+                b.iter()
+                    .enumerate()
+                    .fold(0u64, |w, (k, &c)| w | (u64::from(c) << (8 * k)))
+            };
+            tail | (u64::from_le_bytes([b'a'; 8]) & (u64::MAX << (8 * n)))
+        };
+        let (ok, up, mut dots) = classify(w);
+        if !ok {
+            return None;
+        }
+        upper |= up;
+        while dots != 0 {
+            let i = base + (dots.trailing_zeros() / 8) as usize;
             if !plain_label_ok(&b[start..i]) {
                 return None;
             }
             start = i + 1;
+            dots &= dots - 1;
         }
+        base += 8;
     }
-    if seen & OTHER != 0 || !plain_label_ok(&b[start..]) {
+    if !plain_label_ok(&b[start..]) {
         return None;
     }
-    Some(seen & UPPER != 0)
+    Some(upper != 0)
+}
+
+/// The high bit of every byte.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` that is ≥ `c` (every byte of `w` below 0x80, `c` in
+/// 1..=0x80): adding `0x80 - c` to a byte carries into its high bit exactly when the byte is
+/// ≥ `c`, and never into the next byte.
+#[inline]
+fn ge(w: u64, c: u8) -> u64 {
+    w.wrapping_add(u64::from(0x80 - c) * 0x0101_0101_0101_0101) & HIGH
+}
+
+/// One word of [`plain_ascii_domain`]: whether every byte is of a domain class (`a-z`,
+/// `A-Z`, `0-9`, `_`, `-`, `.`), and (as high bits per byte) its upper-case letters and
+/// its dots.
+#[inline]
+fn classify(w: u64) -> (bool, u64, u64) {
+    if w & HIGH != 0 {
+        return (false, 0, 0);
+    }
+    let range = |lo: u8, past: u8| ge(w, lo) & !ge(w, past);
+    let upper = range(b'A', b'Z' + 1);
+    let dots = range(b'.', b'.' + 1);
+    let ok = range(b'-', b'.' + 1)
+        | range(b'0', b'9' + 1)
+        | upper
+        | range(b'_', b'_' + 1)
+        | range(b'a', b'z' + 1);
+    (ok == HIGH, upper, dots)
 }
 
 /// `str::trim` for the common case: strips ASCII whitespace bytes, and defers to `trim` only
@@ -105,6 +144,11 @@ fn plain_ascii_domain(b: &[u8]) -> Option<bool> {
 /// analysis' time).
 #[inline]
 pub fn fast_trim(s: &str) -> &str {
+    // Printable ASCII at both ends (the common case: nothing to trim) needs no scan.
+    let printable = |b: Option<&u8>| b.is_some_and(|&c| c > b' ' && c.is_ascii());
+    if printable(s.as_bytes().first()) && printable(s.as_bytes().last()) {
+        return s;
+    }
     let t = s.trim_ascii();
     let b = t.as_bytes();
     match (b.first(), b.last()) {
@@ -180,15 +224,30 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
         /// The table-driven check equals the range tests on strings of every byte class
-        /// (dots, hyphens at label ends and in `??--` position, upper case, non-ASCII).
+        /// (dots, hyphens at label ends and in `??--` position, upper case, non-ASCII),
+        /// over several words.
         #[test]
         fn plain_ascii_domain_equals_the_range_tests(
-            s in "[a-cxnA-C0-9_. ü-]{0,12}"
+            s in "[a-cxnA-C0-9_. ü-]{0,40}"
         ) {
             prop_assert_eq!(
                 plain_ascii_domain(s.as_bytes()),
                 plain_ascii_domain_reference(s.as_bytes())
             );
+        }
+    }
+
+    proptest! {
+        /// The fast path of [`fast_trim`] changes nothing: it equals the ASCII trim with
+        /// the Unicode trim for non-ASCII ends.
+        #[test]
+        fn fast_trim_equals_the_plain_trims(s in "[ a\\t\\n\\x0b\\x0c\\r\\x7f\u{a0}\u{2003}ü.-]{0,6}") {
+            let t = s.trim_ascii();
+            let want = match (t.as_bytes().first(), t.as_bytes().last()) {
+                (Some(f), Some(l)) if !f.is_ascii() || !l.is_ascii() => t.trim(),
+                _ => t,
+            };
+            prop_assert_eq!(fast_trim(&s), want);
         }
     }
 

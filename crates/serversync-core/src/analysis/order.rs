@@ -1,132 +1,78 @@
 //! The deterministic order of the analysis' items: category, identifier key, service id,
 //! then the remote account's own fields, whatever the input order.
+//!
+//! Nothing sorts the items themselves: the accounts are sorted by key first (compact
+//! [`Entry`]s), and their items are produced in that order, into one list per category
+//! (see `analysis::Out`); the lists are then joined in category order. Within a category
+//! two items of different accounts never share a key (a key shared by accounts makes them
+//! all `conflict`s, which have no service), so key order, then the account's content,
+//! is the full order; an account's `duplicate` items are put in service id order.
 
 use std::cmp::Ordering;
 
-use super::{AnalysisInput, BillingRef, Item};
-use crate::model::ServiceId;
+use super::index::{Halves, Keyed};
+use super::split::Entry;
 use crate::module::RemoteAccount;
 
-/// From this many items on, [`sort_items`] sorts on two threads when it may (below it the
-/// thread costs more than it saves).
-const PARALLEL_SORT_FROM: usize = 20_000;
+/// The full order of two account entries: rank, key, the account's content, its index.
+fn entry_cmp(
+    a: &Entry,
+    b: &Entry,
+    keys: &Halves<Keyed<'_>>,
+    accounts: &[RemoteAccount],
+) -> Ordering {
+    a.rank.cmp(&b.rank).then_with(|| {
+        let (x, y) = (a.ai as usize, b.ai as usize);
+        let key = |i: usize| keys[i].key.as_deref().unwrap_or("");
+        key(x)
+            .cmp(key(y))
+            .then_with(|| remote_order(Some(&accounts[x])).cmp(&remote_order(Some(&accounts[y]))))
+            .then(x.cmp(&y))
+    })
+}
 
-/// Marks a position of the permutation that holds its final item.
-const DONE: u32 = u32::MAX;
-
-/// Deterministic order whatever the input order: category, key, service id, then the remote
-/// account's own fields. Sorts a compact array (two halves on two threads when `threads` ≥ 2,
-/// then merged) and moves each item once, in place.
-pub(super) fn sort_items(input: &AnalysisInput<'_>, items: &mut [Item], threads: usize) {
-    let service_id = |it: &Item| -> Option<ServiceId> {
-        it.billing.map(|b| match b {
-            BillingRef::ThisServer(i) => input.services[i].service.id,
-            BillingRef::OtherServer(i) => input.other_live[i].service.id,
-        })
-    };
-    // One integer orders almost all items: the category in the top byte, then the key's
-    // first 15 bytes, big-endian and zero-padded (which order like the key itself up to
-    // ties). Only ties read the items again (full key, service id, account), so the sort
-    // moves 32-byte entries and rarely touches a key's text.
-    let rank = |it: &Item| -> u128 {
-        let mut b = [0u8; 16];
-        b[0] = it.category as u8;
-        let k = it.key.as_bytes();
-        let n = k.len().min(15);
-        b[1..=n].copy_from_slice(&k[..n]);
-        u128::from_be_bytes(b)
-    };
-    let items_ro: &[Item] = items;
-    let cmp = |a: &(u128, u32), b: &(u128, u32)| -> Ordering {
-        a.0.cmp(&b.0).then_with(|| {
-            let (x, y) = (&items_ro[a.1 as usize], &items_ro[b.1 as usize]);
-            x.key
-                .cmp(&y.key)
-                .then_with(|| service_id(x).cmp(&service_id(y)))
-                .then_with(|| {
-                    remote_order(x.remote.map(|i| &input.accounts[i]))
-                        .cmp(&remote_order(y.remote.map(|i| &input.accounts[i])))
-                })
-        })
-    };
-    let mut order: Vec<(u128, u32)> = items_ro
-        .iter()
-        .enumerate()
-        .map(|(i, it)| (rank(it), i as u32))
-        .collect();
-    // Sorted by the integer alone first (a primitive comparison the sort's branchless
-    // partitioning handles well; the tie-aware closure cost several times more per
-    // comparison), then each run of equal integers by the full order.
-    let sort = |part: &mut [(u128, u32)]| {
-        part.sort_unstable_by_key(|o| o.0);
+/// The entries of `sources` in key order (see [`entry_cmp`]): scattered by their key's
+/// first byte into buckets (one sequential pass), then each bucket — small enough to stay
+/// in cache — sorted by rank, and runs of equal rank (rare) by the full order.
+pub(super) fn sort_entries(
+    sources: &[&[Entry]],
+    keys: &Halves<Keyed<'_>>,
+    accounts: &[RemoteAccount],
+) -> Vec<Entry> {
+    let bucket = |e: &Entry| (e.rank.0 >> 56) as usize;
+    let mut starts = [0usize; 257];
+    for e in sources.iter().flat_map(|s| s.iter()) {
+        starts[bucket(e) + 1] += 1;
+    }
+    for b in 0..256 {
+        starts[b + 1] += starts[b];
+    }
+    let mut out = vec![Entry::default(); starts[256]];
+    let mut next = starts;
+    for e in sources.iter().flat_map(|s| s.iter()) {
+        let b = bucket(e);
+        out[next[b]] = *e;
+        next[b] += 1;
+    }
+    for b in 0..256 {
+        let part = &mut out[starts[b]..starts[b + 1]];
+        if part.len() < 2 {
+            continue;
+        }
+        // One integer: a primitive comparison that the sort's partitioning does without
+        // branches (comparing the pair cost several times more).
+        part.sort_unstable_by_key(|e| (u128::from(e.rank.0) << 64) | u128::from(e.rank.1));
         let mut start = 0;
         while start < part.len() {
-            let r = part[start].0;
-            let end = start + part[start..].iter().take_while(|o| o.0 == r).count();
+            let r = part[start].rank;
+            let end = start + part[start..].iter().take_while(|e| e.rank == r).count();
             if end - start > 1 {
-                part[start..end].sort_unstable_by(cmp);
+                part[start..end].sort_unstable_by(|a, b| entry_cmp(a, b, keys, accounts));
             }
             start = end;
         }
-    };
-    let perm: Vec<u32> = if threads >= 2 && order.len() >= PARALLEL_SORT_FROM {
-        let mid = order.len() / 2;
-        let (a, b) = order.split_at_mut(mid);
-        std::thread::scope(|sc| {
-            let h = sc.spawn(|| sort(b));
-            sort(a);
-            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        });
-        merge(&order[..mid], &order[mid..], cmp)
-    } else {
-        sort(&mut order);
-        order.into_iter().map(|o| o.1).collect()
-    };
-    permute(items, perm);
-}
-
-/// The item indexes of two sorted runs, merged in order.
-fn merge(
-    a: &[(u128, u32)],
-    b: &[(u128, u32)],
-    cmp: impl Fn(&(u128, u32), &(u128, u32)) -> Ordering,
-) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if cmp(&b[j], &a[i]) == Ordering::Less {
-            out.push(b[j].1);
-            j += 1;
-        } else {
-            out.push(a[i].1);
-            i += 1;
-        }
     }
-    out.extend(a[i..].iter().map(|o| o.1));
-    out.extend(b[j..].iter().map(|o| o.1));
     out
-}
-
-/// Rearranges `items` so that position `k` holds the item that was at `perm[k]`, in place
-/// along the permutation's cycles: no second array of items (a fresh one of a million items
-/// cost more in page faults than the swaps' random accesses), each item moved once.
-fn permute<T>(items: &mut [T], mut perm: Vec<u32>) {
-    for start in 0..perm.len() {
-        let mut j = start;
-        let mut src = perm[j];
-        if src == DONE {
-            continue;
-        }
-        // Position `j` still needs the item at `src`, which has not moved yet: every item of
-        // a cycle moves only when its own position is reached.
-        while src as usize != start {
-            items.swap(j, src as usize);
-            perm[j] = DONE;
-            j = src as usize;
-            src = perm[j];
-        }
-        perm[j] = DONE;
-    }
 }
 
 /// A total order on remote accounts by content, so that ties sort the same whatever the
@@ -156,46 +102,52 @@ pub(super) fn remote_order(a: Option<&RemoteAccount>) -> impl Ord + '_ {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use proptest::prelude::*;
 
-    use super::{merge, permute};
+    use super::sort_entries;
+    use crate::analysis::index::{Halves, Keyed};
+    use crate::analysis::split::Entry;
+    use crate::analysis::tests::acct;
 
     proptest! {
-        /// The in-place permutation equals the plain gather `perm.map(|i| items[i])`.
+        /// The bucketed sort of entries from two sources equals a plain sort by key, then
+        /// account content, then index.
         #[test]
-        fn permute_equals_the_gather(perm in (0usize..200).prop_flat_map(|n| {
-            Just((0..n as u32).collect::<Vec<u32>>()).prop_shuffle()
-        })) {
-            let items: Vec<String> = (0..perm.len()).map(|i| format!("item{i}")).collect();
-            let want: Vec<String> = perm.iter().map(|&i| items[i as usize].clone()).collect();
-            let mut got = items;
-            permute(&mut got, perm);
-            prop_assert_eq!(got, want);
-        }
-
-        /// Merging two sorted runs gives the indexes of the sorted whole.
-        #[test]
-        fn merge_of_sorted_halves_is_sorted(
-            mut a in prop::collection::vec(0u128..50, 0..60),
-            mut b in prop::collection::vec(0u128..50, 0..60),
+        fn sorted_entries_are_in_key_order(
+            raw in prop::collection::vec(("[a-c\\x00]{0,20}", 0u8..3), 0..80),
+            split in 0usize..80,
         ) {
-            a.sort_unstable();
-            b.sort_unstable();
-            let a: Vec<(u128, u32)> = a.into_iter().enumerate().map(|(i, r)| (r, i as u32)).collect();
-            let b: Vec<(u128, u32)> = b
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| (r, (a.len() + i) as u32))
+            let keys: Halves<Keyed<'_>> = raw
+                .iter()
+                .map(|(k, _)| Keyed::new((!k.is_empty()).then_some(Cow::Borrowed(k.as_str()))))
+                .collect::<Vec<_>>()
+                .into();
+            let accounts: Vec<_> = raw
+                .iter()
+                .map(|(k, u)| acct(k, &format!("u{u}"), "basic"))
                 .collect();
-            let all: Vec<(u128, u32)> = a.iter().chain(&b).copied().collect();
-            let merged = merge(&a, &b, |x, y| x.0.cmp(&y.0));
-            let ranks: Vec<u128> = merged.iter().map(|&i| all[i as usize].0).collect();
-            let mut want: Vec<u128> = all.iter().map(|o| o.0).collect();
-            want.sort_unstable();
-            prop_assert_eq!(ranks, want);
-            let mut seen = merged.clone();
-            seen.sort_unstable();
-            prop_assert_eq!(seen, (0..all.len() as u32).collect::<Vec<u32>>());
+            let entries: Vec<Entry> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Entry { rank: k.rank, ai: i as u32, slot: 0 })
+                .collect();
+            let (a, b) = entries.split_at(split.min(entries.len()));
+            let got: Vec<u32> = sort_entries(&[a, b], &keys, &accounts)
+                .iter()
+                .map(|e| e.ai)
+                .collect();
+            let mut want: Vec<u32> = (0..raw.len() as u32).collect();
+            want.sort_by(|&x, &y| {
+                let (x, y) = (x as usize, y as usize);
+                let key = |i: usize| keys[i].key.as_deref().unwrap_or("");
+                key(x)
+                    .cmp(key(y))
+                    .then(raw[x].1.cmp(&raw[y].1))
+                    .then(x.cmp(&y))
+            });
+            prop_assert_eq!(got, want);
         }
     }
 }

@@ -59,10 +59,10 @@ pub(crate) fn reference_analyse(input: &AnalysisInput<'_>) -> Analysis {
             items.push(Item::conflict(
                 String::new(),
                 ai,
-                format!(
+                vec![format!(
                     "the account has no usable {uid_name} ({:?})",
                     acc.unique_identifier
-                ),
+                )],
                 Vec::new(),
             ));
             continue;
@@ -86,7 +86,9 @@ pub(crate) fn reference_analyse(input: &AnalysisInput<'_>) -> Analysis {
             items.push(Item::conflict(
                 key.clone(),
                 ai,
-                format!("{shared} accounts on the server share the {uid_name} {key:?}"),
+                vec![format!(
+                    "{shared} accounts on the server share the {uid_name} {key:?}"
+                )],
                 related,
             ));
             continue;
@@ -192,9 +194,9 @@ pub(crate) fn reference_analyse(input: &AnalysisInput<'_>) -> Analysis {
                 items.push(Item::conflict(
                     key,
                     ai,
-                    format!(
+                    vec![format!(
                         "not in billing on this server, but live on several other servers (services {ids:?})"
-                    ),
+                    )],
                     Vec::new(),
                 ));
             }

@@ -772,3 +772,13 @@ fn category_labels_are_words_and_names_round_trip() {
     assert_eq!(Category::from_name("Out of sync"), None);
     assert_eq!(Category::from_name(""), None);
 }
+
+proptest! {
+    /// The inline equality of compared fields equals `==` (lengths around the word size,
+    /// differences anywhere).
+    #[test]
+    fn inline_equality_equals_the_plain_one(a in "[ab]{0,20}", b in "[ab]{0,20}") {
+        prop_assert_eq!(super::same(&a, &b), a == b);
+        prop_assert!(super::same(&a, &a.clone()));
+    }
+}
