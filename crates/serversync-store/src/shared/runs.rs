@@ -193,6 +193,7 @@ async fn compressed_columns(
                 Err(text) => compress("run accounts", &text).map(|zstd| PreparedAccounts {
                     count,
                     zstd,
+                    // Already checked by `json` above, for this backend.
                     has_nul: false,
                 }),
             };
