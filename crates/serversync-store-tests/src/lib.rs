@@ -1276,6 +1276,31 @@ pub async fn runs_round_trip(store: &dyn Store) {
     assert_eq!(got.service_versions, run.service_versions);
     assert_eq!(got.applied_at, None);
 
+    // The same run with its remote list prepared ahead reads back the same.
+    let prepared = serversync_store::PreparedAccounts::of(&run.accounts).unwrap();
+    assert_eq!((prepared.len(), prepared.is_empty()), (2, false));
+    let bare = NewRun {
+        accounts: Vec::new(),
+        ..run.clone()
+    };
+    let pid = store
+        .insert_run_prepared(&bare, prepared.clone())
+        .await
+        .unwrap();
+    let again = store.run(pid).await.unwrap();
+    assert_eq!(again.accounts, run.accounts);
+    assert_eq!(again.skipped, run.skipped);
+    assert_eq!(again.analysis_json, got.analysis_json);
+    assert_eq!(again.service_versions, run.service_versions);
+    assert_eq!(again.listing_status, ListingStatus::Incomplete);
+    let summary = store.runs(server, 1).await.unwrap();
+    assert_eq!((summary[0].id, summary[0].accounts), (pid, 2));
+    // A run holds one list: its own and a prepared one together are refused.
+    assert!(matches!(
+        store.insert_run_prepared(&run, prepared).await,
+        Err(StoreError::Invalid(m)) if m.contains("prepared accounts")
+    ));
+
     let failed = NewRun {
         listing_status: ListingStatus::Failed,
         error: Some("Authentication failed".into()),

@@ -177,6 +177,25 @@ pub async fn documents_with_a_nul_character(store: &dyn Store, holds_nul: bool) 
         }
         other => panic!("holds_nul={holds_nul}: unexpected {other:?}"),
     }
+    // Prepared ahead, the same list is stored or refused alike.
+    let prepared = serversync_store::PreparedAccounts::of(&run.accounts).expect("prepared");
+    let bare = NewRun {
+        accounts: Vec::new(),
+        ..run.clone()
+    };
+    match store.insert_run_prepared(&bare, prepared).await {
+        Ok(id) if holds_nul => {
+            let got = store.run(id).await.expect("read back");
+            assert_eq!(got.accounts, run.accounts);
+        }
+        Err(StoreError::Invalid(m)) if !holds_nul => {
+            assert_eq!(
+                m,
+                "run accounts holds a NUL character (\\u0000), which this database cannot store"
+            );
+        }
+        other => panic!("holds_nul={holds_nul}: prepared: unexpected {other:?}"),
+    }
     let mut account = crate::remote("slash", base);
     account.domain = "slash\\u0000.test".into();
     let run = NewRun {

@@ -23,8 +23,8 @@ use crate::secrets::SecretKey;
 use crate::StoreError;
 use crate::{
     AdminUser, ApiToken, Applied, AuditEvent, AuditFilter, AuditFor, ChangeSet, IdentifierFields,
-    ImportCounts, LockHolder, NewAuditEvent, NewRun, Records, Result, Role, Run, RunSelections,
-    RunSummary, ServerLock, Session, SetupOffer,
+    ImportCounts, LockHolder, NewAuditEvent, NewRun, PreparedAccounts, Records, Result, Role, Run,
+    RunSelections, RunSummary, ServerLock, Session, SetupOffer,
 };
 
 /// Billing records: clients, products, servers (with their sealed secrets) and services, the
@@ -132,6 +132,11 @@ pub trait Runs: Send + Sync {
     /// Stores a run and returns the id the database gave it; `NotFound("server 9")` when
     /// its server does not exist.
     async fn insert_run(&self, run: &NewRun) -> Result<RunId>;
+    /// [`Runs::insert_run`] of a run whose remote list was prepared ahead
+    /// ([`PreparedAccounts::of`], e.g. beside the analysis): stored exactly as `run` with
+    /// those accounts would be. `run.accounts` must be empty (`Invalid` otherwise: a run holds
+    /// one list).
+    async fn insert_run_prepared(&self, run: &NewRun, accounts: PreparedAccounts) -> Result<RunId>;
     /// The run with this id, with its remote list; `NotFound("run 9")` when there is none.
     async fn run(&self, id: RunId) -> Result<Run>;
     /// The newest (most recently stored) run of a server, if any.

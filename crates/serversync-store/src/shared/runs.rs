@@ -10,7 +10,7 @@ use super::rows::{
     doc, fmt_ts, json, opt_doc, run_from_row, run_summary_from_row, RUN_SELECT, RUN_SUMMARY_SELECT,
 };
 use super::{begin_write, query, query_scalar, BackendStore};
-use crate::compact::compress;
+use crate::compact::{compress, PreparedAccounts};
 use crate::error::DbResult;
 use crate::{NewRun, Result, Run, RunSummary, Runs, StoreError};
 
@@ -18,42 +18,26 @@ use crate::{NewRun, Result, Run, RunSummary, Runs, StoreError};
 impl Runs for BackendStore {
     async fn insert_run(&self, run: &NewRun) -> Result<RunId> {
         // Compressed before the write lock is taken: tens of milliseconds for a big listing.
-        let (accounts_zstd, analysis_zstd) = compressed_columns(run).await?;
-        // One transaction: the run and the miss counter it moves are stored together.
-        let mut tx = begin_write(&self.pool).await?;
-        let exists: Option<i64> = query_scalar("SELECT id FROM servers WHERE id = ?")
-            .bind(run.server_id)
-            .fetch_optional(&mut *tx)
+        let (accounts, analysis_zstd) = compressed_columns(run, None).await?;
+        self.insert_compressed(run, accounts.count, accounts.zstd, analysis_zstd)
             .await
-            .db()?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("server {}", run.server_id)));
+    }
+
+    async fn insert_run_prepared(&self, run: &NewRun, accounts: PreparedAccounts) -> Result<RunId> {
+        if !run.accounts.is_empty() {
+            return Err(StoreError::Invalid(
+                "a run with prepared accounts holds no accounts of its own".into(),
+            ));
         }
-        let accounts_count = i64::try_from(run.accounts.len())
-            .map_err(|_| StoreError::Invalid("too many accounts".into()))?;
-        let id: i64 = query_scalar(
-            "INSERT INTO sync_runs (server_id, started_at, finished_at, listing_status, error, \
-             accounts_count, accounts, accounts_zstd, skipped, analysis_json, analysis_zstd, \
-             counts_json, service_versions, applied_at) \
-             VALUES (?, ?, ?, ?, ?, ?, '[]', ?, ?, NULL, ?, ?, ?, NULL) RETURNING id",
-        )
-        .bind(run.server_id)
-        .bind(fmt_ts(run.started_at)?)
-        .bind(fmt_ts(run.finished_at)?)
-        .bind(run.listing_status.as_str())
-        .bind(run.error.as_deref())
-        .bind(accounts_count)
-        .bind(accounts_zstd)
-        .bind(json("run skipped", &run.skipped)?)
-        .bind(analysis_zstd)
-        .bind(doc("run counts_json", &run.counts_json)?)
-        .bind(json("run service_versions", &run.service_versions)?)
-        .fetch_one(&mut *tx)
-        .await
-        .db()?;
-        super::misses::record(&mut tx, run, id).await?;
-        tx.commit().await.db()?;
-        Ok(id)
+        if accounts.has_nul && !super::DOCUMENTS_HOLD_NUL {
+            return Err(StoreError::Invalid(
+                "run accounts holds a NUL character (\\u0000), which this database cannot store"
+                    .into(),
+            ));
+        }
+        let (accounts, analysis_zstd) = compressed_columns(run, Some(accounts)).await?;
+        self.insert_compressed(run, accounts.count, accounts.zstd, analysis_zstd)
+            .await
     }
 
     async fn run(&self, id: RunId) -> Result<Run> {
@@ -131,19 +115,93 @@ impl Runs for BackendStore {
     }
 }
 
-/// The compressed `accounts_zstd` and `analysis_zstd` of `run` (off the async workers: a big
-/// listing takes tens of milliseconds). The texts are checked as the JSON columns were (a
-/// document with a NUL character is refused where the backend's JSON could not hold it), so
-/// both backends still accept and refuse the same runs.
-async fn compressed_columns(run: &NewRun) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
-    let accounts = json("run accounts", &run.accounts)?.0;
-    let analysis = opt_doc("run analysis_json", run.analysis_json.as_deref())?.map(|d| d.0);
+impl BackendStore {
+    /// Stores `run` with its compressed columns (`count` accounts).
+    async fn insert_compressed(
+        &self,
+        run: &NewRun,
+        count: usize,
+        accounts_zstd: Vec<u8>,
+        analysis_zstd: Option<Vec<u8>>,
+    ) -> Result<RunId> {
+        // One transaction: the run and the miss counter it moves are stored together.
+        let mut tx = begin_write(&self.pool).await?;
+        let exists: Option<i64> = query_scalar("SELECT id FROM servers WHERE id = ?")
+            .bind(run.server_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .db()?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("server {}", run.server_id)));
+        }
+        let accounts_count =
+            i64::try_from(count).map_err(|_| StoreError::Invalid("too many accounts".into()))?;
+        let id: i64 = query_scalar(
+            "INSERT INTO sync_runs (server_id, started_at, finished_at, listing_status, error, \
+             accounts_count, accounts, accounts_zstd, skipped, analysis_json, analysis_zstd, \
+             counts_json, service_versions, applied_at) \
+             VALUES (?, ?, ?, ?, ?, ?, '[]', ?, ?, NULL, ?, ?, ?, NULL) RETURNING id",
+        )
+        .bind(run.server_id)
+        .bind(fmt_ts(run.started_at)?)
+        .bind(fmt_ts(run.finished_at)?)
+        .bind(run.listing_status.as_str())
+        .bind(run.error.as_deref())
+        .bind(accounts_count)
+        .bind(accounts_zstd)
+        .bind(json("run skipped", &run.skipped)?)
+        .bind(analysis_zstd)
+        .bind(doc("run counts_json", &run.counts_json)?)
+        .bind(json("run service_versions", &run.service_versions)?)
+        .fetch_one(&mut *tx)
+        .await
+        .db()?;
+        super::misses::record(&mut tx, run, id).await?;
+        tx.commit().await.db()?;
+        Ok(id)
+    }
+}
+
+/// The compressed `accounts_zstd` (`prepared`, else made of `run.accounts`) and
+/// `analysis_zstd` of `run`, off the async workers and side by side (a big listing takes
+/// tens of milliseconds, its document as much). The texts are checked as the JSON columns
+/// were (a document with a NUL character is refused where the backend's JSON could not hold
+/// it), so both backends still accept and refuse the same runs.
+async fn compressed_columns(
+    run: &NewRun,
+    prepared: Option<PreparedAccounts>,
+) -> Result<(PreparedAccounts, Option<Vec<u8>>)> {
+    // A run's own list is checked and serialised here (where it is borrowed), compressed
+    // below.
+    let accounts = match prepared {
+        Some(p) => Ok(p),
+        None => Err(json("run accounts", &run.accounts)?.0),
+    };
+    let count = run.accounts.len();
+    let analysis = run.analysis_json.clone();
     tokio::task::spawn_blocking(move || {
-        let a = compress("run accounts", &accounts)?;
-        let d = analysis
-            .map(|t| compress("run analysis_json", &t))
-            .transpose()?;
-        Ok((a, d))
+        std::thread::scope(|s| {
+            let d = s.spawn(|| {
+                opt_doc("run analysis_json", analysis.as_deref())?;
+                analysis
+                    .as_deref()
+                    .map(|t| compress("run analysis_json", t))
+                    .transpose()
+            });
+            let a = match accounts {
+                Ok(p) => Ok(p),
+                Err(text) => compress("run accounts", &text).map(|zstd| PreparedAccounts {
+                    count,
+                    zstd,
+                    // Already checked by `json` above, for this backend.
+                    has_nul: false,
+                }),
+            };
+            let d = d.join().map_err(|_| {
+                StoreError::Invalid("compressing the run's analysis stopped".into())
+            })?;
+            Ok((a?, d?))
+        })
     })
     .await
     .map_err(|e| StoreError::Invalid(format!("compressing the run stopped: {e}")))?

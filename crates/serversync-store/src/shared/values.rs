@@ -59,31 +59,12 @@ pub(super) fn json<T: serde::Serialize + ?Sized>(what: &str, v: &T) -> Result<Do
 /// no NUL character, and would refuse the whole write with a driver error; the message
 /// names the document instead (a panel's account can carry one in any field).
 fn storable(what: &str, text: &str) -> Result<()> {
-    if !super::DOCUMENTS_HOLD_NUL && has_nul_escape(text) {
+    if !super::DOCUMENTS_HOLD_NUL && crate::compact::has_nul_escape(text) {
         return Err(StoreError::Invalid(format!(
             "{what} holds a NUL character (\\u0000), which this database cannot store"
         )));
     }
     Ok(())
-}
-
-/// Whether JSON text holds the escape `\u0000` (an escaped backslash followed by `u0000`
-/// is text, not the escape).
-fn has_nul_escape(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(at) = text[from..].find("\\u0000").map(|i| i + from) {
-        let backslashes = bytes[..at]
-            .iter()
-            .rev()
-            .take_while(|b| **b == b'\\')
-            .count();
-        if backslashes % 2 == 0 {
-            return true;
-        }
-        from = at + 1;
-    }
-    false
 }
 
 /// A document the caller serialised (`analysis_json`, audit `before`/`after`) as a JSON
