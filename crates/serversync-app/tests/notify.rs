@@ -116,6 +116,38 @@ fn header<'a>(r: &'a notify_support::Received, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// Runs the scheduler (hourly, no jitter, the given per-server deadlines) until `hook` got
+/// its first request; returns what it got.
+async fn first_scheduled_alert(
+    app: &App,
+    hook: &Receiver,
+    deadlines: HashMap<String, Duration>,
+) -> Vec<notify_support::Received> {
+    let stop = Cancel::new();
+    let sched = tokio::spawn({
+        let (app, stop) = (app.clone(), stop.clone());
+        async move {
+            app.run_scheduler(
+                ScheduleOptions {
+                    interval: Duration::from_secs(3600),
+                    intervals: HashMap::new(),
+                    jitter: Duration::ZERO,
+                    concurrency: 4,
+                    deadline: Duration::from_secs(30),
+                    deadlines,
+                    refresh: Duration::from_secs(5),
+                },
+                stop,
+            )
+            .await
+        }
+    });
+    let got = hook.wait_for(1).await;
+    stop.cancel();
+    sched.await.unwrap();
+    got
+}
+
 async fn log_of(store: &dyn Store, event_id: &str) -> Vec<Delivery> {
     let mut log: Vec<Delivery> = store
         .recent_deliveries(0)
@@ -464,28 +496,7 @@ async fn scheduled_scans_raise_alerts_in_the_background() {
     let w = world(two_accounts()).await;
     let hook = Receiver::start(vec![]).await;
     let (app, _notifier) = app_with(&w, options(Some(&hook), None));
-    let stop = Cancel::new();
-    let sched = tokio::spawn({
-        let (app, stop) = (app.clone(), stop.clone());
-        async move {
-            app.run_scheduler(
-                ScheduleOptions {
-                    interval: Duration::from_secs(3600),
-                    intervals: HashMap::new(),
-                    jitter: Duration::ZERO,
-                    concurrency: 4,
-                    deadline: Duration::from_secs(30),
-                    deadlines: HashMap::new(),
-                    refresh: Duration::from_secs(5),
-                },
-                stop,
-            )
-            .await
-        }
-    });
-    let got = hook.wait_for(1).await;
-    stop.cancel();
-    sched.await.unwrap();
+    let got = first_scheduled_alert(&app, &hook, HashMap::new()).await;
     assert_eq!(got.len(), 1, "one drift alert from the scheduled scan");
     let body: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(body["kind"], "drift");
@@ -528,28 +539,8 @@ async fn a_scheduled_scan_past_its_deadline_stores_a_failed_run_and_alerts() {
     w.sim.set_fault(Some(Fault::Slow(Duration::from_secs(120))));
     let hook = Receiver::start(vec![]).await;
     let (app, _notifier) = app_with(&w, options(Some(&hook), None));
-    let stop = Cancel::new();
-    let sched = tokio::spawn({
-        let (app, stop) = (app.clone(), stop.clone());
-        async move {
-            app.run_scheduler(
-                ScheduleOptions {
-                    interval: Duration::from_secs(3600),
-                    intervals: HashMap::new(),
-                    jitter: Duration::ZERO,
-                    concurrency: 4,
-                    deadline: Duration::from_secs(30),
-                    deadlines: HashMap::from([("web1".to_string(), Duration::from_secs(1))]),
-                    refresh: Duration::from_secs(5),
-                },
-                stop,
-            )
-            .await
-        }
-    });
-    let got = hook.wait_for(1).await;
-    stop.cancel();
-    sched.await.unwrap();
+    let deadlines = HashMap::from([("web1".to_string(), Duration::from_secs(1))]);
+    let got = first_scheduled_alert(&app, &hook, deadlines).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let body: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(body["kind"], "listing_failed");
