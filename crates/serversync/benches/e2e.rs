@@ -15,7 +15,8 @@
 //! run insert, pretty JSON) to show where the time goes.
 //!
 //! Environment: `BENCH_ACCOUNTS` (default 100000), `BENCH_ROUNDS` (default 5),
-//! `BENCH_QUICK=1` / `--quick` (10,000 accounts, 3 rounds). No timed assertions.
+//! `BENCH_QUICK=1` / `--quick` (10,000 accounts, 3 rounds), `BENCH_SETUP_ONLY=1` (set up, print
+//! the database and simulator, wait: for profiling by hand). No timed assertions.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -321,6 +322,19 @@ fn main() {
         "records: {services_total} services ({matched} match an account, {} not on the server), imported in {t_import:.2} s",
         services_total - matched
     );
+
+    // `BENCH_SETUP_ONLY=1`: keep the simulator and the database for profiling by hand
+    // (e.g. `perf record serversync --database URL analyse web1 --json`) until killed.
+    if std::env::var("BENCH_SETUP_ONLY").is_ok_and(|v| v == "1") {
+        let keep = tmp.keep();
+        println!(
+            "setup only: database sqlite://{}/bench.db, panel-sim at {base}; Ctrl-C ends it",
+            keep.display()
+        );
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
 
     let url_plain = format!("{base}/json-api/listaccts?api.version=1&want={WANT}");
     let size = ModuleOptions::default().chunk_size;
