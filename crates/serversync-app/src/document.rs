@@ -53,50 +53,66 @@ pub(crate) fn doc_text(server: &Server, doc: &Doc<'_>) -> Result<String> {
 /// Items from which a document's items are written on two threads ([`doc_text_split`]).
 const SPLIT_ITEMS: usize = 5_000;
 
-/// `doc` as compact JSON text; with `split_from` items or more, the second half of the
-/// items is written on another thread and joined to the first: the same text as in one go
-/// (serde_json's compact form separates array elements by a bare comma), in about half the
-/// time (100,000 items are ~0.15 s of serialising).
+/// `doc` as compact JSON text, the text `serde_json::to_string(doc)` gives: the head by
+/// serde, the items ([`ItemView::write_json`]) and the stored form's rows
+/// ([`run_doc::Row::write_json`]) by hand; with `split_from` items or more, the second half
+/// of the items is written on another thread and joined to the first (serde_json's compact
+/// form separates array elements by a bare comma).
 pub(crate) fn doc_text_split(doc: &Doc<'_>, split_from: usize) -> serde_json::Result<String> {
-    if doc.items.len() < split_from.max(2) || doc.in_sync_rows.is_some() {
-        return serde_json::to_string(doc);
-    }
-    let (first, second) = doc.items.split_at(doc.items.len() / 2);
     let write = |items: &[ItemView<'_>], out: &mut Vec<u8>, lead: bool| {
         for (i, it) in items.iter().enumerate() {
             if lead || i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut *out, it)?;
+            it.write_json(out);
         }
-        Ok::<_, serde_json::Error>(())
     };
-    let (mut out, rest) = std::thread::scope(|sc| {
-        let rest = sc.spawn(|| {
-            let mut out = Vec::new();
-            write(second, &mut out, true).map(|()| out)
+    // The head: the document without items (and rows) ends in `"items":[]}`.
+    let head = Doc {
+        run_id: doc.run_id,
+        server: doc.server.clone(),
+        listing: doc.listing.clone(),
+        unique_identifier: doc.unique_identifier.clone(),
+        counts: doc.counts,
+        live_services: doc.live_services,
+        warnings: doc.warnings,
+        items: Vec::new(),
+        in_sync_rows: None,
+    };
+    let mut out = serde_json::to_vec(&head)?;
+    debug_assert!(out.ends_with(b"[]}"));
+    out.truncate(out.len().saturating_sub(2));
+    // ~600 bytes an item, ~100 a row: one allocation for most documents.
+    let rows = doc.in_sync_rows.as_deref().unwrap_or_default();
+    out.reserve(doc.items.len() * 640 + rows.len() * 112 + 32);
+    if doc.items.len() < split_from.max(2) {
+        write(&doc.items, &mut out, false);
+    } else {
+        let (first, second) = doc.items.split_at(doc.items.len() / 2);
+        let rest = std::thread::scope(|sc| {
+            let rest = sc.spawn(|| {
+                let mut out = Vec::with_capacity(second.len() * 640);
+                write(second, &mut out, true);
+                out
+            });
+            write(first, &mut out, false);
+            rest.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         });
-        // The head: the document without items ends in `"items":[]}`.
-        let head = Doc {
-            run_id: doc.run_id,
-            server: doc.server.clone(),
-            listing: doc.listing.clone(),
-            unique_identifier: doc.unique_identifier.clone(),
-            counts: doc.counts,
-            live_services: doc.live_services,
-            warnings: doc.warnings,
-            items: Vec::new(),
-            in_sync_rows: None,
-        };
-        let mut out = serde_json::to_vec(&head)?;
-        debug_assert!(out.ends_with(b"[]}"));
-        out.truncate(out.len().saturating_sub(2));
-        write(first, &mut out, false)?;
-        let rest = rest.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        Ok::<_, serde_json::Error>((out, rest?))
-    })?;
-    out.extend_from_slice(&rest);
-    out.extend_from_slice(b"]}");
+        out.extend_from_slice(&rest);
+        drop_aside(rest);
+    }
+    out.push(b']');
+    if let Some(rows) = &doc.in_sync_rows {
+        out.extend_from_slice(b",\"in_sync_rows\":[");
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            r.write_json(&mut out);
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
     String::from_utf8(out).map_err(serde::ser::Error::custom)
 }
 
@@ -183,7 +199,7 @@ pub fn stored_document_json<'a>(
         in_sync_rows: Some(split.in_sync_rows),
         ..document_with(None, server, &listing.skipped, analysis, input, split.items)
     };
-    serde_json::to_string(&doc).map_err(|e| {
+    doc_text_split(&doc, usize::MAX).map_err(|e| {
         AppError::Invalid(format!(
             "server {}: the stored analysis could not be written: {e}",
             server.name
@@ -211,7 +227,7 @@ pub(crate) fn drop_aside<T: Send + 'static>(value: T) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serversync_core::analysis::analyse;
+    use serversync_core::analysis::{analyse, BillingRecord};
     use serversync_core::module::RemoteAccount;
     use serversync_modules::{ModuleOptions, ModuleRegistry};
 
@@ -223,6 +239,34 @@ mod tests {
         .unwrap()
     }
 
+    fn service(id: i64, user: &str) -> BillingRecord {
+        BillingRecord {
+            service: serversync_core::model::Service {
+                id,
+                client_id: id,
+                product_id: 1,
+                server_id: Some(1),
+                domain: format!("{user}.test"),
+                username: if id == 3 {
+                    "other\"name".into()
+                } else {
+                    user.into()
+                },
+                dedicated_ip: String::new(),
+                regdate: time::Date::from_calendar_date(2024, time::Month::January, 31).ok(),
+                status: serversync_core::model::ServiceStatus::Active,
+                billing_cycle: "Monthly".into(),
+                amount: "9.99".into(),
+                next_due_date: None,
+                termination_date: None,
+                custom_fields: Default::default(),
+                version: 1,
+            },
+            package: Some("basic".into()),
+            client_email: Some(format!("{user}@mail.test")),
+        }
+    }
+
     #[test]
     fn a_document_written_on_two_threads_is_the_one_written_at_once() {
         let module = ModuleRegistry::builtin(ModuleOptions::default())
@@ -232,12 +276,19 @@ mod tests {
         for n in [0, 1, 2, 3, 8] {
             let accounts: Vec<RemoteAccount> =
                 (0..n).map(|i| account(&format!("user{i}"))).collect();
+            // Every other account billed (plain in_sync rows in the stored form), one of
+            // them with another username and a billing record of a gone account.
+            let services: Vec<BillingRecord> = (0..n)
+                .step_by(2)
+                .map(|i| service(i as i64 + 1, &format!("user{i}")))
+                .chain([service(99, "gone")])
+                .collect();
             let input = AnalysisInput {
                 meta: &meta,
                 server_ip: "192.0.2.1",
                 accounts: &accounts,
                 listing_complete: true,
-                services: &[],
+                services: &services,
                 other_live: &[],
             };
             let analysis = analyse(&input);
@@ -263,8 +314,36 @@ mod tests {
             };
             let whole = serde_json::to_string(&doc).unwrap();
             assert_eq!(doc_text_split(&doc, 1).unwrap(), whole, "{n} items");
+            assert_eq!(
+                doc_text_split(&doc, usize::MAX).unwrap(),
+                whole,
+                "{n} items"
+            );
+            // The stored form: its items and its in_sync rows.
+            let misses = misses::DocMisses::default();
+            let stored = crate::run_doc::stored_items(&analysis, &input, &misses);
+            // user0, user2, … billed alike (service 3, user2, has another username).
+            let plain = (0..n).step_by(2).filter(|i| *i != 2).count();
+            assert_eq!(stored.in_sync_rows.len(), plain, "{n} items");
+            let stored_doc = Doc {
+                run_id: None,
+                server: json!({"id": 1, "name": "web1"}),
+                listing: json!({"complete": true}),
+                unique_identifier: json!({"field": "domain"}),
+                counts: &analysis.counts,
+                live_services: 0,
+                warnings: &warnings,
+                items: stored.items,
+                in_sync_rows: Some(stored.in_sync_rows),
+            };
+            assert_eq!(
+                doc_text_split(&stored_doc, 1).unwrap(),
+                serde_json::to_string(&stored_doc).unwrap(),
+                "{n} items, stored form"
+            );
             let v: Value = serde_json::from_str(&whole).unwrap();
-            assert_eq!(v["items"].as_array().map(Vec::len), Some(n));
+            // Every account's item and the gone service's.
+            assert_eq!(v["items"].as_array().map(Vec::len), Some(n + 1));
             let mut text = whole.clone();
             set_run_id(&mut text, 42);
             assert_eq!(

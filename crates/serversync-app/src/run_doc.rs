@@ -70,6 +70,42 @@ impl<S: Serialize, T: Serialize> Serialize for Row<S, T> {
     }
 }
 
+impl RowOut<'_> {
+    /// Appends this row as compact JSON, the text its `Serialize` gives (by hand: a big
+    /// server's run stores ~100,000 rows).
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        use serversync_core::json_text::{int, opt_int, opt_string, string};
+        out.push(b'[');
+        for n in [self.item, self.account] {
+            int(out, n);
+            out.push(b',');
+        }
+        for n in [
+            self.service_id,
+            self.client_id,
+            self.product_id,
+            self.version,
+        ] {
+            int(out, n);
+            out.push(b',');
+        }
+        string(out, self.status);
+        out.push(b',');
+        opt_string(out, self.regdate.as_deref());
+        out.push(b',');
+        opt_int(out, self.server_id);
+        out.push(b',');
+        int(out, self.flags);
+        for t in [self.domain, self.username, self.client_email] {
+            out.push(b',');
+            opt_string(out, t);
+        }
+        out.push(b',');
+        string(out, self.dedicated_ip);
+        out.push(b']');
+    }
+}
+
 /// What is stored of the document's items: the items kept whole, in order, and the rows.
 pub(crate) struct StoredItems<'a> {
     pub items: Vec<ItemView<'a>>,
@@ -281,6 +317,53 @@ mod tests {
             ""
         ]))
         .unwrap()
+    }
+
+    #[test]
+    fn a_row_is_written_as_its_serialize_writes_it() {
+        let odd = "quote \" backslash \\ tab \t nul \u{0} é 😀";
+        let rows: Vec<RowOut<'_>> = vec![
+            Row {
+                item: 0,
+                account: 12,
+                service_id: 7,
+                client_id: -8,
+                product_id: 9,
+                version: i64::MAX,
+                status: "Active",
+                regdate: Some("2024-01-31".into()),
+                server_id: Some(1),
+                flags: SAME_DOMAIN | SAME_EMAIL,
+                domain: None,
+                username: Some(odd),
+                client_email: None,
+                dedicated_ip: "",
+            },
+            Row {
+                item: usize::MAX,
+                account: 0,
+                service_id: 0,
+                client_id: 0,
+                product_id: 0,
+                version: 0,
+                status: "Suspended",
+                regdate: None,
+                server_id: None,
+                flags: 0,
+                domain: Some(odd),
+                username: Some(""),
+                client_email: Some(odd),
+                dedicated_ip: odd,
+            },
+        ];
+        for r in &rows {
+            let mut out = Vec::new();
+            r.write_json(&mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(r).unwrap()
+            );
+        }
     }
 
     #[test]

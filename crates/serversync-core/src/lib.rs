@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod changes;
+pub mod json_text;
 pub mod misses;
 pub mod model;
 pub mod module;

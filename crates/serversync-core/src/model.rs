@@ -29,14 +29,11 @@ pub const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] 
 
 /// Formats a date as `YYYY-MM-DD`.
 pub fn format_date(d: Date) -> String {
-    // By hand: `time`'s general formatter costs more than the rest of an item's output, and
-    // a run document formats two dates per item.
-    let (y, m, day) = (d.year(), u8::from(d.month()), d.day());
-    if (0..=9999).contains(&y) {
-        format!("{y:04}-{m:02}-{day:02}")
-    } else {
-        d.format(DATE_FORMAT).unwrap_or_default()
-    }
+    // By hand: `time`'s general formatter (and even `format!`) costs more than the rest of
+    // an item's output, and a run document formats two dates per item.
+    let mut out = Vec::with_capacity(10);
+    crate::json_text::date_digits(&mut out, d);
+    crate::json_text::into_text(out)
 }
 
 /// Parses a strict `YYYY-MM-DD` date; the error names the bad value.

@@ -232,11 +232,9 @@ pub struct RemoteAccount {
 
 /// Formats a creation time as `Y-m-d H:i:s`.
 pub fn format_created(dt: PrimitiveDateTime) -> String {
-    let (h, mi, sec) = (dt.hour(), dt.minute(), dt.second());
-    format!(
-        "{} {h:02}:{mi:02}:{sec:02}",
-        crate::model::format_date(dt.date())
-    )
+    let mut out = Vec::with_capacity(19);
+    crate::json_text::created_digits(&mut out, dt);
+    crate::json_text::into_text(out)
 }
 
 mod created_serde {
