@@ -42,11 +42,42 @@ fn next_escape(b: &[u8], mut from: usize) -> Option<usize> {
     (from..b.len()).find(|&i| needs_escape(b[i]))
 }
 
+/// Whether any byte of `b` needs escaping, a word at a time (the last one padded with a
+/// byte that needs none): most strings of a listing are short and need none.
+#[inline]
+fn any_escape(b: &[u8]) -> bool {
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        if word_needs_escape(u64::from_le_bytes(word)) {
+            return true;
+        }
+    }
+    let rest = words.remainder();
+    let mut word = [b'a'; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    word_needs_escape(u64::from_le_bytes(word))
+}
+
 /// `s` as a JSON string literal, quotes included.
 pub fn string(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let b = s.as_bytes();
+    out.reserve(b.len() + 2);
     out.push(b'"');
+    if !any_escape(b) {
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
+    escaped(out, b);
+    out.push(b'"');
+}
+
+/// The body of a string literal that needs escapes (without its quotes).
+#[cold]
+fn escaped(out: &mut Vec<u8>, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
     while let Some(i) = next_escape(b, start) {
         out.extend_from_slice(&b[start..i]);
@@ -70,7 +101,6 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
         start = i + 1;
     }
     out.extend_from_slice(&b[start..]);
-    out.push(b'"');
 }
 
 /// `s` as a string literal, or `null`.
