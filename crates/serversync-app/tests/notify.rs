@@ -88,6 +88,7 @@ fn options(hook: Option<&Receiver>, sink: Option<&Sink>) -> NotifyOptions {
         retry_delay: Duration::from_millis(20),
         timeout: Duration::from_secs(10),
         daily_report_at: None,
+        report_claim_stale_after: Duration::from_secs(30 * 60),
     }
 }
 
@@ -519,16 +520,60 @@ async fn two_instances_send_the_daily_report_once() {
     );
     assert!(a && b);
     assert_eq!(sink.mails().len(), 1, "{:?}", sink.mails());
+    let log = log_of(&*w.store, &todays_report()).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].delivered);
+}
+
+/// Today's daily report's event id.
+fn todays_report() -> String {
     let today = time::OffsetDateTime::now_utc().date();
-    let event = format!(
+    format!(
         "daily-{:04}-{:02}-{:02}",
         today.year(),
         u8::from(today.month()),
         today.day()
-    );
+    )
+}
+
+/// An instance that claimed the daily report and stopped before sending it: another
+/// instance finds the claim, looks again once it is stale and sends the report, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_report_claimed_by_a_stopped_instance_is_sent_by_another() {
+    let w = world(two_accounts()).await;
+    let sink = Sink::start().await;
+    let opts = NotifyOptions {
+        report_claim_stale_after: Duration::from_millis(500),
+        ..options(None, Some(&sink))
+    };
+    let (app, notifier) = app_with(&w, opts);
+    app.analyse_server("web1", &NoProgress).await.unwrap();
+    let event = todays_report();
+    let hour = Duration::from_secs(3600);
+    assert!(w
+        .store
+        .claim_event(&event, Channel::Email, "stopped:1@host", hour)
+        .await
+        .unwrap());
+    assert!(notifier.send_daily_report(FLUSH).await);
+    assert!(sink.mails().is_empty(), "sent despite a fresh claim");
+    // The second look comes a little past the claim's staleness (0.5 s + 1 s).
+    let mut waited = Duration::ZERO;
+    while sink.mails().is_empty() && waited < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+    }
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
     let log = log_of(&*w.store, &event).await;
     assert_eq!(log.len(), 1, "{log:?}");
     assert!(log[0].delivered);
+    // Delivered: the claim is never taken over again.
+    assert!(!w
+        .store
+        .claim_event(&event, Channel::Email, "late:2@host", Duration::ZERO)
+        .await
+        .unwrap());
 }
 
 /// A scheduled scan whose panel does not answer within the server's deadline is a failed

@@ -118,6 +118,9 @@ pub async fn deliveries_log_attempts_newest_first(store: &dyn Store) {
     ));
 }
 
+/// A claim is taken over only when stale: claims older than this are not, in these tests.
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Claims of an event: the first claim wins, every later one (another holder, the same
 /// holder again, several at once) loses; each channel is claimed on its own; an empty id is
 /// refused.
@@ -127,32 +130,89 @@ pub async fn deliveries_claims_are_won_once(store: &dyn Store) {
         OffsetDateTime::now_utc().unix_timestamp_nanos()
     );
     assert!(store
-        .claim_event(&event, Channel::Email, "a:1@host")
+        .claim_event(&event, Channel::Email, "a:1@host", HOUR)
         .await
         .unwrap());
     assert!(!store
-        .claim_event(&event, Channel::Email, "b:2@host")
+        .claim_event(&event, Channel::Email, "b:2@host", HOUR)
         .await
         .unwrap());
     assert!(!store
-        .claim_event(&event, Channel::Email, "a:1@host")
+        .claim_event(&event, Channel::Email, "a:1@host", HOUR)
         .await
         .unwrap());
     assert!(store
-        .claim_event(&event, Channel::Webhook, "b:2@host")
+        .claim_event(&event, Channel::Webhook, "b:2@host", HOUR)
         .await
         .unwrap());
     // Claimed at once by three: one wins.
     let other = format!("{event}-at-once");
     let (x, y, z) = tokio::join!(
-        store.claim_event(&other, Channel::Email, "x:1@host"),
-        store.claim_event(&other, Channel::Email, "y:1@host"),
-        store.claim_event(&other, Channel::Email, "z:1@host"),
+        store.claim_event(&other, Channel::Email, "x:1@host", HOUR),
+        store.claim_event(&other, Channel::Email, "y:1@host", HOUR),
+        store.claim_event(&other, Channel::Email, "z:1@host", HOUR),
     );
     let won = [x.unwrap(), y.unwrap(), z.unwrap()];
     assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
     assert!(matches!(
-        store.claim_event(" ", Channel::Email, "a:1@host").await,
+        store
+            .claim_event(" ", Channel::Email, "a:1@host", HOUR)
+            .await,
         Err(StoreError::Invalid(_))
     ));
+}
+
+/// A stale claim of an undelivered event is taken over once (its holder stopped before
+/// sending); a fresh one is not; nor is any claim of an event some attempt delivered.
+pub async fn deliveries_stale_claims_are_taken_over_unless_delivered(store: &dyn Store) {
+    let event = format!(
+        "daily-stale-check-{}",
+        OffsetDateTime::now_utc().unix_timestamp_nanos()
+    );
+    let claim = |holder: &'static str, stale_after| {
+        let event = event.clone();
+        async move {
+            store
+                .claim_event(&event, Channel::Email, holder, stale_after)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(claim("dead:1@host", HOUR).await);
+    assert!(!claim("b:2@host", HOUR).await, "a fresh claim stands");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let tenth = std::time::Duration::from_millis(10);
+    assert!(
+        claim("b:2@host", tenth).await,
+        "a stale claim is taken over"
+    );
+    assert!(
+        !claim("c:3@host", HOUR).await,
+        "the taken-over claim is fresh"
+    );
+    // Taken over by two at once: one wins (the other sees a claim of a moment ago).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let fifth = std::time::Duration::from_millis(200);
+    let (x, y) = tokio::join!(claim("x:1@host", fifth), claim("y:1@host", fifth));
+    assert!(x ^ y, "{x} {y}");
+    // Delivered: never taken over, however old the claim.
+    store
+        .record_delivery(&NewDelivery {
+            event_id: event.clone(),
+            kind: "daily_report".into(),
+            channel: Channel::Email,
+            server_id: None,
+            target: "smtp://mail.test:25".into(),
+            attempt: 1,
+            status: None,
+            error: None,
+            delivered: true,
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(
+        !claim("d:4@host", tenth).await,
+        "a delivered event stays claimed"
+    );
 }

@@ -145,6 +145,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     misses::misses_of_terminated_services_drop_out(s).await;
     deliveries::deliveries_log_attempts_newest_first(s).await;
     deliveries::deliveries_claims_are_won_once(s).await;
+    deliveries::deliveries_stale_claims_are_taken_over_unless_delivered(s).await;
 }
 
 fn client(id: i64, email: &str, first: &str) -> Client {

@@ -89,9 +89,17 @@ pub trait Deliveries: Send + Sync {
     /// Whether some attempt delivered event `event_id` over `channel` (the daily report is
     /// sent once per day however many instances run).
     async fn event_delivered(&self, event_id: &str, channel: Channel) -> Result<bool>;
-    /// Claims event `event_id` on `channel` for `holder` (an instance's id), once and for
-    /// all: `true` for the first claim, `false` for every later one, whoever makes it (one
-    /// insert: two instances claiming at the same moment get one `true`). The daily report
-    /// is sent only by the instance whose claim won. `Invalid` for an empty event id.
-    async fn claim_event(&self, event_id: &str, channel: Channel, holder: &str) -> Result<bool>;
+    /// Claims event `event_id` on `channel` for `holder` (an instance's id): `true` for the
+    /// first claim, `false` for every later one, whoever makes it (one statement: two
+    /// instances claiming at the same moment get one `true`) — unless the standing claim is
+    /// older than `stale_after` by the store's clock and no attempt delivered the event: its
+    /// holder stopped before sending, and this claim takes it over (`true`, once). The daily
+    /// report is sent only by the instance whose claim won. `Invalid` for an empty event id.
+    async fn claim_event(
+        &self,
+        event_id: &str,
+        channel: Channel,
+        holder: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<bool>;
 }

@@ -43,6 +43,7 @@ pub fn options(c: &NotifyConfig) -> Option<NotifyOptions> {
         retry_delay: Duration::from_millis(c.retry_delay_ms),
         timeout: Duration::from_secs(c.timeout_secs.max(1)),
         daily_report_at: c.daily_report_at.as_deref().and_then(parse_time_of_day),
+        ..NotifyOptions::default()
     })
 }
 

@@ -47,6 +47,10 @@ pub struct NotifyOptions {
     pub timeout: Duration,
     /// The daily drift report's time of day, UTC (`(hour, minute)`); `None`: no report.
     pub daily_report_at: Option<(u8, u8)>,
+    /// How long another instance's claim of the daily report stands before this instance
+    /// takes it over, if the report still was not delivered (its sender stopped); this
+    /// instance checks again after that long (default 30 minutes).
+    pub report_claim_stale_after: Duration,
 }
 
 impl Default for NotifyOptions {
@@ -59,6 +63,7 @@ impl Default for NotifyOptions {
             retry_delay: Duration::from_secs(2),
             timeout: Duration::from_secs(10),
             daily_report_at: None,
+            report_claim_stale_after: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -74,6 +79,7 @@ impl fmt::Debug for NotifyOptions {
             .field("retry_delay", &self.retry_delay)
             .field("timeout", &self.timeout)
             .field("daily_report_at", &self.daily_report_at)
+            .field("report_claim_stale_after", &self.report_claim_stale_after)
             .finish()
     }
 }

@@ -35,7 +35,17 @@ pub(super) async fn run(app: App, opts: NotifyOptions, mut rx: mpsc::Receiver<Ms
     let client = webhook::client(opts.timeout);
     let opts = Arc::new(opts);
     let slots = Arc::new(Semaphore::new(PARALLEL));
-    let mut tasks: JoinSet<()> = JoinSet::new();
+    // Deliveries and daily reports; a daily report another instance claimed ends with its
+    // date, to be looked at again (`rechecks`: not waited for by a flush, stopped with the
+    // worker — their sleeps are long).
+    let mut tasks: JoinSet<Option<String>> = JoinSet::new();
+    let mut rechecks: JoinSet<()> = JoinSet::new();
+    let recheck = |rechecks: &mut JoinSet<()>, done: Option<Result<Option<String>, _>>| {
+        if let Some(Ok(Some(date))) = done {
+            let (app, opts) = (app.clone(), Arc::clone(&opts));
+            rechecks.spawn(async move { recheck_report(&app, &opts, &date).await });
+        }
+    };
     let mut daily_at = opts
         .daily_report_at
         .map(|at| next_daily(OffsetDateTime::now_utc(), at));
@@ -64,30 +74,60 @@ pub(super) async fn run(app: App, opts: NotifyOptions, mut rx: mpsc::Receiver<Ms
                     }
                 }
                 Some(Msg::Flush(done)) => {
-                    while tasks.join_next().await.is_some() {}
+                    while let Some(d) = tasks.join_next().await {
+                        recheck(&mut rechecks, Some(d));
+                    }
                     let _ = done.send(());
                 }
                 Some(Msg::Daily(done)) => {
-                    daily_report(&app, &opts).await;
+                    let date = report_date();
+                    let claimed = daily_report(&app, &opts, &date).await == Report::ClaimedElsewhere;
+                    recheck(&mut rechecks, Some(Ok(claimed.then_some(date))));
                     let _ = done.send(());
                 }
             },
             () = until_daily => {
                 let (app, task_opts) = (app.clone(), Arc::clone(&opts));
-                tasks.spawn(async move { daily_report(&app, &task_opts).await });
+                tasks.spawn(async move {
+                    let date = report_date();
+                    (daily_report(&app, &task_opts, &date).await == Report::ClaimedElsewhere)
+                        .then_some(date)
+                });
                 daily_at = opts
                     .daily_report_at
                     .map(|at| next_daily(OffsetDateTime::now_utc() + time::Duration::SECOND, at));
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            d = tasks.join_next(), if !tasks.is_empty() => recheck(&mut rechecks, d),
+            Some(_) = rechecks.join_next(), if !rechecks.is_empty() => {}
         }
     }
+    rechecks.shutdown().await;
     while tasks.join_next().await.is_some() {}
+}
+
+/// Today's date (UTC) as the daily report names it, `YYYY-MM-DD`.
+fn report_date() -> String {
+    let d = OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Looks again, a few times, at the daily report of `date` that another instance claimed:
+/// once its claim is stale and the report still undelivered (that instance stopped before
+/// sending), this one takes the claim over and sends it.
+async fn recheck_report(app: &App, opts: &NotifyOptions, date: &str) {
+    const LOOKS: u32 = 3;
+    for _ in 0..LOOKS {
+        // A little past the claim's staleness, so that it is stale when looked at.
+        tokio::time::sleep(opts.report_claim_stale_after + Duration::from_secs(1)).await;
+        if daily_report(app, opts, date).await != Report::ClaimedElsewhere {
+            return;
+        }
+    }
 }
 
 /// One task per webhook target, and one for the mail when the event has one.
 fn spawn_deliveries(
-    tasks: &mut JoinSet<()>,
+    tasks: &mut JoinSet<Option<String>>,
     app: &App,
     client: &reqwest::Client,
     opts: &Arc<NotifyOptions>,
@@ -125,6 +165,7 @@ fn spawn_deliveries(
                 webhook::post(&client, &target, &event_id, &body)
             })
             .await;
+            None
         });
     }
     if let (Some(smtp), Some(mail)) = (&opts.smtp, email::event_mail(&ev)) {
@@ -133,6 +174,7 @@ fn spawn_deliveries(
         tasks.spawn(async move {
             let _slot = slots.acquire().await;
             send_mail(&app, &opts, key, &mail).await;
+            None
         });
     }
 }
@@ -158,38 +200,52 @@ async fn send_mail(app: &App, opts: &NotifyOptions, key: LogKey, mail: &Mail) ->
     .await
 }
 
-/// The daily report, unless another instance (or an earlier call) already sent today's.
-async fn daily_report(app: &App, opts: &NotifyOptions) {
+/// What became of one try at the daily report.
+#[derive(Debug, PartialEq, Eq)]
+enum Report {
+    /// Sent now (or tried: the attempts are logged), already delivered, or not configured.
+    Done,
+    /// Another instance holds a fresh claim on it and it is not delivered yet.
+    ClaimedElsewhere,
+}
+
+/// The daily report of `date`, unless another instance (or an earlier call) already sent
+/// it or holds a fresh claim on it.
+async fn daily_report(app: &App, opts: &NotifyOptions, date: &str) -> Report {
     let Some(smtp) = &opts.smtp else {
-        return;
+        return Report::Done;
     };
-    let d = OffsetDateTime::now_utc().date();
-    let date = format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
     let event_id = format!("daily-{date}");
     match app.store.event_delivered(&event_id, Channel::Email).await {
-        Ok(true) => return,
+        Ok(true) => return Report::Done,
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "delivery log not read; sending the report"),
     }
     // Instances sharing the database fire at the same time of day: the one whose claim is
     // inserted first sends the report (the log check above cannot tell before a send ended).
+    // A claim whose holder stopped before delivering goes stale and is taken over.
     match app
         .store
-        .claim_event(&event_id, Channel::Email, &app.lock_holder().id)
+        .claim_event(
+            &event_id,
+            Channel::Email,
+            &app.lock_holder().id,
+            opts.report_claim_stale_after,
+        )
         .await
     {
         Ok(true) => {}
         Ok(false) => {
             tracing::info!(event = %event_id, "daily drift report claimed by another instance");
-            return;
+            return Report::ClaimedElsewhere;
         }
         Err(e) => tracing::warn!(error = %e, "daily report not claimed; sending it anyway"),
     }
-    let report = match app.daily_report(&date).await {
+    let report = match app.daily_report(date).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "daily drift report not made");
-            return;
+            return Report::Done;
         }
     };
     let mail = report.mail(opts.base_url.as_deref());
@@ -201,6 +257,7 @@ async fn daily_report(app: &App, opts: &NotifyOptions) {
         target: smtp.shown_target(),
     };
     send_mail(app, opts, key, &mail).await;
+    Report::Done
 }
 
 /// Up to `opts.attempts` attempts, waiting `retry_delay`, then twice as long each time;

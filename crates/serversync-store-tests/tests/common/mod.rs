@@ -46,6 +46,7 @@ macro_rules! each_store_test {
             misses_of_terminated_services_drop_out,
             deliveries_log_attempts_newest_first,
             deliveries_claims_are_won_once,
+            deliveries_stale_claims_are_taken_over_unless_delivered,
         );
     };
 }

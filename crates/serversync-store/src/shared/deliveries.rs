@@ -98,22 +98,38 @@ impl Deliveries for BackendStore {
         Ok(n.0 > 0)
     }
 
-    async fn claim_event(&self, event_id: &str, channel: Channel, holder: &str) -> Result<bool> {
+    async fn claim_event(
+        &self,
+        event_id: &str,
+        channel: Channel,
+        holder: &str,
+        stale_after: std::time::Duration,
+    ) -> Result<bool> {
         if event_id.trim().is_empty() {
             return Err(StoreError::Invalid(
                 "event claim: the event id must not be empty".into(),
             ));
         }
         let mut conn = self.pool.acquire().await.db()?;
-        let now = fmt_ts(clock(&mut conn).await?)?;
+        let now = clock(&mut conn).await?;
+        let stale = time::Duration::try_from(stale_after).unwrap_or(time::Duration::MAX);
+        let stale_before = fmt_ts(now.checked_sub(stale).unwrap_or(now))?;
+        // A standing claim is taken over only when stale and undelivered; two instances
+        // taking it over at once: the second sees the first's fresh claim (row lock on
+        // PostgreSQL, one writer on SQLite) and loses.
         let done = query(
             "INSERT INTO alert_claims (event_id, channel, holder, claimed_at) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (event_id, channel) DO NOTHING",
+             VALUES (?, ?, ?, ?) ON CONFLICT (event_id, channel) DO UPDATE \
+             SET holder = excluded.holder, claimed_at = excluded.claimed_at \
+             WHERE alert_claims.claimed_at < ? AND NOT EXISTS (SELECT 1 FROM alert_deliveries d \
+             WHERE d.event_id = alert_claims.event_id AND d.channel = alert_claims.channel \
+             AND d.delivered)",
         )
         .bind(bounded(event_id))
         .bind(channel.as_str())
         .bind(bounded(holder))
-        .bind(now)
+        .bind(fmt_ts(now)?)
+        .bind(stale_before)
         .execute(&mut *conn)
         .await
         .db()?;
