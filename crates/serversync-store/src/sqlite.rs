@@ -148,7 +148,9 @@ async fn clock(_conn: &mut DbConn) -> Result<OffsetDateTime> {
 
 /// A statement returning the rows of `from` (aliased `s`) as one JSON array of arrays of
 /// `cols`, built by SQLite in C: serde reads one array far faster than sqlx decodes 100,000
-/// rows one by one.
+/// rows one by one. The services and clients of a database file are read more cheaply still
+/// by the bulk reader (`sqlite/bulk_read.rs`); this remains for an in-memory database and
+/// for reads inside a write transaction, which must see its snapshot (`identifiers.rs`).
 fn json_rows(cols: &str, from: &str) -> String {
     format!("SELECT json_group_array(json_array({cols})) FROM ({from}) s")
 }
