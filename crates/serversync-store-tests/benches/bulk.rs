@@ -1,7 +1,8 @@
 //! Bulk writes on both stores, one run: records import of 100,000 clients + 100,000 services,
 //! the same import again (all unchanged), one apply of 100,000 CreateClient + 100,000
 //! CreateService + 100,000 audit events, one apply of 100,000 UpdateService, and reading the
-//! 200,000 services back. SQLite on a temporary file always; PostgreSQL on a fresh database
+//! 200,000 services back; after the first import, one server's 100,000 services and the
+//! 100,000 clients are read too (`benches/reads.rs` measures those two reads alone). SQLite on a temporary file always; PostgreSQL on a fresh database
 //! of SERVERSYNC_TEST_POSTGRES_URL when set (`scripts/pg-test.sh cargo bench -p
 //! serversync-store-tests --bench bulk`). Prints each step's time and the PostgreSQL/SQLite
 //! ratio. Targets (DESIGN.md §6, issue 10): apply of 100,000 imports ≤ 5 s on SQLite, ≤ 10 s
@@ -84,6 +85,19 @@ async fn workload(store: &dyn Store) -> Vec<(&'static str, Duration)> {
         took
     ));
     times.push(("records import (new)", took));
+    let t = Instant::now();
+    let one_server = store.services(Some(1)).await.unwrap();
+    let took = t.elapsed();
+    report.push(format!(
+        "read one server's {} services: {took:?}",
+        one_server.len()
+    ));
+    times.push(("read one server's services", took));
+    let t = Instant::now();
+    let clients = store.clients().await.unwrap();
+    let took = t.elapsed();
+    report.push(format!("read {} clients: {took:?}", clients.len()));
+    times.push(("read all clients", took));
     let t = Instant::now();
     let counts = store
         .import_records(&records, &IdentifierFields::new(), &records_event)

@@ -28,6 +28,8 @@ pub mod jobs;
 pub use jobs::*;
 pub mod misses;
 pub use misses::*;
+pub mod reads;
+pub use reads::*;
 pub mod reliability;
 pub use reliability::*;
 pub mod retention;
@@ -112,6 +114,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     import_refuses_bad_documents(s).await;
     server_lookup_by_name_or_id(s).await;
     live_services_of_module(s).await;
+    reads::bulk_reads_return_every_column_as_written(s).await;
     apply_creates_with_refs_and_audits(s).await;
     apply_refuses_bad_refs(s).await;
     apply_version_conflict_rolls_back(s).await;

@@ -566,3 +566,125 @@ async fn compact_run_columns_old_rows_and_damage() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+/// A corrupt value met by a bulk read (one server's services, every service, the live
+/// services of a module, the clients) is named by table, row id and column, with the same
+/// message as the one-row read gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_reads_name_the_row_and_column_of_a_corrupt_value() {
+    let (_dir, store) = fresh().await;
+    for sql in [
+        "INSERT INTO clients (id, email, email_key, first_name, last_name, company, status) \
+         VALUES (1, 'a@b.test', 'a@b.test', 'A', 'B', '', 'Active')",
+        "INSERT INTO products (id, name, module, config_options) VALUES (2, 'P', 'cpanel', '{}')",
+        "INSERT INTO servers (id, name, module, hostname, ip_address, port, secure, tls_verify, \
+         username, password, access_hash, disabled, secrets_sealed) \
+         VALUES (7, 'web7', 'cpanel', 'h', '192.0.2.1', NULL, 1, 1, 'root', '', '', 0, 0)",
+        "INSERT INTO services (id, client_id, product_id, server_id, domain, username, \
+         dedicated_ip, regdate, status, billing_cycle, amount, next_due_date, \
+         termination_date, custom_fields, version) \
+         VALUES (5, 1, 2, 7, 'a.test', 'a', '', '31/01/2024', 'Active', 'Monthly', '1.00', \
+         NULL, NULL, '{}', 1)",
+    ] {
+        sqlx::query(sql).execute(store.pool()).await.unwrap();
+    }
+    let corrupt = |r: Result<Vec<serversync_core::model::Service>, StoreError>| match r {
+        Err(StoreError::Corrupt(m)) => m,
+        other => panic!("expected Corrupt, got {other:?}"),
+    };
+    let bad_date = "services.id=5 regdate: invalid date \"31/01/2024\", expected YYYY-MM-DD";
+    assert_eq!(corrupt(store.services(Some(7)).await), bad_date);
+    assert_eq!(corrupt(store.services(None).await), bad_date);
+    assert_eq!(
+        corrupt(store.live_services_of_module("cpanel", 0).await),
+        bad_date
+    );
+    match store.service(5).await {
+        Err(StoreError::Corrupt(m)) => assert_eq!(m, bad_date),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+
+    let set = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move { sqlx::query(sql).execute(&pool).await.unwrap() }
+    };
+    set("UPDATE services SET regdate = NULL, next_due_date = '2024-13-01' WHERE id = 5").await;
+    assert_eq!(
+        corrupt(store.services(Some(7)).await),
+        "services.id=5 next_due_date: invalid date \"2024-13-01\", expected YYYY-MM-DD"
+    );
+    set("UPDATE services SET next_due_date = NULL, status = 'x' WHERE id = 5").await;
+    assert_eq!(
+        corrupt(store.services(Some(7)).await),
+        "services.id=5 status: unknown status \"x\""
+    );
+    set("UPDATE services SET status = 'Active', custom_fields = '[1' WHERE id = 5").await;
+    let m = corrupt(store.services(Some(7)).await);
+    assert!(
+        m.starts_with("services.id=5 custom_fields: invalid JSON"),
+        "{m}"
+    );
+    set("UPDATE services SET custom_fields = '{\"a\":1}' WHERE id = 5").await;
+    let m = corrupt(store.services(Some(7)).await);
+    assert!(
+        m.starts_with("services.id=5 custom_fields: invalid JSON"),
+        "{m}"
+    );
+    set("UPDATE services SET custom_fields = '{}', version = 'seven' WHERE id = 5").await;
+    assert_eq!(
+        corrupt(store.services(Some(7)).await),
+        "services.id=5 version: text where an integer is expected"
+    );
+    set("UPDATE services SET version = 1, domain = x'00ff' WHERE id = 5").await;
+    assert_eq!(
+        corrupt(store.services(Some(7)).await),
+        "services.id=5 domain: a blob where text is expected"
+    );
+    set("UPDATE services SET domain = 'a.test' WHERE id = 5").await;
+    assert_eq!(store.services(Some(7)).await.unwrap().len(), 1);
+
+    set("UPDATE clients SET email = CAST(x'61ff' AS TEXT) WHERE id = 1").await;
+    match store.clients().await {
+        Err(StoreError::Corrupt(m)) => {
+            assert!(m.starts_with("clients.id=1 email: invalid UTF-8"), "{m}")
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+/// The bulk reads see every committed write and nothing of a transaction still open, and
+/// do not wait for it; after the store is closed they fail as every other read does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_reads_see_committed_writes_only_and_fail_once_closed() {
+    let (_dir, store) = fresh().await;
+    sqlx::query(
+        "INSERT INTO clients (id, email, email_key, first_name, last_name, company, status) \
+         VALUES (1, 'a@b.test', 'a@b.test', 'A', 'B', '', 'Active')",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(store.clients().await.unwrap().len(), 1);
+    let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query(
+        "INSERT INTO clients (id, email, email_key, first_name, last_name, company, status) \
+         VALUES (2, 'c@d.test', 'c@d.test', 'C', 'D', '', 'Active')",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let ids = |c: Vec<serversync_core::model::Client>| c.iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.clients().await.unwrap()), vec![1]);
+    tx.commit().await.unwrap();
+    assert_eq!(ids(store.clients().await.unwrap()), vec![1, 2]);
+
+    store.close().await;
+    assert!(matches!(
+        store.clients().await,
+        Err(StoreError::Unavailable { .. })
+    ));
+    assert!(matches!(
+        store.services(None).await,
+        Err(StoreError::Unavailable { .. })
+    ));
+}

@@ -184,6 +184,22 @@ pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// An error of SQLite's bulk reads (`sqlite/bulk_read.rs`, through `rusqlite`) as a
+/// [`StoreError`], sorted as [`from_sqlx`] sorts SQLite's codes (crate-private likewise).
+pub(crate) fn from_rusqlite(e: rusqlite::Error) -> StoreError {
+    let unavailable = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    let source: BackendError = Box::new(e);
+    if unavailable {
+        StoreError::Unavailable { source }
+    } else {
+        StoreError::Backend { source }
+    }
+}
+
 /// A migration's failure as [`StoreError::Migration`] (crate-private, as [`from_sqlx`]).
 pub(crate) fn from_migrate(e: sqlx::migrate::MigrateError) -> StoreError {
     StoreError::Migration {

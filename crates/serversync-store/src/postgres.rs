@@ -141,6 +141,21 @@ fn json_rows(cols: &str, from: &str) -> String {
     format!("SELECT CAST(json_agg(json_build_array({cols})) AS TEXT) FROM ({from}) s")
 }
 
+/// No bulk reader on PostgreSQL: its JSON document ([`json_rows`]) is read.
+async fn direct_services(
+    _store: &PgStore,
+    _cond: &str,
+    _ints: &[i64],
+    _texts: &[&str],
+) -> Result<Option<Vec<serversync_core::model::Service>>> {
+    Ok(None)
+}
+
+/// No bulk reader on PostgreSQL, as for [`direct_services`].
+async fn direct_clients(_store: &PgStore) -> Result<Option<Vec<serversync_core::model::Client>>> {
+    Ok(None)
+}
+
 /// After rows were written with ids a records document gave: moves `table`'s identity past
 /// its largest id, so that the next row the database creates gets a free one.
 async fn identity_past_ids(conn: &mut DbConn, table: &str) -> Result<()> {

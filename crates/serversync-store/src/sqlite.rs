@@ -14,6 +14,7 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use serversync_core::model::{Client, Service};
 use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -36,6 +37,7 @@ mod audit;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/bulk.rs"]
 mod bulk;
+mod bulk_read;
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/deliveries.rs"]
 mod deliveries;
@@ -80,6 +82,7 @@ mod users;
 #[path = "shared/values.rs"]
 mod values;
 
+use bulk_read::BulkReader;
 use types::{json_doc, Doc, Ts};
 
 /// Whether a JSON document may hold a NUL character (`\u0000`): yes, SQLite's TEXT may.
@@ -102,6 +105,9 @@ type DbPool = sqlx::SqlitePool;
 type Tx = sqlx::Transaction<'static, Db>;
 /// This backend's store, as the shared statements name it.
 type BackendStore = SqliteStore;
+
+/// How long a statement waits for a lock another connection holds before it fails busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Bind parameters per statement: SQLite allows 32766 since 3.32 (the bundled library is
 /// newer); kept below with room to spare.
@@ -142,9 +148,35 @@ async fn clock(_conn: &mut DbConn) -> Result<OffsetDateTime> {
 
 /// A statement returning the rows of `from` (aliased `s`) as one JSON array of arrays of
 /// `cols`, built by SQLite in C: serde reads one array far faster than sqlx decodes 100,000
-/// rows one by one.
+/// rows one by one. The services and clients of a database file are read more cheaply still
+/// by the bulk reader (`sqlite/bulk_read.rs`); this remains for an in-memory database and
+/// for reads inside a write transaction, which must see its snapshot (`identifiers.rs`).
 fn json_rows(cols: &str, from: &str) -> String {
     format!("SELECT json_group_array(json_array({cols})) FROM ({from}) s")
+}
+
+/// The services matching `cond` (`records::services_where`) read by the bulk reader
+/// (`sqlite/bulk_read.rs`); `Ok(None)` where it cannot see the store's database: then the
+/// JSON document of [`json_rows`] is read through the pool.
+async fn direct_services(
+    store: &SqliteStore,
+    cond: &str,
+    ints: &[i64],
+    texts: &[&str],
+) -> Result<Option<Vec<Service>>> {
+    if store.pool.is_closed() {
+        // Through the pool, which says it is closed.
+        return Ok(None);
+    }
+    store.bulk.services(cond, ints, texts).await
+}
+
+/// Every client, read by the bulk reader; `Ok(None)` as for [`direct_services`].
+async fn direct_clients(store: &SqliteStore) -> Result<Option<Vec<Client>>> {
+    if store.pool.is_closed() {
+        return Ok(None);
+    }
+    store.bulk.clients().await
 }
 
 /// After plain-text secrets were rewritten sealed: truncates the WAL, so that no copy of the
@@ -167,6 +199,8 @@ pub struct SqliteStore {
     pool: DbPool,
     /// Swapped by [`crate::BillingRecords::rotate_secret_key`]; never held across an await.
     key: Arc<RwLock<Arc<SecretKey>>>,
+    /// The bulk reads of billing records, on a connection of their own (`sqlite/bulk_read.rs`).
+    bulk: Arc<BulkReader>,
 }
 
 impl SqliteStore {
@@ -208,9 +242,14 @@ impl SqliteStore {
         let in_memory = db == ":memory:" || path.contains("mode=memory");
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Invalid(format!("invalid SQLite URL {shown}: {e}")))?;
-        if !in_memory {
+        let file = if in_memory {
+            None
+        } else {
             create_private(options.get_filename())?;
-        }
+            // Absolute, so that the bulk reader opens this file whatever the working
+            // directory is later; none means its reads go through the pool.
+            std::fs::canonicalize(options.get_filename()).ok()
+        };
         let options = options
             .create_if_missing(true)
             // Freed pages are zeroed: a secret rewritten in its sealed form (or a deleted
@@ -219,7 +258,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(BUSY_TIMEOUT);
         let pool = if in_memory {
             // An in-memory database lives as long as a connection to it: keep exactly one.
             SqlitePoolOptions::new()
@@ -237,6 +276,7 @@ impl SqliteStore {
         let store = SqliteStore {
             pool,
             key: Arc::new(RwLock::new(Arc::new(key))),
+            bulk: Arc::new(BulkReader::new(file, BUSY_TIMEOUT)),
         };
         store.seal_plain_secrets().await?;
         store.check_secrets().await?;
@@ -248,9 +288,10 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Closes the pool, waiting for connections to finish.
+    /// Closes the pool, waiting for connections to finish, and the bulk reads' connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.bulk.close();
     }
 }
 

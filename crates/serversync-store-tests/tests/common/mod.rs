@@ -13,6 +13,7 @@ macro_rules! each_store_test {
             import_refuses_bad_documents,
             server_lookup_by_name_or_id,
             live_services_of_module,
+            bulk_reads_return_every_column_as_written,
             apply_creates_with_refs_and_audits,
             apply_refuses_bad_refs,
             apply_version_conflict_rolls_back,

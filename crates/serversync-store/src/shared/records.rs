@@ -31,7 +31,12 @@ impl BackendStore {
         ints: &[i64],
         texts: &[&str],
     ) -> Result<Vec<Service>> {
-        // One row holding a JSON array (see `json_rows`): 1.1 s → ~0.2 s for a big server.
+        // SQLite reads the rows straight from a connection of its own (`direct_services`).
+        if let Some(services) = super::direct_services(self, cond, ints, texts).await? {
+            return Ok(services);
+        }
+        // Else (PostgreSQL, an in-memory SQLite database) one row holding a JSON array (see
+        // `json_rows`): 1.1 s → ~0.2 s for a big server, against decoding row by row.
         let sql = json_rows(
             &service_json_cols(),
             &format!("SELECT * FROM services WHERE {cond} ORDER BY id"),
@@ -120,7 +125,10 @@ impl BillingRecords for BackendStore {
     }
 
     async fn clients(&self) -> Result<Vec<Client>> {
-        // One JSON array row, as for services: far faster than decoding rows one by one.
+        if let Some(clients) = super::direct_clients(self).await? {
+            return Ok(clients);
+        }
+        // Else one JSON array row, as for services: far faster than decoding rows one by one.
         let text: Option<String> = query_scalar(&json_rows(
             "s.id, s.email, s.first_name, s.last_name, s.company, s.status",
             "SELECT * FROM clients ORDER BY id",
