@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use serversync_core::model::{RunId, ServerId};
 
 use super::rows::{
-    doc, fmt_ts, json, opt_doc, run_from_row, run_summary_from_row, RUN_SELECT, RUN_SUMMARY_SELECT,
+    check_doc, doc, fmt_ts, json, run_from_row, run_summary_from_row, RUN_SELECT,
+    RUN_SUMMARY_SELECT,
 };
 use super::{begin_write, query, query_scalar, BackendStore};
 use crate::compact::{compress, PreparedAccounts};
@@ -181,13 +182,18 @@ async fn compressed_columns(
     let analysis = run.analysis_json.clone();
     tokio::task::spawn_blocking(move || {
         std::thread::scope(|s| {
+            // The document is checked on this thread while it is compressed on another
+            // (prepared accounts leave this one idle otherwise); it is stored only if both
+            // succeed.
             let d = s.spawn(|| {
-                opt_doc("run analysis_json", analysis.as_deref())?;
                 analysis
                     .as_deref()
                     .map(|t| compress("run analysis_json", t))
                     .transpose()
             });
+            let checked = analysis
+                .as_deref()
+                .map_or(Ok(()), |t| check_doc("run analysis_json", t));
             let a = match accounts {
                 Ok(p) => Ok(p),
                 Err(text) => compress("run accounts", &text).map(|zstd| PreparedAccounts {
@@ -200,6 +206,7 @@ async fn compressed_columns(
             let d = d.join().map_err(|_| {
                 StoreError::Invalid("compressing the run's analysis stopped".into())
             })?;
+            checked?;
             Ok((a?, d?))
         })
     })

@@ -71,10 +71,15 @@ fn storable(what: &str, text: &str) -> Result<()> {
 /// column's value; refused unless it is JSON (PostgreSQL's `jsonb` would refuse it with a
 /// driver error, SQLite would store it unchecked).
 pub(super) fn doc(what: &str, text: &str) -> Result<Doc> {
+    check_doc(what, text)?;
+    Ok(Doc(text.to_string()))
+}
+
+/// The check of [`doc`] alone, for a document stored in another form (compressed).
+pub(super) fn check_doc(what: &str, text: &str) -> Result<()> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map_err(|e| StoreError::Invalid(format!("{what} is not JSON: {e}")))?;
-    storable(what, text)?;
-    Ok(Doc(text.to_string()))
+    storable(what, text)
 }
 
 /// [`doc`] of an optional document.
