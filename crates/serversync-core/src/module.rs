@@ -375,9 +375,12 @@ impl Listing {
                 s.reason = bounded(&s.reason, MAX_SKIPPED_REASON);
             }
         }
-        let accounts = std::mem::take(&mut self.accounts);
-        let mut kept = Vec::with_capacity(accounts.len());
-        for (index, mut acc) in accounts.into_iter().enumerate() {
+        // In place: the accounts that keep to the limits (nearly all) are not moved.
+        let mut next = 0;
+        let skipped = &mut self.skipped;
+        self.accounts.retain_mut(|acc| {
+            let index = next;
+            next += 1;
             let values: [(&str, usize); 7] = [
                 ("domain", acc.domain.len()),
                 ("email", acc.email.as_deref().map_or(0, str::len)),
@@ -413,12 +416,12 @@ impl Listing {
                     .into_iter()
                     .find(|s| !s.is_empty() && s.len() <= 255)
                     .map(|s| bounded(s, MAX_SKIPPED_IDENTIFIER));
-                self.skipped.push(SkippedRecord {
+                skipped.push(SkippedRecord {
                     index,
                     identifier: ident,
                     reason,
                 });
-                continue;
+                return false;
             }
             if let Some(d) = acc.status_detail.as_mut() {
                 if d.contains('\0') {
@@ -433,9 +436,26 @@ impl Listing {
                     d.push('…');
                 }
             }
-            kept.push(acc);
-        }
-        self.accounts = kept;
+            true
+        });
+    }
+}
+
+/// Whether `e` holds whitespace, a control character or one of `<>"'(),;:[]\\`.
+fn has_unwanted_char(e: &str) -> bool {
+    const fn unwanted(c: char) -> bool {
+        matches!(
+            c,
+            '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';' | ':' | '[' | ']' | '\\'
+        )
+    }
+    if e.is_ascii() {
+        // ASCII whitespace and control characters are all at or below a space, or DEL.
+        e.bytes()
+            .any(|b| b <= b' ' || b == 0x7f || unwanted(char::from(b)))
+    } else {
+        e.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || unwanted(c))
     }
 }
 
@@ -460,14 +480,7 @@ pub fn is_plausible_email(e: &str) -> bool {
         && local.len() <= 64
         && domain.contains('.')
         && !domain.split('.').any(str::is_empty)
-        && !e.chars().any(|c| {
-            c.is_whitespace()
-                || c.is_control()
-                || matches!(
-                    c,
-                    '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';' | ':' | '[' | ']' | '\\'
-                )
-        })
+        && !has_unwanted_char(e)
         && !domain.contains('@')
         && !e.eq_ignore_ascii_case("*unknown*")
 }
@@ -494,6 +507,19 @@ mod tests {
                 .as_deref(),
             Some("2018-06-26 07:11:00")
         );
+    }
+
+    proptest::proptest! {
+        /// The ASCII path of the e-mail check finds what the character path finds.
+        #[test]
+        fn unwanted_characters_are_found_on_both_paths(e in "(\\PC|[\\x00-\\x7f]){0,12}") {
+            let by_chars = e.chars().any(|c| {
+                c.is_whitespace()
+                    || c.is_control()
+                    || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';' | ':' | '[' | ']' | '\\')
+            });
+            proptest::prop_assert_eq!(has_unwanted_char(&e), by_chars, "{:?}", e);
+        }
     }
 
     #[test]

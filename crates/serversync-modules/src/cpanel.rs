@@ -37,7 +37,7 @@ use serversync_core::module::{
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::http::{self, HttpClients};
-use crate::lenient::{required, Scalar};
+use crate::lenient::Scalar;
 use crate::{ListingProgress, Module, ModuleError, ModuleOptions, Shared, MAX_ACCOUNTS};
 
 /// The keys requested with `want=` (payload kept small; `ipv6` is requested for future use).
@@ -102,7 +102,7 @@ struct Ctx<'a> {
 struct Page {
     /// `metadata.chunk.records`, when the response has chunk metadata.
     total: Option<u64>,
-    records: Vec<Slot>,
+    records: PageRecords,
 }
 
 #[async_trait::async_trait]
@@ -158,7 +158,7 @@ impl Module for CpanelModule {
 
         // At most MAX_PAGES entries: `check_total` refused any larger total.
         let starts: Vec<u64> = (1..total.div_ceil(size)).map(|p| 1 + p * size).collect();
-        let mut pages: Vec<Option<Vec<Slot>>> = Vec::with_capacity(starts.len());
+        let mut pages: Vec<Option<PageRecords>> = Vec::with_capacity(starts.len());
         pages.resize_with(starts.len(), || None);
         let ctx = &ctx;
         let mut in_flight = futures::stream::iter(starts.iter().copied().enumerate())
@@ -188,6 +188,9 @@ impl Module for CpanelModule {
         }
         drop(in_flight);
 
+        listing
+            .accounts
+            .reserve(pages.iter().flatten().map(|p| p.accounts.len()).sum());
         for (start, page) in starts.iter().zip(pages) {
             let Some(records) = page else {
                 return Err(ModuleError::Incomplete(format!(
@@ -324,7 +327,14 @@ fn parse_page_limited(body: &[u8], token: &str, max_records: usize) -> Result<Pa
         Some(_) => {}
     }
     let previous = MAX_RECORDS.with(|m| m.replace(max_records));
-    let parsed = serde_json::from_slice::<Envelope>(body);
+    // UTF-8 is checked once for the whole body, so strings are not checked one by one and
+    // those without escapes are borrowed; a body that is not UTF-8 throughout (which may
+    // still be valid where it matters: in a value that is skipped) takes serde's own path,
+    // with its own errors.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<Envelope>(text),
+        Err(_) => serde_json::from_slice::<Envelope>(body),
+    };
     MAX_RECORDS.with(|m| m.set(previous));
     let env: Envelope = parsed.map_err(|e| {
         use serde_json::error::Category;
@@ -474,47 +484,79 @@ fn check_duplicates(listing: &Listing) -> Result<(), ModuleError> {
     Ok(())
 }
 
-/// Converts the records of a page whose first record has 0-based position `offset`.
-fn convert_page(records: Vec<Slot>, offset: usize, listing: &mut Listing) {
-    for (i, slot) in records.into_iter().enumerate() {
-        let index = offset + i;
-        match slot {
-            Slot::Other(kind) => listing.skipped.push(SkippedRecord {
+/// Appends the converted records of a page whose first record has 0-based position `offset`.
+fn convert_page(records: PageRecords, offset: usize, listing: &mut Listing) {
+    let PageRecords {
+        mut accounts,
+        skipped,
+        ..
+    } = records;
+    if listing.accounts.is_empty() && listing.accounts.capacity() < accounts.len() {
+        listing.accounts = accounts;
+    } else {
+        listing.accounts.append(&mut accounts);
+    }
+    listing
+        .skipped
+        .extend(skipped.into_iter().map(|s| SkippedRecord {
+            index: offset + s.index,
+            ..s
+        }));
+}
+
+/// Converts one record of a page as it is read: an account, or a skipped record at the
+/// record's position in the page.
+fn convert_record(slot: Slot<'_>, page: &mut PageRecords) {
+    let index = page.len;
+    page.len += 1;
+    match slot {
+        Slot::Other(kind) => page.skipped.push(SkippedRecord {
+            index,
+            identifier: None,
+            reason: format!("record is {kind}, not an account object"),
+        }),
+        Slot::Record(raw) => match convert_account(&raw) {
+            Ok(acc) => page.accounts.push(acc),
+            Err(reason) => page.skipped.push(SkippedRecord {
                 index,
-                identifier: None,
-                reason: format!("record is {kind}, not an account object"),
+                identifier: raw.identifier(),
+                reason,
             }),
-            Slot::Record(raw) => {
-                let identifier = raw.identifier();
-                match convert_account(raw) {
-                    Ok(acc) => listing.accounts.push(acc),
-                    Err(reason) => listing.skipped.push(SkippedRecord {
-                        index,
-                        identifier,
-                        reason,
-                    }),
-                }
-            }
-        }
+        },
+    }
+}
+
+/// A required text field: trimmed, non-empty, else the reason (`user is missing`, `user is
+/// empty`, `user is a list, not a string`), as [`crate::lenient::required`].
+fn required(v: &Field<'_>, name: &str) -> Result<String, String> {
+    match v.text_named(name)? {
+        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Some(_) => Err(format!("{name} is empty")),
+        None => Err(format!("{name} is missing")),
     }
 }
 
 /// One `listaccts` record → a remote account, or the reason it breaks the contract.
-fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
-    let username = required(raw.user, "user")?;
+fn convert_account(raw: &RawAccount<'_>) -> Result<RemoteAccount, String> {
+    let username = required(&raw.user, "user")?;
     // An empty domain is still an account on the server: it is passed on (the analysis makes
     // it a `conflict`, "no usable domain") rather than skipped, which would make the whole
     // listing incomplete. A missing `domain` key breaks the documented shape and is skipped.
-    let domain = match raw.domain.into_text_named("domain")? {
+    let domain = match raw.domain.text_named("domain")? {
         Some(d) => d.trim().to_string(),
         None => return Err("domain is missing".into()),
     };
     let owner = raw
         .owner
-        .into_text_named("owner")?
-        .filter(|o| !o.is_empty());
-    let product = raw.plan.into_text_named("plan")?.unwrap_or_default();
-    let email = match raw.email.into_text_named("email")? {
+        .text_named("owner")?
+        .filter(|o| !o.is_empty())
+        .map(String::from);
+    let product = raw
+        .plan
+        .text_named("plan")?
+        .map(String::from)
+        .unwrap_or_default();
+    let email = match raw.email.text_named("email")? {
         Some(e) => {
             // Checked before normalising: an over-long address must skip the record, not be
             // dropped as implausible while the account is imported without it.
@@ -525,15 +567,15 @@ fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
     };
     let primary_ip = raw
         .ip
-        .into_text_named("ip")?
+        .text_named("ip")?
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     let status = match &raw.suspended {
-        Scalar::Int(0) | Scalar::UInt(0) => RemoteStatus::Active,
-        Scalar::Int(1) | Scalar::UInt(1) => RemoteStatus::Suspended,
-        Scalar::Str(s) if s.trim() == "0" => RemoteStatus::Active,
-        Scalar::Str(s) if s.trim() == "1" => RemoteStatus::Suspended,
-        Scalar::Missing | Scalar::Null => return Err("suspended is missing".into()),
+        Field::Other(Scalar::Int(0) | Scalar::UInt(0)) => RemoteStatus::Active,
+        Field::Other(Scalar::Int(1) | Scalar::UInt(1)) => RemoteStatus::Suspended,
+        Field::Str(s) if s.trim() == "0" => RemoteStatus::Active,
+        Field::Str(s) if s.trim() == "1" => RemoteStatus::Suspended,
+        Field::Other(Scalar::Missing | Scalar::Null) => return Err("suspended is missing".into()),
         other => {
             return Err(format!(
                 "suspended value {} is not 0 or 1",
@@ -541,12 +583,12 @@ fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
             ))
         }
     };
-    let reason = raw.suspendreason.into_text_named("suspendreason")?;
+    let reason = raw.suspendreason.text_named("suspendreason")?;
     let status_detail = match status {
-        RemoteStatus::Suspended => reason.filter(|r| !r.trim().is_empty()),
+        RemoteStatus::Suspended => reason.filter(|r| !r.trim().is_empty()).map(String::from),
         RemoteStatus::Active => None,
     };
-    let created = created(raw.unix_startdate, raw.startdate)?;
+    let created = created(&raw.unix_startdate, &raw.startdate)?;
     Ok(RemoteAccount {
         email,
         unique_identifier: domain.clone(),
@@ -568,16 +610,16 @@ fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
 /// `unix_startdate` is absent altogether is `startdate` used as a fallback: `YY Mon DD HH:MM`
 /// with the two-digit year first (`"18 Jun 26 15:11"` = 2018-06-26 15:11), in the server's
 /// local time (the panel does not say which zone), years `70`–`99` read as 19xx.
-fn created(unix: Scalar, startdate: Scalar) -> Result<Option<PrimitiveDateTime>, String> {
+fn created(unix: &Field<'_>, startdate: &Field<'_>) -> Result<Option<PrimitiveDateTime>, String> {
     let secs: i64 = match unix {
-        Scalar::Missing => return parse_startdate(startdate),
-        Scalar::Null => return Ok(None),
-        Scalar::Int(n) => n,
-        Scalar::UInt(n) => {
-            i64::try_from(n).map_err(|_| format!("unix_startdate {n} is out of range"))?
+        Field::Other(Scalar::Missing) => return parse_startdate(startdate),
+        Field::Other(Scalar::Null) => return Ok(None),
+        Field::Other(Scalar::Int(n)) => *n,
+        Field::Other(Scalar::UInt(n)) => {
+            i64::try_from(*n).map_err(|_| format!("unix_startdate {n} is out of range"))?
         }
-        Scalar::Str(ref s) if s.trim().is_empty() => return Ok(None),
-        Scalar::Str(ref s) => s.trim().parse::<i64>().map_err(|_| {
+        Field::Str(s) if s.trim().is_empty() => return Ok(None),
+        Field::Str(s) => s.trim().parse::<i64>().map_err(|_| {
             format!(
                 "unix_startdate {} is not a time in epoch seconds",
                 unix.describe()
@@ -602,8 +644,8 @@ fn created(unix: Scalar, startdate: Scalar) -> Result<Option<PrimitiveDateTime>,
 }
 
 /// Parses cPanel's `startdate` (`YY Mon DD HH:MM`), see [`created`].
-fn parse_startdate(v: Scalar) -> Result<Option<PrimitiveDateTime>, String> {
-    let s = match v.into_text_named("startdate")? {
+fn parse_startdate(v: &Field<'_>) -> Result<Option<PrimitiveDateTime>, String> {
+    let s = match v.text_named("startdate")? {
         None => return Ok(None),
         Some(s) if s.trim().is_empty() => return Ok(None),
         Some(s) => s,
@@ -642,10 +684,32 @@ fn parse_startdate(v: Scalar) -> Result<Option<PrimitiveDateTime>, String> {
     Ok(Some(PrimitiveDateTime::new(date, time)))
 }
 
+/// Parses and converts `listaccts` response bodies as one listing does, pages in order, then
+/// checks duplicates and the field limits: `(accounts, skipped records)`. For the
+/// `cpanel_parse` benchmark only; not part of the module's interface.
+#[doc(hidden)]
+pub fn bench_parse_pages(pages: &[Vec<u8>]) -> Result<(usize, usize), ModuleError> {
+    let mut listing = Listing::default();
+    let mut offset = 0;
+    for body in pages {
+        let page = parse_page_limited(body, "bench-token", usize::MAX)?;
+        let n = page.records.len();
+        convert_page(page.records, offset, &mut listing);
+        offset += n;
+    }
+    check_duplicates(&listing)?;
+    listing.enforce_field_limits();
+    Ok((listing.accounts.len(), listing.skipped.len()))
+}
+
 mod raw;
-use raw::{AcctList, DataSlot, Envelope, RawAccount, Slot, MAX_RECORDS};
+use raw::{AcctList, DataSlot, Envelope, Field, PageRecords, RawAccount, Slot, MAX_RECORDS};
 
 #[cfg(test)]
+mod equivalence;
+#[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

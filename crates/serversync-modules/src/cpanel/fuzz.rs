@@ -12,7 +12,7 @@ use super::*;
 const TOKEN: &str = "SECRET-TOKEN-42";
 
 /// A real `listaccts` page (cPanel 11.124, `want=` our keys, chunked), two accounts.
-const REAL_PAGE: &str = r#"{"metadata":{"command":"listaccts","result":1,"reason":"OK","version":1,
+pub(super) const REAL_PAGE: &str = r#"{"metadata":{"command":"listaccts","result":1,"reason":"OK","version":1,
 "chunk":{"start":1,"size":5000,"records":2,"chunks":1,"current":1}},
 "data":{"acct":[{"user":"ann","domain":"ann.test","owner":"root","plan":"basic",
 "email":"ann@mail.test","ip":"192.0.2.10","ipv6":[],"suspended":0,"suspendreason":"not suspended",
@@ -69,7 +69,7 @@ fn check(body: &[u8]) {
     }
 }
 
-fn mutate(base: &[u8], edits: &[(prop::sample::Index, u8, u8)]) -> Vec<u8> {
+pub(super) fn mutate(base: &[u8], edits: &[(prop::sample::Index, u8, u8)]) -> Vec<u8> {
     let mut b = base.to_vec();
     for (at, byte, op) in edits {
         if b.is_empty() {
@@ -90,7 +90,7 @@ fn mutate(base: &[u8], edits: &[(prop::sample::Index, u8, u8)]) -> Vec<u8> {
 }
 
 /// Any JSON value a field might hold, strings up to 600 characters of any kind.
-fn arb_value() -> impl Strategy<Value = Value> {
+pub(super) fn arb_value() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
@@ -104,7 +104,7 @@ fn arb_value() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn arb_record() -> impl Strategy<Value = Value> {
+pub(super) fn arb_record() -> impl Strategy<Value = Value> {
     let keys = prop::sample::select(vec![
         "user",
         "domain",

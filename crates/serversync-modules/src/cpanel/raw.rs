@@ -1,12 +1,17 @@
 //! Tolerant wire types of WHM API 1 `listaccts` (see [`super`] for the shape). Envelope
 //! problems fail the page; a record that is not an object, or a field of an unexpected
-//! type, becomes a skipped record instead of failing the listing. Records are read straight
-//! into [`RawAccount`] (no intermediate `serde_json::Value`).
+//! type, becomes a skipped record instead of failing the listing. Each record is read into a
+//! [`RawAccount`] whose strings borrow from the page (no intermediate `serde_json::Value`, no
+//! copy of a string without escapes) and converted at once ([`super::convert_record`]), so a
+//! page parses into its accounts and skipped records in one pass.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+
+use serversync_core::module::{RemoteAccount, SkippedRecord};
 
 use super::IDENTIFIER_CHARS;
 use crate::lenient::Scalar;
@@ -111,10 +116,27 @@ impl<'de> Deserialize<'de> for DataSlot {
     }
 }
 
-/// `data.acct`: the list of records, or something else (its kind).
+/// `data.acct`: its records, converted as they were read, or something else (its kind).
 pub(super) enum AcctList {
-    List(Vec<Slot>),
+    List(PageRecords),
     Other(&'static str),
+}
+
+/// The records of one page, converted: its accounts, and the records that break the
+/// contract (each `index` is the record's 0-based position in the page).
+#[derive(Default)]
+pub(super) struct PageRecords {
+    pub(super) accounts: Vec<RemoteAccount>,
+    pub(super) skipped: Vec<SkippedRecord>,
+    /// Records read: `accounts.len() + skipped.len()`.
+    pub(super) len: usize,
+}
+
+impl PageRecords {
+    /// The number of records the page held.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
 }
 
 impl<'de> Deserialize<'de> for AcctList {
@@ -127,16 +149,21 @@ impl<'de> Deserialize<'de> for AcctList {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AcctList, A::Error> {
                 let max = MAX_RECORDS.with(std::cell::Cell::get);
-                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-                while let Some(slot) = seq.next_element::<Slot>()? {
-                    if v.len() >= max {
+                // Bounded by our own page size (or 4,096 when the first page may be the
+                // whole list), never by what the panel sends.
+                let mut page = PageRecords {
+                    accounts: Vec::with_capacity(max.min(1 << 12)),
+                    ..PageRecords::default()
+                };
+                while let Some(slot) = seq.next_element::<Slot<'de>>()? {
+                    if page.len >= max {
                         return Err(serde::de::Error::custom(format!(
                             "data.acct holds more than the {max} records asked for"
                         )));
                     }
-                    v.push(slot);
+                    super::convert_record(slot, &mut page);
                 }
-                Ok(AcctList::List(v))
+                Ok(AcctList::List(page))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AcctList, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
@@ -149,38 +176,122 @@ impl<'de> Deserialize<'de> for AcctList {
 }
 
 /// One element of `data.acct`.
-// Nearly every element is a record: boxing it would only add an allocation per account.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Slot {
-    Record(RawAccount),
+pub(super) enum Slot<'a> {
+    Record(RawAccount<'a>),
     Other(&'static str),
+}
+
+/// One field of a record as it came: a string (borrowed from the page when it holds no
+/// escape), or any other JSON value as a [`Scalar`] (which then never holds a string).
+#[derive(Debug)]
+pub(super) enum Field<'a> {
+    Str(Cow<'a, str>),
+    Other(Scalar),
+}
+
+impl Default for Field<'_> {
+    fn default() -> Self {
+        Field::Other(Scalar::Missing)
+    }
+}
+
+impl Field<'_> {
+    /// Text of a string-typed field, as [`Scalar::into_text_named`]: strings as they are
+    /// (borrowed), integers in decimal, null or missing as `None`; anything else is an
+    /// error naming the field and its kind (`user is a list, not a string`).
+    pub(super) fn text_named(&self, name: &str) -> Result<Option<Cow<'_, str>>, String> {
+        match self {
+            Field::Str(s) => Ok(Some(Cow::Borrowed(s))),
+            // Not a string: cloning it copies no text.
+            Field::Other(v) => Ok(v.clone().into_text_named(name)?.map(Cow::Owned)),
+        }
+    }
+
+    /// For messages, as [`Scalar::describe`].
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Field::Str(s) => Scalar::Str(s.to_string()).describe(),
+            Field::Other(v) => v.describe(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Scalar::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Scalar::Int(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Scalar::UInt(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Scalar::Float(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Scalar::Null))
+            }
+            fn visit_none<E>(self) -> Result<Field<'de>, E> {
+                Ok(Field::Other(Scalar::Null))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Field<'de>, D::Error> {
+                Field::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Other(Scalar::Array))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::Other(Scalar::Object))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The `listaccts` fields we use, each kept as it came.
 #[derive(Default)]
-pub(super) struct RawAccount {
-    pub(super) user: Scalar,
-    pub(super) domain: Scalar,
-    pub(super) owner: Scalar,
-    pub(super) plan: Scalar,
-    pub(super) email: Scalar,
-    pub(super) ip: Scalar,
-    pub(super) suspended: Scalar,
-    pub(super) suspendreason: Scalar,
-    pub(super) unix_startdate: Scalar,
-    pub(super) startdate: Scalar,
+pub(super) struct RawAccount<'a> {
+    pub(super) user: Field<'a>,
+    pub(super) domain: Field<'a>,
+    pub(super) owner: Field<'a>,
+    pub(super) plan: Field<'a>,
+    pub(super) email: Field<'a>,
+    pub(super) ip: Field<'a>,
+    pub(super) suspended: Field<'a>,
+    pub(super) suspendreason: Field<'a>,
+    pub(super) unix_startdate: Field<'a>,
+    pub(super) startdate: Field<'a>,
 }
 
-impl RawAccount {
+impl RawAccount<'_> {
     /// The user, else the domain, when it is text.
     pub(super) fn identifier(&self) -> Option<String> {
         [&self.user, &self.domain]
             .into_iter()
             .find_map(|v| match v {
-                Scalar::Str(s) if !s.trim().is_empty() => {
+                Field::Str(s) if !s.trim().is_empty() => {
                     Some(s.trim().chars().take(IDENTIFIER_CHARS).collect())
                 }
-                Scalar::Int(_) | Scalar::UInt(_) => v.clone().into_text().ok().flatten(),
+                Field::Other(n @ (Scalar::Int(_) | Scalar::UInt(_))) => n.text(),
                 _ => None,
             })
     }
@@ -203,15 +314,15 @@ enum AcctField {
     Other,
 }
 
-impl<'de> Deserialize<'de> for Slot {
+impl<'de> Deserialize<'de> for Slot<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Slot;
+            type Value = Slot<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an account object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Slot, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Slot<'de>, A::Error> {
                 let mut r = RawAccount::default();
                 while let Some(k) = map.next_key::<AcctField>()? {
                     let field = match k {
@@ -230,11 +341,11 @@ impl<'de> Deserialize<'de> for Slot {
                             continue;
                         }
                     };
-                    *field = map.next_value::<Scalar>()?;
+                    *field = map.next_value::<Field<'de>>()?;
                 }
                 Ok(Slot::Record(r))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Slot::Other("a list"))
             }

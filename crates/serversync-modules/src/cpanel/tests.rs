@@ -716,11 +716,11 @@ async fn skipped_records_carry_their_position_across_pages() {
 #[test]
 fn startdate_years_before_2000() {
     assert_eq!(
-        parse_startdate(Scalar::Str("99 Dec 31 23:59".into()))
+        parse_startdate(&Field::Str("99 Dec 31 23:59".into()))
             .unwrap()
             .map(format_created)
             .as_deref(),
         Some("1999-12-31 23:59:00")
     );
-    assert!(parse_startdate(Scalar::Str("18 Feb 30 10:00".into())).is_err());
+    assert!(parse_startdate(&Field::Str("18 Feb 30 10:00".into())).is_err());
 }

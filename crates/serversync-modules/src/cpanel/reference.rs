@@ -1,0 +1,523 @@
+//! The cPanel parse as it was before records were converted while they are read (test
+//! only): the equivalence tests (`equivalence.rs`) compare the fast path with it on
+//! generated pages. Records are read into owned [`Scalar`]s, collected, then converted.
+
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::IDENTIFIER_CHARS;
+use super::SNIPPET_CHARS;
+use crate::lenient::required;
+use crate::lenient::Scalar;
+use crate::{http, ModuleError};
+use serversync_core::module::{
+    check_field_len, normalize_email, Listing, RemoteAccount, RemoteStatus, SkippedRecord,
+};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+
+std::thread_local! {
+    /// Most records `data.acct` may hold in the page being parsed on this thread (parsing
+    /// is synchronous, so [`super::parse_page_limited`] sets it around one `from_slice`).
+    pub(crate) static REF_MAX_RECORDS: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Envelope {
+    #[serde(default)]
+    pub(crate) metadata: Option<RawMeta>,
+    #[serde(default)]
+    pub(crate) data: Option<DataSlot>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RawMeta {
+    #[serde(default)]
+    pub(crate) result: Scalar,
+    #[serde(default)]
+    pub(crate) reason: Scalar,
+    #[serde(default)]
+    pub(crate) chunk: Option<RawChunk>,
+}
+
+/// `metadata.chunk`: `{start, size, records, chunks, current}`; only `records` is used.
+#[derive(Deserialize)]
+pub(crate) struct RawChunk {
+    #[serde(default)]
+    pub(crate) records: Scalar,
+}
+
+/// Implements the visitor methods for every JSON kind except the wanted one(s), answering
+/// `$other(kind)` and consuming the value.
+macro_rules! other_kinds {
+    ($other:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other("a boolean"))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other("a number"))
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other("a number"))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other("a number"))
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($other("a string"))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($other("null"))
+        }
+    };
+}
+
+/// `data`: an object with `acct`, or something else (its kind).
+pub(crate) enum DataSlot {
+    Object(Option<AcctList>),
+    Other(&'static str),
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum DataField {
+    Acct,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for DataSlot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DataSlot;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the data object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataSlot, A::Error> {
+                let mut acct = None;
+                while let Some(k) = map.next_key::<DataField>()? {
+                    match k {
+                        DataField::Acct => acct = Some(map.next_value::<AcctList>()?),
+                        DataField::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(DataSlot::Object(acct))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataSlot, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(DataSlot::Other("a list"))
+            }
+            other_kinds!(DataSlot::Other);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `data.acct`: the list of records, or something else (its kind).
+pub(crate) enum AcctList {
+    List(Vec<Slot>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for AcctList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AcctList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the account list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AcctList, A::Error> {
+                let max = REF_MAX_RECORDS.with(std::cell::Cell::get);
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(slot) = seq.next_element::<Slot>()? {
+                    if v.len() >= max {
+                        return Err(serde::de::Error::custom(format!(
+                            "data.acct holds more than the {max} records asked for"
+                        )));
+                    }
+                    v.push(slot);
+                }
+                Ok(AcctList::List(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AcctList, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AcctList::Other("an object"))
+            }
+            other_kinds!(AcctList::Other);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One element of `data.acct`.
+// Nearly every element is a record: boxing it would only add an allocation per account.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Slot {
+    Record(RawAccount),
+    Other(&'static str),
+}
+
+/// The `listaccts` fields we use, each kept as it came.
+#[derive(Default)]
+pub(crate) struct RawAccount {
+    pub(crate) user: Scalar,
+    pub(crate) domain: Scalar,
+    pub(crate) owner: Scalar,
+    pub(crate) plan: Scalar,
+    pub(crate) email: Scalar,
+    pub(crate) ip: Scalar,
+    pub(crate) suspended: Scalar,
+    pub(crate) suspendreason: Scalar,
+    pub(crate) unix_startdate: Scalar,
+    pub(crate) startdate: Scalar,
+}
+
+impl RawAccount {
+    /// The user, else the domain, when it is text.
+    pub(crate) fn identifier(&self) -> Option<String> {
+        [&self.user, &self.domain]
+            .into_iter()
+            .find_map(|v| match v {
+                Scalar::Str(s) if !s.trim().is_empty() => {
+                    Some(s.trim().chars().take(IDENTIFIER_CHARS).collect())
+                }
+                Scalar::Int(_) | Scalar::UInt(_) => v.clone().into_text().ok().flatten(),
+                _ => None,
+            })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum AcctField {
+    User,
+    Domain,
+    Owner,
+    Plan,
+    Email,
+    Ip,
+    Suspended,
+    Suspendreason,
+    UnixStartdate,
+    Startdate,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Slot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Slot;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an account object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Slot, A::Error> {
+                let mut r = RawAccount::default();
+                while let Some(k) = map.next_key::<AcctField>()? {
+                    let field = match k {
+                        AcctField::User => &mut r.user,
+                        AcctField::Domain => &mut r.domain,
+                        AcctField::Owner => &mut r.owner,
+                        AcctField::Plan => &mut r.plan,
+                        AcctField::Email => &mut r.email,
+                        AcctField::Ip => &mut r.ip,
+                        AcctField::Suspended => &mut r.suspended,
+                        AcctField::Suspendreason => &mut r.suspendreason,
+                        AcctField::UnixStartdate => &mut r.unix_startdate,
+                        AcctField::Startdate => &mut r.startdate,
+                        AcctField::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *field = map.next_value::<Scalar>()?;
+                }
+                Ok(Slot::Record(r))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Slot::Other("a list"))
+            }
+            other_kinds!(Slot::Other);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Converts the records of a page whose first record has 0-based position `offset`.
+pub(crate) fn convert_page(records: Vec<Slot>, offset: usize, listing: &mut Listing) {
+    for (i, slot) in records.into_iter().enumerate() {
+        let index = offset + i;
+        match slot {
+            Slot::Other(kind) => listing.skipped.push(SkippedRecord {
+                index,
+                identifier: None,
+                reason: format!("record is {kind}, not an account object"),
+            }),
+            Slot::Record(raw) => {
+                let identifier = raw.identifier();
+                match convert_account(raw) {
+                    Ok(acc) => listing.accounts.push(acc),
+                    Err(reason) => listing.skipped.push(SkippedRecord {
+                        index,
+                        identifier,
+                        reason,
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// One `listaccts` record → a remote account, or the reason it breaks the contract.
+pub(crate) fn convert_account(raw: RawAccount) -> Result<RemoteAccount, String> {
+    let username = required(raw.user, "user")?;
+    // An empty domain is still an account on the server: it is passed on (the analysis makes
+    // it a `conflict`, "no usable domain") rather than skipped, which would make the whole
+    // listing incomplete. A missing `domain` key breaks the documented shape and is skipped.
+    let domain = match raw.domain.into_text_named("domain")? {
+        Some(d) => d.trim().to_string(),
+        None => return Err("domain is missing".into()),
+    };
+    let owner = raw
+        .owner
+        .into_text_named("owner")?
+        .filter(|o| !o.is_empty());
+    let product = raw.plan.into_text_named("plan")?.unwrap_or_default();
+    let email = match raw.email.into_text_named("email")? {
+        Some(e) => {
+            // Checked before normalising: an over-long address must skip the record, not be
+            // dropped as implausible while the account is imported without it.
+            check_field_len("email", e.trim())?;
+            normalize_email(&e)
+        }
+        None => None,
+    };
+    let primary_ip = raw
+        .ip
+        .into_text_named("ip")?
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let status = match &raw.suspended {
+        Scalar::Int(0) | Scalar::UInt(0) => RemoteStatus::Active,
+        Scalar::Int(1) | Scalar::UInt(1) => RemoteStatus::Suspended,
+        Scalar::Str(s) if s.trim() == "0" => RemoteStatus::Active,
+        Scalar::Str(s) if s.trim() == "1" => RemoteStatus::Suspended,
+        Scalar::Missing | Scalar::Null => return Err("suspended is missing".into()),
+        other => {
+            return Err(format!(
+                "suspended value {} is not 0 or 1",
+                other.describe()
+            ))
+        }
+    };
+    let reason = raw.suspendreason.into_text_named("suspendreason")?;
+    let status_detail = match status {
+        RemoteStatus::Suspended => reason.filter(|r| !r.trim().is_empty()),
+        RemoteStatus::Active => None,
+    };
+    let created = created(raw.unix_startdate, raw.startdate)?;
+    Ok(RemoteAccount {
+        email,
+        unique_identifier: domain.clone(),
+        username,
+        domain,
+        product,
+        primary_ip,
+        created,
+        status,
+        owner,
+        status_detail,
+        notes: Vec::new(),
+    })
+}
+
+/// The creation time, from `unix_startdate` (epoch seconds, UTC; integer or numeric string).
+///
+/// `0`, `null` and `""` mean "not known" → `None` (never "today"). Only when
+/// `unix_startdate` is absent altogether is `startdate` used as a fallback: `YY Mon DD HH:MM`
+/// with the two-digit year first (`"18 Jun 26 15:11"` = 2018-06-26 15:11), in the server's
+/// local time (the panel does not say which zone), years `70`–`99` read as 19xx.
+pub(crate) fn created(
+    unix: Scalar,
+    startdate: Scalar,
+) -> Result<Option<PrimitiveDateTime>, String> {
+    let secs: i64 = match unix {
+        Scalar::Missing => return parse_startdate(startdate),
+        Scalar::Null => return Ok(None),
+        Scalar::Int(n) => n,
+        Scalar::UInt(n) => {
+            i64::try_from(n).map_err(|_| format!("unix_startdate {n} is out of range"))?
+        }
+        Scalar::Str(ref s) if s.trim().is_empty() => return Ok(None),
+        Scalar::Str(ref s) => s.trim().parse::<i64>().map_err(|_| {
+            format!(
+                "unix_startdate {} is not a time in epoch seconds",
+                unix.describe()
+            )
+        })?,
+        other => {
+            return Err(format!(
+                "unix_startdate {} is not a time in epoch seconds",
+                other.describe()
+            ))
+        }
+    };
+    if secs == 0 {
+        return Ok(None);
+    }
+    if secs < 0 {
+        return Err(format!("unix_startdate {secs} is before 1970"));
+    }
+    let t = OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|_| format!("unix_startdate {secs} is out of range"))?;
+    Ok(Some(PrimitiveDateTime::new(t.date(), t.time())))
+}
+
+/// Parses cPanel's `startdate` (`YY Mon DD HH:MM`), see [`created`].
+pub(crate) fn parse_startdate(v: Scalar) -> Result<Option<PrimitiveDateTime>, String> {
+    let s = match v.into_text_named("startdate")? {
+        None => return Ok(None),
+        Some(s) if s.trim().is_empty() => return Ok(None),
+        Some(s) => s,
+    };
+    let bad = || format!("startdate {s:?} is not \"YY Mon DD HH:MM\"");
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [yy, mon, dd, hm] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let yy: u8 = yy
+        .parse()
+        .ok()
+        .filter(|y| *y < 100 && yy.len() == 2)
+        .ok_or_else(bad)?;
+    let year = if yy >= 70 { 1900 } else { 2000 } + i32::from(yy);
+    let month = match mon.to_ascii_lowercase().as_str() {
+        "jan" => Month::January,
+        "feb" => Month::February,
+        "mar" => Month::March,
+        "apr" => Month::April,
+        "may" => Month::May,
+        "jun" => Month::June,
+        "jul" => Month::July,
+        "aug" => Month::August,
+        "sep" => Month::September,
+        "oct" => Month::October,
+        "nov" => Month::November,
+        "dec" => Month::December,
+        _ => return Err(bad()),
+    };
+    let day: u8 = dd.parse().map_err(|_| bad())?;
+    let (h, m) = hm.split_once(':').ok_or_else(bad)?;
+    let (h, m): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    let date = Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
+    let time = Time::from_hms(h, m, 0).map_err(|_| bad())?;
+    Ok(Some(PrimitiveDateTime::new(date, time)))
+}
+
+/// Parses one `listaccts` response body (HTTP status already checked) whose `data.acct`
+/// may hold at most `max_records` records.
+pub(crate) fn parse_page_limited(
+    body: &[u8],
+    token: &str,
+    max_records: usize,
+) -> Result<(Option<u64>, Vec<Slot>), ModuleError> {
+    // The documented envelope is an object; serde would also read a struct from a JSON list
+    // (by position), so anything else is refused here, by its first byte.
+    match body.trim_ascii_start().first() {
+        Some(b'{') => {}
+        Some(b'[') => {
+            return Err(ModuleError::Malformed(
+                "the response is a JSON list, not the WHM API 1 envelope \
+                 {\"metadata\": …, \"data\": {\"acct\": […]}}"
+                    .into(),
+            ))
+        }
+        None => return Err(ModuleError::Malformed("the response body is empty".into())),
+        Some(_) => {}
+    }
+    let previous = REF_MAX_RECORDS.with(|m| m.replace(max_records));
+    let parsed = serde_json::from_slice::<Envelope>(body);
+    REF_MAX_RECORDS.with(|m| m.set(previous));
+    let env: Envelope = parsed.map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Eof => ModuleError::Malformed(format!(
+                "the response body is truncated (JSON ends early at line {} column {})",
+                e.line(),
+                e.column()
+            )),
+            Category::Syntax | Category::Io => ModuleError::Malformed(format!(
+                "the response is not valid JSON ({}); it starts with: {}",
+                http::one_line(&e.to_string(), SNIPPET_CHARS, token),
+                http::one_line(
+                    &String::from_utf8_lossy(&body[..body.len().min(400)]),
+                    80,
+                    token
+                )
+            )),
+            // serde quotes the unexpected value, which the panel chose: cut it.
+            Category::Data => ModuleError::Malformed(format!(
+                "the response does not have the WHM API 1 shape: {}",
+                http::one_line(&e.to_string(), SNIPPET_CHARS, token)
+            )),
+        }
+    })?;
+    let Some(meta) = env.metadata else {
+        return Err(ModuleError::Malformed(
+            "metadata is missing: not a WHM API 1 response (is api.version=1 honoured?)".into(),
+        ));
+    };
+    match meta.result.as_u64() {
+        Some(1) => {}
+        Some(0) => {
+            let reason = match meta.reason.into_text() {
+                Ok(Some(r)) if !r.trim().is_empty() => http::one_line(&r, SNIPPET_CHARS, token),
+                _ => "no reason given".into(),
+            };
+            return Err(ModuleError::Remote(reason));
+        }
+        _ => {
+            return Err(ModuleError::Malformed(format!(
+                "metadata.result is {}, expected 1 or 0",
+                meta.result.describe()
+            )))
+        }
+    }
+    let total = match meta.chunk {
+        None => None,
+        Some(chunk) => match chunk.records.as_u64() {
+            Some(n) => Some(n),
+            None => {
+                return Err(ModuleError::Malformed(format!(
+                    "metadata.chunk.records is {}, expected a record count",
+                    chunk.records.describe()
+                )))
+            }
+        },
+    };
+    let records = match env.data {
+        Some(DataSlot::Object(Some(AcctList::List(v)))) => v,
+        Some(DataSlot::Object(Some(AcctList::Other(kind)))) => {
+            return Err(ModuleError::Malformed(format!(
+                "data.acct is {kind}, expected a list"
+            )))
+        }
+        Some(DataSlot::Object(None)) => {
+            return Err(ModuleError::Malformed("data.acct is missing".into()))
+        }
+        Some(DataSlot::Other(kind)) => {
+            return Err(ModuleError::Malformed(format!(
+                "data is {kind}, expected an object"
+            )))
+        }
+        None => return Err(ModuleError::Malformed("data is missing".into())),
+    };
+    Ok((total, records))
+}
