@@ -146,6 +146,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     misses::misses_three_absent_count_3(s).await;
     misses::misses_failed_between_unchanged(s).await;
     misses::misses_of_terminated_services_drop_out(s).await;
+    misses::misses_of_a_service_counted_elsewhere_start_again(s).await;
     deliveries::deliveries_log_attempts_newest_first(s).await;
     deliveries::deliveries_claims_are_won_once(s).await;
     deliveries::deliveries_stale_claims_are_taken_over_unless_delivered(s).await;

@@ -125,3 +125,41 @@ pub async fn misses_of_terminated_services_drop_out(store: &dyn Store) {
         .unwrap();
     assert_eq!(counts(store, server).await, vec![(ann, 1)]);
 }
+
+/// A service counted on one server, then on another (it moved), keeps one row, the new
+/// server's, counted from 1; counted again on the first server, it starts from 1 there.
+pub async fn misses_of_a_service_counted_elsewhere_start_again(store: &dyn Store) {
+    let base = 35_000_000;
+    load(store, base).await;
+    let (other, server, bob) = (base + 100, base + 101, base + 1001);
+    for _ in 0..2 {
+        store
+            .insert_run(&listing(server, ListingStatus::Complete, &[bob, bob]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        counts(store, server).await,
+        vec![(bob, 2)],
+        "a repeated id counts once"
+    );
+    store
+        .insert_run(&listing(other, ListingStatus::Complete, &[bob]))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(store, server).await,
+        vec![],
+        "the row is the other server's now"
+    );
+    store
+        .insert_run(&listing(server, ListingStatus::Complete, &[bob]))
+        .await
+        .unwrap();
+    assert_eq!(counts(store, server).await, vec![(bob, 1)]);
+    store
+        .insert_run(&listing(server, ListingStatus::Complete, &[bob]))
+        .await
+        .unwrap();
+    assert_eq!(counts(store, server).await, vec![(bob, 2)]);
+}

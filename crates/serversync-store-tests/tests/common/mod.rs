@@ -45,6 +45,7 @@ macro_rules! each_store_test {
             misses_three_absent_count_3,
             misses_failed_between_unchanged,
             misses_of_terminated_services_drop_out,
+            misses_of_a_service_counted_elsewhere_start_again,
             deliveries_log_attempts_newest_first,
             deliveries_claims_are_won_once,
             deliveries_stale_claims_are_taken_over_unless_delivered,

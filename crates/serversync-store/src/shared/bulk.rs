@@ -53,7 +53,6 @@ pub(super) async fn insert_rows(
     upsert: bool,
     rows: Vec<Vec<V>>,
 ) -> Result<()> {
-    let per_stmt = rows_per_statement(cols.len());
     let tail = upsert.then(|| {
         let sets: Vec<String> = cols
             .iter()
@@ -62,12 +61,25 @@ pub(super) async fn insert_rows(
             .collect();
         format!(" ON CONFLICT (id) DO UPDATE SET {}", sets.join(", "))
     });
+    insert_rows_then(conn, table, cols, tail.as_deref(), rows).await
+}
+
+/// [`insert_rows`] with `tail` (an `ON CONFLICT …` clause, written by us) after each
+/// statement's `VALUES`.
+pub(super) async fn insert_rows_then(
+    conn: &mut DbConn,
+    table: &str,
+    cols: &[&str],
+    tail: Option<&str>,
+    rows: Vec<Vec<V>>,
+) -> Result<()> {
+    let per_stmt = rows_per_statement(cols.len());
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<V>> = rows.by_ref().take(per_stmt).collect();
         let full = chunk.len() == per_stmt;
         let mut qb = insert_statement(table, cols, chunk);
-        if let Some(tail) = &tail {
+        if let Some(tail) = tail {
             qb.push(tail);
         }
         // Only the full-size shape is worth keeping prepared.

@@ -1,21 +1,15 @@
 //! Shared by both backends: the miss counter's statements ([`crate::misses`]). Written inside
 //! the run's transaction ([`record`]), read per server.
 
-use std::collections::{HashMap, HashSet};
-
 use async_trait::async_trait;
-use serversync_core::model::{RunId, ServerId, ServiceId};
-use sqlx::QueryBuilder;
+use serversync_core::model::{RunId, ServerId};
 
-use super::bulk::insert_rows;
+use super::bulk::insert_rows_then;
 use super::rows::V;
-use super::{query, query_as, BackendStore, Db, DbConn};
+use super::{query, query_as, BackendStore, DbConn};
 use crate::error::DbResult;
 use crate::misses::{Misses, ServiceMisses};
 use crate::{ListingStatus, NewRun, Result, StoreError};
-
-/// Service ids per `DELETE … WHERE service_id IN (…)`.
-const IN_CHUNK: usize = 500;
 
 /// Inside the transaction that stored `run` as `run_id`: after a complete listing with an
 /// update, its missing services count one more and the server's other services are reset;
@@ -27,46 +21,39 @@ pub(super) async fn record(conn: &mut DbConn, run: &NewRun, run_id: RunId) -> Re
     if run.listing_status != ListingStatus::Complete {
         return Ok(());
     }
-    let previous: HashMap<ServiceId, i64> =
-        query_as::<(i64, i64)>("SELECT service_id, misses FROM service_misses WHERE server_id = ?")
-            .bind(run.server_id)
-            .fetch_all(&mut *conn)
-            .await
-            .db()?
-            .into_iter()
-            .collect();
-    query("DELETE FROM service_misses WHERE server_id = ?")
-        .bind(run.server_id)
-        .execute(&mut *conn)
-        .await
-        .db()?;
-    // A service counted on its previous server and moved here keeps one row: this one.
-    for chunk in update.missing.chunks(IN_CHUNK) {
-        let mut qb: QueryBuilder<'_, Db> =
-            QueryBuilder::new("DELETE FROM service_misses WHERE service_id IN (");
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        qb.push(")");
-        qb.build().execute(&mut *conn).await.db()?;
-    }
-    let unique: HashSet<ServiceId> = update.missing.iter().copied().collect();
-    let rows = unique
+    // One statement per batch of the missed services: a service already counted on this
+    // server counts one more; one counted on its previous server (before a move) keeps one
+    // row, this server's, starting at 1. Sorted and unique: one statement may not touch a
+    // row twice (PostgreSQL refuses it).
+    let mut missing = update.missing.clone();
+    missing.sort_unstable();
+    missing.dedup();
+    let rows = missing
         .into_iter()
-        .map(|id| {
-            let n = previous.get(&id).copied().unwrap_or(0).saturating_add(1);
-            vec![V::I(id), V::I(run.server_id), V::I(n), V::I(run_id)]
-        })
+        .map(|id| vec![V::I(id), V::I(run.server_id), V::I(1), V::I(run_id)])
         .collect();
-    insert_rows(
+    insert_rows_then(
         conn,
         "service_misses",
         &["service_id", "server_id", "misses", "last_run_id"],
-        false,
+        Some(
+            " ON CONFLICT (service_id) DO UPDATE SET misses = CASE \
+             WHEN service_misses.server_id = excluded.server_id \
+             THEN service_misses.misses + 1 ELSE 1 END, \
+             server_id = excluded.server_id, last_run_id = excluded.last_run_id",
+        ),
         rows,
     )
-    .await
+    .await?;
+    // Every other service of the server is back at 0: no row. Run ids are never reused
+    // (AUTOINCREMENT, identities), so only the rows just written carry this one.
+    query("DELETE FROM service_misses WHERE server_id = ? AND last_run_id <> ?")
+        .bind(run.server_id)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await
+        .db()?;
+    Ok(())
 }
 
 #[async_trait]
