@@ -115,6 +115,23 @@ where
         .map_err(|e| AppError::Internal(format!("{what} stopped unexpectedly: {e}")))
 }
 
+/// [`blocking`], started at this call rather than when first awaited: `f` runs from now
+/// on beside whatever the caller does next (and to its end even if the future is dropped).
+pub(crate) fn blocking_now<T, F>(
+    what: &'static str,
+    f: F,
+) -> impl std::future::Future<Output = Result<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let task = tokio::task::spawn_blocking(f);
+    async move {
+        task.await
+            .map_err(|e| AppError::Internal(format!("{what} stopped unexpectedly: {e}")))
+    }
+}
+
 /// A spawned task that is aborted when dropped unjoined (a cancelled analysis stops its
 /// billing read).
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
