@@ -176,6 +176,9 @@ impl<'de> Deserialize<'de> for AcctList {
 }
 
 /// One element of `data.acct`.
+// Nearly every element is a record, read and converted at once: boxing it would only add an
+// allocation per account.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Slot<'a> {
     Record(RawAccount<'a>),
     Other(&'static str),
