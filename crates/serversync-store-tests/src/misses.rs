@@ -129,7 +129,7 @@ pub async fn misses_of_terminated_services_drop_out(store: &dyn Store) {
 /// A service counted on one server, then on another (it moved), keeps one row, the new
 /// server's, counted from 1; counted again on the first server, it starts from 1 there.
 pub async fn misses_of_a_service_counted_elsewhere_start_again(store: &dyn Store) {
-    let base = 35_000_000;
+    let base = 38_000_000;
     load(store, base).await;
     let (other, server, bob) = (base + 100, base + 101, base + 1001);
     for _ in 0..2 {
