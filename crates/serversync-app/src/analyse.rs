@@ -14,7 +14,9 @@ use serversync_store::{ListingStatus, NewRun, PreparedAccounts, StoreError};
 use time::OffsetDateTime;
 
 use crate::document::{doc_text, document, drop_aside, set_run_id, stored_document_json};
-use crate::{blocking, blocking_now, misses, notify, AbortOnDrop, App, AppError, Cancel, Lease, Result};
+use crate::{
+    blocking, blocking_now, misses, notify, AbortOnDrop, App, AppError, Cancel, Lease, Result,
+};
 
 /// The outcome of [`App::analyse_server`].
 #[derive(Debug, Clone)]
