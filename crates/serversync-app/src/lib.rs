@@ -181,7 +181,7 @@ pub struct App {
     /// Where stored runs' alerts are queued ([`notify::Notifier`]); `None`: no alerts.
     pub notifier: Option<notify::Notifier>,
     /// Runs kept per server after each stored run ([`retention::DEFAULT_KEEP_RUNS`]; applied
-    /// runs and the newest complete one are always kept).
+    /// runs and the newest six complete ones are always kept).
     pub keep_runs: usize,
 }
 

@@ -331,3 +331,53 @@ async fn auto_apply_sync_status_syncs_only_items_that_differ_in_status_alone() {
         "cat differs in its package too: left for a person"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_runs_keep_and_failed_listings_do_not_end_the_shrink_guard_early() {
+    let mut w = world(&["terminate"]).await;
+    w.app.gone_after.default = 1;
+    w.app.guards.max_termination_share = 1.0;
+    // `[runs] keep = 2`: the failed listings below fill it, and the listing with all four
+    // accounts must still stay for the guard to compare with.
+    w.app.keep_runs = 2;
+    w.scheduled().await;
+    w.sim.set_fault(Some(Fault::Http500));
+    for _ in 0..2 {
+        let failed = w
+            .app
+            .scan_if_due(&w.server, Duration::ZERO, &Cancel::new())
+            .await;
+        assert!(
+            matches!(failed, Err(AppError::Listing { .. })),
+            "{failed:?}"
+        );
+    }
+    w.sim.set_fault(None);
+    w.sim.set_accounts(accounts(&["ann"]));
+    for scan in 1..=serversync_app::SHRINK_MEMORY {
+        let (o, applied) = w.scheduled().await;
+        assert!(
+            o.document()["warnings"][0]
+                .as_str()
+                .is_some_and(|s| s.starts_with("the listing shrank from 4 to 1 accounts")),
+            "scan {scan}: {}",
+            o.document()["warnings"]
+        );
+        let report = applied.expect("gone services were chosen");
+        assert!(
+            report
+                .results
+                .iter()
+                .all(|r| r.outcome == ItemOutcome::Refused),
+            "scan {scan}: {report:?}"
+        );
+        assert_eq!(w.bob_status().await, ServiceStatus::Active, "scan {scan}");
+    }
+    // What the retention keeps: the newest two runs and the last six complete ones (the
+    // newest and the five the guard compares it with); the failed listings are gone.
+    let runs = w.store.runs(w.server.id, 0).await.unwrap();
+    assert_eq!(runs.len(), serversync_app::SHRINK_MEMORY + 1, "{runs:?}");
+    assert!(runs
+        .iter()
+        .all(|r| r.listing_status == serversync_store::ListingStatus::Complete));
+}

@@ -180,9 +180,19 @@ async fn a_stored_run_reads_back_as_the_document_analyse_returned() {
 async fn each_stored_run_prunes_the_servers_runs_beyond_keep() {
     let w = world(20).await;
     let mut app = App::new(w.store.clone(), "cli:tester");
-    app.keep_runs = 2;
+    let run_ids = || async {
+        w.store
+            .runs(1, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<i64>>()
+    };
+    // Complete runs always kept: the newest and the ones the shrink guard compares it with.
+    let guarded = serversync_app::SHRINK_MEMORY + 1;
     let mut ids = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..guarded + 2 {
         ids.push(
             app.analyse_server("web1", &NoProgress)
                 .await
@@ -190,18 +200,24 @@ async fn each_stored_run_prunes_the_servers_runs_beyond_keep() {
                 .run_id,
         );
     }
-    let left: Vec<i64> = w
-        .store
-        .runs(1, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(left, vec![ids[3], ids[2]]);
-    app.keep_runs = 1;
+    assert_eq!(
+        run_ids().await.len(),
+        guarded + 2,
+        "within the default keep"
+    );
+    app.keep_runs = 2;
     let pruned = app.prune_all_runs().await.unwrap();
     assert_eq!(pruned.len(), 1);
-    assert_eq!((pruned[0].server.as_str(), pruned[0].deleted), ("web1", 1));
-    assert_eq!(w.store.runs(1, 0).await.unwrap().len(), 1);
+    assert_eq!((pruned[0].server.as_str(), pruned[0].deleted), ("web1", 2));
+    let newest: Vec<i64> = ids.iter().rev().take(guarded).copied().collect();
+    assert_eq!(run_ids().await, newest);
+    // Each stored run prunes too: still the newest `guarded`.
+    ids.push(
+        app.analyse_server("web1", &NoProgress)
+            .await
+            .unwrap()
+            .run_id,
+    );
+    let newest: Vec<i64> = ids.iter().rev().take(guarded).copied().collect();
+    assert_eq!(run_ids().await, newest);
 }

@@ -122,6 +122,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     runs_summaries_and_latest(s).await;
     fleet::recent_runs_are_the_newest_per_server(s).await;
     retention::runs_prune_keeps_applied_and_latest_complete(s).await;
+    retention::runs_prune_keeps_the_newest_complete_runs(s).await;
     retention::compact_runs_read_back_whole(s).await;
     audit_filters(s).await;
     reliability::lease_busy_expiry_renew_release(s).await;

@@ -42,7 +42,7 @@ pub async fn runs_prune_keeps_applied_and_latest_complete(store: &dyn Store) {
         .await
         .unwrap();
 
-    assert_eq!(store.prune_runs(server, 2).await.unwrap(), 3);
+    assert_eq!(store.prune_runs(server, 2, 1).await.unwrap(), 3);
     let left: Vec<i64> = store
         .runs(server, 0)
         .await
@@ -63,10 +63,10 @@ pub async fn runs_prune_keeps_applied_and_latest_complete(store: &dyn Store) {
         vec![remote("ann", base)]
     );
     assert_eq!(store.run(foreign).await.unwrap().id, foreign);
-    assert_eq!(store.prune_runs(server, 2).await.unwrap(), 0);
+    assert_eq!(store.prune_runs(server, 2, 1).await.unwrap(), 0);
 
     // keep 0: only what is never pruned stays (the applied run and the newest complete one).
-    assert_eq!(store.prune_runs(server, 0).await.unwrap(), 2);
+    assert_eq!(store.prune_runs(server, 0, 1).await.unwrap(), 2);
     let left: Vec<i64> = store
         .runs(server, 0)
         .await
@@ -76,6 +76,50 @@ pub async fn runs_prune_keeps_applied_and_latest_complete(store: &dyn Store) {
         .collect();
     assert_eq!(left, vec![ids[1], ids[0]]);
     assert_eq!(store.runs(other, 0).await.unwrap().len(), 1);
+}
+
+/// A server's run ids, newest first.
+async fn run_ids(store: &dyn Store, server: i64) -> Vec<i64> {
+    store
+        .runs(server, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+/// The newest `keep_complete` complete runs stay whatever `keep` is: with failed listings
+/// between them, a small `keep` would otherwise leave the shrink guard fewer complete
+/// listings to compare a new one with. At least one stays, whatever `keep_complete` is.
+pub async fn runs_prune_keeps_the_newest_complete_runs(store: &dyn Store) {
+    let base = 39_000_000;
+    load(store, base).await;
+    let server = base + 100;
+    let with = |status: ListingStatus| NewRun {
+        analysis_json: (status != ListingStatus::Failed).then(|| r#"{"items":[]}"#.into()),
+        listing_status: status,
+        ..new_run(server, vec![remote("ann", base)])
+    };
+    let mut ids = Vec::new();
+    // c: complete, f: failed.
+    for status in "cccfccfcff".chars() {
+        let status = match status {
+            'c' => ListingStatus::Complete,
+            _ => ListingStatus::Failed,
+        };
+        ids.push(store.insert_run(&with(status)).await.unwrap());
+    }
+    // The newest two, and the newest five complete ones (runs 7, 5, 4, 2, 1).
+    assert_eq!(store.prune_runs(server, 2, 5).await.unwrap(), 3);
+    assert_eq!(
+        run_ids(store, server).await,
+        vec![ids[9], ids[8], ids[7], ids[5], ids[4], ids[2], ids[1]]
+    );
+    assert_eq!(store.prune_runs(server, 2, 5).await.unwrap(), 0);
+    // `keep_complete` 0 still keeps the newest complete run.
+    assert_eq!(store.prune_runs(server, 2, 0).await.unwrap(), 4);
+    assert_eq!(run_ids(store, server).await, vec![ids[9], ids[8], ids[7]]);
 }
 
 /// A big run (remote list and analysis) reads back exactly as it was stored.

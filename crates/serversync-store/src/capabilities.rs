@@ -149,9 +149,15 @@ pub trait Runs: Send + Sync {
     async fn recent_runs(&self, per_server: i64) -> Result<Vec<RunSummary>>;
     /// Retention: deletes the runs of a server older than its newest `keep`, except every
     /// run that was applied (`applied_at` set: the audit log points at it) and the newest
-    /// complete run (what the next apply and the shrink guard read); returns how many runs
-    /// were deleted. Their selections go with them.
-    async fn prune_runs(&self, server_id: ServerId, keep: usize) -> Result<u64>;
+    /// `keep_complete` complete runs (at least one, whatever it is given: what the next
+    /// apply reads; the shrink guard compares a listing with the last few); returns how
+    /// many runs were deleted. Their selections go with them.
+    async fn prune_runs(
+        &self,
+        server_id: ServerId,
+        keep: usize,
+        keep_complete: usize,
+    ) -> Result<u64>;
 }
 
 /// The audit log: who did what to which record. Writes that change records add their own

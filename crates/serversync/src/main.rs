@@ -208,7 +208,7 @@ enum Command {
         command: LocksCommand,
     },
     /// Stored runs: `prune` deletes each server's runs beyond `[runs] keep` (applied runs and
-    /// the newest complete run stay), as every stored run does for its server.
+    /// the newest six complete runs stay), as every stored run does for its server.
     Runs {
         #[command(subcommand)]
         command: RunsCommand,

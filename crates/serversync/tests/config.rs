@@ -604,8 +604,8 @@ fn notify_delivery_keys_come_from_the_file_and_env_and_are_checked() {
     );
 }
 
-/// `[runs] keep` (file or `SERVERSYNC_RUNS__KEEP`) is what `analyse` prunes each server's
-/// runs to; 0 is refused.
+/// `[runs] keep` (file or `SERVERSYNC_RUNS__KEEP`) is what `analyse` and `runs prune`
+/// prune each server's runs to, beside its newest six complete runs; 0 is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_keep_of_the_configuration_prunes_old_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -644,9 +644,14 @@ async fn runs_keep_of_the_configuration_prunes_old_runs() {
     let r = records.display().to_string();
     let runs = tokio::task::spawn_blocking(move || {
         assert_eq!(run(&d, &["records", "import", &r], &[]).code, 0);
-        (0..4)
+        // Within a larger keep first: every run stays.
+        (0..8)
             .map(|_| {
-                let out = run(&d, &["analyse", "web1", "--json"], &[]);
+                let out = run(
+                    &d,
+                    &["analyse", "web1", "--json"],
+                    &[("SERVERSYNC_RUNS__KEEP", "50")],
+                );
                 assert_eq!(out.code, 0, "{out:#?}");
                 out.json()["run_id"].as_i64().expect("a run id")
             })
@@ -661,19 +666,35 @@ async fn runs_keep_of_the_configuration_prunes_old_runs() {
         .fetch_all(&mut db)
         .await
         .unwrap();
-    assert_eq!(left, vec![runs[2], runs[3]]);
-    // `runs prune` applies a smaller `keep` to every server now.
+    assert_eq!(left, runs);
+    // `runs prune` applies the file's smaller `keep` to every server now; the newest six
+    // complete runs stay whatever `keep` is (the newest and the five the shrink guard
+    // compares it with).
     let d = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        run(&d, &["runs", "prune"], &[("SERVERSYNC_RUNS__KEEP", "1")])
-    })
-    .await
-    .unwrap();
+    let out = tokio::task::spawn_blocking(move || run(&d, &["runs", "prune"], &[]))
+        .await
+        .unwrap();
     assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(out.stdout, "web1: 1 run deleted (keeping 1)\n");
+    assert_eq!(out.stdout, "web1: 2 runs deleted (keeping 2)\n");
     let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM sync_runs ORDER BY id")
         .fetch_all(&mut db)
         .await
         .unwrap();
-    assert_eq!(left, vec![runs[3]]);
+    assert_eq!(left, runs[2..].to_vec());
+    // And each stored run prunes its server to the same.
+    let d = dir.path().to_path_buf();
+    let newest = tokio::task::spawn_blocking(move || {
+        let out = run(&d, &["analyse", "web1", "--json"], &[]);
+        assert_eq!(out.code, 0, "{out:#?}");
+        out.json()["run_id"].as_i64().expect("a run id")
+    })
+    .await
+    .unwrap();
+    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM sync_runs ORDER BY id")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    let mut expected = runs[3..].to_vec();
+    expected.push(newest);
+    assert_eq!(left, expected);
 }

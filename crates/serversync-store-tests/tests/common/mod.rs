@@ -21,6 +21,7 @@ macro_rules! each_store_test {
             runs_summaries_and_latest,
             recent_runs_are_the_newest_per_server,
             runs_prune_keeps_applied_and_latest_complete,
+            runs_prune_keeps_the_newest_complete_runs,
             compact_runs_read_back_whole,
             audit_filters,
             lease_busy_expiry_renew_release,

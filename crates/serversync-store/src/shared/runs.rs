@@ -96,19 +96,26 @@ impl Runs for BackendStore {
         .map(run_summary_from_row)
         .collect()
     }
-    async fn prune_runs(&self, server_id: ServerId, keep: usize) -> Result<u64> {
+    async fn prune_runs(
+        &self,
+        server_id: ServerId,
+        keep: usize,
+        keep_complete: usize,
+    ) -> Result<u64> {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let keep_complete = i64::try_from(keep_complete.max(1)).unwrap_or(i64::MAX);
         let done = query(
             "DELETE FROM sync_runs WHERE server_id = ? AND applied_at IS NULL \
              AND id NOT IN (SELECT id FROM sync_runs WHERE server_id = ? \
                             ORDER BY id DESC LIMIT ?) \
-             AND id <> (SELECT COALESCE(MAX(id), 0) FROM sync_runs WHERE server_id = ? \
-                       AND listing_status = 'complete')",
+             AND id NOT IN (SELECT id FROM sync_runs WHERE server_id = ? \
+                            AND listing_status = 'complete' ORDER BY id DESC LIMIT ?)",
         )
         .bind(server_id)
         .bind(server_id)
         .bind(keep)
         .bind(server_id)
+        .bind(keep_complete)
         .execute(&self.pool)
         .await
         .db()?;

@@ -70,7 +70,8 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct RunsConfig {
     /// Runs kept per server after each stored run (default 50); every applied run and the
-    /// newest complete run are kept as well.
+    /// newest six complete runs (the newest and the five the shrink guard compares it with)
+    /// are kept as well.
     pub keep: usize,
 }
 
