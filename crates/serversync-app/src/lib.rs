@@ -105,14 +105,12 @@ pub enum AppError {
 /// Runs CPU-heavy work (an analysis, argon2) on Tokio's blocking pool so that it does not
 /// hold an async worker: a big server's analysis takes seconds, a password hash ~50 ms.
 /// A panic in `f` is an [`AppError::Internal`] naming `what`.
-pub(crate) async fn blocking<T, F>(what: &str, f: F) -> Result<T>
+pub(crate) async fn blocking<T, F>(what: &'static str, f: F) -> Result<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| AppError::Internal(format!("{what} stopped unexpectedly: {e}")))
+    blocking_now(what, f).await
 }
 
 /// [`blocking`], started at this call rather than when first awaited: `f` runs from now

@@ -109,6 +109,18 @@ impl World {
         (*o, applied)
     }
 
+    /// One scheduled scan whose listing fails (a failed run is stored, nothing applied).
+    async fn failed_scan(&self) {
+        let failed = self
+            .app
+            .scan_if_due(&self.server, Duration::ZERO, &Cancel::new())
+            .await;
+        assert!(
+            matches!(failed, Err(AppError::Listing { .. })),
+            "{failed:?}"
+        );
+    }
+
     async fn bob_status(&self) -> ServiceStatus {
         self.store.service(BOB).await.unwrap().status
     }
@@ -170,14 +182,7 @@ async fn absent_in_three_complete_listings_is_auto_terminated_on_the_third_only(
 
     // A failed listing between changes nothing.
     w.sim.set_fault(Some(Fault::Http500));
-    let failed = w
-        .app
-        .scan_if_due(&w.server, Duration::ZERO, &Cancel::new())
-        .await;
-    assert!(
-        matches!(failed, Err(AppError::Listing { .. })),
-        "{failed:?}"
-    );
+    w.failed_scan().await;
     assert_eq!(w.stored_misses().await, vec![(BOB, 1)]);
     w.sim.set_fault(None);
 
@@ -343,14 +348,7 @@ async fn a_small_runs_keep_and_failed_listings_do_not_end_the_shrink_guard_early
     w.scheduled().await;
     w.sim.set_fault(Some(Fault::Http500));
     for _ in 0..2 {
-        let failed = w
-            .app
-            .scan_if_due(&w.server, Duration::ZERO, &Cancel::new())
-            .await;
-        assert!(
-            matches!(failed, Err(AppError::Listing { .. })),
-            "{failed:?}"
-        );
+        w.failed_scan().await;
     }
     w.sim.set_fault(None);
     w.sim.set_accounts(accounts(&["ann"]));

@@ -507,8 +507,7 @@ fn convert_page(records: PageRecords, offset: usize, listing: &mut Listing) {
 /// Converts one record of a page as it is read: an account, or a skipped record at the
 /// record's position in the page.
 fn convert_record(slot: Slot<'_>, page: &mut PageRecords) {
-    let index = page.len;
-    page.len += 1;
+    let index = page.len();
     match slot {
         Slot::Other(kind) => page.skipped.push(SkippedRecord {
             index,
@@ -529,11 +528,7 @@ fn convert_record(slot: Slot<'_>, page: &mut PageRecords) {
 /// A required text field: trimmed, non-empty, else the reason (`user is missing`, `user is
 /// empty`, `user is a list, not a string`), as [`crate::lenient::required`].
 fn required(v: &Field<'_>, name: &str) -> Result<String, String> {
-    match v.text_named(name)? {
-        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        Some(_) => Err(format!("{name} is empty")),
-        None => Err(format!("{name} is missing")),
-    }
+    crate::lenient::required_text(v.text_named(name)?.as_deref(), name)
 }
 
 /// One `listaccts` record → a remote account, or the reason it breaks the contract.

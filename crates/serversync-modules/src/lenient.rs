@@ -15,7 +15,12 @@ pub use serversync_core::module::Scalar;
 /// A required text field: trimmed, non-empty, else the reason (`user is missing`, `user is
 /// empty`, `user is a list, not a string`).
 pub fn required(v: Scalar, name: &str) -> Result<String, String> {
-    match v.into_text_named(name)? {
+    required_text(v.into_text_named(name)?.as_deref(), name)
+}
+
+/// [`required`] of a field's text already read (`None`: missing).
+pub fn required_text(text: Option<&str>, name: &str) -> Result<String, String> {
+    match text {
         Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         Some(_) => Err(format!("{name} is empty")),
         None => Err(format!("{name} is missing")),

@@ -128,14 +128,12 @@ pub(super) enum AcctList {
 pub(super) struct PageRecords {
     pub(super) accounts: Vec<RemoteAccount>,
     pub(super) skipped: Vec<SkippedRecord>,
-    /// Records read: `accounts.len() + skipped.len()`.
-    pub(super) len: usize,
 }
 
 impl PageRecords {
     /// The number of records the page held.
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.accounts.len() + self.skipped.len()
     }
 }
 
@@ -156,7 +154,7 @@ impl<'de> Deserialize<'de> for AcctList {
                     ..PageRecords::default()
                 };
                 while let Some(slot) = seq.next_element::<Slot<'de>>()? {
-                    if page.len >= max {
+                    if page.len() >= max {
                         return Err(serde::de::Error::custom(format!(
                             "data.acct holds more than the {max} records asked for"
                         )));
