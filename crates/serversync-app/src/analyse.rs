@@ -13,7 +13,9 @@ use serversync_modules::{ListingProgress, Module};
 use serversync_store::{ListingStatus, NewRun, PreparedAccounts, StoreError};
 use time::OffsetDateTime;
 
-use crate::document::{doc_text, document, drop_aside, set_run_id, stored_document_json};
+use crate::document::{
+    doc_text, document, drop_aside, set_run_id, stored_document_json, DocumentText,
+};
 use crate::{
     blocking, blocking_now, misses, notify, AbortOnDrop, App, AppError, Cancel, Lease, Result,
 };
@@ -24,8 +26,9 @@ pub struct AnalyseOutcome {
     pub run_id: RunId,
     pub server: Server,
     /// The analysis document of CONTRACT.md (with `run_id`) as compact JSON text, for
-    /// `--json` and the API.
-    pub document_json: String,
+    /// `--json` and the API (in pieces: print it with `Display` or
+    /// [`DocumentText::write_to`]).
+    pub document_json: DocumentText,
     pub counts: Counts,
     pub complete: bool,
     /// Accounts the listing returned.
@@ -35,7 +38,7 @@ pub struct AnalyseOutcome {
 impl AnalyseOutcome {
     /// The analysis document as a JSON value.
     pub fn document(&self) -> Value {
-        serde_json::from_str(&self.document_json).unwrap_or(Value::Null)
+        self.document_json.read().unwrap_or(Value::Null)
     }
 
     /// Items that are drift (every category but `in_sync`).
@@ -469,7 +472,7 @@ impl Analysed {
 
     /// [`analysis_document_json`](crate::analysis_document_json) of this analysis, `run_id`
     /// null.
-    fn document_json(&self) -> Result<String> {
+    fn document_json(&self) -> Result<DocumentText> {
         let listing = &self.listing;
         let input = self.billing.input(&self.meta, &self.server, listing);
         let doc = document(

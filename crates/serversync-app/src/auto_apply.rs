@@ -169,7 +169,7 @@ impl App {
         if policy.is_empty() || !scan.complete {
             return Ok(None);
         }
-        let doc: ItemsOnly = serde_json::from_str(&scan.document_json).map_err(|e| {
+        let doc: ItemsOnly = scan.document_json.read().map_err(|e| {
             AppError::Internal(format!(
                 "auto_apply: the run's document did not read back: {e}"
             ))

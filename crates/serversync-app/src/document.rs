@@ -27,21 +27,22 @@ pub fn analysis_document(
     .unwrap_or(Value::Null)
 }
 
-/// [`analysis_document`] as compact JSON text, serialised straight from the analysis (no
-/// intermediate `Value` tree: for 100,000 items that tree costs more than the analysis).
+/// [`analysis_document`] as compact JSON text (in pieces: [`DocumentText`]), serialised
+/// straight from the analysis (no intermediate `Value` tree: for 100,000 items that tree
+/// costs more than the analysis).
 pub fn analysis_document_json(
     run_id: Option<RunId>,
     server: &Server,
     listing: &Listing,
     analysis: &Analysis,
     input: &AnalysisInput<'_>,
-) -> Result<String> {
+) -> Result<DocumentText> {
     let doc = document(run_id, server, &listing.skipped, analysis, input, None);
     doc_text(server, &doc)
 }
 
-/// A document as compact JSON text.
-pub(crate) fn doc_text(server: &Server, doc: &Doc<'_>) -> Result<String> {
+/// A document as compact JSON text, in pieces ([`DocumentText`]).
+pub(crate) fn doc_text(server: &Server, doc: &Doc<'_>) -> Result<DocumentText> {
     doc_text_split(doc, SPLIT_ITEMS).map_err(|e| {
         AppError::Invalid(format!(
             "server {}: the analysis document could not be written: {e}",
@@ -53,12 +54,88 @@ pub(crate) fn doc_text(server: &Server, doc: &Doc<'_>) -> Result<String> {
 /// Items from which a document's items are written on two threads ([`doc_text_split`]).
 const SPLIT_ITEMS: usize = 5_000;
 
+/// An analysis document as compact JSON text, held in pieces: the text is their
+/// concatenation, in order (each piece is itself valid UTF-8, cut between JSON values).
+///
+/// Why pieces: the document of a 100,000-account server is ~60 MB, written on two threads
+/// each into a buffer of its own. Joining the buffers, then setting the run's id at the
+/// front (which shifts everything after it) and scanning the text to print it each moved or
+/// read the whole of it again; in pieces the run id is set in the small head and the pieces
+/// are written out as they are. [`fmt::Display`] writes the text, [`DocumentText::into_string`]
+/// joins it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentText {
+    /// The head (up to and including `"items":[`, or the whole text of a small document)
+    /// first.
+    parts: Vec<String>,
+}
+
+impl DocumentText {
+    /// The text's length in bytes.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(String::len).sum()
+    }
+
+    /// Whether the text is empty (a document never is).
+    pub fn is_empty(&self) -> bool {
+        self.parts.iter().all(String::is_empty)
+    }
+
+    /// The pieces, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().map(String::as_str)
+    }
+
+    /// Writes the text to `w`, a piece at a time (no joined copy).
+    ///
+    /// Errors: `w`'s.
+    pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        self.parts
+            .iter()
+            .try_for_each(|p| w.write_all(p.as_bytes()))
+    }
+
+    /// The whole text as one `String` (the pieces joined; a one-piece text is moved).
+    pub fn into_string(mut self) -> String {
+        if self.parts.len() == 1 {
+            return self.parts.pop().unwrap_or_default();
+        }
+        let mut out = String::with_capacity(self.len());
+        self.parts.iter().for_each(|p| out.push_str(p));
+        out
+    }
+
+    /// The document read as `T` (its pieces are joined first when there are several).
+    ///
+    /// Errors: serde_json's, when the text is not a `T`.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        match self.parts.as_slice() {
+            [one] => serde_json::from_str(one),
+            _ => serde_json::from_str(&self.clone().into_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for DocumentText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.parts.iter().try_for_each(|p| f.write_str(p))
+    }
+}
+
+impl From<String> for DocumentText {
+    fn from(text: String) -> Self {
+        DocumentText { parts: vec![text] }
+    }
+}
+
 /// `doc` as compact JSON text, the text `serde_json::to_string(doc)` gives: the head by
 /// serde, the items ([`ItemView::write_json`]) and the stored form's rows
-/// ([`run_doc::Row::write_json`]) by hand; with `split_from` items or more, the second half
-/// of the items is written on another thread and joined to the first (serde_json's compact
-/// form separates array elements by a bare comma).
-pub(crate) fn doc_text_split(doc: &Doc<'_>, split_from: usize) -> serde_json::Result<String> {
+/// ([`run_doc::Row::write_json`]) by hand. With `split_from` items or more, the text is in
+/// three pieces: the head (to `"items":[`), the first half of the items, and the second
+/// half (written on another thread) with the rest of the document; otherwise it is one
+/// piece. serde_json's compact form separates array elements by a bare comma, so the pieces
+/// join as one text.
+pub(crate) fn doc_text_split(doc: &Doc<'_>, split_from: usize) -> serde_json::Result<DocumentText> {
     let write = |items: &[ItemView<'_>], out: &mut Vec<u8>, lead: bool| {
         for (i, it) in items.iter().enumerate() {
             if lead || i > 0 {
@@ -66,6 +143,21 @@ pub(crate) fn doc_text_split(doc: &Doc<'_>, split_from: usize) -> serde_json::Re
             }
             it.write_json(out);
         }
+    };
+    // The tail: the items' end, the stored form's rows and the document's end.
+    let tail = |out: &mut Vec<u8>| {
+        out.push(b']');
+        if let Some(rows) = &doc.in_sync_rows {
+            out.extend_from_slice(b",\"in_sync_rows\":[");
+            for (i, r) in rows.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                r.write_json(out);
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
     };
     // The head: the document without items (and rows) ends in `"items":[]}`.
     let head = Doc {
@@ -82,37 +174,39 @@ pub(crate) fn doc_text_split(doc: &Doc<'_>, split_from: usize) -> serde_json::Re
     let mut out = serde_json::to_vec(&head)?;
     debug_assert!(out.ends_with(b"[]}"));
     out.truncate(out.len().saturating_sub(2));
-    // ~600 bytes an item, ~100 a row: one allocation for most documents.
     let rows = doc.in_sync_rows.as_deref().unwrap_or_default();
-    out.reserve(doc.items.len() * 640 + rows.len() * 112 + 32);
     if doc.items.len() < split_from.max(2) {
+        // ~600 bytes an item, ~100 a row: one allocation for most documents.
+        out.reserve(doc.items.len() * 640 + rows.len() * 112 + 32);
         write(&doc.items, &mut out, false);
-    } else {
-        let (first, second) = doc.items.split_at(doc.items.len() / 2);
-        let rest = std::thread::scope(|sc| {
-            let rest = sc.spawn(|| {
-                let mut out = Vec::with_capacity(second.len() * 640);
-                write(second, &mut out, true);
-                out
-            });
-            write(first, &mut out, false);
-            rest.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        tail(&mut out);
+        return Ok(DocumentText {
+            parts: vec![text(out)?],
         });
-        out.extend_from_slice(&rest);
-        drop_aside(rest);
     }
-    out.push(b']');
-    if let Some(rows) = &doc.in_sync_rows {
-        out.extend_from_slice(b",\"in_sync_rows\":[");
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            r.write_json(&mut out);
-        }
-        out.push(b']');
-    }
-    out.push(b'}');
+    let (first, second) = doc.items.split_at(doc.items.len() / 2);
+    let (one, two) = std::thread::scope(|sc| {
+        let two = sc.spawn(|| {
+            let mut out = Vec::with_capacity(second.len() * 640 + rows.len() * 112 + 32);
+            write(second, &mut out, true);
+            tail(&mut out);
+            text(out)
+        });
+        let mut one = Vec::with_capacity(first.len() * 640);
+        write(first, &mut one, false);
+        (
+            text(one),
+            two.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        )
+    });
+    Ok(DocumentText {
+        parts: vec![text(out)?, one?, two?],
+    })
+}
+
+/// Written text as a `String` (made only of `&str` pieces and ASCII: checked anyway, so
+/// that a bug in a writer is an error, never invalid text).
+fn text(out: Vec<u8>) -> serde_json::Result<String> {
     String::from_utf8(out).map_err(serde::ser::Error::custom)
 }
 
@@ -199,20 +293,22 @@ pub fn stored_document_json<'a>(
         in_sync_rows: Some(split.in_sync_rows),
         ..document_with(None, server, &listing.skipped, analysis, input, split.items)
     };
-    doc_text_split(&doc, usize::MAX).map_err(|e| {
-        AppError::Invalid(format!(
-            "server {}: the stored analysis could not be written: {e}",
-            server.name
-        ))
-    })
+    doc_text_split(&doc, usize::MAX)
+        .map(DocumentText::into_string)
+        .map_err(|e| {
+            AppError::Invalid(format!(
+                "server {}: the stored analysis could not be written: {e}",
+                server.name
+            ))
+        })
 }
 
-/// Sets `run_id` in a document made by [`analysis_document_json`] with `run_id` null, in
-/// place (the document of a big server is tens of megabytes: no second copy).
-pub(crate) fn set_run_id(doc: &mut String, run_id: RunId) {
+/// Sets `run_id` in a document made with `run_id` null, in its head (the document of a big
+/// server is tens of megabytes: its items stay where they are).
+pub(crate) fn set_run_id(doc: &mut DocumentText, run_id: RunId) {
     const NULL_ID: &str = "{\"run_id\":null";
-    if doc.starts_with(NULL_ID) {
-        doc.replace_range(..NULL_ID.len(), &format!("{{\"run_id\":{run_id}"));
+    if let Some(head) = doc.parts.first_mut().filter(|h| h.starts_with(NULL_ID)) {
+        head.replace_range(..NULL_ID.len(), &format!("{{\"run_id\":{run_id}"));
     }
 }
 
@@ -313,12 +409,22 @@ mod tests {
                 in_sync_rows: None,
             };
             let whole = serde_json::to_string(&doc).unwrap();
-            assert_eq!(doc_text_split(&doc, 1).unwrap(), whole, "{n} items");
+            let split = doc_text_split(&doc, 1).unwrap();
+            assert_eq!(split.to_string(), whole, "{n} items");
+            // Two items or more: the head, then each half of the items in its own piece.
             assert_eq!(
-                doc_text_split(&doc, usize::MAX).unwrap(),
-                whole,
+                split.parts().count(),
+                if n + 1 >= 2 { 3 } else { 1 },
                 "{n} items"
             );
+            assert_eq!(split.len(), whole.len(), "{n} items");
+            assert_eq!(split.clone().into_string(), whole, "{n} items");
+            let mut written = Vec::new();
+            split.write_to(&mut written).unwrap();
+            assert_eq!(written, whole.as_bytes(), "{n} items");
+            let at_once = doc_text_split(&doc, usize::MAX).unwrap();
+            assert_eq!(at_once.parts().count(), 1, "{n} items");
+            assert_eq!(at_once.into_string(), whole, "{n} items");
             // The stored form: its items and its in_sync rows.
             let misses = misses::DocMisses::default();
             let stored = crate::run_doc::stored_items(&analysis, &input, &misses);
@@ -337,19 +443,18 @@ mod tests {
                 in_sync_rows: Some(stored.in_sync_rows),
             };
             assert_eq!(
-                doc_text_split(&stored_doc, 1).unwrap(),
+                doc_text_split(&stored_doc, 1).unwrap().to_string(),
                 serde_json::to_string(&stored_doc).unwrap(),
                 "{n} items, stored form"
             );
             let v: Value = serde_json::from_str(&whole).unwrap();
             // Every account's item and the gone service's.
             assert_eq!(v["items"].as_array().map(Vec::len), Some(n + 1));
-            let mut text = whole.clone();
+            let mut text = split;
             set_run_id(&mut text, 42);
-            assert_eq!(
-                text,
-                whole.replacen("{\"run_id\":null", "{\"run_id\":42", 1)
-            );
+            let want = whole.replacen("{\"run_id\":null", "{\"run_id\":42", 1);
+            assert_eq!(text.to_string(), want, "{n} items");
+            assert_eq!(text.read::<Value>().unwrap()["run_id"], 42, "{n} items");
         }
     }
 }

@@ -368,5 +368,5 @@ impl App {
 
 pub use analyse::{counts_json, AnalyseOutcome};
 pub(crate) use analyse::{Billing, RecordMaps};
-pub use document::{analysis_document, analysis_document_json, stored_document_json};
+pub use document::{analysis_document, analysis_document_json, stored_document_json, DocumentText};
 pub use serversync_core::plan::{ImportDefaults, Selection, Selector};

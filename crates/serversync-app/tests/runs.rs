@@ -120,7 +120,7 @@ async fn a_stored_run_reads_back_as_the_document_analyse_returned() {
     let w = world(600).await;
     let app = App::new(w.store.clone(), "cli:tester");
     let out = app.analyse_server("web1", &NoProgress).await.unwrap();
-    let doc: Value = serde_json::from_str(&out.document_json).unwrap();
+    let doc: Value = out.document_json.read().unwrap();
     let items: Vec<StoredItem> = serde_json::from_value(doc["items"].clone()).unwrap();
     // Every kind of item is there: plain in-sync ones (stored as rows) and the rest.
     let c = &out.counts;
@@ -164,7 +164,7 @@ async fn a_stored_run_reads_back_as_the_document_analyse_returned() {
             error: None,
             accounts: run.accounts.clone(),
             skipped: run.skipped.clone(),
-            analysis_json: Some(out.document_json.clone()),
+            analysis_json: Some(out.document_json.to_string()),
             counts_json: run.counts_json.clone(),
             service_versions: run.service_versions.clone(),
             misses: None,

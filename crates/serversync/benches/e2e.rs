@@ -615,7 +615,7 @@ fn breakdown(
                  WHERE id = ? RETURNING id",
             )
             .bind(&accounts_json)
-            .bind(&doc_text)
+            .bind(doc_text.to_string())
             .bind(id)
             .fetch_one(&pool)
             .await
