@@ -115,6 +115,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     server_lookup_by_name_or_id(s).await;
     live_services_of_module(s).await;
     reads::bulk_reads_return_every_column_as_written(s).await;
+    reads::client_emails_are_every_clients_email(s).await;
     apply_creates_with_refs_and_audits(s).await;
     apply_refuses_bad_refs(s).await;
     apply_version_conflict_rolls_back(s).await;

@@ -7,11 +7,12 @@
 //! Every method returns [`StoreError`]; the kinds a caller decides on are listed per method
 //! ([`crate::StoreErrorKind`]). A failed read is an error, never an empty list.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serversync_core::model::{
-    Client, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
+    Client, ClientId, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
 };
 use time::OffsetDateTime;
 
@@ -60,6 +61,10 @@ pub trait BillingRecords: Send + Sync {
 
     /// Every client, ordered by id.
     async fn clients(&self) -> Result<Vec<Client>>;
+    /// Every client's e-mail by client id (an empty e-mail included, as stored): what an
+    /// analysis reads of the clients (a service's client e-mail), without reading their
+    /// other columns. Holds exactly the `(id, email)` of [`BillingRecords::clients`].
+    async fn client_emails(&self) -> Result<HashMap<ClientId, String>>;
     /// Every product, ordered by id.
     async fn products(&self) -> Result<Vec<Product>>;
     /// Every server, ordered by id, secrets opened.
