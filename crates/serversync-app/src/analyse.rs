@@ -10,7 +10,7 @@ use serversync_core::analysis::{analyse, Analysis, AnalysisInput, BillingRecord,
 use serversync_core::model::{Client, Product, RunId, Server, ServerId, Service, ServiceId};
 use serversync_core::module::{Listing, ServerParams};
 use serversync_modules::{ListingProgress, Module};
-use serversync_store::{ListingStatus, NewRun, PreparedAccounts, StoreError};
+use serversync_store::{ListingStatus, NewRun, PreparedAccounts, PreparedAnalysis, StoreError};
 use time::OffsetDateTime;
 
 use crate::document::{doc_text, document, drop_aside, set_run_id, stored_document_json};
@@ -421,9 +421,15 @@ impl App {
             let analysed = Arc::clone(&analysed);
             blocking_now("the analysis document", move || analysed.document_json())
         };
+        // The stored document is checked and compressed as the run stores it where it is
+        // written (`PreparedAnalysis`, taking the text: no copy), so that the insert only
+        // writes.
         let stored = {
             let analysed = Arc::clone(&analysed);
-            blocking("the stored analysis", move || analysed.stored_json()).await??
+            blocking("the stored analysis", move || {
+                Ok::<_, AppError>(PreparedAnalysis::of(analysed.stored_json()?)?)
+            })
+            .await??
         };
         let prepared = prepared.await??;
         let complete = listing.is_complete();
@@ -444,7 +450,8 @@ impl App {
             accounts: Vec::new(),
             skipped: listing.skipped.clone(),
             counts_json: counts_json(&counts).to_string(),
-            analysis_json: Some(stored),
+            // The document is `stored`.
+            analysis_json: None,
             service_versions,
             misses: miss_update,
         };
@@ -455,7 +462,10 @@ impl App {
             )));
         }
         // The point of no return: the run is stored whatever happens meanwhile.
-        let run_id = self.store.insert_run_prepared(&new_run, prepared).await;
+        let run_id = self
+            .store
+            .insert_run_prepared(&new_run, prepared, Some(stored))
+            .await;
         let doc = printed.await;
         // Freeing 100,000 accounts, services and items takes tens of milliseconds that
         // nobody waits for.
