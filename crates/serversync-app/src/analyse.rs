@@ -10,7 +10,7 @@ use serversync_core::analysis::{analyse, Analysis, AnalysisInput, BillingRecord,
 use serversync_core::model::{Client, Product, RunId, Server, ServerId, Service, ServiceId};
 use serversync_core::module::{Listing, ServerParams};
 use serversync_modules::{ListingProgress, Module};
-use serversync_store::{ListingStatus, NewRun, PreparedAccounts, StoreError};
+use serversync_store::{ListingStatus, NewRun, PreparedAccounts, PreparedAnalysis, StoreError};
 use time::OffsetDateTime;
 
 use crate::document::{
@@ -88,6 +88,15 @@ impl RecordMaps {
     }
 }
 
+/// What [`App::load_billing_reading`] reads of the clients.
+#[derive(Clone, Copy, Debug)]
+enum ClientsRead {
+    /// Their e-mails by id only (an analysis).
+    Emails,
+    /// Every client whole, the e-mails taken from them (an apply).
+    Whole,
+}
+
 /// Everything loaded from the store that one analysis of a server needs.
 pub(crate) struct Billing {
     pub services: Vec<BillingRecord>,
@@ -95,8 +104,6 @@ pub(crate) struct Billing {
     /// Every server's name, to name the server of a `moved` item's service.
     pub server_names: HashMap<ServerId, String>,
     pub products: Vec<Product>,
-    /// Shared: a fleet scan reads them once for every server.
-    pub clients: Arc<Vec<Client>>,
 }
 
 impl Billing {
@@ -119,29 +126,82 @@ impl Billing {
 }
 
 impl App {
+    /// The billing an analysis of `server` reads. Of the clients only their e-mails are read
+    /// ([`serversync_store::BillingRecords::client_emails`]: two columns, not six, for
+    /// 100,000 clients); an apply, which needs them whole, calls
+    /// [`App::load_billing_with_clients`].
     pub(crate) async fn load_billing(
         &self,
         server: &Server,
         product_field: &str,
     ) -> Result<Billing> {
+        Ok(self
+            .load_billing_reading(server, product_field, ClientsRead::Emails)
+            .await?
+            .0)
+    }
+
+    /// [`App::load_billing`] and every client, whole (an apply looks clients up by e-mail
+    /// and checks that a chosen one exists); their e-mails are taken from them, not read
+    /// again.
+    pub(crate) async fn load_billing_with_clients(
+        &self,
+        server: &Server,
+        product_field: &str,
+    ) -> Result<(Billing, Arc<Vec<Client>>)> {
+        let (billing, clients) = self
+            .load_billing_reading(server, product_field, ClientsRead::Whole)
+            .await?;
+        // `Whole` always reads them; an empty list rather than a panic all the same.
+        Ok((billing, clients.unwrap_or_default()))
+    }
+
+    /// The billing of `server`, reading of the clients what `clients` says; the clients
+    /// come back when they were read whole. A fleet scan's index (`self.fleet`) holds
+    /// the products, clients, e-mails and server names read once for every server.
+    async fn load_billing_reading(
+        &self,
+        server: &Server,
+        product_field: &str,
+        clients: ClientsRead,
+    ) -> Result<(Billing, Option<Arc<Vec<Client>>>)> {
         // The reads are independent: side by side on the pool's connections (each decodes
         // on its own thread), the services of a big server no longer wait for its clients.
         let store = &self.store;
-        let (services, (others, products, clients), server_names) = tokio::try_join!(
+        let (services, (others, products, clients, emails), server_names) = tokio::try_join!(
             store.services(Some(server.id)),
             async {
                 Ok::<_, StoreError>(match &self.fleet {
                     // A fleet scan finds the other servers' services after the listing
                     // (`FleetIndex::narrow`): loading them whole for each of 500 servers
                     // would read the whole fleet's billing 500 times.
-                    Some(f) => (Vec::new(), f.products.clone(), f.clients.clone()),
+                    Some(f) => (
+                        Vec::new(),
+                        f.products.clone(),
+                        match clients {
+                            ClientsRead::Whole => Some(Arc::clone(&f.clients)),
+                            ClientsRead::Emails => None,
+                        },
+                        Arc::clone(&f.emails),
+                    ),
                     None => {
-                        let (others, products, clients) = tokio::try_join!(
+                        let (others, products, (clients, emails)) = tokio::try_join!(
                             store.live_services_of_module(&server.module, server.id),
                             store.products(),
-                            store.clients(),
+                            async {
+                                Ok::<_, StoreError>(match clients {
+                                    ClientsRead::Whole => {
+                                        let clients = store.clients().await?;
+                                        let emails = RecordMaps::emails(&clients);
+                                        (Some(Arc::new(clients)), emails)
+                                    }
+                                    ClientsRead::Emails => {
+                                        (None, Arc::new(store.client_emails().await?))
+                                    }
+                                })
+                            },
                         )?;
-                        (others, products, Arc::new(clients))
+                        (others, products, clients, emails)
                     }
                 })
             },
@@ -157,20 +217,18 @@ impl App {
                 })
             },
         )?;
-        let emails = match &self.fleet {
-            Some(f) => Arc::clone(&f.emails),
-            None => RecordMaps::emails(&clients),
-        };
         let records = RecordMaps::new(&products, emails, product_field);
         let services = services.into_iter().map(|s| records.record(s)).collect();
         let other_live = others.into_iter().map(|s| records.record(s)).collect();
-        Ok(Billing {
-            services,
-            other_live,
-            server_names,
-            products,
+        Ok((
+            Billing {
+                services,
+                other_live,
+                server_names,
+                products,
+            },
             clients,
-        })
+        ))
     }
 
     /// Lists a server's accounts, analyses them against billing, stores the run and returns
@@ -366,9 +424,15 @@ impl App {
             let analysed = Arc::clone(&analysed);
             blocking_now("the analysis document", move || analysed.document_json())
         };
+        // The stored document is checked and compressed as the run stores it where it is
+        // written (`PreparedAnalysis`, taking the text: no copy), so that the insert only
+        // writes.
         let stored = {
             let analysed = Arc::clone(&analysed);
-            blocking("the stored analysis", move || analysed.stored_json()).await??
+            blocking("the stored analysis", move || {
+                Ok::<_, AppError>(PreparedAnalysis::of(analysed.stored_json()?)?)
+            })
+            .await??
         };
         let prepared = prepared.await??;
         let complete = listing.is_complete();
@@ -389,7 +453,8 @@ impl App {
             accounts: Vec::new(),
             skipped: listing.skipped.clone(),
             counts_json: counts_json(&counts).to_string(),
-            analysis_json: Some(stored),
+            // The document is `stored`.
+            analysis_json: None,
             service_versions,
             misses: miss_update,
         };
@@ -400,7 +465,10 @@ impl App {
             )));
         }
         // The point of no return: the run is stored whatever happens meanwhile.
-        let run_id = self.store.insert_run_prepared(&new_run, prepared).await;
+        let run_id = self
+            .store
+            .insert_run_prepared(&new_run, prepared, Some(stored))
+            .await;
         let doc = printed.await;
         // Freeing 100,000 accounts, services and items takes tens of milliseconds that
         // nobody waits for.

@@ -93,9 +93,11 @@ async fn apply_locked(
         .map_err(|e| AppError::Invalid(e.to_string()))?;
     let module = app.module_for(server)?;
     let meta = module.meta();
-    let (run, billing, misses) = stoppable(lease, cancel, server, async {
+    let (run, (billing, clients), misses) = stoppable(lease, cancel, server, async {
         let run = app.run_for(server, req.run).await?;
-        let billing = app.load_billing(server, &meta.product_field).await?;
+        let billing = app
+            .load_billing_with_clients(server, &meta.product_field)
+            .await?;
         let misses = app.miss_counts(server).await?;
         Ok((run, billing, misses))
     })
@@ -122,7 +124,7 @@ async fn apply_locked(
         ListingStatus::Complete => {}
     }
     if let Some(id) = req.defaults.unassigned_client {
-        if !billing.clients.iter().any(|c| c.id == id) {
+        if !clients.iter().any(|c| c.id == id) {
             return Err(AppError::Invalid(format!(
                 "the client for accounts without e-mail (client {id}) does not exist"
             )));
@@ -219,7 +221,7 @@ async fn apply_locked(
         plan: &plan,
         versions: run.service_versions.iter().copied().collect(),
         today: OffsetDateTime::now_utc().date(),
-        clients: ClientIndex::new(&billing.clients),
+        clients: ClientIndex::new(&clients),
         module_products: &module_products,
         violations: &violations,
         block_terminations,

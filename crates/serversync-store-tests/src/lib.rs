@@ -115,6 +115,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     server_lookup_by_name_or_id(s).await;
     live_services_of_module(s).await;
     reads::bulk_reads_return_every_column_as_written(s).await;
+    reads::client_emails_are_every_clients_email(s).await;
     apply_creates_with_refs_and_audits(s).await;
     apply_refuses_bad_refs(s).await;
     apply_version_conflict_rolls_back(s).await;
@@ -1290,7 +1291,7 @@ pub async fn runs_round_trip(store: &dyn Store) {
         ..run.clone()
     };
     let pid = store
-        .insert_run_prepared(&bare, prepared.clone())
+        .insert_run_prepared(&bare, prepared.clone(), None)
         .await
         .unwrap();
     let again = store.run(pid).await.unwrap();
@@ -1301,10 +1302,50 @@ pub async fn runs_round_trip(store: &dyn Store) {
     assert_eq!(again.listing_status, ListingStatus::Incomplete);
     let summary = store.runs(server, 1).await.unwrap();
     assert_eq!((summary[0].id, summary[0].accounts), (pid, 2));
-    // A run holds one list: its own and a prepared one together are refused.
+    // Its analysis document prepared ahead too: the same text reads back.
+    let text = run.analysis_json.clone().expect("a document");
+    let analysis = serversync_store::PreparedAnalysis::of(text).unwrap();
+    assert!(analysis.compressed_len() > 0);
+    let bare_doc = NewRun {
+        analysis_json: None,
+        ..bare.clone()
+    };
+    let did = store
+        .insert_run_prepared(&bare_doc, prepared.clone(), Some(analysis.clone()))
+        .await
+        .unwrap();
+    let doc_again = store.run(did).await.unwrap();
+    assert_eq!(doc_again.analysis_json, got.analysis_json);
+    assert_eq!(doc_again.accounts, run.accounts);
+    assert_eq!(doc_again.skipped, run.skipped);
+    assert_eq!(doc_again.counts_json, got.counts_json);
+    // Not JSON: refused ahead, as `insert_run` refuses it.
+    fn not_json<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
+        match r {
+            Err(StoreError::Invalid(m)) => m,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+    let own = not_json(
+        store
+            .insert_run(&NewRun {
+                analysis_json: Some("{\"items\":".into()),
+                ..run.clone()
+            })
+            .await,
+    );
+    let ahead = not_json(serversync_store::PreparedAnalysis::of("{\"items\":".into()));
+    assert!(own.starts_with("run analysis_json is not JSON: "), "{own}");
+    assert_eq!(own, ahead);
+    // A run holds one list and one document: its own and a prepared one together are
+    // refused.
     assert!(matches!(
-        store.insert_run_prepared(&run, prepared).await,
+        store.insert_run_prepared(&run, prepared.clone(), None).await,
         Err(StoreError::Invalid(m)) if m.contains("prepared accounts")
+    ));
+    assert!(matches!(
+        store.insert_run_prepared(&bare, prepared, Some(analysis)).await,
+        Err(StoreError::Invalid(m)) if m.contains("prepared analysis")
     ));
 
     let failed = NewRun {

@@ -1,9 +1,10 @@
-//! The bulk reads of billing records (`services`, `live_services_of_module`, `clients`): every
+//! The bulk reads of billing records (`services`, `live_services_of_module`, `clients`,
+//! `client_emails`): every
 //! column comes back as it was written — NULLs, empty text, custom fields, Unicode and the
 //! characters JSON escapes — in id order, and agrees with the one-row read (`service`) and
 //! the export, whatever path the backend reads them by.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serversync_core::model::{Client, Product, Secret, Server, Service, ServiceStatus};
 use time::macros::date;
@@ -184,4 +185,55 @@ pub async fn bulk_reads_return_every_column_as_written(store: &dyn Store) {
         .filter(|c| (base..base + 10).contains(&c.id))
         .collect();
     assert_eq!(mine, r.clients);
+}
+
+/// `client_emails` is every client's `(id, e-mail)` as written — Unicode, characters JSON
+/// escapes, an empty e-mail, one e-mail shared by two clients — and exactly the pairs of
+/// `clients`, whatever path the backend reads them by.
+pub async fn client_emails_are_every_clients_email(store: &dyn Store) {
+    let base = 41_000_000;
+    let client = |id: i64, email: &str| Client {
+        id: base + id,
+        email: email.into(),
+        first_name: format!("First {id}"),
+        last_name: "Last".into(),
+        company: String::new(),
+        status: "Active".into(),
+    };
+    let clients = vec![
+        client(1, &format!("zoë.{base}@exämple.test")),
+        client(2, ""),
+        client(3, &format!("quote\"back\\slash.{base}@x.test")),
+        client(4, &format!("shared.{base}@x.test")),
+        client(5, &format!("shared.{base}@x.test")),
+    ];
+    let before = store.client_emails().await.expect("emails");
+    assert!(before.keys().all(|id| !(base..base + 10).contains(id)));
+    store
+        .import_records(
+            &Records {
+                clients: clients.clone(),
+                ..Records::default()
+            },
+            &IdentifierFields::new(),
+            &records_event,
+        )
+        .await
+        .expect("import");
+    let emails = store.client_emails().await.expect("emails");
+    let mine: HashMap<i64, String> = emails
+        .iter()
+        .filter(|(id, _)| (base..base + 10).contains(*id))
+        .map(|(id, e)| (*id, e.clone()))
+        .collect();
+    let expected: HashMap<i64, String> = clients.iter().map(|c| (c.id, c.email.clone())).collect();
+    assert_eq!(mine, expected);
+    let all: HashMap<i64, String> = store
+        .clients()
+        .await
+        .expect("clients")
+        .into_iter()
+        .map(|c| (c.id, c.email))
+        .collect();
+    assert_eq!(emails, all);
 }

@@ -183,7 +183,7 @@ pub async fn documents_with_a_nul_character(store: &dyn Store, holds_nul: bool) 
         accounts: Vec::new(),
         ..run.clone()
     };
-    match store.insert_run_prepared(&bare, prepared).await {
+    match store.insert_run_prepared(&bare, prepared, None).await {
         Ok(id) if holds_nul => {
             let got = store.run(id).await.expect("read back");
             assert_eq!(got.accounts, run.accounts);
@@ -195,6 +195,42 @@ pub async fn documents_with_a_nul_character(store: &dyn Store, holds_nul: bool) 
             );
         }
         other => panic!("holds_nul={holds_nul}: prepared: unexpected {other:?}"),
+    }
+    // An analysis document holding one, stored with the run's own document or prepared
+    // ahead, is stored or refused alike, naming the document.
+    let nul_doc = r#"{"note":"a\u0000b"}"#;
+    let with_doc = NewRun {
+        analysis_json: Some(nul_doc.into()),
+        ..new_run(server, Vec::new())
+    };
+    let prepared_doc = serversync_store::PreparedAnalysis::of(nul_doc.into()).expect("JSON");
+    let empty = serversync_store::PreparedAccounts::of(&[]).expect("prepared");
+    let bare_doc = NewRun {
+        analysis_json: None,
+        ..with_doc.clone()
+    };
+    for (how, stored) in [
+        ("own", store.insert_run(&with_doc).await),
+        (
+            "prepared",
+            store
+                .insert_run_prepared(&bare_doc, empty, Some(prepared_doc))
+                .await,
+        ),
+    ] {
+        match stored {
+            Ok(id) if holds_nul => {
+                let got = store.run(id).await.expect("read back");
+                assert_eq!(got.analysis_json.as_deref(), Some(nul_doc), "{how}");
+            }
+            Err(StoreError::Invalid(m)) if !holds_nul => assert_eq!(
+                m,
+                "run analysis_json holds a NUL character (\\u0000), which this database cannot \
+                 store",
+                "{how}"
+            ),
+            other => panic!("holds_nul={holds_nul}: {how} document: unexpected {other:?}"),
+        }
     }
     let mut account = crate::remote("slash", base);
     account.domain = "slash\\u0000.test".into();

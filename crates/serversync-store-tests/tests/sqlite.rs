@@ -568,7 +568,7 @@ async fn compact_run_columns_old_rows_and_damage() {
 }
 
 /// A corrupt value met by a bulk read (one server's services, every service, the live
-/// services of a module, the clients) is named by table, row id and column, with the same
+/// services of a module, the clients, their e-mails) is named by table, row id and column, with the same
 /// message as the one-row read gives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_reads_name_the_row_and_column_of_a_corrupt_value() {
@@ -647,6 +647,19 @@ async fn bulk_reads_name_the_row_and_column_of_a_corrupt_value() {
     match store.clients().await {
         Err(StoreError::Corrupt(m)) => {
             assert!(m.starts_with("clients.id=1 email: invalid UTF-8"), "{m}")
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    match store.client_emails().await {
+        Err(StoreError::Corrupt(m)) => {
+            assert!(m.starts_with("clients.id=1 email: invalid UTF-8"), "{m}")
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    set("UPDATE clients SET email = x'00ff' WHERE id = 1").await;
+    match store.client_emails().await {
+        Err(StoreError::Corrupt(m)) => {
+            assert_eq!(m, "clients.id=1 email: a blob where text is expected")
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }

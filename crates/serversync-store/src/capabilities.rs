@@ -7,11 +7,12 @@
 //! Every method returns [`StoreError`]; the kinds a caller decides on are listed per method
 //! ([`crate::StoreErrorKind`]). A failed read is an error, never an empty list.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serversync_core::model::{
-    Client, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
+    Client, ClientId, Product, ProductId, RunId, Server, ServerId, Service, ServiceId,
 };
 use time::OffsetDateTime;
 
@@ -23,8 +24,8 @@ use crate::secrets::SecretKey;
 use crate::StoreError;
 use crate::{
     AdminUser, ApiToken, Applied, AuditEvent, AuditFilter, AuditFor, ChangeSet, IdentifierFields,
-    ImportCounts, LockHolder, NewAuditEvent, NewRun, PreparedAccounts, Records, Result, Role, Run,
-    RunSelections, RunSummary, ServerLock, Session, SetupOffer,
+    ImportCounts, LockHolder, NewAuditEvent, NewRun, PreparedAccounts, PreparedAnalysis, Records,
+    Result, Role, Run, RunSelections, RunSummary, ServerLock, Session, SetupOffer,
 };
 
 /// Billing records: clients, products, servers (with their sealed secrets) and services, the
@@ -60,6 +61,10 @@ pub trait BillingRecords: Send + Sync {
 
     /// Every client, ordered by id.
     async fn clients(&self) -> Result<Vec<Client>>;
+    /// Every client's e-mail by client id (an empty e-mail included, as stored): what an
+    /// analysis reads of the clients (a service's client e-mail), without reading their
+    /// other columns. Holds exactly the `(id, email)` of [`BillingRecords::clients`].
+    async fn client_emails(&self) -> Result<HashMap<ClientId, String>>;
     /// Every product, ordered by id.
     async fn products(&self) -> Result<Vec<Product>>;
     /// Every server, ordered by id, secrets opened.
@@ -133,10 +138,20 @@ pub trait Runs: Send + Sync {
     /// its server does not exist.
     async fn insert_run(&self, run: &NewRun) -> Result<RunId>;
     /// [`Runs::insert_run`] of a run whose remote list was prepared ahead
-    /// ([`PreparedAccounts::of`], e.g. beside the analysis): stored exactly as `run` with
-    /// those accounts would be. `run.accounts` must be empty (`Invalid` otherwise: a run holds
-    /// one list).
-    async fn insert_run_prepared(&self, run: &NewRun, accounts: PreparedAccounts) -> Result<RunId>;
+    /// ([`PreparedAccounts::of`], e.g. beside the analysis), and its analysis document too
+    /// when `analysis` is given ([`PreparedAnalysis::of`], where the document was written;
+    /// with `None`, `run.analysis_json` is stored as `insert_run` stores it): stored exactly
+    /// as `run` with that list and document would be, byte for byte, and refused alike
+    /// (`Invalid` naming a document with a NUL character that this backend cannot hold,
+    /// `NotFound` for an unknown server). `Invalid` too when `run.accounts` is not empty, or
+    /// when `analysis` is given and `run.analysis_json` is not `None`: a run holds one list
+    /// and one document.
+    async fn insert_run_prepared(
+        &self,
+        run: &NewRun,
+        accounts: PreparedAccounts,
+        analysis: Option<PreparedAnalysis>,
+    ) -> Result<RunId>;
     /// The run with this id, with its remote list; `NotFound("run 9")` when there is none.
     async fn run(&self, id: RunId) -> Result<Run>;
     /// The newest (most recently stored) run of a server, if any.

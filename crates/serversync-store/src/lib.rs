@@ -122,7 +122,7 @@ pub fn redact_url(raw: &str) -> String {
 }
 
 pub use capabilities::{Audit, BillingRecords, Leases, Runs, Sessions, Store, Tokens, Users};
-pub use compact::PreparedAccounts;
+pub use compact::{PreparedAccounts, PreparedAnalysis};
 pub use deliveries::{Channel, Deliveries, Delivery, NewDelivery};
 pub use error::{show_time, BackendError, StoreError, StoreErrorKind};
 pub use jobs::{JobEnd, JobId, JobStart, JobState, Jobs, SyncJob, JOB_STOPPED, KEPT_FINISHED_JOBS};

@@ -156,6 +156,13 @@ async fn direct_clients(_store: &PgStore) -> Result<Option<Vec<serversync_core::
     Ok(None)
 }
 
+/// No bulk reader on PostgreSQL, as for [`direct_services`].
+async fn direct_client_emails(
+    _store: &PgStore,
+) -> Result<Option<std::collections::HashMap<serversync_core::model::ClientId, String>>> {
+    Ok(None)
+}
+
 /// After rows were written with ids a records document gave: moves `table`'s identity past
 /// its largest id, so that the next row the database creates gets a free one.
 async fn identity_past_ids(conn: &mut DbConn, table: &str) -> Result<()> {

@@ -179,6 +179,17 @@ async fn direct_clients(store: &SqliteStore) -> Result<Option<Vec<Client>>> {
     store.bulk.clients().await
 }
 
+/// Every client's e-mail by id, read by the bulk reader; `Ok(None)` as for
+/// [`direct_services`].
+async fn direct_client_emails(
+    store: &SqliteStore,
+) -> Result<Option<std::collections::HashMap<serversync_core::model::ClientId, String>>> {
+    if store.pool.is_closed() {
+        return Ok(None);
+    }
+    store.bulk.client_emails().await
+}
+
 /// After plain-text secrets were rewritten sealed: truncates the WAL, so that no copy of the
 /// plain text stays there.
 async fn after_sealing(pool: &DbPool) -> Result<()> {

@@ -14,6 +14,7 @@ macro_rules! each_store_test {
             server_lookup_by_name_or_id,
             live_services_of_module,
             bulk_reads_return_every_column_as_written,
+            client_emails_are_every_clients_email,
             apply_creates_with_refs_and_audits,
             apply_refuses_bad_refs,
             apply_version_conflict_rolls_back,

@@ -2,8 +2,12 @@
 //! reads of clients, products, servers and services, saving a server or product, applying a
 //! change set and re-sealing secrets.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use serversync_core::model::{Client, Product, ProductId, Server, ServerId, Service, ServiceId};
+use serversync_core::model::{
+    Client, ClientId, Product, ProductId, Server, ServerId, Service, ServiceId,
+};
 
 use super::apply::apply_in;
 use super::audit::insert_audit;
@@ -153,6 +157,22 @@ impl BillingRecords for BackendStore {
                 },
             )
             .collect())
+    }
+
+    async fn client_emails(&self) -> Result<HashMap<ClientId, String>> {
+        if let Some(emails) = super::direct_client_emails(self).await? {
+            return Ok(emails);
+        }
+        // Else one JSON array row, as for `clients`.
+        let text: Option<String> =
+            query_scalar(&json_rows("s.id, s.email", "SELECT id, email FROM clients"))
+                .fetch_one(&self.pool)
+                .await
+                .db()?;
+        let rows: Vec<(ClientId, String)> =
+            serde_json::from_str(text.as_deref().unwrap_or("[]"))
+                .map_err(|e| StoreError::Corrupt(format!("clients: unreadable row values: {e}")))?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn products(&self) -> Result<Vec<Product>> {

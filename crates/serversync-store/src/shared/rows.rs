@@ -20,7 +20,9 @@ use crate::{
     StoreError,
 };
 
-pub(super) use super::values::{check_doc, doc, fmt_ts, json, now_ts, opt_date, opt_doc, V};
+pub(super) use super::values::{
+    doc, fmt_ts, json, now_ts, opt_date, opt_doc, storable_prepared, V,
+};
 
 /// The key e-mails are compared by: trimmed and lower-cased (Unicode).
 pub(super) fn email_key(email: &str) -> String {

@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use serversync_core::model::{RunId, ServerId};
 
 use super::rows::{
-    check_doc, doc, fmt_ts, json, run_from_row, run_summary_from_row, RUN_SELECT,
+    doc, fmt_ts, json, run_from_row, run_summary_from_row, storable_prepared, RUN_SELECT,
     RUN_SUMMARY_SELECT,
 };
 use super::{begin_write, query, query_scalar, BackendStore};
-use crate::compact::{compress, PreparedAccounts};
+use crate::compact::{compress, PreparedAccounts, PreparedAnalysis};
 use crate::error::DbResult;
 use crate::{NewRun, Result, Run, RunSummary, Runs, StoreError};
 
@@ -19,26 +19,43 @@ use crate::{NewRun, Result, Run, RunSummary, Runs, StoreError};
 impl Runs for BackendStore {
     async fn insert_run(&self, run: &NewRun) -> Result<RunId> {
         // Compressed before the write lock is taken: tens of milliseconds for a big listing.
-        let (accounts, analysis_zstd) = compressed_columns(run, None).await?;
-        self.insert_compressed(run, accounts.count, accounts.zstd, analysis_zstd)
-            .await
+        let (accounts, analysis) = compressed_columns(run).await?;
+        self.insert_ready(run, accounts, analysis).await
     }
 
-    async fn insert_run_prepared(&self, run: &NewRun, accounts: PreparedAccounts) -> Result<RunId> {
+    async fn insert_run_prepared(
+        &self,
+        run: &NewRun,
+        accounts: PreparedAccounts,
+        analysis: Option<PreparedAnalysis>,
+    ) -> Result<RunId> {
         if !run.accounts.is_empty() {
             return Err(StoreError::Invalid(
                 "a run with prepared accounts holds no accounts of its own".into(),
             ));
         }
-        if accounts.has_nul && !super::DOCUMENTS_HOLD_NUL {
+        if analysis.is_some() && run.analysis_json.is_some() {
             return Err(StoreError::Invalid(
-                "run accounts holds a NUL character (\\u0000), which this database cannot store"
-                    .into(),
+                "a run with a prepared analysis holds no analysis_json of its own".into(),
             ));
         }
-        let (accounts, analysis_zstd) = compressed_columns(run, Some(accounts)).await?;
-        self.insert_compressed(run, accounts.count, accounts.zstd, analysis_zstd)
-            .await
+        // Refused in the order `insert_run` refuses: the list before the document.
+        storable_prepared("run accounts", accounts.has_nul)?;
+        let analysis = match (analysis, &run.analysis_json) {
+            (Some(prepared), _) => Some(prepared),
+            (None, None) => None,
+            (None, Some(text)) => {
+                let text = text.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || PreparedAnalysis::of(text))
+                        .await
+                        .map_err(|e| {
+                            StoreError::Invalid(format!("compressing the run stopped: {e}"))
+                        })??,
+                )
+            }
+        };
+        self.insert_ready(run, accounts, analysis).await
     }
 
     async fn run(&self, id: RunId) -> Result<Run> {
@@ -124,6 +141,23 @@ impl Runs for BackendStore {
 }
 
 impl BackendStore {
+    /// Stores `run` with its remote list and analysis document as they are stored
+    /// (`run.accounts` and `run.analysis_json` are not read): refuses a document this
+    /// backend cannot hold, then writes.
+    async fn insert_ready(
+        &self,
+        run: &NewRun,
+        accounts: PreparedAccounts,
+        analysis: Option<PreparedAnalysis>,
+    ) -> Result<RunId> {
+        storable_prepared("run accounts", accounts.has_nul)?;
+        if let Some(a) = &analysis {
+            storable_prepared("run analysis_json", a.has_nul)?;
+        }
+        self.insert_compressed(run, accounts.count, accounts.zstd, analysis.map(|a| a.zstd))
+            .await
+    }
+
     /// Stores `run` with its compressed columns (`count` accounts).
     async fn insert_compressed(
         &self,
@@ -170,51 +204,35 @@ impl BackendStore {
     }
 }
 
-/// The compressed `accounts_zstd` (`prepared`, else made of `run.accounts`) and
-/// `analysis_zstd` of `run`, off the async workers and side by side (a big listing takes
-/// tens of milliseconds, its document as much). The texts are checked as the JSON columns
-/// were (a document with a NUL character is refused where the backend's JSON could not hold
-/// it), so both backends still accept and refuse the same runs.
-async fn compressed_columns(
-    run: &NewRun,
-    prepared: Option<PreparedAccounts>,
-) -> Result<(PreparedAccounts, Option<Vec<u8>>)> {
-    // A run's own list is checked and serialised here (where it is borrowed), compressed
+/// The remote list and analysis document of `run` as a run stores them, off the async
+/// workers and side by side (a big listing takes tens of milliseconds, its document as
+/// much). The texts are checked as the JSON columns were (a document with a NUL character
+/// is refused where the backend's JSON could not hold it: the list here, the document by
+/// [`BackendStore::insert_ready`]), so both backends still accept and refuse the same runs.
+async fn compressed_columns(run: &NewRun) -> Result<(PreparedAccounts, Option<PreparedAnalysis>)> {
+    // The run's own list is checked and serialised here (where it is borrowed), compressed
     // below.
-    let accounts = match prepared {
-        Some(p) => Ok(p),
-        None => Err(json("run accounts", &run.accounts)?.0),
-    };
+    let accounts = json("run accounts", &run.accounts)?.0;
     let count = run.accounts.len();
     let analysis = run.analysis_json.clone();
     tokio::task::spawn_blocking(move || {
         std::thread::scope(|s| {
-            // The document is checked on this thread while it is compressed on another
-            // (prepared accounts leave this one idle otherwise); it is stored only if both
-            // succeed.
-            let d = s.spawn(|| {
-                analysis
-                    .as_deref()
-                    .map(|t| compress("run analysis_json", t))
-                    .transpose()
-            });
-            let checked = analysis
-                .as_deref()
-                .map_or(Ok(()), |t| check_doc("run analysis_json", t));
-            let a = match accounts {
-                Ok(p) => Ok(p),
-                Err(text) => compress("run accounts", &text).map(|zstd| PreparedAccounts {
+            // The list is compressed on another thread while the document is checked and
+            // compressed (`PreparedAnalysis::of`) on this one; stored only if both succeed.
+            let a = s.spawn(|| {
+                compress("run accounts", &accounts).map(|zstd| PreparedAccounts {
                     count,
                     zstd,
                     // Already checked by `json` above, for this backend.
                     has_nul: false,
-                }),
-            };
-            let d = d.join().map_err(|_| {
-                StoreError::Invalid("compressing the run's analysis stopped".into())
+                })
+            });
+            let d = analysis.map(PreparedAnalysis::of).transpose();
+            let a = a.join().map_err(|_| {
+                StoreError::Invalid("compressing the run's accounts stopped".into())
             })?;
-            checked?;
-            Ok((a?, d?))
+            let d = d?;
+            Ok((a?, d))
         })
     })
     .await

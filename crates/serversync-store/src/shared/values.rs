@@ -59,12 +59,10 @@ pub(super) fn json<T: serde::Serialize + ?Sized>(what: &str, v: &T) -> Result<Do
 /// no NUL character, and would refuse the whole write with a driver error; the message
 /// names the document instead (a panel's account can carry one in any field).
 fn storable(what: &str, text: &str) -> Result<()> {
-    if !super::DOCUMENTS_HOLD_NUL && crate::compact::has_nul_escape(text) {
-        return Err(StoreError::Invalid(format!(
-            "{what} holds a NUL character (\\u0000), which this database cannot store"
-        )));
-    }
-    Ok(())
+    storable_prepared(
+        what,
+        !super::DOCUMENTS_HOLD_NUL && crate::compact::has_nul_escape(text),
+    )
 }
 
 /// A document the caller serialised (`analysis_json`, audit `before`/`after`) as a JSON
@@ -75,11 +73,22 @@ pub(super) fn doc(what: &str, text: &str) -> Result<Doc> {
     Ok(Doc(text.to_string()))
 }
 
-/// The check of [`doc`] alone, for a document stored in another form (compressed).
+/// The check of [`doc`] alone: JSON ([`crate::compact::check_json`]) this backend can hold.
 pub(super) fn check_doc(what: &str, text: &str) -> Result<()> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map_err(|e| StoreError::Invalid(format!("{what} is not JSON: {e}")))?;
+    crate::compact::check_json(what, text)?;
     storable(what, text)
+}
+
+/// The refusal of [`storable`] for a document checked ahead
+/// ([`crate::PreparedAccounts`], [`crate::PreparedAnalysis`]), which remembers whether it
+/// holds a NUL character: the same message for the same document.
+pub(super) fn storable_prepared(what: &str, has_nul: bool) -> Result<()> {
+    if has_nul && !super::DOCUMENTS_HOLD_NUL {
+        return Err(StoreError::Invalid(format!(
+            "{what} holds a NUL character (\\u0000), which this database cannot store"
+        )));
+    }
+    Ok(())
 }
 
 /// [`doc`] of an optional document.

@@ -1,5 +1,5 @@
-//! SQLite's bulk reads of billing records (one server's services, all clients) through a
-//! read-only `rusqlite` connection of their own, in a blocking thread.
+//! SQLite's bulk reads of billing records (one server's services, all clients, their
+//! e-mails) through a read-only `rusqlite` connection of their own, in a blocking thread.
 //!
 //! Why a second driver: sqlx-sqlite steps its statements on a worker thread and sends every
 //! row across a channel to the caller, decoding each value through its type checks; for a
@@ -17,6 +17,7 @@
 //! the JSON document (`Ok(None)`). A corrupt value is named by table, row id and column, as
 //! every other read of the store names it.
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
-use serversync_core::model::{parse_date, Client, Service, ServiceStatus};
+use serversync_core::model::{parse_date, Client, ClientId, Service, ServiceStatus};
 use time::Date;
 
 use super::rows::{CLIENT_SELECT, SERVICE_COLS, SERVICE_SELECT};
@@ -41,6 +42,9 @@ const CLIENT_SELECT_COLS: &[&str] = &[
     "company",
     "status",
 ];
+
+/// The columns of the client e-mail read ([`BulkReader::client_emails`]), in its order.
+const CLIENT_EMAIL_COLS: &[&str] = &["id", "email"];
 
 /// The store's bulk reader: the database file (none for an in-memory database) and the
 /// connection kept between reads.
@@ -165,6 +169,25 @@ impl BulkReader {
                     company: c.text(4)?,
                     status: c.text(5)?,
                 });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Every client's e-mail by client id (two columns of every client, not six).
+    pub(super) async fn client_emails(
+        self: &Arc<Self>,
+    ) -> Result<Option<HashMap<ClientId, String>>> {
+        self.with_connection(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, email FROM clients")
+                .map_err(from_rusqlite)?;
+            let mut rows = stmt.raw_query();
+            let mut out = HashMap::new();
+            while let Some(row) = rows.next().map_err(from_rusqlite)? {
+                let c = Cells::new(row, "clients", CLIENT_EMAIL_COLS)?;
+                out.insert(c.id, c.text(1)?);
             }
             Ok(out)
         })
