@@ -51,6 +51,10 @@ pub(crate) fn doc_text(server: &Server, doc: &Doc<'_>) -> Result<DocumentText> {
     })
 }
 
+/// How many items ahead of the one written its strings are loaded
+/// ([`serversync_core::json_text::touch_ahead`]).
+const TOUCH_AHEAD: usize = 4;
+
 /// Items from which a document's items are written on two threads ([`doc_text_split`]).
 const SPLIT_ITEMS: usize = 5_000;
 
@@ -141,6 +145,7 @@ pub(crate) fn doc_text_split(doc: &Doc<'_>, split_from: usize) -> serde_json::Re
             if lead || i > 0 {
                 out.push(b',');
             }
+            serversync_core::json_text::touch_ahead(items, i + TOUCH_AHEAD);
             it.write_json(out);
         }
     };
