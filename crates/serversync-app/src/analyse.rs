@@ -152,13 +152,15 @@ impl App {
         let (billing, clients) = self
             .load_billing_reading(server, product_field, ClientsRead::Whole)
             .await?;
-        // `Whole` always reads them; an empty list rather than a panic all the same.
-        Ok((billing, clients.unwrap_or_default()))
+        // `Whole` always reads them: without them an apply would create clients that exist.
+        let clients = clients
+            .ok_or_else(|| AppError::Internal("the clients were not read for an apply".into()))?;
+        Ok((billing, clients))
     }
 
     /// The billing of `server`, reading of the clients what `clients` says; the clients
     /// come back when they were read whole. A fleet scan's index (`self.fleet`) holds
-    /// the products, clients, e-mails and server names read once for every server.
+    /// the products, client e-mails and server names read once for every server.
     async fn load_billing_reading(
         &self,
         server: &Server,
@@ -178,8 +180,9 @@ impl App {
                     Some(f) => (
                         Vec::new(),
                         f.products.clone(),
+                        // An apply never runs with a fleet index; read them should one do.
                         match clients {
-                            ClientsRead::Whole => Some(Arc::clone(&f.clients)),
+                            ClientsRead::Whole => Some(Arc::new(store.clients().await?)),
                             ClientsRead::Emails => None,
                         },
                         Arc::clone(&f.emails),

@@ -30,6 +30,9 @@ pub fn analysis_document(
 /// [`analysis_document`] as compact JSON text (in pieces: [`DocumentText`]), serialised
 /// straight from the analysis (no intermediate `Value` tree: for 100,000 items that tree
 /// costs more than the analysis).
+///
+/// Errors: [`AppError::Invalid`] ("server web1: the analysis document could not be
+/// written: …") when serde_json fails on the document's head.
 pub fn analysis_document_json(
     run_id: Option<RunId>,
     server: &Server,
@@ -53,7 +56,7 @@ pub(crate) fn doc_text(server: &Server, doc: &Doc<'_>) -> Result<DocumentText> {
 
 /// How many items ahead of the one written its strings are loaded
 /// ([`serversync_core::json_text::touch_ahead`]).
-const TOUCH_AHEAD: usize = 4;
+pub(crate) const TOUCH_AHEAD: usize = 4;
 
 /// Items from which a document's items are written on two threads ([`doc_text_split`]).
 const SPLIT_ITEMS: usize = 5_000;
@@ -62,12 +65,12 @@ const SPLIT_ITEMS: usize = 5_000;
 /// concatenation, in order (each piece is itself valid UTF-8, cut between JSON values).
 ///
 /// Why pieces: the document of a 100,000-account server is ~60 MB, written on two threads
-/// each into a buffer of its own. Joining the buffers, then setting the run's id at the
-/// front (which shifts everything after it) and scanning the text to print it each moved or
-/// read the whole of it again; in pieces the run id is set in the small head and the pieces
-/// are written out as they are. [`fmt::Display`] writes the text, [`DocumentText::into_string`]
-/// joins it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// each into a buffer of its own. Joining the buffers and then setting the run's id at the
+/// front (which shifts everything after it) each moved the whole of it again; in pieces the
+/// run id is set in the small head and the pieces are written out as they are.
+/// [`std::fmt::Display`] writes the text, [`DocumentText::into_string`] joins it. Two texts
+/// are equal when their texts are, however they are cut.
+#[derive(Debug, Clone, Default)]
 pub struct DocumentText {
     /// The head (up to and including `"items":[`, or the whole text of a small document)
     /// first.
@@ -109,16 +112,33 @@ impl DocumentText {
         out
     }
 
-    /// The document read as `T` (its pieces are joined first when there are several).
+    /// The document read as `T` (its pieces are joined into one text first when there are
+    /// several).
     ///
     /// Errors: serde_json's, when the text is not a `T`.
     pub fn read<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
         match self.parts.as_slice() {
             [one] => serde_json::from_str(one),
-            _ => serde_json::from_str(&self.clone().into_string()),
+            parts => {
+                let mut text = String::with_capacity(self.len());
+                parts.iter().for_each(|p| text.push_str(p));
+                serde_json::from_str(&text)
+            }
         }
     }
 }
+
+impl PartialEq for DocumentText {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .parts()
+                .flat_map(str::bytes)
+                .eq(other.parts().flat_map(str::bytes))
+    }
+}
+
+impl Eq for DocumentText {}
 
 impl std::fmt::Display for DocumentText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -285,6 +305,9 @@ pub(crate) fn document_with<'a>(
 /// The analysis document in the form a run stores it (`run_doc`): the head as in
 /// [`analysis_document_json`], the items with drift whole and plain `in_sync` items as
 /// compact rows (`not_on_server` items with their miss counts); `run_id` null.
+///
+/// Errors: [`AppError::Invalid`] ("server web1: the stored analysis could not be written:
+/// …") when serde_json fails on the document's head.
 pub fn stored_document_json<'a>(
     server: &Server,
     listing: &Listing,
@@ -379,10 +402,11 @@ mod tests {
                 (0..n).map(|i| account(&format!("user{i}"))).collect();
             // Every other account billed (plain in_sync rows in the stored form), one of
             // them with another username and a billing record of a gone account.
+            // n = 0: no account and no service, a document without items.
             let services: Vec<BillingRecord> = (0..n)
                 .step_by(2)
                 .map(|i| service(i as i64 + 1, &format!("user{i}")))
-                .chain([service(99, "gone")])
+                .chain((n > 0).then(|| service(99, "gone")))
                 .collect();
             let input = AnalysisInput {
                 meta: &meta,
@@ -416,11 +440,19 @@ mod tests {
             let whole = serde_json::to_string(&doc).unwrap();
             let split = doc_text_split(&doc, 1).unwrap();
             assert_eq!(split.to_string(), whole, "{n} items");
+            let items = if n == 0 { 0 } else { n + 1 };
             // Two items or more: the head, then each half of the items in its own piece.
             assert_eq!(
                 split.parts().count(),
-                if n + 1 >= 2 { 3 } else { 1 },
+                if items >= 2 { 3 } else { 1 },
                 "{n} items"
+            );
+            // Equal however it is cut, and read whole.
+            assert_eq!(split, DocumentText::from(whole.clone()), "{n} items");
+            assert_ne!(split, DocumentText::from(format!("{whole} ")), "{n} items");
+            assert_eq!(
+                split.read::<Value>().unwrap(),
+                serde_json::from_str::<Value>(&whole).unwrap()
             );
             assert_eq!(split.len(), whole.len(), "{n} items");
             assert_eq!(split.clone().into_string(), whole, "{n} items");
@@ -454,7 +486,7 @@ mod tests {
             );
             let v: Value = serde_json::from_str(&whole).unwrap();
             // Every account's item and the gone service's.
-            assert_eq!(v["items"].as_array().map(Vec::len), Some(n + 1));
+            assert_eq!(v["items"].as_array().map(Vec::len), Some(items));
             let mut text = split;
             set_run_id(&mut text, 42);
             let want = whole.replacen("{\"run_id\":null", "{\"run_id\":42", 1);

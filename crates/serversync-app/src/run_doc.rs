@@ -29,7 +29,9 @@ const SAME_EMAIL: u8 = 4;
 /// client_id, product_id, version, status, regdate, server_id, flags, domain, username,
 /// client_email, dedicated_ip]`; `domain`, `username` and `client_email` are null when
 /// `flags` says they are the account's.
-/// (Deserialised from that array: serde's derive reads a struct from a sequence.)
+/// (Deserialised from that array: serde's derive reads a struct from a sequence.) `S` is the
+/// status, `T` a text and `D` the registration date: borrowed and typed as written
+/// ([`RowOut`]), owned strings and a [`ServiceStatus`] as read back ([`RowIn`]).
 #[derive(Deserialize)]
 pub(crate) struct Row<S, T, D = String> {
     item: usize,
@@ -156,8 +158,8 @@ pub(crate) fn stored_items<'a>(
         in_sync_rows: Vec::with_capacity(analysis.counts.in_sync),
     };
     for (i, item) in analysis.items.iter().enumerate() {
-        // The strings compared below, a few items ahead, are loaded meanwhile (`touch_ahead`).
-        if let Some(next) = analysis.items.get(i + 4) {
+        // The strings compared below, a few items ahead, are loaded meanwhile (`touch_item`).
+        if let Some(next) = analysis.items.get(i + crate::document::TOUCH_AHEAD) {
             std::hint::black_box(serversync_core::json_text::touch_item(next, input));
         }
         let Some((a, s)) = plain_in_sync(item) else {
@@ -374,6 +376,10 @@ mod tests {
                 dedicated_ip: odd,
             },
         ];
+        let mut first = Vec::new();
+        rows[0].write_json(&mut first);
+        let first = String::from_utf8(first).unwrap();
+        assert!(first.contains(",\"2024-01-31\","), "{first}");
         for r in &rows {
             let mut out = Vec::new();
             r.write_json(&mut out);

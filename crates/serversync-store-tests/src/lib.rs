@@ -1337,6 +1337,23 @@ pub async fn runs_round_trip(store: &dyn Store) {
     let ahead = not_json(serversync_store::PreparedAnalysis::of("{\"items\":".into()));
     assert!(own.starts_with("run analysis_json is not JSON: "), "{own}");
     assert_eq!(own, ahead);
+    // The run's own document beside a prepared remote list is checked as `insert_run`
+    // checks it, and nothing is stored.
+    let before = store.runs(server, 100).await.unwrap().len();
+    let own_beside = not_json(
+        store
+            .insert_run_prepared(
+                &NewRun {
+                    analysis_json: Some("{\"items\":".into()),
+                    ..bare.clone()
+                },
+                prepared.clone(),
+                None,
+            )
+            .await,
+    );
+    assert_eq!(own_beside, own);
+    assert_eq!(store.runs(server, 100).await.unwrap().len(), before);
     // A run holds one list and one document: its own and a prepared one together are
     // refused.
     assert!(matches!(

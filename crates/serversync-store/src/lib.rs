@@ -209,7 +209,8 @@ pub struct NewRun {
     pub accounts: Vec<RemoteAccount>,
     pub skipped: Vec<SkippedRecord>,
     /// The analysis document (CONTRACT.md "Analysis document" without `run_id`), as JSON
-    /// text; `None` for a failed listing.
+    /// text; `None` for a failed listing, and when the document is passed to
+    /// [`Runs::insert_run_prepared`] already prepared ([`PreparedAnalysis`]).
     pub analysis_json: Option<String>,
     /// Item counts per category, as JSON text (`{"in_sync": 1, ...}`).
     pub counts_json: String,

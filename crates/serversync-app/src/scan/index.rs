@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serversync_core::analysis::{billing_identifier, identifier_key};
-use serversync_core::model::{Client, Product, Server, ServerId, ServiceId};
+use serversync_core::model::{Product, Server, ServerId, ServiceId};
 use serversync_core::module::{Listing, MetaData, UniqueIdField};
 use serversync_store::StoreError;
 
@@ -23,9 +23,8 @@ use crate::{App, Billing, RecordMaps, Result};
 pub(crate) struct FleetIndex {
     /// Every product, read once for the pass.
     pub(crate) products: Vec<Product>,
-    /// Every client, read once for the pass and shared by every server's analysis.
-    pub(crate) clients: std::sync::Arc<Vec<Client>>,
-    /// Their e-mails by id, built once (500 servers × every client was the pass's cost).
+    /// Every client's e-mail by id, read once for the pass (500 servers × every client was
+    /// the pass's cost): all an analysis reads of the clients.
     pub(crate) emails: std::sync::Arc<HashMap<i64, String>>,
     /// Every server's name by id (for "moved from web2" notes), read once for the pass.
     pub(crate) server_names: HashMap<ServerId, String>,
@@ -49,7 +48,7 @@ impl FleetIndex {
     /// registry does not know is left out (its servers fail to scan anyway).
     pub(crate) async fn build(app: &App, modules: &[String]) -> Result<Self> {
         let products = app.store.products().await?;
-        let clients = std::sync::Arc::new(app.store.clients().await?);
+        let emails = std::sync::Arc::new(app.store.client_emails().await?);
         let servers = app.store.servers().await?;
         let mut out = HashMap::new();
         for module in modules {
@@ -75,8 +74,7 @@ impl FleetIndex {
         }
         Ok(FleetIndex {
             products,
-            emails: RecordMaps::emails(&clients),
-            clients,
+            emails,
             server_names: servers.iter().map(|s| (s.id, s.name.clone())).collect(),
             modules: out,
         })
