@@ -5,6 +5,7 @@ use crate::{misses, run_doc, AppError, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 use serversync_core::analysis::{Analysis, AnalysisInput, Counts, ItemView};
+use serversync_core::json_text;
 use serversync_core::model::{RunId, Server};
 use serversync_core::module::Listing;
 
@@ -53,10 +54,6 @@ pub(crate) fn doc_text(server: &Server, doc: &Doc<'_>) -> Result<DocumentText> {
         ))
     })
 }
-
-/// How many items ahead of the one written its strings are loaded
-/// ([`serversync_core::json_text::touch_ahead`]).
-pub(crate) const TOUCH_AHEAD: usize = 4;
 
 /// Items from which a document's items are written on two threads ([`doc_text_split`]).
 const SPLIT_ITEMS: usize = 5_000;
@@ -107,6 +104,11 @@ impl DocumentText {
         if self.parts.len() == 1 {
             return self.parts.pop().unwrap_or_default();
         }
+        self.joined()
+    }
+
+    /// The pieces joined into a new `String`.
+    fn joined(&self) -> String {
         let mut out = String::with_capacity(self.len());
         self.parts.iter().for_each(|p| out.push_str(p));
         out
@@ -119,11 +121,7 @@ impl DocumentText {
     pub fn read<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
         match self.parts.as_slice() {
             [one] => serde_json::from_str(one),
-            parts => {
-                let mut text = String::with_capacity(self.len());
-                parts.iter().for_each(|p| text.push_str(p));
-                serde_json::from_str(&text)
-            }
+            _ => serde_json::from_str(&self.joined()),
         }
     }
 }
@@ -165,7 +163,7 @@ pub(crate) fn doc_text_split(doc: &Doc<'_>, split_from: usize) -> serde_json::Re
             if lead || i > 0 {
                 out.push(b',');
             }
-            serversync_core::json_text::touch_ahead(items, i + TOUCH_AHEAD);
+            json_text::touch_ahead(items, i + json_text::TOUCH_AHEAD);
             it.write_json(out);
         }
     };

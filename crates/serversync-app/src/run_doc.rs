@@ -159,7 +159,10 @@ pub(crate) fn stored_items<'a>(
     };
     for (i, item) in analysis.items.iter().enumerate() {
         // The strings compared below, a few items ahead, are loaded meanwhile (`touch_item`).
-        if let Some(next) = analysis.items.get(i + crate::document::TOUCH_AHEAD) {
+        if let Some(next) = analysis
+            .items
+            .get(i + serversync_core::json_text::TOUCH_AHEAD)
+        {
             std::hint::black_box(serversync_core::json_text::touch_item(next, input));
         }
         let Some((a, s)) = plain_in_sync(item) else {

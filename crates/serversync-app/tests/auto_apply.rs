@@ -89,6 +89,14 @@ async fn world(entries: &[&str]) -> World {
     }
 }
 
+/// Whether every item of an auto-apply was refused (by the shrink guard).
+fn all_refused(report: &serversync_app::ApplyReport) -> bool {
+    report
+        .results
+        .iter()
+        .all(|r| r.outcome == ItemOutcome::Refused)
+}
+
 impl World {
     /// One scheduled scan (always due) and its auto_apply: the outcome and what was
     /// applied (`None`: nothing qualified).
@@ -265,13 +273,7 @@ async fn auto_apply_never_terminates_from_a_shrunken_listing() {
     for _ in 1..serversync_app::SHRINK_MEMORY {
         let (_, applied) = w.scheduled().await;
         let report = applied.expect("gone services were chosen");
-        assert!(
-            report
-                .results
-                .iter()
-                .all(|r| r.outcome == ItemOutcome::Refused),
-            "{report:?}"
-        );
+        assert!(all_refused(&report), "{report:?}");
         assert_eq!(w.bob_status().await, ServiceStatus::Active);
     }
     // Refusals of the scheduler are not written to the audit log scan after scan.
@@ -362,13 +364,7 @@ async fn a_small_runs_keep_and_failed_listings_do_not_end_the_shrink_guard_early
             o.document()["warnings"]
         );
         let report = applied.expect("gone services were chosen");
-        assert!(
-            report
-                .results
-                .iter()
-                .all(|r| r.outcome == ItemOutcome::Refused),
-            "scan {scan}: {report:?}"
-        );
+        assert!(all_refused(&report), "scan {scan}: {report:?}");
         assert_eq!(w.bob_status().await, ServiceStatus::Active, "scan {scan}");
     }
     // What the retention keeps: the newest two runs and the last six complete ones (the

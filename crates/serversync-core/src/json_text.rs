@@ -286,9 +286,9 @@ pub(crate) fn into_text(out: Vec<u8>) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// How many accounts ahead of the one written [`accounts`] loads the strings of
+/// How many items (or accounts) ahead of the one written a writer loads the strings of
 /// ([`touch_ahead`] says why).
-const TOUCH_AHEAD: usize = 4;
+pub const TOUCH_AHEAD: usize = 4;
 
 /// The first byte of `s` (0 for an empty string), read so that its cache line is loaded.
 #[inline]

@@ -143,14 +143,14 @@ impl Runs for BackendStore {
 impl BackendStore {
     /// Stores `run` with its remote list and analysis document as they are stored
     /// (`run.accounts` and `run.analysis_json` are not read): refuses a document this
-    /// backend cannot hold, then writes.
+    /// backend cannot hold, then writes. The list was checked by the caller, before the
+    /// document, in the order `insert_run` refuses them.
     async fn insert_ready(
         &self,
         run: &NewRun,
         accounts: PreparedAccounts,
         analysis: Option<PreparedAnalysis>,
     ) -> Result<RunId> {
-        storable_prepared("run accounts", accounts.has_nul)?;
         if let Some(a) = &analysis {
             storable_prepared("run analysis_json", a.has_nul)?;
         }
