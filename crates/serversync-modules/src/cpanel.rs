@@ -312,6 +312,22 @@ fn parse_page(body: &[u8], token: &str) -> Result<Page, ModuleError> {
 /// Parses one `listaccts` response body (HTTP status already checked) whose `data.acct`
 /// may hold at most `max_records` records.
 fn parse_page_limited(body: &[u8], token: &str, max_records: usize) -> Result<Page, ModuleError> {
+    let (total, records) = parse_envelope(body, token, max_records)?;
+    Ok(Page { total, records })
+}
+
+/// [`parse_page_limited`] with the records read into `L`: `metadata.chunk.records` (when the
+/// response has chunk metadata) and the records; `Err` for an envelope that is not WHM API
+/// 1's, a failed call (`metadata.result` 0, with its reason) or more than `max_records`
+/// records.
+fn parse_envelope<L>(
+    body: &[u8],
+    token: &str,
+    max_records: usize,
+) -> Result<(Option<u64>, L), ModuleError>
+where
+    L: for<'de> raw::Records<'de>,
+{
     // The documented envelope is an object; serde would also read a struct from a JSON list
     // (by position), so anything else is refused here, by its first byte.
     match body.trim_ascii_start().first() {
@@ -332,11 +348,11 @@ fn parse_page_limited(body: &[u8], token: &str, max_records: usize) -> Result<Pa
     // still be valid where it matters: in a value that is skipped) takes serde's own path,
     // with its own errors.
     let parsed = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str::<Envelope>(text),
-        Err(_) => serde_json::from_slice::<Envelope>(body),
+        Ok(text) => serde_json::from_str::<Envelope<L>>(text),
+        Err(_) => serde_json::from_slice::<Envelope<L>>(body),
     };
     MAX_RECORDS.with(|m| m.set(previous));
-    let env: Envelope = parsed.map_err(|e| {
+    let env: Envelope<L> = parsed.map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Eof => ModuleError::Malformed(format!(
@@ -410,7 +426,7 @@ fn parse_page_limited(body: &[u8], token: &str, max_records: usize) -> Result<Pa
         }
         None => return Err(ModuleError::Malformed("data is missing".into())),
     };
-    Ok(Page { total, records })
+    Ok((total, records))
 }
 
 /// Fewest bytes one `listaccts` record takes with the keys we require

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -22,12 +23,29 @@ std::thread_local! {
     pub(super) static MAX_RECORDS: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
 }
 
+/// What the records of `data.acct` are read into, one element at a time: the page's
+/// records converted as they are read ([`PageRecords`]), or (tests) the records of the
+/// earlier parse, kept raw (`super::reference`).
+pub(super) trait Records<'de>: Sized {
+    /// One element of `data.acct` as it is read.
+    type Element: Deserialize<'de>;
+    /// None yet, with room for up to `max` records (`max` is ours, never the panel's).
+    fn with_room(max: usize) -> Self;
+    /// Records read so far.
+    fn count(&self) -> usize;
+    /// Takes the element read next.
+    fn add(&mut self, element: Self::Element);
+}
+
+/// A `listaccts` response: `{"metadata": {...}, "data": {"acct": [...]}}`, its records read
+/// into `L`.
 #[derive(Deserialize)]
-pub(super) struct Envelope {
+#[serde(bound = "L: Records<'de>")]
+pub(super) struct Envelope<L> {
     #[serde(default)]
     pub(super) metadata: Option<RawMeta>,
     #[serde(default)]
-    pub(super) data: Option<DataSlot>,
+    pub(super) data: Option<DataSlot<L>>,
 }
 
 #[derive(Deserialize)]
@@ -71,10 +89,13 @@ macro_rules! other_kinds {
         }
     };
 }
+// The earlier parse's records (test only) are read with it too.
+#[cfg(test)]
+pub(super) use other_kinds;
 
 /// `data`: an object with `acct`, or something else (its kind).
-pub(super) enum DataSlot {
-    Object(Option<AcctList>),
+pub(super) enum DataSlot<L> {
+    Object(Option<AcctList<L>>),
     Other(&'static str),
 }
 
@@ -86,19 +107,19 @@ enum DataField {
     Other,
 }
 
-impl<'de> Deserialize<'de> for DataSlot {
+impl<'de, L: Records<'de>> Deserialize<'de> for DataSlot<L> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = DataSlot;
+        struct V<L>(PhantomData<L>);
+        impl<'de, L: Records<'de>> Visitor<'de> for V<L> {
+            type Value = DataSlot<L>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("the data object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataSlot, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataSlot<L>, A::Error> {
                 let mut acct = None;
                 while let Some(k) = map.next_key::<DataField>()? {
                     match k {
-                        DataField::Acct => acct = Some(map.next_value::<AcctList>()?),
+                        DataField::Acct => acct = Some(map.next_value::<AcctList<L>>()?),
                         DataField::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -106,19 +127,19 @@ impl<'de> Deserialize<'de> for DataSlot {
                 }
                 Ok(DataSlot::Object(acct))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataSlot, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataSlot<L>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(DataSlot::Other("a list"))
             }
             other_kinds!(DataSlot::Other);
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(PhantomData))
     }
 }
 
-/// `data.acct`: its records, converted as they were read, or something else (its kind).
-pub(super) enum AcctList {
-    List(PageRecords),
+/// `data.acct`: its records, read into `L`, or something else (its kind).
+pub(super) enum AcctList<L> {
+    List(L),
     Other(&'static str),
 }
 
@@ -137,39 +158,55 @@ impl PageRecords {
     }
 }
 
-impl<'de> Deserialize<'de> for AcctList {
+impl<'de> Records<'de> for PageRecords {
+    type Element = Slot<'de>;
+
+    fn with_room(max: usize) -> Self {
+        // Our own page size (or 4,096 when the first page may be the whole list).
+        PageRecords {
+            accounts: Vec::with_capacity(max.min(1 << 12)),
+            ..PageRecords::default()
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn add(&mut self, slot: Slot<'de>) {
+        super::convert_record(slot, self);
+    }
+}
+
+impl<'de, L: Records<'de>> Deserialize<'de> for AcctList<L> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AcctList;
+        struct V<L>(PhantomData<L>);
+        impl<'de, L: Records<'de>> Visitor<'de> for V<L> {
+            type Value = AcctList<L>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("the account list")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AcctList, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AcctList<L>, A::Error> {
                 let max = MAX_RECORDS.with(std::cell::Cell::get);
-                // Bounded by our own page size (or 4,096 when the first page may be the
-                // whole list), never by what the panel sends.
-                let mut page = PageRecords {
-                    accounts: Vec::with_capacity(max.min(1 << 12)),
-                    ..PageRecords::default()
-                };
-                while let Some(slot) = seq.next_element::<Slot<'de>>()? {
-                    if page.len() >= max {
+                // Bounded by our own limit, never by what the panel sends.
+                let mut records = L::with_room(max);
+                while let Some(element) = seq.next_element::<L::Element>()? {
+                    if records.count() >= max {
                         return Err(serde::de::Error::custom(format!(
                             "data.acct holds more than the {max} records asked for"
                         )));
                     }
-                    super::convert_record(slot, &mut page);
+                    records.add(element);
                 }
-                Ok(AcctList::List(page))
+                Ok(AcctList::List(records))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AcctList, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AcctList<L>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(AcctList::Other("an object"))
             }
             other_kinds!(AcctList::Other);
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(PhantomData))
     }
 }
 

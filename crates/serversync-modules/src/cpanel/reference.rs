@@ -1,156 +1,39 @@
 //! The cPanel parse as it was before records were converted while they are read (test
 //! only): the equivalence tests (`equivalence.rs`) compare the fast path with it on
-//! generated pages. Records are read into owned [`Scalar`]s, collected, then converted.
+//! generated pages. Records are read into owned [`Scalar`]s, collected, then converted; the
+//! envelope around them (metadata, `data.acct`, their errors) is the parse's own.
 
 use std::fmt;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::raw::{other_kinds, Records};
 use super::IDENTIFIER_CHARS;
-use super::SNIPPET_CHARS;
 use crate::lenient::required;
 use crate::lenient::Scalar;
-use crate::{http, ModuleError};
+use crate::ModuleError;
 use serversync_core::module::{
     check_field_len, normalize_email, Listing, RemoteAccount, RemoteStatus, SkippedRecord,
 };
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
-std::thread_local! {
-    /// Most records `data.acct` may hold in the page being parsed on this thread (parsing
-    /// is synchronous, so [`super::parse_page_limited`] sets it around one `from_slice`).
-    pub(crate) static REF_MAX_RECORDS: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
-}
+/// The earlier parse read `data.acct` into its raw records, converted after
+/// ([`convert_page`]); the envelope around them is read as the parse does now
+/// ([`super::parse_envelope`]).
+impl<'de> Records<'de> for Vec<Slot> {
+    type Element = Slot;
 
-#[derive(Deserialize)]
-pub(crate) struct Envelope {
-    #[serde(default)]
-    pub(crate) metadata: Option<RawMeta>,
-    #[serde(default)]
-    pub(crate) data: Option<DataSlot>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RawMeta {
-    #[serde(default)]
-    pub(crate) result: Scalar,
-    #[serde(default)]
-    pub(crate) reason: Scalar,
-    #[serde(default)]
-    pub(crate) chunk: Option<RawChunk>,
-}
-
-/// `metadata.chunk`: `{start, size, records, chunks, current}`; only `records` is used.
-#[derive(Deserialize)]
-pub(crate) struct RawChunk {
-    #[serde(default)]
-    pub(crate) records: Scalar,
-}
-
-/// Implements the visitor methods for every JSON kind except the wanted one(s), answering
-/// `$other(kind)` and consuming the value.
-macro_rules! other_kinds {
-    ($other:expr) => {
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($other("a boolean"))
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($other("a number"))
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($other("a number"))
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($other("a number"))
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($other("a string"))
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok($other("null"))
-        }
-    };
-}
-
-/// `data`: an object with `acct`, or something else (its kind).
-pub(crate) enum DataSlot {
-    Object(Option<AcctList>),
-    Other(&'static str),
-}
-
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "snake_case")]
-enum DataField {
-    Acct,
-    #[serde(other)]
-    Other,
-}
-
-impl<'de> Deserialize<'de> for DataSlot {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = DataSlot;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("the data object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataSlot, A::Error> {
-                let mut acct = None;
-                while let Some(k) = map.next_key::<DataField>()? {
-                    match k {
-                        DataField::Acct => acct = Some(map.next_value::<AcctList>()?),
-                        DataField::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(DataSlot::Object(acct))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataSlot, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(DataSlot::Other("a list"))
-            }
-            other_kinds!(DataSlot::Other);
-        }
-        d.deserialize_any(V)
+    fn with_room(_max: usize) -> Self {
+        Vec::new()
     }
-}
 
-/// `data.acct`: the list of records, or something else (its kind).
-pub(crate) enum AcctList {
-    List(Vec<Slot>),
-    Other(&'static str),
-}
+    fn count(&self) -> usize {
+        self.len()
+    }
 
-impl<'de> Deserialize<'de> for AcctList {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AcctList;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("the account list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AcctList, A::Error> {
-                let max = REF_MAX_RECORDS.with(std::cell::Cell::get);
-                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-                while let Some(slot) = seq.next_element::<Slot>()? {
-                    if v.len() >= max {
-                        return Err(serde::de::Error::custom(format!(
-                            "data.acct holds more than the {max} records asked for"
-                        )));
-                    }
-                    v.push(slot);
-                }
-                Ok(AcctList::List(v))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AcctList, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(AcctList::Other("an object"))
-            }
-            other_kinds!(AcctList::Other);
-        }
-        d.deserialize_any(V)
+    fn add(&mut self, slot: Slot) {
+        self.push(slot);
     }
 }
 
@@ -422,102 +305,11 @@ pub(crate) fn parse_startdate(v: Scalar) -> Result<Option<PrimitiveDateTime>, St
 }
 
 /// Parses one `listaccts` response body (HTTP status already checked) whose `data.acct`
-/// may hold at most `max_records` records.
+/// may hold at most `max_records` records, into the raw records.
 pub(crate) fn parse_page_limited(
     body: &[u8],
     token: &str,
     max_records: usize,
 ) -> Result<(Option<u64>, Vec<Slot>), ModuleError> {
-    // The documented envelope is an object; serde would also read a struct from a JSON list
-    // (by position), so anything else is refused here, by its first byte.
-    match body.trim_ascii_start().first() {
-        Some(b'{') => {}
-        Some(b'[') => {
-            return Err(ModuleError::Malformed(
-                "the response is a JSON list, not the WHM API 1 envelope \
-                 {\"metadata\": …, \"data\": {\"acct\": […]}}"
-                    .into(),
-            ))
-        }
-        None => return Err(ModuleError::Malformed("the response body is empty".into())),
-        Some(_) => {}
-    }
-    let previous = REF_MAX_RECORDS.with(|m| m.replace(max_records));
-    let parsed = serde_json::from_slice::<Envelope>(body);
-    REF_MAX_RECORDS.with(|m| m.set(previous));
-    let env: Envelope = parsed.map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Eof => ModuleError::Malformed(format!(
-                "the response body is truncated (JSON ends early at line {} column {})",
-                e.line(),
-                e.column()
-            )),
-            Category::Syntax | Category::Io => ModuleError::Malformed(format!(
-                "the response is not valid JSON ({}); it starts with: {}",
-                http::one_line(&e.to_string(), SNIPPET_CHARS, token),
-                http::one_line(
-                    &String::from_utf8_lossy(&body[..body.len().min(400)]),
-                    80,
-                    token
-                )
-            )),
-            // serde quotes the unexpected value, which the panel chose: cut it.
-            Category::Data => ModuleError::Malformed(format!(
-                "the response does not have the WHM API 1 shape: {}",
-                http::one_line(&e.to_string(), SNIPPET_CHARS, token)
-            )),
-        }
-    })?;
-    let Some(meta) = env.metadata else {
-        return Err(ModuleError::Malformed(
-            "metadata is missing: not a WHM API 1 response (is api.version=1 honoured?)".into(),
-        ));
-    };
-    match meta.result.as_u64() {
-        Some(1) => {}
-        Some(0) => {
-            let reason = match meta.reason.into_text() {
-                Ok(Some(r)) if !r.trim().is_empty() => http::one_line(&r, SNIPPET_CHARS, token),
-                _ => "no reason given".into(),
-            };
-            return Err(ModuleError::Remote(reason));
-        }
-        _ => {
-            return Err(ModuleError::Malformed(format!(
-                "metadata.result is {}, expected 1 or 0",
-                meta.result.describe()
-            )))
-        }
-    }
-    let total = match meta.chunk {
-        None => None,
-        Some(chunk) => match chunk.records.as_u64() {
-            Some(n) => Some(n),
-            None => {
-                return Err(ModuleError::Malformed(format!(
-                    "metadata.chunk.records is {}, expected a record count",
-                    chunk.records.describe()
-                )))
-            }
-        },
-    };
-    let records = match env.data {
-        Some(DataSlot::Object(Some(AcctList::List(v)))) => v,
-        Some(DataSlot::Object(Some(AcctList::Other(kind)))) => {
-            return Err(ModuleError::Malformed(format!(
-                "data.acct is {kind}, expected a list"
-            )))
-        }
-        Some(DataSlot::Object(None)) => {
-            return Err(ModuleError::Malformed("data.acct is missing".into()))
-        }
-        Some(DataSlot::Other(kind)) => {
-            return Err(ModuleError::Malformed(format!(
-                "data is {kind}, expected an object"
-            )))
-        }
-        None => return Err(ModuleError::Malformed("data is missing".into())),
-    };
-    Ok((total, records))
+    super::parse_envelope(body, token, max_records)
 }
