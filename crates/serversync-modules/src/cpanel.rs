@@ -34,7 +34,7 @@ use serversync_core::module::{
     check_field_len, normalize_email, Listing, MetaData, RemoteAccount, RemoteStatus, ServerParams,
     SkippedRecord, UniqueIdField,
 };
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::http::{self, HttpClients};
 use crate::lenient::Scalar;
@@ -672,21 +672,7 @@ fn parse_startdate(v: &Field<'_>) -> Result<Option<PrimitiveDateTime>, String> {
         .filter(|y| *y < 100 && yy.len() == 2)
         .ok_or_else(bad)?;
     let year = if yy >= 70 { 1900 } else { 2000 } + i32::from(yy);
-    let month = match mon.to_ascii_lowercase().as_str() {
-        "jan" => Month::January,
-        "feb" => Month::February,
-        "mar" => Month::March,
-        "apr" => Month::April,
-        "may" => Month::May,
-        "jun" => Month::June,
-        "jul" => Month::July,
-        "aug" => Month::August,
-        "sep" => Month::September,
-        "oct" => Month::October,
-        "nov" => Month::November,
-        "dec" => Month::December,
-        _ => return Err(bad()),
-    };
+    let month = crate::lenient::month_abbrev(mon).ok_or_else(bad)?;
     let day: u8 = dd.parse().map_err(|_| bad())?;
     let (h, m) = hm.split_once(':').ok_or_else(bad)?;
     let (h, m): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);

@@ -47,6 +47,27 @@ pub fn yes_no(v: &Scalar, name: &str) -> Result<bool, String> {
     }
 }
 
+/// A month from its English three-letter abbreviation in any case (`Jan`, `jun`), as
+/// C-locale `%b` writes them (cPanel's `startdate`, DirectAdmin's dates); `None` otherwise.
+pub fn month_abbrev(s: &str) -> Option<time::Month> {
+    use time::Month;
+    Some(match s.to_ascii_lowercase().as_str() {
+        "jan" => Month::January,
+        "feb" => Month::February,
+        "mar" => Month::March,
+        "apr" => Month::April,
+        "may" => Month::May,
+        "jun" => Month::June,
+        "jul" => Month::July,
+        "aug" => Month::August,
+        "sep" => Month::September,
+        "oct" => Month::October,
+        "nov" => Month::November,
+        "dec" => Month::December,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

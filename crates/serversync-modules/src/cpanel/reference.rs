@@ -16,7 +16,7 @@ use crate::ModuleError;
 use serversync_core::module::{
     check_field_len, normalize_email, Listing, RemoteAccount, RemoteStatus, SkippedRecord,
 };
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 /// The earlier parse read `data.acct` into its raw records, converted after
 /// ([`convert_page`]); the envelope around them is read as the parse does now
@@ -281,21 +281,7 @@ pub(crate) fn parse_startdate(v: Scalar) -> Result<Option<PrimitiveDateTime>, St
         .filter(|y| *y < 100 && yy.len() == 2)
         .ok_or_else(bad)?;
     let year = if yy >= 70 { 1900 } else { 2000 } + i32::from(yy);
-    let month = match mon.to_ascii_lowercase().as_str() {
-        "jan" => Month::January,
-        "feb" => Month::February,
-        "mar" => Month::March,
-        "apr" => Month::April,
-        "may" => Month::May,
-        "jun" => Month::June,
-        "jul" => Month::July,
-        "aug" => Month::August,
-        "sep" => Month::September,
-        "oct" => Month::October,
-        "nov" => Month::November,
-        "dec" => Month::December,
-        _ => return Err(bad()),
-    };
+    let month = crate::lenient::month_abbrev(mon).ok_or_else(bad)?;
     let day: u8 = dd.parse().map_err(|_| bad())?;
     let (h, m) = hm.split_once(':').ok_or_else(bad)?;
     let (h, m): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);

@@ -7,7 +7,7 @@
 use serversync_core::module::{
     check_field_len, normalize_email, parse_created, RemoteAccount, RemoteStatus,
 };
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::form::{Form, Lookup};
 
@@ -194,7 +194,7 @@ pub(crate) fn parse_date_created(
     let [mon, day, hms, year] = tokens.as_slice() else {
         return Err(bad());
     };
-    let month = month_of(mon).ok_or_else(bad)?;
+    let month = crate::lenient::month_abbrev(mon).ok_or_else(bad)?;
     let day: u8 = small_number(day, 2).ok_or_else(bad)?;
     let year: i32 = if year.len() == 4 {
         year.parse().map_err(|_| bad())?
@@ -228,23 +228,4 @@ fn small_number(s: &str, max: usize) -> Option<u8> {
         return None;
     }
     s.parse().ok()
-}
-
-/// English three-letter month abbreviations (any case), as C-locale `%b` writes them.
-fn month_of(s: &str) -> Option<Month> {
-    Some(match s.to_ascii_lowercase().as_str() {
-        "jan" => Month::January,
-        "feb" => Month::February,
-        "mar" => Month::March,
-        "apr" => Month::April,
-        "may" => Month::May,
-        "jun" => Month::June,
-        "jul" => Month::July,
-        "aug" => Month::August,
-        "sep" => Month::September,
-        "oct" => Month::October,
-        "nov" => Month::November,
-        "dec" => Month::December,
-        _ => return None,
-    })
 }
