@@ -643,6 +643,12 @@ fn created(unix: &Field<'_>, startdate: &Field<'_>) -> Result<Option<PrimitiveDa
             ))
         }
     };
+    from_epoch(secs)
+}
+
+/// `unix_startdate` in epoch seconds as a UTC time: `0` is "not known" (`None`); before 1970
+/// or past `time`'s range is an error naming the value.
+fn from_epoch(secs: i64) -> Result<Option<PrimitiveDateTime>, String> {
     if secs == 0 {
         return Ok(None);
     }
@@ -656,11 +662,17 @@ fn created(unix: &Field<'_>, startdate: &Field<'_>) -> Result<Option<PrimitiveDa
 
 /// Parses cPanel's `startdate` (`YY Mon DD HH:MM`), see [`created`].
 fn parse_startdate(v: &Field<'_>) -> Result<Option<PrimitiveDateTime>, String> {
-    let s = match v.text_named("startdate")? {
-        None => return Ok(None),
-        Some(s) if s.trim().is_empty() => return Ok(None),
-        Some(s) => s,
-    };
+    match v.text_named("startdate")? {
+        None => Ok(None),
+        Some(s) => startdate_text(&s),
+    }
+}
+
+/// The text of `startdate` (`YY Mon DD HH:MM`, see [`created`]); blank is "not known".
+fn startdate_text(s: &str) -> Result<Option<PrimitiveDateTime>, String> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
     let bad = || format!("startdate {s:?} is not \"YY Mon DD HH:MM\"");
     let parts: Vec<&str> = s.split_whitespace().collect();
     let [yy, mon, dd, hm] = parts.as_slice() else {

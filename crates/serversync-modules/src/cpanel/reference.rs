@@ -16,7 +16,7 @@ use crate::ModuleError;
 use serversync_core::module::{
     check_field_len, normalize_email, Listing, RemoteAccount, RemoteStatus, SkippedRecord,
 };
-use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
+use time::PrimitiveDateTime;
 
 /// The earlier parse read `data.acct` into its raw records, converted after
 /// ([`convert_page`]); the envelope around them is read as the parse does now
@@ -252,42 +252,15 @@ pub(crate) fn created(
             ))
         }
     };
-    if secs == 0 {
-        return Ok(None);
-    }
-    if secs < 0 {
-        return Err(format!("unix_startdate {secs} is before 1970"));
-    }
-    let t = OffsetDateTime::from_unix_timestamp(secs)
-        .map_err(|_| format!("unix_startdate {secs} is out of range"))?;
-    Ok(Some(PrimitiveDateTime::new(t.date(), t.time())))
+    super::from_epoch(secs)
 }
 
 /// Parses cPanel's `startdate` (`YY Mon DD HH:MM`), see [`created`].
 pub(crate) fn parse_startdate(v: Scalar) -> Result<Option<PrimitiveDateTime>, String> {
-    let s = match v.into_text_named("startdate")? {
-        None => return Ok(None),
-        Some(s) if s.trim().is_empty() => return Ok(None),
-        Some(s) => s,
-    };
-    let bad = || format!("startdate {s:?} is not \"YY Mon DD HH:MM\"");
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [yy, mon, dd, hm] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let yy: u8 = yy
-        .parse()
-        .ok()
-        .filter(|y| *y < 100 && yy.len() == 2)
-        .ok_or_else(bad)?;
-    let year = if yy >= 70 { 1900 } else { 2000 } + i32::from(yy);
-    let month = crate::lenient::month_abbrev(mon).ok_or_else(bad)?;
-    let day: u8 = dd.parse().map_err(|_| bad())?;
-    let (h, m) = hm.split_once(':').ok_or_else(bad)?;
-    let (h, m): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    let date = Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
-    let time = Time::from_hms(h, m, 0).map_err(|_| bad())?;
-    Ok(Some(PrimitiveDateTime::new(date, time)))
+    match v.into_text_named("startdate")? {
+        None => Ok(None),
+        Some(s) => super::startdate_text(&s),
+    }
 }
 
 /// Parses one `listaccts` response body (HTTP status already checked) whose `data.acct`
